@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "unipc",
+      "sources": [
+        "native/addon.cc",
+        "native/common.cc",
+        "native/wait.cc",
+        "native/fd.cc",
+        "native/pipe.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "_GNU_SOURCE"
+      ],
+      "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
+      "cflags_cc": ["-Wall", "-Wextra", "-fvisibility=hidden"],
+      "libraries": ["-pthread"]
+    }
+  ]
+}

@@ -1,0 +1,18 @@
+// The module entry: each family registers its functions and constants.
+#include <napi.h>
+
+#include "wait.h"
+
+namespace unipc {
+void InitFd(Napi::Env env, Napi::Object exports);
+void InitPipe(Napi::Env env, Napi::Object exports);
+}  // namespace unipc
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  unipc::InitWait(env, exports);
+  unipc::InitFd(env, exports);
+  unipc::InitPipe(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(unipc, Init)

@@ -1,0 +1,97 @@
+// Shared conventions of the native core.
+//
+// Every exported function wraps one system call and returns a Number: the call's result when it succeeds
+// (>= 0) or the negated errno when it fails. TypeScript turns negative results into IpcError, so no
+// error text, argument validation or API shape lives here. Arguments are type-checked only so that a
+// bug in the TypeScript layer throws instead of touching wild memory.
+#pragma once
+
+#include <napi.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace unipc {
+
+inline Napi::Number Result(Napi::Env env, int64_t value) {
+  return Napi::Number::New(env, static_cast<double>(value));
+}
+
+// The result of a libc call that returns -1 and sets errno.
+inline int64_t SyscallResult(int64_t r) { return r < 0 ? -static_cast<int64_t>(errno) : r; }
+
+struct ByteRange {
+  uint8_t* data;
+  size_t length;
+};
+
+// Reads the arguments of one native call. The first type error throws a JavaScript TypeError (an
+// internal error: TypeScript validated the user's values) and makes ok() false.
+class Args {
+ public:
+  explicit Args(const Napi::CallbackInfo& info) : info_(info) {}
+
+  Napi::Env Env() const { return info_.Env(); }
+  bool ok() const { return ok_; }
+
+  int32_t Int32(size_t i) {
+    if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
+    return info_[i].As<Napi::Number>().Int32Value();
+  }
+  uint32_t Uint32(size_t i) {
+    if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
+    return info_[i].As<Napi::Number>().Uint32Value();
+  }
+  int64_t Int64(size_t i) {
+    if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
+    return info_[i].As<Napi::Number>().Int64Value();
+  }
+  double Double(size_t i) {
+    if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
+    return info_[i].As<Napi::Number>().DoubleValue();
+  }
+  bool Bool(size_t i) {
+    if (!Check(i, info_[i].IsBoolean(), "a boolean")) return false;
+    return info_[i].As<Napi::Boolean>().Value();
+  }
+  std::string String(size_t i) {
+    if (!Check(i, info_[i].IsString(), "a string")) return std::string();
+    return info_[i].As<Napi::String>().Utf8Value();
+  }
+  Napi::Function Function(size_t i) {
+    if (!Check(i, info_[i].IsFunction(), "a function")) return Napi::Function();
+    return info_[i].As<Napi::Function>();
+  }
+  bool IsNullish(size_t i) const { return info_[i].IsNull() || info_[i].IsUndefined(); }
+
+  // The whole of a TypedArray, DataView or ArrayBuffer.
+  ByteRange Bytes(size_t i);
+  // Bytes [offset, offset + length) of the view at index i; a range outside the view throws.
+  ByteRange Bytes(size_t i, size_t offset_index, size_t length_index);
+  // An Int32Array the call writes its outputs into, of at least min_length elements.
+  int32_t* Int32Out(size_t i, size_t min_length, size_t* length = nullptr);
+
+ private:
+  bool Check(size_t i, bool valid, const char* expected);
+
+  const Napi::CallbackInfo& info_;
+  bool ok_ = true;
+};
+
+// The `constants` object every family adds its numbers to.
+inline Napi::Object ConstantsOf(Napi::Object exports) {
+  Napi::Value existing = exports.Get("constants");
+  if (existing.IsObject()) return existing.As<Napi::Object>();
+  Napi::Object constants = Napi::Object::New(exports.Env());
+  exports.Set("constants", constants);
+  return constants;
+}
+
+#define UNIPC_CONSTANT(object, name) (object).Set(#name, Napi::Number::New((object).Env(), (name)))
+
+// Exports a function under its own name.
+#define UNIPC_EXPORT(exports, name, fn) (exports).Set((name), Napi::Function::New<fn>((exports).Env(), (name)))
+
+}  // namespace unipc

@@ -1,0 +1,37 @@
+// The waiting machinery every blocking call of unipc goes through (see docs/design.md).
+//
+// A blocking system call that has no pollable file descriptor runs on a waiter thread owned by the
+// addon, never on the libuv thread pool. Cancelling it sends the wake signal to that thread, again and
+// again until the call returns, so the call cannot miss the signal by entering the kernel just after
+// it was sent. The result reaches JavaScript through a uv_async handle of the calling environment.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <functional>
+
+namespace unipc {
+
+// One attempt at a blocking system call: returns its result, or -errno (-EINTR when interrupted, after
+// which the call is attempted again unless it was cancelled).
+using BlockingCall = std::function<int64_t()>;
+
+// Gives back what a successful call acquired (e.g. closes the descriptor an open returned) when its
+// result cannot be delivered because the JavaScript environment is gone.
+using Discard = std::function<void(int64_t)>;
+
+// Starts `call` on a waiter thread. `callback(result)` runs on the JavaScript thread with the call's
+// result, or -ECANCELED when it was cancelled before the system call completed. Returns the wait's id
+// for cancelWait()/refWait(); a pending wait keeps the event loop alive until it is unreferenced.
+Napi::Value StartWait(Napi::Env env, BlockingCall call, Napi::Function callback, Discard discard = nullptr);
+
+// Runs `call` on the JavaScript thread. A negative timeout waits forever (retrying after EINTR);
+// otherwise the call runs on a waiter thread and is cancelled after timeout_ms, returning -ETIMEDOUT
+// unless it completed first.
+int64_t RunSync(BlockingCall call, double timeout_ms);
+
+// Exports cancelWait, refWait, waiterStats and the Poller class.
+void InitWait(Napi::Env env, Napi::Object exports);
+
+}  // namespace unipc

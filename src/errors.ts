@@ -1,0 +1,132 @@
+// The error model of unipc, shared by every module.
+//
+// - A failing system call throws (or rejects with) IpcError: `code` ('EEXIST'), `errno` (the positive C
+//   errno, as in os.constants.errno), `syscall`, and the path, key, id or name involved. The message is
+//   shaped like Node's fs errors: "EEXIST: file already exists, mkfifo '/tmp/q'".
+// - Bad arguments throw TypeError/RangeError with Node's codes before any system call (src/validate.ts).
+// - Cancelled waits reject with AbortError (name 'AbortError', code 'ABORT_ERR', cause = signal.reason),
+//   expired ones with IpcError 'ETIMEDOUT'.
+import os from 'node:os';
+import util from 'node:util';
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(os.constants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+// Descriptions for errnos libuv has no message for (System V IPC and robust mutexes, mostly).
+const extraDescriptions: Record<string, string> = {
+  EIDRM: 'identifier removed',
+  ENOMSG: 'no message of desired type',
+  EOWNERDEAD: 'owner died',
+  ENOTRECOVERABLE: 'state not recoverable',
+  ETOOMANYREFS: 'too many references',
+  EDEADLK: 'resource deadlock avoided',
+  ENOTSUP: 'operation not supported',
+};
+
+/** The errno name for a positive errno value, e.g. 17 → 'EEXIST'. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/** The positive errno value for a name, e.g. 'EEXIST' → 17. */
+export function errnoValue(code: string): number {
+  const value = (os.constants.errno as Record<string, number>)[code];
+  if (value === undefined) throw new Error(`unknown errno name ${code}`);
+  return value;
+}
+
+function describe(errno: number, code: string): string {
+  const known = util.getSystemErrorMap().get(-errno);
+  return known?.[1] ?? extraDescriptions[code] ?? code.toLowerCase();
+}
+
+/** What a failing call was acting on; each becomes a property of the error and part of its message. */
+export interface IpcErrorContext {
+  /** A filesystem path: FIFO, socket, file. */
+  path?: string;
+  /** A second path (bind target, rename destination). */
+  dest?: string;
+  /** A System V IPC key. */
+  key?: number;
+  /** A System V IPC identifier. */
+  id?: number;
+  /** The name of a POSIX IPC object (shared memory, semaphore, queue). `error.name` stays 'IpcError'. */
+  objectName?: string;
+  /** The file descriptor involved. */
+  fd?: number;
+}
+
+function formatKey(key: number): string {
+  return '0x' + (key >>> 0).toString(16).padStart(8, '0');
+}
+
+export class IpcError extends Error {
+  /** The errno name, e.g. 'EEXIST'. */
+  readonly code: string;
+  /** The positive errno value, e.g. 17 (Node's own fs errors use the negated value). */
+  readonly errno: number;
+  /** The system call that failed, e.g. 'mkfifo'. */
+  readonly syscall: string;
+  readonly path?: string;
+  readonly dest?: string;
+  readonly key?: number;
+  readonly id?: number;
+  readonly objectName?: string;
+  readonly fd?: number;
+
+  constructor(errno: number, syscall: string, context: IpcErrorContext = {}, description?: string) {
+    const code = errnoName(errno);
+    let message = `${code}: ${description ?? describe(errno, code)}, ${syscall}`;
+    if (context.path !== undefined) message += ` '${context.path}'`;
+    if (context.dest !== undefined) message += ` -> '${context.dest}'`;
+    if (context.objectName !== undefined) message += ` '${context.objectName}'`;
+    if (context.key !== undefined) message += ` key ${formatKey(context.key)}`;
+    if (context.id !== undefined) message += ` id ${context.id}`;
+    super(message);
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+    for (const field of ['path', 'dest', 'key', 'id', 'objectName', 'fd'] as const) {
+      if (context[field] !== undefined) Object.defineProperty(this, field, { value: context[field], enumerable: true });
+    }
+  }
+}
+setErrorName(IpcError, 'IpcError');
+
+/** Throws IpcError for a negative native result; returns the result otherwise. */
+export function check(result: number, syscall: string, context?: IpcErrorContext): number {
+  if (result < 0) {
+    const error = new IpcError(-result, syscall, context);
+    Error.captureStackTrace(error, check);
+    throw error;
+  }
+  return result;
+}
+
+/** The IpcError for a wait that ran out of time. */
+export function timeoutError(syscall: string, timeoutMs: number, context?: IpcErrorContext): IpcError {
+  return new IpcError(errnoValue('ETIMEDOUT'), syscall, context, `timed out after ${timeoutMs} ms`);
+}
+
+/** The IpcError for using an object after close(). */
+export function closedError(what: string, syscall: string, context?: IpcErrorContext): IpcError {
+  return new IpcError(errnoValue('EBADF'), syscall, context, `${what} is closed`);
+}
+
+/** Node's AbortError shape: name 'AbortError', code 'ABORT_ERR', the signal's reason as `cause`. */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+setErrorName(AbortError, 'AbortError');
+
+// On the prototype, like Error.prototype.name, so instances print as "IpcError: ..." without an own
+// enumerable `name` property cluttering them.
+function setErrorName(type: { prototype: Error }, name: string): void {
+  Object.defineProperty(type.prototype, 'name', { value: name, writable: true, configurable: true });
+}

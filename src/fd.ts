@@ -1,0 +1,172 @@
+// Ownership of file descriptors, shared by every object of unipc that holds one.
+import { closedError, type IpcErrorContext } from './errors.js';
+import { constants, native } from './native.js';
+import { invalidState, validateFd } from './validate.js';
+import { type Attempt, type Direction, FdPoller, Turnstile, type WaitOptions, type SyncWaitOptions, whenReady, whenReadySync } from './wait.js';
+
+// Node 20.0–20.4 predate Symbol.dispose; use the symbols later versions define, so `using` works on all.
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
+(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for('nodejs.asyncDispose');
+
+// A descriptor whose owner was garbage-collected without close() is closed here, so forgetting an
+// object leaks nothing. Objects that handed their descriptor to a stream unregister first.
+const forgotten = new FinalizationRegistry<number>((fd) => {
+  native.close(fd);
+});
+
+/** Anything that stands for an open descriptor: an object of unipc or a raw descriptor number. */
+export type FdLike = number | { readonly fd: number };
+
+/** The descriptor number of an FdLike, validated. */
+export function fdOf(value: FdLike, name: string): number {
+  const fd = typeof value === 'object' && value !== null && 'fd' in value ? value.fd : value;
+  validateFd(fd, name);
+  return fd;
+}
+
+/** Sets or clears O_NONBLOCK on the open file description behind fd (shared with its duplicates). */
+export function setNonBlocking(fd: number, nonBlocking: boolean): void {
+  const flags = native.fcntl(fd, constants.F_GETFL, 0);
+  if (flags < 0) return;
+  const wanted = nonBlocking ? flags | constants.O_NONBLOCK : flags & ~constants.O_NONBLOCK;
+  if (wanted !== flags) native.fcntl(fd, constants.F_SETFL, wanted);
+}
+
+/**
+ * The base of every object that owns a descriptor: close() (idempotent), `using` and `await using`,
+ * ref()/unref() for pending waits, a finalizer for forgotten objects, and the readiness machinery that
+ * gives its operations a Promise form (with signal and timeout) and a …Sync form.
+ */
+export abstract class FdHandle implements Disposable, AsyncDisposable {
+  #fd: number;
+  #owned = true;
+  #poller: FdPoller | undefined;
+  readonly #turnstiles: Partial<Record<Direction, Turnstile>> = {};
+  #keepAlive = true;
+  #nonBlocking = false;
+
+  protected constructor(fd: number) {
+    this.#fd = fd;
+    forgotten.register(this, fd, this);
+  }
+
+  /** The descriptor number, or -1 once closed (like fs.FileHandle). */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Closes the descriptor; pending operations reject with IpcError 'EBADF'. Closing twice does nothing. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    forgotten.unregister(this);
+    this.#poller?.close(closedError(this.constructor.name, 'poll', this.errorContext()));
+    this.#poller = undefined;
+    this.releaseDescriptor(fd, this.#owned);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  /** Pending and future waits keep the process alive (the default). */
+  ref(): this {
+    this.#keepAlive = true;
+    this.#poller?.setKeepAlive(true);
+    return this;
+  }
+
+  /** Pending and future waits no longer keep the process alive. */
+  unref(): this {
+    this.#keepAlive = false;
+    this.#poller?.setKeepAlive(false);
+    return this;
+  }
+
+  protected get keepsAlive(): boolean {
+    return this.#keepAlive;
+  }
+
+  /** What errors about this object mention (a path, for instance). */
+  protected errorContext(): IpcErrorContext {
+    return {};
+  }
+
+  /** Closes the descriptor; a subclass that gave it to a stream destroys the stream instead. */
+  protected releaseDescriptor(fd: number, owned: boolean): void {
+    if (owned) native.close(fd);
+  }
+
+  /** The open descriptor, or IpcError 'EBADF' naming the operation when closed. */
+  protected openFd(syscall: string): number {
+    if (this.#fd < 0) throw closedError(this.constructor.name, syscall, this.errorContext());
+    return this.#fd;
+  }
+
+  /** Hands the descriptor to another owner (a Node stream): no more finalizer or close() from here. */
+  protected giveAway(syscall: string): number {
+    const fd = this.openFd(syscall);
+    this.#owned = false;
+    forgotten.unregister(this);
+    return fd;
+  }
+
+  protected get givenAway(): boolean {
+    return !this.#owned;
+  }
+
+  /** Throws ERR_INVALID_STATE when the descriptor belongs to a stream now. */
+  protected assertNotGivenAway(what: string): void {
+    if (!this.#owned) {
+      throw invalidState(`${this.constructor.name} is in use as a stream; ${what} is not available`);
+    }
+  }
+
+  /** Runs a non-blocking attempt in turn, waiting for readiness without blocking the event loop. */
+  protected ready<T>(direction: Direction, options: WaitOptions, syscall: string, attempt: Attempt<T>): Promise<T> {
+    const fd = this.openFd(syscall);
+    if (!this.#nonBlocking) {
+      // Async operations need a descriptor that never blocks; the flag lives on the open file
+      // description, which is why an end handed to another process should not also be used this way.
+      setNonBlocking(fd, true);
+      this.#nonBlocking = true;
+    }
+    if (!this.#poller) {
+      this.#poller = new FdPoller(fd);
+      this.#poller.setKeepAlive(this.#keepAlive);
+    }
+    const turnstile = (this.#turnstiles[direction] ??= new Turnstile());
+    return whenReady(this.#poller, turnstile, direction, options, syscall, this.errorContext(), attempt);
+  }
+
+  /** The …Sync counterpart of ready(). */
+  protected readySync<T>(direction: Direction, options: SyncWaitOptions, syscall: string, attempt: Attempt<T>): T {
+    const fd = this.openFd(syscall);
+    return whenReadySync(fd, direction, options, syscall, this.errorContext(), attempt);
+  }
+
+  /** Before this descriptor goes to another process: blocking mode, as most programs expect. */
+  protected prepareForTransfer(): number {
+    const fd = this.openFd('spawn');
+    this.assertNotGivenAway('handing it to another process');
+    if (this.#nonBlocking) {
+      setNonBlocking(fd, false);
+      this.#nonBlocking = false;
+    }
+    return fd;
+  }
+}
+
+/** Internal: lets spawn() prepare any FdHandle for transfer. */
+export function prepareForTransfer(handle: FdHandle): number {
+  return (handle as unknown as { prepareForTransfer(): number }).prepareForTransfer();
+}

@@ -1,0 +1,132 @@
+// The one module that loads the compiled addon, and the types of everything it exports.
+//
+// Native calls return the system call's result (>= 0) or a negated errno; src/errors.ts turns the
+// latter into IpcError. Nothing here validates: the public modules do that before calling in.
+import { createRequire } from 'node:module';
+import packageRoot from '#root';
+
+export interface NativeConstants {
+  readonly O_RDONLY: number;
+  readonly O_WRONLY: number;
+  readonly O_RDWR: number;
+  readonly O_CREAT: number;
+  readonly O_EXCL: number;
+  readonly O_TRUNC: number;
+  readonly O_NONBLOCK: number;
+  readonly O_CLOEXEC: number;
+  readonly O_NOCTTY: number;
+  readonly O_ACCMODE: number;
+  readonly SOCK_STREAM: number;
+  readonly SOCK_DGRAM: number;
+  readonly SOCK_SEQPACKET: number;
+  readonly SOCK_CLOEXEC: number;
+  readonly SOCK_NONBLOCK: number;
+  readonly SHUT_RD: number;
+  readonly SHUT_WR: number;
+  readonly SHUT_RDWR: number;
+  readonly AF_UNIX: number;
+  readonly SOMAXCONN: number;
+  readonly UNIX_PATH_MAX: number;
+  readonly F_GETFD: number;
+  readonly F_SETFD: number;
+  readonly F_GETFL: number;
+  readonly F_SETFL: number;
+  readonly F_DUPFD_CLOEXEC: number;
+  readonly F_GETPIPE_SZ: number;
+  readonly F_SETPIPE_SZ: number;
+  readonly FD_CLOEXEC: number;
+  readonly PIPE_BUF: number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
+  readonly POLLHUP: number;
+  readonly POLLNVAL: number;
+  readonly POLLRDHUP: number;
+  readonly UV_READABLE: number;
+  readonly UV_WRITABLE: number;
+  readonly UV_DISCONNECT: number;
+  readonly MSG_DONTWAIT: number;
+  readonly MSG_NOSIGNAL: number;
+  readonly MSG_PEEK: number;
+  readonly MSG_TRUNC: number;
+  readonly MSG_CTRUNC: number;
+  readonly MSG_CMSG_CLOEXEC: number;
+  readonly SOL_SOCKET: number;
+  readonly SO_TYPE: number;
+  readonly SO_DOMAIN: number;
+  readonly SO_ERROR: number;
+  readonly SO_SNDBUF: number;
+  readonly SO_RCVBUF: number;
+  readonly SO_PASSCRED: number;
+  readonly SCM_MAX_FD: number;
+  /** Index of the first descriptor in the meta array recvmsg fills. */
+  readonly RECVMSG_META_FIRST_FD: number;
+}
+
+/** A uv_poll handle on one descriptor. */
+export interface NativePoller {
+  /** Set instead of a handle when libuv refused the descriptor (a negated errno). */
+  readonly error?: number;
+  /** UV_READABLE | UV_WRITABLE | UV_DISCONNECT → 0 or -errno. */
+  start(events: number): number;
+  stop(): void;
+  close(): void;
+  setRef(keepAlive: boolean): void;
+}
+
+export interface WaiterStats {
+  /** Waiter threads alive in the process, busy or idle. */
+  readonly threads: number;
+  readonly idle: number;
+  /** Cancelled calls still in their system call. */
+  readonly cancelling: number;
+  /** Waits of this JavaScript environment not yet delivered. */
+  readonly pending: number;
+  /** The real-time signal that interrupts a waiter thread. */
+  readonly signal: number;
+}
+
+type Bytes = ArrayBufferView | ArrayBuffer;
+/** Receives a wait's result: the system call's result or a negated errno (-ECANCELED if cancelled). */
+export type WaitCallback = (result: number) => void;
+
+export interface Native {
+  readonly constants: NativeConstants;
+
+  // wait.cc
+  cancelWait(id: number): void;
+  refWait(id: number, keepAlive: boolean): void;
+  waiterStats(): WaiterStats;
+  Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
+
+  // fd.cc
+  close(fd: number): number;
+  read(fd: number, buffer: Bytes, offset: number, length: number): number;
+  write(fd: number, buffer: Bytes, offset: number, length: number): number;
+  poll(fd: number, events: number, timeoutMs: number): number;
+  fcntl(fd: number, cmd: number, arg: number): number;
+  sendmsg(fd: number, buffer: Bytes, offset: number, length: number, fds: Int32Array | null, flags: number): number;
+  recvmsg(fd: number, buffer: Bytes, offset: number, length: number, flags: number, meta: Int32Array): number;
+  peerCredentials(fd: number, out: Int32Array): number;
+  getsockoptInt(fd: number, level: number, name: number): number;
+  setsockoptInt(fd: number, level: number, name: number, value: number): number;
+
+  // pipe.cc
+  pipe2(out: Int32Array, flags: number): number;
+  mkfifo(path: string, mode: number): number;
+  open(path: string, flags: number, mode: number, timeoutMs: number): number;
+  openAsync(path: string, flags: number, mode: number, callback: WaitCallback): number;
+  socketpair(type: number, out: Int32Array): number;
+  socket(type: number): number;
+  bind(fd: number, path: string): number;
+  connect(fd: number, path: string, timeoutMs: number): number;
+  connectAsync(fd: number, path: string, callback: WaitCallback): number;
+  shutdown(fd: number, how: number): number;
+  listen(fd: number, backlog: number): number;
+  accept4(fd: number, flags: number): number;
+}
+
+const load = createRequire(packageRoot + '/package.json')('node-gyp-build') as (dir: string) => Native;
+
+export const native: Native = load(packageRoot);
+export const constants: NativeConstants = native.constants;

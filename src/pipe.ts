@@ -1,0 +1,389 @@
+// Anonymous pipes, FIFOs (named pipes), and handing descriptors to child processes.
+import child_process, { type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { IpcError, check, errnoValue, type IpcErrorContext } from './errors.js';
+import { FdHandle, type FdLike, fdOf, prepareForTransfer } from './fd.js';
+import { constants, native } from './native.js';
+import {
+  invalidArgValue,
+  toBytes,
+  toPath,
+  validateInteger,
+  validateMode,
+  validateOneOf,
+  validateOptions,
+} from './validate.js';
+import { AGAIN, type RefOptions, type SyncWaitOptions, type WaitOptions, attemptResult, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
+
+const DEFAULT_READ_SIZE = 64 * 1024;
+const MAX_READ_SIZE = 2 ** 30;
+
+export interface ReadOptions extends WaitOptions {
+  /** Most bytes to return at once. Default 65536. */
+  maxSize?: number;
+}
+
+export interface ReadSyncOptions extends SyncWaitOptions {
+  /** Most bytes to return at once. Default 65536. */
+  maxSize?: number;
+}
+
+function readSize(options: { maxSize?: number }): number {
+  if (options.maxSize === undefined) return DEFAULT_READ_SIZE;
+  validateInteger(options.maxSize, 'options.maxSize', 1, MAX_READ_SIZE);
+  return options.maxSize;
+}
+
+// Adopting a descriptor: it must be open and of a kind a pipe end can be, and it stops leaking into
+// processes spawned later (inherited descriptors do not carry FD_CLOEXEC).
+function adopt(fd: number, access: 'read' | 'write', kind: string): void {
+  let stats: fs.Stats;
+  try {
+    stats = fs.fstatSync(fd);
+  } catch (error) {
+    throw new IpcError(errnoValue((error as NodeJS.ErrnoException).code ?? 'EBADF'), 'fstat', { fd });
+  }
+  if (!stats.isFIFO() && !stats.isSocket()) {
+    throw new IpcError(errnoValue('EINVAL'), 'fstat', { fd }, `descriptor ${fd} is not a pipe, FIFO or socket, so not a ${kind}`);
+  }
+  const flags = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', { fd });
+  const mode = flags & constants.O_ACCMODE;
+  const wrongWay = access === 'read' ? mode === constants.O_WRONLY : mode === constants.O_RDONLY;
+  if (wrongWay) {
+    throw new IpcError(errnoValue('EBADF'), 'fcntl', { fd }, `descriptor ${fd} is not open for ${access === 'read' ? 'reading' : 'writing'}`);
+  }
+  check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
+}
+
+/**
+ * The read end of a pipe or FIFO. Read it as a Node stream (`.stream`), with read()/readSync(), or
+ * hand its descriptor (`.fd`) to another process; data is read once, and the end of data comes when
+ * the last writer closes.
+ */
+export class PipeReader extends FdHandle {
+  #stream: net.Socket | undefined;
+  readonly #path: string | undefined;
+
+  /** @internal Use pipe(), openFifo() or PipeReader.fromFd(). */
+  constructor(fd: number, path?: string) {
+    super(fd);
+    this.#path = path;
+  }
+
+  /** Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeReader.fromFd(3)`. */
+  static fromFd(fd: number): PipeReader {
+    fdOf(fd, 'fd');
+    adopt(fd, 'read', 'PipeReader');
+    return new PipeReader(fd);
+  }
+
+  /** The FIFO's path when opened with openFifo(). */
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  /**
+   * A Readable stream over this end (a net.Socket on the descriptor, driven by libuv without threads).
+   * Created on first use; from then on the stream owns the descriptor and read()/readSync() are off.
+   */
+  get stream(): Readable {
+    if (!this.#stream) {
+      const fd = this.giveAway('read');
+      this.#stream = new net.Socket({ fd, readable: true, writable: false });
+      if (!this.keepsAlive) this.#stream.unref();
+    }
+    return this.#stream;
+  }
+
+  /** Reads what is available, up to maxSize bytes, waiting for data; null at the end of data. */
+  read(options?: ReadOptions): Promise<Buffer | null> {
+    const checked = waitOptions(options);
+    const size = readSize(checked);
+    this.assertNotGivenAway('read()');
+    return this.ready('read', checked, 'read', () => this.#attemptRead(size));
+  }
+
+  /** Reads what is available, up to maxSize bytes, blocking until data comes; null at the end of data. */
+  readSync(options?: ReadSyncOptions): Buffer | null {
+    const checked = syncWaitOptions(options);
+    const size = readSize(checked);
+    this.assertNotGivenAway('readSync()');
+    return this.readySync('read', checked, 'read', () => this.#attemptRead(size));
+  }
+
+  #attemptRead(size: number): Buffer | null | typeof AGAIN {
+    const buffer = Buffer.allocUnsafe(size);
+    const n = attemptResult(native.read(this.openFd('read'), buffer, 0, size), 'read', this.errorContext());
+    if (n === AGAIN) return AGAIN;
+    return n === 0 ? null : buffer.subarray(0, n);
+  }
+
+  override ref(): this {
+    this.#stream?.ref();
+    return super.ref();
+  }
+
+  override unref(): this {
+    this.#stream?.unref();
+    return super.unref();
+  }
+
+  protected override errorContext(): IpcErrorContext {
+    return this.#path === undefined ? {} : { path: this.#path };
+  }
+
+  protected override releaseDescriptor(fd: number, owned: boolean): void {
+    if (this.#stream) this.#stream.destroy();
+    else super.releaseDescriptor(fd, owned);
+  }
+}
+
+/**
+ * The write end of a pipe or FIFO. Write through `.stream`, write()/writeSync(), or hand `.fd` to
+ * another process. When every reader is gone, writing fails with IpcError 'EPIPE' (no SIGPIPE).
+ */
+export class PipeWriter extends FdHandle {
+  #stream: net.Socket | undefined;
+  readonly #path: string | undefined;
+
+  /** @internal Use pipe(), openFifo() or PipeWriter.fromFd(). */
+  constructor(fd: number, path?: string) {
+    super(fd);
+    this.#path = path;
+  }
+
+  /** Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeWriter.fromFd(3)`. */
+  static fromFd(fd: number): PipeWriter {
+    fdOf(fd, 'fd');
+    adopt(fd, 'write', 'PipeWriter');
+    return new PipeWriter(fd);
+  }
+
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  /**
+   * A Writable stream over this end (a net.Socket on the descriptor). Created on first use; from then
+   * on the stream owns the descriptor, and ending the stream closes it, which readers see as the end.
+   */
+  get stream(): Writable {
+    if (!this.#stream) {
+      const fd = this.giveAway('write');
+      this.#stream = new net.Socket({ fd, readable: false, writable: true });
+      if (!this.keepsAlive) this.#stream.unref();
+    }
+    return this.#stream;
+  }
+
+  /**
+   * Writes all of data, waiting while the pipe is full. Writes of up to PIPE_BUF (4096) bytes are
+   * atomic: they never interleave with other writers' data.
+   */
+  write(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
+    const bytes = toBytes(data, 'data');
+    const checked = waitOptions(options);
+    this.assertNotGivenAway('write()');
+    let offset = 0;
+    return this.ready('write', checked, 'write', () => {
+      offset = this.#attemptWrite(bytes, offset);
+      return offset === bytes.length ? undefined : AGAIN;
+    });
+  }
+
+  /** Writes all of data, blocking while the pipe is full. */
+  writeSync(data: string | ArrayBufferView | ArrayBuffer, options?: SyncWaitOptions): void {
+    const bytes = toBytes(data, 'data');
+    const checked = syncWaitOptions(options);
+    this.assertNotGivenAway('writeSync()');
+    let offset = 0;
+    this.readySync('write', checked, 'write', () => {
+      offset = this.#attemptWrite(bytes, offset);
+      return offset === bytes.length ? undefined : AGAIN;
+    });
+  }
+
+  // Writes as much as the pipe takes now; returns the new offset.
+  #attemptWrite(bytes: Uint8Array, offset: number): number {
+    while (offset < bytes.length) {
+      const fd = this.openFd('write');
+      const n = attemptResult(native.write(fd, bytes, offset, bytes.length - offset), 'write', this.errorContext());
+      if (n === AGAIN) break;
+      offset += n;
+    }
+    return offset;
+  }
+
+  override ref(): this {
+    this.#stream?.ref();
+    return super.ref();
+  }
+
+  override unref(): this {
+    this.#stream?.unref();
+    return super.unref();
+  }
+
+  protected override errorContext(): IpcErrorContext {
+    return this.#path === undefined ? {} : { path: this.#path };
+  }
+
+  protected override releaseDescriptor(fd: number, owned: boolean): void {
+    if (this.#stream) this.#stream.destroy();
+    else super.releaseDescriptor(fd, owned);
+  }
+}
+
+/** Both ends of a new pipe; disposing it closes whichever ends are still open. */
+export interface Pipe extends Disposable {
+  readonly reader: PipeReader;
+  readonly writer: PipeWriter;
+  close(): void;
+}
+
+export interface PipeOptions {
+  /** The pipe's capacity in bytes (F_SETPIPE_SZ; rounded up by the kernel to a power of two pages). */
+  size?: number;
+}
+
+/**
+ * Creates an anonymous pipe (pipe2 with O_CLOEXEC): bytes written to `writer` come out of `reader`,
+ * once, in order. Hand an end to a child with spawn(…, { fds: [end] }).
+ */
+export function pipe(options?: PipeOptions): Pipe {
+  const { size } = validateOptions(options);
+  if (size !== undefined) validateInteger(size, 'options.size', 1, 2 ** 31 - 1);
+  const fds = new Int32Array(2);
+  check(native.pipe2(fds, constants.O_CLOEXEC), 'pipe2');
+  const reader = new PipeReader(fds[0]);
+  const writer = new PipeWriter(fds[1]);
+  if (size !== undefined) {
+    const result = native.fcntl(fds[1], constants.F_SETPIPE_SZ, size);
+    if (result < 0) {
+      reader.close();
+      writer.close();
+      check(result, 'fcntl');
+    }
+  }
+  const close = () => {
+    reader.close();
+    writer.close();
+  };
+  return { reader, writer, close, [Symbol.dispose]: close };
+}
+
+export interface MkfifoOptions {
+  /** Permission bits of the new FIFO, before the umask. Default 0o600. */
+  mode?: number;
+}
+
+/** Creates a FIFO (named pipe) at path. Fails with IpcError 'EEXIST' if anything is there. */
+export function mkfifo(path: string | URL, options?: MkfifoOptions): void {
+  const target = toPath(path);
+  const { mode = 0o600 } = validateOptions(options);
+  validateMode(mode, 'options.mode');
+  check(native.mkfifo(target, mode), 'mkfifo', { path: target });
+}
+
+export type FifoAccess = 'r' | 'w';
+const FIFO_ACCESS: readonly FifoAccess[] = ['r', 'w'];
+
+function fifoFlags(access: FifoAccess): number {
+  return (access === 'r' ? constants.O_RDONLY : constants.O_WRONLY) | constants.O_CLOEXEC | constants.O_NOCTTY;
+}
+
+// A FIFO is the only kind of file openFifo opens: anything else is refused before open() and, in case
+// the path changed in between, again after it.
+function assertFifo(path: string, fd?: number): void {
+  const stats = fd === undefined ? fs.statSync(path, { throwIfNoEntry: false }) : fs.fstatSync(fd);
+  if (stats && !stats.isFIFO()) {
+    if (fd !== undefined) native.close(fd);
+    throw new IpcError(errnoValue('EINVAL'), 'open', { path }, 'not a FIFO');
+  }
+}
+
+function fifoEnd(access: FifoAccess, fd: number, path: string): PipeReader | PipeWriter {
+  assertFifo(path, fd);
+  return access === 'r' ? new PipeReader(fd, path) : new PipeWriter(fd, path);
+}
+
+export type OpenFifoOptions = WaitOptions & RefOptions;
+
+/**
+ * Opens a FIFO for reading ('r') or writing ('w'). Like open(2), this waits until the other side opens
+ * it too, but on a waiter thread: the event loop runs on, and `signal`/`timeout` cancel the wait.
+ */
+export function openFifo(path: string | URL, access: 'r', options?: OpenFifoOptions): Promise<PipeReader>;
+export function openFifo(path: string | URL, access: 'w', options?: OpenFifoOptions): Promise<PipeWriter>;
+export function openFifo(path: string | URL, access: FifoAccess, options?: OpenFifoOptions): Promise<PipeReader | PipeWriter>;
+export async function openFifo(path: string | URL, access: FifoAccess, options?: OpenFifoOptions): Promise<PipeReader | PipeWriter> {
+  const target = toPath(path);
+  validateOneOf(access, 'access', FIFO_ACCESS);
+  const checked = waitOptions(options);
+  assertFifo(target);
+  const fd = await waitOnThread(
+    (callback) => native.openAsync(target, fifoFlags(access), 0, callback),
+    checked,
+    'open',
+    { path: target },
+  );
+  return fifoEnd(access, fd, target);
+}
+
+/** Opens a FIFO, blocking until the other side opens it too (or the timeout passes). */
+export function openFifoSync(path: string | URL, access: 'r', options?: SyncWaitOptions): PipeReader;
+export function openFifoSync(path: string | URL, access: 'w', options?: SyncWaitOptions): PipeWriter;
+export function openFifoSync(path: string | URL, access: FifoAccess, options?: SyncWaitOptions): PipeReader | PipeWriter;
+export function openFifoSync(path: string | URL, access: FifoAccess, options?: SyncWaitOptions): PipeReader | PipeWriter {
+  const target = toPath(path);
+  validateOneOf(access, 'access', FIFO_ACCESS);
+  const { timeout } = syncWaitOptions(options);
+  assertFifo(target);
+  const fd = native.open(target, fifoFlags(access), 0, timeout ?? -1);
+  if (fd < 0 && -fd === errnoValue('ETIMEDOUT')) {
+    throw new IpcError(-fd, 'open', { path: target }, `timed out after ${timeout} ms`);
+  }
+  check(fd, 'open', { path: target });
+  return fifoEnd(access, fd, target);
+}
+
+export interface SpawnOptions extends child_process.SpawnOptions {
+  /**
+   * Descriptors for the child, which receives them as 3, 4, 5, … (after the three stdio entries).
+   * unipc objects given here are closed in this process once the child has its copy, so each end
+   * of a pipe lives in exactly one process; plain numbers are left open.
+   */
+  fds?: FdLike[];
+}
+
+/**
+ * child_process.spawn() that also hands descriptors to the child — the spawn-era form of the
+ * classic pipe()+fork(): the child gets its end, the parent closes it and keeps the other.
+ */
+export function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
+  validateOptions(options);
+  const { fds = [], ...spawnOptions } = options;
+  if (!Array.isArray(fds)) throw invalidArgValue('options.fds', fds, 'must be an array');
+  const given = fds.map((entry, i) => {
+    if (entry instanceof FdHandle) return { fd: prepareForTransfer(entry), owner: entry };
+    return { fd: fdOf(entry, `options.fds[${i}]`), owner: undefined };
+  });
+  const stdio = normalizeStdio(spawnOptions.stdio);
+  const child = child_process.spawn(command, args, {
+    ...spawnOptions,
+    stdio: [...stdio, ...given.map((g) => g.fd)] as child_process.StdioOptions,
+  });
+  for (const { owner } of given) owner?.close();
+  return child;
+}
+
+function normalizeStdio(stdio: child_process.StdioOptions | undefined): unknown[] {
+  if (stdio === undefined) return ['pipe', 'pipe', 'pipe'];
+  if (typeof stdio === 'string') return [stdio, stdio, stdio];
+  if (!Array.isArray(stdio)) throw invalidArgValue('options.stdio', stdio, 'must be a string or an array');
+  const entries = [...stdio];
+  while (entries.length < 3) entries.push(undefined);
+  return entries;
+}

@@ -1,0 +1,482 @@
+// Unix domain sockets: socketpair(), listening and connecting on a path, whole messages on 'dgram' and
+// 'seqpacket', byte streams on 'stream', descriptor passing (SCM_RIGHTS) and credentials.
+import fs from 'node:fs';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { IpcError, check, errnoValue, type IpcErrorContext } from './errors.js';
+import { FdHandle, type FdLike, fdOf, setNonBlocking } from './fd.js';
+import { constants, native } from './native.js';
+import {
+  invalidArgType,
+  invalidArgValue,
+  toBytes,
+  validateInteger,
+  validateMode,
+  validateOneOf,
+  validateOptions,
+} from './validate.js';
+import { AGAIN, type SyncWaitOptions, type WaitOptions, abortedError, attemptResult, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
+
+export type SocketType = 'stream' | 'dgram' | 'seqpacket';
+const SOCKET_TYPES: readonly SocketType[] = ['stream', 'dgram', 'seqpacket'];
+const CONNECTION_TYPES: readonly SocketType[] = ['stream', 'seqpacket'];
+
+function typeFlag(type: SocketType): number {
+  return type === 'stream' ? constants.SOCK_STREAM : type === 'dgram' ? constants.SOCK_DGRAM : constants.SOCK_SEQPACKET;
+}
+
+function typeOfFlag(flag: number): SocketType | undefined {
+  return SOCKET_TYPES.find((type) => typeFlag(type) === flag);
+}
+
+/** A process's identity as the kernel records it. */
+export interface Credentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface Message {
+  /** The bytes: one whole message on 'dgram'/'seqpacket', what was available on 'stream'. */
+  data: Buffer;
+  /** Descriptors that came with the data (SCM_RIGHTS), already close-on-exec; closing them is yours. */
+  fds: number[];
+  /** The sender's pid, uid and gid, filled in by the kernel ('dgram' and 'seqpacket'). */
+  credentials?: Credentials;
+  /** True when the kernel dropped descriptors that did not fit (e.g. RLIMIT_NOFILE was reached). */
+  fdsTruncated?: boolean;
+}
+
+export interface SendOptions extends WaitOptions {
+  /** Descriptors to pass along (at most 253), as numbers or objects with an `fd`; they stay open here. */
+  fds?: FdLike[];
+}
+
+export interface SendSyncOptions extends SyncWaitOptions {
+  fds?: FdLike[];
+}
+
+export interface ReceiveOptions extends WaitOptions {
+  /** On 'stream' sockets, the most bytes to return at once. Default 65536. */
+  maxSize?: number;
+}
+
+export interface ReceiveSyncOptions extends SyncWaitOptions {
+  maxSize?: number;
+}
+
+const DEFAULT_STREAM_READ = 64 * 1024;
+
+// The biggest datagram a sender can queue is bounded by its send buffer, which setsockopt caps at
+// twice net.core.wmem_max. One buffer of that size serves every receive of the process (JavaScript
+// runs one receive at a time), and each message is copied out of it at its exact size.
+function largestDatagram(): number {
+  try {
+    const wmemMax = Number.parseInt(fs.readFileSync('/proc/sys/net/core/wmem_max', 'utf8'), 10);
+    if (wmemMax > 0) return Math.max(256 * 1024, 2 * wmemMax);
+  } catch {
+    // fall through
+  }
+  return 1024 * 1024;
+}
+
+let receiveBuffer: Buffer | undefined;
+const receiveMeta = new Int32Array(constants.RECVMSG_META_FIRST_FD + constants.SCM_MAX_FD);
+const META_FLAGS = 0;
+const META_FD_COUNT = 1;
+const META_HAS_CREDENTIALS = 2;
+const META_PID = 3;
+const META_UID = 4;
+const META_GID = 5;
+
+function descriptorsToSend(fds: unknown): Int32Array | null {
+  if (fds === undefined) return null;
+  if (!Array.isArray(fds)) throw invalidArgType('options.fds', 'an array', fds);
+  if (fds.length > constants.SCM_MAX_FD) {
+    throw invalidArgValue('options.fds', `${fds.length} descriptors`, `must hold at most ${constants.SCM_MAX_FD} descriptors`);
+  }
+  return fds.length === 0 ? null : Int32Array.from(fds, (fd: FdLike, i) => fdOf(fd, `options.fds[${i}]`));
+}
+
+function receiveSize(type: SocketType, options: { maxSize?: number }): number {
+  if (options.maxSize !== undefined) validateInteger(options.maxSize, 'options.maxSize', 1, 2 ** 30);
+  return type === 'stream' ? options.maxSize ?? DEFAULT_STREAM_READ : 0;
+}
+
+/**
+ * One end of a Unix domain socket, from socketpair(), connect() or UnixServer.accept().
+ *
+ * - 'seqpacket': reliable, ordered, whole messages, with end-of-connection — the usual choice.
+ * - 'dgram': whole messages; no end-of-connection (a receive on a pair whose peer is gone just waits).
+ * - 'stream': a byte stream; use `.stream` for a Node Duplex, or send()/receive() for raw chunks.
+ *
+ * Every type carries descriptors (send(data, { fds })) and tells the peer's credentials.
+ */
+export class UnixSocket extends FdHandle {
+  readonly type: SocketType;
+  #stream: net.Socket | undefined;
+
+  /** @internal Use socketpair(), connect(), UnixServer.accept() or UnixSocket.fromFd(). */
+  constructor(fd: number, type: SocketType) {
+    super(fd);
+    this.type = type;
+    // Credentials on every message also tell an empty seqpacket message from the end of the connection:
+    // only a real message carries them.
+    if (type !== 'stream') native.setsockoptInt(fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
+  }
+
+  /** Takes ownership of an open Unix socket descriptor, e.g. one inherited from a parent. */
+  static fromFd(fd: number): UnixSocket {
+    fdOf(fd, 'fd');
+    const domain = check(native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_DOMAIN), 'getsockopt', { fd });
+    if (domain !== constants.AF_UNIX) {
+      throw new IpcError(errnoValue('EINVAL'), 'getsockopt', { fd }, `descriptor ${fd} is not a Unix domain socket`);
+    }
+    const type = typeOfFlag(check(native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_TYPE), 'getsockopt', { fd }));
+    if (type === undefined) throw new IpcError(errnoValue('EINVAL'), 'getsockopt', { fd }, 'unsupported socket type');
+    check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
+    return new UnixSocket(fd, type);
+  }
+
+  /**
+   * A Node Duplex stream over a 'stream' socket (a net.Socket on the descriptor). Created on first use;
+   * from then on the stream owns the descriptor and send()/receive() are off.
+   */
+  get stream(): Duplex {
+    if (this.type !== 'stream') {
+      throw invalidArgValue('type', this.type, "must be 'stream' for .stream; use send()/receive() for messages");
+    }
+    if (!this.#stream) {
+      const fd = this.giveAway('stream');
+      this.#stream = new net.Socket({ fd, readable: true, writable: true });
+      if (!this.keepsAlive) this.#stream.unref();
+    }
+    return this.#stream;
+  }
+
+  /**
+   * Sends data (a whole message, or all the bytes on 'stream'), waiting while the peer's queue is full.
+   * `fds` travel with it. A peer that is gone gives IpcError 'EPIPE' ('ECONNREFUSED' on 'dgram').
+   */
+  send(data: string | ArrayBufferView | ArrayBuffer, options?: SendOptions): Promise<void> {
+    const bytes = toBytes(data, 'data');
+    const checked = waitOptions(options);
+    const fds = descriptorsToSend(checked.fds);
+    this.#assertSendable(bytes, fds);
+    let offset = 0;
+    return this.ready('write', checked, 'sendmsg', () => {
+      offset = this.#attemptSend(bytes, offset, fds);
+      return offset === bytes.length ? undefined : AGAIN;
+    });
+  }
+
+  /** Sends data, blocking while the peer's queue is full. */
+  sendSync(data: string | ArrayBufferView | ArrayBuffer, options?: SendSyncOptions): void {
+    const bytes = toBytes(data, 'data');
+    const checked = syncWaitOptions(options);
+    const fds = descriptorsToSend(checked.fds);
+    this.#assertSendable(bytes, fds);
+    let offset = 0;
+    this.readySync('write', checked, 'sendmsg', () => {
+      offset = this.#attemptSend(bytes, offset, fds);
+      return offset === bytes.length ? undefined : AGAIN;
+    });
+  }
+
+  /**
+   * Receives the next message (on 'stream': the bytes available, up to maxSize), waiting for one.
+   * Resolves null when the peer has closed ('stream' and 'seqpacket').
+   */
+  receive(options?: ReceiveOptions): Promise<Message | null> {
+    const checked = waitOptions(options);
+    const size = receiveSize(this.type, checked);
+    this.assertNotGivenAway('receive()');
+    return this.ready('read', checked, 'recvmsg', () => this.#attemptReceive(size));
+  }
+
+  /** Receives the next message, blocking until one comes; null when the peer has closed. */
+  receiveSync(options?: ReceiveSyncOptions): Message | null {
+    const checked = syncWaitOptions(options);
+    const size = receiveSize(this.type, checked);
+    this.assertNotGivenAway('receiveSync()');
+    return this.readySync('read', checked, 'recvmsg', () => this.#attemptReceive(size));
+  }
+
+  /** Messages until the peer closes: `for await (const message of socket.messages({ signal }))`. */
+  async *messages(options?: { signal?: AbortSignal; maxSize?: number }): AsyncGenerator<Message, void, undefined> {
+    for (;;) {
+      const message = await this.receive(options);
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
+    return this.messages();
+  }
+
+  /**
+   * The peer's pid, uid and gid as they were when the connection was made (SO_PEERCRED). For a
+   * socketpair both ends report the process that created the pair; per-message `credentials` tell
+   * who actually sent each message.
+   */
+  peerCredentials(): Credentials {
+    const out = new Int32Array(3);
+    check(native.peerCredentials(this.openFd('getsockopt'), out), 'getsockopt');
+    return { pid: out[0], uid: out[1] >>> 0, gid: out[2] >>> 0 };
+  }
+
+  /** Ends sending ('write': the peer reads the end), receiving ('read'), or both. */
+  shutdown(how: 'read' | 'write' | 'both' = 'write'): void {
+    validateOneOf(how, 'how', ['read', 'write', 'both'] as const);
+    const flag = how === 'read' ? constants.SHUT_RD : how === 'write' ? constants.SHUT_WR : constants.SHUT_RDWR;
+    this.assertNotGivenAway('shutdown()');
+    check(native.shutdown(this.openFd('shutdown'), flag), 'shutdown');
+  }
+
+  override ref(): this {
+    this.#stream?.ref();
+    return super.ref();
+  }
+
+  override unref(): this {
+    this.#stream?.unref();
+    return super.unref();
+  }
+
+  protected override releaseDescriptor(fd: number, owned: boolean): void {
+    if (this.#stream) this.#stream.destroy();
+    else super.releaseDescriptor(fd, owned);
+  }
+
+  #assertSendable(bytes: Uint8Array, fds: Int32Array | null): void {
+    this.assertNotGivenAway('send()');
+    if (this.type === 'stream' && fds && bytes.length === 0) {
+      throw invalidArgValue('data', bytes, "must not be empty when descriptors are sent on a 'stream' socket");
+    }
+  }
+
+  // Sends what the socket takes now; returns the new offset. Descriptors go with the first byte.
+  #attemptSend(bytes: Uint8Array, offset: number, fds: Int32Array | null): number {
+    const flags = constants.MSG_NOSIGNAL;
+    do {
+      const fd = this.openFd('sendmsg');
+      const n = attemptResult(
+        native.sendmsg(fd, bytes, offset, bytes.length - offset, offset === 0 ? fds : null, flags),
+        'sendmsg',
+      );
+      if (n === AGAIN) return offset;
+      if (this.type !== 'stream') return bytes.length;
+      offset += n;
+    } while (offset < bytes.length);
+    return offset;
+  }
+
+  #attemptReceive(streamSize: number): Message | null | typeof AGAIN {
+    const fd = this.openFd('recvmsg');
+    const message = this.type !== 'stream';
+    const buffer = (receiveBuffer ??= Buffer.allocUnsafe(Math.max(largestDatagram(), DEFAULT_STREAM_READ)));
+    const length = message ? buffer.length : Math.min(streamSize, buffer.length);
+    const flags = constants.MSG_CMSG_CLOEXEC | (message ? constants.MSG_TRUNC : 0);
+    const n = attemptResult(native.recvmsg(fd, buffer, 0, length, flags, receiveMeta), 'recvmsg');
+    if (n === AGAIN) return AGAIN;
+    const meta = receiveMeta;
+    const fds = Array.from(meta.subarray(constants.RECVMSG_META_FIRST_FD, constants.RECVMSG_META_FIRST_FD + meta[META_FD_COUNT]));
+    const hasCredentials = meta[META_HAS_CREDENTIALS] === 1;
+    if (n === 0 && fds.length === 0 && (this.type === 'stream' || (this.type === 'seqpacket' && !hasCredentials))) {
+      return null;
+    }
+    if (n > length) {
+      for (const received of fds) native.close(received);
+      throw new IpcError(errnoValue('EMSGSIZE'), 'recvmsg', {}, `message of ${n} bytes exceeds the ${length}-byte receive buffer and was discarded`);
+    }
+    const result: Message = { data: Buffer.from(buffer.subarray(0, n)), fds };
+    if (hasCredentials) {
+      result.credentials = { pid: meta[META_PID], uid: meta[META_UID] >>> 0, gid: meta[META_GID] >>> 0 };
+    }
+    if (meta[META_FLAGS] & constants.MSG_CTRUNC) result.fdsTruncated = true;
+    return result;
+  }
+}
+
+/** Two connected sockets: a full-duplex channel, e.g. between a parent and the child it spawns. */
+export function socketpair(type: SocketType = 'stream'): [UnixSocket, UnixSocket] {
+  validateOneOf(type, 'type', SOCKET_TYPES);
+  const fds = new Int32Array(2);
+  check(native.socketpair(typeFlag(type) | constants.SOCK_CLOEXEC, fds), 'socketpair');
+  return [new UnixSocket(fds[0], type), new UnixSocket(fds[1], type)];
+}
+
+// A socket path: a filesystem path, or an abstract name starting with '\0' (Linux; leaves no file).
+function toSocketPath(value: unknown, name = 'path'): string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  const abstract = value.startsWith('\0');
+  if (value.length === 0 || value.slice(abstract ? 1 : 0).includes('\0')) {
+    throw invalidArgValue(name, value, "must be a non-empty path without null bytes, or '\\0' and an abstract name");
+  }
+  const room = constants.UNIX_PATH_MAX - (abstract ? 0 : 1);
+  if (Buffer.byteLength(value) > room) throw invalidArgValue(name, value, `must be at most ${room} bytes long`);
+  return value;
+}
+
+function isAbstract(path: string): boolean {
+  return path.startsWith('\0');
+}
+
+function displayPath(path: string): string {
+  return isAbstract(path) ? `@${path.slice(1)}` : path;
+}
+
+export interface ListenOptions {
+  /** 'stream' (default) or 'seqpacket'. */
+  type?: SocketType;
+  /** Pending connections the kernel queues before connect() has to wait. Default SOMAXCONN. */
+  backlog?: number;
+  /** Permission bits of the socket file (who may connect). Default 0o600. */
+  mode?: number;
+}
+
+/** A listening Unix socket; accept() gives one UnixSocket per connecting peer. */
+export class UnixServer extends FdHandle {
+  readonly path: string;
+  readonly type: SocketType;
+
+  /** @internal Use listen(). */
+  constructor(fd: number, path: string, type: SocketType) {
+    super(fd);
+    this.path = path;
+    this.type = type;
+  }
+
+  /** Waits for the next connection. */
+  accept(options?: WaitOptions): Promise<UnixSocket> {
+    const checked = waitOptions(options);
+    return this.ready('read', checked, 'accept4', () => this.#attemptAccept());
+  }
+
+  /** Blocks until the next connection. */
+  acceptSync(options?: SyncWaitOptions): UnixSocket {
+    const checked = syncWaitOptions(options);
+    return this.readySync('read', checked, 'accept4', () => this.#attemptAccept());
+  }
+
+  /** Connections as they come, until the server is closed or the signal aborts. */
+  async *connections(options?: { signal?: AbortSignal }): AsyncGenerator<UnixSocket, void, undefined> {
+    while (!this.closed) {
+      let socket: UnixSocket;
+      try {
+        socket = await this.accept(options);
+      } catch (error) {
+        if (this.closed && (error as IpcError).code === 'EBADF') return;
+        throw error;
+      }
+      yield socket;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<UnixSocket, void, undefined> {
+    return this.connections();
+  }
+
+  /** Stops listening and removes the socket file. */
+  override close(): void {
+    if (this.closed) return;
+    super.close();
+    if (!isAbstract(this.path)) fs.rmSync(this.path, { force: true });
+  }
+
+  protected override errorContext(): IpcErrorContext {
+    return { path: displayPath(this.path) };
+  }
+
+  #attemptAccept(): UnixSocket | typeof AGAIN {
+    const fd = attemptResult(native.accept4(this.openFd('accept4'), constants.SOCK_CLOEXEC), 'accept4', this.errorContext());
+    return fd === AGAIN ? AGAIN : new UnixSocket(fd, this.type);
+  }
+}
+
+/**
+ * Listens on a socket path (or an abstract name: '\0name'). The file is created with `mode` (0o600)
+ * and removed by close(). Fails with IpcError 'EADDRINUSE' when the path exists.
+ */
+export function listen(path: string, options?: ListenOptions): UnixServer {
+  const target = toSocketPath(path);
+  const { type = 'stream', backlog = constants.SOMAXCONN, mode = 0o600 } = validateOptions(options);
+  validateOneOf(type, 'options.type', CONNECTION_TYPES);
+  validateInteger(backlog, 'options.backlog', 0, 2 ** 31 - 1);
+  validateMode(mode, 'options.mode');
+  const context = { path: displayPath(target) };
+  const fd = check(native.socket(typeFlag(type) | constants.SOCK_CLOEXEC | constants.SOCK_NONBLOCK), 'socket');
+  const fail = (result: number, syscall: string, created: boolean): never => {
+    native.close(fd);
+    if (created) fs.rmSync(target, { force: true });
+    throw new IpcError(-result, syscall, context);
+  };
+  let result = native.bind(fd, target);
+  if (result < 0) fail(result, 'bind', false);
+  if (!isAbstract(target)) {
+    try {
+      fs.chmodSync(target, mode);
+    } catch (error) {
+      fail(-errnoValue((error as NodeJS.ErrnoException).code ?? 'EPERM'), 'chmod', true);
+    }
+  }
+  result = native.listen(fd, backlog);
+  if (result < 0) fail(result, 'listen', !isAbstract(target));
+  return new UnixServer(fd, target, type);
+}
+
+export interface ConnectOptions extends WaitOptions {
+  /** 'stream' (default) or 'seqpacket'; must match the listener's. */
+  type?: SocketType;
+}
+
+export interface ConnectSyncOptions extends SyncWaitOptions {
+  type?: SocketType;
+}
+
+function connectArguments(path: unknown, type: unknown): { target: string; flag: number } {
+  const target = toSocketPath(path);
+  validateOneOf(type, 'options.type', CONNECTION_TYPES);
+  return { target, flag: typeFlag(type) };
+}
+
+/**
+ * Connects to a listening socket. Usually immediate; when the listener's backlog is full this waits
+ * on a waiter thread (AF_UNIX cannot poll for that), cancellable by `signal` and `timeout`.
+ */
+export async function connect(path: string, options?: ConnectOptions): Promise<UnixSocket> {
+  const checked = waitOptions(options);
+  const { type = 'stream' } = checked;
+  const { target, flag } = connectArguments(path, type);
+  const context = { path: displayPath(target) };
+  if (checked.signal?.aborted) throw abortedError(checked.signal);
+  const fd = check(native.socket(flag | constants.SOCK_CLOEXEC | constants.SOCK_NONBLOCK), 'socket');
+  try {
+    const immediate = native.connect(fd, target, -1);
+    if (immediate < 0 && -immediate !== errnoValue('EAGAIN')) check(immediate, 'connect', context);
+    setNonBlocking(fd, false);
+    if (immediate < 0) {
+      await waitOnThread((callback) => native.connectAsync(fd, target, callback), checked, 'connect', context);
+    }
+  } catch (error) {
+    native.close(fd);
+    throw error;
+  }
+  return new UnixSocket(fd, type);
+}
+
+/** Connects to a listening socket, blocking while its backlog is full (up to `timeout`). */
+export function connectSync(path: string, options?: ConnectSyncOptions): UnixSocket {
+  const { type = 'stream', timeout } = syncWaitOptions(options);
+  const { target, flag } = connectArguments(path, type);
+  const context = { path: displayPath(target) };
+  const fd = check(native.socket(flag | constants.SOCK_CLOEXEC), 'socket');
+  const result = native.connect(fd, target, timeout ?? -1);
+  if (result < 0) {
+    native.close(fd);
+    if (-result === errnoValue('ETIMEDOUT')) throw new IpcError(-result, 'connect', context, `timed out after ${timeout} ms`);
+    check(result, 'connect', context);
+  }
+  return new UnixSocket(fd, type);
+}

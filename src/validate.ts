@@ -1,0 +1,152 @@
+// Argument validation with Node's error codes and message shapes (lib/internal/validators.js), so bad
+// input fails before any system call. Internal: not exported from the package.
+import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
+
+type ErrorWithCode<E extends Error> = E & { code: string };
+
+function withCode<E extends Error>(error: E, code: string, caller: Function): ErrorWithCode<E> {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  Error.captureStackTrace(error, caller);
+  return error as ErrorWithCode<E>;
+}
+
+function describeReceived(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const ctor = (value as object).constructor;
+    return ctor?.name ? `an instance of ${ctor.name}` : inspect(value, { depth: -1 });
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `type ${typeof value} (${shown})`;
+}
+
+function argumentLabel(name: string): string {
+  return name.includes('.') ? `"${name}" property` : `"${name}" argument`;
+}
+
+/** ERR_INVALID_ARG_TYPE */
+export function invalidArgType(name: string, expected: string, actual: unknown, caller: Function = invalidArgType) {
+  return withCode(
+    new TypeError(`The ${argumentLabel(name)} must be ${expected}. Received ${describeReceived(actual)}`),
+    'ERR_INVALID_ARG_TYPE',
+    caller,
+  );
+}
+
+/** ERR_OUT_OF_RANGE */
+export function outOfRange(name: string, range: string, actual: unknown, caller: Function = outOfRange) {
+  const shown = typeof actual === 'bigint' ? `${actual}n` : inspect(actual);
+  return withCode(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`),
+    'ERR_OUT_OF_RANGE',
+    caller,
+  );
+}
+
+/** ERR_INVALID_ARG_VALUE */
+export function invalidArgValue(name: string, actual: unknown, reason = 'is invalid', caller: Function = invalidArgValue) {
+  const kind = name.includes('.') ? 'property' : 'argument';
+  let shown = inspect(actual);
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
+  return withCode(new TypeError(`The ${kind} '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE', caller);
+}
+
+/** ERR_INVALID_STATE */
+export function invalidState(message: string, caller: Function = invalidState) {
+  return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE', caller);
+}
+
+export function validateObject<T extends object>(value: unknown, name: string): asserts value is T {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType(name, 'of type object', value, validateObject);
+  }
+}
+
+/** Options are optional: undefined means {}. */
+export function validateOptions<T extends object>(value: T | undefined, name = 'options'): T {
+  if (value === undefined) return {} as T;
+  validateObject<T>(value, name);
+  return value;
+}
+
+export function validateString(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value, validateString);
+}
+
+export function validateBoolean(value: unknown, name: string): asserts value is boolean {
+  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value, validateBoolean);
+}
+
+export function validateFunction(value: unknown, name: string): asserts value is Function {
+  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value, validateFunction);
+}
+
+export function validateInteger(value: unknown, name: string, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value, validateInteger);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value, validateInteger);
+  if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value, validateInteger);
+}
+
+export function validateNumber(value: unknown, name: string, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value, validateNumber);
+  if (Number.isNaN(value) || value < min || value > max) {
+    throw outOfRange(name, `>= ${min} && <= ${max}`, value, validateNumber);
+  }
+}
+
+export function validateOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): asserts value is T {
+  if (!allowed.includes(value as T)) {
+    const list = allowed.map((v) => `'${v}'`).join(', ');
+    throw invalidArgValue(name, value, `must be one of: ${list}`, validateOneOf);
+  }
+}
+
+export function validateAbortSignal(value: unknown, name: string): asserts value is AbortSignal {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw invalidArgType(name, 'an instance of AbortSignal', value, validateAbortSignal);
+  }
+}
+
+export const MAX_FD = 2 ** 31 - 1;
+
+export function validateFd(value: unknown, name = 'fd'): asserts value is number {
+  validateInteger(value, name, 0, MAX_FD);
+}
+
+/** File permission bits, 0 to 0o7777. */
+export function validateMode(value: unknown, name = 'mode'): asserts value is number {
+  validateInteger(value, name, 0, 0o7777);
+}
+
+/** Longest wait a timer can express (Node's TIMEOUT_MAX). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+export function validateTimeout(value: unknown, name = 'options.timeout'): asserts value is number | undefined {
+  if (value !== undefined) validateNumber(value, name, 0, MAX_TIMEOUT_MS);
+}
+
+/** A path as a string or file: URL, without NUL bytes, as the kernel sees it. */
+export function toPath(value: unknown, name = 'path'): string {
+  let path: string;
+  if (typeof value === 'string') {
+    path = value;
+  } else if (value instanceof URL) {
+    if (value.protocol !== 'file:') throw invalidArgValue(name, value, 'must be a file: URL', toPath);
+    path = fileURLToPath(value);
+  } else {
+    throw invalidArgType(name, 'of type string or an instance of URL', value, toPath);
+  }
+  if (path.includes('\0')) throw invalidArgValue(name, value, 'must be a string or URL without null bytes', toPath);
+  return path;
+}
+
+/** Bytes to send: a string (UTF-8), Buffer, TypedArray, DataView or ArrayBuffer. */
+export function toBytes(value: unknown, name: string): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return new Uint8Array(value);
+  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', value, toBytes);
+}

@@ -1,0 +1,369 @@
+// The JavaScript half of the waiting model (docs/design.md).
+//
+// Two kinds of wait, neither of which blocks the event loop or holds a libuv thread-pool slot:
+// - readiness waits (FdPoller): a descriptor the kernel can poll (pipe, FIFO, socket) is watched by a
+//   uv_poll handle; the operation itself is then attempted without blocking;
+// - thread waits (waitOnThread): a blocking system call runs on one of the addon's waiter threads and is
+//   interrupted by a signal when cancelled.
+// Both take { signal, timeout }: abort rejects with AbortError, expiry with IpcError 'ETIMEDOUT'.
+import { AbortError, IpcError, type IpcErrorContext, errnoValue, timeoutError } from './errors.js';
+import { type NativePoller, type WaitCallback, constants, native } from './native.js';
+import { validateAbortSignal, validateBoolean, validateOptions, validateTimeout } from './validate.js';
+
+export interface WaitOptions {
+  /** Cancels the wait; the promise rejects with an AbortError whose `cause` is the signal's reason. */
+  signal?: AbortSignal;
+  /** Gives up after this many milliseconds; the promise rejects with IpcError code 'ETIMEDOUT'. */
+  timeout?: number;
+}
+
+export interface SyncWaitOptions {
+  /** Gives up after this many milliseconds, throwing IpcError code 'ETIMEDOUT'. */
+  timeout?: number;
+}
+
+export interface RefOptions {
+  /** When false, the pending wait does not keep the process alive (like timer.unref()). Default true. */
+  ref?: boolean;
+}
+
+/** Validates the options of a Promise-form call. */
+export function waitOptions<T extends WaitOptions>(options: T | undefined): T {
+  const checked = validateOptions(options);
+  validateAbortSignal(checked.signal, 'options.signal');
+  validateTimeout(checked.timeout);
+  if ('ref' in checked && checked.ref !== undefined) validateBoolean(checked.ref, 'options.ref');
+  return checked;
+}
+
+/** Validates the options of a …Sync call. */
+export function syncWaitOptions<T extends SyncWaitOptions>(options: T | undefined): T {
+  const checked = validateOptions(options);
+  validateTimeout(checked.timeout);
+  return checked;
+}
+
+type Cancellation = { kind: 'abort'; reason: unknown } | { kind: 'timeout'; ms: number };
+
+function cancellationError(cancellation: Cancellation, syscall: string, context?: IpcErrorContext): Error {
+  return cancellation.kind === 'abort'
+    ? new AbortError(undefined, { cause: cancellation.reason })
+    : timeoutError(syscall, cancellation.ms, context);
+}
+
+/** The AbortError for a signal that was already aborted when the call began. */
+export function abortedError(signal: AbortSignal): AbortError {
+  return new AbortError(undefined, { cause: signal.reason });
+}
+
+/** One operation's allowance: its signal and the absolute deadline its timeout gives. */
+export interface Budget {
+  signal?: AbortSignal;
+  /** The timeout the caller asked for, for the error message. */
+  timeout?: number;
+  /** performance.now() value after which the operation fails with ETIMEDOUT. */
+  deadline?: number;
+}
+
+export function budget(options: WaitOptions): Budget {
+  const { signal, timeout } = options;
+  return { signal, timeout, deadline: timeout === undefined ? undefined : performance.now() + timeout };
+}
+
+// Calls onCancel at most once, when the signal aborts or the deadline passes; returns the disarmer.
+// The timer never keeps the process alive by itself: the wait it guards decides that.
+function armCancellation(allowance: Budget, onCancel: (cancellation: Cancellation) => void): () => void {
+  const { signal, timeout, deadline } = allowance;
+  let timer: NodeJS.Timeout | undefined;
+  let fired = false;
+  const fire = (cancellation: Cancellation) => {
+    if (fired) return;
+    fired = true;
+    disarm();
+    onCancel(cancellation);
+  };
+  const onAbort = () => fire({ kind: 'abort', reason: signal!.reason });
+  const disarm = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (deadline !== undefined) {
+    timer = setTimeout(() => fire({ kind: 'timeout', ms: timeout! }), Math.max(0, deadline - performance.now()));
+    timer.unref();
+  }
+  return disarm;
+}
+
+const ECANCELED = errnoValue('ECANCELED');
+const EINTR = errnoValue('EINTR');
+
+/**
+ * Runs a blocking native call on a waiter thread. `start` passes the callback to the native function and
+ * returns the wait's id (or a negated errno). The promise settles only when the waiter thread is done, so
+ * a call that completed just before its cancellation resolves with its result: nothing is lost.
+ */
+export function waitOnThread(
+  start: (callback: WaitCallback) => number,
+  options: WaitOptions & RefOptions,
+  syscall: string,
+  context?: IpcErrorContext,
+): Promise<number> {
+  if (options.signal?.aborted) return Promise.reject(abortedError(options.signal));
+  return new Promise<number>((resolve, reject) => {
+    let cancellation: Cancellation | undefined;
+    let disarm = () => {};
+    const id = start((result) => {
+      disarm();
+      if (result >= 0) resolve(result);
+      else if (result === -ECANCELED && cancellation) reject(cancellationError(cancellation, syscall, context));
+      else reject(new IpcError(-result, syscall, context));
+    });
+    if (id < 0) {
+      reject(new IpcError(-id, syscall, context, `no waiter thread could be started (${-id})`));
+      return;
+    }
+    if (options.ref === false) native.refWait(id, false);
+    disarm = armCancellation(budget(options), (c) => {
+      cancellation = c;
+      native.cancelWait(id);
+    });
+  });
+}
+
+interface ReadinessWaiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+export type Direction = 'read' | 'write';
+
+/**
+ * Watches one descriptor with a uv_poll handle and resolves waits when it becomes readable or writable
+ * (hang-ups and errors count as both, so the next attempt reports them). No thread is involved.
+ */
+export class FdPoller {
+  readonly #fd: number;
+  #poller: NativePoller | undefined;
+  readonly #waiters: Record<Direction, Set<ReadinessWaiter>> = { read: new Set(), write: new Set() };
+  #events = 0;
+  #keepAlive = true;
+  #closedError: Error | undefined;
+
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /** Resolves once the descriptor is ready in `direction`; rejects on abort, timeout or close(). */
+  wait(direction: Direction, allowance: Budget, syscall: string, context?: IpcErrorContext): Promise<void> {
+    if (this.#closedError) return Promise.reject(this.#closedError);
+    if (allowance.signal?.aborted) return Promise.reject(abortedError(allowance.signal));
+    return new Promise<void>((resolve, reject) => {
+      const set = this.#waiters[direction];
+      const waiter: ReadinessWaiter = {
+        resolve: () => {
+          disarm();
+          resolve();
+        },
+        reject: (error) => {
+          disarm();
+          reject(error);
+        },
+      };
+      const disarm = armCancellation(allowance, (c) => {
+        set.delete(waiter);
+        this.#update();
+        reject(cancellationError(c, syscall, context));
+      });
+      set.add(waiter);
+      try {
+        this.#update();
+      } catch (error) {
+        set.delete(waiter);
+        waiter.reject(error as Error);
+      }
+    });
+  }
+
+  /** Whether pending waits keep the process alive. */
+  setKeepAlive(keepAlive: boolean): void {
+    this.#keepAlive = keepAlive;
+    this.#poller?.setRef(keepAlive);
+  }
+
+  /** Rejects every pending wait with `error` and releases the uv handle; the descriptor stays open. */
+  close(error: Error): void {
+    if (this.#closedError) return;
+    this.#closedError = error;
+    this.#poller?.close();
+    this.#poller = undefined;
+    for (const set of Object.values(this.#waiters)) {
+      const waiters = [...set];
+      set.clear();
+      for (const waiter of waiters) waiter.reject(error);
+    }
+  }
+
+  #update(): void {
+    if (this.#closedError) return;
+    const wanted =
+      (this.#waiters.read.size > 0 ? constants.UV_READABLE | constants.UV_DISCONNECT : 0) |
+      (this.#waiters.write.size > 0 ? constants.UV_WRITABLE : 0);
+    if (wanted === this.#events) return;
+    if (wanted === 0) {
+      this.#poller?.stop();
+      this.#events = 0;
+      return;
+    }
+    if (!this.#poller) {
+      const poller = new native.Poller(this.#fd, (status, events) => this.#onPoll(status, events));
+      if (poller.error !== undefined) throw new IpcError(-poller.error, 'epoll_ctl', { fd: this.#fd });
+      poller.setRef(this.#keepAlive);
+      this.#poller = poller;
+    }
+    const result = this.#poller.start(wanted);
+    if (result < 0) throw new IpcError(-result, 'epoll_ctl', { fd: this.#fd });
+    this.#events = wanted;
+  }
+
+  #onPoll(status: number, events: number): void {
+    let ready: ReadinessWaiter[];
+    if (status < 0) {
+      const error = new IpcError(-status, 'poll', { fd: this.#fd });
+      ready = [...this.#waiters.read, ...this.#waiters.write];
+      this.#waiters.read.clear();
+      this.#waiters.write.clear();
+      this.#update();
+      for (const waiter of ready) waiter.reject(error);
+      return;
+    }
+    ready = [];
+    if (events & (constants.UV_READABLE | constants.UV_DISCONNECT)) {
+      ready.push(...this.#waiters.read);
+      this.#waiters.read.clear();
+    }
+    if (events & constants.UV_WRITABLE) {
+      ready.push(...this.#waiters.write);
+      this.#waiters.write.clear();
+    }
+    this.#update();
+    for (const waiter of ready) waiter.resolve();
+  }
+}
+
+/** Returned by a non-blocking attempt that would have blocked. */
+export const AGAIN: unique symbol = Symbol('AGAIN');
+export type Attempt<T> = () => T | typeof AGAIN;
+
+const EAGAIN = errnoValue('EAGAIN');
+
+/** Turns a native result into a value, AGAIN for EAGAIN/EINTR, or a thrown IpcError. */
+export function attemptResult(result: number, syscall: string, context?: IpcErrorContext): number | typeof AGAIN {
+  if (result >= 0) return result;
+  if (result === -EAGAIN || result === -EINTR) return AGAIN;
+  throw new IpcError(-result, syscall, context);
+}
+
+/**
+ * Lets operations on one descriptor through one at a time, in call order, so that concurrent receives
+ * get messages in the order they were asked for. A queued operation can still be aborted or time out.
+ */
+export class Turnstile {
+  readonly #queue: Array<{ admit(): void }> = [];
+  #busy = false;
+
+  /** Resolves with leave() once it is this operation's turn. */
+  enter(allowance: Budget, syscall: string, context?: IpcErrorContext): Promise<() => void> {
+    if (allowance.signal?.aborted) return Promise.reject(abortedError(allowance.signal));
+    if (!this.#busy) {
+      this.#busy = true;
+      return Promise.resolve(this.#leave);
+    }
+    return new Promise((resolve, reject) => {
+      const entry = {
+        admit: () => {
+          disarm();
+          resolve(this.#leave);
+        },
+      };
+      const disarm = armCancellation(allowance, (c) => {
+        this.#queue.splice(this.#queue.indexOf(entry), 1);
+        reject(cancellationError(c, syscall, context));
+      });
+      this.#queue.push(entry);
+    });
+  }
+
+  readonly #leave = (): void => {
+    const next = this.#queue.shift();
+    if (next) next.admit();
+    else this.#busy = false;
+  };
+}
+
+/**
+ * The Promise form of a non-blocking operation: attempt it, and while it would block wait for the
+ * descriptor to become ready, all within one budget and in turn with the operations queued before it.
+ */
+export async function whenReady<T>(
+  poller: FdPoller,
+  turnstile: Turnstile,
+  direction: Direction,
+  options: WaitOptions,
+  syscall: string,
+  context: IpcErrorContext | undefined,
+  attempt: Attempt<T>,
+): Promise<T> {
+  const allowance = budget(options);
+  const leave = await turnstile.enter(allowance, syscall, context);
+  try {
+    for (;;) {
+      const result = attempt();
+      if (result !== AGAIN) return result;
+      await poller.wait(direction, allowance, syscall, context);
+    }
+  } finally {
+    leave();
+  }
+}
+
+/**
+ * The …Sync form: attempt the operation, polling the descriptor while it would block. With a timeout,
+ * readiness is awaited before each attempt so that even a descriptor in blocking mode cannot overrun it.
+ */
+export function whenReadySync<T>(
+  fd: number,
+  direction: Direction,
+  options: SyncWaitOptions,
+  syscall: string,
+  context: IpcErrorContext | undefined,
+  attempt: Attempt<T>,
+): T {
+  const { timeout } = options;
+  const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+  for (;;) {
+    if (deadline !== undefined) pollSync(fd, direction, deadline, timeout!, syscall, context);
+    const result = attempt();
+    if (result !== AGAIN) return result;
+    if (deadline === undefined) pollSync(fd, direction, undefined, undefined, syscall, context);
+  }
+}
+
+// Blocks until the descriptor is ready in `direction`; past the deadline throws ETIMEDOUT.
+function pollSync(
+  fd: number,
+  direction: Direction,
+  deadline: number | undefined,
+  timeout: number | undefined,
+  syscall: string,
+  context?: IpcErrorContext,
+): void {
+  const events = direction === 'read' ? constants.POLLIN : constants.POLLOUT;
+  for (;;) {
+    const remaining = deadline === undefined ? -1 : Math.max(0, Math.ceil(deadline - performance.now()));
+    const result = native.poll(fd, events, remaining);
+    if (result > 0) return;
+    if (result === 0) throw timeoutError(syscall, timeout!, context);
+    if (result !== -EINTR) throw new IpcError(-result, 'poll', { ...context, fd });
+  }
+}
