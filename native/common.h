@@ -9,6 +9,8 @@
 #include <napi.h>
 
 #include <cerrno>
+#include <cmath>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -36,21 +38,16 @@ class Args {
   Napi::Env Env() const { return info_.Env(); }
   bool ok() const { return ok_; }
 
-  int32_t Int32(size_t i) {
-    if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
-    return info_[i].As<Napi::Number>().Int32Value();
-  }
-  uint32_t Uint32(size_t i) {
-    if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
-    return info_[i].As<Napi::Number>().Uint32Value();
-  }
-  int64_t Int64(size_t i) {
-    if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
-    return info_[i].As<Napi::Number>().Int64Value();
-  }
+  // Integers must be exact and in range: a value that would wrap (2**32 + 3 becoming descriptor 3)
+  // is refused rather than converted.
+  int32_t Int32(size_t i) { return static_cast<int32_t>(Integer(i, INT32_MIN, INT32_MAX)); }
+  uint32_t Uint32(size_t i) { return static_cast<uint32_t>(Integer(i, 0, UINT32_MAX)); }
+  int64_t Int64(size_t i) { return static_cast<int64_t>(Integer(i, -9007199254740991.0, 9007199254740991.0)); }
+  // Any number but NaN.
   double Double(size_t i) {
     if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
-    return info_[i].As<Napi::Number>().DoubleValue();
+    double value = info_[i].As<Napi::Number>().DoubleValue();
+    return Check(i, !std::isnan(value), "a number other than NaN") ? value : 0;
   }
   bool Bool(size_t i) {
     if (!Check(i, info_[i].IsBoolean(), "a boolean")) return false;
@@ -75,6 +72,12 @@ class Args {
 
  private:
   bool Check(size_t i, bool valid, const char* expected);
+  double Integer(size_t i, double min, double max) {
+    if (!Check(i, info_[i].IsNumber(), "a number")) return 0;
+    double value = info_[i].As<Napi::Number>().DoubleValue();
+    bool exact = std::trunc(value) == value && value >= min && value <= max;
+    return Check(i, exact, "an integer in range") ? value : 0;
+  }
 
   const Napi::CallbackInfo& info_;
   bool ok_ = true;

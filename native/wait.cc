@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -228,6 +229,7 @@ struct EnvState {
   uint32_t next_id = 1;
   size_t refs = 0;
   std::unordered_set<Poller*> pollers;
+  std::unordered_set<int> owned_fds;  // descriptors of live JavaScript objects, closed at teardown
   int closing_handles = 0;
   std::shared_ptr<EnvState> self_until_closed;  // set by teardown until the last handle has closed
   // Guarded by Pool::mu.
@@ -352,6 +354,9 @@ void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
   state->self_until_closed = state;
   std::vector<Poller*> pollers(state->pollers.begin(), state->pollers.end());
   for (Poller* poller : pollers) poller->CloseHandle();
+  // A terminated worker never runs the finalizers of its objects: their descriptors are closed here.
+  for (int fd : state->owned_fds) close(fd);
+  state->owned_fds.clear();
   state->closing_handles++;
   uv_close(reinterpret_cast<uv_handle_t*>(state->async), [](uv_handle_t* handle) {
     auto* s = static_cast<EnvState*>(handle->data);
@@ -484,6 +489,22 @@ Napi::Value RefWait(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ownFd(fd, owned): whether the descriptor belongs to a JavaScript object of this environment, to be
+// closed if the environment is torn down first.
+Napi::Value OwnFd(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int fd = args.Int32(0);
+  bool owned = args.Bool(1);
+  if (!args.ok()) return info.Env().Undefined();
+  std::shared_ptr<EnvState> state = StateOf(info.Env());
+  if (owned) {
+    state->owned_fds.insert(fd);
+  } else {
+    state->owned_fds.erase(fd);
+  }
+  return info.Env().Undefined();
+}
+
 // waiterStats() → { threads, idle, cancelling, pending, signal }: for tests and diagnostics.
 Napi::Value WaiterStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -567,6 +588,7 @@ void InitWait(Napi::Env env, Napi::Object exports) {
   exports.Set("cancelWait", Napi::Function::New<CancelWait>(env, "cancelWait"));
   exports.Set("refWait", Napi::Function::New<RefWait>(env, "refWait"));
   exports.Set("waiterStats", Napi::Function::New<WaiterStats>(env, "waiterStats"));
+  exports.Set("ownFd", Napi::Function::New<OwnFd>(env, "ownFd"));
   exports.Set("Poller", Poller::Define(env));
 }
 

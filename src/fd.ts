@@ -11,6 +11,7 @@ import { type Attempt, type Direction, FdPoller, Turnstile, type WaitOptions, ty
 // A descriptor whose owner was garbage-collected without close() is closed here, so forgetting an
 // object leaks nothing. Objects that handed their descriptor to a stream unregister first.
 const forgotten = new FinalizationRegistry<number>((fd) => {
+  native.ownFd(fd, false);
   native.close(fd);
 });
 
@@ -48,6 +49,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   protected constructor(fd: number) {
     this.#fd = fd;
     forgotten.register(this, fd, this);
+    native.ownFd(fd, true);
   }
 
   /** The descriptor number, or -1 once closed (like fs.FileHandle). */
@@ -67,6 +69,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     forgotten.unregister(this);
     this.#poller?.close(closedError(this.constructor.name, 'poll', this.errorContext()));
     this.#poller = undefined;
+    if (this.#owned) native.ownFd(fd, false);
     this.releaseDescriptor(fd, this.#owned);
   }
 
@@ -117,6 +120,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     const fd = this.openFd(syscall);
     this.#owned = false;
     forgotten.unregister(this);
+    native.ownFd(fd, false);
     return fd;
   }
 
@@ -154,10 +158,16 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     return whenReadySync(fd, direction, options, syscall, this.errorContext(), attempt);
   }
 
-  /** Before this descriptor goes to another process: blocking mode, as most programs expect. */
-  protected prepareForTransfer(): number {
+  /** Throws unless this descriptor can go to another process (open, not owned by a stream). */
+  protected assertTransferable(): number {
     const fd = this.openFd('spawn');
     this.assertNotGivenAway('handing it to another process');
+    return fd;
+  }
+
+  /** Before this descriptor goes to another process: blocking mode, as most programs expect. */
+  protected prepareForTransfer(): number {
+    const fd = this.assertTransferable();
     if (this.#nonBlocking) {
       setNonBlocking(fd, false);
       this.#nonBlocking = false;
@@ -166,7 +176,13 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   }
 }
 
-/** Internal: lets spawn() prepare any FdHandle for transfer. */
+// Internal: let spawn() check and prepare any FdHandle for transfer.
+type Transferable = { assertTransferable(): number; prepareForTransfer(): number };
+
+export function assertTransferable(handle: FdHandle): void {
+  (handle as unknown as Transferable).assertTransferable();
+}
+
 export function prepareForTransfer(handle: FdHandle): number {
-  return (handle as unknown as { prepareForTransfer(): number }).prepareForTransfer();
+  return (handle as unknown as Transferable).prepareForTransfer();
 }

@@ -97,6 +97,8 @@ export interface Native {
   cancelWait(id: number): void;
   refWait(id: number, keepAlive: boolean): void;
   waiterStats(): WaiterStats;
+  /** Marks fd as owned by a live object (closed if this environment is torn down first) or not. */
+  ownFd(fd: number, owned: boolean): void;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
 
   // fd.cc

@@ -4,12 +4,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { IpcError, check, errnoValue, type IpcErrorContext } from './errors.js';
-import { FdHandle, type FdLike, fdOf, prepareForTransfer } from './fd.js';
+import { FdHandle, type FdLike, assertTransferable, fdOf, prepareForTransfer } from './fd.js';
 import { constants, native } from './native.js';
 import {
-  invalidArgValue,
+  invalidArgType,
   toBytes,
   toPath,
+  validateFd,
   validateInteger,
   validateMode,
   validateOneOf,
@@ -31,9 +32,10 @@ export interface ReadSyncOptions extends SyncWaitOptions {
 }
 
 function readSize(options: { maxSize?: number }): number {
-  if (options.maxSize === undefined) return DEFAULT_READ_SIZE;
-  validateInteger(options.maxSize, 'options.maxSize', 1, MAX_READ_SIZE);
-  return options.maxSize;
+  const { maxSize } = options;
+  if (maxSize === undefined) return DEFAULT_READ_SIZE;
+  validateInteger(maxSize, 'options.maxSize', 1, MAX_READ_SIZE);
+  return maxSize;
 }
 
 // Adopting a descriptor: it must be open and of a kind a pipe end can be, and it stops leaking into
@@ -68,13 +70,14 @@ export class PipeReader extends FdHandle {
 
   /** @internal Use pipe(), openFifo() or PipeReader.fromFd(). */
   constructor(fd: number, path?: string) {
+    validateFd(fd);
     super(fd);
     this.#path = path;
   }
 
   /** Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeReader.fromFd(3)`. */
   static fromFd(fd: number): PipeReader {
-    fdOf(fd, 'fd');
+    validateFd(fd);
     adopt(fd, 'read', 'PipeReader');
     return new PipeReader(fd);
   }
@@ -98,7 +101,7 @@ export class PipeReader extends FdHandle {
   }
 
   /** Reads what is available, up to maxSize bytes, waiting for data; null at the end of data. */
-  read(options?: ReadOptions): Promise<Buffer | null> {
+  async read(options?: ReadOptions): Promise<Buffer | null> {
     const checked = waitOptions(options);
     const size = readSize(checked);
     this.assertNotGivenAway('read()');
@@ -150,13 +153,14 @@ export class PipeWriter extends FdHandle {
 
   /** @internal Use pipe(), openFifo() or PipeWriter.fromFd(). */
   constructor(fd: number, path?: string) {
+    validateFd(fd);
     super(fd);
     this.#path = path;
   }
 
   /** Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeWriter.fromFd(3)`. */
   static fromFd(fd: number): PipeWriter {
-    fdOf(fd, 'fd');
+    validateFd(fd);
     adopt(fd, 'write', 'PipeWriter');
     return new PipeWriter(fd);
   }
@@ -182,7 +186,7 @@ export class PipeWriter extends FdHandle {
    * Writes all of data, waiting while the pipe is full. Writes of up to PIPE_BUF (4096) bytes are
    * atomic: they never interleave with other writers' data.
    */
-  write(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
+  async write(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
     const bytes = toBytes(data, 'data');
     const checked = waitOptions(options);
     this.assertNotGivenAway('write()');
@@ -351,7 +355,8 @@ export function openFifoSync(path: string | URL, access: FifoAccess, options?: S
 
 export interface SpawnOptions extends child_process.SpawnOptions {
   /**
-   * Descriptors for the child, which receives them as 3, 4, 5, … (after the three stdio entries).
+   * Descriptors for the child, which receives them right after the stdio entries: as 3, 4, 5, … with
+   * the usual three.
    * unipc objects given here are closed in this process once the child has its copy, so each end
    * of a pipe lives in exactly one process; plain numbers are left open.
    */
@@ -365,12 +370,17 @@ export interface SpawnOptions extends child_process.SpawnOptions {
 export function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
   validateOptions(options);
   const { fds = [], ...spawnOptions } = options;
-  if (!Array.isArray(fds)) throw invalidArgValue('options.fds', fds, 'must be an array');
-  const given = fds.map((entry, i) => {
-    if (entry instanceof FdHandle) return { fd: prepareForTransfer(entry), owner: entry };
-    return { fd: fdOf(entry, `options.fds[${i}]`), owner: undefined };
+  if (!Array.isArray(fds)) throw invalidArgType('options.fds', 'an array', fds);
+  // Every entry is checked before any is touched: a bad one must not leave the others changed.
+  const entries = [...fds];
+  entries.forEach((entry, i) => {
+    if (entry instanceof FdHandle) assertTransferable(entry);
+    else fdOf(entry, `options.fds[${i}]`);
   });
   const stdio = normalizeStdio(spawnOptions.stdio);
+  const given = entries.map((entry) =>
+    entry instanceof FdHandle ? { fd: prepareForTransfer(entry), owner: entry } : { fd: fdOf(entry, 'fd'), owner: undefined },
+  );
   const child = child_process.spawn(command, args, {
     ...spawnOptions,
     stdio: [...stdio, ...given.map((g) => g.fd)] as child_process.StdioOptions,
@@ -382,7 +392,7 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
 function normalizeStdio(stdio: child_process.StdioOptions | undefined): unknown[] {
   if (stdio === undefined) return ['pipe', 'pipe', 'pipe'];
   if (typeof stdio === 'string') return [stdio, stdio, stdio];
-  if (!Array.isArray(stdio)) throw invalidArgValue('options.stdio', stdio, 'must be a string or an array');
+  if (!Array.isArray(stdio)) throw invalidArgType('options.stdio', 'of type string or an array', stdio);
   const entries = [...stdio];
   while (entries.length < 3) entries.push(undefined);
   return entries;

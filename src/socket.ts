@@ -10,6 +10,7 @@ import {
   invalidArgType,
   invalidArgValue,
   toBytes,
+  validateFd,
   validateInteger,
   validateMode,
   validateOneOf,
@@ -93,14 +94,15 @@ function descriptorsToSend(fds: unknown): Int32Array | null {
   if (fds === undefined) return null;
   if (!Array.isArray(fds)) throw invalidArgType('options.fds', 'an array', fds);
   if (fds.length > constants.SCM_MAX_FD) {
-    throw invalidArgValue('options.fds', `${fds.length} descriptors`, `must hold at most ${constants.SCM_MAX_FD} descriptors`);
+    throw invalidArgValue('options.fds', fds.length, `must hold at most ${constants.SCM_MAX_FD} descriptors`);
   }
   return fds.length === 0 ? null : Int32Array.from(fds, (fd: FdLike, i) => fdOf(fd, `options.fds[${i}]`));
 }
 
 function receiveSize(type: SocketType, options: { maxSize?: number }): number {
-  if (options.maxSize !== undefined) validateInteger(options.maxSize, 'options.maxSize', 1, 2 ** 30);
-  return type === 'stream' ? options.maxSize ?? DEFAULT_STREAM_READ : 0;
+  const { maxSize } = options;
+  if (maxSize !== undefined) validateInteger(maxSize, 'options.maxSize', 1, 2 ** 30);
+  return type === 'stream' ? maxSize ?? DEFAULT_STREAM_READ : 0;
 }
 
 /**
@@ -118,6 +120,8 @@ export class UnixSocket extends FdHandle {
 
   /** @internal Use socketpair(), connect(), UnixServer.accept() or UnixSocket.fromFd(). */
   constructor(fd: number, type: SocketType) {
+    validateFd(fd);
+    validateOneOf(type, 'type', SOCKET_TYPES);
     super(fd);
     this.type = type;
     // Credentials on every message also tell an empty seqpacket message from the end of the connection:
@@ -127,7 +131,7 @@ export class UnixSocket extends FdHandle {
 
   /** Takes ownership of an open Unix socket descriptor, e.g. one inherited from a parent. */
   static fromFd(fd: number): UnixSocket {
-    fdOf(fd, 'fd');
+    validateFd(fd);
     const domain = check(native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_DOMAIN), 'getsockopt', { fd });
     if (domain !== constants.AF_UNIX) {
       throw new IpcError(errnoValue('EINVAL'), 'getsockopt', { fd }, `descriptor ${fd} is not a Unix domain socket`);
@@ -158,7 +162,7 @@ export class UnixSocket extends FdHandle {
    * Sends data (a whole message, or all the bytes on 'stream'), waiting while the peer's queue is full.
    * `fds` travel with it. A peer that is gone gives IpcError 'EPIPE' ('ECONNREFUSED' on 'dgram').
    */
-  send(data: string | ArrayBufferView | ArrayBuffer, options?: SendOptions): Promise<void> {
+  async send(data: string | ArrayBufferView | ArrayBuffer, options?: SendOptions): Promise<void> {
     const bytes = toBytes(data, 'data');
     const checked = waitOptions(options);
     const fds = descriptorsToSend(checked.fds);
@@ -187,7 +191,7 @@ export class UnixSocket extends FdHandle {
    * Receives the next message (on 'stream': the bytes available, up to maxSize), waiting for one.
    * Resolves null when the peer has closed ('stream' and 'seqpacket').
    */
-  receive(options?: ReceiveOptions): Promise<Message | null> {
+  async receive(options?: ReceiveOptions): Promise<Message | null> {
     const checked = waitOptions(options);
     const size = receiveSize(this.type, checked);
     this.assertNotGivenAway('receive()');
@@ -311,7 +315,7 @@ export function socketpair(type: SocketType = 'stream'): [UnixSocket, UnixSocket
 function toSocketPath(value: unknown, name = 'path'): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   const abstract = value.startsWith('\0');
-  if (value.length === 0 || value.slice(abstract ? 1 : 0).includes('\0')) {
+  if (value.length === (abstract ? 1 : 0) || value.slice(abstract ? 1 : 0).includes('\0')) {
     throw invalidArgValue(name, value, "must be a non-empty path without null bytes, or '\\0' and an abstract name");
   }
   const room = constants.UNIX_PATH_MAX - (abstract ? 0 : 1);
@@ -343,13 +347,15 @@ export class UnixServer extends FdHandle {
 
   /** @internal Use listen(). */
   constructor(fd: number, path: string, type: SocketType) {
+    validateFd(fd);
+    validateOneOf(type, 'type', CONNECTION_TYPES);
     super(fd);
     this.path = path;
     this.type = type;
   }
 
   /** Waits for the next connection. */
-  accept(options?: WaitOptions): Promise<UnixSocket> {
+  async accept(options?: WaitOptions): Promise<UnixSocket> {
     const checked = waitOptions(options);
     return this.ready('read', checked, 'accept4', () => this.#attemptAccept());
   }
@@ -435,10 +441,9 @@ export interface ConnectSyncOptions extends SyncWaitOptions {
   type?: SocketType;
 }
 
-function connectArguments(path: unknown, type: unknown): { target: string; flag: number } {
-  const target = toSocketPath(path);
+function connectionType(type: unknown): number {
   validateOneOf(type, 'options.type', CONNECTION_TYPES);
-  return { target, flag: typeFlag(type) };
+  return typeFlag(type);
 }
 
 /**
@@ -446,9 +451,10 @@ function connectArguments(path: unknown, type: unknown): { target: string; flag:
  * on a waiter thread (AF_UNIX cannot poll for that), cancellable by `signal` and `timeout`.
  */
 export async function connect(path: string, options?: ConnectOptions): Promise<UnixSocket> {
+  const target = toSocketPath(path);
   const checked = waitOptions(options);
   const { type = 'stream' } = checked;
-  const { target, flag } = connectArguments(path, type);
+  const flag = connectionType(type);
   const context = { path: displayPath(target) };
   if (checked.signal?.aborted) throw abortedError(checked.signal);
   const fd = check(native.socket(flag | constants.SOCK_CLOEXEC | constants.SOCK_NONBLOCK), 'socket');
@@ -468,8 +474,9 @@ export async function connect(path: string, options?: ConnectOptions): Promise<U
 
 /** Connects to a listening socket, blocking while its backlog is full (up to `timeout`). */
 export function connectSync(path: string, options?: ConnectSyncOptions): UnixSocket {
+  const target = toSocketPath(path);
   const { type = 'stream', timeout } = syncWaitOptions(options);
-  const { target, flag } = connectArguments(path, type);
+  const flag = connectionType(type);
   const context = { path: displayPath(target) };
   const fd = check(native.socket(flag | constants.SOCK_CLOEXEC), 'socket');
   const result = native.connect(fd, target, timeout ?? -1);

@@ -27,20 +27,23 @@ export interface RefOptions {
   ref?: boolean;
 }
 
-/** Validates the options of a Promise-form call. */
-export function waitOptions<T extends WaitOptions>(options: T | undefined): T {
-  const checked = validateOptions(options);
-  validateAbortSignal(checked.signal, 'options.signal');
-  validateTimeout(checked.timeout);
-  if ('ref' in checked && checked.ref !== undefined) validateBoolean(checked.ref, 'options.ref');
-  return checked;
+/**
+ * Validates the options of a Promise-form call and returns a copy: each option is read exactly once,
+ * so a getter cannot hand the system call a value other than the one validated.
+ */
+export function waitOptions<T extends WaitOptions & RefOptions>(options: T | undefined): T {
+  const { signal, timeout, ref, ...rest } = validateOptions(options);
+  validateAbortSignal(signal, 'options.signal');
+  validateTimeout(timeout);
+  if (ref !== undefined) validateBoolean(ref, 'options.ref');
+  return { ...rest, signal, timeout, ref } as T;
 }
 
-/** Validates the options of a …Sync call. */
+/** Validates the options of a …Sync call; returns a copy, as waitOptions() does. */
 export function syncWaitOptions<T extends SyncWaitOptions>(options: T | undefined): T {
-  const checked = validateOptions(options);
-  validateTimeout(checked.timeout);
-  return checked;
+  const { timeout, ...rest } = validateOptions(options);
+  validateTimeout(timeout);
+  return { ...rest, timeout } as T;
 }
 
 type Cancellation = { kind: 'abort'; reason: unknown } | { kind: 'timeout'; ms: number };
@@ -70,6 +73,30 @@ export function budget(options: WaitOptions): Budget {
   return { signal, timeout, deadline: timeout === undefined ? undefined : performance.now() + timeout };
 }
 
+// One 'abort' listener per signal, however many waits share it: a signal handed to a thousand waits
+// must not trip Node's MaxListenersExceededWarning.
+const abortSubscribers = new WeakMap<AbortSignal, Set<() => void>>();
+
+function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let subscribers = abortSubscribers.get(signal);
+  if (!subscribers) {
+    const set = new Set<() => void>();
+    subscribers = set;
+    abortSubscribers.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        abortSubscribers.delete(signal);
+        for (const subscriber of set) subscriber();
+      },
+      { once: true },
+    );
+  }
+  subscribers.add(callback);
+  const set = subscribers;
+  return () => set.delete(callback);
+}
+
 // Calls onCancel at most once, when the signal aborts or the deadline passes; returns the disarmer.
 // The timer never keeps the process alive by itself: the wait it guards decides that.
 function armCancellation(allowance: Budget, onCancel: (cancellation: Cancellation) => void): () => void {
@@ -82,12 +109,11 @@ function armCancellation(allowance: Budget, onCancel: (cancellation: Cancellatio
     disarm();
     onCancel(cancellation);
   };
-  const onAbort = () => fire({ kind: 'abort', reason: signal!.reason });
+  const unsubscribe = signal ? onAbort(signal, () => fire({ kind: 'abort', reason: signal.reason })) : undefined;
   const disarm = () => {
     if (timer !== undefined) clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
+    unsubscribe?.();
   };
-  signal?.addEventListener('abort', onAbort, { once: true });
   if (deadline !== undefined) {
     timer = setTimeout(() => fire({ kind: 'timeout', ms: timeout! }), Math.max(0, deadline - performance.now()));
     timer.unref();

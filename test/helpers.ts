@@ -1,0 +1,92 @@
+// Shared by the tests: private temporary paths, Node peer processes, C peer programs.
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn, type SpawnOptions } from '../src/index.js';
+
+export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const peers = path.join(root, 'test', 'peers');
+
+/** A fresh directory for FIFOs and sockets; the runner checks that tests empty it. */
+export function tempDir(prefix = 't-'): { path: string; file(name: string): string; [Symbol.dispose](): void } {
+  const base = process.env.UNIPC_TEST_TMPDIR ?? os.tmpdir();
+  const dir = fs.mkdtempSync(path.join(base, prefix));
+  return {
+    path: dir,
+    file: (name) => path.join(dir, name),
+    [Symbol.dispose]: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Spawns test/peers/<name>.ts in a new Node process (through tsx), handing it `fds` as 3, 4, … */
+export function spawnPeer(name: string, args: string[] = [], options: SpawnOptions = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(peers, `${name}.ts`), ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    cwd: root,
+    ...options,
+  });
+}
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+}
+
+/** Collects a child's stdout and waits for it to exit. */
+export function finished(child: ChildProcess): Promise<Finished> {
+  let stdout = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => (stdout += chunk));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout }));
+  });
+}
+
+/** Waits until the child prints a line containing `text` on stdout. */
+export function lineFrom(child: ChildProcess, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const line = seen.split('\n').find((l) => l.includes(text));
+      if (line !== undefined) {
+        child.stdout!.off('data', onData);
+        resolve(line);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`peer exited (${code}) before printing ${text}; it printed ${JSON.stringify(seen)}`)));
+  });
+}
+
+/**
+ * Compiles test/peers/<name>.c with the machine's gcc (once per source version) and returns the
+ * executable's path. Built under build/, which git ignores.
+ */
+export function compilePeer(name: string): string {
+  const source = path.join(peers, `${name}.c`);
+  const outDir = path.join(root, 'build', 'test-peers');
+  const output = path.join(outDir, name);
+  fs.mkdirSync(outDir, { recursive: true });
+  const fresh = fs.existsSync(output) && fs.statSync(output).mtimeMs >= fs.statSync(source).mtimeMs;
+  if (!fresh) {
+    const temporary = `${output}.${process.pid}`;
+    execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', temporary, source], { stdio: 'inherit' });
+    fs.renameSync(temporary, output);
+  }
+  return output;
+}
+
+/** Open descriptors of this process, from /proc/self/fd. */
+export function openFdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+/** Threads of this process, from /proc/self/task. */
+export function threadCount(): number {
+  return fs.readdirSync('/proc/self/task').length;
+}

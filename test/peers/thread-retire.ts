@@ -1,0 +1,17 @@
+// Starts many thread waits, cancels them all, and reports the process's threads before, during and after
+// the waiter threads' idle timeout (run with a short UNIPC_WAITER_IDLE_MS).
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openFifo, waiterStats } from '../../src/index.js';
+
+const path = process.argv[2];
+const threads = () => fs.readdirSync('/proc/self/task').length;
+const before = threads();
+const controller = new AbortController();
+const waits = Array.from({ length: 50 }, () => openFifo(path, 'r', { signal: controller.signal }).catch((e: Error) => e.name));
+await sleep(50);
+const during = { threads: threads(), stats: waiterStats() };
+controller.abort();
+const outcomes = await Promise.all(waits);
+await sleep(Number(process.env.UNIPC_WAITER_IDLE_MS) * 3 + 200);
+console.log(JSON.stringify({ before, during, outcomes: [...new Set(outcomes)], after: threads(), stats: waiterStats() }));

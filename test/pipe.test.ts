@@ -1,0 +1,292 @@
+import assert from 'node:assert/strict';
+import { spawn as spawnRaw } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { describe, test } from 'node:test';
+import { IpcError, PipeReader, PipeWriter, mkfifo, openFifo, openFifoSync, pipe, spawn, waiterStats } from '../src/index.js';
+import { compilePeer, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+describe('pipe()', () => {
+  test('parent to child: the child reads every byte, then EOF; each side holds only its own end', async () => {
+    const { reader, writer } = pipe();
+    const child = spawnPeer('pipe-reader', [], { fds: [reader] });
+    assert.equal(reader.closed, true, 'the end handed to the child is closed in the parent');
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const done = finished(child);
+    writer.stream.end(data);
+    const { code, stdout } = await done;
+    assert.equal(code, 0);
+    const report = JSON.parse(stdout);
+    assert.equal(report.bytes, data.length);
+    assert.equal(report.sha256, sha256(data));
+    // The child got its end as fd 3 and nothing of the parent's write end, or EOF would never have come.
+    assert.deepEqual(report.fds.filter((fd: number) => fd === 3), [3]);
+  });
+
+  test('child to parent: a pipe end written with writeSync in the child arrives through read()', async () => {
+    const { reader, writer } = pipe();
+    const child = spawnPeer('pipe-writer', ['200000'], { fds: [writer] });
+    const chunks: Buffer[] = [];
+    for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) chunks.push(chunk);
+    reader.close();
+    const { code } = await finished(child);
+    assert.equal(code, 0);
+    const all = Buffer.concat(chunks);
+    assert.equal(all.length, 200000);
+    assert.ok(all.equals(Buffer.alloc(200000, 'abcdefgh')));
+  });
+
+  test('a C program reads its inherited end with blocking read(2) even after async use in the parent', async () => {
+    const program = compilePeer('pipe_reader');
+    const { reader, writer } = pipe();
+    // Async reads switch the reader's descriptor to non-blocking; spawn() must hand it over blocking.
+    await assert.rejects(reader.read({ timeout: 1 }), { code: 'ETIMEDOUT' });
+    const child = spawn(program, [], { stdio: ['ignore', 'pipe', 'inherit'], fds: [reader] });
+    const done = finished(child);
+    const data = randomBytes(500000);
+    await writer.write(data);
+    writer.close();
+    const { code, stdout } = await done;
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout), { bytes: data.length, sum: data.reduce((s, b) => s + b, 0) });
+  });
+
+  test('EOF when the last writer closes: read() resolves null and the stream ends', async () => {
+    {
+      using p = pipe();
+      p.writer.writeSync('last words');
+      p.writer.close();
+      assert.equal(p.reader.readSync()?.toString(), 'last words');
+      assert.equal(p.reader.readSync(), null);
+      assert.equal(await p.reader.read(), null);
+    }
+    {
+      using p = pipe();
+      const ended = new Promise((resolve) => p.reader.stream.on('end', resolve).resume());
+      p.writer.close();
+      await ended;
+    }
+  });
+
+  test('EPIPE for a writer whose reader is gone, and the process survives (no SIGPIPE)', async () => {
+    using p = pipe();
+    p.reader.close();
+    await assert.rejects(p.writer.write('x'), (error: IpcError) => {
+      assert.ok(error instanceof IpcError);
+      assert.equal(error.code, 'EPIPE');
+      assert.equal(error.syscall, 'write');
+      assert.equal(error.errno, 32);
+      return true;
+    });
+    assert.throws(() => p.writer.writeSync('x'), { code: 'EPIPE' });
+  });
+
+  test('EPIPE through the stream once the reading child has exited', async () => {
+    const { reader, writer } = pipe();
+    const child = spawnRaw(process.execPath, ['-e', 'process.exit(0)'], { stdio: ['ignore', 'ignore', 'inherit', reader.fd] });
+    reader.close();
+    await finished(child);
+    const error = await new Promise<NodeJS.ErrnoException>((resolve) => {
+      writer.stream.on('error', resolve);
+      writer.stream.write(Buffer.alloc(1024));
+    });
+    assert.equal(error.code, 'EPIPE');
+    writer.close();
+  });
+
+  test('read() honours timeout and signal, and the pipe stays usable afterwards', async () => {
+    using p = pipe();
+    await assert.rejects(p.reader.read({ timeout: 20 }), (error: IpcError) => {
+      assert.equal(error.code, 'ETIMEDOUT');
+      assert.match(error.message, /^ETIMEDOUT: timed out after 20 ms, read$/);
+      return true;
+    });
+    const controller = new AbortController();
+    const pending = p.reader.read({ signal: controller.signal });
+    controller.abort(new Error('changed my mind'));
+    await assert.rejects(pending, (error: Error & { cause?: Error }) => {
+      assert.equal(error.name, 'AbortError');
+      assert.equal((error as { code?: string }).code, 'ABORT_ERR');
+      assert.equal(error.cause?.message, 'changed my mind');
+      return true;
+    });
+    await assert.rejects(p.reader.read({ signal: AbortSignal.abort() }), { name: 'AbortError' });
+    await p.writer.write('still works');
+    assert.equal((await p.reader.read())?.toString(), 'still works');
+    assert.throws(() => p.reader.readSync({ timeout: 10 }), { code: 'ETIMEDOUT' });
+  });
+
+  test('concurrent reads are served in call order', async () => {
+    using p = pipe();
+    const reads = [p.reader.read(), p.reader.read(), p.reader.read()];
+    for (const word of ['one', 'two', 'three']) {
+      p.writer.writeSync(word);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.deepEqual((await Promise.all(reads)).map((b) => b?.toString()), ['one', 'two', 'three']);
+  });
+
+  test('a write larger than the pipe waits for the reader instead of failing', async () => {
+    using p = pipe({ size: 4096 });
+    const data = randomBytes(1024 * 1024);
+    const writing = p.writer.write(data);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < data.length) {
+      const chunk = (await p.reader.read())!;
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    await writing;
+    assert.ok(Buffer.concat(chunks).equals(data));
+  });
+
+  test('close() rejects pending reads with EBADF; closing twice is harmless; use after close is EBADF', async () => {
+    const p = pipe();
+    const pending = p.reader.read();
+    p.reader.close();
+    await assert.rejects(pending, { code: 'EBADF', name: 'IpcError' });
+    p.reader.close();
+    assert.equal(p.reader.fd, -1);
+    await assert.rejects(p.reader.read(), (error: IpcError) => {
+      assert.equal(error.code, 'EBADF');
+      assert.match(error.message, /PipeReader is closed, read/);
+      return true;
+    });
+    p.close();
+    assert.equal(p.writer.closed, true);
+  });
+
+  test('`using` and close() release both descriptors', () => {
+    const before = openFdCount();
+    {
+      using p = pipe();
+      assert.equal(openFdCount(), before + 2);
+      p.writer.writeSync('x');
+    }
+    assert.equal(openFdCount(), before);
+  });
+
+  test('fromFd() adopts an inherited end and refuses descriptors of the wrong kind or direction', () => {
+    using p = pipe();
+    const duplicate = fs.openSync('/dev/null', 'r');
+    assert.throws(() => PipeReader.fromFd(duplicate), (error: IpcError) => error.code === 'EINVAL' && /not a pipe/.test(error.message));
+    fs.closeSync(duplicate);
+    assert.throws(() => PipeWriter.fromFd(p.reader.fd), { code: 'EBADF' });
+    assert.throws(() => PipeReader.fromFd(987654), { code: 'EBADF', syscall: 'fstat' });
+  });
+
+  test('a stream owns the descriptor: read() is then refused with ERR_INVALID_STATE', async () => {
+    using p = pipe();
+    p.reader.stream.pause();
+    assert.throws(() => p.reader.readSync(), { code: 'ERR_INVALID_STATE' });
+    assert.throws(() => spawn(process.execPath, ['-e', '0'], { fds: [p.reader] }), { code: 'ERR_INVALID_STATE' });
+  });
+});
+
+describe('FIFOs', () => {
+  test('mkfifo creates a FIFO with mode 0o600 by default; EEXIST and ENOENT are IpcErrors', () => {
+    using dir = tempDir();
+    const path = dir.file('q');
+    mkfifo(path);
+    const stats = fs.statSync(path);
+    assert.ok(stats.isFIFO());
+    assert.equal(stats.mode & 0o777, 0o600);
+    assert.throws(() => mkfifo(path), (error: IpcError) => {
+      assert.ok(error instanceof IpcError);
+      assert.equal(error.code, 'EEXIST');
+      assert.equal(error.errno, 17);
+      assert.equal(error.syscall, 'mkfifo');
+      assert.equal(error.path, path);
+      assert.equal(error.message, `EEXIST: file already exists, mkfifo '${path}'`);
+      return true;
+    });
+    assert.throws(() => mkfifo(dir.file('missing/q')), { code: 'ENOENT', syscall: 'mkfifo' });
+    mkfifo(new URL(`file://${dir.file('from-url')}`), { mode: 0o640 });
+    assert.equal(fs.statSync(dir.file('from-url')).mode & 0o777, 0o640 & ~process.umask());
+  });
+
+  test('EACCES for a process that may not create the FIFO', { skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user' }, async () => {
+    using dir = tempDir();
+    fs.chmodSync(dir.path, 0o755);
+    const child = spawnPeer('mkfifo', [dir.file('q')], { uid: 65534, gid: 65534 });
+    const { code, stdout } = await finished(child);
+    assert.equal(code, 0);
+    const error = JSON.parse(stdout);
+    assert.deepEqual(error, {
+      name: 'IpcError',
+      code: 'EACCES',
+      errno: 13,
+      syscall: 'mkfifo',
+      path: dir.file('q'),
+      message: `EACCES: permission denied, mkfifo '${dir.file('q')}'`,
+    });
+  });
+
+  test('two unrelated processes talk through a FIFO', async () => {
+    using dir = tempDir();
+    const path = dir.file('chat');
+    mkfifo(path);
+    const reader = spawnPeer('fifo', ['read', path]);
+    const readerDone = finished(reader);
+    const writer = spawnPeer('fifo', ['write', path, 'hello through the FIFO']);
+    const [readResult, writeResult] = await Promise.all([readerDone, finished(writer)]);
+    assert.equal(writeResult.code, 0);
+    assert.equal(readResult.code, 0);
+    assert.equal(JSON.parse(readResult.stdout).read, 'hello through the FIFO');
+  });
+
+  test('opening waits for the other side, without blocking the event loop', async () => {
+    using dir = tempDir();
+    const path = dir.file('rendezvous');
+    mkfifo(path);
+    let opened = false;
+    const opening = openFifo(path, 'r').then((reader) => ((opened = true), reader));
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    clearInterval(ticker);
+    assert.equal(opened, false);
+    assert.ok(ticks > 5, 'the event loop kept running while the open waited');
+    const writer = openFifoSync(path, 'w', { timeout: 5000 });
+    const reader = await opening;
+    assert.equal(reader.path, path);
+    writer.writeSync('met');
+    assert.equal(reader.readSync()?.toString(), 'met');
+    reader.close();
+    writer.close();
+  });
+
+  test('a FIFO open is cancelled by signal and by timeout, leaving no wait or thread busy', async () => {
+    using dir = tempDir();
+    const path = dir.file('nobody');
+    mkfifo(path);
+    const controller = new AbortController();
+    const aborted = openFifo(path, 'r', { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await assert.rejects(aborted, { name: 'AbortError', code: 'ABORT_ERR' });
+    await assert.rejects(openFifo(path, 'w', { timeout: 20 }), (error: IpcError) => {
+      assert.equal(error.code, 'ETIMEDOUT');
+      assert.equal(error.syscall, 'open');
+      assert.equal(error.path, path);
+      assert.equal(error.message, `ETIMEDOUT: timed out after 20 ms, open '${path}'`);
+      return true;
+    });
+    assert.throws(() => openFifoSync(path, 'r', { timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'open' });
+    const stats = waiterStats();
+    assert.equal(stats.pending, 0);
+    assert.equal(stats.cancelling, 0);
+    assert.equal(stats.threads, stats.idle, 'every waiter thread is idle again');
+  });
+
+  test('openFifo refuses what is not a FIFO and reports a missing path', async () => {
+    using dir = tempDir();
+    fs.writeFileSync(dir.file('plain'), 'x');
+    await assert.rejects(openFifo(dir.file('plain'), 'r'), { code: 'EINVAL', message: `EINVAL: not a FIFO, open '${dir.file('plain')}'` });
+    await assert.rejects(openFifo(dir.file('absent'), 'r'), { code: 'ENOENT', syscall: 'open' });
+  });
+});
