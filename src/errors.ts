@@ -8,9 +8,12 @@
 //   expired ones with IpcError 'ETIMEDOUT'.
 import os from 'node:os';
 import util from 'node:util';
+import { native } from './native.js';
 
+// Node's table, completed from <errno.h> (os.constants.errno lacks EOWNERDEAD, for one).
+const errnoValues: Record<string, number> = { ...os.constants.errno, ...native.errno };
 const errnoNames = new Map<number, string>();
-for (const [name, value] of Object.entries(os.constants.errno)) {
+for (const [name, value] of Object.entries(errnoValues)) {
   if (!errnoNames.has(value)) errnoNames.set(value, name);
 }
 
@@ -32,7 +35,7 @@ export function errnoName(errno: number): string {
 
 /** The positive errno value for a name, e.g. 'EEXIST' → 17. */
 export function errnoValue(code: string): number {
-  const value = (os.constants.errno as Record<string, number>)[code];
+  const value = errnoValues[code];
   if (value === undefined) throw new Error(`unknown errno name ${code}`);
   return value;
 }
@@ -69,12 +72,13 @@ export class IpcError extends Error {
   readonly errno: number;
   /** The system call that failed, e.g. 'mkfifo'. */
   readonly syscall: string;
-  readonly path?: string;
-  readonly dest?: string;
-  readonly key?: number;
-  readonly id?: number;
-  readonly objectName?: string;
-  readonly fd?: number;
+  // Declared, not initialised: only the ones that apply become (enumerable) properties.
+  declare readonly path?: string;
+  declare readonly dest?: string;
+  declare readonly key?: number;
+  declare readonly id?: number;
+  declare readonly objectName?: string;
+  declare readonly fd?: number;
 
   constructor(errno: number, syscall: string, context: IpcErrorContext = {}, description?: string) {
     const code = errnoName(errno);

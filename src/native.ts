@@ -92,6 +92,8 @@ export type WaitCallback = (result: number) => void;
 
 export interface Native {
   readonly constants: NativeConstants;
+  /** errno values from <errno.h>, name → number. */
+  readonly errno: Readonly<Record<string, number>>;
 
   // wait.cc
   cancelWait(id: number): void;

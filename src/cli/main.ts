@@ -1,2 +1,68 @@
 #!/usr/bin/env node
-console.log('todo');
+// The unipc command: `unipc tour` shows every mechanism between real processes; more commands come
+// with later mechanisms (bench, ls, rm).
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import packageRoot from '#root';
+import { runPeer } from './peer.js';
+import { tour } from './tour.js';
+
+const HELP = `unipc — Unix inter-process communication for Node.js
+
+Usage: unipc <command> [options]
+
+Commands:
+  tour          run every mechanism between two real processes and show, per step,
+                what was sent, what arrived and how long it took (npm start)
+  help          show this text
+
+Options:
+  -h, --help     show this text
+  -v, --version  print the version
+`;
+
+function version(): string {
+  return JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '__peer') {
+    await runPeer(argv[1], argv.slice(2));
+    return 0;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+    });
+  } catch (error) {
+    process.stderr.write(`unipc: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const [command = 'help', ...rest] = positionals;
+  if (values.help || command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (command === 'tour' && rest.length === 0) return tour();
+  process.stderr.write(`unipc: unknown command '${[command, ...rest].join(' ')}'\n\n${HELP}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    process.stderr.write(`unipc: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

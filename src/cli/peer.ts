@@ -1,0 +1,119 @@
+// The other process of each tour step: `unipc __peer <role> [args]`, started by the tour with the
+// descriptors it needs as 3, 4, … It prints {"ready":true} once set up, waits for "go" on stdin when
+// it is the one to send, and reports what arrived as one JSON line on stdout.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import readline from 'node:readline';
+import { PipeReader, PipeWriter, UnixSocket, connect, openFifo } from '../index.js';
+
+function report(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+const stdinLines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+async function ready(): Promise<void> {
+  report({ ready: true });
+}
+
+async function go(): Promise<void> {
+  await stdinLines.next();
+}
+
+export async function runPeer(role: string, args: string[]): Promise<void> {
+  try {
+    await run(role, args);
+  } finally {
+    process.stdin.destroy();
+  }
+}
+
+async function run(role: string, args: string[]): Promise<void> {
+  switch (role) {
+    case 'pipe-read': {
+      const reader = PipeReader.fromFd(3);
+      await ready();
+      const chunks: Buffer[] = [];
+      for await (const chunk of reader.stream) chunks.push(chunk as Buffer);
+      const data = Buffer.concat(chunks);
+      report({ pid: process.pid, bytes: data.length, text: data.length <= 200 ? data.toString() : undefined });
+      // A second line, so that hashing is not counted in the transfer's time.
+      report({ sha256: createHash('sha256').update(data).digest('hex') });
+      return;
+    }
+    case 'pipe-write': {
+      const writer = PipeWriter.fromFd(3);
+      await ready();
+      await go();
+      await writer.write(args[0]);
+      writer.close();
+      report({ pid: process.pid });
+      return;
+    }
+    case 'fifo-read': {
+      await ready();
+      const reader = await openFifo(args[0], 'r', { timeout: 30_000 });
+      const chunks: Buffer[] = [];
+      for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) chunks.push(chunk);
+      reader.close();
+      report({ pid: process.pid, text: Buffer.concat(chunks).toString() });
+      return;
+    }
+    case 'fifo-write': {
+      await ready();
+      await go();
+      const writer = await openFifo(args[0], 'w', { timeout: 30_000 });
+      await writer.write(args[1]);
+      writer.close();
+      report({ pid: process.pid });
+      return;
+    }
+    case 'echo': {
+      const socket = UnixSocket.fromFd(3);
+      await ready();
+      const count = Number(args[0]);
+      const sizes: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const message = await socket.receive({ timeout: 30_000 });
+        if (!message) break;
+        sizes.push(message.data.length);
+        await socket.send(message.data);
+      }
+      socket.close();
+      report({ pid: process.pid, sizes });
+      return;
+    }
+    case 'use-fds': {
+      const socket = UnixSocket.fromFd(3);
+      await ready();
+      const message = await socket.receive({ timeout: 30_000 });
+      socket.close();
+      const used: string[] = [];
+      for (const fd of message?.fds ?? []) {
+        if (fs.fstatSync(fd).isFile()) {
+          used.push(fs.readFileSync(fd, 'utf8'));
+          fs.closeSync(fd);
+        } else {
+          const writer = PipeWriter.fromFd(fd);
+          writer.writeSync(`written by pid ${process.pid} through the passed descriptor`);
+          writer.close();
+          used.push('(wrote into the pipe)');
+        }
+      }
+      report({ pid: process.pid, used });
+      return;
+    }
+    case 'connect': {
+      await ready();
+      await go();
+      const socket = await connect(args[0], { type: 'seqpacket', timeout: 30_000 });
+      await socket.send(`hello from pid ${process.pid}`);
+      const reply = await socket.receive({ timeout: 30_000 });
+      socket.close();
+      report({ pid: process.pid, reply: reply?.data.toString() });
+      return;
+    }
+    default:
+      throw new Error(`unknown peer role ${role}`);
+  }
+}

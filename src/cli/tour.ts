@@ -1,0 +1,288 @@
+// `unipc tour` (npm start): every mechanism unipc has, each between this process and another real one,
+// with what was sent, what arrived and how long it took. Later mechanisms add their steps here.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type FdLike, type SocketType, listen, mkfifo, pipe, socketpair, spawn } from '../index.js';
+
+const cli = fileURLToPath(new URL('./main.js', import.meta.url));
+
+interface Row {
+  mechanism: string;
+  sent: string;
+  arrived: string;
+  ms: number;
+  note?: string;
+}
+
+// The other process of a step: `unipc __peer <role>`, reporting JSON lines on stdout.
+class Peer {
+  readonly pid: number;
+  readonly #child;
+  readonly #lines: AsyncIterator<string>;
+  readonly #exited: Promise<number | null>;
+
+  constructor(role: string, args: string[] = [], fds: FdLike[] = []) {
+    this.#child = spawn(process.execPath, [cli, '__peer', role, ...args], { stdio: ['pipe', 'pipe', 'inherit'], fds });
+    this.pid = this.#child.pid!;
+    this.#lines = readline.createInterface({ input: this.#child.stdout! })[Symbol.asyncIterator]();
+    this.#exited = new Promise((resolve) => this.#child.once('exit', resolve));
+  }
+
+  /** The next JSON line the peer prints. */
+  async next<T = Record<string, unknown>>(): Promise<T> {
+    const { value, done } = await this.#lines.next();
+    if (done) throw new Error(`peer ${this.pid} ended without reporting (exit ${await this.#exited})`);
+    return JSON.parse(value) as T;
+  }
+
+  ready(): Promise<unknown> {
+    return this.next();
+  }
+
+  go(): void {
+    this.#child.stdin!.write('go\n');
+  }
+
+  async exit(): Promise<void> {
+    this.#child.stdin!.end();
+    const code = await this.#exited;
+    if (code !== 0) throw new Error(`peer ${this.pid} exited with ${code}`);
+  }
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
+function bytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(0)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+}
+
+async function timed(run: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
+async function pipeToChild(): Promise<Row> {
+  const { reader, writer } = pipe();
+  const peer = new Peer('pipe-read', [], [reader]);
+  await peer.ready();
+  const text = `hello child, from pid ${process.pid}`;
+  let report: { text: string; pid: number } | undefined;
+  const ms = await timed(async () => {
+    await writer.write(text);
+    writer.close();
+    report = await peer.next();
+  });
+  await peer.exit();
+  return { mechanism: 'pipe(): parent → child', sent: quote(text), arrived: `${quote(report!.text)} in pid ${report!.pid}`, ms };
+}
+
+async function pipeFromChild(): Promise<Row> {
+  const { reader, writer } = pipe();
+  const text = 'hello parent, from your child';
+  const peer = new Peer('pipe-write', [text], [writer]);
+  await peer.ready();
+  const chunks: Buffer[] = [];
+  const ms = await timed(async () => {
+    peer.go();
+    for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) chunks.push(chunk);
+  });
+  reader.close();
+  await peer.next();
+  await peer.exit();
+  return { mechanism: 'pipe(): child → parent', sent: `${quote(text)} (pid ${peer.pid})`, arrived: quote(Buffer.concat(chunks).toString()), ms };
+}
+
+async function pipeBulk(): Promise<Row> {
+  const { reader, writer } = pipe();
+  const data = randomBytes(16 * 1024 * 1024);
+  const peer = new Peer('pipe-read', [], [reader]);
+  await peer.ready();
+  let report: { bytes: number } | undefined;
+  const ms = await timed(async () => {
+    await new Promise<void>((resolve, reject) => writer.stream.on('error', reject).end(data, resolve));
+    report = await peer.next();
+  });
+  const { sha256 } = await peer.next<{ sha256: string }>();
+  await peer.exit();
+  const matches = sha256 === createHash('sha256').update(data).digest('hex');
+  if (!matches || report!.bytes !== data.length) throw new Error('the child received different bytes');
+  const rate = `${(data.length / (ms / 1000) / 1e9).toFixed(2)} GB/s with one end.write()`;
+  return { mechanism: 'pipe() as Node streams', sent: `${bytes(data.length)} of random bytes`, arrived: `${bytes(report!.bytes)}, SHA-256 matches`, ms, note: rate };
+}
+
+async function fifo(dir: string): Promise<Row> {
+  const fifoPath = path.join(dir, 'fifo');
+  mkfifo(fifoPath);
+  const text = 'through the named pipe';
+  const readerPeer = new Peer('fifo-read', [fifoPath]);
+  const writerPeer = new Peer('fifo-write', [fifoPath, text]);
+  await Promise.all([readerPeer.ready(), writerPeer.ready()]);
+  let report: { text: string } | undefined;
+  const ms = await timed(async () => {
+    writerPeer.go();
+    report = await readerPeer.next();
+  });
+  await writerPeer.next();
+  await Promise.all([readerPeer.exit(), writerPeer.exit()]);
+  fs.rmSync(fifoPath);
+  return {
+    mechanism: 'mkfifo(): unrelated processes',
+    sent: `${quote(text)} (pid ${writerPeer.pid})`,
+    arrived: `${quote(report!.text)} in pid ${readerPeer.pid}`,
+    ms,
+    note: 'open() waited for the other side',
+  };
+}
+
+async function socketEcho(type: SocketType, sizes: number[]): Promise<Row> {
+  const [mine, theirs] = socketpair(type);
+  const peer = new Peer('echo', [String(sizes.length)], [theirs]);
+  await peer.ready();
+  const messages = sizes.map((size) => randomBytes(size));
+  const echoed: number[] = [];
+  const ms = await timed(async () => {
+    for (const message of messages) {
+      await mine.send(message);
+      const back = await mine.receive({ timeout: 30_000 });
+      if (!back?.data.equals(message)) throw new Error('the echo differs');
+      echoed.push(back.data.length);
+    }
+  });
+  mine.close();
+  const report = await peer.next<{ sizes: number[] }>();
+  await peer.exit();
+  const list = (values: number[]) => values.map(bytes).join(', ');
+  return {
+    mechanism: `socketpair('${type}')`,
+    sent: `${sizes.length === 1 ? '1 message' : `${sizes.length} messages`}: ${list(sizes)}`,
+    arrived: `child got ${list(report.sizes)}, echoed intact`,
+    ms,
+    note: type === 'stream' ? 'round trip, full duplex' : 'round trips, boundaries kept',
+  };
+}
+
+async function passFile(dir: string): Promise<Row> {
+  const file = path.join(dir, 'note.txt');
+  const text = 'only reachable through the descriptor';
+  fs.writeFileSync(file, text);
+  const fd = fs.openSync(file, 'r');
+  fs.rmSync(file);
+  const [mine, theirs] = socketpair('seqpacket');
+  const peer = new Peer('use-fds', [], [theirs]);
+  await peer.ready();
+  let report: { used: string[] } | undefined;
+  const ms = await timed(async () => {
+    await mine.send('a file for you', { fds: [fd] });
+    report = await peer.next();
+  });
+  fs.closeSync(fd);
+  mine.close();
+  await peer.exit();
+  return { mechanism: 'SCM_RIGHTS: an open file', sent: `fd ${fd} of a deleted file`, arrived: `read ${quote(report!.used[0])}`, ms };
+}
+
+async function passPipeEnd(): Promise<Row> {
+  const { reader, writer } = pipe();
+  const [mine, theirs] = socketpair('seqpacket');
+  const peer = new Peer('use-fds', [], [theirs]);
+  await peer.ready();
+  let received = '';
+  const ms = await timed(async () => {
+    await mine.send('a pipe end for you', { fds: [writer] });
+    writer.close();
+    for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) received += chunk.toString();
+  });
+  reader.close();
+  mine.close();
+  await peer.next();
+  await peer.exit();
+  return { mechanism: 'SCM_RIGHTS: a pipe end', sent: 'the write end of a new pipe', arrived: quote(received), ms };
+}
+
+async function unixPath(dir: string): Promise<Row> {
+  const socketPath = path.join(dir, 'tour.sock');
+  const server = listen(socketPath, { type: 'seqpacket' });
+  const peer = new Peer('connect', [socketPath]);
+  await peer.ready();
+  let hello = '';
+  let credentials = { pid: 0, uid: 0, gid: 0 };
+  const ms = await timed(async () => {
+    peer.go();
+    const connection = await server.accept({ timeout: 30_000 });
+    credentials = connection.peerCredentials();
+    hello = (await connection.receive({ timeout: 30_000 }))?.data.toString() ?? '';
+    await connection.send('welcome');
+    connection.close();
+  });
+  server.close();
+  await peer.next();
+  await peer.exit();
+  return {
+    mechanism: 'listen()/connect() by path',
+    sent: quote(hello),
+    arrived: `SO_PEERCRED: pid ${credentials.pid}, uid ${credentials.uid}, gid ${credentials.gid}`,
+    ms,
+  };
+}
+
+const COLUMNS = [
+  { title: 'mechanism', width: 30 },
+  { title: 'sent', width: 44 },
+  { title: 'arrived', width: 52 },
+  { title: 'time', width: 10 },
+];
+
+function cell(text: string, width: number): string {
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width);
+}
+
+function line(values: string[]): string {
+  return values.map((value, i) => cell(value, COLUMNS[i].width)).join('  ').trimEnd();
+}
+
+function formatMs(ms: number): string {
+  return ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`;
+}
+
+export async function tour(): Promise<number> {
+  const out = process.stdout;
+  out.write(`unipc tour: each step runs between this process (pid ${process.pid}) and another real process.\n`);
+  out.write(`"time" runs from the first byte sent until the other side confirmed what arrived.\n\n`);
+  out.write(`${line(COLUMNS.map((c) => c.title))}\n${line(COLUMNS.map((c) => '-'.repeat(c.width)))}\n`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-tour-'));
+  const steps: Array<[string, () => Promise<Row>]> = [
+    ['pipe(): parent → child', pipeToChild],
+    ['pipe(): child → parent', pipeFromChild],
+    ['pipe() stream', pipeBulk],
+    ['mkfifo()', () => fifo(dir)],
+    ["socketpair('stream')", () => socketEcho('stream', [4096])],
+    ["socketpair('seqpacket')", () => socketEcho('seqpacket', [0, 1, 1000, 60000])],
+    ["socketpair('dgram')", () => socketEcho('dgram', [1, 1000, 60000])],
+    ['SCM_RIGHTS: an open file', () => passFile(dir)],
+    ['SCM_RIGHTS: a pipe end', passPipeEnd],
+    ['listen()/connect()', () => unixPath(dir)],
+  ];
+  let failures = 0;
+  try {
+    for (const [name, step] of steps) {
+      try {
+        const row = await step();
+        out.write(`${line([row.mechanism, row.sent, row.arrived, formatMs(row.ms)])}${row.note ? `  (${row.note})` : ''}\n`);
+      } catch (error) {
+        failures++;
+        out.write(`${line([name, '', `FAILED: ${(error as Error).message}`, ''])}\n`);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  out.write(failures === 0 ? `\nAll ${steps.length} steps passed.\n` : `\n${failures} of ${steps.length} steps failed.\n`);
+  return failures === 0 ? 0 : 1;
+}

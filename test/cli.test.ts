@@ -1,0 +1,52 @@
+// The unipc command, as installed (the built bin).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { root } from './helpers.js';
+
+const bin = path.join(root, 'dist', 'esm', 'cli', 'main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8' });
+
+test('--version prints the package version; --help and no command print usage', () => {
+  const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+  assert.equal(run('--version').stdout.trim(), version);
+  assert.equal(run('-v').stdout.trim(), version);
+  for (const args of [['--help'], ['-h'], ['help'], []]) {
+    const result = run(...args);
+    assert.equal(result.status, 0);
+    assert.match(result.stdout, /Usage: unipc <command>/);
+    assert.match(result.stdout, /tour/);
+  }
+});
+
+test('an unknown command or option fails with usage on stderr and exit code 2', () => {
+  for (const args of [['bogus'], ['--bogus']]) {
+    const result = run(...args);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^unipc: /);
+    assert.match(result.stderr, /Usage:/);
+  }
+});
+
+test('the tour runs every step between real processes and passes', () => {
+  const result = run('tour');
+  assert.equal(result.status, 0, result.stdout + result.stderr);
+  for (const mechanism of [
+    'pipe(): parent → child',
+    'pipe(): child → parent',
+    'pipe() as Node streams',
+    'mkfifo(): unrelated processes',
+    "socketpair('stream')",
+    "socketpair('seqpacket')",
+    "socketpair('dgram')",
+    'SCM_RIGHTS: an open file',
+    'SCM_RIGHTS: a pipe end',
+    'listen()/connect() by path',
+  ]) {
+    assert.ok(result.stdout.includes(mechanism), `the tour shows ${mechanism}`);
+  }
+  assert.match(result.stdout, /All 10 steps passed\./);
+  assert.doesNotMatch(result.stdout, /FAILED/);
+});

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { test } from 'node:test';
+import { AbortError, IpcError, errnoName } from '../src/index.js';
+import { check } from '../src/errors.js';
+
+test('IpcError carries code, positive errno, syscall and the path, worded like fs errors', () => {
+  const error = new IpcError(os.constants.errno.EEXIST, 'mkfifo', { path: '/tmp/q' });
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, 'IpcError');
+  assert.equal(error.code, 'EEXIST');
+  assert.equal(error.errno, 17);
+  assert.equal(error.syscall, 'mkfifo');
+  assert.equal(error.path, '/tmp/q');
+  assert.equal(error.message, "EEXIST: file already exists, mkfifo '/tmp/q'");
+  assert.match(String(error), /^IpcError: EEXIST: file already exists, mkfifo '\/tmp\/q'/);
+  assert.deepEqual(Object.keys(error).sort(), ['code', 'errno', 'path', 'syscall']);
+});
+
+test('IpcError names System V keys, ids and POSIX object names; name stays IpcError', () => {
+  const byKey = new IpcError(os.constants.errno.ENOENT, 'msgget', { key: 0x1234 });
+  assert.equal(byKey.message, 'ENOENT: no such file or directory, msgget key 0x00001234');
+  assert.equal(byKey.key, 0x1234);
+  const removed = new IpcError(os.constants.errno.EIDRM, 'msgrcv', { id: 7 });
+  assert.equal(removed.message, 'EIDRM: identifier removed, msgrcv id 7');
+  const named = new IpcError(os.constants.errno.EACCES, 'shm_open', { objectName: '/seg' });
+  assert.equal(named.message, "EACCES: permission denied, shm_open '/seg'");
+  assert.equal(named.objectName, '/seg');
+  assert.equal(named.name, 'IpcError');
+});
+
+test('errnoName and check()', () => {
+  assert.equal(errnoName(43), 'EIDRM');
+  assert.equal(errnoName(130), 'EOWNERDEAD');
+  assert.equal(check(5, 'read'), 5);
+  assert.throws(() => check(-os.constants.errno.EAGAIN, 'msgsnd', { key: 1 }), {
+    name: 'IpcError',
+    code: 'EAGAIN',
+    message: 'EAGAIN: resource temporarily unavailable, msgsnd key 0x00000001',
+  });
+});
+
+test('AbortError has the shape of Node\'s own', () => {
+  const reason = new Error('why');
+  const error = new AbortError(undefined, { cause: reason });
+  assert.equal(error.name, 'AbortError');
+  assert.equal(error.code, 'ABORT_ERR');
+  assert.equal(error.message, 'The operation was aborted');
+  assert.equal(error.cause, reason);
+});

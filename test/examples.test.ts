@@ -1,0 +1,24 @@
+// The examples are documentation: each must run as the README says (npx tsx examples/<name>.ts).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { root } from './helpers.js';
+
+const run = promisify(execFile);
+
+const expectations: Record<string, RegExp[]> = {
+  'pipe-fork': [/^parent (\d+) wrote to child (\d+)$/m, /^child \d+ read: hello world$/m],
+  fifo: [/^reader \d+ got: hello from writer \d+$/m],
+  socketpair: [/sent "one", got "ONE" from pid (\d+) \(child \1\)/, /sent "three", got "THREE"/],
+  'fd-passing': [/^child \d+ got fd \d+ \(a deleted file\): "the contents of a deleted file"$/m],
+  'unix-socket': [/^server: pid (\d+) \(uid \d+\) says hello, server$/m, /^client \d+ got: hello, client$/m],
+};
+
+for (const [name, patterns] of Object.entries(expectations)) {
+  test(`examples/${name}.ts`, async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'examples', `${name}.ts`)], { cwd: root, timeout: 60_000 });
+    for (const pattern of patterns) assert.match(stdout, pattern);
+  });
+}
