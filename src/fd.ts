@@ -1,4 +1,5 @@
 // Ownership of file descriptors, shared by every object of unipc that holds one.
+import net from 'node:net';
 import { closedError, type IpcErrorContext } from './errors.js';
 import { constants, native } from './native.js';
 import { invalidState, validateFd } from './validate.js';
@@ -40,7 +41,7 @@ export function setNonBlocking(fd: number, nonBlocking: boolean): void {
  */
 export abstract class FdHandle implements Disposable, AsyncDisposable {
   #fd: number;
-  #owned = true;
+  #stream: net.Socket | undefined;
   #poller: FdPoller | undefined;
   readonly #turnstiles: Partial<Record<Direction, Turnstile>> = {};
   #keepAlive = true;
@@ -66,11 +67,15 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    forgotten.unregister(this);
     this.#poller?.close(closedError(this.constructor.name, 'poll', this.errorContext()));
     this.#poller = undefined;
-    if (this.#owned) native.ownFd(fd, false);
-    this.releaseDescriptor(fd, this.#owned);
+    if (this.#stream) {
+      this.#stream.destroy();
+    } else {
+      forgotten.unregister(this);
+      native.ownFd(fd, false);
+      native.close(fd);
+    }
   }
 
   [Symbol.dispose](): void {
@@ -85,6 +90,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   ref(): this {
     this.#keepAlive = true;
     this.#poller?.setKeepAlive(true);
+    this.#stream?.ref();
     return this;
   }
 
@@ -92,21 +98,13 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   unref(): this {
     this.#keepAlive = false;
     this.#poller?.setKeepAlive(false);
+    this.#stream?.unref();
     return this;
-  }
-
-  protected get keepsAlive(): boolean {
-    return this.#keepAlive;
   }
 
   /** What errors about this object mention (a path, for instance). */
   protected errorContext(): IpcErrorContext {
     return {};
-  }
-
-  /** Closes the descriptor; a subclass that gave it to a stream destroys the stream instead. */
-  protected releaseDescriptor(fd: number, owned: boolean): void {
-    if (owned) native.close(fd);
   }
 
   /** The open descriptor, or IpcError 'EBADF' naming the operation when closed. */
@@ -115,22 +113,25 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     return this.#fd;
   }
 
-  /** Hands the descriptor to another owner (a Node stream): no more finalizer or close() from here. */
-  protected giveAway(syscall: string): number {
-    const fd = this.openFd(syscall);
-    this.#owned = false;
-    forgotten.unregister(this);
-    native.ownFd(fd, false);
-    return fd;
-  }
-
-  protected get givenAway(): boolean {
-    return !this.#owned;
+  /**
+   * The Node stream over this descriptor: a net.Socket, which libuv drives without threads. Created on
+   * first use; from then on the stream owns the descriptor (no finalizer or close() of ours) and the
+   * object's own operations are refused.
+   */
+  protected socketStream(readable: boolean, writable: boolean, syscall: string): net.Socket {
+    if (!this.#stream) {
+      const fd = this.openFd(syscall);
+      forgotten.unregister(this);
+      native.ownFd(fd, false);
+      this.#stream = new net.Socket({ fd, readable, writable });
+      if (!this.#keepAlive) this.#stream.unref();
+    }
+    return this.#stream;
   }
 
   /** Throws ERR_INVALID_STATE when the descriptor belongs to a stream now. */
   protected assertNotGivenAway(what: string): void {
-    if (!this.#owned) {
+    if (this.#stream) {
       throw invalidState(`${this.constructor.name} is in use as a stream; ${what} is not available`);
     }
   }

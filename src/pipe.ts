@@ -1,7 +1,6 @@
 // Anonymous pipes, FIFOs (named pipes), and handing descriptors to child processes.
 import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { IpcError, check, errnoValue, type IpcErrorContext } from './errors.js';
 import { FdHandle, type FdLike, assertTransferable, fdOf, prepareForTransfer } from './fd.js';
@@ -59,20 +58,35 @@ function adopt(fd: number, access: 'read' | 'write', kind: string): void {
   check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
 }
 
+// What the two ends of a pipe or FIFO share: the descriptor, and the FIFO's path for error messages.
+abstract class PipeEnd extends FdHandle {
+  readonly #path: string | undefined;
+
+  protected constructor(fd: number, path?: string) {
+    validateFd(fd);
+    super(fd);
+    this.#path = path;
+  }
+
+  /** The FIFO's path when opened with openFifo(). */
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  protected override errorContext(): IpcErrorContext {
+    return this.#path === undefined ? {} : { path: this.#path };
+  }
+}
+
 /**
  * The read end of a pipe or FIFO. Read it as a Node stream (`.stream`), with read()/readSync(), or
  * hand its descriptor (`.fd`) to another process; data is read once, and the end of data comes when
  * the last writer closes.
  */
-export class PipeReader extends FdHandle {
-  #stream: net.Socket | undefined;
-  readonly #path: string | undefined;
-
+export class PipeReader extends PipeEnd {
   /** @internal Use pipe(), openFifo() or PipeReader.fromFd(). */
   constructor(fd: number, path?: string) {
-    validateFd(fd);
-    super(fd);
-    this.#path = path;
+    super(fd, path);
   }
 
   /** Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeReader.fromFd(3)`. */
@@ -82,22 +96,12 @@ export class PipeReader extends FdHandle {
     return new PipeReader(fd);
   }
 
-  /** The FIFO's path when opened with openFifo(). */
-  get path(): string | undefined {
-    return this.#path;
-  }
-
   /**
-   * A Readable stream over this end (a net.Socket on the descriptor, driven by libuv without threads).
-   * Created on first use; from then on the stream owns the descriptor and read()/readSync() are off.
+   * A Readable stream over this end, created on first use; from then on the stream owns the
+   * descriptor and read()/readSync() are off.
    */
   get stream(): Readable {
-    if (!this.#stream) {
-      const fd = this.giveAway('read');
-      this.#stream = new net.Socket({ fd, readable: true, writable: false });
-      if (!this.keepsAlive) this.#stream.unref();
-    }
-    return this.#stream;
+    return this.socketStream(true, false, 'read');
   }
 
   /** Reads what is available, up to maxSize bytes, waiting for data; null at the end of data. */
@@ -122,40 +126,16 @@ export class PipeReader extends FdHandle {
     if (n === AGAIN) return AGAIN;
     return n === 0 ? null : buffer.subarray(0, n);
   }
-
-  override ref(): this {
-    this.#stream?.ref();
-    return super.ref();
-  }
-
-  override unref(): this {
-    this.#stream?.unref();
-    return super.unref();
-  }
-
-  protected override errorContext(): IpcErrorContext {
-    return this.#path === undefined ? {} : { path: this.#path };
-  }
-
-  protected override releaseDescriptor(fd: number, owned: boolean): void {
-    if (this.#stream) this.#stream.destroy();
-    else super.releaseDescriptor(fd, owned);
-  }
 }
 
 /**
  * The write end of a pipe or FIFO. Write through `.stream`, write()/writeSync(), or hand `.fd` to
  * another process. When every reader is gone, writing fails with IpcError 'EPIPE' (no SIGPIPE).
  */
-export class PipeWriter extends FdHandle {
-  #stream: net.Socket | undefined;
-  readonly #path: string | undefined;
-
+export class PipeWriter extends PipeEnd {
   /** @internal Use pipe(), openFifo() or PipeWriter.fromFd(). */
   constructor(fd: number, path?: string) {
-    validateFd(fd);
-    super(fd);
-    this.#path = path;
+    super(fd, path);
   }
 
   /** Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeWriter.fromFd(3)`. */
@@ -165,21 +145,12 @@ export class PipeWriter extends FdHandle {
     return new PipeWriter(fd);
   }
 
-  get path(): string | undefined {
-    return this.#path;
-  }
-
   /**
-   * A Writable stream over this end (a net.Socket on the descriptor). Created on first use; from then
-   * on the stream owns the descriptor, and ending the stream closes it, which readers see as the end.
+   * A Writable stream over this end, created on first use; from then on the stream owns the
+   * descriptor, and ending the stream closes it, which readers see as the end.
    */
   get stream(): Writable {
-    if (!this.#stream) {
-      const fd = this.giveAway('write');
-      this.#stream = new net.Socket({ fd, readable: false, writable: true });
-      if (!this.keepsAlive) this.#stream.unref();
-    }
-    return this.#stream;
+    return this.socketStream(false, true, 'write');
   }
 
   /**
@@ -220,24 +191,6 @@ export class PipeWriter extends FdHandle {
     return offset;
   }
 
-  override ref(): this {
-    this.#stream?.ref();
-    return super.ref();
-  }
-
-  override unref(): this {
-    this.#stream?.unref();
-    return super.unref();
-  }
-
-  protected override errorContext(): IpcErrorContext {
-    return this.#path === undefined ? {} : { path: this.#path };
-  }
-
-  protected override releaseDescriptor(fd: number, owned: boolean): void {
-    if (this.#stream) this.#stream.destroy();
-    else super.releaseDescriptor(fd, owned);
-  }
 }
 
 /** Both ends of a new pipe; disposing it closes whichever ends are still open. */

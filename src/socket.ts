@@ -1,7 +1,6 @@
 // Unix domain sockets: socketpair(), listening and connecting on a path, whole messages on 'dgram' and
 // 'seqpacket', byte streams on 'stream', descriptor passing (SCM_RIGHTS) and credentials.
 import fs from 'node:fs';
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { IpcError, check, errnoValue, type IpcErrorContext } from './errors.js';
 import { FdHandle, type FdLike, fdOf, setNonBlocking } from './fd.js';
@@ -116,7 +115,6 @@ function receiveSize(type: SocketType, options: { maxSize?: number }): number {
  */
 export class UnixSocket extends FdHandle {
   readonly type: SocketType;
-  #stream: net.Socket | undefined;
 
   /** @internal Use socketpair(), connect(), UnixServer.accept() or UnixSocket.fromFd(). */
   constructor(fd: number, type: SocketType) {
@@ -150,12 +148,7 @@ export class UnixSocket extends FdHandle {
     if (this.type !== 'stream') {
       throw invalidArgValue('type', this.type, "must be 'stream' for .stream; use send()/receive() for messages");
     }
-    if (!this.#stream) {
-      const fd = this.giveAway('stream');
-      this.#stream = new net.Socket({ fd, readable: true, writable: true });
-      if (!this.keepsAlive) this.#stream.unref();
-    }
-    return this.#stream;
+    return this.socketStream(true, true, 'stream');
   }
 
   /**
@@ -236,21 +229,6 @@ export class UnixSocket extends FdHandle {
     const flag = how === 'read' ? constants.SHUT_RD : how === 'write' ? constants.SHUT_WR : constants.SHUT_RDWR;
     this.assertNotGivenAway('shutdown()');
     check(native.shutdown(this.openFd('shutdown'), flag), 'shutdown');
-  }
-
-  override ref(): this {
-    this.#stream?.ref();
-    return super.ref();
-  }
-
-  override unref(): this {
-    this.#stream?.unref();
-    return super.unref();
-  }
-
-  protected override releaseDescriptor(fd: number, owned: boolean): void {
-    if (this.#stream) this.#stream.destroy();
-    else super.releaseDescriptor(fd, owned);
   }
 
   #assertSendable(bytes: Uint8Array, fds: Int32Array | null): void {
