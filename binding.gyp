@@ -17,8 +17,8 @@
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "_GNU_SOURCE"
       ],
-      "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
-      "cflags_cc": ["-Wall", "-Wextra", "-fvisibility=hidden"],
+      "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
+      "cflags_cc": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
       "libraries": ["-pthread"]
     }
   ]
