@@ -19,7 +19,8 @@
       ],
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
       "cflags_cc": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
-      "libraries": ["-pthread"]
+      "libraries": ["-pthread"],
+      "ldflags": ["-Wl,-z,nodelete"]
     }
   ]
 }

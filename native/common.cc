@@ -2,6 +2,26 @@
 
 namespace unipc {
 
+namespace {
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    default:
+      return 8;  // float64, bigint64, biguint64
+  }
+}
+}  // namespace
+
 bool Args::Check(size_t i, bool valid, const char* expected) {
   if (valid) return true;
   if (ok_) {
@@ -12,21 +32,28 @@ bool Args::Check(size_t i, bool valid, const char* expected) {
   return false;
 }
 
+// Raw Node-API here: its typed-array and data-view queries give the data pointer directly, which also
+// works for views over a SharedArrayBuffer (node-addon-api's ArrayBuffer() accessor does not).
 ByteRange Args::Bytes(size_t i) {
-  Napi::Value value = info_[i];
-  if (value.IsTypedArray()) {
-    auto view = value.As<Napi::TypedArray>();
-    auto* base = static_cast<uint8_t*>(view.ArrayBuffer().Data());
-    return {base == nullptr ? nullptr : base + view.ByteOffset(), view.ByteLength()};
-  }
-  if (value.IsDataView()) {
-    auto view = value.As<Napi::DataView>();
-    auto* base = static_cast<uint8_t*>(view.ArrayBuffer().Data());
-    return {base == nullptr ? nullptr : base + view.ByteOffset(), view.ByteLength()};
-  }
-  if (value.IsArrayBuffer()) {
-    auto buffer = value.As<Napi::ArrayBuffer>();
-    return {static_cast<uint8_t*>(buffer.Data()), buffer.ByteLength()};
+  napi_env env = Env();
+  napi_value value = info_[i];
+  void* data = nullptr;
+  size_t length = 0;
+  bool is = false;
+  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t elements = 0;
+    if (napi_get_typedarray_info(env, value, &type, &elements, &data, nullptr, nullptr) == napi_ok) {
+      return {static_cast<uint8_t*>(data), elements * ElementSize(type)};
+    }
+  } else if (napi_is_dataview(env, value, &is) == napi_ok && is) {
+    if (napi_get_dataview_info(env, value, &length, &data, nullptr, nullptr) == napi_ok) {
+      return {static_cast<uint8_t*>(data), length};
+    }
+  } else if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) {
+    if (napi_get_arraybuffer_info(env, value, &data, &length) == napi_ok) {
+      return {static_cast<uint8_t*>(data), length};
+    }
   }
   Check(i, false, "an ArrayBuffer or a view of one");
   return {nullptr, 0};

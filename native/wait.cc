@@ -309,11 +309,16 @@ class Poller : public Napi::ObjectWrap<Poller> {
   Napi::Value SetLoopRef(const Napi::CallbackInfo& info);
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
+  void Deactivate();
+
   std::shared_ptr<EnvState> state_;
   uv_poll_t* handle_ = nullptr;
-  Napi::FunctionReference callback_;
   bool active_ = false;
 };
+
+// The poller's callback lives on its own JavaScript object, not in a persistent reference: a stopped
+// poller is then collectable together with everything its callback reaches.
+constexpr const char* kCallbackKey = "callback";
 
 struct EnvHolder {
   std::shared_ptr<EnvState> state;
@@ -381,16 +386,19 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
   }
   handle->data = this;
   handle_ = handle;
-  callback_ = Napi::Persistent(callback);
+  info.This().As<Napi::Object>().Set(kCallbackKey, callback);
   state_->pollers.insert(this);
+}
+
+void Poller::Deactivate() {
+  if (!active_) return;
+  active_ = false;
+  Unref();
 }
 
 void Poller::CloseHandle() {
   if (handle_ == nullptr) return;
-  if (active_) {
-    active_ = false;
-    Unref();
-  }
+  Deactivate();
   state_->pollers.erase(this);
   uv_poll_t* handle = handle_;
   handle_ = nullptr;
@@ -420,16 +428,12 @@ Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
 
 Napi::Value Poller::Stop(const Napi::CallbackInfo& info) {
   if (handle_ != nullptr) uv_poll_stop(handle_);
-  if (active_) {
-    active_ = false;
-    Unref();
-  }
+  Deactivate();
   return info.Env().Undefined();
 }
 
 Napi::Value Poller::Close(const Napi::CallbackInfo& info) {
   CloseHandle();
-  callback_.Reset();
   return info.Env().Undefined();
 }
 
@@ -447,11 +451,16 @@ Napi::Value Poller::SetLoopRef(const Napi::CallbackInfo& info) {
 
 void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<Poller*>(handle->data);
-  if (self->state_->dead || self->callback_.IsEmpty()) return;
+  if (self->state_->dead) return;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
+  Napi::Object object = self->Value();
+  // On an error libuv stops the handle itself (POLLERR is reported as UV_EBADF): follow suit.
+  if (status < 0) self->Deactivate();
+  Napi::Value callback = object.Get(kCallbackKey);
+  if (!callback.IsFunction()) return;
   Napi::CallbackScope callback_scope(env, *self->state_->async_context);
-  InvokeCallback(env, self->callback_.Value(), self->Value(), {Result(env, status), Result(env, events)});
+  InvokeCallback(env, callback.As<Napi::Function>(), object, {Result(env, status), Result(env, events)});
 }
 
 // cancelWait(id): the wait's callback gets -ECANCELED unless its system call completes first.
@@ -505,7 +514,7 @@ Napi::Value OwnFd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// waiterStats() → { threads, idle, cancelling, pending, signal }: for tests and diagnostics.
+// waiterStats() → { threads, idle, cancelling, pending, pollers, signal }: for tests and diagnostics.
 Napi::Value WaiterStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Pool& pool = ThePool();
@@ -517,6 +526,7 @@ Napi::Value WaiterStats(const Napi::CallbackInfo& info) {
   for (const CallPtr& c : pool.cancelling) cancelling += c->finished ? 0 : 1;
   stats.Set("cancelling", Result(env, static_cast<int64_t>(cancelling)));
   stats.Set("pending", Result(env, static_cast<int64_t>(StateOf(env)->pending.size())));
+  stats.Set("pollers", Result(env, static_cast<int64_t>(StateOf(env)->pollers.size())));
   stats.Set("signal", Result(env, pool.wake_signal));
   return stats;
 }

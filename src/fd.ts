@@ -1,6 +1,6 @@
 // Ownership of file descriptors, shared by every object of unipc that holds one.
 import net from 'node:net';
-import { closedError, type IpcErrorContext } from './errors.js';
+import { IpcError, closedError, type IpcErrorContext } from './errors.js';
 import { constants, native } from './native.js';
 import { invalidState, validateFd } from './validate.js';
 import { type Attempt, type Direction, FdPoller, Turnstile, type WaitOptions, type SyncWaitOptions, whenReady, whenReadySync } from './wait.js';
@@ -9,21 +9,59 @@ import { type Attempt, type Direction, FdPoller, Turnstile, type WaitOptions, ty
 (Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
 (Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for('nodejs.asyncDispose');
 
+// What an object owns in the kernel and libuv: its descriptor and the uv_poll handle watching it.
+interface Resources {
+  fd: number;
+  poller?: FdPoller;
+}
+
 // A descriptor whose owner was garbage-collected without close() is closed here, so forgetting an
-// object leaks nothing. Objects that handed their descriptor to a stream unregister first.
-const forgotten = new FinalizationRegistry<number>((fd) => {
+// object leaks nothing. The poll handle goes first: closing it after the descriptor number was reused
+// would take the new owner's descriptor out of epoll. Objects that gave their descriptor to a stream
+// unregister first.
+const forgotten = new FinalizationRegistry<Resources>(({ fd, poller }) => {
+  poller?.close(new IpcError(9, 'poll', { fd }, 'descriptor was garbage-collected'));
   native.ownFd(fd, false);
   native.close(fd);
 });
 
+/** Data to write or send: a string (as UTF-8), a Buffer or other view, an ArrayBuffer or SharedArrayBuffer. */
+export type Bytes = string | ArrayBufferView | ArrayBufferLike;
+
 /** Anything that stands for an open descriptor: an object of unipc or a raw descriptor number. */
 export type FdLike = number | { readonly fd: number };
 
-/** The descriptor number of an FdLike, validated. */
+/** The descriptor number of an FdLike, validated; a closed unipc object is IpcError 'EBADF'. */
 export function fdOf(value: FdLike, name: string): number {
+  if (value instanceof FdHandle && value.closed) throw closedError(value.constructor.name, 'fd');
   const fd = typeof value === 'object' && value !== null && 'fd' in value ? value.fd : value;
   validateFd(fd, name);
   return fd;
+}
+
+/**
+ * Private copies (close-on-exec) of descriptors an operation will use later: whatever the caller closes
+ * meanwhile, the operation still sends what it was given. Release them with closeCopies().
+ */
+export function copyFds(fds: Int32Array): Int32Array {
+  const copies = new Int32Array(fds.length);
+  for (let i = 0; i < fds.length; i++) {
+    const copy = native.fcntl(fds[i], constants.F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+      closeCopies(copies.subarray(0, i));
+      throw new IpcError(-copy, 'fcntl', { fd: fds[i] });
+    }
+    native.ownFd(copy, true);
+    copies[i] = copy;
+  }
+  return copies;
+}
+
+export function closeCopies(copies: Int32Array): void {
+  for (const copy of copies) {
+    native.ownFd(copy, false);
+    native.close(copy);
+  }
 }
 
 /** Sets or clears O_NONBLOCK on the open file description behind fd (shared with its duplicates). */
@@ -41,15 +79,17 @@ export function setNonBlocking(fd: number, nonBlocking: boolean): void {
  */
 export abstract class FdHandle implements Disposable, AsyncDisposable {
   #fd: number;
+  readonly #resources: Resources;
   #stream: net.Socket | undefined;
-  #poller: FdPoller | undefined;
   readonly #turnstiles: Partial<Record<Direction, Turnstile>> = {};
   #keepAlive = true;
   #nonBlocking = false;
+  #operations = 0;
 
   protected constructor(fd: number) {
     this.#fd = fd;
-    forgotten.register(this, fd, this);
+    this.#resources = { fd };
+    forgotten.register(this, this.#resources, this);
     native.ownFd(fd, true);
   }
 
@@ -67,8 +107,8 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    this.#poller?.close(closedError(this.constructor.name, 'poll', this.errorContext()));
-    this.#poller = undefined;
+    this.#resources.poller?.close(closedError(this.constructor.name, 'poll', this.errorContext()));
+    this.#resources.poller = undefined;
     if (this.#stream) {
       this.#stream.destroy();
     } else {
@@ -89,7 +129,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   /** Pending and future waits keep the process alive (the default). */
   ref(): this {
     this.#keepAlive = true;
-    this.#poller?.setKeepAlive(true);
+    this.#resources.poller?.setKeepAlive(true);
     this.#stream?.ref();
     return this;
   }
@@ -97,7 +137,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   /** Pending and future waits no longer keep the process alive. */
   unref(): this {
     this.#keepAlive = false;
-    this.#poller?.setKeepAlive(false);
+    this.#resources.poller?.setKeepAlive(false);
     this.#stream?.unref();
     return this;
   }
@@ -121,10 +161,20 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   protected socketStream(readable: boolean, writable: boolean, syscall: string): net.Socket {
     if (!this.#stream) {
       const fd = this.openFd(syscall);
+      if (this.#operations > 0) {
+        throw invalidState(`${this.constructor.name} has operations pending; a stream cannot take it over now`);
+      }
+      // libuv must not watch the descriptor twice, and the stream closes it in its own time.
+      this.#resources.poller?.close(closedError(this.constructor.name, 'poll', this.errorContext()));
+      this.#resources.poller = undefined;
       forgotten.unregister(this);
       native.ownFd(fd, false);
-      this.#stream = new net.Socket({ fd, readable, writable });
-      if (!this.#keepAlive) this.#stream.unref();
+      const stream = new net.Socket({ fd, readable, writable });
+      if (!this.#keepAlive) stream.unref();
+      stream.once('close', () => {
+        this.#fd = -1; // the stream closed the descriptor: its number may belong to someone else now
+      });
+      this.#stream = stream;
     }
     return this.#stream;
   }
@@ -136,26 +186,44 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     }
   }
 
-  /** Runs a non-blocking attempt in turn, waiting for readiness without blocking the event loop. */
-  protected ready<T>(direction: Direction, options: WaitOptions, syscall: string, attempt: Attempt<T>): Promise<T> {
-    const fd = this.openFd(syscall);
-    if (!this.#nonBlocking) {
-      // Async operations need a descriptor that never blocks; the flag lives on the open file
-      // description, which is why an end handed to another process should not also be used this way.
-      setNonBlocking(fd, true);
-      this.#nonBlocking = true;
-    }
-    if (!this.#poller) {
-      this.#poller = new FdPoller(fd);
-      this.#poller.setKeepAlive(this.#keepAlive);
-    }
-    const turnstile = (this.#turnstiles[direction] ??= new Turnstile());
-    return whenReady(this.#poller, turnstile, direction, options, syscall, this.errorContext(), attempt);
+  /**
+   * Whether the attempts of this kind of object need O_NONBLOCK on the descriptor to never block. Sockets
+   * say no: they pass MSG_DONTWAIT to each call and leave the shared flag alone.
+   */
+  protected get needsNonBlockingFlag(): boolean {
+    return true;
   }
 
-  /** The …Sync counterpart of ready(). */
+  // The flag lives on the open file description, which is shared with copies in other processes: set
+  // only when an operation with a deadline needs it, cleared again before a transfer.
+  #ensureNonBlocking(fd: number): void {
+    if (this.#nonBlocking || !this.needsNonBlockingFlag) return;
+    setNonBlocking(fd, true);
+    this.#nonBlocking = true;
+  }
+
+  /** Runs a non-blocking attempt in turn, waiting for readiness without blocking the event loop. */
+  protected async ready<T>(direction: Direction, options: WaitOptions, syscall: string, attempt: Attempt<T>): Promise<T> {
+    const fd = this.openFd(syscall);
+    this.#ensureNonBlocking(fd);
+    let poller = this.#resources.poller;
+    if (!poller) {
+      poller = this.#resources.poller = new FdPoller(fd);
+      poller.setKeepAlive(this.#keepAlive);
+    }
+    const turnstile = (this.#turnstiles[direction] ??= new Turnstile());
+    this.#operations++;
+    try {
+      return await whenReady(poller, turnstile, direction, options, syscall, this.errorContext(), attempt);
+    } finally {
+      this.#operations--;
+    }
+  }
+
+  /** The …Sync counterpart of ready(). With a timeout no attempt may block, so the descriptor must not. */
   protected readySync<T>(direction: Direction, options: SyncWaitOptions, syscall: string, attempt: Attempt<T>): T {
     const fd = this.openFd(syscall);
+    if (options.timeout !== undefined) this.#ensureNonBlocking(fd);
     return whenReadySync(fd, direction, options, syscall, this.errorContext(), attempt);
   }
 
@@ -166,13 +234,14 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     return fd;
   }
 
-  /** Before this descriptor goes to another process: blocking mode, as most programs expect. */
+  /**
+   * Before this descriptor goes to another process: blocking mode, as most programs expect — whoever
+   * set O_NONBLOCK (this object, or the socket() that created it).
+   */
   protected prepareForTransfer(): number {
     const fd = this.assertTransferable();
-    if (this.#nonBlocking) {
-      setNonBlocking(fd, false);
-      this.#nonBlocking = false;
-    }
+    setNonBlocking(fd, false);
+    this.#nonBlocking = false;
     return fd;
   }
 }

@@ -1,6 +1,6 @@
 // unipc: Unix inter-process communication for Node.js, on real system calls between real processes.
 export { AbortError, IpcError, type IpcErrorContext, errnoName } from './errors.js';
-export { FdHandle, type FdLike } from './fd.js';
+export { type Bytes, FdHandle, type FdLike } from './fd.js';
 export {
   type FifoAccess,
   type MkfifoOptions,

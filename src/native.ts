@@ -82,6 +82,8 @@ export interface WaiterStats {
   readonly cancelling: number;
   /** Waits of this JavaScript environment not yet delivered. */
   readonly pending: number;
+  /** uv_poll handles of this environment not yet closed (one per descriptor with Promise operations). */
+  readonly pollers: number;
   /** The real-time signal that interrupts a waiter thread. */
   readonly signal: number;
 }

@@ -2,8 +2,8 @@
 import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { IpcError, check, errnoValue, type IpcErrorContext } from './errors.js';
-import { FdHandle, type FdLike, assertTransferable, fdOf, prepareForTransfer } from './fd.js';
+import { IpcError, check, errnoValue, type IpcErrorContext, timeoutError } from './errors.js';
+import { type Bytes, FdHandle, type FdLike, assertTransferable, fdOf, prepareForTransfer } from './fd.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
@@ -11,6 +11,7 @@ import {
   toPath,
   validateFd,
   validateInteger,
+  validateMaxSize,
   validateMode,
   validateOneOf,
   validateOptions,
@@ -18,7 +19,6 @@ import {
 import { AGAIN, type RefOptions, type SyncWaitOptions, type WaitOptions, attemptResult, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
 
 const DEFAULT_READ_SIZE = 64 * 1024;
-const MAX_READ_SIZE = 2 ** 30;
 
 export interface ReadOptions extends WaitOptions {
   /** Most bytes to return at once. Default 65536. */
@@ -28,13 +28,6 @@ export interface ReadOptions extends WaitOptions {
 export interface ReadSyncOptions extends SyncWaitOptions {
   /** Most bytes to return at once. Default 65536. */
   maxSize?: number;
-}
-
-function readSize(options: { maxSize?: number }): number {
-  const { maxSize } = options;
-  if (maxSize === undefined) return DEFAULT_READ_SIZE;
-  validateInteger(maxSize, 'options.maxSize', 1, MAX_READ_SIZE);
-  return maxSize;
 }
 
 // Adopting a descriptor: it must be open and of a kind a pipe end can be, and it stops leaking into
@@ -107,7 +100,7 @@ export class PipeReader extends PipeEnd {
   /** Reads what is available, up to maxSize bytes, waiting for data; null at the end of data. */
   async read(options?: ReadOptions): Promise<Buffer | null> {
     const checked = waitOptions(options);
-    const size = readSize(checked);
+    const size = validateMaxSize(checked, DEFAULT_READ_SIZE);
     this.assertNotGivenAway('read()');
     return this.ready('read', checked, 'read', () => this.#attemptRead(size));
   }
@@ -115,7 +108,7 @@ export class PipeReader extends PipeEnd {
   /** Reads what is available, up to maxSize bytes, blocking until data comes; null at the end of data. */
   readSync(options?: ReadSyncOptions): Buffer | null {
     const checked = syncWaitOptions(options);
-    const size = readSize(checked);
+    const size = validateMaxSize(checked, DEFAULT_READ_SIZE);
     this.assertNotGivenAway('readSync()');
     return this.readySync('read', checked, 'read', () => this.#attemptRead(size));
   }
@@ -157,7 +150,7 @@ export class PipeWriter extends PipeEnd {
    * Writes all of data, waiting while the pipe is full. Writes of up to PIPE_BUF (4096) bytes are
    * atomic: they never interleave with other writers' data.
    */
-  async write(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
+  async write(data: Bytes, options?: WaitOptions): Promise<void> {
     const bytes = toBytes(data, 'data');
     const checked = waitOptions(options);
     this.assertNotGivenAway('write()');
@@ -169,7 +162,7 @@ export class PipeWriter extends PipeEnd {
   }
 
   /** Writes all of data, blocking while the pipe is full. */
-  writeSync(data: string | ArrayBufferView | ArrayBuffer, options?: SyncWaitOptions): void {
+  writeSync(data: Bytes, options?: SyncWaitOptions): void {
     const bytes = toBytes(data, 'data');
     const checked = syncWaitOptions(options);
     this.assertNotGivenAway('writeSync()');
@@ -299,9 +292,7 @@ export function openFifoSync(path: string | URL, access: FifoAccess, options?: S
   const { timeout } = syncWaitOptions(options);
   assertFifo(target);
   const fd = native.open(target, fifoFlags(access), 0, timeout ?? -1);
-  if (fd < 0 && -fd === errnoValue('ETIMEDOUT')) {
-    throw new IpcError(-fd, 'open', { path: target }, `timed out after ${timeout} ms`);
-  }
+  if (fd === -errnoValue('ETIMEDOUT')) throw timeoutError('open', timeout!, { path: target });
   check(fd, 'open', { path: target });
   return fifoEnd(access, fd, target);
 }

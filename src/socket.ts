@@ -2,8 +2,8 @@
 // 'seqpacket', byte streams on 'stream', descriptor passing (SCM_RIGHTS) and credentials.
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { IpcError, check, errnoValue, type IpcErrorContext } from './errors.js';
-import { FdHandle, type FdLike, fdOf, setNonBlocking } from './fd.js';
+import { IpcError, check, errnoValue, type IpcErrorContext, timeoutError } from './errors.js';
+import { type Bytes, FdHandle, type FdLike, closeCopies, copyFds, fdOf, setNonBlocking } from './fd.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
@@ -11,6 +11,7 @@ import {
   toBytes,
   validateFd,
   validateInteger,
+  validateMaxSize,
   validateMode,
   validateOneOf,
   validateOptions,
@@ -99,9 +100,8 @@ function descriptorsToSend(fds: unknown): Int32Array | null {
 }
 
 function receiveSize(type: SocketType, options: { maxSize?: number }): number {
-  const { maxSize } = options;
-  if (maxSize !== undefined) validateInteger(maxSize, 'options.maxSize', 1, 2 ** 30);
-  return type === 'stream' ? maxSize ?? DEFAULT_STREAM_READ : 0;
+  const size = validateMaxSize(options, DEFAULT_STREAM_READ);
+  return type === 'stream' ? size : 0;
 }
 
 /**
@@ -155,20 +155,26 @@ export class UnixSocket extends FdHandle {
    * Sends data (a whole message, or all the bytes on 'stream'), waiting while the peer's queue is full.
    * `fds` travel with it. A peer that is gone gives IpcError 'EPIPE' ('ECONNREFUSED' on 'dgram').
    */
-  async send(data: string | ArrayBufferView | ArrayBuffer, options?: SendOptions): Promise<void> {
+  async send(data: Bytes, options?: SendOptions): Promise<void> {
     const bytes = toBytes(data, 'data');
     const checked = waitOptions(options);
     const fds = descriptorsToSend(checked.fds);
     this.#assertSendable(bytes, fds);
+    // The message may leave later than now; it must carry the descriptors as they are now.
+    const copies = fds && copyFds(fds);
     let offset = 0;
-    return this.ready('write', checked, 'sendmsg', () => {
-      offset = this.#attemptSend(bytes, offset, fds);
-      return offset === bytes.length ? undefined : AGAIN;
-    });
+    try {
+      await this.ready('write', checked, 'sendmsg', () => {
+        offset = this.#attemptSend(bytes, offset, copies);
+        return offset === bytes.length ? undefined : AGAIN;
+      });
+    } finally {
+      if (copies) closeCopies(copies);
+    }
   }
 
   /** Sends data, blocking while the peer's queue is full. */
-  sendSync(data: string | ArrayBufferView | ArrayBuffer, options?: SendSyncOptions): void {
+  sendSync(data: Bytes, options?: SendSyncOptions): void {
     const bytes = toBytes(data, 'data');
     const checked = syncWaitOptions(options);
     const fds = descriptorsToSend(checked.fds);
@@ -231,6 +237,19 @@ export class UnixSocket extends FdHandle {
     check(native.shutdown(this.openFd('shutdown'), flag), 'shutdown');
   }
 
+  // Every call passes MSG_DONTWAIT, so the shared O_NONBLOCK flag is never needed.
+  protected override get needsNonBlockingFlag(): boolean {
+    return false;
+  }
+
+  // The end going to another process stops asking for credentials: a C receiver with a buffer sized for
+  // its descriptors alone would otherwise find SCM_CREDENTIALS in it and lose the descriptors (MSG_CTRUNC).
+  protected override prepareForTransfer(): number {
+    const fd = super.prepareForTransfer();
+    if (this.type !== 'stream') native.setsockoptInt(fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 0);
+    return fd;
+  }
+
   #assertSendable(bytes: Uint8Array, fds: Int32Array | null): void {
     this.assertNotGivenAway('send()');
     if (this.type === 'stream' && fds && bytes.length === 0) {
@@ -240,7 +259,7 @@ export class UnixSocket extends FdHandle {
 
   // Sends what the socket takes now; returns the new offset. Descriptors go with the first byte.
   #attemptSend(bytes: Uint8Array, offset: number, fds: Int32Array | null): number {
-    const flags = constants.MSG_NOSIGNAL;
+    const flags = constants.MSG_NOSIGNAL | constants.MSG_DONTWAIT;
     do {
       const fd = this.openFd('sendmsg');
       const n = attemptResult(
@@ -259,7 +278,7 @@ export class UnixSocket extends FdHandle {
     const message = this.type !== 'stream';
     const buffer = (receiveBuffer ??= Buffer.allocUnsafe(Math.max(largestDatagram(), DEFAULT_STREAM_READ)));
     const length = message ? buffer.length : Math.min(streamSize, buffer.length);
-    const flags = constants.MSG_CMSG_CLOEXEC | (message ? constants.MSG_TRUNC : 0);
+    const flags = constants.MSG_CMSG_CLOEXEC | constants.MSG_DONTWAIT | (message ? constants.MSG_TRUNC : 0);
     const n = attemptResult(native.recvmsg(fd, buffer, 0, length, flags, receiveMeta), 'recvmsg');
     if (n === AGAIN) return AGAIN;
     const meta = receiveMeta;
@@ -436,6 +455,7 @@ export async function connect(path: string, options?: ConnectOptions): Promise<U
   const context = { path: displayPath(target) };
   if (checked.signal?.aborted) throw abortedError(checked.signal);
   const fd = check(native.socket(flag | constants.SOCK_CLOEXEC | constants.SOCK_NONBLOCK), 'socket');
+  native.ownFd(fd, true); // closed at teardown should this worker be terminated while connecting
   try {
     const immediate = native.connect(fd, target, -1);
     if (immediate < 0 && -immediate !== errnoValue('EAGAIN')) check(immediate, 'connect', context);
@@ -444,6 +464,7 @@ export async function connect(path: string, options?: ConnectOptions): Promise<U
       await waitOnThread((callback) => native.connectAsync(fd, target, callback), checked, 'connect', context);
     }
   } catch (error) {
+    native.ownFd(fd, false);
     native.close(fd);
     throw error;
   }
@@ -460,7 +481,7 @@ export function connectSync(path: string, options?: ConnectSyncOptions): UnixSoc
   const result = native.connect(fd, target, timeout ?? -1);
   if (result < 0) {
     native.close(fd);
-    if (-result === errnoValue('ETIMEDOUT')) throw new IpcError(-result, 'connect', context, `timed out after ${timeout} ms`);
+    if (result === -errnoValue('ETIMEDOUT')) throw timeoutError('connect', timeout!, context);
     check(result, 'connect', context);
   }
   return new UnixSocket(fd, type);

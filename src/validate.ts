@@ -128,6 +128,14 @@ export function validateTimeout(value: unknown, name = 'options.timeout'): asser
   if (value !== undefined) validateNumber(value, name, 0, MAX_TIMEOUT_MS);
 }
 
+/** The `maxSize` option of reads and receives: 1 byte to 1 GiB, or `fallback` when not given. */
+export function validateMaxSize(options: { maxSize?: number }, fallback: number): number {
+  const { maxSize } = options;
+  if (maxSize === undefined) return fallback;
+  validateInteger(maxSize, 'options.maxSize', 1, 2 ** 30);
+  return maxSize;
+}
+
 /** A path as a string or file: URL, without NUL bytes, as the kernel sees it. */
 export function toPath(value: unknown, name = 'path'): string {
   let path: string;

@@ -158,7 +158,8 @@ export function waitOnThread(
 }
 
 interface ReadinessWaiter {
-  resolve(): void;
+  /** Ready, or `error` when the kernel reported a condition on the descriptor (POLLERR). */
+  resolve(error?: IpcError): void;
   reject(error: Error): void;
 }
 
@@ -180,16 +181,20 @@ export class FdPoller {
     this.#fd = fd;
   }
 
-  /** Resolves once the descriptor is ready in `direction`; rejects on abort, timeout or close(). */
-  wait(direction: Direction, allowance: Budget, syscall: string, context?: IpcErrorContext): Promise<void> {
+  /**
+   * Resolves once the descriptor is ready in `direction` — with the poll error when the kernel flagged a
+   * condition (the next attempt usually reports the real one, e.g. EPIPE) — and rejects on abort,
+   * timeout or close().
+   */
+  wait(direction: Direction, allowance: Budget, syscall: string, context?: IpcErrorContext): Promise<IpcError | undefined> {
     if (this.#closedError) return Promise.reject(this.#closedError);
     if (allowance.signal?.aborted) return Promise.reject(abortedError(allowance.signal));
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<IpcError | undefined>((resolve, reject) => {
       const set = this.#waiters[direction];
       const waiter: ReadinessWaiter = {
-        resolve: () => {
+        resolve: (error) => {
           disarm();
-          resolve();
+          resolve(error);
         },
         reject: (error) => {
           disarm();
@@ -255,12 +260,13 @@ export class FdPoller {
   #onPoll(status: number, events: number): void {
     let ready: ReadinessWaiter[];
     if (status < 0) {
+      // libuv has stopped the handle; every waiter gets to try again and meet the actual error.
+      this.#events = 0;
       const error = new IpcError(-status, 'poll', { fd: this.#fd });
       ready = [...this.#waiters.read, ...this.#waiters.write];
       this.#waiters.read.clear();
       this.#waiters.write.clear();
-      this.#update();
-      for (const waiter of ready) waiter.reject(error);
+      for (const waiter of ready) waiter.resolve(error);
       return;
     }
     ready = [];
@@ -343,10 +349,12 @@ export async function whenReady<T>(
   const allowance = budget(options);
   const leave = await turnstile.enter(allowance, syscall, context);
   try {
+    let pollError: IpcError | undefined;
     for (;;) {
       const result = attempt();
       if (result !== AGAIN) return result;
-      await poller.wait(direction, allowance, syscall, context);
+      if (pollError) throw pollError; // flagged, yet nothing to report: do not spin on it
+      pollError = await poller.wait(direction, allowance, syscall, context);
     }
   } finally {
     leave();

@@ -3,6 +3,8 @@ import { type ChildProcess, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { spawn, type SpawnOptions } from '../src/index.js';
 
@@ -79,6 +81,12 @@ export function compilePeer(name: string): string {
     fs.renameSync(temporary, output);
   }
   return output;
+}
+
+/** The garbage collector, for tests about what collection must (not) do. */
+export function collector(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
 }
 
 /** Open descriptors of this process, from /proc/self/fd. */

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn as spawnRaw } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { IpcError, PipeReader, PipeWriter, mkfifo, openFifo, openFifoSync, pipe, spawn, waiterStats } from '../src/index.js';
-import { compilePeer, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
+import { IpcError, type Pipe, PipeReader, PipeWriter, mkfifo, openFifo, openFifoSync, pipe, spawn, waiterStats } from '../src/index.js';
+import { collector, compilePeer, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -185,6 +186,66 @@ describe('pipe()', () => {
     p.reader.stream.pause();
     assert.throws(() => p.reader.readSync(), { code: 'ERR_INVALID_STATE' });
     assert.throws(() => spawn(process.execPath, ['-e', '0'], { fds: [p.reader] }), { code: 'ERR_INVALID_STATE' });
+  });
+
+  test('no stream while operations are pending; the stream\'s end closes the object too', async () => {
+    const p = pipe();
+    const pending = p.reader.read();
+    assert.throws(() => p.reader.stream, { code: 'ERR_INVALID_STATE' });
+    p.writer.writeSync('x');
+    assert.equal((await pending)?.toString(), 'x');
+    const stream = p.writer.stream;
+    stream.end();
+    await once(stream, 'close');
+    assert.equal(p.writer.closed, true);
+    assert.equal(p.writer.fd, -1, 'the number the stream closed is not handed out any more');
+    p.reader.close();
+  });
+
+  test('a descriptor taken over by a stream after async use is not watched twice', async () => {
+    const gc = collector();
+    let a: Pipe | undefined = pipe();
+    await assert.rejects(a.reader.read({ timeout: 5 }), { code: 'ETIMEDOUT' }); // a poll handle now exists
+    const stream = a.reader.stream.resume();
+    a.writer.close();
+    await once(stream, 'close');
+    using b = pipe(); // likely reuses the freed numbers
+    const pending = b.reader.read();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    a.reader.close();
+    a = undefined;
+    // A poll handle left behind would take the reused number out of epoll when collected or closed.
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    b.writer.writeSync('still heard');
+    assert.equal((await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve('deaf'), 2000))]))?.toString(), 'still heard');
+  });
+
+  test('a write already waiting when the reader goes away rejects with EPIPE', async () => {
+    using p = pipe({ size: 4096 });
+    const writing = p.writer.write(Buffer.alloc(1024 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    p.reader.close();
+    await assert.rejects(writing, { code: 'EPIPE', syscall: 'write' });
+  });
+
+  test('writeSync() and readSync() with a timeout cannot overrun it, even on a blocking descriptor', () => {
+    using p = pipe();
+    const started = performance.now();
+    assert.throws(() => p.writer.writeSync(Buffer.alloc(1024 * 1024), { timeout: 100 }), { code: 'ETIMEDOUT', syscall: 'write' });
+    assert.ok(performance.now() - started < 10_000);
+    assert.equal(p.reader.readSync({ timeout: 100 })?.length, 65536, 'what the write got in before its deadline');
+    assert.throws(() => p.reader.readSync({ timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'read' });
+  });
+
+  test('SharedArrayBuffer data can be written', () => {
+    using p = pipe();
+    const shared = new Uint8Array(new SharedArrayBuffer(3));
+    shared.set([7, 8, 9]);
+    p.writer.writeSync(shared);
+    assert.deepEqual([...p.reader.readSync()!], [7, 8, 9]);
   });
 });
 

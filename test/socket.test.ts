@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { IpcError, type SocketType, UnixSocket, connect, connectSync, listen, pipe, socketpair, spawn } from '../src/index.js';
+import { IpcError, PipeWriter, type SocketType, UnixSocket, connect, connectSync, listen, pipe, socketpair, spawn } from '../src/index.js';
 import { constants, native } from '../src/native.js';
 import { compilePeer, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
 
@@ -110,6 +110,26 @@ describe('socketpair()', () => {
     b.close();
   });
 
+  test('a send already waiting when the peer goes reports the real error, not a poll error', async () => {
+    const [a, b] = socketpair('seqpacket');
+    const waiting = (async () => {
+      for (;;) await a.send(Buffer.alloc(32 * 1024));
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    b.close();
+    await assert.rejects(waiting, (error: IpcError) => ['ECONNRESET', 'EPIPE'].includes(error.code) && error.syscall === 'sendmsg');
+    a.close();
+  });
+
+  test('sendSync() with a timeout cannot overrun it on a full stream socket', () => {
+    const [a, b] = socketpair('stream');
+    const started = performance.now();
+    assert.throws(() => a.sendSync(Buffer.alloc(8 * 1024 * 1024), { timeout: 100 }), { code: 'ETIMEDOUT', syscall: 'sendmsg' });
+    assert.ok(performance.now() - started < 10_000);
+    a.close();
+    b.close();
+  });
+
   test('send to a peer that is gone: EPIPE (seqpacket, stream), ECONNREFUSED (dgram)', async () => {
     for (const [type, code] of [['seqpacket', 'EPIPE'], ['stream', 'EPIPE'], ['dgram', 'ECONNREFUSED']] as const) {
       const [a, b] = socketpair(type);
@@ -166,22 +186,58 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
     mine.close();
   });
 
-  test('descriptors to a C program, which writes through them', async () => {
-    const program = compilePeer('fd_receiver');
-    const ends = [pipe(), pipe(), pipe()];
-    const [mine, theirs] = socketpair('stream');
-    const child = spawn(program, [], { stdio: ['ignore', 'pipe', 'inherit'], fds: [theirs] });
-    const done = finished(child);
-    await mine.send('three pipes', { fds: ends.map((p) => p.writer) });
-    for (const p of ends) p.writer.close();
-    const { code, stdout } = await done;
-    assert.equal(code, 0);
-    assert.deepEqual(JSON.parse(stdout), { text: 'three pipes', fds: 3 });
-    for (const p of ends) {
-      assert.equal(p.reader.readSync()?.toString(), `hello from C ${child.pid}\n`);
-      p.reader.close();
-    }
-    mine.close();
+  for (const type of ['stream', 'seqpacket'] as const) {
+    test(`${type}: descriptors to a C program whose control buffer fits just them`, async () => {
+      const program = compilePeer('fd_receiver');
+      const ends = [pipe(), pipe(), pipe()];
+      const [mine, theirs] = socketpair(type);
+      // Receiving on our end first must not make the child's end ask for credentials too.
+      await assert.rejects(mine.receive({ timeout: 1 }), { code: 'ETIMEDOUT' });
+      const child = spawn(program, ['3'], { stdio: ['ignore', 'pipe', 'inherit'], fds: [theirs] });
+      const done = finished(child);
+      await mine.send('three pipes', { fds: ends.map((p) => p.writer) });
+      for (const p of ends) p.writer.close();
+      const { code, stdout } = await done;
+      assert.equal(code, 0);
+      assert.deepEqual(JSON.parse(stdout), { text: 'three pipes', fds: 3, ctrunc: false });
+      for (const p of ends) {
+        assert.equal(p.reader.readSync()?.toString(), `hello from C ${child.pid}\n`);
+        p.reader.close();
+      }
+      mine.close();
+    });
+  }
+
+  test('send() carries the descriptors as they were at the call, even if closed before it completes', async () => {
+    const [a, b] = socketpair('seqpacket');
+    using p = pipe();
+    const sending = a.send('my write end', { fds: [p.writer] });
+    p.writer.close();
+    using dir = tempDir();
+    fs.writeFileSync(dir.file('decoy'), 'decoy');
+    const decoy = fs.openSync(dir.file('decoy'), 'r'); // likely takes the number just freed
+    await sending;
+    const message = await b.receive();
+    const received = PipeWriter.fromFd(message!.fds[0]);
+    received.writeSync('through the copy');
+    received.close();
+    assert.equal(p.reader.readSync()?.toString(), 'through the copy');
+    fs.closeSync(decoy);
+    await assert.rejects(a.send('closed', { fds: [p.writer] }), { code: 'EBADF', name: 'IpcError' });
+    a.close();
+    b.close();
+  });
+
+  test('SharedArrayBuffer data is sent like any other', async () => {
+    const [a, b] = socketpair('seqpacket');
+    const shared = new Uint8Array(new SharedArrayBuffer(4));
+    shared.set([1, 2, 3, 4]);
+    await a.send(shared);
+    a.sendSync(shared.buffer);
+    assert.deepEqual([...(await b.receive())!.data], [1, 2, 3, 4]);
+    assert.deepEqual([...b.receiveSync()!.data], [1, 2, 3, 4]);
+    a.close();
+    b.close();
   });
 
   test('received descriptors are new, close-on-exec, and in the receiver\'s hands', async () => {
@@ -194,7 +250,7 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
     assert.notEqual(received, p.writer.fd);
     const flags = fs.readFileSync(`/proc/self/fdinfo/${received}`, 'utf8').match(/flags:\s+(\d+)/)![1];
     assert.ok(parseInt(flags, 8) & 0o2000000, 'O_CLOEXEC is set');
-    const writer = (await import('../src/index.js')).PipeWriter.fromFd(received);
+    const writer = PipeWriter.fromFd(received);
     writer.writeSync('through the copy');
     assert.equal(p.reader.readSync()?.toString(), 'through the copy');
     writer.close();
@@ -279,6 +335,18 @@ describe('listen() and connect()', () => {
     fs.writeFileSync(dir.file('stale.sock'), '');
     await assert.rejects(connect(dir.file('stale.sock')), { code: 'ECONNREFUSED' });
     fs.unlinkSync(dir.file('stale.sock'));
+  });
+
+  test('a server handed to a child arrives in blocking mode', async () => {
+    using dir = tempDir();
+    const server = listen(dir.file('handed.sock'));
+    const child = spawn('sh', ['-c', 'grep ^flags: /proc/self/fdinfo/3'], { stdio: ['ignore', 'pipe', 'inherit'], fds: [server] });
+    const { code, stdout } = await finished(child);
+    assert.equal(code, 0);
+    const flags = parseInt(stdout.split(/\s+/)[1], 8);
+    assert.equal(flags & 0o4000, 0, 'O_NONBLOCK is clear');
+    assert.equal(server.closed, true);
+    assert.equal(fs.existsSync(dir.file('handed.sock')), false, 'closing the parent\'s server removed the socket file');
   });
 
   test('accept() honours timeout and signal', async () => {

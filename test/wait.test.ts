@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn as spawnRaw } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { AbortError, IpcError, mkfifo, openFifo, socketpair, waiterStats } from '../src/index.js';
-import { finished, lineFrom, openFdCount, spawnPeer, tempDir } from './helpers.js';
+import { AbortError, IpcError, connect, listen, mkfifo, openFifo, socketpair, waiterStats } from '../src/index.js';
+import { finished, lineFrom, openFdCount, root, spawnPeer, tempDir } from './helpers.js';
 
 describe('the waiting model', () => {
   test('1,000 pending waits (500 on waiter threads, 500 polled) leave the event loop and fs responsive', async () => {
@@ -109,6 +110,53 @@ describe('the waiting model', () => {
     assert.equal(report.during.stats.pending, 50);
     assert.equal(report.stats.threads, 0, 'every waiter thread retired');
     assert.ok(report.after <= report.before + 1, `threads back to the start (the canceller may stay): ${report.before} → ${report.after}`);
+  });
+
+  test('the addon stays loaded while its threads live, even when only a worker thread used it', async () => {
+    using dir = tempDir();
+    const child = spawnRaw(process.execPath, [new URL('./peers/worker-only.mjs', import.meta.url).pathname, dir.file('f')], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, UNIPC_WAITER_IDLE_MS: '100' },
+    });
+    const { code, signal, stdout } = await finished(child);
+    assert.equal(signal, null, 'no crash when the idle waiter thread retired');
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout), { outcome: 'ETIMEDOUT', threads: 1, mapped: true });
+  });
+
+  test('objects forgotten after Promise operations give back descriptors and poll handles', async () => {
+    const child = spawnRaw(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./peers/forgotten.ts', import.meta.url).pathname], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const { code, stdout } = await finished(child);
+    assert.equal(code, 0);
+    const { before, during, after } = JSON.parse(stdout);
+    assert.ok(during.pollers >= before.pollers + 200, `poll handles were made: ${stdout}`);
+    assert.equal(after.pollers, before.pollers, `poll handles collected: ${stdout}`);
+    assert.equal(after.fds, before.fds, `descriptors closed: ${stdout}`);
+  });
+
+  test('terminating a worker thread during connect() leaks no descriptor', async () => {
+    const name = `\0unipc-test-backlog-${process.pid}`;
+    const server = listen(name, { backlog: 0 });
+    const first = await connect(name); // fills the backlog: the next connect must wait
+    const fdsBefore = openFdCount();
+    for (let round = 0; round < 3; round++) {
+      const worker = new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
+        workerData: { name, script: new URL('./peers/worker-connect.ts', import.meta.url).href },
+      });
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      await worker.terminate();
+    }
+    await sleep(50);
+    assert.equal(openFdCount(), fdsBefore);
+    first.close();
+    server.close();
   });
 
   test('terminating a worker thread with waits pending cancels them cleanly', async () => {

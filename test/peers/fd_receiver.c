@@ -1,20 +1,26 @@
-/* A C peer for descriptor passing: receives one message on fd 3 (a Unix socket), then writes a greeting
- * into every descriptor that came with it, and prints the message text and the count. */
+/* A C peer for descriptor passing, written the textbook way: it expects argv[1] descriptors and sizes its
+ * control buffer for exactly those (CMSG_SPACE(n * sizeof(int))). It receives one message on fd 3 (a Unix
+ * socket), writes a greeting into every descriptor that came with it, and prints the message text, the
+ * count, and whether the control data was truncated (MSG_CTRUNC). */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-int main(void) {
+int main(int argc, char **argv) {
+  int expected = argc > 1 ? atoi(argv[1]) : 1;
+  if (expected < 1 || expected > 16) return 2;
   char text[256];
   char control[CMSG_SPACE(sizeof(int) * 16)];
+  size_t control_size = CMSG_SPACE(sizeof(int) * (size_t)expected);
   struct iovec iov = {text, sizeof(text) - 1};
   struct msghdr message = {0};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
   message.msg_control = control;
-  message.msg_controllen = sizeof(control);
+  message.msg_controllen = control_size;
   ssize_t n = recvmsg(3, &message, MSG_CMSG_CLOEXEC);
   if (n < 0) {
     perror("recvmsg");
@@ -35,6 +41,7 @@ int main(void) {
       count++;
     }
   }
-  printf("{\"text\":\"%s\",\"fds\":%d}\n", text, count);
+  printf("{\"text\":\"%s\",\"fds\":%d,\"ctrunc\":%s}\n", text, count,
+         (message.msg_flags & MSG_CTRUNC) ? "true" : "false");
   return 0;
 }

@@ -1,0 +1,25 @@
+// Run with --expose-gc: objects dropped without close(), after Promise operations gave them poll
+// handles, must give back their descriptors and their uv_poll handles to the garbage collector.
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pipe, socketpair, waiterStats } from '../../src/index.js';
+
+const gc = (globalThis as { gc?: () => void }).gc!;
+const fds = () => fs.readdirSync('/proc/self/fd').length;
+const before = { fds: fds(), pollers: waiterStats().pollers };
+// In a function of its own, so that no frame of ours still holds the last objects when we collect.
+async function forget(): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const [, b] = socketpair('seqpacket');
+    await b.receive({ timeout: 1 }).catch(() => {});
+    const p = pipe();
+    await p.reader.read({ timeout: 1 }).catch(() => {});
+  }
+}
+await forget();
+const during = { fds: fds(), pollers: waiterStats().pollers };
+for (let i = 0; i < 10 && (waiterStats().pollers > before.pollers || fds() > before.fds); i++) {
+  gc();
+  await sleep(50);
+}
+console.log(JSON.stringify({ before, during, after: { fds: fds(), pollers: waiterStats().pollers } }));
