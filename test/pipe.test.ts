@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { IpcError, type Pipe, PipeReader, PipeWriter, mkfifo, openFifo, openFifoSync, pipe, spawn, waiterStats } from '../src/index.js';
-import { collector, compilePeer, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
+import { collector, compilePeer, finished, openFdCount, root, spawnPeer, tempDir } from './helpers.js';
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -124,11 +124,12 @@ describe('pipe()', () => {
   test('concurrent reads are served in call order', async () => {
     using p = pipe();
     const reads = [p.reader.read(), p.reader.read(), p.reader.read()];
-    for (const word of ['one', 'two', 'three']) {
+    // One word at a time, each only after the read that should get it: a read served out of turn
+    // would leave reads[i] waiting, and the test would time out.
+    for (const [i, word] of ['one', 'two', 'three'].entries()) {
       p.writer.writeSync(word);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal((await reads[i])?.toString(), word);
     }
-    assert.deepEqual((await Promise.all(reads)).map((b) => b?.toString()), ['one', 'two', 'three']);
   });
 
   test('a write larger than the pipe waits for the reader instead of failing', async () => {
@@ -307,12 +308,10 @@ describe('FIFOs', () => {
     mkfifo(path);
     let opened = false;
     const opening = openFifo(path, 'r').then((reader) => ((opened = true), reader));
-    let ticks = 0;
-    const ticker = setInterval(() => ticks++, 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    clearInterval(ticker);
-    assert.equal(opened, false);
-    assert.ok(ticks > 5, 'the event loop kept running while the open waited');
+    // Timers and file I/O complete while the open waits for a writer.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.match(await fs.promises.readFile(`${root}/package.json`, 'utf8'), /"name": "unipc"/);
+    assert.equal(opened, false, 'the open is still waiting for the other side');
     const writer = openFifoSync(path, 'w', { timeout: 5000 });
     const reader = await opening;
     assert.equal(reader.path, path);
