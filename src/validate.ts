@@ -72,16 +72,8 @@ export function validateOptions<T extends object>(value: T | undefined, name = '
   return value;
 }
 
-export function validateString(value: unknown, name: string): asserts value is string {
-  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value, validateString);
-}
-
 export function validateBoolean(value: unknown, name: string): asserts value is boolean {
   if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value, validateBoolean);
-}
-
-export function validateFunction(value: unknown, name: string): asserts value is Function {
-  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value, validateFunction);
 }
 
 export function validateInteger(value: unknown, name: string, min: number, max: number): asserts value is number {
