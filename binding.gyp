@@ -7,7 +7,9 @@
         "native/common.cc",
         "native/wait.cc",
         "native/fd.cc",
-        "native/pipe.cc"
+        "native/pipe.cc",
+        "native/mmap.cc",
+        "native/shm.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -6,12 +6,16 @@
 namespace unipc {
 void InitFd(Napi::Env env, Napi::Object exports);
 void InitPipe(Napi::Env env, Napi::Object exports);
+void InitMmap(Napi::Env env, Napi::Object exports);
+void InitShm(Napi::Env env, Napi::Object exports);
 }  // namespace unipc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unipc::InitWait(env, exports);
   unipc::InitFd(env, exports);
   unipc::InitPipe(env, exports);
+  unipc::InitMmap(env, exports);
+  unipc::InitShm(env, exports);
   return exports;
 }
 

@@ -36,5 +36,30 @@ export {
   listen,
   socketpair,
 } from './socket.js';
+export {
+  type AnonymousOptions,
+  MAX_MAPPING_LENGTH,
+  type MapOptions,
+  type MapTarget,
+  Mapping,
+  MemoryFile,
+  type MemoryFileOptions,
+  PAGE_SIZE,
+  type Protection,
+  type Seal,
+  type SharedMapping,
+  type SyncOptions,
+  mapAnonymous,
+  mmap,
+} from './mmap.js';
+export {
+  IPC_PRIVATE,
+  SharedMemory,
+  type SharedMemoryOptions,
+  SysvSharedMemory,
+  type SysvSharedMemoryOptions,
+  type SysvSharedMemoryStat,
+  ftok,
+} from './shm.js';
 export { type RefOptions, type SyncWaitOptions, type WaitOptions } from './wait.js';
 export { waiterStats } from './diagnostics.js';

@@ -59,6 +59,34 @@ export interface NativeConstants {
   readonly SO_RCVBUF: number;
   readonly SO_PASSCRED: number;
   readonly SCM_MAX_FD: number;
+  readonly PAGE_SIZE: number;
+  readonly PROT_READ: number;
+  readonly PROT_WRITE: number;
+  readonly MAP_SHARED: number;
+  readonly MAP_PRIVATE: number;
+  readonly MAP_ANONYMOUS: number;
+  readonly MAP_NORESERVE: number;
+  readonly MS_SYNC: number;
+  readonly MS_ASYNC: number;
+  readonly MS_INVALIDATE: number;
+  readonly MFD_CLOEXEC: number;
+  readonly MFD_ALLOW_SEALING: number;
+  readonly F_ADD_SEALS: number;
+  readonly F_GET_SEALS: number;
+  readonly F_SEAL_SEAL: number;
+  readonly F_SEAL_SHRINK: number;
+  readonly F_SEAL_GROW: number;
+  readonly F_SEAL_WRITE: number;
+  /** Fault-guard modes for mmap/shmat: writes to read-only pages, accesses past a shrunk file's end. */
+  readonly GUARD_READ_ONLY: number;
+  readonly GUARD_SHRINK: number;
+  readonly IPC_PRIVATE: number;
+  readonly IPC_CREAT: number;
+  readonly IPC_EXCL: number;
+  readonly SHM_RDONLY: number;
+  readonly SHM_DEST: number;
+  readonly SHM_LOCKED: number;
+  readonly SHMCTL_STAT_FIELDS: number;
   /** Index of the first descriptor in the meta array recvmsg fills. */
   readonly RECVMSG_META_FIRST_FD: number;
 }
@@ -89,6 +117,13 @@ export interface WaiterStats {
 }
 
 type Bytes = ArrayBufferView | ArrayBuffer;
+
+/** A view of a mapped region: an external ArrayBuffer, the view's id, and the region's id. */
+export interface NativeView {
+  readonly buffer: ArrayBuffer;
+  readonly view: number;
+  readonly region: number;
+}
 /** Receives a wait's result: the system call's result or a negated errno (-ECANCELED if cancelled). */
 export type WaitCallback = (result: number) => void;
 
@@ -130,6 +165,26 @@ export interface Native {
   shutdown(fd: number, how: number): number;
   listen(fd: number, backlog: number): number;
   accept4(fd: number, flags: number): number;
+
+  // mmap.cc
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number, guard: number): NativeView | number;
+  viewRegion(region: number): NativeView | number;
+  closeView(view: number, buffer: ArrayBuffer): number;
+  faultedPages(region: number): number;
+  msync(region: number, offset: number, length: number, flags: number): number;
+  msyncAsync(region: number, offset: number, length: number, flags: number, callback: WaitCallback): number;
+  memfdCreate(name: string, flags: number): number;
+  ftruncate(fd: number, length: number): number;
+
+  // shm.cc
+  shmOpen(name: string, flags: number, mode: number): number;
+  shmUnlink(name: string): number;
+  ftok(path: string, projectId: number, out: Int32Array): number;
+  shmget(key: number, size: number, flags: number): number;
+  shmat(id: number, flags: number, guard: number): NativeView | number;
+  shmctlStat(id: number, out: Float64Array): number;
+  shmctlSet(id: number, uid: number, gid: number, mode: number): number;
+  shmctlRemove(id: number): number;
 }
 
 const load = createRequire(packageRoot + '/package.json')('node-gyp-build') as (dir: string) => Native;

@@ -1,0 +1,433 @@
+// Memory mapping: file-backed and anonymous mappings, memfd, and the Mapping that shows mapped pages to
+// JavaScript as an ArrayBuffer — safely: close() detaches the buffer before the pages go, and writes to
+// read-only pages or past the end of a shrunk file are caught instead of killing the process.
+import { constants as bufferConstants } from 'node:buffer';
+import fs from 'node:fs';
+import { markAsUntransferable } from 'node:worker_threads';
+import { IpcError, type IpcErrorContext, check, errnoValue } from './errors.js';
+import { FdHandle, fdOf } from './fd.js';
+import { type NativeView, constants, native } from './native.js';
+import {
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  toPath,
+  validateBoolean,
+  validateFd,
+  validateInteger,
+  validateObject,
+  validateOneOf,
+  validateOptions,
+} from './validate.js';
+import { type WaitOptions, waitOnThread, waitOptions } from './wait.js';
+
+/** The size of a memory page: mapping offsets are multiples of it. */
+export const PAGE_SIZE: number = constants.PAGE_SIZE;
+
+/** The longest single mapping: an ArrayBuffer over external memory is limited to this (4 GiB). */
+export const MAX_MAPPING_LENGTH: number = bufferConstants.MAX_LENGTH;
+
+export type Protection = 'r' | 'rw';
+const PROTECTIONS: readonly Protection[] = ['r', 'rw'];
+
+/** What a mapping may be made of: a path, a descriptor, or an object holding one (MemoryFile, SharedMemory). */
+export type MapTarget = string | URL | number | { readonly fd: number };
+
+export interface MapOptions {
+  /** Bytes to map. Default: from `offset` to the end of the file. At most MAX_MAPPING_LENGTH. */
+  length?: number;
+  /** Where in the file the mapping starts; a multiple of PAGE_SIZE. Default 0. */
+  offset?: number;
+  /** 'r' or 'rw'. Default 'r' for mmap(), 'rw' for the map() of a writable MemoryFile or SharedMemory. */
+  prot?: Protection;
+  /** Shared (default): writes reach the file and every process that maps it. Private: copy-on-write. */
+  shared?: boolean;
+  /**
+   * Allow a mapping to reach past the end of the file. In C, touching those pages raises SIGBUS and
+   * kills the process; unipc gives zero pages instead (see faultedPages). Off by default, because data
+   * written there reaches no file.
+   */
+  beyondEnd?: boolean;
+}
+
+/** Passed to another thread (postMessage) to view the same pages there with Mapping.fromShared(). */
+export interface SharedMapping {
+  readonly region: number;
+  readonly shared: boolean;
+  readonly writable: boolean;
+}
+
+export interface SyncOptions {
+  /** Start of the range to write back (rounded down to a page). Default 0. */
+  offset?: number;
+  /** Length of the range. Default: to the end of the mapping. */
+  length?: number;
+}
+
+/**
+ * Mapped memory as an ArrayBuffer (`.buffer`), usable with any TypedArray, DataView or Buffer view —
+ * including Atomics across processes on a shared mapping.
+ *
+ * - close() (or `using`) unmaps the pages, after detaching the buffer: every view of it reads as length
+ *   0 from then on, so nothing can touch unmapped memory. A Mapping never closed is unmapped when its
+ *   buffer is garbage-collected.
+ * - Writing through the buffer of a read-only mapping does not crash: the page becomes a private copy
+ *   of this process (it stops following the file), and `faultedPages` counts it. Likewise pages past
+ *   the end of a file that shrank read as zeros instead of raising SIGBUS.
+ */
+export class Mapping implements Disposable {
+  readonly #buffer: ArrayBuffer;
+  readonly #view: number;
+  readonly #region: number;
+  readonly #context: IpcErrorContext;
+  /** Whether writes reach the underlying memory shared with others (MAP_SHARED, or System V). */
+  readonly shared: boolean;
+  /** Whether the mapping is writable ('rw'); writes to a read-only one stay private to this process. */
+  readonly writable: boolean;
+  #closed = false;
+
+  /** @internal Use mmap(), mapAnonymous(), map() of a MemoryFile or SharedMemory, or attach(). */
+  constructor(view: NativeView, details: { shared: boolean; writable: boolean; context?: IpcErrorContext }) {
+    validateObject<NativeView>(view, 'view');
+    if (!(view.buffer instanceof ArrayBuffer)) throw invalidArgType('view.buffer', 'an instance of ArrayBuffer', view.buffer);
+    this.#buffer = view.buffer;
+    this.#view = view.view;
+    this.#region = view.region;
+    this.#context = details.context ?? {};
+    this.shared = details.shared;
+    this.writable = details.writable;
+    // A transferred buffer would leave this process's pointer behind in another thread: copy instead.
+    markAsUntransferable(this.#buffer);
+  }
+
+  /** Another view of the pages `shared()` described, e.g. in a worker thread; throws 'EBADF' once they are gone. */
+  static fromShared(token: SharedMapping): Mapping {
+    validateObject<SharedMapping>(token, 'token');
+    const { region, shared, writable } = token;
+    validateInteger(region, 'token.region', 1, Number.MAX_SAFE_INTEGER);
+    const view = native.viewRegion(region);
+    if (typeof view === 'number') {
+      throw new IpcError(-view, 'mmap', {}, 'the mapping was closed before this thread could view it');
+    }
+    return new Mapping(view, { shared: shared === true, writable: writable === true });
+  }
+
+  /** The mapped bytes. Detached (byteLength 0) once the mapping is closed. */
+  get buffer(): ArrayBuffer {
+    return this.#buffer;
+  }
+
+  /** Mapped length in bytes; 0 once closed. */
+  get length(): number {
+    return this.#buffer.byteLength;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Pages the fault guard replaced: written while read-only, or past the end of a shrunk file. */
+  get faultedPages(): number {
+    if (this.#closed) return 0;
+    return Math.max(0, native.faultedPages(this.#region));
+  }
+
+  /** A token to view the same pages from another thread (send it with postMessage). */
+  share(): SharedMapping {
+    if (this.#closed) throw this.#closedError('share');
+    return { region: this.#region, shared: this.shared, writable: this.writable };
+  }
+
+  /**
+   * Writes dirty pages back to the file and waits until they are written (msync MS_SYNC), on a waiter
+   * thread. Cancelling stops the wait, not the write-back.
+   */
+  async sync(options?: SyncOptions & WaitOptions): Promise<void> {
+    const checked = waitOptions(options);
+    const [offset, length] = this.#range(checked);
+    if (this.#closed) throw this.#closedError('msync');
+    await waitOnThread(
+      (callback) => native.msyncAsync(this.#region, offset, length, constants.MS_SYNC, callback),
+      checked,
+      'msync',
+      this.#context,
+    );
+  }
+
+  /**
+   * Writes dirty pages back: waits for the write-back (MS_SYNC), or with `wait: false` only starts it
+   * (MS_ASYNC) and returns at once.
+   */
+  syncSync(options?: SyncOptions & { wait?: boolean }): void {
+    const checked = validateOptions(options);
+    const { wait = true } = checked;
+    validateBoolean(wait, 'options.wait');
+    const [offset, length] = this.#range(checked);
+    if (this.#closed) throw this.#closedError('msync');
+    const flags = wait ? constants.MS_SYNC : constants.MS_ASYNC;
+    check(native.msync(this.#region, offset, length, flags), 'msync', this.#context);
+  }
+
+  /** Unmaps (munmap, or shmdt for a System V attachment) once no other thread views the pages. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const result = native.closeView(this.#view, this.#buffer);
+    if (result < 0) throw new IpcError(-result, 'munmap', this.#context);
+  }
+
+  /** The same as close(); reads naturally for a System V attachment. */
+  detach(): void {
+    this.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #range(options: SyncOptions): [number, number] {
+    const { offset = 0, length } = options;
+    const size = this.#buffer.byteLength;
+    validateInteger(offset, 'options.offset', 0, size);
+    const end = length === undefined ? size : offset + length;
+    if (length !== undefined) validateInteger(length, 'options.length', 0, size - offset);
+    return [offset, end - offset];
+  }
+
+  #closedError(syscall: string): IpcError {
+    return new IpcError(errnoValue('EBADF'), syscall, this.#context, 'the mapping is closed');
+  }
+}
+
+interface ResolvedTarget {
+  fd: number;
+  /** Set when mmap() opened the file itself and must close it after mapping. */
+  opened: boolean;
+  context: IpcErrorContext;
+}
+
+function resolveTarget(target: unknown, writable: boolean): ResolvedTarget {
+  if (typeof target === 'number') {
+    validateFd(target, 'target');
+    return { fd: target, opened: false, context: { fd: target } };
+  }
+  if (typeof target === 'object' && target !== null && !(target instanceof URL)) {
+    const fd = fdOf(target as { fd: number }, 'target');
+    return { fd, opened: false, context: { fd } };
+  }
+  const path = toPath(target, 'target');
+  const flags = (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_CLOEXEC;
+  const fd = check(native.open(path, flags, 0, -1), 'open', { path });
+  return { fd, opened: true, context: { path } };
+}
+
+function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Mapping {
+  const { fd, context } = resolved;
+  const { offset, prot, shared, beyondEnd } = options;
+  const access = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', context) & constants.O_ACCMODE;
+  if (access === constants.O_WRONLY) {
+    throw new IpcError(errnoValue('EACCES'), 'mmap', context, 'a mapping needs a descriptor open for reading; this one is write-only');
+  }
+  if (prot === 'rw' && shared && access !== constants.O_RDWR) {
+    throw new IpcError(errnoValue('EACCES'), 'mmap', context, "a shared 'rw' mapping needs a descriptor open for reading and writing; this one is read-only");
+  }
+  let length = options.length;
+  const stats = fs.fstatSync(fd);
+  const regular = stats.isFile();
+  if (regular) {
+    const where = context.path === undefined ? `descriptor ${fd}` : `'${context.path}'`;
+    if (stats.size === 0 && !beyondEnd) {
+      throw outOfRange('options.length', `> 0, but the file ${where} is empty (pass beyondEnd to map past its end)`, 0);
+    }
+    const available = stats.size - offset;
+    if (length === undefined) {
+      if (available <= 0) throw outOfRange('options.offset', `< ${stats.size}, the size of ${where}`, offset);
+      length = Math.min(available, MAX_MAPPING_LENGTH);
+    } else if (length > available && !beyondEnd) {
+      throw outOfRange(
+        'options.length',
+        `<= ${Math.max(0, available)} (the size of ${where} minus the offset); pages past the end of a file ` +
+          'cannot be used (SIGBUS in C) unless you pass beyondEnd',
+        length,
+      );
+    }
+  } else if (length === undefined) {
+    throw invalidArgValue('options.length', length, 'must be given when mapping something other than a regular file');
+  }
+  const protection = prot === 'rw' ? constants.PROT_READ | constants.PROT_WRITE : constants.PROT_READ;
+  const flags = shared ? constants.MAP_SHARED : constants.MAP_PRIVATE;
+  const guard = (prot === 'r' ? constants.GUARD_READ_ONLY : 0) | (regular ? constants.GUARD_SHRINK : 0);
+  const view = native.mmap(length, protection, flags, fd, offset, guard);
+  if (typeof view === 'number') throw new IpcError(-view, 'mmap', context);
+  return new Mapping(view, { shared, writable: prot === 'rw', context });
+}
+
+type CheckedMapOptions = ReturnType<typeof mapOptions>;
+
+function mapOptions(options: MapOptions | undefined, defaultProt: Protection) {
+  const { length, offset = 0, prot = defaultProt, shared = true, beyondEnd = false } = validateOptions(options);
+  if (length !== undefined) validateInteger(length, 'options.length', 1, MAX_MAPPING_LENGTH);
+  validateInteger(offset, 'options.offset', 0, Number.MAX_SAFE_INTEGER);
+  if (offset % PAGE_SIZE !== 0) {
+    throw outOfRange('options.offset', `a multiple of the page size (${PAGE_SIZE})`, offset);
+  }
+  validateOneOf(prot, 'options.prot', PROTECTIONS);
+  validateBoolean(shared, 'options.shared');
+  validateBoolean(beyondEnd, 'options.beyondEnd');
+  return { length, offset, prot, shared, beyondEnd };
+}
+
+/**
+ * Maps a file (by path, descriptor, or an object with an `fd`) into memory. The rules of mmap(2) are
+ * checked first, with errors that say what is wrong: the offset must be a multiple of PAGE_SIZE, an
+ * empty file cannot be mapped, a shared 'rw' mapping needs a descriptor open for reading and writing,
+ * and the mapping may not reach past the end of the file unless `beyondEnd` says so.
+ */
+export function mmap(target: MapTarget, options?: MapOptions): Mapping {
+  const checked = mapOptions(options, 'r');
+  const resolved = resolveTarget(target, checked.prot === 'rw' && checked.shared);
+  try {
+    return mapDescriptor(resolved, checked);
+  } finally {
+    // The mapping keeps the file referenced; the descriptor mmap() opened is not needed any more.
+    if (resolved.opened) native.close(resolved.fd);
+  }
+}
+
+/** @internal The map() of objects that own their descriptor (MemoryFile, SharedMemory). */
+export function mapDescriptorOf(fd: number, options: MapOptions | undefined, defaultProt: Protection, context: IpcErrorContext): Mapping {
+  return mapDescriptor({ fd, opened: false, context }, mapOptions(options, defaultProt));
+}
+
+export interface AnonymousOptions {
+  /** MAP_SHARED rather than MAP_PRIVATE. Within one process the two behave the same; see the README. */
+  shared?: boolean;
+}
+
+/**
+ * Anonymous memory (MAP_ANONYMOUS), zero-filled. It is shared with nothing outside this process — Node
+ * spawns rather than forks — but share() lets worker threads view the same pages. To share memory
+ * with another process, use a MemoryFile or SharedMemory.
+ */
+export function mapAnonymous(length: number, options?: AnonymousOptions): Mapping {
+  validateInteger(length, 'length', 1, MAX_MAPPING_LENGTH);
+  const { shared = false } = validateOptions(options);
+  validateBoolean(shared, 'options.shared');
+  const flags = constants.MAP_ANONYMOUS | (shared ? constants.MAP_SHARED : constants.MAP_PRIVATE);
+  const view = native.mmap(length, constants.PROT_READ | constants.PROT_WRITE, flags, -1, 0, 0);
+  if (typeof view === 'number') throw new IpcError(-view, 'mmap');
+  return new Mapping(view, { shared, writable: true });
+}
+
+export type Seal = 'seal' | 'shrink' | 'grow' | 'write';
+const SEALS: readonly Seal[] = ['seal', 'shrink', 'grow', 'write'];
+
+function sealFlag(seal: Seal): number {
+  return {
+    seal: constants.F_SEAL_SEAL,
+    shrink: constants.F_SEAL_SHRINK,
+    grow: constants.F_SEAL_GROW,
+    write: constants.F_SEAL_WRITE,
+  }[seal];
+}
+
+export interface MemoryFileOptions {
+  /** Initial size in bytes (ftruncate). Default 0. */
+  size?: number;
+  /** Whether seals can be added later (MFD_ALLOW_SEALING). Default true. */
+  sealable?: boolean;
+}
+
+const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
+const MAX_MEMFD_NAME = 249; // the kernel's limit: 249 bytes, for "memfd:" + name within NAME_MAX
+
+/**
+ * An anonymous file in memory (memfd_create): the way to share memory with a process Node spawns.
+ * Hand it over as an inherited descriptor (spawn(…, { fds: [file] })) or over a Unix socket
+ * (send(…, { fds: [file] })); both sides map() it. Seals can freeze its size or contents.
+ */
+export class MemoryFile extends FdHandle {
+  readonly name: string;
+
+  /** @internal Use MemoryFile.create() or MemoryFile.fromFd(). */
+  constructor(fd: number, name: string) {
+    validateFd(fd);
+    super(fd);
+    this.name = name;
+  }
+
+  static create(name = 'unipc', options?: MemoryFileOptions): MemoryFile {
+    if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
+    if (name.includes('\0') || name.includes('/') || Buffer.byteLength(name) > MAX_MEMFD_NAME) {
+      throw invalidArgValue('name', name, `must have no '/' or null bytes and at most ${MAX_MEMFD_NAME} bytes`);
+    }
+    const { size = 0, sealable = true } = validateOptions(options);
+    validateInteger(size, 'options.size', 0, MAX_FILE_SIZE);
+    validateBoolean(sealable, 'options.sealable');
+    const flags = constants.MFD_CLOEXEC | (sealable ? constants.MFD_ALLOW_SEALING : 0);
+    const fd = check(native.memfdCreate(name, flags), 'memfd_create', { objectName: name });
+    const file = new MemoryFile(fd, name);
+    if (size > 0) {
+      const result = native.ftruncate(fd, size);
+      if (result < 0) {
+        file.close();
+        check(result, 'ftruncate', { objectName: name });
+      }
+    }
+    return file;
+  }
+
+  /** Takes ownership of a memfd descriptor, e.g. one inherited from a parent or received over a socket. */
+  static fromFd(fd: number): MemoryFile {
+    validateFd(fd);
+    let target: string;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      throw new IpcError(errnoValue('EBADF'), 'readlink', { fd });
+    }
+    if (!target.startsWith('/memfd:')) {
+      throw new IpcError(errnoValue('EINVAL'), 'readlink', { fd }, `descriptor ${fd} is not a memfd (${target})`);
+    }
+    check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
+    return new MemoryFile(fd, target.slice('/memfd:'.length).replace(/ \(deleted\)$/, ''));
+  }
+
+  get size(): number {
+    return fs.fstatSync(this.openFd('fstat')).size;
+  }
+
+  /** Sets the size (ftruncate); fails with 'EPERM' if a seal forbids it. */
+  resize(size: number): void {
+    validateInteger(size, 'size', 0, MAX_FILE_SIZE);
+    check(native.ftruncate(this.openFd('ftruncate'), size), 'ftruncate', this.errorContext());
+  }
+
+  /**
+   * Adds seals (F_ADD_SEALS): 'shrink' and 'grow' fix the size, 'write' the contents (refused with
+   * 'EBUSY' while a shared writable mapping exists), 'seal' forbids further seals.
+   */
+  seal(...seals: Seal[]): void {
+    let flags = 0;
+    seals.forEach((seal, i) => {
+      validateOneOf(seal, `seals[${i}]`, SEALS);
+      flags |= sealFlag(seal);
+    });
+    check(native.fcntl(this.openFd('fcntl'), constants.F_ADD_SEALS, flags), 'fcntl', this.errorContext());
+  }
+
+  /** The seals in force. */
+  get seals(): Seal[] {
+    const flags = check(native.fcntl(this.openFd('fcntl'), constants.F_GET_SEALS, 0), 'fcntl', this.errorContext());
+    return SEALS.filter((seal) => flags & sealFlag(seal));
+  }
+
+  /** Maps the file; `prot` defaults to 'rw', the whole file to the default length. */
+  map(options?: MapOptions): Mapping {
+    return mapDescriptorOf(this.openFd('mmap'), options, 'rw', this.errorContext());
+  }
+
+  protected override errorContext(): IpcErrorContext {
+    return { objectName: this.name };
+  }
+}

@@ -1,0 +1,289 @@
+// Shared memory by name: POSIX (shm_open, /dev/shm) and System V (shmget/shmat/shmctl, ipcs -m).
+import fs from 'node:fs';
+import { IpcError, type IpcErrorContext, check } from './errors.js';
+import { FdHandle } from './fd.js';
+import { type MapOptions, Mapping, MAX_MAPPING_LENGTH, mapDescriptorOf } from './mmap.js';
+import { constants, native } from './native.js';
+import {
+  invalidArgType,
+  invalidArgValue,
+  toPath,
+  validateBoolean,
+  validateInteger,
+  validateFd,
+  validateMode,
+  validateObject,
+  validateOptions,
+} from './validate.js';
+
+const NAME_MAX = 255;
+
+/**
+ * A POSIX IPC name as the kernel and glibc take it: '/name' or 'name' (one leading slash, no other),
+ * at most 255 bytes after the slash, not '.' or '..'. Returns the '/name' form.
+ */
+export function toIpcName(value: unknown, name = 'name'): string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  const bare = value.startsWith('/') ? value.slice(1) : value;
+  if (bare.length === 0 || bare.includes('/') || bare.includes('\0') || bare === '.' || bare === '..') {
+    throw invalidArgValue(name, value, "must be a name with one optional leading '/' and no other '/' or null bytes");
+  }
+  if (Buffer.byteLength(bare) > NAME_MAX) throw invalidArgValue(name, value, `must be at most ${NAME_MAX} bytes long`);
+  return `/${bare}`;
+}
+
+export interface SharedMemoryOptions {
+  /** Create the object if it does not exist (O_CREAT). Default false. */
+  create?: boolean;
+  /** With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. */
+  exclusive?: boolean;
+  /** Empty it on open (O_TRUNC); needs read-write access. Default false. */
+  truncate?: boolean;
+  /** Open for reading only (O_RDONLY rather than O_RDWR). Default false. */
+  readOnly?: boolean;
+  /** Set the size (ftruncate) after opening — the way to size a new object. */
+  size?: number;
+  /** Permission bits of a new object, before the umask. Default 0o600. */
+  mode?: number;
+}
+
+/**
+ * A POSIX shared memory object (shm_open): a named file in /dev/shm that any process — Node, C,
+ * Python's multiprocessing.shared_memory — can open by name and map. It stays until unlinked.
+ */
+export class SharedMemory extends FdHandle {
+  /** The name, in its '/name' form. */
+  readonly name: string;
+  readonly readOnly: boolean;
+
+  /** @internal Use SharedMemory.open(). */
+  constructor(fd: number, name: string, readOnly: boolean) {
+    validateFd(fd);
+    super(fd);
+    this.name = name;
+    this.readOnly = readOnly;
+  }
+
+  static open(name: string, options?: SharedMemoryOptions): SharedMemory {
+    const ipcName = toIpcName(name);
+    const { create = false, exclusive = false, truncate = false, readOnly = false, size, mode = 0o600 } = validateOptions(options);
+    validateBoolean(create, 'options.create');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateBoolean(truncate, 'options.truncate');
+    validateBoolean(readOnly, 'options.readOnly');
+    validateMode(mode, 'options.mode');
+    if (size !== undefined) validateInteger(size, 'options.size', 0, Number.MAX_SAFE_INTEGER);
+    if (readOnly && (truncate || size !== undefined)) {
+      throw invalidArgValue('options.readOnly', readOnly, 'cannot be combined with truncate or size, which write');
+    }
+    const flags =
+      (readOnly ? constants.O_RDONLY : constants.O_RDWR) |
+      (create ? constants.O_CREAT : 0) |
+      (create && exclusive ? constants.O_EXCL : 0) |
+      (truncate ? constants.O_TRUNC : 0) |
+      constants.O_CLOEXEC;
+    const context = { objectName: ipcName };
+    const fd = check(native.shmOpen(ipcName, flags, mode), 'shm_open', context);
+    const memory = new SharedMemory(fd, ipcName, readOnly);
+    if (size !== undefined) {
+      const result = native.ftruncate(fd, size);
+      if (result < 0) {
+        memory.close();
+        check(result, 'ftruncate', context);
+      }
+    }
+    return memory;
+  }
+
+  /** Removes the name; processes that have it open or mapped keep using it until they let go. */
+  static unlink(name: string): void {
+    const ipcName = toIpcName(name);
+    check(native.shmUnlink(ipcName), 'shm_unlink', { objectName: ipcName });
+  }
+
+  get size(): number {
+    return fs.fstatSync(this.openFd('fstat')).size;
+  }
+
+  /** Sets the size (ftruncate). */
+  resize(size: number): void {
+    validateInteger(size, 'size', 0, Number.MAX_SAFE_INTEGER);
+    check(native.ftruncate(this.openFd('ftruncate'), size), 'ftruncate', this.errorContext());
+  }
+
+  /** Maps the object; `prot` defaults to 'rw' unless it was opened read-only. */
+  map(options?: MapOptions): Mapping {
+    return mapDescriptorOf(this.openFd('mmap'), options, this.readOnly ? 'r' : 'rw', this.errorContext());
+  }
+
+  protected override errorContext(): IpcErrorContext {
+    return { objectName: this.name };
+  }
+}
+
+// ---- System V ------------------------------------------------------------------------------------
+
+/** The key that always makes a new System V object (IPC_PRIVATE). */
+export const IPC_PRIVATE = 0;
+
+/** A System V key: a 32-bit value, given signed (as key_t) or unsigned (as ipcs shows it). */
+export function toKey(value: unknown, name = 'key'): number {
+  validateInteger(value, name, -(2 ** 31), 2 ** 32 - 1);
+  return value | 0;
+}
+
+/** ftok(path, projId): a System V key derived from an existing file and a project id (1–255). */
+export function ftok(path: string | URL, projectId: number): number {
+  const target = toPath(path);
+  validateInteger(projectId, 'projectId', 1, 255);
+  const out = new Int32Array(1);
+  check(native.ftok(target, projectId, out), 'ftok', { path: target });
+  return out[0] >>> 0;
+}
+
+export interface SysvSharedMemoryOptions {
+  /** Size in bytes; needed to create, optional (0) to open an existing segment. */
+  size?: number;
+  /** Create the segment if the key has none (IPC_CREAT). Default false. */
+  create?: boolean;
+  /** With create: fail with 'EEXIST' if the key has one (IPC_EXCL). Default false. */
+  exclusive?: boolean;
+  /** Permission bits of a new segment. Default 0o600. */
+  mode?: number;
+}
+
+/** Every field of shmid_ds, by name. Times are null when the event never happened. */
+export interface SysvSharedMemoryStat {
+  key: number;
+  id: number;
+  uid: number;
+  gid: number;
+  creatorUid: number;
+  creatorGid: number;
+  /** Permission bits (0o777 part of shm_perm.mode). */
+  mode: number;
+  /** Marked for removal (IPC_RMID) but still attached somewhere (SHM_DEST). */
+  markedForRemoval: boolean;
+  /** Locked in memory (SHM_LOCKED). */
+  locked: boolean;
+  /** Slot usage sequence number (shm_perm.__seq). */
+  sequence: number;
+  size: number;
+  lastAttach: Date | null;
+  lastDetach: Date | null;
+  lastChange: Date;
+  creatorPid: number;
+  lastPid: number;
+  attachments: number;
+}
+
+const STAT = {
+  key: 0, uid: 1, gid: 2, cuid: 3, cgid: 4, mode: 5, seq: 6, size: 7, atime: 8, dtime: 9, ctime: 10,
+  cpid: 11, lpid: 12, nattch: 13,
+} as const;
+
+function secondsToDate(seconds: number): Date | null {
+  return seconds === 0 ? null : new Date(seconds * 1000);
+}
+
+/**
+ * A System V shared memory segment (shmget), named by a key and listed by `ipcs -m`. It outlives every
+ * process until remove() (or `ipcrm -m`) — and even then until its last attachment is detached.
+ */
+export class SysvSharedMemory {
+  readonly id: number;
+  /** The key it was opened by (IPC_PRIVATE for a private one or one opened by id). */
+  readonly key: number;
+
+  /** @internal Use SysvSharedMemory.get() or SysvSharedMemory.fromId(). */
+  constructor(id: number, key: number) {
+    this.id = id;
+    this.key = key;
+  }
+
+  static get(key: number, options?: SysvSharedMemoryOptions): SysvSharedMemory {
+    const k = toKey(key);
+    const { size = 0, create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
+    validateInteger(size, 'options.size', 0, MAX_MAPPING_LENGTH);
+    validateBoolean(create, 'options.create');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateMode(mode, 'options.mode');
+    if (create && size === 0) throw invalidArgValue('options.size', size, 'must be given (> 0) to create a segment');
+    const flags = (create ? constants.IPC_CREAT : 0) | (create && exclusive ? constants.IPC_EXCL : 0) | (create ? mode : 0);
+    const id = check(native.shmget(k, size, flags), 'shmget', { key: k >>> 0 });
+    return new SysvSharedMemory(id, k >>> 0);
+  }
+
+  /** A segment by its id, as `ipcs -m` lists it. */
+  static fromId(id: number): SysvSharedMemory {
+    validateInteger(id, 'id', 0, 2 ** 31 - 1);
+    const probe = new SysvSharedMemory(id, IPC_PRIVATE);
+    return new SysvSharedMemory(id, probe.stat().key);
+  }
+
+  /**
+   * Attaches the segment (shmat) and returns its memory as a Mapping; detach() (or close(), `using`)
+   * detaches it (shmdt) after detaching the ArrayBuffer. A readOnly attachment (SHM_RDONLY) written to
+   * through its buffer gets private copies of those pages rather than a crash.
+   */
+  attach(options?: { readOnly?: boolean }): Mapping {
+    const { readOnly = false } = validateOptions(options);
+    validateBoolean(readOnly, 'options.readOnly');
+    const view = native.shmat(this.id, readOnly ? constants.SHM_RDONLY : 0, readOnly ? constants.GUARD_READ_ONLY : 0);
+    if (typeof view === 'number') throw new IpcError(-view, 'shmat', this.#context());
+    return new Mapping(view, { shared: true, writable: !readOnly, context: this.#context() });
+  }
+
+  /** shmctl(IPC_STAT): every field of the segment's shmid_ds. */
+  stat(): SysvSharedMemoryStat {
+    const out = new Float64Array(constants.SHMCTL_STAT_FIELDS);
+    check(native.shmctlStat(this.id, out), 'shmctl', this.#context());
+    const mode = out[STAT.mode];
+    return {
+      key: out[STAT.key],
+      id: this.id,
+      uid: out[STAT.uid],
+      gid: out[STAT.gid],
+      creatorUid: out[STAT.cuid],
+      creatorGid: out[STAT.cgid],
+      mode: mode & 0o777,
+      markedForRemoval: (mode & constants.SHM_DEST) !== 0,
+      locked: (mode & constants.SHM_LOCKED) !== 0,
+      sequence: out[STAT.seq],
+      size: out[STAT.size],
+      lastAttach: secondsToDate(out[STAT.atime]),
+      lastDetach: secondsToDate(out[STAT.dtime]),
+      lastChange: new Date(out[STAT.ctime] * 1000),
+      creatorPid: out[STAT.cpid],
+      lastPid: out[STAT.lpid],
+      attachments: out[STAT.nattch],
+    };
+  }
+
+  /** shmctl(IPC_SET): change the owner and permission bits; unspecified ones keep their values. */
+  set(changes: { mode?: number; uid?: number; gid?: number }): void {
+    validateObject(changes, 'changes');
+    const { mode, uid, gid } = changes;
+    if (mode !== undefined) validateMode(mode, 'changes.mode');
+    if (uid !== undefined) validateInteger(uid, 'changes.uid', 0, 2 ** 32 - 2);
+    if (gid !== undefined) validateInteger(gid, 'changes.gid', 0, 2 ** 32 - 2);
+    const current = this.stat();
+    check(
+      native.shmctlSet(this.id, uid ?? current.uid, gid ?? current.gid, (mode ?? current.mode) & 0o777),
+      'shmctl',
+      this.#context(),
+    );
+  }
+
+  /**
+   * shmctl(IPC_RMID): the segment loses its key at once (a new get() by key will not find it) and is
+   * destroyed when its last attachment is detached; existing attachments keep working until then.
+   */
+  remove(): void {
+    check(native.shmctlRemove(this.id), 'shmctl', this.#context());
+  }
+
+  #context(): IpcErrorContext {
+    return this.key === IPC_PRIVATE ? { id: this.id } : { key: this.key, id: this.id };
+  }
+}
