@@ -149,8 +149,11 @@ int64_t UnmapLocked(Registry& registry, Region* region) {
   int64_t result;
   if (region->release == RegionRelease::kShmdt) {
     result = SyscallResult(shmdt(region->address));
-    // Pages the guard replaced are not part of the segment any more; shmdt leaves them behind.
+    // Pages the guard replaced are not part of the segment any more: shmdt leaves them behind, and
+    // fails with EINVAL if the first page was one. Unmapping the whole range detaches the rest of the
+    // segment just as shmdt would (the kernel updates nattch, dtime and lpid when its pages go).
     munmap(region->address, region->length);
+    if (result == -EINVAL && region->faults.load() > 0) result = 0;
   } else {
     result = SyscallResult(munmap(region->address, region->length));
   }

@@ -235,7 +235,7 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
   const stats = fs.fstatSync(fd);
   const regular = stats.isFile();
   if (regular) {
-    const where = context.path === undefined ? `descriptor ${fd}` : `'${context.path}'`;
+    const where = context.path === undefined ? `behind descriptor ${fd}` : `'${context.path}'`;
     if (stats.size === 0 && !beyondEnd) {
       throw outOfRange('options.length', `> 0, but the file ${where} is empty (pass beyondEnd to map past its end)`, 0);
     }

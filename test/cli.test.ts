@@ -44,9 +44,13 @@ test('the tour runs every step between real processes and passes', () => {
     'SCM_RIGHTS: an open file',
     'SCM_RIGHTS: a pipe end',
     'listen()/connect() by path',
+    'mmap() of a file, shared',
+    'memfd handed to a child',
+    'shm_open() by name',
+    'shmget()/shmat() (System V)',
   ]) {
     assert.ok(result.stdout.includes(mechanism), `the tour shows ${mechanism}`);
   }
-  assert.match(result.stdout, /All 10 steps passed\./);
+  assert.match(result.stdout, /All 14 steps passed\./);
   assert.doesNotMatch(result.stdout, /FAILED/);
 });

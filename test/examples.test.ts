@@ -14,6 +14,10 @@ const expectations: Record<string, RegExp[]> = {
   socketpair: [/sent "one", got "ONE" from pid (\d+) \(child \1\)/, /sent "three", got "THREE"/],
   'fd-passing': [/^child \d+ got fd \d+ \(a deleted file\): "the contents of a deleted file"$/m],
   'unix-socket': [/^server: pid (\d+) \(uid \d+\) says hello, server$/m, /^client \d+ got: hello, client$/m],
+  'mmap-file': [/^child (\d+) read: hello from \d+$/m, /^parent \d+ read: and hello back from \d+$/m],
+  memfd: [/^two processes added 1,000,000 each: counter = 2000000$/m],
+  'posix-shm': [/^child \d+ read from \/unipc-example-\d+: written by \d+$/m],
+  'sysv-shm': [/^child (\d+) read: hello from \d+$/m, /^parent read: reply from \d+$/m, /^segment \d+: 4096 bytes, mode 600, 1 attached, last detach by \d+$/m],
 };
 
 for (const [name, patterns] of Object.entries(expectations)) {

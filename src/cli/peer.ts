@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { PipeReader, PipeWriter, UnixSocket, connect, openFifo } from '../index.js';
+import { type Mapping, MemoryFile, PipeReader, PipeWriter, SharedMemory, SysvSharedMemory, UnixSocket, connect, mmap, openFifo } from '../index.js';
 
 function report(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -111,6 +111,22 @@ async function run(role: string, args: string[]): Promise<void> {
       const reply = await socket.receive({ timeout: 30_000 });
       socket.close();
       report({ pid: process.pid, reply: reply?.data.toString() });
+      return;
+    }
+    case 'memory': {
+      // Reads what the tour wrote at offset 0 of some shared memory, answers at offset 64.
+      const [kind, target] = args;
+      const owner = kind === 'memfd' ? MemoryFile.fromFd(3) : kind === 'posix' ? SharedMemory.open(target) : undefined;
+      const mapping: Mapping =
+        kind === 'file' ? mmap(target, { prot: 'rw' }) : kind === 'sysv' ? SysvSharedMemory.fromId(Number(target)).attach() : owner!.map();
+      await ready();
+      await go();
+      const bytes = Buffer.from(mapping.buffer);
+      const seen = bytes.subarray(0, 64).toString().replace(/\0+$/, '');
+      bytes.write(`hello from pid ${process.pid}`, 64);
+      mapping.close();
+      owner?.close();
+      report({ pid: process.pid, seen });
       return;
     }
     default:

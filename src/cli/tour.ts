@@ -6,7 +6,22 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { type FdLike, type SocketType, listen, mkfifo, pipe, socketpair, spawn } from '../index.js';
+import {
+  type FdLike,
+  IPC_PRIVATE,
+  type Mapping,
+  MemoryFile,
+  PAGE_SIZE,
+  SharedMemory,
+  type SocketType,
+  SysvSharedMemory,
+  listen,
+  mkfifo,
+  mmap,
+  pipe,
+  socketpair,
+  spawn,
+} from '../index.js';
 
 const cli = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -232,6 +247,79 @@ async function unixPath(dir: string): Promise<Row> {
   };
 }
 
+// One process writes at offset 0 of shared memory, the other reads it there and answers at offset 64:
+// no read(), no write(), no copy through the kernel.
+async function sharedMemory(
+  mechanism: string,
+  setup: () => { mapping: Mapping; args: string[]; fds: FdLike[]; sent: string; cleanup(): void },
+): Promise<Row> {
+  const { mapping, args, fds, sent, cleanup } = setup();
+  try {
+    const peer = new Peer('memory', args, fds);
+    await peer.ready();
+    const bytes = Buffer.from(mapping.buffer);
+    const text = `hello from pid ${process.pid}`;
+    let report: { seen: string } | undefined;
+    const ms = await timed(async () => {
+      bytes.write(text, 0);
+      peer.go();
+      report = await peer.next();
+    });
+    await peer.exit();
+    const answer = bytes.subarray(64, 128).toString().replace(/\0+$/, '');
+    const read = report!.seen === text ? 'child read it' : `child read ${quote(report!.seen)}`;
+    return { mechanism, sent: `${quote(text)} at offset 0`, arrived: `${read}; wrote ${quote(answer)} at 64`, ms, note: sent };
+  } finally {
+    mapping.close();
+    cleanup();
+  }
+}
+
+function fileMapping(dir: string): Promise<Row> {
+  return sharedMemory('mmap() of a file, shared', () => {
+    const file = path.join(dir, 'mapped.bin');
+    fs.writeFileSync(file, Buffer.alloc(PAGE_SIZE));
+    return { mapping: mmap(file, { prot: 'rw' }), args: ['file', file], fds: [], sent: 'a 4 KiB file', cleanup: () => fs.rmSync(file) };
+  });
+}
+
+function memoryFile(): Promise<Row> {
+  return sharedMemory('memfd handed to a child', () => {
+    const file = MemoryFile.create('unipc-tour', { size: PAGE_SIZE });
+    return { mapping: file.map(), args: ['memfd'], fds: [file.fd], sent: 'fd 3 in the child', cleanup: () => file.close() };
+  });
+}
+
+function posixShm(): Promise<Row> {
+  const name = `/unipc-tour-${process.pid}`;
+  return sharedMemory('shm_open() by name', () => {
+    const memory = SharedMemory.open(name, { create: true, exclusive: true, size: PAGE_SIZE });
+    return {
+      mapping: memory.map(),
+      args: ['posix', name],
+      fds: [],
+      sent: name,
+      cleanup: () => {
+        memory.close();
+        SharedMemory.unlink(name);
+      },
+    };
+  });
+}
+
+function sysvShm(): Promise<Row> {
+  return sharedMemory('shmget()/shmat() (System V)', () => {
+    const segment = SysvSharedMemory.get(IPC_PRIVATE, { size: PAGE_SIZE, create: true });
+    return {
+      mapping: segment.attach(),
+      args: ['sysv', String(segment.id)],
+      fds: [],
+      sent: `segment id ${segment.id}`,
+      cleanup: () => segment.remove(),
+    };
+  });
+}
+
 const COLUMNS = [
   { title: 'mechanism', width: 30 },
   { title: 'sent', width: 44 },
@@ -268,6 +356,10 @@ export async function tour(): Promise<number> {
     ['SCM_RIGHTS: an open file', () => passFile(dir)],
     ['SCM_RIGHTS: a pipe end', passPipeEnd],
     ['listen()/connect()', () => unixPath(dir)],
+    ['mmap() of a file', () => fileMapping(dir)],
+    ['memfd', memoryFile],
+    ['shm_open()', posixShm],
+    ['System V shared memory', sysvShm],
   ];
   let failures = 0;
   try {
