@@ -147,14 +147,13 @@ int64_t UnmapLocked(Registry& registry, Region* region) {
     region->slot = nullptr;
   }
   int64_t result;
-  if (region->release == RegionRelease::kShmdt) {
+  if (region->release == RegionRelease::kShmdt && region->faults.load() == 0) {
     result = SyscallResult(shmdt(region->address));
-    // Pages the guard replaced are not part of the segment any more: shmdt leaves them behind, and
-    // fails with EINVAL if the first page was one. Unmapping the whole range detaches the rest of the
-    // segment just as shmdt would (the kernel updates nattch, dtime and lpid when its pages go).
-    munmap(region->address, region->length);
-    if (result == -EINVAL && region->faults.load() > 0) result = 0;
   } else {
+    // Also for an attachment whose pages the guard replaced: shmdt would leave those behind (and miss
+    // the attachment if the first page was one), and unmapping them afterwards could hit someone else's
+    // new mapping at the freed address. One munmap of the whole range detaches the segment just as
+    // shmdt does (the kernel updates nattch, dtime and lpid as its pages go) and takes the rest with it.
     result = SyscallResult(munmap(region->address, region->length));
   }
   registry.regions.erase(region->id);

@@ -35,7 +35,10 @@ export function toIpcName(value: unknown, name = 'name'): string {
 export interface SharedMemoryOptions {
   /** Create the object if it does not exist (O_CREAT). Default false. */
   create?: boolean;
-  /** With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. */
+  /**
+   * With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. Only then is the object
+   * known to be this call's, so only then is it unlinked again when setting `size` fails.
+   */
   exclusive?: boolean;
   /** Empty it on open (O_TRUNC); needs read-write access. Default false. */
   truncate?: boolean;
@@ -89,6 +92,8 @@ export class SharedMemory extends FdHandle {
       const result = native.ftruncate(fd, size);
       if (result < 0) {
         memory.close();
+        // With exclusive, this call made the object: do not leave it behind, empty, to block a retry.
+        if (create && exclusive) native.shmUnlink(ipcName);
         check(result, 'ftruncate', context);
       }
     }
@@ -209,6 +214,9 @@ export class SysvSharedMemory {
     validateBoolean(exclusive, 'options.exclusive');
     validateMode(mode, 'options.mode');
     if (create && size === 0) throw invalidArgValue('options.size', size, 'must be given (> 0) to create a segment');
+    if (k === IPC_PRIVATE && !create) {
+      throw invalidArgValue('options.create', create, 'must be true with IPC_PRIVATE, which always makes a new segment');
+    }
     const flags = (create ? constants.IPC_CREAT : 0) | (create && exclusive ? constants.IPC_EXCL : 0) | (create ? mode : 0);
     const id = check(native.shmget(k, size, flags), 'shmget', { key: k >>> 0 });
     return new SysvSharedMemory(id, k >>> 0);

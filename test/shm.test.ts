@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn as spawnRaw } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { IPC_PRIVATE, IpcError, PAGE_SIZE, SharedMemory, SysvSharedMemory, ftok } from '../src/index.js';
@@ -57,6 +58,17 @@ describe('POSIX shared memory', () => {
     }
     assert.equal(fs.existsSync(`/dev/shm/${name}`), false);
     assert.throws(() => SharedMemory.unlink(name), { code: 'ENOENT', syscall: 'shm_unlink' });
+  });
+
+  test('an object this call created is not left behind when sizing it fails', async () => {
+    const name = unique('oversize');
+    const peer = new URL('./peers/shm-oversize.ts', import.meta.url).pathname;
+    const child = spawnRaw('bash', ['-c', `trap '' XFSZ; ulimit -f 100; exec "$0" --import tsx "$1" "$2"`, process.execPath, peer, name], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const { code, stdout } = await finished(child);
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout), { code: 'EFBIG', leftBehind: false });
   });
 
   test('after unlink the name is gone, but existing mappings keep working', () => {
@@ -154,6 +166,11 @@ describe('System V shared memory', () => {
       assert.equal(SysvSharedMemory.fromId(segment.id).key, key);
       segment.remove();
     }
+  });
+
+  test('IPC_PRIVATE always makes a new segment, so it needs create', () => {
+    assert.throws(() => SysvSharedMemory.get(IPC_PRIVATE, { size: 100 }), { code: 'ERR_INVALID_ARG_VALUE', message: /IPC_PRIVATE/ });
+    assert.throws(() => SysvSharedMemory.get(IPC_PRIVATE, { create: true }), { code: 'ERR_INVALID_ARG_VALUE', message: /size/ });
   });
 
   test('remove(): the key is freed at once; attachments work until the last is detached', () => {
