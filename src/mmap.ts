@@ -10,6 +10,7 @@ import { type NativeView, constants, native } from './native.js';
 import {
   invalidArgType,
   invalidArgValue,
+  isWellFormed,
   outOfRange,
   toPath,
   validateBoolean,
@@ -105,11 +106,13 @@ export class Mapping implements Disposable {
     validateObject<SharedMapping>(token, 'token');
     const { region, shared, writable } = token;
     validateInteger(region, 'token.region', 1, Number.MAX_SAFE_INTEGER);
+    validateBoolean(shared, 'token.shared');
+    validateBoolean(writable, 'token.writable');
     const view = native.viewRegion(region);
     if (typeof view === 'number') {
       throw new IpcError(-view, 'mmap', {}, 'the mapping was closed before this thread could view it');
     }
-    return new Mapping(view, { shared: shared === true, writable: writable === true });
+    return new Mapping(view, { shared, writable });
   }
 
   /** The mapped bytes. Detached (byteLength 0) once the mapping is closed. */
@@ -144,8 +147,8 @@ export class Mapping implements Disposable {
    */
   async sync(options?: SyncOptions & WaitOptions): Promise<void> {
     const checked = waitOptions(options);
-    const [offset, length] = this.#range(checked);
     if (this.#closed) throw this.#closedError('msync');
+    const [offset, length] = this.#range(checked);
     await waitOnThread(
       (callback) => native.msyncAsync(this.#region, offset, length, constants.MS_SYNC, callback),
       checked,
@@ -162,8 +165,8 @@ export class Mapping implements Disposable {
     const checked = validateOptions(options);
     const { wait = true } = checked;
     validateBoolean(wait, 'options.wait');
-    const [offset, length] = this.#range(checked);
     if (this.#closed) throw this.#closedError('msync');
+    const [offset, length] = this.#range(checked);
     const flags = wait ? constants.MS_SYNC : constants.MS_ASYNC;
     check(native.msync(this.#region, offset, length, flags), 'msync', this.#context);
   }
@@ -189,9 +192,9 @@ export class Mapping implements Disposable {
     const { offset = 0, length } = options;
     const size = this.#buffer.byteLength;
     validateInteger(offset, 'options.offset', 0, size);
-    const end = length === undefined ? size : offset + length;
-    if (length !== undefined) validateInteger(length, 'options.length', 0, size - offset);
-    return [offset, end - offset];
+    if (length === undefined) return [offset, size - offset];
+    validateInteger(length, 'options.length', 0, size - offset);
+    return [offset, length];
   }
 
   #closedError(syscall: string): IpcError {
@@ -212,11 +215,15 @@ function resolveTarget(target: unknown, writable: boolean): ResolvedTarget {
     return { fd: target, opened: false, context: { fd: target } };
   }
   if (typeof target === 'object' && target !== null && !(target instanceof URL)) {
+    if (!('fd' in target)) {
+      throw invalidArgType('target', 'a path (string or URL), a descriptor number or an object with an fd', target);
+    }
     const fd = fdOf(target as { fd: number }, 'target');
     return { fd, opened: false, context: { fd } };
   }
   const path = toPath(target, 'target');
-  const flags = (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_CLOEXEC;
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, and a FIFO cannot be mapped anyway.
+  const flags = (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_CLOEXEC | constants.O_NONBLOCK;
   const fd = check(native.open(path, flags, 0, -1), 'open', { path });
   return { fd, opened: true, context: { path } };
 }
@@ -237,9 +244,12 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
   if (regular) {
     const where = context.path === undefined ? `behind descriptor ${fd}` : `'${context.path}'`;
     if (stats.size === 0 && !beyondEnd) {
-      throw outOfRange('options.length', `> 0, but the file ${where} is empty (pass beyondEnd to map past its end)`, 0);
+      throw outOfRange('options.length', `> 0, but the file ${where} is empty (pass beyondEnd to map past its end)`, length ?? 0);
     }
     const available = stats.size - offset;
+    if (length === undefined && available <= 0 && beyondEnd) {
+      throw invalidArgValue('options.length', length, 'must be given to map past the end of a file');
+    }
     if (length === undefined) {
       if (available <= 0) throw outOfRange('options.offset', `< ${stats.size}, the size of ${where}`, offset);
       length = Math.min(available, MAX_MAPPING_LENGTH);
@@ -358,8 +368,8 @@ export class MemoryFile extends FdHandle {
 
   static create(name = 'unipc', options?: MemoryFileOptions): MemoryFile {
     if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
-    if (name.includes('\0') || name.includes('/') || Buffer.byteLength(name) > MAX_MEMFD_NAME) {
-      throw invalidArgValue('name', name, `must have no '/' or null bytes and at most ${MAX_MEMFD_NAME} bytes`);
+    if (name.includes('\0') || name.includes('/') || Buffer.byteLength(name) > MAX_MEMFD_NAME || !isWellFormed(name)) {
+      throw invalidArgValue('name', name, `must be well-formed, with no '/' or null bytes, and at most ${MAX_MEMFD_NAME} bytes`);
     }
     const { size = 0, sealable = true } = validateOptions(options);
     validateInteger(size, 'options.size', 0, MAX_FILE_SIZE);

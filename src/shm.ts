@@ -10,6 +10,7 @@ import {
   toPath,
   validateBoolean,
   validateInteger,
+  isWellFormed,
   validateFd,
   validateMode,
   validateObject,
@@ -17,6 +18,7 @@ import {
 } from './validate.js';
 
 const NAME_MAX = 255;
+
 
 /**
  * A POSIX IPC name as the kernel and glibc take it: '/name' or 'name' (one leading slash, no other),
@@ -29,6 +31,7 @@ export function toIpcName(value: unknown, name = 'name'): string {
     throw invalidArgValue(name, value, "must be a name with one optional leading '/' and no other '/' or null bytes");
   }
   if (Buffer.byteLength(bare) > NAME_MAX) throw invalidArgValue(name, value, `must be at most ${NAME_MAX} bytes long`);
+  if (!isWellFormed(bare)) throw invalidArgValue(name, value, 'must be well-formed Unicode (no lone surrogates)');
   return `/${bare}`;
 }
 
@@ -212,7 +215,7 @@ export class SysvSharedMemory {
     validateInteger(size, 'options.size', 0, MAX_MAPPING_LENGTH);
     validateBoolean(create, 'options.create');
     validateBoolean(exclusive, 'options.exclusive');
-    validateMode(mode, 'options.mode');
+    validateInteger(mode, 'options.mode', 0, 0o777); // higher bits are shmget() flags (IPC_CREAT, …)
     if (create && size === 0) throw invalidArgValue('options.size', size, 'must be given (> 0) to create a segment');
     if (k === IPC_PRIVATE && !create) {
       throw invalidArgValue('options.create', create, 'must be true with IPC_PRIVATE, which always makes a new segment');
@@ -272,12 +275,12 @@ export class SysvSharedMemory {
   set(changes: { mode?: number; uid?: number; gid?: number }): void {
     validateObject(changes, 'changes');
     const { mode, uid, gid } = changes;
-    if (mode !== undefined) validateMode(mode, 'changes.mode');
+    if (mode !== undefined) validateInteger(mode, 'changes.mode', 0, 0o777);
     if (uid !== undefined) validateInteger(uid, 'changes.uid', 0, 2 ** 32 - 2);
     if (gid !== undefined) validateInteger(gid, 'changes.gid', 0, 2 ** 32 - 2);
     const current = this.stat();
     check(
-      native.shmctlSet(this.id, uid ?? current.uid, gid ?? current.gid, (mode ?? current.mode) & 0o777),
+      native.shmctlSet(this.id, uid ?? current.uid, gid ?? current.gid, mode ?? current.mode),
       'shmctl',
       this.#context(),
     );

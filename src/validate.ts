@@ -128,6 +128,11 @@ export function validateMaxSize(options: { maxSize?: number }, fallback: number)
   return maxSize;
 }
 
+/** Whether a string survives UTF-8 unchanged: lone surrogates would turn into U+FFFD on the way. */
+export function isWellFormed(text: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+}
+
 /** A path as a string or file: URL, without NUL bytes, as the kernel sees it. */
 export function toPath(value: unknown, name = 'path'): string {
   let path: string;

@@ -71,6 +71,11 @@ describe('POSIX shared memory', () => {
     assert.deepEqual(JSON.parse(stdout), { code: 'EFBIG', leftBehind: false });
   });
 
+  test('names the kernel would see differently are refused: a lone surrogate would become U+FFFD', () => {
+    assert.throws(() => SharedMemory.open('x\uD800', { create: true }), { code: 'ERR_INVALID_ARG_VALUE', message: /well-formed/ });
+    assert.throws(() => SharedMemory.unlink('\uDC00x'), { code: 'ERR_INVALID_ARG_VALUE' });
+  });
+
   test('after unlink the name is gone, but existing mappings keep working', () => {
     const name = unique('unlinked');
     using memory = SharedMemory.open(name, { create: true, size: PAGE_SIZE });
