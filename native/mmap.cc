@@ -1,18 +1,23 @@
-// Memory mapping: mmap/munmap/msync, memfd_create/ftruncate, and the region registry and fault guard
-// that keep JavaScript's views of mapped memory safe (mmap.h).
+// Memory mapping: mmap/msync, memfd_create/ftruncate/fallocate, and the region registry and fault guard
+// that keep JavaScript's views of mapped memory safe (mmap.h, docs/design.md).
 #include "mmap.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <unordered_map>
+#include <vector>
 
 #include "common.h"
 #include "wait.h"
@@ -25,88 +30,203 @@ size_t PageSize() {
   return size;
 }
 
+uintptr_t PageUp(uintptr_t value) { return (value + PageSize() - 1) & ~(static_cast<uintptr_t>(PageSize()) - 1); }
+
+// What a write to a read-only mapping makes private: the 1 MiB-aligned chunk of the region around it.
+constexpr size_t kChunk = 1 << 20;
+
 // ---- The fault guard ----------------------------------------------------------------------------
 //
-// A table the signal handler reads without locks: a slot is published by storing `end` and `mode`
-// before `start`, and retired by clearing `start` first. A slot can only be retired when no view of its
-// region is left, so no thread can be faulting in it at that moment.
+// A table of guarded ranges that the signal handler reads without taking locks. Each slot is a
+// seqlock: writers make `generation` odd while they change the fields, and readers discard what they
+// read if the generation moved. A handler that acts on a slot also holds the slot's owner lock (by
+// thread id, so a fault inside the handler cannot deadlock); retiring a slot takes the same lock, so
+// no handler is half-way through a range that is being taken away.
 
 struct GuardSlot {
+  std::atomic<uint64_t> generation{0};
   std::atomic<uintptr_t> start{0};
   std::atomic<uintptr_t> end{0};
   std::atomic<int> mode{0};
+  std::atomic<int> fd{-1};
+  std::atomic<int64_t> file_offset{0};
   std::atomic<std::atomic<uint32_t>*> faults{nullptr};
+  std::atomic<uint8_t*> chunks{nullptr};             // kGuardCopyOnWrite: 1 for each replaced chunk
+  std::atomic<uintptr_t> zeroed_from{UINTPTR_MAX};  // kGuardShrink: where the zero-filled tail starts
+  std::atomic<pid_t> owner{0};
 };
 
-constexpr size_t kGuardSlots = 65536;  // as many as vm.max_map_count allows mappings, by default
-GuardSlot* guard_slots = nullptr;      // allocated once, never freed (handlers may run at exit)
-struct sigaction previous_segv, previous_bus;
+struct SlotSnapshot {
+  uint64_t generation;
+  uintptr_t start, end;
+  int mode, fd;
+  int64_t file_offset;
+  std::atomic<uint32_t>* faults;
+  uint8_t* chunks;
+};
 
-// Replaces the page at `page` with a private anonymous one: a copy of its contents (a write to a
-// read-only page) or zeros (a page past the end of a shrunk file). mmap and mremap are plain system
-// calls, safe in a signal handler.
-bool ReplacePage(uintptr_t page, bool copy) {
-  size_t size = PageSize();
-  void* fresh = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (fresh == MAP_FAILED) return false;
-  if (copy) std::memcpy(fresh, reinterpret_cast<void*>(page), size);
-  void* moved = mremap(fresh, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(page));
-  if (moved == MAP_FAILED) {
-    munmap(fresh, size);
-    return false;
+constexpr size_t kGuardSlots = 65536;  // vm.max_map_count's default: no more mappings can exist
+GuardSlot* guard_slots = nullptr;      // allocated once, never freed: handlers may run at exit
+std::atomic<size_t> guard_high_water{0};
+// The handlers that were installed before ours, as immutable copies (never freed).
+std::atomic<struct sigaction*> previous_segv{nullptr};
+std::atomic<struct sigaction*> previous_bus{nullptr};
+
+pid_t ThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// Takes a slot's lock; false if this thread holds it already (a fault raised inside the handler).
+bool LockSlot(GuardSlot& slot, pid_t self) {
+  for (;;) {
+    pid_t expected = 0;
+    if (slot.owner.compare_exchange_weak(expected, self, std::memory_order_acquire)) return true;
+    if (expected == self) return false;
+    sched_yield();
   }
+}
+
+void UnlockSlot(GuardSlot& slot) { slot.owner.store(0, std::memory_order_release); }
+
+bool ReadSlot(GuardSlot& slot, uintptr_t address, SlotSnapshot* out) {
+  out->generation = slot.generation.load(std::memory_order_acquire);
+  if ((out->generation & 1) != 0) return false;
+  out->start = slot.start.load(std::memory_order_relaxed);
+  out->end = slot.end.load(std::memory_order_relaxed);
+  if (out->start == 0 || address < out->start || address >= out->end) return false;
+  out->mode = slot.mode.load(std::memory_order_relaxed);
+  out->fd = slot.fd.load(std::memory_order_relaxed);
+  out->file_offset = slot.file_offset.load(std::memory_order_relaxed);
+  out->faults = slot.faults.load(std::memory_order_relaxed);
+  out->chunks = slot.chunks.load(std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return slot.generation.load(std::memory_order_relaxed) == out->generation;
+}
+
+// The chunk of a region around `address`: [*from, *from + *size).
+void ChunkAround(const SlotSnapshot& s, uintptr_t address, uintptr_t* from, size_t* size) {
+  *from = s.start + (address - s.start) / kChunk * kChunk;
+  *size = std::min<uintptr_t>(*from + kChunk, PageUp(s.end)) - *from;
+}
+
+// A write to a private read-only file mapping: the chunk around it becomes writable, and the kernel
+// copies each page as it is first written. Whole chunks, so that scattered writes cannot split the
+// mapping into more pieces than the kernel allows (vm.max_map_count).
+bool MakeWritable(const SlotSnapshot& s, uintptr_t address) {
+  uintptr_t from;
+  size_t size;
+  ChunkAround(s, address, &from, &size);
+  if (mprotect(reinterpret_cast<void*>(from), size, PROT_READ | PROT_WRITE) != 0) return false;
+  s.faults->fetch_add(static_cast<uint32_t>(size / PageSize()), std::memory_order_relaxed);
   return true;
 }
 
+// A write to a read-only System V attachment (which cannot be made writable): a private copy of the
+// chunk around it replaces it.
+bool CopyChunk(const SlotSnapshot& s, uintptr_t address) {
+  size_t index = (address - s.start) / kChunk;
+  if (s.chunks[index] != 0) return true;  // another thread replaced it: retry the access
+  uintptr_t from;
+  size_t size;
+  ChunkAround(s, address, &from, &size);
+  void* fresh = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (fresh == MAP_FAILED) return false;
+  std::memcpy(fresh, reinterpret_cast<void*>(from), size);
+  if (mremap(fresh, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(from)) == MAP_FAILED) {
+    munmap(fresh, size);
+    return false;
+  }
+  s.chunks[index] = 1;
+  s.faults->fetch_add(static_cast<uint32_t>(size / PageSize()), std::memory_order_relaxed);
+  return true;
+}
+
+// An access past the end of a file that shrank: zero pages replace the rest of the range. Only if the
+// page really is past the end (fstat is safe here): a SIGBUS for a full filesystem or an I/O error is
+// a lost write, and is left to crash as it would in C rather than be hidden.
+bool ZeroTail(GuardSlot& slot, const SlotSnapshot& s, uintptr_t page) {
+  if (page >= slot.zeroed_from.load(std::memory_order_relaxed)) return true;  // done by another thread
+  struct stat stats;
+  if (s.fd < 0 || fstat(s.fd, &stats) != 0) return false;
+  uint64_t page_in_file = static_cast<uint64_t>(s.file_offset) + (page - s.start);
+  if (page_in_file < PageUp(static_cast<uintptr_t>(stats.st_size))) return false;
+  size_t size = PageUp(s.end) - page;
+  void* zeros = mmap(reinterpret_cast<void*>(page), size, PROT_READ | PROT_WRITE,
+                     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (zeros == MAP_FAILED) return false;
+  slot.zeroed_from.store(page, std::memory_order_relaxed);
+  s.faults->fetch_add(static_cast<uint32_t>(size / PageSize()), std::memory_order_relaxed);
+  return true;
+}
+
+bool HandleInSlot(int sig, int code, GuardSlot& slot, const SlotSnapshot& s, uintptr_t address) {
+  if (!LockSlot(slot, ThreadId())) return false;
+  bool handled;
+  if (slot.generation.load(std::memory_order_acquire) != s.generation) {
+    handled = true;  // retired meanwhile: an inert mapping is there now, so the access can be retried
+  } else {
+    uintptr_t page = address & ~(static_cast<uintptr_t>(PageSize()) - 1);
+    handled = false;
+    if (sig == SIGSEGV && code == SEGV_ACCERR && (s.mode & kGuardWriteProtect) != 0) handled = MakeWritable(s, address);
+    if (sig == SIGSEGV && code == SEGV_ACCERR && (s.mode & kGuardCopyOnWrite) != 0) handled = CopyChunk(s, address);
+    if (sig == SIGBUS && code == BUS_ADRERR && (s.mode & kGuardShrink) != 0) handled = ZeroTail(slot, s, page);
+  }
+  UnlockSlot(slot);
+  return handled;
+}
+
 void ChainFault(int sig, siginfo_t* info, void* context) {
-  const struct sigaction& previous = sig == SIGSEGV ? previous_segv : previous_bus;
-  if ((previous.sa_flags & SA_SIGINFO) != 0 && previous.sa_sigaction != nullptr) {
-    previous.sa_sigaction(sig, info, context);
-    return;
+  const struct sigaction* previous = (sig == SIGSEGV ? previous_segv : previous_bus).load(std::memory_order_acquire);
+  bool sent = info->si_code <= 0;  // by kill() or raise(), not by an access
+  if (previous != nullptr) {
+    if ((previous->sa_flags & SA_SIGINFO) != 0 && previous->sa_sigaction != nullptr) {
+      previous->sa_sigaction(sig, info, context);
+      return;
+    }
+    if (previous->sa_handler == SIG_IGN && sent) return;
+    if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN) {
+      previous->sa_handler(sig);
+      return;
+    }
   }
-  if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
-    previous.sa_handler(sig);
-    return;
-  }
-  // Nobody else handles it: restore the default action, and the faulting access, run again, gets it.
+  // The default action: a faulting access runs again and gets it; a sent signal is raised again.
   struct sigaction fallback {};
   fallback.sa_handler = SIG_DFL;
   sigaction(sig, &fallback, nullptr);
+  if (sent) raise(sig);
 }
 
 void OnFault(int sig, siginfo_t* info, void* context) {
-  int needed = 0;
-  if (sig == SIGSEGV && info->si_code == SEGV_ACCERR) needed = kGuardReadOnly;
-  if (sig == SIGBUS && info->si_code == BUS_ADRERR) needed = kGuardShrink;
-  auto address = reinterpret_cast<uintptr_t>(info->si_addr);
-  if (needed != 0 && guard_slots != nullptr) {
-    for (size_t i = 0; i < kGuardSlots; i++) {
-      GuardSlot& slot = guard_slots[i];
-      uintptr_t start = slot.start.load(std::memory_order_acquire);
-      if (start == 0 || address < start || address >= slot.end.load(std::memory_order_relaxed)) continue;
-      if ((slot.mode.load(std::memory_order_relaxed) & needed) == 0) break;
-      uintptr_t page = address & ~(static_cast<uintptr_t>(PageSize()) - 1);
-      if (ReplacePage(page, sig == SIGSEGV)) {
-        if (std::atomic<uint32_t>* faults = slot.faults.load(std::memory_order_relaxed)) faults->fetch_add(1);
-        return;
-      }
+  int saved_errno = errno;
+  bool handled = false;
+  if (info->si_code > 0 && guard_slots != nullptr) {
+    auto address = reinterpret_cast<uintptr_t>(info->si_addr);
+    size_t limit = guard_high_water.load(std::memory_order_acquire);
+    for (size_t i = 0; i < limit; i++) {
+      SlotSnapshot snapshot;
+      if (!ReadSlot(guard_slots[i], address, &snapshot)) continue;
+      handled = HandleInSlot(sig, info->si_code, guard_slots[i], snapshot, address);
       break;
     }
   }
-  ChainFault(sig, info, context);
+  errno = saved_errno;
+  if (!handled) ChainFault(sig, info, context);
 }
 
-void InstallFaultHandler() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    guard_slots = new GuardSlot[kGuardSlots];
+// Installs the handler, or installs it again if someone replaced it (process.on('SIGBUS') lets libuv
+// do that), chaining to whatever is there. Called with the registry lock held.
+void EnsureFaultHandler() {
+  if (guard_slots == nullptr) guard_slots = new GuardSlot[kGuardSlots];
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    struct sigaction current {};
+    sigaction(sig, nullptr, &current);
+    if ((current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == OnFault) continue;
+    auto* saved = new struct sigaction(current);
+    (sig == SIGSEGV ? previous_segv : previous_bus).store(saved, std::memory_order_release);
     struct sigaction action {};
     action.sa_sigaction = OnFault;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigaction(SIGSEGV, &action, &previous_segv);
-    sigaction(SIGBUS, &action, &previous_bus);
-  });
+    sigaction(sig, &action, nullptr);
+  }
 }
 
 // ---- Regions and views --------------------------------------------------------------------------
@@ -115,122 +235,249 @@ struct Region {
   uint64_t id = 0;
   uint8_t* address = nullptr;
   size_t length = 0;
-  RegionRelease release = RegionRelease::kMunmap;
+  bool shared = true;
+  bool writable = true;
+  int fd = -1;              // for the shrink guard
   GuardSlot* slot = nullptr;
-  int holders = 0;  // live views and temporary holds
+  std::unique_ptr<uint8_t[]> chunks;
+  int views = 0;            // open views
+  int holds = 0;            // temporary holds (msync)
+  int pins = 0;             // ArrayBuffer objects and backing stores that may still point here
+  bool retired = false;
   std::atomic<uint32_t> faults{0};
 };
 
 struct View {
   uint64_t id = 0;
   Region* region = nullptr;
-  bool released = false;
+  napi_ref buffer = nullptr;  // weak: to recognise the buffer in closeView
+  bool open = true;           // counted in region->views
+  bool object_done = false;   // the ArrayBuffer object was collected
+  bool store_done = false;    // its backing store was released
 };
 
-// Process-wide, shared by every JavaScript environment, and never destroyed.
 struct Registry {
   std::mutex mu;
   std::unordered_map<uint64_t, Region*> regions;
   std::unordered_map<uint64_t, View*> views;
-  uint64_t next_id = 1;
+  uint64_t next_id = 0;
 };
 
 Registry& TheRegistry() {
-  static Registry* registry = new Registry();
+  static Registry* registry = [] {
+    auto* r = new Registry();
+    // Ids start somewhere random, so that a share() token from another process names nothing here.
+    r->next_id = (std::random_device{}() & 0xFFFFFull) << 24 | 1;
+    return r;
+  }();
   return *registry;
 }
 
-int64_t UnmapLocked(Registry& registry, Region* region) {
-  if (region->slot != nullptr) {
-    region->slot->start.store(0, std::memory_order_release);
-    region->slot->faults.store(nullptr, std::memory_order_relaxed);
-    region->slot = nullptr;
+void ClearSlotLocked(Region* region) {
+  GuardSlot* slot = region->slot;
+  if (slot == nullptr) return;
+  LockSlot(*slot, ThreadId());
+  uint64_t generation = slot->generation.load(std::memory_order_relaxed);
+  slot->generation.store(generation + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  slot->start.store(0, std::memory_order_relaxed);
+  slot->faults.store(nullptr, std::memory_order_relaxed);
+  slot->chunks.store(nullptr, std::memory_order_relaxed);
+  slot->fd.store(-1, std::memory_order_relaxed);
+  slot->generation.store(generation + 2, std::memory_order_release);
+  UnlockSlot(*slot);
+  region->slot = nullptr;
+}
+
+bool PublishSlotLocked(Region* region, int guard, int64_t file_offset) {
+  for (size_t i = 0; i < kGuardSlots; i++) {
+    GuardSlot& slot = guard_slots[i];
+    if (slot.start.load(std::memory_order_relaxed) != 0 || (slot.generation.load() & 1) != 0) continue;
+    uint64_t generation = slot.generation.load(std::memory_order_relaxed);
+    slot.generation.store(generation + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    slot.end.store(reinterpret_cast<uintptr_t>(region->address) + region->length, std::memory_order_relaxed);
+    slot.mode.store(guard, std::memory_order_relaxed);
+    slot.fd.store(region->fd, std::memory_order_relaxed);
+    slot.file_offset.store(file_offset, std::memory_order_relaxed);
+    slot.faults.store(&region->faults, std::memory_order_relaxed);
+    slot.chunks.store(region->chunks.get(), std::memory_order_relaxed);
+    slot.zeroed_from.store(UINTPTR_MAX, std::memory_order_relaxed);
+    slot.start.store(reinterpret_cast<uintptr_t>(region->address), std::memory_order_relaxed);
+    slot.generation.store(generation + 2, std::memory_order_release);
+    size_t high = guard_high_water.load(std::memory_order_relaxed);
+    if (i + 1 > high) guard_high_water.store(i + 1, std::memory_order_release);
+    region->slot = &slot;
+    return true;
   }
-  int64_t result;
-  if (region->release == RegionRelease::kShmdt && region->faults.load() == 0) {
-    result = SyscallResult(shmdt(region->address));
-  } else {
-    // Also for an attachment whose pages the guard replaced: shmdt would leave those behind (and miss
-    // the attachment if the first page was one), and unmapping them afterwards could hit someone else's
-    // new mapping at the freed address. One munmap of the whole range detaches the segment just as
-    // shmdt does (the kernel updates nattch, dtime and lpid as its pages go) and takes the rest with it.
-    result = SyscallResult(munmap(region->address, region->length));
-  }
+  return false;
+}
+
+void MaybeReleaseLocked(Registry& registry, Region* region) {
+  if (!region->retired || region->pins > 0) return;
+  munmap(region->address, PageUp(region->length));
   registry.regions.erase(region->id);
   delete region;
+}
+
+// Replaces the pages with an inert anonymous mapping: the file or segment is let go at once (for a
+// System V attachment this is the detach: nattch, dtime and lpid change as with shmdt), while the
+// addresses stay valid memory until nothing can point at them any more.
+int64_t RetireLocked(Registry& registry, Region* region) {
+  ClearSlotLocked(region);
+  if (region->fd >= 0) {
+    close(region->fd);
+    region->fd = -1;
+  }
+  void* inert = mmap(region->address, PageUp(region->length), PROT_READ | PROT_WRITE,
+                     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  int64_t result = inert == MAP_FAILED ? -errno : 0;  // if it failed, the pages stay until released
+  region->retired = true;
+  MaybeReleaseLocked(registry, region);
   return result;
 }
 
-int64_t DropHoldLocked(Registry& registry, Region* region) {
-  return --region->holders == 0 ? UnmapLocked(registry, region) : 0;
+int64_t MaybeRetireLocked(Registry& registry, Region* region) {
+  if (region->retired || region->views > 0 || region->holds > 0) return 0;
+  return RetireLocked(registry, region);
 }
 
-int64_t ReleaseViewLocked(Registry& registry, View* view) {
-  if (view->released) return 0;
-  view->released = true;
-  return DropHoldLocked(registry, view->region);
+int64_t CloseViewLocked(Registry& registry, View* view) {
+  if (!view->open) return 0;
+  view->open = false;
+  view->region->views--;
+  return MaybeRetireLocked(registry, view->region);
 }
 
-// Called on the JavaScript thread when V8 lets go of a view's ArrayBuffer: after close() detached it,
-// when it was garbage-collected, or when its environment was torn down.
-void OnViewFinalized(napi_env, void*, void* hint) {
-  auto* view = static_cast<View*>(hint);
-  Registry& registry = TheRegistry();
-  std::lock_guard<std::mutex> lock(registry.mu);
-  ReleaseViewLocked(registry, view);
+void UnpinLocked(Registry& registry, Region* region) {
+  region->pins--;
+  MaybeReleaseLocked(registry, region);
+}
+
+void ForgetViewLocked(Registry& registry, View* view) {
   registry.views.erase(view->id);
   delete view;
 }
 
-// A new view of a region the caller already holds a reference on, which the view takes over.
-Napi::Value CreateViewHolding(Napi::Env env, Region* region) {
+void* IdHint(uint64_t id) { return reinterpret_cast<void*>(static_cast<uintptr_t>(id)); }
+uint64_t HintId(void* hint) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(hint)); }
+
+napi_value Nothing(napi_env, napi_callback_info) { return nullptr; }
+
+// Whether JavaScript can still run in env: not while it is being torn down.
+bool CanRunJavaScript(napi_env env) {
+  napi_value global, function, result;
+  return napi_get_global(env, &global) == napi_ok &&
+         napi_create_function(env, "unipc", NAPI_AUTO_LENGTH, Nothing, nullptr, &function) == napi_ok &&
+         napi_call_function(env, global, function, 0, nullptr, &result) == napi_ok;
+}
+
+// V8 let go of the backing store: after close() detached the buffer, or when the last buffer sharing
+// it was collected. Or Node forces it while tearing the environment down — even if a buffer sharing
+// the store (one a byte stream's BYOB read moved the memory into, then posted to another thread)
+// lives on elsewhere; the addresses must then stay reserved for good.
+void OnStoreReleased(napi_env env, void*, void* hint) {
+  bool forced = !CanRunJavaScript(env);
   Registry& registry = TheRegistry();
-  auto* view = new View();
-  view->region = region;
-  uint64_t view_id, region_id;
-  uint8_t* address = region->address;
-  size_t length = region->length;
+  std::lock_guard<std::mutex> lock(registry.mu);
+  auto it = registry.views.find(HintId(hint));
+  if (it == registry.views.end() || it->second->store_done) return;
+  View* view = it->second;
+  Region* region = view->region;  // alive: this view's pins are not released yet
+  CloseViewLocked(registry, view);
+  view->store_done = true;
+  if (view->object_done) ForgetViewLocked(registry, view);
+  if (!forced) UnpinLocked(registry, region);
+}
+
+// The ArrayBuffer object was garbage-collected (or its environment torn down): nothing in JavaScript,
+// nor any Node job holding it, can use the pointer any more.
+void OnObjectCollected(napi_env env, void* data, void*) {
+  uint64_t id = HintId(data);
+  napi_ref buffer = nullptr;
+  {
+    Registry& registry = TheRegistry();
+    std::lock_guard<std::mutex> lock(registry.mu);
+    auto it = registry.views.find(id);
+    if (it == registry.views.end()) return;
+    View* view = it->second;
+    Region* region = view->region;
+    view->object_done = true;
+    buffer = view->buffer;
+    view->buffer = nullptr;
+    if (view->store_done) ForgetViewLocked(registry, view);
+    UnpinLocked(registry, region);
+  }
+  if (buffer != nullptr) napi_delete_reference(env, buffer);
+}
+
+// A new view of a region; the caller has counted it in region->views already.
+Napi::Value CreateView(Napi::Env env, Region* region) {
+  Registry& registry = TheRegistry();
+  uint64_t id;
   {
     std::lock_guard<std::mutex> lock(registry.mu);
-    view_id = view->id = registry.next_id++;
-    registry.views[view_id] = view;
-    region_id = region->id;
+    id = registry.next_id++;
+    auto* view = new View();
+    view->id = id;
+    view->region = region;
+    registry.views[id] = view;
+    region->pins += 2;  // the ArrayBuffer object, and its backing store
   }
   napi_value buffer;
-  napi_status status = napi_create_external_arraybuffer(env, address, length, OnViewFinalized, view, &buffer);
+  napi_status status =
+      napi_create_external_arraybuffer(env, region->address, region->length, OnStoreReleased, IdHint(id), &buffer);
   if (status != napi_ok) {
-    // Node runs the finalizer itself when it cannot make the buffer; otherwise release here.
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
     std::lock_guard<std::mutex> lock(registry.mu);
-    auto it = registry.views.find(view_id);
+    auto it = registry.views.find(id);
     if (it != registry.views.end()) {
-      ReleaseViewLocked(registry, it->second);
-      delete it->second;
-      registry.views.erase(it);
+      View* view = it->second;
+      if (!view->store_done) {  // Node may or may not have called the finalizer itself
+        CloseViewLocked(registry, view);
+        view->store_done = true;
+        UnpinLocked(registry, region);
+      }
+      ForgetViewLocked(registry, view);
     }
+    UnpinLocked(registry, region);  // the object that never was
     return Result(env, -ENOMEM);
+  }
+  napi_ref reference = nullptr;
+  napi_create_reference(env, buffer, 0, &reference);
+  // Should adding the finalizer fail, the object's pin stays: the addresses then stay reserved, safely.
+  napi_add_finalizer(env, buffer, IdHint(id), OnObjectCollected, nullptr, nullptr);
+  {
+    std::lock_guard<std::mutex> lock(registry.mu);
+    auto it = registry.views.find(id);
+    if (it != registry.views.end()) it->second->buffer = reference;
   }
   Napi::Object result = Napi::Object::New(env);
   result.Set("buffer", Napi::Value(env, buffer));
-  result.Set("view", Napi::Number::New(env, static_cast<double>(view->id)));
-  result.Set("region", Napi::Number::New(env, static_cast<double>(region_id)));
+  result.Set("view", Napi::Number::New(env, static_cast<double>(id)));
+  result.Set("region", Napi::Number::New(env, static_cast<double>(region->id)));
+  result.Set("shared", Napi::Boolean::New(env, region->shared));
+  result.Set("writable", Napi::Boolean::New(env, region->writable));
   return result;
 }
 
-// Takes a temporary reference on a live region, released by destruction (from any thread).
+// A temporary reference on a live region (for msync on a waiter thread), released by destruction.
 class RegionHold {
  public:
   static std::shared_ptr<RegionHold> Take(uint64_t id) {
     Registry& registry = TheRegistry();
     std::lock_guard<std::mutex> lock(registry.mu);
     auto it = registry.regions.find(id);
-    if (it == registry.regions.end() || it->second->holders == 0) return nullptr;
-    it->second->holders++;
+    if (it == registry.regions.end() || it->second->retired) return nullptr;
+    it->second->holds++;
     return std::shared_ptr<RegionHold>(new RegionHold(it->second));
   }
   ~RegionHold() {
     Registry& registry = TheRegistry();
     std::lock_guard<std::mutex> lock(registry.mu);
-    DropHoldLocked(registry, region_);
+    region_->holds--;
+    MaybeRetireLocked(registry, region_);
   }
   Region* region() const { return region_; }
 
@@ -239,7 +486,7 @@ class RegionHold {
   Region* region_;
 };
 
-// mmap(length, prot, flags, fd, offset, guard) → { buffer, view, region } or -errno
+// mmap(length, prot, flags, fd, offset, guard, shared, writable) → view object or -errno
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Args args(info);
   double length = args.Double(0);
@@ -248,15 +495,25 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   int fd = args.Int32(3);
   int64_t offset = args.Int64(4);
   int guard = args.Int32(5);
+  bool shared = args.Bool(6);
+  bool writable = args.Bool(7);
   if (!args.ok()) return info.Env().Undefined();
   if (length <= 0) return Result(info.Env(), -EINVAL);
   void* address = mmap(nullptr, static_cast<size_t>(length), prot, flags, fd, static_cast<off_t>(offset));
   if (address == MAP_FAILED) return Result(info.Env(), -errno);
-  return NewRegion(info.Env(), address, static_cast<size_t>(length), RegionRelease::kMunmap, guard);
+  RegionSpec spec;
+  spec.address = address;
+  spec.length = static_cast<size_t>(length);
+  spec.guard = guard;
+  spec.fd = (guard & kGuardShrink) != 0 ? fd : -1;
+  spec.file_offset = offset;
+  spec.shared = shared;
+  spec.writable = writable;
+  return NewRegion(info.Env(), spec);
 }
 
-// viewRegion(region) → { buffer, view, region } or -EBADF once the region is gone: another view of the
-// same pages, e.g. for a worker thread.
+// viewRegion(region) → view object, or -EBADF once every view of it is closed: the same pages again,
+// e.g. for a worker thread.
 Napi::Value ViewRegion(const Napi::CallbackInfo& info) {
   Args args(info);
   int64_t id = args.Int64(0);
@@ -266,37 +523,44 @@ Napi::Value ViewRegion(const Napi::CallbackInfo& info) {
   {
     std::lock_guard<std::mutex> lock(registry.mu);
     auto it = registry.regions.find(static_cast<uint64_t>(id));
-    if (it == registry.regions.end() || it->second->holders == 0) return Result(info.Env(), -EBADF);
+    if (it == registry.regions.end() || it->second->retired || it->second->views == 0) return Result(info.Env(), -EBADF);
     region = it->second;
-    region->holders++;
+    region->views++;
   }
-  return CreateViewHolding(info.Env(), region);
+  return CreateView(info.Env(), region);
 }
 
-// closeView(view, buffer) → 0, or -errno from munmap/shmdt when this was the last view. Detaches the
-// buffer first: from here on no TypedArray over it can reach the pages.
+// closeView(view, buffer) → 0, or -errno when retiring the region failed. The buffer must be this
+// view's own; it is detached first, so no TypedArray over it reaches the pages any more.
 Napi::Value CloseView(const Napi::CallbackInfo& info) {
   Args args(info);
   int64_t id = args.Int64(0);
   if (!args.ok()) return info.Env().Undefined();
-  Napi::Value buffer = info[1];
+  napi_env env = info.Env();
+  napi_value buffer = info[1];
   Registry& registry = TheRegistry();
-  void* expected;
+  napi_ref reference;
   {
     std::lock_guard<std::mutex> lock(registry.mu);
     auto it = registry.views.find(static_cast<uint64_t>(id));
-    if (it == registry.views.end() || it->second->released) return Result(info.Env(), -EBADF);
-    expected = it->second->region->address;
+    if (it == registry.views.end() || !it->second->open) return Result(env, -EBADF);
+    reference = it->second->buffer;
   }
-  void* data = nullptr;
-  size_t length = 0;
-  bool is_buffer = buffer.IsArrayBuffer() &&
-                   napi_get_arraybuffer_info(info.Env(), buffer, &data, &length) == napi_ok && data == expected;
-  if (!is_buffer || napi_detach_arraybuffer(info.Env(), buffer) != napi_ok) return Result(info.Env(), -EINVAL);
+  napi_value own = nullptr;
+  bool same = false;
+  if (reference == nullptr || napi_get_reference_value(env, reference, &own) != napi_ok || own == nullptr ||
+      napi_strict_equals(env, own, buffer, &same) != napi_ok || !same) {
+    return Result(env, -EINVAL);
+  }
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, buffer, &detached);
+  // Already detached means a byte stream moved its contents into another buffer, whose lifetime the
+  // backing store's pin covers.
+  if (!detached && napi_detach_arraybuffer(env, buffer) != napi_ok) return Result(env, -EINVAL);
   std::lock_guard<std::mutex> lock(registry.mu);
   auto it = registry.views.find(static_cast<uint64_t>(id));
-  if (it == registry.views.end()) return Result(info.Env(), 0);  // finalized meanwhile: already released
-  return Result(info.Env(), ReleaseViewLocked(registry, it->second));
+  if (it == registry.views.end()) return Result(env, 0);
+  return Result(env, CloseViewLocked(registry, it->second));
 }
 
 // faultedPages(region) → pages the fault guard replaced, or -EBADF once the region is gone.
@@ -304,9 +568,11 @@ Napi::Value FaultedPages(const Napi::CallbackInfo& info) {
   Args args(info);
   int64_t id = args.Int64(0);
   if (!args.ok()) return info.Env().Undefined();
-  std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(id));
-  if (!hold) return Result(info.Env(), -EBADF);
-  return Result(info.Env(), hold->region()->faults.load());
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  auto it = registry.regions.find(static_cast<uint64_t>(id));
+  if (it == registry.regions.end() || it->second->retired) return Result(info.Env(), -EBADF);
+  return Result(info.Env(), it->second->faults.load());
 }
 
 BlockingCall MsyncCall(std::shared_ptr<RegionHold> hold, size_t offset, size_t length, int flags) {
@@ -315,11 +581,10 @@ BlockingCall MsyncCall(std::shared_ptr<RegionHold> hold, size_t offset, size_t l
   };
 }
 
-// Range checks for msync: the page-aligned span covering [offset, offset + length) of the region.
+// The page-aligned span covering [offset, offset + length) of the region, or false if outside it.
 bool SyncSpan(Region* region, double offset, double length, size_t* start, size_t* span) {
   if (offset < 0 || length < 0 || offset + length > static_cast<double>(region->length)) return false;
-  size_t page = PageSize();
-  *start = static_cast<size_t>(offset) & ~(page - 1);
+  *start = static_cast<size_t>(offset) & ~(PageSize() - 1);
   *span = static_cast<size_t>(offset + length) - *start;
   return true;
 }
@@ -339,8 +604,8 @@ Napi::Value Msync(const Napi::CallbackInfo& info) {
   return Result(info.Env(), RunSync(MsyncCall(hold, start, span, flags), -1));
 }
 
-// msyncAsync(region, offset, length, flags, callback(result)) → wait id; the write-back is waited for on
-// a waiter thread, which holds the region mapped until it is done.
+// msyncAsync(region, offset, length, flags, callback(result)) → wait id; the write-back is waited for
+// on a waiter thread, which holds the region until it is done.
 Napi::Value MsyncAsync(const Napi::CallbackInfo& info) {
   Args args(info);
   int64_t id = args.Int64(0);
@@ -374,37 +639,50 @@ Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   return Result(info.Env(), SyscallResult(ftruncate(fd, static_cast<off_t>(length))));
 }
 
+// fallocate(fd, offset, length) → 0: reserves the space, so that writes through a mapping cannot meet a
+// full filesystem (which is SIGBUS) later.
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int fd = args.Int32(0);
+  int64_t offset = args.Int64(1);
+  int64_t length = args.Int64(2);
+  if (!args.ok()) return info.Env().Undefined();
+  return Result(info.Env(), SyscallResult(fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length))));
+}
+
 }  // namespace
 
-Napi::Value NewRegion(Napi::Env env, void* address, size_t length, RegionRelease release, int guard) {
+Napi::Value NewRegion(Napi::Env env, const RegionSpec& spec) {
   auto* region = new Region();
-  region->address = static_cast<uint8_t*>(address);
-  region->length = length;
-  region->release = release;
-  region->holders = 1;  // taken over by the first view
+  region->address = static_cast<uint8_t*>(spec.address);
+  region->length = spec.length;
+  region->shared = spec.shared;
+  region->writable = spec.writable;
+  region->views = 1;  // the view made below
   Registry& registry = TheRegistry();
-  if (guard != kGuardNone) InstallFaultHandler();
   {
     std::lock_guard<std::mutex> lock(registry.mu);
     region->id = registry.next_id++;
     registry.regions[region->id] = region;
-    if (guard != kGuardNone) {
-      for (size_t i = 0; i < kGuardSlots && region->slot == nullptr; i++) {
-        GuardSlot& slot = guard_slots[i];
-        if (slot.start.load(std::memory_order_relaxed) != 0) continue;
-        slot.end.store(reinterpret_cast<uintptr_t>(address) + length, std::memory_order_relaxed);
-        slot.mode.store(guard, std::memory_order_relaxed);
-        slot.faults.store(&region->faults, std::memory_order_relaxed);
-        slot.start.store(reinterpret_cast<uintptr_t>(address), std::memory_order_release);
-        region->slot = &slot;
+    int64_t failure = 0;
+    if (spec.fd >= 0) {
+      region->fd = fcntl(spec.fd, F_DUPFD_CLOEXEC, 0);
+      if (region->fd < 0) failure = -errno;
+    }
+    if (failure == 0 && spec.guard != kGuardNone) {
+      EnsureFaultHandler();
+      if ((spec.guard & kGuardCopyOnWrite) != 0) {
+        region->chunks.reset(new uint8_t[spec.length / kChunk + 1]());
       }
-      if (region->slot == nullptr) {  // every slot taken: unguarded memory is not handed out
-        UnmapLocked(registry, region);
-        return Result(env, -ENOMEM);
-      }
+      if (!PublishSlotLocked(region, spec.guard, spec.file_offset)) failure = -ENOMEM;  // unguarded: not handed out
+    }
+    if (failure != 0) {
+      region->views = 0;
+      RetireLocked(registry, region);  // no pins: unmapped at once
+      return Result(env, failure);
     }
   }
-  return CreateViewHolding(env, region);
+  return CreateView(env, region);
 }
 
 void InitMmap(Napi::Env env, Napi::Object exports) {
@@ -416,6 +694,7 @@ void InitMmap(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "msyncAsync", MsyncAsync);
   UNIPC_EXPORT(exports, "memfdCreate", MemfdCreate);
   UNIPC_EXPORT(exports, "ftruncate", Ftruncate);
+  UNIPC_EXPORT(exports, "fallocate", Fallocate);
 
   Napi::Object c = ConstantsOf(exports);
   c.Set("PAGE_SIZE", Napi::Number::New(env, static_cast<double>(PageSize())));
@@ -436,7 +715,8 @@ void InitMmap(Napi::Env env, Napi::Object exports) {
   UNIPC_CONSTANT(c, F_SEAL_SHRINK);
   UNIPC_CONSTANT(c, F_SEAL_GROW);
   UNIPC_CONSTANT(c, F_SEAL_WRITE);
-  c.Set("GUARD_READ_ONLY", Napi::Number::New(env, kGuardReadOnly));
+  c.Set("GUARD_WRITE_PROTECT", Napi::Number::New(env, kGuardWriteProtect));
+  c.Set("GUARD_COPY_ON_WRITE", Napi::Number::New(env, kGuardCopyOnWrite));
   c.Set("GUARD_SHRINK", Napi::Number::New(env, kGuardShrink));
 }
 

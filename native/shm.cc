@@ -55,7 +55,8 @@ Napi::Value Shmget(const Napi::CallbackInfo& info) {
   return Result(info.Env(), SyscallResult(shmget(key, static_cast<size_t>(size), flags)));
 }
 
-// shmat(id, flags, guard) → { buffer, view, region } or -errno. The view is as long as the segment.
+// shmat(id, flags, guard) → view object or -errno. The view is as long as the segment; the region is
+// released like any other (its retirement is the detach).
 Napi::Value Shmat(const Napi::CallbackInfo& info) {
   Args args(info);
   int id = args.Int32(0);
@@ -70,7 +71,12 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
     shmdt(address);
     return Result(info.Env(), -err);
   }
-  return NewRegion(info.Env(), address, stat.shm_segsz, RegionRelease::kShmdt, guard);
+  RegionSpec spec;
+  spec.address = address;
+  spec.length = stat.shm_segsz;
+  spec.guard = guard;
+  spec.writable = (flags & SHM_RDONLY) == 0;
+  return NewRegion(info.Env(), spec);
 }
 
 // Layout of the shmctlStat output array.

@@ -28,6 +28,16 @@ const forgotten = new FinalizationRegistry<Resources>(({ fd, poller }) => {
 /** Data to write or send: a string (as UTF-8), a Buffer or other view, an ArrayBuffer or SharedArrayBuffer. */
 export type Bytes = string | ArrayBufferView | ArrayBufferLike;
 
+/**
+ * Throws IpcError 'EBADF' when bytes that an operation is still sending lost their memory: the buffer
+ * under them was detached (a Mapping closed) after the operation began.
+ */
+export function assertIntact(bytes: Uint8Array, length: number, syscall: string): void {
+  if (bytes.byteLength !== length) {
+    throw new IpcError(9, syscall, {}, 'the data was detached (its mapping was closed) before it was all sent');
+  }
+}
+
 /** Anything that stands for an open descriptor: an object of unipc or a raw descriptor number. */
 export type FdLike = number | { readonly fd: number };
 

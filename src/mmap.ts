@@ -54,8 +54,6 @@ export interface MapOptions {
 /** Passed to another thread (postMessage) to view the same pages there with Mapping.fromShared(). */
 export interface SharedMapping {
   readonly region: number;
-  readonly shared: boolean;
-  readonly writable: boolean;
 }
 
 export interface SyncOptions {
@@ -76,6 +74,13 @@ export interface SyncOptions {
  *   of this process (it stops following the file), and `faultedPages` counts it. Likewise pages past
  *   the end of a file that shrank read as zeros instead of raising SIGBUS.
  */
+const kCreate = Symbol('Mapping');
+
+/** @internal The one way to make a Mapping: from a view the native side just made. */
+export function newMapping(view: NativeView, context: IpcErrorContext = {}): Mapping {
+  return new Mapping(kCreate, view, context);
+}
+
 export class Mapping implements Disposable {
   readonly #buffer: ArrayBuffer;
   readonly #view: number;
@@ -87,32 +92,32 @@ export class Mapping implements Disposable {
   readonly writable: boolean;
   #closed = false;
 
-  /** @internal Use mmap(), mapAnonymous(), map() of a MemoryFile or SharedMemory, or attach(). */
-  constructor(view: NativeView, details: { shared: boolean; writable: boolean; context?: IpcErrorContext }) {
-    validateObject<NativeView>(view, 'view');
-    if (!(view.buffer instanceof ArrayBuffer)) throw invalidArgType('view.buffer', 'an instance of ArrayBuffer', view.buffer);
+  /** @internal Made by mmap(), mapAnonymous(), map() of a MemoryFile or SharedMemory, attach(), fromShared(). */
+  constructor(key: symbol, view: NativeView, context: IpcErrorContext) {
+    if (key !== kCreate) throw new TypeError('Illegal constructor: use mmap(), mapAnonymous(), map() or attach()');
     this.#buffer = view.buffer;
     this.#view = view.view;
     this.#region = view.region;
-    this.#context = details.context ?? {};
-    this.shared = details.shared;
-    this.writable = details.writable;
+    this.#context = context;
+    this.shared = view.shared;
+    this.writable = view.writable;
     // A transferred buffer would leave this process's pointer behind in another thread: copy instead.
     markAsUntransferable(this.#buffer);
   }
 
-  /** Another view of the pages `shared()` described, e.g. in a worker thread; throws 'EBADF' once they are gone. */
+  /**
+   * Another view of the pages share() described, e.g. in a worker thread of this process; throws
+   * 'EBADF' once every view of them is closed (or for a token from another process).
+   */
   static fromShared(token: SharedMapping): Mapping {
     validateObject<SharedMapping>(token, 'token');
-    const { region, shared, writable } = token;
+    const { region } = token;
     validateInteger(region, 'token.region', 1, Number.MAX_SAFE_INTEGER);
-    validateBoolean(shared, 'token.shared');
-    validateBoolean(writable, 'token.writable');
     const view = native.viewRegion(region);
     if (typeof view === 'number') {
       throw new IpcError(-view, 'mmap', {}, 'the mapping was closed before this thread could view it');
     }
-    return new Mapping(view, { shared, writable });
+    return newMapping(view);
   }
 
   /** The mapped bytes. Detached (byteLength 0) once the mapping is closed. */
@@ -138,7 +143,7 @@ export class Mapping implements Disposable {
   /** A token to view the same pages from another thread (send it with postMessage). */
   share(): SharedMapping {
     if (this.#closed) throw this.#closedError('share');
-    return { region: this.#region, shared: this.shared, writable: this.writable };
+    return { region: this.#region };
   }
 
   /**
@@ -264,12 +269,15 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
   } else if (length === undefined) {
     throw invalidArgValue('options.length', length, 'must be given when mapping something other than a regular file');
   }
-  const protection = prot === 'rw' ? constants.PROT_READ | constants.PROT_WRITE : constants.PROT_READ;
-  const flags = shared ? constants.MAP_SHARED : constants.MAP_PRIVATE;
-  const guard = (prot === 'r' ? constants.GUARD_READ_ONLY : 0) | (regular ? constants.GUARD_SHRINK : 0);
-  const view = native.mmap(length, protection, flags, fd, offset, guard);
+  // A read-only mapping is a private one: it follows the file all the same until a page is written,
+  // and a write through the buffer (which JavaScript cannot forbid) then just makes that page private.
+  const writable = prot === 'rw';
+  const protection = writable ? constants.PROT_READ | constants.PROT_WRITE : constants.PROT_READ;
+  const flags = shared && writable ? constants.MAP_SHARED : constants.MAP_PRIVATE;
+  const guard = (writable ? 0 : constants.GUARD_WRITE_PROTECT) | (regular ? constants.GUARD_SHRINK : 0);
+  const view = native.mmap(length, protection, flags, fd, offset, guard, shared, writable);
   if (typeof view === 'number') throw new IpcError(-view, 'mmap', context);
-  return new Mapping(view, { shared, writable: prot === 'rw', context });
+  return newMapping(view, context);
 }
 
 type CheckedMapOptions = ReturnType<typeof mapOptions>;
@@ -324,9 +332,9 @@ export function mapAnonymous(length: number, options?: AnonymousOptions): Mappin
   const { shared = false } = validateOptions(options);
   validateBoolean(shared, 'options.shared');
   const flags = constants.MAP_ANONYMOUS | (shared ? constants.MAP_SHARED : constants.MAP_PRIVATE);
-  const view = native.mmap(length, constants.PROT_READ | constants.PROT_WRITE, flags, -1, 0, 0);
+  const view = native.mmap(length, constants.PROT_READ | constants.PROT_WRITE, flags, -1, 0, 0, shared, true);
   if (typeof view === 'number') throw new IpcError(-view, 'mmap');
-  return new Mapping(view, { shared, writable: true });
+  return newMapping(view);
 }
 
 export type Seal = 'seal' | 'shrink' | 'grow' | 'write';
@@ -346,6 +354,8 @@ export interface MemoryFileOptions {
   size?: number;
   /** Whether seals can be added later (MFD_ALLOW_SEALING). Default true. */
   sealable?: boolean;
+  /** Allocate the memory now (fallocate), so that running out of it is 'ENOSPC' here, not SIGBUS later. */
+  reserve?: boolean;
 }
 
 const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
@@ -371,18 +381,19 @@ export class MemoryFile extends FdHandle {
     if (name.includes('\0') || name.includes('/') || Buffer.byteLength(name) > MAX_MEMFD_NAME || !isWellFormed(name)) {
       throw invalidArgValue('name', name, `must be well-formed, with no '/' or null bytes, and at most ${MAX_MEMFD_NAME} bytes`);
     }
-    const { size = 0, sealable = true } = validateOptions(options);
+    const { size = 0, sealable = true, reserve = false } = validateOptions(options);
     validateInteger(size, 'options.size', 0, MAX_FILE_SIZE);
     validateBoolean(sealable, 'options.sealable');
+    validateBoolean(reserve, 'options.reserve');
     const flags = constants.MFD_CLOEXEC | (sealable ? constants.MFD_ALLOW_SEALING : 0);
     const fd = check(native.memfdCreate(name, flags), 'memfd_create', { objectName: name });
     const file = new MemoryFile(fd, name);
-    if (size > 0) {
-      const result = native.ftruncate(fd, size);
-      if (result < 0) {
-        file.close();
-        check(result, 'ftruncate', { objectName: name });
-      }
+    try {
+      if (size > 0) check(native.ftruncate(fd, size), 'ftruncate', { objectName: name });
+      if (size > 0 && reserve) check(native.fallocate(fd, 0, size), 'fallocate', { objectName: name });
+    } catch (error) {
+      file.close();
+      throw error;
     }
     return file;
   }

@@ -77,8 +77,9 @@ export interface NativeConstants {
   readonly F_SEAL_SHRINK: number;
   readonly F_SEAL_GROW: number;
   readonly F_SEAL_WRITE: number;
-  /** Fault-guard modes for mmap/shmat: writes to read-only pages, accesses past a shrunk file's end. */
-  readonly GUARD_READ_ONLY: number;
+  /** Fault-guard modes for mmap/shmat (native/mmap.h). */
+  readonly GUARD_WRITE_PROTECT: number;
+  readonly GUARD_COPY_ON_WRITE: number;
   readonly GUARD_SHRINK: number;
   readonly IPC_PRIVATE: number;
   readonly IPC_CREAT: number;
@@ -118,11 +119,13 @@ export interface WaiterStats {
 
 type Bytes = ArrayBufferView | ArrayBuffer;
 
-/** A view of a mapped region: an external ArrayBuffer, the view's id, and the region's id. */
+/** A view of a mapped region: an external ArrayBuffer, the view's and the region's ids, and how it was mapped. */
 export interface NativeView {
   readonly buffer: ArrayBuffer;
   readonly view: number;
   readonly region: number;
+  readonly shared: boolean;
+  readonly writable: boolean;
 }
 /** Receives a wait's result: the system call's result or a negated errno (-ECANCELED if cancelled). */
 export type WaitCallback = (result: number) => void;
@@ -167,7 +170,7 @@ export interface Native {
   accept4(fd: number, flags: number): number;
 
   // mmap.cc
-  mmap(length: number, prot: number, flags: number, fd: number, offset: number, guard: number): NativeView | number;
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number, guard: number, shared: boolean, writable: boolean): NativeView | number;
   viewRegion(region: number): NativeView | number;
   closeView(view: number, buffer: ArrayBuffer): number;
   faultedPages(region: number): number;
@@ -175,6 +178,7 @@ export interface Native {
   msyncAsync(region: number, offset: number, length: number, flags: number, callback: WaitCallback): number;
   memfdCreate(name: string, flags: number): number;
   ftruncate(fd: number, length: number): number;
+  fallocate(fd: number, offset: number, length: number): number;
 
   // shm.cc
   shmOpen(name: string, flags: number, mode: number): number;

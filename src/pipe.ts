@@ -3,7 +3,7 @@ import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { IpcError, check, errnoValue, type IpcErrorContext, timeoutError } from './errors.js';
-import { type Bytes, FdHandle, type FdLike, assertTransferable, fdOf, prepareForTransfer } from './fd.js';
+import { type Bytes, FdHandle, type FdLike, assertIntact, assertTransferable, fdOf, prepareForTransfer } from './fd.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
@@ -155,9 +155,10 @@ export class PipeWriter extends PipeEnd {
     const checked = waitOptions(options);
     this.assertNotGivenAway('write()');
     let offset = 0;
+    const length = bytes.byteLength;
     return this.ready('write', checked, 'write', () => {
-      offset = this.#attemptWrite(bytes, offset);
-      return offset === bytes.length ? undefined : AGAIN;
+      offset = this.#attemptWrite(bytes, offset, length);
+      return offset === length ? undefined : AGAIN;
     });
   }
 
@@ -167,14 +168,16 @@ export class PipeWriter extends PipeEnd {
     const checked = syncWaitOptions(options);
     this.assertNotGivenAway('writeSync()');
     let offset = 0;
+    const length = bytes.byteLength;
     this.readySync('write', checked, 'write', () => {
-      offset = this.#attemptWrite(bytes, offset);
-      return offset === bytes.length ? undefined : AGAIN;
+      offset = this.#attemptWrite(bytes, offset, length);
+      return offset === length ? undefined : AGAIN;
     });
   }
 
   // Writes as much as the pipe takes now; returns the new offset.
-  #attemptWrite(bytes: Uint8Array, offset: number): number {
+  #attemptWrite(bytes: Uint8Array, offset: number, length: number): number {
+    assertIntact(bytes, length, 'write');
     while (offset < bytes.length) {
       const fd = this.openFd('write');
       const n = attemptResult(native.write(fd, bytes, offset, bytes.length - offset), 'write', this.errorContext());

@@ -1,8 +1,8 @@
 // Shared memory by name: POSIX (shm_open, /dev/shm) and System V (shmget/shmat/shmctl, ipcs -m).
 import fs from 'node:fs';
-import { IpcError, type IpcErrorContext, check } from './errors.js';
+import { IpcError, type IpcErrorContext, check, errnoValue } from './errors.js';
 import { FdHandle } from './fd.js';
-import { type MapOptions, Mapping, MAX_MAPPING_LENGTH, mapDescriptorOf } from './mmap.js';
+import { type MapOptions, type Mapping, MAX_MAPPING_LENGTH, mapDescriptorOf, newMapping } from './mmap.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
@@ -51,6 +51,11 @@ export interface SharedMemoryOptions {
   size?: number;
   /** Permission bits of a new object, before the umask. Default 0o600. */
   mode?: number;
+  /**
+   * With size: allocate the memory now (fallocate), so that a full /dev/shm is 'ENOSPC' here rather
+   * than SIGBUS at a write through a mapping later (the one fault unipc cannot turn into an error).
+   */
+  reserve?: boolean;
 }
 
 /**
@@ -72,8 +77,10 @@ export class SharedMemory extends FdHandle {
 
   static open(name: string, options?: SharedMemoryOptions): SharedMemory {
     const ipcName = toIpcName(name);
-    const { create = false, exclusive = false, truncate = false, readOnly = false, size, mode = 0o600 } = validateOptions(options);
+    const { create = false, exclusive = false, truncate = false, readOnly = false, size, mode = 0o600, reserve = false } =
+      validateOptions(options);
     validateBoolean(create, 'options.create');
+    validateBoolean(reserve, 'options.reserve');
     validateBoolean(exclusive, 'options.exclusive');
     validateBoolean(truncate, 'options.truncate');
     validateBoolean(readOnly, 'options.readOnly');
@@ -91,14 +98,14 @@ export class SharedMemory extends FdHandle {
     const context = { objectName: ipcName };
     const fd = check(native.shmOpen(ipcName, flags, mode), 'shm_open', context);
     const memory = new SharedMemory(fd, ipcName, readOnly);
-    if (size !== undefined) {
-      const result = native.ftruncate(fd, size);
-      if (result < 0) {
-        memory.close();
-        // With exclusive, this call made the object: do not leave it behind, empty, to block a retry.
-        if (create && exclusive) native.shmUnlink(ipcName);
-        check(result, 'ftruncate', context);
-      }
+    try {
+      if (size !== undefined) check(native.ftruncate(fd, size), 'ftruncate', context);
+      if (size !== undefined && size > 0 && reserve) check(native.fallocate(fd, 0, size), 'fallocate', context);
+    } catch (error) {
+      memory.close();
+      // With exclusive, this call made the object: do not leave it behind, empty, to block a retry.
+      if (create && exclusive) native.shmUnlink(ipcName);
+      throw error;
     }
     return memory;
   }
@@ -234,15 +241,19 @@ export class SysvSharedMemory {
 
   /**
    * Attaches the segment (shmat) and returns its memory as a Mapping; detach() (or close(), `using`)
-   * detaches it (shmdt) after detaching the ArrayBuffer. A readOnly attachment (SHM_RDONLY) written to
-   * through its buffer gets private copies of those pages rather than a crash.
+   * detaches it after detaching the ArrayBuffer. A readOnly attachment (SHM_RDONLY) written to through
+   * its buffer gets a private copy of the 1 MiB around the write rather than a crash.
    */
   attach(options?: { readOnly?: boolean }): Mapping {
     const { readOnly = false } = validateOptions(options);
     validateBoolean(readOnly, 'options.readOnly');
-    const view = native.shmat(this.id, readOnly ? constants.SHM_RDONLY : 0, readOnly ? constants.GUARD_READ_ONLY : 0);
+    const { size } = this.stat();
+    if (size > MAX_MAPPING_LENGTH) {
+      throw new IpcError(errnoValue('EFBIG'), 'shmat', this.#context(), `a segment of ${size} bytes is larger than one ArrayBuffer can view (${MAX_MAPPING_LENGTH})`);
+    }
+    const view = native.shmat(this.id, readOnly ? constants.SHM_RDONLY : 0, readOnly ? constants.GUARD_COPY_ON_WRITE : 0);
     if (typeof view === 'number') throw new IpcError(-view, 'shmat', this.#context());
-    return new Mapping(view, { shared: true, writable: !readOnly, context: this.#context() });
+    return newMapping(view, this.#context());
   }
 
   /** shmctl(IPC_STAT): every field of the segment's shmid_ds. */

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { IpcError, check, errnoValue, type IpcErrorContext, timeoutError } from './errors.js';
-import { type Bytes, FdHandle, type FdLike, closeCopies, copyFds, fdOf, setNonBlocking } from './fd.js';
+import { type Bytes, FdHandle, type FdLike, assertIntact, closeCopies, copyFds, fdOf, setNonBlocking } from './fd.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
@@ -163,10 +163,12 @@ export class UnixSocket extends FdHandle {
     // The message may leave later than now; it must carry the descriptors as they are now.
     const copies = fds && copyFds(fds);
     let offset = 0;
+    const length = bytes.byteLength;
     try {
       await this.ready('write', checked, 'sendmsg', () => {
+        assertIntact(bytes, length, 'sendmsg');
         offset = this.#attemptSend(bytes, offset, copies);
-        return offset === bytes.length ? undefined : AGAIN;
+        return offset === length ? undefined : AGAIN;
       });
     } finally {
       if (copies) closeCopies(copies);

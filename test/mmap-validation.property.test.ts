@@ -843,7 +843,7 @@ describe('Mapping: sync(), syncSync(), fromShared(), use after close', () => {
   test('fromShared(token): token.region out of range or not an integer', () => {
     fc.assert(
       fc.property(notIntegerIn(1, MAX_SAFE), (region) =>
-        throwsArgError(() => Mapping.fromShared({ region, shared: true, writable: true }), 'range', 'token.region', rangeDetail(1, MAX_SAFE)),
+        throwsArgError(() => Mapping.fromShared({ region }), 'range', 'token.region', rangeDetail(1, MAX_SAFE)),
       ),
       params,
     );
@@ -855,7 +855,7 @@ describe('Mapping: sync(), syncSync(), fromShared(), use after close', () => {
     gone.close();
     const unknown = fc.oneof(fc.constant(stale.region), fc.integer({ min: 2 ** 50, max: MAX_SAFE }));
     fc.assert(
-      fc.property(unknown, fc.boolean(), fc.boolean(), (region, shared, writable) => throwsIpcError(() => Mapping.fromShared({ region, shared, writable }), 'EBADF', 'mmap')),
+      fc.property(unknown, (region) => throwsIpcError(() => Mapping.fromShared({ region }), 'EBADF', 'mmap')),
       params,
     );
     // (control) the token of a live mapping gives another view of the same pages
@@ -984,7 +984,7 @@ describe('Mapping: sync(), syncSync(), fromShared(), use after close', () => {
       code: 'ERR_INVALID_ARG_TYPE',
       message: 'The "token.region" property must be of type number. Received undefined',
     });
-    assert.throws(() => Mapping.fromShared({ region: 0, shared: true, writable: true }), {
+    assert.throws(() => Mapping.fromShared({ region: 0 }), {
       code: 'ERR_OUT_OF_RANGE',
       message: `The value of "token.region" is out of range. It must be >= 1 && <= ${MAX_SAFE}. Received 0`,
     });

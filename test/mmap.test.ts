@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn as spawnRaw, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -116,7 +117,7 @@ describe('mmap() of files', () => {
     assert.equal(bytes[0], 0);
     assert.equal(bytes[PAGE_SIZE * 3], 0);
     bytes[PAGE_SIZE] = 1;
-    assert.equal(mapping.faultedPages, 3, 'three pages touched past the new end');
+    assert.equal(mapping.faultedPages, 4, 'the first access past the new end replaced all four pages');
   });
 
   test('writing through a read-only mapping does not crash: the page becomes private', async () => {
@@ -128,7 +129,7 @@ describe('mmap() of files', () => {
     const bytes = new Uint8Array(mapping.buffer);
     bytes[0] = 0x41; // a write to PROT_READ memory
     assert.equal(bytes[0], 0x41);
-    assert.equal(mapping.faultedPages, 1);
+    assert.equal(mapping.faultedPages, 2, 'the chunk around the write (here the whole small mapping) is private now');
     assert.equal(fs.readFileSync(path)[0], 0, 'the file is untouched');
     // The untouched page still follows the file.
     const child = spawnPeer('shared-memory', ['file', path, String(PAGE_SIZE), 'later']);
@@ -202,6 +203,87 @@ describe('Mapping safety', () => {
     assert.equal(mapping.buffer.byteLength, PAGE_SIZE);
     port1.close();
     port2.close();
+  });
+});
+
+describe('no crash when memory is lost under code still using it', () => {
+  const hazard = async (scenario: string, file = '') => {
+    const child = spawnRaw(process.execPath, ['--import', 'tsx', new URL('./peers/mapping-hazards.ts', import.meta.url).pathname, scenario, file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    return finished(child);
+  };
+
+  test('thread-pool jobs (randomFill, fs.write) over a mapping closed while they run', async () => {
+    const { code, signal, stdout } = await hazard('threadpool');
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout), { nonZero: 0 }, 'a new mapping never shares the addresses they write to');
+  });
+
+  test("a byte stream moves a worker's mapping into another buffer, which outlives the worker", async () => {
+    const { code, signal, stdout } = await hazard('byob');
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    // The worker's mapping went with it; the buffer it escaped into still points at valid (inert) memory.
+    assert.deepEqual(JSON.parse(stdout), { length: 65536, value: 0 });
+  });
+
+  test('kill -BUS still kills while the fault guard is installed', async () => {
+    using dir = tempDir();
+    fs.writeFileSync(dir.file('f'), 'x');
+    const { signal, stdout } = await hazard('sigbus-kill', dir.file('f'));
+    assert.equal(signal, 'SIGBUS');
+    assert.equal(stdout, '');
+  });
+
+  test('scattered writes to a large read-only mapping stay within the kernel\'s map count', async () => {
+    using dir = tempDir();
+    fs.writeFileSync(dir.file('big'), '');
+    fs.truncateSync(dir.file('big'), 40 * 2 ** 20);
+    const { code, stdout } = await hazard('scatter', dir.file('big'));
+    assert.equal(code, 0);
+    const { growth, faulted, pages } = JSON.parse(stdout);
+    assert.equal(faulted, pages, 'every chunk was written to, so every page is private now');
+    assert.ok(growth <= 2 * 40 + 8, `mappings grew by ${growth} for 5120 scattered writes: by chunks, not pages`);
+  });
+
+  test('two threads writing to the same read-only pages at once lose nothing', async () => {
+    using dir = tempDir();
+    fs.writeFileSync(dir.file('racing'), Buffer.alloc(PAGE_SIZE * 2000));
+    const { code, stdout } = await hazard('racing', dir.file('racing'));
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout), { lost: 0, pages: 2000 });
+  });
+
+  test('a write that a full filesystem cannot take is SIGBUS as in C, not hidden as a shrunk file', async (t) => {
+    using dir = tempDir();
+    const mountPoint = dir.file('small');
+    fs.mkdirSync(mountPoint);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint]);
+    if (mounted.status !== 0) {
+      t.skip(`cannot mount a small tmpfs here (${String(mounted.stderr).trim() || mounted.status})`);
+      return;
+    }
+    try {
+      const file = `${mountPoint}/sparse`;
+      fs.writeFileSync(file, '');
+      fs.truncateSync(file, 1024 * 1024); // 1 MiB sparse on a 64 KiB filesystem
+      const { signal, stdout } = await hazard('full', file);
+      assert.equal(signal, 'SIGBUS');
+      assert.equal(stdout, '');
+    } finally {
+      spawnSync('umount', [mountPoint]);
+    }
+  });
+
+  test('a Mapping cannot be forged from parts of another', () => {
+    using mapping = mapAnonymous(PAGE_SIZE);
+    const Constructor = Mapping as unknown as new (...args: unknown[]) => Mapping;
+    assert.throws(() => new Constructor(Symbol('Mapping'), { buffer: mapping.buffer, view: 1, region: 1 }, {}), {
+      name: 'TypeError',
+      message: /Illegal constructor/,
+    });
   });
 });
 

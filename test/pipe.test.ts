@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { IpcError, type Pipe, PipeReader, PipeWriter, mkfifo, openFifo, openFifoSync, pipe, spawn, waiterStats } from '../src/index.js';
+import { IpcError, type Pipe, PipeReader, PipeWriter, mapAnonymous, mkfifo, openFifo, openFifoSync, pipe, spawn, waiterStats } from '../src/index.js';
 import { collector, compilePeer, finished, openFdCount, root, spawnPeer, tempDir } from './helpers.js';
 
 function sha256(data: Uint8Array): string {
@@ -239,6 +239,16 @@ describe('pipe()', () => {
     assert.ok(performance.now() - started < 10_000);
     assert.equal(p.reader.readSync({ timeout: 100 })?.length, 65536, 'what the write got in before its deadline');
     assert.throws(() => p.reader.readSync({ timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'read' });
+  });
+
+  test('a write whose data is a mapping closed meanwhile rejects with EBADF instead of spinning', async () => {
+    using p = pipe({ size: 4096 });
+    const mapping = mapAnonymous(1024 * 1024);
+    const writing = p.writer.write(mapping.buffer);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    mapping.close();
+    p.reader.readSync();
+    await assert.rejects(writing, { code: 'EBADF', syscall: 'write', message: /detached/ });
   });
 
   test('SharedArrayBuffer data can be written', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn as spawnRaw } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { IPC_PRIVATE, IpcError, PAGE_SIZE, SharedMemory, SysvSharedMemory, ftok } from '../src/index.js';
+import { IPC_PRIVATE, IpcError, MemoryFile, PAGE_SIZE, SharedMemory, SysvSharedMemory, ftok } from '../src/index.js';
 import { finished, spawnPeer, tempDir } from './helpers.js';
 
 const unique = (what: string) => `unipc-test-${what}-${process.pid}`;
@@ -74,6 +74,22 @@ describe('POSIX shared memory', () => {
   test('names the kernel would see differently are refused: a lone surrogate would become U+FFFD', () => {
     assert.throws(() => SharedMemory.open('x\uD800', { create: true }), { code: 'ERR_INVALID_ARG_VALUE', message: /well-formed/ });
     assert.throws(() => SharedMemory.unlink('\uDC00x'), { code: 'ERR_INVALID_ARG_VALUE' });
+  });
+
+  test('reserve allocates the memory up front (so a full /dev/shm fails here, not at a write)', () => {
+    const name = unique('reserve');
+    using lazy = SharedMemory.open(name, { create: true, exclusive: true, size: 1024 * 1024 });
+    assert.equal(fs.statSync(`/dev/shm/${name}`).blocks, 0, 'ftruncate alone allocates nothing');
+    lazy.close();
+    SharedMemory.unlink(name);
+    using reserved = SharedMemory.open(name, { create: true, exclusive: true, size: 1024 * 1024, reserve: true });
+    try {
+      assert.ok(fs.statSync(`/dev/shm/${name}`).blocks * 512 >= 1024 * 1024);
+    } finally {
+      SharedMemory.unlink(name);
+    }
+    using file = MemoryFile.create('test-reserve', { size: 65536, reserve: true });
+    assert.ok(fs.fstatSync(file.fd).blocks * 512 >= 65536);
   });
 
   test('after unlink the name is gone, but existing mappings keep working', () => {

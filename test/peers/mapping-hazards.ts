@@ -1,0 +1,113 @@
+// Ways to lose a mapping under code that still uses it, each of which crashed before the region
+// lifecycle kept addresses valid until nothing could point at them. One scenario per run; each prints
+// a JSON report, or dies (the test then sees the signal).
+//   threadpool   Node thread-pool jobs (randomFill, fs.write) over a mapping closed while they run
+//   byob         a byte stream moves a worker's mapping into another buffer, posted to this thread
+//   sigbus-kill  `kill -BUS` while the fault guard is installed: must still kill
+//   scatter      writes to every other page of a large read-only mapping: bounded map count
+//   racing       two threads write to the same read-only pages at once: no write lost
+//   full         writes through a shared mapping of a sparse file on a full filesystem: SIGBUS, as in C
+//                (a lost write must not be hidden as if the file had shrunk)
+import { randomFill } from 'node:crypto';
+import fs from 'node:fs';
+import { ReadableStream } from 'node:stream/web';
+import { Worker } from 'node:worker_threads';
+import { Mapping, PAGE_SIZE, mapAnonymous, mmap } from '../../src/index.js';
+
+const [scenario, file] = process.argv.slice(2);
+const mapsCount = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').length;
+const report = (value: unknown) => console.log(JSON.stringify(value));
+
+switch (scenario) {
+  case 'threadpool': {
+    const size = 64 * 2 ** 20;
+    const first = mapAnonymous(size);
+    const filled = new Promise((resolve, reject) => randomFill(new Uint8Array(first.buffer), (e) => (e ? reject(e) : resolve(null))));
+    const sink = fs.openSync('/dev/null', 'w');
+    const written = new Promise((resolve, reject) => fs.write(sink, new Uint8Array(first.buffer), (e) => (e ? reject(e) : resolve(null))));
+    first.close(); // while both jobs still use the pages
+    const second = mapAnonymous(size); // must not be handed the addresses the jobs are writing to
+    await Promise.all([filled, written]);
+    fs.closeSync(sink);
+    const bytes = new Uint8Array(second.buffer);
+    let nonZero = 0;
+    for (let i = 0; i < bytes.length; i += PAGE_SIZE) if (bytes[i] !== 0) nonZero++;
+    second.close();
+    report({ nonZero });
+    break;
+  }
+  case 'byob': {
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      const { ReadableStream } = require('node:stream/web');
+      import('${new URL('../../dist/esm/index.js', import.meta.url).href}').then(async ({ mapAnonymous }) => {
+        const mapping = mapAnonymous(65536);
+        new Uint8Array(mapping.buffer)[100] = 7;
+        const stream = new ReadableStream({ type: 'bytes', pull(c) { c.byobRequest.view[0] = 9; c.byobRequest.respond(1); } });
+        const { value } = await stream.getReader({ mode: 'byob' }).read(new Uint8Array(mapping.buffer, 0, 200));
+        parentPort.postMessage(value.buffer, [value.buffer]);
+      });`;
+    const worker = new Worker(code, { eval: true });
+    const moved = await new Promise<ArrayBuffer>((resolve) => worker.once('message', resolve));
+    await worker.terminate();
+    report({ length: moved.byteLength, value: new Uint8Array(moved)[100] });
+    void ReadableStream;
+    break;
+  }
+  case 'sigbus-kill': {
+    using mapping = mmap(file); // installs the fault guard
+    void mapping;
+    process.kill(process.pid, 'SIGBUS');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    report({ survived: true });
+    break;
+  }
+  case 'scatter': {
+    using mapping = mmap(file); // read-only, 40 MiB
+    const before = mapsCount();
+    const bytes = new Uint8Array(mapping.buffer);
+    for (let page = 0; page < bytes.length / PAGE_SIZE; page += 2) bytes[page * PAGE_SIZE] = 1;
+    report({ growth: mapsCount() - before, faulted: mapping.faultedPages, pages: bytes.length / PAGE_SIZE });
+    break;
+  }
+  case 'racing': {
+    const mapping = mmap(file); // read-only
+    const pages = mapping.length / PAGE_SIZE;
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import('${new URL('../../dist/esm/index.js', import.meta.url).href}').then(({ Mapping, PAGE_SIZE }) => {
+        const mapping = Mapping.fromShared(workerData.token);
+        const bytes = new Uint8Array(mapping.buffer);
+        Atomics.wait(workerData.gate, 0, 0);
+        for (let page = 0; page < workerData.pages; page++) bytes[page * PAGE_SIZE + 1] = 2;
+        parentPort.postMessage('done');
+      });`;
+    const worker = new Worker(code, { eval: true, workerData: { token: mapping.share(), gate, pages } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    Atomics.store(gate, 0, 1);
+    Atomics.notify(gate, 0);
+    const bytes = new Uint8Array(mapping.buffer);
+    for (let page = 0; page < pages; page++) bytes[page * PAGE_SIZE] = 1;
+    await new Promise((resolve) => worker.once('message', resolve));
+    let lost = 0;
+    for (let page = 0; page < pages; page++) {
+      if (bytes[page * PAGE_SIZE] !== 1) lost++;
+      if (bytes[page * PAGE_SIZE + 1] !== 2) lost++;
+    }
+    await worker.terminate();
+    mapping.close();
+    report({ lost, pages });
+    break;
+  }
+  case 'full': {
+    using mapping = mmap(file, { prot: 'rw' });
+    const bytes = new Uint8Array(mapping.buffer);
+    for (let page = 0; page < bytes.length / PAGE_SIZE; page++) bytes[page * PAGE_SIZE] = 1;
+    report({ survived: true, faulted: mapping.faultedPages });
+    break;
+  }
+  default:
+    throw new Error(`unknown scenario ${scenario}`);
+}
+void Mapping;
