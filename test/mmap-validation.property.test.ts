@@ -14,12 +14,10 @@ import assert from 'node:assert/strict';
 import { spawn as spawnChild } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { inspect } from 'node:util';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   IPC_PRIVATE,
-  IpcError,
   MAX_MAPPING_LENGTH,
   Mapping,
   MemoryFile,
@@ -31,83 +29,56 @@ import {
   mkfifo,
   mmap,
   pipe,
-  waiterStats,
 } from '../src/index.js';
-import { openFdCount, root, tempDir } from './helpers.js';
+import { root, tempDir } from './helpers.js';
+import {
+  MAX_INT32,
+  MAX_SAFE,
+  type Slot,
+  anything,
+  argumentChecks,
+  booleanSlots,
+  checkArgError,
+  checkIpcError,
+  expectNoSideEffects as noSideEffects,
+  hasFd,
+  integerSlots,
+  isNumber,
+  notFdLike,
+  notIntegerIn,
+  notNumber,
+  notObject,
+  notOneOf,
+  notPathLike,
+  notString,
+  pathsWithNul,
+  rangeDetail,
+  signalSlot,
+  timeoutSlots,
+} from './property.js';
 
 const RUNS = 50;
 const params = { numRuns: RUNS, endOnFailure: true };
 /** For properties that create real objects or files on each run. */
 const few = { numRuns: 12, endOnFailure: true };
-const MAX_INT32 = 2 ** 31 - 1;
-const MAX_TIMEOUT = 2 ** 31 - 1;
-const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_UID = 2 ** 32 - 2;
 const SEALS = ['seal', 'shrink', 'grow', 'write'] as const;
 /** Every POSIX shared memory object this file could create (even by a call that slipped through). */
 const PREFIX = `unipc-mv-${process.pid}-`;
 
 // ---------------------------------------------------------------------------------------------------
-// Checking errors
+// Checking errors (the checks are in ./property.ts; what this file adds is how to undo shared memory)
 
-type Kind = 'type' | 'range' | 'value';
-const CODES: Record<Kind, string> = { type: 'ERR_INVALID_ARG_TYPE', range: 'ERR_OUT_OF_RANGE', value: 'ERR_INVALID_ARG_VALUE' };
-/** What the rest of the message must say (the range, the page size, the allowed values). */
-type Detail = string | RegExp | undefined;
-
-function show(value: unknown): string {
-  return inspect(value, { depth: 1, breakLength: Infinity }).slice(0, 200);
-}
-
-/** Asserts that `error` is the Node-style argument error of `kind` for the argument or property `name`. */
-function checkArgError(error: unknown, kind: Kind, name: string, detail?: Detail): void {
-  assert.ok(error instanceof Error, `expected an Error, got ${show(error)}`);
-  assert.ok(!(error instanceof IpcError), `expected ${CODES[kind]} for ${name}, got a system call error: ${error.message}`);
-  assert.equal((error as { code?: unknown }).code, CODES[kind], `wrong code for ${name}: ${error.name}: ${error.message}`);
-  const property = name.includes('.');
-  let prefix: string;
-  if (kind === 'range') {
-    assert.ok(error instanceof RangeError, `ERR_OUT_OF_RANGE must be a RangeError: ${error.message}`);
-    prefix = `The value of "${name}" is out of range. It must be `;
-  } else {
-    assert.ok(error instanceof TypeError, `${CODES[kind]} must be a TypeError: ${error.message}`);
-    prefix = kind === 'type' ? `The "${name}" ${property ? 'property' : 'argument'} must be ` : `The ${property ? 'property' : 'argument'} '${name}' `;
-  }
-  assert.ok(error.message.startsWith(prefix), `message should start with ${JSON.stringify(prefix)}: ${JSON.stringify(error.message)}`);
-  assert.ok(error.message.includes('. Received '), `message should show the received value: ${JSON.stringify(error.message)}`);
-  if (typeof detail === 'string') assert.ok(error.message.includes(detail), `message should say ${JSON.stringify(detail)}: ${JSON.stringify(error.message)}`);
-  else if (detail) assert.match(error.message, detail);
-}
-
-/** Asserts that `error` is an IpcError with this errno name (and system call). */
-function checkIpcError(error: unknown, code: string, syscall?: string): void {
-  assert.ok(error instanceof IpcError, `expected IpcError ${code}, got ${show(error)}`);
-  assert.equal(error.code, code, error.message);
-  if (syscall !== undefined) assert.equal(error.syscall, syscall, error.message);
-}
-
-function throwsIpcError(call: () => unknown, code: string, syscall?: string): void {
-  let result: unknown;
-  try {
-    result = call();
-  } catch (error) {
-    checkIpcError(error, code, syscall);
-    return;
-  }
-  release(result);
-  assert.fail(`expected IpcError ${code}, but the call returned ${show(result)}`);
-}
-
-/** Undoes whatever a call that should have failed created anyway. */
-function release(value: unknown): void {
-  if (Array.isArray(value)) {
-    for (const item of value) release(item);
-    return;
-  }
+/**
+ * Undoes the shared memory a call that should have failed created anyway (anything else is closed by
+ * release()): only a System V segment this process made is removed, only a POSIX object of this file
+ * unlinked.
+ */
+function releaseSharedMemory(value: unknown): boolean {
   if (value instanceof SysvSharedMemory) {
     // Only a segment this process made: a call that slipped through may have opened someone else's.
     if (value.stat().creatorPid === process.pid) value.remove();
-    return;
+    return true;
   }
   if (value instanceof SharedMemory) {
     value.close();
@@ -118,200 +89,18 @@ function release(value: unknown): void {
         // already gone
       }
     }
-    return;
+    return true;
   }
-  if (typeof value === 'object' && value !== null && typeof (value as { close?: unknown }).close === 'function') {
-    (value as { close(): void }).close();
-  }
+  return false;
 }
 
-/** A synchronous call must throw the argument error. */
-function throwsArgError(call: () => unknown, kind: Kind, name: string, detail?: Detail): void {
-  let result: unknown;
-  try {
-    result = call();
-  } catch (error) {
-    checkArgError(error, kind, name, detail);
-    return;
-  }
-  release(result);
-  assert.fail(`expected ${CODES[kind]} for ${name}, but the call returned ${show(result)}`);
-}
-
-type Outcome = { state: 'fulfilled'; value: unknown } | { state: 'rejected'; error: unknown } | { state: 'pending' };
-
-/** Settles `call()`'s Promise (or gives up after 2 s); the call itself must not throw. */
-async function settle(call: () => unknown, what: string): Promise<Outcome> {
-  let result: unknown;
-  try {
-    result = call();
-  } catch (error) {
-    assert.fail(`expected a rejected Promise for ${what}, but the call threw synchronously: ${show(error)}`);
-  }
-  assert.ok(result instanceof Promise, `expected a Promise, got ${show(result)}`);
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race<Outcome>([
-    (result as Promise<unknown>).then(
-      (value) => ({ state: 'fulfilled', value }),
-      (error: unknown) => ({ state: 'rejected', error }),
-    ),
-    new Promise<Outcome>((resolve) => {
-      timer = setTimeout(() => resolve({ state: 'pending' }), 2000);
-    }),
-  ]);
-  clearTimeout(timer);
-  return outcome;
-}
-
-/** A Promise-returning call must not throw but return a Promise that rejects with the argument error. */
-async function rejectsArgError(call: () => unknown, kind: Kind, name: string, detail?: Detail): Promise<void> {
-  const outcome = await settle(call, name);
-  if (outcome.state === 'rejected') {
-    checkArgError(outcome.error, kind, name, detail);
-    return;
-  }
-  if (outcome.state === 'fulfilled') release(outcome.value);
-  assert.fail(`expected a rejection with ${CODES[kind]} for ${name}, but the Promise ${outcome.state === 'pending' ? 'is still pending' : `resolved with ${show(outcome.value)}`}`);
-}
+const { throwsArgError, throwsIpcError, settle, rejectsArgError, optionProperties } = argumentChecks({ params, release: releaseSharedMemory });
 
 // ---------------------------------------------------------------------------------------------------
 // Arbitraries of values guaranteed to be invalid for a slot
 
-const anything: fc.Arbitrary<unknown> = fc.oneof(
-  fc.anything({
-    withBigInt: true,
-    withBoxedValues: true,
-    withDate: true,
-    withMap: true,
-    withSet: true,
-    withNullPrototype: true,
-    withObjectString: true,
-    withTypedArray: true,
-    withSparseArray: true,
-  }),
-  fc.func(fc.anything()),
-  fc.constantFrom<unknown>(
-    null,
-    undefined,
-    true,
-    false,
-    0n,
-    1n,
-    -1n,
-    4096n,
-    Symbol('unipc'),
-    Symbol.iterator,
-    '',
-    '0',
-    '1',
-    '4096',
-    'r',
-    'rw',
-    'seal',
-    '/unipc',
-    [],
-    [1],
-    [4096],
-    ['r'],
-    {},
-    Object.create(null),
-    new Number(4096),
-    new String('rw'),
-    new Boolean(true),
-    new Date(0),
-    Buffer.from('/dev/zero'),
-    new Uint8Array(4096),
-    new ArrayBuffer(8),
-    new URL('file:///dev/null'),
-    new URL('https://example.com/shm'),
-    new AbortController(),
-    () => 3,
-  ),
-);
-
-const isNumber = (v: unknown): boolean => typeof v === 'number';
-const hasFd = (v: unknown): boolean => typeof v === 'object' && v !== null && 'fd' in v;
-const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Not a number; `undefined` included only where it is not the default. */
-const notNumber = (undefinedIsDefault = true) => anything.filter((v) => !isNumber(v) && !(undefinedIsDefault && v === undefined));
-const notBoolean = anything.filter((v) => typeof v !== 'boolean' && v !== undefined);
-/** Anything an options argument cannot be: undefined means {}, every non-array object is fine. */
-const notOptions = anything.filter((v) => v !== undefined && !isObject(v));
-/** Anything a required object argument cannot be, undefined included. */
-const notObject = anything.filter((v) => !isObject(v));
-const notSignal = anything.filter((v) => v !== undefined && !(v instanceof AbortSignal));
-const notPathLike = anything.filter((v) => typeof v !== 'string' && !(v instanceof URL));
-const notString = (undefinedIsDefault: boolean) => anything.filter((v) => typeof v !== 'string' && !(undefinedIsDefault && v === undefined));
-/** A value that is no descriptor at all: neither a number nor an object with an `fd`. */
-const notFdLike = anything.filter((v) => !isNumber(v) && !hasFd(v));
 /** What mmap() cannot map: no number, string, URL or object with an `fd`. */
 const notMapTarget = anything.filter((v) => !isNumber(v) && typeof v !== 'string' && !(v instanceof URL) && !hasFd(v));
-
-function notOneOf(allowed: readonly unknown[], undefinedIsDefault: boolean): fc.Arbitrary<unknown> {
-  const near = fc.constantFrom<unknown>(
-    ...allowed.flatMap((a) => (typeof a === 'string' ? [a.toUpperCase(), ` ${a}`, `${a}\0`, a + a, a.slice(1), new String(a), [a]] : [])),
-  );
-  return fc
-    .oneof(anything, fc.string(), near)
-    .filter((v) => !allowed.includes(v) && !(undefinedIsDefault && v === undefined));
-}
-
-/** Numbers that are not integers in [min, max]: outside, fractional, NaN, ±Infinity, 2**53, … */
-function notIntegerIn(min: number, max: number): fc.Arbitrary<number> {
-  const valid = (x: number) => Number.isInteger(x) && x >= min && x <= max;
-  return fc
-    .oneof(
-      fc.constantFrom(
-        NaN,
-        Infinity,
-        -Infinity,
-        2 ** 53,
-        -(2 ** 53),
-        2 ** 53 + 2,
-        2 ** 32,
-        2 ** 32 + PAGE_SIZE,
-        2 ** 31,
-        Number.MAX_VALUE,
-        -Number.MAX_VALUE,
-        Number.MIN_VALUE,
-        -Number.MIN_VALUE,
-        Number.EPSILON,
-        min - 1,
-        max + 1,
-        min + 0.5,
-        max - 0.5,
-        -1,
-        0.1,
-        PAGE_SIZE + 0.5,
-      ),
-      fc.integer({ min: Math.max(min - 2 ** 20, -MAX_SAFE), max: min - 1 }),
-      max < MAX_SAFE ? fc.integer({ min: max + 1, max: Math.min(max + 2 ** 20, MAX_SAFE) }) : fc.constant(max + 2),
-      fc.maxSafeInteger(),
-      fc.double(),
-      fc.double({ min: min - 1, max: max + 1 }),
-    )
-    .filter((x) => !valid(x));
-}
-
-/** Numbers (not necessarily integers) outside [min, max]: NaN, ±Infinity, below min, above max. */
-function notNumberIn(min: number, max: number): fc.Arbitrary<number> {
-  return fc
-    .oneof(
-      fc.constantFrom(NaN, Infinity, -Infinity, min - 1, min - 0.001, -Number.MIN_VALUE, max + 1, max + 0.5, 2 ** 53, Number.MAX_VALUE),
-      fc.double({ max: min - Number.EPSILON }),
-      fc.double({ min: max + 1 }),
-      fc.double(),
-      fc.integer({ min: min - 2 ** 20, max: min - 1 }),
-      fc.integer({ min: max + 1, max: max + 2 ** 20 }),
-    )
-    .filter((x) => Number.isNaN(x) || x < min || x > max);
-}
-
-/** The range part of validateInteger()'s message. */
-function rangeDetail(min: number, max: number): RegExp {
-  return new RegExp(`It must be (an integer|>= ${min} && <= ${max})\\. Received `);
-}
 
 /** Integers in range that are not multiples of the page size. */
 const unaligned = fc
@@ -322,35 +111,6 @@ const unaligned = fc
   )
   .filter((x) => x % PAGE_SIZE !== 0);
 
-interface Slot {
-  /** The property of the options object. */
-  key: string;
-  kind: Kind;
-  values: fc.Arbitrary<unknown>;
-  detail?: Detail;
-  /** Told in the test's name. */
-  note?: string;
-  /** Marks the test todo: the slot demonstrates a known bug. */
-  todo?: string;
-}
-
-function integerSlots(key: string, min: number, max: number, detail: Detail = rangeDetail(min, max)): Slot[] {
-  return [
-    { key, kind: 'type', values: notNumber() },
-    { key, kind: 'range', values: notIntegerIn(min, max), detail },
-  ];
-}
-
-function booleanSlots(...keys: string[]): Slot[] {
-  return keys.map((key) => ({ key, kind: 'type', values: notBoolean, detail: 'must be of type boolean' }));
-}
-
-const timeoutSlots: Slot[] = [
-  { key: 'timeout', kind: 'type', values: notNumber() },
-  { key: 'timeout', kind: 'range', values: notNumberIn(0, MAX_TIMEOUT), detail: `It must be >= 0 && <= ${MAX_TIMEOUT}` },
-];
-const signalSlot: Slot = { key: 'signal', kind: 'type', values: notSignal, detail: 'must be an instance of AbortSignal' };
-
 /** The options of mmap() and of the map() of MemoryFile and SharedMemory. */
 const mapSlots: Slot[] = [
   ...integerSlots('length', 1, MAX_MAPPING_LENGTH),
@@ -359,35 +119,6 @@ const mapSlots: Slot[] = [
   { key: 'prot', kind: 'value', values: notOneOf(['r', 'rw'], true), detail: "must be one of: 'r', 'rw'" },
   ...booleanSlots('shared', 'beyondEnd'),
 ];
-
-/**
- * For every slot: the call with { [slot.key]: invalid } fails with the slot's error, naming
- * <argument>.<key>; and the call with an argument that is no object fails naming the argument.
- */
-function optionProperties(
-  label: string,
-  mode: 'sync' | 'async',
-  call: (options: unknown) => unknown,
-  slots: Slot[],
-  argument = 'options',
-  notArgument = notOptions,
-): void {
-  test(`${label}: ${argument} of the wrong type`, async () => {
-    if (mode === 'sync') fc.assert(fc.property(notArgument, (v) => throwsArgError(() => call(v), 'type', argument)), params);
-    else await fc.assert(fc.asyncProperty(notArgument, (v) => rejectsArgError(() => call(v), 'type', argument)), params);
-  });
-  for (const slot of slots) {
-    const name = `${argument}.${slot.key}`;
-    const what = slot.note ?? (slot.kind === 'type' ? 'of the wrong type' : slot.kind === 'range' ? 'out of range' : 'not an allowed value');
-    test(`${label}: ${name} ${what}`, { todo: slot.todo }, async () => {
-      if (mode === 'sync') {
-        fc.assert(fc.property(slot.values, (v) => throwsArgError(() => call({ [slot.key]: v }), slot.kind, name, slot.detail)), params);
-      } else {
-        await fc.assert(fc.asyncProperty(slot.values, (v) => rejectsArgError(() => call({ [slot.key]: v }), slot.kind, name, slot.detail)), params);
-      }
-    });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Observing that nothing happened
@@ -438,29 +169,17 @@ let scratch: ReturnType<typeof tempDir>;
  * left open, no /dev/shm entry or System V segment or attachment of this process appeared or went, no
  * thread wait is pending, and `extra` (checks on the suite's fixtures) holds.
  */
-function expectNoSideEffects(extra?: () => void): void {
-  let fds = 0;
-  let shm: string[] = [];
-  let sysv: string[] = [];
-  beforeEach(() => {
-    fds = openFdCount();
-    shm = shmEntries();
-    sysv = sysvSegments();
+const expectNoSideEffects = (extra?: () => void) =>
+  noSideEffects(() => scratch.path, {
+    extra,
+    unchanged: [
+      { read: shmEntries, message: 'an invalid call created or removed a POSIX shared memory object' },
+      { read: sysvSegments, message: 'an invalid call created, removed, attached or detached a System V segment' },
+    ],
   });
-  afterEach(() => {
-    assert.deepEqual(fs.readdirSync(scratch.path), [], 'an invalid call created something in the scratch directory');
-    assert.deepEqual(shmEntries(), shm, 'an invalid call created or removed a POSIX shared memory object');
-    assert.deepEqual(sysvSegments(), sysv, 'an invalid call created, removed, attached or detached a System V segment');
-    assert.equal(openFdCount(), fds, 'an invalid call left a descriptor open (or closed one)');
-    assert.equal(waiterStats().pending, 0, 'an invalid call left a thread wait pending');
-    extra?.();
-  });
-}
 
 /** A path inside the scratch directory followed by a NUL and arbitrary text. */
-const pathWithNul = fc
-  .tuple(fc.stringMatching(/^[a-z0-9._-]{1,12}$/), fc.string({ unit: 'binary', maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 20 }))
-  .map(([name, middle, tail]) => `${scratch.path}/${name.replace(/^\.+$/, 'dot')}${middle.replace(/[\0/]/g, '')}\0${tail}`);
+const pathWithNul = pathsWithNul(() => scratch.path);
 
 /** file: URLs whose path has an encoded NUL. */
 const urlWithNul = fc

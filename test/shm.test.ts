@@ -84,6 +84,7 @@ describe('POSIX shared memory', () => {
     SharedMemory.unlink(name);
     using reserved = SharedMemory.open(name, { create: true, exclusive: true, size: 1024 * 1024, reserve: true });
     try {
+      assert.equal(reserved.size, 1024 * 1024);
       assert.ok(fs.statSync(`/dev/shm/${name}`).blocks * 512 >= 1024 * 1024);
     } finally {
       SharedMemory.unlink(name);

@@ -9,8 +9,7 @@
 // blocking, and fast-check stops at the first failure (endOnFailure) so a slip is never repeated.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { inspect } from 'node:util';
+import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   FdHandle,
@@ -30,270 +29,44 @@ import {
   spawn,
   waiterStats,
 } from '../src/index.js';
-import { openFdCount, tempDir } from './helpers.js';
+import { tempDir } from './helpers.js';
+import {
+  type Kind,
+  MAX_INT32,
+  MAX_TIMEOUT,
+  type Slot,
+  argumentChecks,
+  expectNoSideEffects as noSideEffects,
+  hasFd,
+  integerSlots,
+  notArray,
+  notBoolean,
+  notBytes,
+  notFdLike,
+  notIntegerIn,
+  notNumber,
+  notOneOf,
+  notOptions,
+  notPathLike,
+  notSignal,
+  notString,
+  pathsWithNul,
+  show,
+  signalSlot,
+  timeoutSlots,
+} from './property.js';
 
 const RUNS = 120;
 const params = { numRuns: RUNS, endOnFailure: true };
-const MAX_INT32 = 2 ** 31 - 1;
-const MAX_TIMEOUT = 2 ** 31 - 1;
 const MAX_SIZE = 2 ** 30;
 const NOT_THERE = '/nonexistent/unipc-validation-test/must-not-run';
 
-// ---------------------------------------------------------------------------------------------------
-// Checking errors
+// A call that slipped through validation may have returned descriptors or a child process: release()
+// closes and kills them.
+const { release, throwsArgError, rejectsArgError, optionProperties } = argumentChecks({ params });
 
-type Kind = 'type' | 'range' | 'value';
-const CODES: Record<Kind, string> = { type: 'ERR_INVALID_ARG_TYPE', range: 'ERR_OUT_OF_RANGE', value: 'ERR_INVALID_ARG_VALUE' };
-
-function show(value: unknown): string {
-  return inspect(value, { depth: 1, breakLength: Infinity }).slice(0, 200);
-}
-
-/** Asserts that `error` is the Node-style argument error of `kind` for the argument or property `name`. */
-function checkArgError(error: unknown, kind: Kind, name: string): void {
-  assert.ok(error instanceof Error, `expected an Error, got ${show(error)}`);
-  assert.ok(!(error instanceof IpcError), `expected ${CODES[kind]} for ${name}, got a system call error: ${error.message}`);
-  assert.equal((error as { code?: unknown }).code, CODES[kind], `wrong code for ${name}: ${error.name}: ${error.message}`);
-  const property = name.includes('.');
-  let prefix: string;
-  if (kind === 'range') {
-    assert.ok(error instanceof RangeError, `ERR_OUT_OF_RANGE must be a RangeError: ${error.message}`);
-    prefix = `The value of "${name}" is out of range. It must be `;
-  } else {
-    assert.ok(error instanceof TypeError, `${CODES[kind]} must be a TypeError: ${error.message}`);
-    prefix = kind === 'type' ? `The "${name}" ${property ? 'property' : 'argument'} must be ` : `The ${property ? 'property' : 'argument'} '${name}' `;
-  }
-  assert.ok(error.message.startsWith(prefix), `message should start with ${JSON.stringify(prefix)}: ${JSON.stringify(error.message)}`);
-  assert.ok(error.message.includes('. Received '), `message should show the received value: ${JSON.stringify(error.message)}`);
-}
-
-/** Closes whatever a call that should have failed returned anyway. */
-function release(value: unknown): void {
-  if (Array.isArray(value)) {
-    for (const item of value) release(item);
-    return;
-  }
-  if (typeof value !== 'object' || value === null) return;
-  const candidate = value as { close?: unknown; kill?: unknown; on?: unknown };
-  if (typeof candidate.kill === 'function' && typeof candidate.on === 'function') {
-    (value as { on(event: string, listener: () => void): void }).on('error', () => {});
-    (value as { kill(): void }).kill();
-    return;
-  }
-  if (typeof candidate.close === 'function') (value as { close(): void }).close();
-}
-
-/** A …Sync call (or any synchronous function) must throw the argument error. */
-function throwsArgError(call: () => unknown, kind: Kind, name: string): void {
-  let result: unknown;
-  try {
-    result = call();
-  } catch (error) {
-    checkArgError(error, kind, name);
-    return;
-  }
-  release(result);
-  assert.fail(`expected ${CODES[kind]} for ${name}, but the call returned ${show(result)}`);
-}
-
-type Outcome = { state: 'fulfilled'; value: unknown } | { state: 'rejected'; error: unknown } | { state: 'pending' };
-
-/** A Promise-returning call must not throw but return a Promise that rejects with the argument error. */
-async function rejectsArgError(call: () => unknown, kind: Kind, name: string): Promise<void> {
-  let result: unknown;
-  try {
-    result = call();
-  } catch (error) {
-    assert.fail(`expected a rejected Promise for ${name}, but the call threw synchronously: ${show(error)}`);
-  }
-  assert.ok(result instanceof Promise, `expected a Promise, got ${show(result)}`);
-  const promise = result as Promise<unknown>;
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race<Outcome>([
-    promise.then(
-      (value) => ({ state: 'fulfilled', value }),
-      (error: unknown) => ({ state: 'rejected', error }),
-    ),
-    new Promise<Outcome>((resolve) => {
-      timer = setTimeout(() => resolve({ state: 'pending' }), 2000);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (outcome.state === 'rejected') {
-    checkArgError(outcome.error, kind, name);
-    return;
-  }
-  if (outcome.state === 'fulfilled') release(outcome.value);
-  else promise.then(release, () => {}); // settles when the fixture is closed
-  assert.fail(`expected a rejection with ${CODES[kind]} for ${name}, but the Promise ${outcome.state === 'pending' ? 'is still pending' : `resolved with ${show(outcome.value)}`}`);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Arbitraries of values guaranteed to be invalid for a slot
-
-const anything: fc.Arbitrary<unknown> = fc.oneof(
-  fc.anything({
-    withBigInt: true,
-    withBoxedValues: true,
-    withDate: true,
-    withMap: true,
-    withSet: true,
-    withNullPrototype: true,
-    withObjectString: true,
-    withTypedArray: true,
-    withSparseArray: true,
-  }),
-  fc.func(fc.anything()),
-  fc.constantFrom<unknown>(
-    null,
-    undefined,
-    true,
-    false,
-    0n,
-    1n,
-    -1n,
-    Symbol('unipc'),
-    Symbol.iterator,
-    '',
-    '0',
-    '1',
-    'r',
-    'w',
-    'stream',
-    [],
-    [1],
-    ['r'],
-    {},
-    Object.create(null),
-    new Number(3),
-    new String('stream'),
-    new Boolean(true),
-    new Date(0),
-    Buffer.from('x'),
-    new URL('file:///dev/null'),
-    new AbortController(),
-    () => 3,
-  ),
-);
-
-const isNumber = (v: unknown): boolean => typeof v === 'number';
-const hasFd = (v: unknown): boolean => typeof v === 'object' && v !== null && 'fd' in v;
-const isBytes = (v: unknown): boolean =>
-  typeof v === 'string' || ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof SharedArrayBuffer;
-
-/** Not a number; `undefined` included only where it is not the default. */
-const notNumber = (undefinedIsDefault = true) => anything.filter((v) => !isNumber(v) && !(undefinedIsDefault && v === undefined));
-const notBoolean = anything.filter((v) => typeof v !== 'boolean' && v !== undefined);
-/** Anything an options argument cannot be: undefined means {}, every non-array object is fine. */
-const notOptions = anything.filter((v) => v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v)));
-const notSignal = anything.filter((v) => v !== undefined && !(v instanceof AbortSignal));
-const notBytes = anything.filter((v) => !isBytes(v));
-const notPathLike = anything.filter((v) => typeof v !== 'string' && !(v instanceof URL));
-const notString = (undefinedIsDefault: boolean) => anything.filter((v) => typeof v !== 'string' && !(undefinedIsDefault && v === undefined));
-/** A value that is no descriptor at all: neither a number nor an object with an `fd`. */
-const notFdLike = anything.filter((v) => !isNumber(v) && !hasFd(v));
-const notArray = anything.filter((v) => v !== undefined && !Array.isArray(v));
-
-function notOneOf(allowed: readonly unknown[], undefinedIsDefault: boolean): fc.Arbitrary<unknown> {
-  const near = fc.constantFrom<unknown>(
-    ...allowed.flatMap((a) => (typeof a === 'string' ? [a.toUpperCase(), ` ${a}`, `${a}\0`, a + a, a.slice(1), new String(a), [a]] : [])),
-  );
-  return fc
-    .oneof(anything, fc.string(), near)
-    .filter((v) => !allowed.includes(v) && !(undefinedIsDefault && v === undefined));
-}
-
-/** Numbers that are not integers in [min, max]: outside, fractional, NaN, ±Infinity, 2**53, … */
-function notIntegerIn(min: number, max: number): fc.Arbitrary<number> {
-  const valid = (x: number) => Number.isInteger(x) && x >= min && x <= max;
-  return fc
-    .oneof(
-      fc.constantFrom(
-        NaN,
-        Infinity,
-        -Infinity,
-        2 ** 53,
-        -(2 ** 53),
-        2 ** 53 + 2,
-        2 ** 32,
-        2 ** 31,
-        Number.MAX_VALUE,
-        -Number.MAX_VALUE,
-        Number.MIN_VALUE,
-        -Number.MIN_VALUE,
-        Number.EPSILON,
-        min - 1,
-        max + 1,
-        min + 0.5,
-        max - 0.5,
-        -1,
-        0.1,
-      ),
-      fc.integer({ min: min - 2 ** 20, max: min - 1 }),
-      fc.integer({ min: max + 1, max: max + 2 ** 20 }),
-      fc.maxSafeInteger(),
-      fc.double(),
-      fc.double({ min: min - 1, max: max + 1 }),
-    )
-    .filter((x) => !valid(x));
-}
-
-/** Numbers (not necessarily integers) outside [min, max]: NaN, ±Infinity, below min, above max. */
-function notNumberIn(min: number, max: number): fc.Arbitrary<number> {
-  return fc
-    .oneof(
-      fc.constantFrom(NaN, Infinity, -Infinity, min - 1, min - 0.001, -Number.MIN_VALUE, max + 1, max + 0.5, 2 ** 53, Number.MAX_VALUE),
-      fc.double({ max: min - Number.EPSILON }),
-      fc.double({ min: max + 1 }),
-      fc.double(),
-      fc.integer({ min: min - 2 ** 20, max: min - 1 }),
-      fc.integer({ min: max + 1, max: max + 2 ** 20 }),
-    )
-    .filter((x) => Number.isNaN(x) || x < min || x > max);
-}
-
-interface Slot {
-  /** The property of the options object. */
-  key: string;
-  kind: Kind;
-  values: fc.Arbitrary<unknown>;
-  /** Told in the test's name. */
-  note?: string;
-}
-
-function integerSlots(key: string, min: number, max: number): Slot[] {
-  return [
-    { key, kind: 'type', values: notNumber() },
-    { key, kind: 'range', values: notIntegerIn(min, max) },
-  ];
-}
-
-const timeoutSlots: Slot[] = [
-  { key: 'timeout', kind: 'type', values: notNumber() },
-  { key: 'timeout', kind: 'range', values: notNumberIn(0, MAX_TIMEOUT) },
-];
-const signalSlot: Slot = { key: 'signal', kind: 'type', values: notSignal };
 const refSlot: Slot = { key: 'ref', kind: 'type', values: notBoolean };
 const asyncWaitSlots = [signalSlot, ...timeoutSlots];
-
-/** For every slot: the call with { [slot.key]: invalid } fails with the slot's error, naming options.<key>. */
-function optionProperties(label: string, mode: 'sync' | 'async', call: (options: unknown) => unknown, slots: Slot[]): void {
-  test(`${label}: options of the wrong type`, async () => {
-    if (mode === 'sync') fc.assert(fc.property(notOptions, (v) => throwsArgError(() => call(v), 'type', 'options')), params);
-    else await fc.assert(fc.asyncProperty(notOptions, (v) => rejectsArgError(() => call(v), 'type', 'options')), params);
-  });
-  for (const slot of slots) {
-    const name = `options.${slot.key}`;
-    const what = slot.note ?? (slot.kind === 'type' ? 'of the wrong type' : slot.kind === 'range' ? 'out of range' : 'not an allowed value');
-    test(`${label}: ${name} ${what}`, async () => {
-      if (mode === 'sync') {
-        fc.assert(fc.property(slot.values, (v) => throwsArgError(() => call({ [slot.key]: v }), slot.kind, name)), params);
-      } else {
-        await fc.assert(fc.asyncProperty(slot.values, (v) => rejectsArgError(() => call({ [slot.key]: v }), slot.kind, name)), params);
-      }
-    });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Observing that nothing happened
@@ -313,24 +86,11 @@ let scratch: ReturnType<typeof tempDir>;
  * Inside a describe(): after each test, nothing was created in the scratch directory, no descriptor was
  * left open, no thread wait is pending, and `extra` (checks on the suite's fixtures) holds.
  */
-function expectNoSideEffects(extra?: () => void): void {
-  let fdsBefore = 0;
-  beforeEach(() => {
-    fdsBefore = openFdCount();
-  });
-  afterEach(() => {
-    assert.deepEqual(fs.readdirSync(scratch.path), [], 'an invalid call created something in the scratch directory');
-    assert.equal(openFdCount(), fdsBefore, 'an invalid call left a descriptor open');
-    assert.equal(waiterStats().pending, 0, 'an invalid call left a thread wait pending');
-    extra?.();
-  });
-}
+const expectNoSideEffects = (extra?: () => void) => noSideEffects(() => scratch.path, { extra });
 
 /** A path inside the scratch directory followed by a NUL and arbitrary text: if the NUL check were
  * missing, the kernel would see only the part in the scratch directory. */
-const pathWithNul = fc
-  .tuple(fc.stringMatching(/^[a-z0-9._-]{1,12}$/), fc.string({ unit: 'binary', maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 20 }))
-  .map(([name, middle, tail]) => `${scratch.path}/${name.replace(/^\.+$/, 'dot')}${middle.replace(/[\0/]/g, '')}\0${tail}`);
+const pathWithNul = pathsWithNul(() => scratch.path);
 
 before(() => {
   scratch = tempDir('validation-');
