@@ -25,6 +25,11 @@
 namespace unipc {
 namespace {
 
+static_assert(sizeof(void*) >= 8, "unipc needs a 64-bit platform: view ids travel as pointer-sized hints");
+
+// A slot whose region is retired: an inert mapping is in place, so any access there can be retried.
+constexpr int kGuardRetired = 1 << 16;
+
 size_t PageSize() {
   static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return size;
@@ -66,8 +71,14 @@ struct SlotSnapshot {
 };
 
 constexpr size_t kGuardSlots = 65536;  // vm.max_map_count's default: no more mappings can exist
-GuardSlot* guard_slots = nullptr;      // allocated once, never freed: handlers may run at exit
+constexpr size_t kGuardBlock = 1024;   // slots are allocated a block at a time, as needed
+// Never freed: handlers may run at exit. A block is published before the high-water mark covers it.
+std::atomic<GuardSlot*> guard_blocks[kGuardSlots / kGuardBlock];
 std::atomic<size_t> guard_high_water{0};
+
+GuardSlot& SlotAt(size_t i) {
+  return guard_blocks[i / kGuardBlock].load(std::memory_order_acquire)[i % kGuardBlock];
+}
 // The handlers that were installed before ours, as immutable copies (never freed).
 std::atomic<struct sigaction*> previous_segv{nullptr};
 std::atomic<struct sigaction*> previous_bus{nullptr};
@@ -86,19 +97,22 @@ bool LockSlot(GuardSlot& slot, pid_t self) {
 
 void UnlockSlot(GuardSlot& slot) { slot.owner.store(0, std::memory_order_release); }
 
-bool ReadSlot(GuardSlot& slot, uintptr_t address, SlotSnapshot* out) {
+enum class SlotRead { kMiss, kHit, kBusy };
+
+SlotRead ReadSlot(GuardSlot& slot, uintptr_t address, SlotSnapshot* out) {
   out->generation = slot.generation.load(std::memory_order_acquire);
-  if ((out->generation & 1) != 0) return false;
+  if ((out->generation & 1) != 0) return SlotRead::kBusy;
   out->start = slot.start.load(std::memory_order_relaxed);
   out->end = slot.end.load(std::memory_order_relaxed);
-  if (out->start == 0 || address < out->start || address >= out->end) return false;
+  bool inside = out->start != 0 && address >= out->start && address < out->end;
   out->mode = slot.mode.load(std::memory_order_relaxed);
   out->fd = slot.fd.load(std::memory_order_relaxed);
   out->file_offset = slot.file_offset.load(std::memory_order_relaxed);
   out->faults = slot.faults.load(std::memory_order_relaxed);
   out->chunks = slot.chunks.load(std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_acquire);
-  return slot.generation.load(std::memory_order_relaxed) == out->generation;
+  if (slot.generation.load(std::memory_order_relaxed) != out->generation) return SlotRead::kBusy;
+  return inside ? SlotRead::kHit : SlotRead::kMiss;
 }
 
 // The chunk of a region around `address`: [*from, *from + *size).
@@ -111,10 +125,13 @@ void ChunkAround(const SlotSnapshot& s, uintptr_t address, uintptr_t* from, size
 // copies each page as it is first written. Whole chunks, so that scattered writes cannot split the
 // mapping into more pieces than the kernel allows (vm.max_map_count).
 bool MakeWritable(const SlotSnapshot& s, uintptr_t address) {
+  size_t index = (address - s.start) / kChunk;
+  if (s.chunks[index] != 0) return true;  // another thread did it: retry the access
   uintptr_t from;
   size_t size;
   ChunkAround(s, address, &from, &size);
   if (mprotect(reinterpret_cast<void*>(from), size, PROT_READ | PROT_WRITE) != 0) return false;
+  s.chunks[index] = 1;
   s.faults->fetch_add(static_cast<uint32_t>(size / PageSize()), std::memory_order_relaxed);
   return true;
 }
@@ -160,8 +177,10 @@ bool ZeroTail(GuardSlot& slot, const SlotSnapshot& s, uintptr_t page) {
 bool HandleInSlot(int sig, int code, GuardSlot& slot, const SlotSnapshot& s, uintptr_t address) {
   if (!LockSlot(slot, ThreadId())) return false;
   bool handled;
-  if (slot.generation.load(std::memory_order_acquire) != s.generation) {
-    handled = true;  // retired meanwhile: an inert mapping is there now, so the access can be retried
+  if (slot.generation.load(std::memory_order_acquire) != s.generation || (s.mode & kGuardRetired) != 0) {
+    // Retired (an inert mapping is in place) or released since (the access will fault as unmapped):
+    // either way, run the access again.
+    handled = true;
   } else {
     uintptr_t page = address & ~(static_cast<uintptr_t>(PageSize()) - 1);
     handled = false;
@@ -197,13 +216,15 @@ void ChainFault(int sig, siginfo_t* info, void* context) {
 void OnFault(int sig, siginfo_t* info, void* context) {
   int saved_errno = errno;
   bool handled = false;
-  if (info->si_code > 0 && guard_slots != nullptr) {
+  if (info->si_code > 0) {
     auto address = reinterpret_cast<uintptr_t>(info->si_addr);
     size_t limit = guard_high_water.load(std::memory_order_acquire);
     for (size_t i = 0; i < limit; i++) {
       SlotSnapshot snapshot;
-      if (!ReadSlot(guard_slots[i], address, &snapshot)) continue;
-      handled = HandleInSlot(sig, info->si_code, guard_slots[i], snapshot, address);
+      SlotRead read;
+      while ((read = ReadSlot(SlotAt(i), address, &snapshot)) == SlotRead::kBusy) sched_yield();
+      if (read == SlotRead::kMiss) continue;
+      handled = HandleInSlot(sig, info->si_code, SlotAt(i), snapshot, address);
       break;
     }
   }
@@ -214,7 +235,6 @@ void OnFault(int sig, siginfo_t* info, void* context) {
 // Installs the handler, or installs it again if someone replaced it (process.on('SIGBUS') lets libuv
 // do that), chaining to whatever is there. Called with the registry lock held.
 void EnsureFaultHandler() {
-  if (guard_slots == nullptr) guard_slots = new GuardSlot[kGuardSlots];
   for (int sig : {SIGSEGV, SIGBUS}) {
     struct sigaction current {};
     sigaction(sig, nullptr, &current);
@@ -224,7 +244,7 @@ void EnsureFaultHandler() {
     struct sigaction action {};
     action.sa_sigaction = OnFault;
     sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     sigaction(sig, &action, nullptr);
   }
 }
@@ -254,6 +274,8 @@ struct View {
   bool open = true;           // counted in region->views
   bool object_done = false;   // the ArrayBuffer object was collected
   bool store_done = false;    // its backing store was released
+  bool detached = false;      // close() detached the buffer itself: its store had no other holder
+  size_t external = 0;        // bytes reported to V8 as external memory while the object lingers
 };
 
 struct Registry {
@@ -273,40 +295,46 @@ Registry& TheRegistry() {
   return *registry;
 }
 
-void ClearSlotLocked(Region* region) {
-  GuardSlot* slot = region->slot;
-  if (slot == nullptr) return;
-  LockSlot(*slot, ThreadId());
-  uint64_t generation = slot->generation.load(std::memory_order_relaxed);
-  slot->generation.store(generation + 1, std::memory_order_relaxed);
+// Changes a slot under its owner lock (so no handler is half-way through it) and a generation bump.
+template <typename Change>
+void ChangeSlot(GuardSlot& slot, Change change) {
+  LockSlot(slot, ThreadId());
+  uint64_t generation = slot.generation.load(std::memory_order_relaxed);
+  slot.generation.store(generation + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  slot->start.store(0, std::memory_order_relaxed);
-  slot->faults.store(nullptr, std::memory_order_relaxed);
-  slot->chunks.store(nullptr, std::memory_order_relaxed);
-  slot->fd.store(-1, std::memory_order_relaxed);
-  slot->generation.store(generation + 2, std::memory_order_release);
-  UnlockSlot(*slot);
+  change(slot);
+  slot.generation.store(generation + 2, std::memory_order_release);
+  UnlockSlot(slot);
+}
+
+void ClearSlotLocked(Region* region) {
+  if (region->slot == nullptr) return;
+  ChangeSlot(*region->slot, [](GuardSlot& slot) {
+    slot.start.store(0, std::memory_order_relaxed);
+    slot.faults.store(nullptr, std::memory_order_relaxed);
+    slot.chunks.store(nullptr, std::memory_order_relaxed);
+    slot.fd.store(-1, std::memory_order_relaxed);
+  });
   region->slot = nullptr;
 }
 
 bool PublishSlotLocked(Region* region, int guard, int64_t file_offset) {
   for (size_t i = 0; i < kGuardSlots; i++) {
-    GuardSlot& slot = guard_slots[i];
-    if (slot.start.load(std::memory_order_relaxed) != 0 || (slot.generation.load() & 1) != 0) continue;
-    uint64_t generation = slot.generation.load(std::memory_order_relaxed);
-    slot.generation.store(generation + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    slot.end.store(reinterpret_cast<uintptr_t>(region->address) + region->length, std::memory_order_relaxed);
-    slot.mode.store(guard, std::memory_order_relaxed);
-    slot.fd.store(region->fd, std::memory_order_relaxed);
-    slot.file_offset.store(file_offset, std::memory_order_relaxed);
-    slot.faults.store(&region->faults, std::memory_order_relaxed);
-    slot.chunks.store(region->chunks.get(), std::memory_order_relaxed);
-    slot.zeroed_from.store(UINTPTR_MAX, std::memory_order_relaxed);
-    slot.start.store(reinterpret_cast<uintptr_t>(region->address), std::memory_order_relaxed);
-    slot.generation.store(generation + 2, std::memory_order_release);
-    size_t high = guard_high_water.load(std::memory_order_relaxed);
-    if (i + 1 > high) guard_high_water.store(i + 1, std::memory_order_release);
+    std::atomic<GuardSlot*>& block = guard_blocks[i / kGuardBlock];
+    if (block.load(std::memory_order_relaxed) == nullptr) block.store(new GuardSlot[kGuardBlock], std::memory_order_release);
+    GuardSlot& slot = SlotAt(i);
+    if (slot.start.load(std::memory_order_relaxed) != 0) continue;
+    ChangeSlot(slot, [&](GuardSlot& s) {
+      s.end.store(reinterpret_cast<uintptr_t>(region->address) + region->length, std::memory_order_relaxed);
+      s.mode.store(guard, std::memory_order_relaxed);
+      s.fd.store(region->fd, std::memory_order_relaxed);
+      s.file_offset.store(file_offset, std::memory_order_relaxed);
+      s.faults.store(&region->faults, std::memory_order_relaxed);
+      s.chunks.store(region->chunks.get(), std::memory_order_relaxed);
+      s.zeroed_from.store(UINTPTR_MAX, std::memory_order_relaxed);
+      s.start.store(reinterpret_cast<uintptr_t>(region->address), std::memory_order_relaxed);
+    });
+    if (i + 1 > guard_high_water.load(std::memory_order_relaxed)) guard_high_water.store(i + 1, std::memory_order_release);
     region->slot = &slot;
     return true;
   }
@@ -315,26 +343,38 @@ bool PublishSlotLocked(Region* region, int guard, int64_t file_offset) {
 
 void MaybeReleaseLocked(Registry& registry, Region* region) {
   if (!region->retired || region->pins > 0) return;
+  ClearSlotLocked(region);  // nothing can touch the range any more
+  if (region->fd >= 0) close(region->fd);
   munmap(region->address, PageUp(region->length));
   registry.regions.erase(region->id);
   delete region;
 }
 
-// Replaces the pages with an inert anonymous mapping: the file or segment is let go at once (for a
-// System V attachment this is the detach: nattch, dtime and lpid change as with shmdt), while the
-// addresses stay valid memory until nothing can point at them any more.
+// Lays an inert anonymous mapping over the pages: the file or segment is let go at once (for a System
+// V attachment this is the detach: nattch, dtime and lpid change as with shmdt), while the addresses
+// stay valid memory until nothing can point at them. The guard stays on until the inert mapping is in
+// place, and its slot is kept (marked retired, so the handler just retries there) until release.
 int64_t RetireLocked(Registry& registry, Region* region) {
-  ClearSlotLocked(region);
+  region->retired = true;
+  void* inert = mmap(region->address, PageUp(region->length), PROT_READ | PROT_WRITE,
+                     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (inert == MAP_FAILED) {
+    int64_t failure = -errno;  // the pages stay, guarded, until the region is released
+    MaybeReleaseLocked(registry, region);
+    return failure;
+  }
+  if (region->slot != nullptr) {
+    ChangeSlot(*region->slot, [](GuardSlot& slot) {
+      slot.mode.store(slot.mode.load(std::memory_order_relaxed) | kGuardRetired, std::memory_order_relaxed);
+      slot.fd.store(-1, std::memory_order_relaxed);
+    });
+  }
   if (region->fd >= 0) {
     close(region->fd);
     region->fd = -1;
   }
-  void* inert = mmap(region->address, PageUp(region->length), PROT_READ | PROT_WRITE,
-                     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  int64_t result = inert == MAP_FAILED ? -errno : 0;  // if it failed, the pages stay until released
-  region->retired = true;
   MaybeReleaseLocked(registry, region);
-  return result;
+  return 0;
 }
 
 int64_t MaybeRetireLocked(Registry& registry, Region* region) {
@@ -364,8 +404,11 @@ uint64_t HintId(void* hint) { return static_cast<uint64_t>(reinterpret_cast<uint
 
 napi_value Nothing(napi_env, napi_callback_info) { return nullptr; }
 
-// Whether JavaScript can still run in env: not while it is being torn down.
+// Whether JavaScript can still run in env: not while it is being torn down. (With an exception pending
+// — Node calling the finalizer at once because making the buffer failed — it can, but must not be tried.)
 bool CanRunJavaScript(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return true;
   napi_value global, function, result;
   return napi_get_global(env, &global) == napi_ok &&
          napi_create_function(env, "unipc", NAPI_AUTO_LENGTH, Nothing, nullptr, &function) == napi_ok &&
@@ -384,10 +427,13 @@ void OnStoreReleased(napi_env env, void*, void* hint) {
   if (it == registry.views.end() || it->second->store_done) return;
   View* view = it->second;
   Region* region = view->region;  // alive: this view's pins are not released yet
+  // A buffer close() detached held the store alone, so its release is genuine even when Node runs it
+  // during teardown (a worker that closed its mapping and ended before the deferred finalizer ran).
+  bool genuine = !forced || view->detached;
   CloseViewLocked(registry, view);
   view->store_done = true;
   if (view->object_done) ForgetViewLocked(registry, view);
-  if (!forced) UnpinLocked(registry, region);
+  if (genuine) UnpinLocked(registry, region);
 }
 
 // The ArrayBuffer object was garbage-collected (or its environment torn down): nothing in JavaScript,
@@ -395,6 +441,7 @@ void OnStoreReleased(napi_env env, void*, void* hint) {
 void OnObjectCollected(napi_env env, void* data, void*) {
   uint64_t id = HintId(data);
   napi_ref buffer = nullptr;
+  size_t external = 0;
   {
     Registry& registry = TheRegistry();
     std::lock_guard<std::mutex> lock(registry.mu);
@@ -405,10 +452,13 @@ void OnObjectCollected(napi_env env, void* data, void*) {
     view->object_done = true;
     buffer = view->buffer;
     view->buffer = nullptr;
+    external = view->external;
     if (view->store_done) ForgetViewLocked(registry, view);
     UnpinLocked(registry, region);
   }
   if (buffer != nullptr) napi_delete_reference(env, buffer);
+  int64_t unused;
+  if (external > 0) napi_adjust_external_memory(env, -static_cast<int64_t>(external), &unused);
 }
 
 // A new view of a region; the caller has counted it in region->views already.
@@ -519,14 +569,16 @@ Napi::Value ViewRegion(const Napi::CallbackInfo& info) {
   int64_t id = args.Int64(0);
   if (!args.ok()) return info.Env().Undefined();
   Registry& registry = TheRegistry();
-  Region* region;
+  Region* region = nullptr;
   {
     std::lock_guard<std::mutex> lock(registry.mu);
     auto it = registry.regions.find(static_cast<uint64_t>(id));
-    if (it == registry.regions.end() || it->second->retired || it->second->views == 0) return Result(info.Env(), -EBADF);
-    region = it->second;
-    region->views++;
+    if (it != registry.regions.end() && !it->second->retired && it->second->views > 0) {
+      region = it->second;
+      region->views++;
+    }
   }
+  if (region == nullptr) return Result(info.Env(), -EBADF);
   return CreateView(info.Env(), region);
 }
 
@@ -539,28 +591,45 @@ Napi::Value CloseView(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   napi_value buffer = info[1];
   Registry& registry = TheRegistry();
-  napi_ref reference;
+  napi_ref reference = nullptr;
+  bool open = false;
   {
     std::lock_guard<std::mutex> lock(registry.mu);
     auto it = registry.views.find(static_cast<uint64_t>(id));
-    if (it == registry.views.end() || !it->second->open) return Result(env, -EBADF);
-    reference = it->second->buffer;
+    if (it != registry.views.end()) {
+      reference = it->second->buffer;
+      open = it->second->open;
+    }
   }
+  if (reference == nullptr) return Result(env, -EBADF);
   napi_value own = nullptr;
   bool same = false;
-  if (reference == nullptr || napi_get_reference_value(env, reference, &own) != napi_ok || own == nullptr ||
+  if (napi_get_reference_value(env, reference, &own) != napi_ok || own == nullptr ||
       napi_strict_equals(env, own, buffer, &same) != napi_ok || !same) {
     return Result(env, -EINVAL);
   }
+  if (!open) return Result(env, 0);  // closed already: a buffer it was moved into was collected
   bool detached = false;
   napi_is_detached_arraybuffer(env, buffer, &detached);
-  // Already detached means a byte stream moved its contents into another buffer, whose lifetime the
+  // Already detached means a byte stream moved the memory into another buffer, whose lifetime the
   // backing store's pin covers.
   if (!detached && napi_detach_arraybuffer(env, buffer) != napi_ok) return Result(env, -EINVAL);
-  std::lock_guard<std::mutex> lock(registry.mu);
-  auto it = registry.views.find(static_cast<uint64_t>(id));
-  if (it == registry.views.end()) return Result(env, 0);
-  return Result(env, CloseViewLocked(registry, it->second));
+  int64_t result = 0;
+  size_t external = 0;
+  {
+    std::lock_guard<std::mutex> lock(registry.mu);
+    auto it = registry.views.find(static_cast<uint64_t>(id));
+    if (it != registry.views.end()) {
+      View* view = it->second;
+      view->detached = !detached;
+      // Until the object is collected the range stays reserved: let V8 know, so it collects sooner.
+      if (!view->object_done) external = view->external = PageUp(view->region->length);
+      result = CloseViewLocked(registry, view);
+    }
+  }
+  int64_t unused;
+  if (external > 0) napi_adjust_external_memory(env, static_cast<int64_t>(external), &unused);
+  return Result(env, result);
 }
 
 // faultedPages(region) → pages the fault guard replaced, or -EBADF once the region is gone.
@@ -569,10 +638,13 @@ Napi::Value FaultedPages(const Napi::CallbackInfo& info) {
   int64_t id = args.Int64(0);
   if (!args.ok()) return info.Env().Undefined();
   Registry& registry = TheRegistry();
-  std::lock_guard<std::mutex> lock(registry.mu);
-  auto it = registry.regions.find(static_cast<uint64_t>(id));
-  if (it == registry.regions.end() || it->second->retired) return Result(info.Env(), -EBADF);
-  return Result(info.Env(), it->second->faults.load());
+  int64_t faults;
+  {
+    std::lock_guard<std::mutex> lock(registry.mu);
+    auto it = registry.regions.find(static_cast<uint64_t>(id));
+    faults = it == registry.regions.end() || it->second->retired ? -EBADF : it->second->faults.load();
+  }
+  return Result(info.Env(), faults);
 }
 
 BlockingCall MsyncCall(std::shared_ptr<RegionHold> hold, size_t offset, size_t length, int flags) {
@@ -660,28 +732,28 @@ Napi::Value NewRegion(Napi::Env env, const RegionSpec& spec) {
   region->writable = spec.writable;
   region->views = 1;  // the view made below
   Registry& registry = TheRegistry();
+  int64_t failure = 0;
   {
     std::lock_guard<std::mutex> lock(registry.mu);
     region->id = registry.next_id++;
     registry.regions[region->id] = region;
-    int64_t failure = 0;
     if (spec.fd >= 0) {
       region->fd = fcntl(spec.fd, F_DUPFD_CLOEXEC, 0);
       if (region->fd < 0) failure = -errno;
     }
     if (failure == 0 && spec.guard != kGuardNone) {
       EnsureFaultHandler();
-      if ((spec.guard & kGuardCopyOnWrite) != 0) {
+      if ((spec.guard & (kGuardCopyOnWrite | kGuardWriteProtect)) != 0) {
         region->chunks.reset(new uint8_t[spec.length / kChunk + 1]());
       }
       if (!PublishSlotLocked(region, spec.guard, spec.file_offset)) failure = -ENOMEM;  // unguarded: not handed out
     }
     if (failure != 0) {
       region->views = 0;
-      RetireLocked(registry, region);  // no pins: unmapped at once
-      return Result(env, failure);
+      RetireLocked(registry, region);  // no pins: released at once
     }
   }
+  if (failure != 0) return Result(env, failure);
   return CreateView(env, region);
 }
 

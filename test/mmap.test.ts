@@ -207,8 +207,8 @@ describe('Mapping safety', () => {
 });
 
 describe('no crash when memory is lost under code still using it', () => {
-  const hazard = async (scenario: string, file = '') => {
-    const child = spawnRaw(process.execPath, ['--import', 'tsx', new URL('./peers/mapping-hazards.ts', import.meta.url).pathname, scenario, file], {
+  const hazard = async (scenario: string, file = '', ...extra: string[]) => {
+    const child = spawnRaw(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./peers/mapping-hazards.ts', import.meta.url).pathname, scenario, file, ...extra], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     return finished(child);
@@ -248,12 +248,38 @@ describe('no crash when memory is lost under code still using it', () => {
     assert.ok(growth <= 2 * 40 + 8, `mappings grew by ${growth} for 5120 scattered writes: by chunks, not pages`);
   });
 
-  test('two threads writing to the same read-only pages at once lose nothing', async () => {
+  test('two threads writing to the same read-only pages at once lose nothing, and are counted once', async () => {
     using dir = tempDir();
     fs.writeFileSync(dir.file('racing'), Buffer.alloc(PAGE_SIZE * 2000));
     const { code, stdout } = await hazard('racing', dir.file('racing'));
     assert.equal(code, 0);
-    assert.deepEqual(JSON.parse(stdout), { lost: 0, pages: 2000 });
+    assert.deepEqual(JSON.parse(stdout), { lost: 0, pages: 2000, faulted: 2000 });
+  });
+
+  for (const kind of ['file', 'sysv']) {
+    test(`${kind}: thread-pool writes into read-only mappings closed at random moments`, async () => {
+      using dir = tempDir();
+      fs.writeFileSync(dir.file('ro'), '');
+      fs.truncateSync(dir.file('ro'), 16 * 2 ** 20);
+      const { code, signal, stdout } = await hazard('close-race', dir.file('ro'), kind);
+      assert.equal(signal, null);
+      assert.equal(code, 0);
+      assert.deepEqual(JSON.parse(stdout), { survived: true });
+    });
+  }
+
+  test('a worker that closes its mapping and ends at once leaves nothing mapped', async () => {
+    using dir = tempDir();
+    fs.writeFileSync(dir.file('worker-closed'), 'x');
+    const { code, stdout } = await hazard('worker-close', dir.file('worker-closed'));
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout), { mapped: false });
+  });
+
+  test('close() after the buffer a byte stream moved the memory into was collected', async () => {
+    const { code, stdout } = await hazard('byob-close');
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout), { seen: 9, closed: true });
   });
 
   test('a write that a full filesystem cannot take is SIGBUS as in C, not hidden as a shrunk file', async (t) => {

@@ -6,6 +6,9 @@
 //   sigbus-kill  `kill -BUS` while the fault guard is installed: must still kill
 //   scatter      writes to every other page of a large read-only mapping: bounded map count
 //   racing       two threads write to the same read-only pages at once: no write lost
+//   close-race   thread-pool writes into read-only mappings closed at random moments (file or System V)
+//   worker-close a worker closes its mapping and ends at once: the region must still be released
+//   byob-close   close() after the buffer a byte stream moved the memory into was collected
 //   full         writes through a shared mapping of a sparse file on a full filesystem: SIGBUS, as in C
 //                (a lost write must not be hidden as if the file had shrunk)
 import { randomFill } from 'node:crypto';
@@ -95,9 +98,62 @@ switch (scenario) {
       if (bytes[page * PAGE_SIZE] !== 1) lost++;
       if (bytes[page * PAGE_SIZE + 1] !== 2) lost++;
     }
+    const faulted = mapping.faultedPages;
     await worker.terminate();
     mapping.close();
-    report({ lost, pages });
+    report({ lost, pages, faulted });
+    break;
+  }
+  case 'close-race': {
+    const kind = process.argv[4];
+    const { SysvSharedMemory, IPC_PRIVATE } = await import('../../src/index.js');
+    const segment = kind === 'sysv' ? SysvSharedMemory.get(IPC_PRIVATE, { size: 16 * 2 ** 20, create: true }) : undefined;
+    try {
+      for (let i = 0; i < 120; i++) {
+        const mapping = segment ? segment.attach({ readOnly: true }) : mmap(file);
+        const filled = new Promise((resolve) => randomFill(new Uint8Array(mapping.buffer), resolve));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
+        mapping.close();
+        await filled;
+      }
+    } finally {
+      segment?.remove();
+    }
+    report({ survived: true });
+    break;
+  }
+  case 'worker-close': {
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import('${new URL('../../dist/esm/index.js', import.meta.url).href}').then(({ mmap }) => {
+        const mapping = mmap(workerData.file);
+        mapping.close();
+        parentPort.postMessage('closed');
+      });`;
+    const worker = new Worker(code, { eval: true, workerData: { file } });
+    await new Promise((resolve) => worker.once('message', resolve));
+    await worker.terminate(); // before the worker's deferred finalizers could run
+    const gc = (globalThis as { gc?: () => void }).gc!;
+    for (let i = 0; i < 10; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    report({ mapped: fs.readFileSync('/proc/self/maps', 'utf8').includes(file) });
+    break;
+  }
+  case 'byob-close': {
+    const mapping = mapAnonymous(65536);
+    const stream = new ReadableStream({ type: 'bytes', pull(c) { (c.byobRequest!.view as Uint8Array)[0] = 9; c.byobRequest!.respond(1); } });
+    let { value } = await stream.getReader({ mode: 'byob' }).read(new Uint8Array(mapping.buffer, 0, 16));
+    const seen = value![0];
+    value = undefined;
+    const gc = (globalThis as { gc?: () => void }).gc!;
+    for (let i = 0; i < 10; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    mapping.close(); // must not throw
+    report({ seen, closed: mapping.closed });
     break;
   }
   case 'full': {
