@@ -105,19 +105,16 @@ switch (scenario) {
     break;
   }
   case 'close-race': {
+    // `file` is a path, or for System V the id of a segment the test made (and removes, crash or not).
     const kind = process.argv[4];
-    const { SysvSharedMemory, IPC_PRIVATE } = await import('../../src/index.js');
-    const segment = kind === 'sysv' ? SysvSharedMemory.get(IPC_PRIVATE, { size: 16 * 2 ** 20, create: true }) : undefined;
-    try {
-      for (let i = 0; i < 120; i++) {
-        const mapping = segment ? segment.attach({ readOnly: true }) : mmap(file);
-        const filled = new Promise((resolve) => randomFill(new Uint8Array(mapping.buffer), resolve));
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
-        mapping.close();
-        await filled;
-      }
-    } finally {
-      segment?.remove();
+    const { SysvSharedMemory } = await import('../../src/index.js');
+    const segment = kind === 'sysv' ? SysvSharedMemory.fromId(Number(file)) : undefined;
+    for (let i = 0; i < 120; i++) {
+      const mapping = segment ? segment.attach({ readOnly: true }) : mmap(file);
+      const filled = new Promise((resolve) => randomFill(new Uint8Array(mapping.buffer), resolve));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
+      mapping.close();
+      await filled;
     }
     report({ survived: true });
     break;
