@@ -74,7 +74,9 @@ export function compilePeer(name: string): string {
   const outDir = path.join(root, 'build', 'test-peers');
   const output = path.join(outDir, name);
   fs.mkdirSync(outDir, { recursive: true });
-  const fresh = fs.existsSync(output) && fs.statSync(output).mtimeMs >= fs.statSync(source).mtimeMs;
+  const inputs = [source, ...fs.readdirSync(peers).filter((f) => f.endsWith('.h')).map((f) => path.join(peers, f))];
+  const newest = Math.max(...inputs.map((f) => fs.statSync(f).mtimeMs));
+  const fresh = fs.existsSync(output) && fs.statSync(output).mtimeMs >= newest;
   if (!fresh) {
     const temporary = `${output}.${process.pid}`;
     execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', temporary, source], { stdio: 'inherit' });

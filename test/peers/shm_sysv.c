@@ -15,32 +15,7 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
-static unsigned char input[1 << 20];
-
-static size_t read_stdin(void) {
-  size_t total = 0;
-  for (;;) {
-    ssize_t n = read(0, input + total, sizeof(input) - total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      perror("read");
-      exit(1);
-    }
-    if (n == 0) break;
-    total += (size_t)n;
-    if (total == sizeof(input)) {
-      fprintf(stderr, "input too large\n");
-      exit(1);
-    }
-  }
-  return total;
-}
-
-static int fail(const char *what) {
-  int code = errno == EEXIST ? 3 : errno == ENOENT ? 4 : (errno == EINVAL || errno == EIDRM) ? 5 : 1;
-  perror(what);
-  return code;
-}
+#include "peer_io.h"
 
 static key_t parse_key(const char *text) {
   if (strcmp(text, "private") == 0) return IPC_PRIVATE;
