@@ -102,7 +102,8 @@ export class PipeReader extends PipeEnd {
     const checked = waitOptions(options);
     const size = validateMaxSize(checked, DEFAULT_READ_SIZE);
     this.assertNotGivenAway('read()');
-    return this.ready('read', checked, 'read', () => this.#attemptRead(size));
+    const buffer = Buffer.allocUnsafe(size); // one per call, not per attempt: attempts often find nothing
+    return this.ready('read', checked, 'read', () => this.#attemptRead(buffer));
   }
 
   /** Reads what is available, up to maxSize bytes, blocking until data comes; null at the end of data. */
@@ -110,12 +111,12 @@ export class PipeReader extends PipeEnd {
     const checked = syncWaitOptions(options);
     const size = validateMaxSize(checked, DEFAULT_READ_SIZE);
     this.assertNotGivenAway('readSync()');
-    return this.readySync('read', checked, 'read', () => this.#attemptRead(size));
+    const buffer = Buffer.allocUnsafe(size);
+    return this.readySync('read', checked, 'read', () => this.#attemptRead(buffer));
   }
 
-  #attemptRead(size: number): Buffer | null | typeof AGAIN {
-    const buffer = Buffer.allocUnsafe(size);
-    const n = attemptResult(native.read(this.openFd('read'), buffer, 0, size), 'read', this.errorContext());
+  #attemptRead(buffer: Buffer): Buffer | null | typeof AGAIN {
+    const n = attemptResult(native.read(this.openFd('read'), buffer, 0, buffer.length), 'read', this.errorContext());
     if (n === AGAIN) return AGAIN;
     return n === 0 ? null : buffer.subarray(0, n);
   }

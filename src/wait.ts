@@ -68,7 +68,7 @@ export interface Budget {
   deadline?: number;
 }
 
-export function budget(options: WaitOptions): Budget {
+function budget(options: WaitOptions): Budget {
   const { signal, timeout } = options;
   return { signal, timeout, deadline: timeout === undefined ? undefined : performance.now() + timeout };
 }
