@@ -512,30 +512,6 @@ Napi::Value CreateView(Napi::Env env, Region* region) {
   return result;
 }
 
-// A temporary reference on a live region (for msync on a waiter thread), released by destruction.
-class RegionHold {
- public:
-  static std::shared_ptr<RegionHold> Take(uint64_t id) {
-    Registry& registry = TheRegistry();
-    std::lock_guard<std::mutex> lock(registry.mu);
-    auto it = registry.regions.find(id);
-    if (it == registry.regions.end() || it->second->retired) return nullptr;
-    it->second->holds++;
-    return std::shared_ptr<RegionHold>(new RegionHold(it->second));
-  }
-  ~RegionHold() {
-    Registry& registry = TheRegistry();
-    std::lock_guard<std::mutex> lock(registry.mu);
-    region_->holds--;
-    MaybeRetireLocked(registry, region_);
-  }
-  Region* region() const { return region_; }
-
- private:
-  explicit RegionHold(Region* region) : region_(region) {}
-  Region* region_;
-};
-
 // mmap(length, prot, flags, fd, offset, guard, shared, writable) → view object or -errno
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Args args(info);
@@ -649,13 +625,13 @@ Napi::Value FaultedPages(const Napi::CallbackInfo& info) {
 
 BlockingCall MsyncCall(std::shared_ptr<RegionHold> hold, size_t offset, size_t length, int flags) {
   return [hold, offset, length, flags]() -> int64_t {
-    return SyscallResult(msync(hold->region()->address + offset, length, flags));
+    return SyscallResult(msync(hold->address() + offset, length, flags));
   };
 }
 
 // The page-aligned span covering [offset, offset + length) of the region, or false if outside it.
-bool SyncSpan(Region* region, double offset, double length, size_t* start, size_t* span) {
-  if (offset < 0 || length < 0 || offset + length > static_cast<double>(region->length)) return false;
+bool SyncSpan(size_t region_length, double offset, double length, size_t* start, size_t* span) {
+  if (offset < 0 || length < 0 || offset + length > static_cast<double>(region_length)) return false;
   *start = static_cast<size_t>(offset) & ~(PageSize() - 1);
   *span = static_cast<size_t>(offset + length) - *start;
   return true;
@@ -672,7 +648,7 @@ Napi::Value Msync(const Napi::CallbackInfo& info) {
   std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(id));
   size_t start, span;
   if (!hold) return Result(info.Env(), -EBADF);
-  if (!SyncSpan(hold->region(), offset, length, &start, &span)) return Result(info.Env(), -EINVAL);
+  if (!SyncSpan(hold->length(), offset, length, &start, &span)) return Result(info.Env(), -EINVAL);
   return Result(info.Env(), RunSync(MsyncCall(hold, start, span, flags), -1));
 }
 
@@ -689,7 +665,7 @@ Napi::Value MsyncAsync(const Napi::CallbackInfo& info) {
   std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(id));
   size_t start, span;
   if (!hold) return Result(info.Env(), -EBADF);
-  if (!SyncSpan(hold->region(), offset, length, &start, &span)) return Result(info.Env(), -EINVAL);
+  if (!SyncSpan(hold->length(), offset, length, &start, &span)) return Result(info.Env(), -EINVAL);
   return StartWait(info.Env(), MsyncCall(hold, start, span, flags), callback);
 }
 
@@ -723,6 +699,24 @@ Napi::Value Fallocate(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+std::shared_ptr<RegionHold> RegionHold::Take(uint64_t id) {
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  auto it = registry.regions.find(id);
+  if (it == registry.regions.end() || it->second->retired) return nullptr;
+  Region* region = it->second;
+  region->holds++;
+  return std::shared_ptr<RegionHold>(new RegionHold(region, region->address, region->length));
+}
+
+RegionHold::~RegionHold() {
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  Region* region = static_cast<Region*>(region_);
+  region->holds--;
+  MaybeRetireLocked(registry, region);
+}
 
 Napi::Value NewRegion(Napi::Env env, const RegionSpec& spec) {
   auto* region = new Region();

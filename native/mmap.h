@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace unipc {
 
@@ -40,6 +41,27 @@ struct RegionSpec {
 // Registers freshly mapped memory and returns { buffer, view, region, shared, writable } for
 // JavaScript, or a negative errno number (the memory is released again in that case).
 Napi::Value NewRegion(Napi::Env env, const RegionSpec& spec);
+
+// A temporary reference on a live region: while it exists the region is not retired, so its pages stay
+// the mapped file or segment even if every view is closed meanwhile. Waiter threads that use mapped
+// memory (msync, futex waits) hold one for the length of the call.
+class RegionHold {
+ public:
+  // Null when the region is unknown or already retired.
+  static std::shared_ptr<RegionHold> Take(uint64_t id);
+  ~RegionHold();
+  RegionHold(const RegionHold&) = delete;
+  RegionHold& operator=(const RegionHold&) = delete;
+
+  uint8_t* address() const { return address_; }
+  size_t length() const { return length_; }
+
+ private:
+  RegionHold(void* region, uint8_t* address, size_t length) : region_(region), address_(address), length_(length) {}
+  void* region_;
+  uint8_t* address_;
+  size_t length_;
+};
 
 void InitMmap(Napi::Env env, Napi::Object exports);
 

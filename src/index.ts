@@ -61,5 +61,6 @@ export {
   type SysvSharedMemoryStat,
   ftok,
 } from './shm.js';
+export { Condition, Mutex, MutexGuard, Semaphore } from './lock.js';
 export { type RefOptions, type SyncWaitOptions, type WaitOptions } from './wait.js';
 export { waiterStats } from './diagnostics.js';

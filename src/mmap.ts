@@ -81,7 +81,27 @@ export function newMapping(view: NativeView, context: IpcErrorContext = {}): Map
   return new Mapping(kCreate, view, context);
 }
 
+/** @internal What the locks of src/lock.ts need of a Mapping. */
+export interface MappingInternals {
+  readonly region: number;
+  /** Runs `listener` when this Mapping is closed (before its buffer is detached); returns the remover. */
+  onClose(listener: () => void): () => void;
+}
+
+/** @internal */
+export let mappingInternals: (mapping: Mapping) => MappingInternals;
+
 export class Mapping implements Disposable {
+  static {
+    mappingInternals = (mapping) => ({
+      region: mapping.#region,
+      onClose: (listener) => {
+        mapping.#closeListeners.add(listener);
+        return () => mapping.#closeListeners.delete(listener);
+      },
+    });
+  }
+
   readonly #buffer: ArrayBuffer;
   readonly #view: number;
   readonly #region: number;
@@ -91,6 +111,7 @@ export class Mapping implements Disposable {
   /** Whether the mapping is writable ('rw'); writes to a read-only one stay private to this process. */
   readonly writable: boolean;
   #closed = false;
+  readonly #closeListeners = new Set<() => void>();
 
   /** @internal Made by mmap(), mapAnonymous(), map() of a MemoryFile or SharedMemory, attach(), fromShared(). */
   constructor(key: symbol, view: NativeView, context: IpcErrorContext) {
@@ -180,6 +201,8 @@ export class Mapping implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const listener of this.#closeListeners) listener();
+    this.#closeListeners.clear();
     const result = native.closeView(this.#view, this.#buffer);
     if (result < 0) throw new IpcError(-result, 'munmap', this.#context);
   }

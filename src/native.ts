@@ -88,6 +88,9 @@ export interface NativeConstants {
   readonly SHM_DEST: number;
   readonly SHM_LOCKED: number;
   readonly SHMCTL_STAT_FIELDS: number;
+  readonly FUTEX_WAITERS: number;
+  readonly FUTEX_OWNER_DIED: number;
+  readonly FUTEX_TID_MASK: number;
   /** Index of the first descriptor in the meta array recvmsg fills. */
   readonly RECVMSG_META_FIRST_FD: number;
 }
@@ -189,6 +192,12 @@ export interface Native {
   shmctlStat(id: number, out: Float64Array): number;
   shmctlSet(id: number, uid: number, gid: number, mode: number): number;
   shmctlRemove(id: number): number;
+
+  // futex.cc (offsets are bytes into a region; a negative timeout waits until woken)
+  futexWait(region: number, offset: number, expected: number, timeoutMs: number): number;
+  futexWaitAsync(region: number, offset: number, expected: number, timeoutMs: number, callback: WaitCallback): number;
+  futexWake(region: number, offset: number, count: number): number;
+  gettid(): number;
 }
 
 const load = createRequire(packageRoot + '/package.json')('node-gyp-build') as (dir: string) => Native;

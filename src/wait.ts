@@ -68,7 +68,8 @@ export interface Budget {
   deadline?: number;
 }
 
-function budget(options: WaitOptions): Budget {
+/** The allowance of one operation that starts now. */
+export function budget(options: WaitOptions): Budget {
   const { signal, timeout } = options;
   return { signal, timeout, deadline: timeout === undefined ? undefined : performance.now() + timeout };
 }
@@ -301,6 +302,11 @@ export function attemptResult(result: number, syscall: string, context?: IpcErro
  * get messages in the order they were asked for. A queued operation can still be aborted or time out.
  */
 export class Turnstile {
+  /** Whether an operation is in progress or queued. */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
   readonly #queue: Array<{ admit(): void }> = [];
   #busy = false;
 

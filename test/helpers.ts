@@ -74,12 +74,13 @@ export function compilePeer(name: string): string {
   const outDir = path.join(root, 'build', 'test-peers');
   const output = path.join(outDir, name);
   fs.mkdirSync(outDir, { recursive: true });
-  const inputs = [source, ...fs.readdirSync(peers).filter((f) => f.endsWith('.h')).map((f) => path.join(peers, f))];
+  const headers = path.join(root, 'include', 'unipc');
+  const inputs = [source, ...[peers, headers].flatMap((dir) => fs.readdirSync(dir).filter((f) => f.endsWith('.h')).map((f) => path.join(dir, f)))];
   const newest = Math.max(...inputs.map((f) => fs.statSync(f).mtimeMs));
   const fresh = fs.existsSync(output) && fs.statSync(output).mtimeMs >= newest;
   if (!fresh) {
     const temporary = `${output}.${process.pid}`;
-    execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', temporary, source], { stdio: 'inherit' });
+    execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(root, 'include'), '-o', temporary, source], { stdio: 'inherit' });
     fs.renameSync(temporary, output);
   }
   return output;

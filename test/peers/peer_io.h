@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static unsigned char input[1 << 20];
+static unsigned char input[1 << 20] __attribute__((unused));
 
-static size_t read_stdin(void) {
+static inline size_t read_stdin(void) {
   size_t total = 0;
   for (;;) {
     ssize_t n = read(0, input + total, sizeof(input) - total);
@@ -29,7 +29,7 @@ static size_t read_stdin(void) {
   return total;
 }
 
-static int fail(const char *what) {
+static inline int fail(const char *what) {
   int code = errno == EEXIST ? 3 : errno == ENOENT ? 4 : (errno == EINVAL || errno == EIDRM) ? 5 : 1;
   perror(what);
   return code;

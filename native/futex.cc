@@ -1,0 +1,126 @@
+// Futexes on mapped memory: the kernel half of the locks in src/lock.ts. The lock words themselves are
+// read and written with Atomics in JavaScript; only sleeping and waking come here. The futexes are the
+// shared (non-private) kind, so waiters in different processes that map the same pages meet.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "common.h"
+#include "mmap.h"
+#include "wait.h"
+
+namespace unipc {
+namespace {
+
+// An absolute CLOCK_MONOTONIC deadline, so that a wait restarted after EINTR keeps its original end.
+struct Deadline {
+  bool forever = true;
+  struct timespec at {};
+};
+
+Deadline DeadlineAfter(double timeout_ms) {
+  Deadline deadline;
+  if (timeout_ms < 0) return deadline;
+  deadline.forever = false;
+  clock_gettime(CLOCK_MONOTONIC, &deadline.at);
+  double whole = std::floor(timeout_ms / 1000);
+  deadline.at.tv_sec += static_cast<time_t>(whole);
+  deadline.at.tv_nsec += static_cast<long>((timeout_ms - whole * 1000) * 1e6);
+  if (deadline.at.tv_nsec >= 1000000000L) {
+    deadline.at.tv_sec += 1;
+    deadline.at.tv_nsec -= 1000000000L;
+  }
+  return deadline;
+}
+
+// The 4-byte word at `offset` of a held region, or null when it does not lie inside it aligned.
+uint32_t* WordAt(const RegionHold& hold, double offset) {
+  if (offset < 0 || std::fmod(offset, 4) != 0 || offset + 4 > static_cast<double>(hold.length())) return nullptr;
+  return reinterpret_cast<uint32_t*>(hold.address() + static_cast<size_t>(offset));
+}
+
+// One FUTEX_WAIT_BITSET (the variant whose timeout is absolute): 0 when woken (or spuriously),
+// -EAGAIN when the word no longer held `expected`, -ETIMEDOUT, or -EINTR.
+int64_t FutexWait(uint32_t* word, int32_t expected, const Deadline& deadline) {
+  long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, static_cast<uint32_t>(expected),
+                   deadline.forever ? nullptr : &deadline.at, nullptr, FUTEX_BITSET_MATCH_ANY);
+  return SyscallResult(r);
+}
+
+// futexWait(region, offset, expected, timeoutMs) → 0 | -EAGAIN | -ETIMEDOUT, on the calling thread.
+// A negative timeout waits until woken.
+Napi::Value FutexWaitSync(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int64_t region = args.Int64(0);
+  double offset = args.Double(1);
+  int32_t expected = args.Int32(2);
+  double timeout_ms = args.Double(3);
+  if (!args.ok()) return info.Env().Undefined();
+  std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(region));
+  if (!hold) return Result(info.Env(), -EBADF);
+  uint32_t* word = WordAt(*hold, offset);
+  if (word == nullptr) return Result(info.Env(), -EINVAL);
+  Deadline deadline = DeadlineAfter(timeout_ms);
+  for (;;) {
+    int64_t r = FutexWait(word, expected, deadline);
+    if (r != -EINTR) return Result(info.Env(), r);
+  }
+}
+
+// futexWaitAsync(region, offset, expected, timeoutMs, callback(result)) → wait id. The wait runs on a
+// waiter thread that holds the region, so its pages stay mapped until the futex call has returned.
+Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int64_t region = args.Int64(0);
+  double offset = args.Double(1);
+  int32_t expected = args.Int32(2);
+  double timeout_ms = args.Double(3);
+  Napi::Function callback = args.Function(4);
+  if (!args.ok()) return info.Env().Undefined();
+  std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(region));
+  if (!hold) return Result(info.Env(), -EBADF);
+  uint32_t* word = WordAt(*hold, offset);
+  if (word == nullptr) return Result(info.Env(), -EINVAL);
+  Deadline deadline = DeadlineAfter(timeout_ms);
+  return StartWait(info.Env(), [hold, word, expected, deadline]() { return FutexWait(word, expected, deadline); },
+                   callback);
+}
+
+// futexWake(region, offset, count) → the number of waiters woken.
+Napi::Value FutexWake(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int64_t region = args.Int64(0);
+  double offset = args.Double(1);
+  int32_t count = args.Int32(2);
+  if (!args.ok()) return info.Env().Undefined();
+  std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(region));
+  if (!hold) return Result(info.Env(), -EBADF);
+  uint32_t* word = WordAt(*hold, offset);
+  if (word == nullptr) return Result(info.Env(), -EINVAL);
+  return Result(info.Env(), SyscallResult(syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0)));
+}
+
+// gettid() → the calling thread's id: the owner a Mutex records in its word.
+Napi::Value GetTid(const Napi::CallbackInfo& info) {
+  return Result(info.Env(), static_cast<int64_t>(syscall(SYS_gettid)));
+}
+
+}  // namespace
+
+void InitFutex(Napi::Env env, Napi::Object exports) {
+  UNIPC_EXPORT(exports, "futexWait", FutexWaitSync);
+  UNIPC_EXPORT(exports, "futexWaitAsync", FutexWaitAsync);
+  UNIPC_EXPORT(exports, "futexWake", FutexWake);
+  UNIPC_EXPORT(exports, "gettid", GetTid);
+
+  Napi::Object c = ConstantsOf(exports);
+  c.Set("FUTEX_WAITERS", Napi::Number::New(env, static_cast<double>(FUTEX_WAITERS)));
+  c.Set("FUTEX_OWNER_DIED", Napi::Number::New(env, FUTEX_OWNER_DIED));
+  c.Set("FUTEX_TID_MASK", Napi::Number::New(env, FUTEX_TID_MASK));
+}
+
+}  // namespace unipc

@@ -1,0 +1,622 @@
+// Locks that live in shared memory: a robust Mutex, a counting Semaphore and a Condition, each a few
+// 32-bit words at an offset of a Mapping, usable from every process and thread that maps the same pages.
+//
+// The words are read and changed with Atomics, so taking a free lock or releasing one nobody waits for
+// costs no system call. Waiting sleeps in the kernel on a shared futex: the Sync forms on the calling
+// thread, the Promise forms on a waiter thread of the waiting model (docs/design.md). The layout and the
+// protocol are documented in docs/locks.md, for C programs that want to take the same locks.
+import fs from 'node:fs';
+import { IpcError, closedError, errnoValue, timeoutError } from './errors.js';
+import { Mapping, mappingInternals } from './mmap.js';
+import { constants, native } from './native.js';
+import { invalidArgType, invalidArgValue, validateInteger } from './validate.js';
+import {
+  type Budget,
+  type RefOptions,
+  type SyncWaitOptions,
+  type WaitOptions,
+  Turnstile,
+  budget,
+  syncWaitOptions,
+  waitOnThread,
+  waitOptions,
+} from './wait.js';
+
+// The mutex word, as in the kernel's robust futexes: owner thread id, owner-died flag, waiters flag.
+const TID_MASK = constants.FUTEX_TID_MASK;
+const OWNER_DIED = constants.FUTEX_OWNER_DIED;
+const WAITERS = constants.FUTEX_WAITERS | 0;
+// An owner id no thread can have (pid_max is at most 2^22): a mutex whose state was never made consistent.
+const NOT_RECOVERABLE = TID_MASK;
+const INT32_MAX = 0x7fffffff;
+
+/**
+ * Spins before sleeping: a waiter that finds the lock taken re-reads it this many times before it pays
+ * for a futex sleep (~35 µs to be woken across CPUs here, against ~0.6 µs for a store to be seen).
+ * Measured with bench/locks.ts; see docs/locks.md.
+ */
+const SPIN_LIMIT = 200;
+
+/** How often a waiter for a mutex checks that its owner still lives (a dead owner is found this fast). */
+const LIVENESS_INTERVAL_MS = 100;
+
+const EAGAIN = errnoValue('EAGAIN');
+const ETIMEDOUT = errnoValue('ETIMEDOUT');
+
+let ownThreadId = 0;
+/** The id (gettid) of the calling thread: what a Mutex records as its owner. */
+function threadId(): number {
+  if (ownThreadId === 0) ownThreadId = native.gettid();
+  return ownThreadId;
+}
+
+/** Whether a thread id no longer names a running thread (exited, or a zombie nobody has reaped). */
+function threadGone(tid: number): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${tid}/stat`, 'latin1');
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state === 'Z' || state === 'X';
+}
+
+type SleepResult = 'woken' | 'changed' | 'timedout';
+
+function sleepResult(result: number, syscall: string): SleepResult {
+  if (result === 0) return 'woken';
+  if (result === -EAGAIN || result === EAGAIN) return 'changed';
+  if (result === -ETIMEDOUT || result === ETIMEDOUT) return 'timedout';
+  throw new IpcError(Math.abs(result), syscall);
+}
+
+/** Milliseconds left before a deadline (-1: none), capped at `cap` when given. */
+function remaining(deadline: number | undefined, cap?: number): number {
+  const left = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
+  if (cap === undefined) return left;
+  return left < 0 ? cap : Math.min(left, cap);
+}
+
+/** Words at a 4-byte aligned offset of a writable Mapping, and the futex calls on them. */
+abstract class SharedWords {
+  /** The mapping the words live in. */
+  readonly mapping: Mapping;
+  /** Byte offset of the first word in the mapping. */
+  readonly offset: number;
+  protected readonly words: Int32Array;
+  readonly #region: number;
+  readonly #onClose: (listener: () => void) => () => void;
+
+  constructor(mapping: unknown, offset: unknown, size: number) {
+    if (!(mapping instanceof Mapping)) throw invalidArgType('mapping', 'an instance of Mapping', mapping);
+    validateInteger(offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
+    if (offset % 4 !== 0) throw invalidArgValue('offset', offset, 'must be a multiple of 4 (the words are 32-bit atomics)');
+    if (mapping.closed) throw closedError('the mapping', 'futex');
+    if (!mapping.writable) throw invalidArgValue('mapping', mapping, "must be writable ('rw'): taking a lock writes to it");
+    if (offset + size > mapping.length) {
+      throw invalidArgValue('offset', offset, `leaves no room for ${size} bytes in a mapping of ${mapping.length}`);
+    }
+    this.mapping = mapping;
+    this.offset = offset;
+    this.words = new Int32Array(mapping.buffer, offset, size / 4);
+    const internals = mappingInternals(mapping);
+    this.#region = internals.region;
+    this.#onClose = internals.onClose;
+  }
+
+  protected ensureOpen(syscall: string): void {
+    if (this.mapping.closed) throw closedError('the mapping', syscall);
+  }
+
+  /** Wakes up to `count` threads sleeping on word `index`; returns how many were woken. */
+  protected wake(index: number, count: number): number {
+    const result = native.futexWake(this.#region, this.offset + index * 4, count);
+    if (result < 0) throw new IpcError(-result, 'futex');
+    return result;
+  }
+
+  /** Sleeps on word `index` while it holds `expected`, for at most timeoutMs (-1: until woken). */
+  protected sleepSync(index: number, expected: number, timeoutMs: number): SleepResult {
+    return sleepResult(native.futexWait(this.#region, this.offset + index * 4, expected, timeoutMs), 'futex');
+  }
+
+  /** The Promise form of sleepSync(), on a waiter thread; closing the mapping ends it with 'EBADF'. */
+  protected async sleep(index: number, expected: number, timeoutMs: number, options: WaitOptions & RefOptions): Promise<SleepResult> {
+    let id = -1;
+    const stopWatching = this.#onClose(() => {
+      if (id >= 0) native.cancelWait(id);
+    });
+    try {
+      const result = await waitOnThread(
+        (callback) =>
+          (id = native.futexWaitAsync(this.#region, this.offset + index * 4, expected, timeoutMs, (r) =>
+            callback(r === -EAGAIN || r === -ETIMEDOUT ? -r : r),
+          )),
+        { signal: options.signal, ref: options.ref },
+        'futex',
+      );
+      return sleepResult(result, 'futex');
+    } catch (error) {
+      if (this.mapping.closed) throw closedError('the mapping', 'futex');
+      throw error;
+    } finally {
+      stopWatching();
+    }
+  }
+}
+
+const kRelease = Symbol('release');
+const kAcquire = Symbol('acquire');
+const kMarkConsistent = Symbol('markConsistent');
+
+/** What taking a mutex found: whether the previous owner had died holding it. */
+interface Acquired {
+  ownerDied: boolean;
+}
+const CLEAN: Acquired = Object.freeze({ ownerDied: false });
+const AFTER_DEATH: Acquired = Object.freeze({ ownerDied: true });
+
+function notRecoverable(): IpcError {
+  return new IpcError(
+    errnoValue('ENOTRECOVERABLE'),
+    'lock',
+    {},
+    'a previous owner died and its successor released the mutex without markConsistent(); reset() it once the data is repaired',
+  );
+}
+
+/**
+ * A held mutex. unlock() (or `using`) releases it; releasing twice is harmless.
+ *
+ * When `ownerDied` is true, the previous owner died holding the mutex (its process was killed, its
+ * thread ended): the data it protects may be half-updated. Repair it, then call markConsistent(); a
+ * mutex released without that becomes unusable ('ENOTRECOVERABLE'), as with POSIX robust mutexes.
+ */
+export class MutexGuard implements Disposable {
+  readonly mutex: Mutex;
+  #held = true;
+  #ownerDied: boolean;
+
+  /** @internal Made by Mutex. */
+  constructor(mutex: Mutex, acquired: Acquired) {
+    this.mutex = mutex;
+    this.#ownerDied = acquired.ownerDied;
+  }
+
+  /** Whether this guard still holds the mutex. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** Whether the previous owner died holding the mutex and the state has not been marked consistent. */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
+
+  /** Declares the protected data repaired after `ownerDied`, so that unlock() leaves a usable mutex. */
+  markConsistent(): void {
+    if (!this.#held) throw invalidStateError('markConsistent');
+    this.mutex[kMarkConsistent]();
+    this.#ownerDied = false;
+  }
+
+  unlock(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.mutex[kRelease]();
+  }
+
+  [Symbol.dispose](): void {
+    this.unlock();
+  }
+
+  /** @internal Takes the mutex again for the same holder (Condition.wait). */
+  async relock(): Promise<void> {
+    this.#relocked(await this.mutex[kAcquire]({}));
+  }
+
+  /** @internal */
+  relockSync(): void {
+    this.#relocked(this.mutex.lockSyncAcquire({}));
+  }
+
+  #relocked(acquired: Acquired): void {
+    this.#held = true;
+    this.#ownerDied = acquired.ownerDied;
+  }
+}
+
+function invalidStateError(method: string): IpcError {
+  return new IpcError(errnoValue('EPERM'), method, {}, 'the guard no longer holds the mutex');
+}
+
+/**
+ * A mutual-exclusion lock in 4 bytes of shared memory (zero-filled memory is an unlocked mutex).
+ *
+ * It is robust: the owner's thread id is in the word, and a waiter that finds the owner gone (killed,
+ * exited, a worker that ended) takes the mutex with `ownerDied` set instead of waiting forever. Every
+ * user must see the same thread ids, i.e. live in the same PID namespace.
+ *
+ * A thread cannot take a mutex it holds: lockSync() throws 'EDEADLK' there, while lock() waits for the
+ * thread's own guard to be released (Promise forms of one thread may queue behind each other).
+ */
+export class Mutex extends SharedWords {
+  /** Bytes the mutex occupies. */
+  static readonly SIZE = 4;
+  /** Alignment it needs, in bytes. */
+  static readonly ALIGNMENT = 4;
+
+  // Promise-form lockers of this object queue here, so that at most one of them sleeps on a thread.
+  readonly #turnstile = new Turnstile();
+
+  /** The mutex at `offset` of `mapping` (nothing is written: zero-filled memory is unlocked). */
+  constructor(mapping: Mapping, offset = 0) {
+    super(mapping, offset, Mutex.SIZE);
+  }
+
+  /** The owner's thread id, or 0 when unlocked (or not recoverable). */
+  get owner(): number {
+    this.ensureOpen('lock');
+    const owner = Atomics.load(this.words, 0) & TID_MASK;
+    return owner === NOT_RECOVERABLE ? 0 : owner;
+  }
+
+  /** Takes the mutex if it is free: a guard, or null. Never sleeps. */
+  tryLock(): MutexGuard | null {
+    this.ensureOpen('lock');
+    const acquired = this.#attempt(threadId(), false);
+    return acquired ? new MutexGuard(this, acquired) : null;
+  }
+
+  /**
+   * Takes the mutex, waiting while another thread holds it (on a waiter thread: the event loop stays
+   * free). Rejects with AbortError on `signal`, IpcError 'ETIMEDOUT' after `timeout` ms, 'EBADF' if the
+   * mapping is closed meanwhile, 'ENOTRECOVERABLE' for a mutex left inconsistent.
+   */
+  async lock(options?: WaitOptions & RefOptions): Promise<MutexGuard> {
+    const checked = waitOptions(options);
+    this.ensureOpen('lock');
+    return new MutexGuard(this, await this[kAcquire](checked));
+  }
+
+  /** Takes the mutex, blocking the calling thread while another holds it; 'EDEADLK' if this one does. */
+  lockSync(options?: SyncWaitOptions): MutexGuard {
+    const checked = syncWaitOptions(options);
+    this.ensureOpen('lock');
+    return new MutexGuard(this, this.lockSyncAcquire(checked));
+  }
+
+  /** Runs `fn` holding the mutex and releases it when `fn` (or the promise it returns) settles. */
+  async withLock<T>(fn: (guard: MutexGuard) => T | PromiseLike<T>, options?: WaitOptions & RefOptions): Promise<T> {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    using guard = await this.lock(options);
+    return await fn(guard);
+  }
+
+  /** Runs `fn` holding the mutex (taken with lockSync) and releases it when `fn` returns or throws. */
+  withLockSync<T>(fn: (guard: MutexGuard) => T, options?: SyncWaitOptions): T {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    using guard = this.lockSync(options);
+    return fn(guard);
+  }
+
+  /**
+   * Writes the unlocked state and wakes every waiter. For memory being reused, and to make a mutex
+   * usable again after 'ENOTRECOVERABLE' — only while no one holds it.
+   */
+  reset(): void {
+    this.ensureOpen('lock');
+    Atomics.store(this.words, 0, 0);
+    this.wake(0, INT32_MAX);
+  }
+
+  // One try at taking the mutex; throws if it is not recoverable. `contended`: this locker has slept,
+  // so others may still sleep too and the next unlock must wake one.
+  #attempt(tid: number, contended: boolean): Acquired | undefined {
+    const word = Atomics.load(this.words, 0);
+    const owner = word & TID_MASK;
+    if (owner === NOT_RECOVERABLE) throw notRecoverable();
+    if (owner !== 0) return undefined;
+    // Unowned; OWNER_DIED here means a C peer's robust-list exit handler released it for a dead owner.
+    const next = tid | (word & (WAITERS | OWNER_DIED)) | (contended ? WAITERS : 0);
+    if (Atomics.compareExchange(this.words, 0, word, next) !== word) return undefined;
+    return word & OWNER_DIED ? AFTER_DEATH : CLEAN;
+  }
+
+  // Takes over a mutex whose owner `owner` has died, if the word still names it.
+  #takeOver(owner: number, tid: number): Acquired | undefined {
+    const word = Atomics.load(this.words, 0);
+    if ((word & TID_MASK) !== owner || !threadGone(owner)) return undefined;
+    const next = tid | OWNER_DIED | WAITERS;
+    return Atomics.compareExchange(this.words, 0, word, next) === word ? AFTER_DEATH : undefined;
+  }
+
+  // Spins a while, then marks the word as waited for. Returns the value to sleep on, or undefined when
+  // the mutex became free (try again) — or the acquisition itself when spinning took it.
+  #prepareSleep(tid: number, contended: boolean): { acquired?: Acquired; sleepOn?: number; owner: number } {
+    for (let spin = 0; spin < SPIN_LIMIT; spin++) {
+      if ((Atomics.load(this.words, 0) & TID_MASK) === 0) {
+        const acquired = this.#attempt(tid, contended);
+        if (acquired) return { acquired, owner: 0 };
+      }
+    }
+    const word = Atomics.load(this.words, 0);
+    const owner = word & TID_MASK;
+    if (owner === 0) return { owner };
+    if (owner === NOT_RECOVERABLE) throw notRecoverable();
+    if ((word & WAITERS) === 0 && Atomics.compareExchange(this.words, 0, word, word | WAITERS) !== word) return { owner };
+    return { sleepOn: word | WAITERS, owner };
+  }
+
+  /** @internal The blocking acquisition of lockSync() and Condition.waitSync(). */
+  lockSyncAcquire(options: SyncWaitOptions): Acquired {
+    const tid = threadId();
+    const acquired = this.#attempt(tid, false);
+    if (acquired) return acquired;
+    const deadline = options.timeout === undefined ? undefined : performance.now() + options.timeout;
+    let contended = false;
+    for (;;) {
+      const acquired = this.#attempt(tid, contended);
+      if (acquired) return acquired;
+      const owner = Atomics.load(this.words, 0) & TID_MASK;
+      if (owner === tid) throw new IpcError(errnoValue('EDEADLK'), 'lock', {}, 'this thread holds the mutex already');
+      const prepared = this.#prepareSleep(tid, contended);
+      if (prepared.acquired) return prepared.acquired;
+      if (prepared.sleepOn === undefined) continue;
+      const result = this.sleepSync(0, prepared.sleepOn, remaining(deadline, LIVENESS_INTERVAL_MS));
+      contended = true;
+      if (result !== 'timedout') continue;
+      const takenOver = this.#takeOver(prepared.owner, tid);
+      if (takenOver) return takenOver;
+      if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('lock', options.timeout!);
+    }
+  }
+
+  /** @internal The Promise-form acquisition, queued behind this object's other Promise-form lockers. */
+  async [kAcquire](options: WaitOptions & RefOptions): Promise<Acquired> {
+    const tid = threadId();
+    if (!this.#turnstile.busy) {
+      const acquired = this.#attempt(tid, false);
+      if (acquired) return acquired;
+    }
+    const allowance: Budget = budget(options);
+    const leave = await this.#turnstile.enter(allowance, 'lock');
+    try {
+      let contended = false;
+      for (;;) {
+        this.ensureOpen('lock');
+        const acquired = this.#attempt(tid, contended);
+        if (acquired) return acquired;
+        const prepared = this.#prepareSleep(tid, contended);
+        if (prepared.acquired) return prepared.acquired;
+        if (prepared.sleepOn === undefined) continue;
+        // This thread's own guard is released by this thread: no owner check is needed for it.
+        const ownHolder = prepared.owner === tid;
+        const slice = remaining(allowance.deadline, ownHolder ? undefined : LIVENESS_INTERVAL_MS);
+        const result = await this.sleep(0, prepared.sleepOn, slice, { signal: allowance.signal, ref: options.ref });
+        contended = true;
+        if (result !== 'timedout') continue;
+        if (!ownHolder) {
+          const takenOver = this.#takeOver(prepared.owner, tid);
+          if (takenOver) return takenOver;
+        }
+        if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
+          throw timeoutError('lock', allowance.timeout!);
+        }
+      }
+    } finally {
+      leave();
+    }
+  }
+
+  /** @internal */
+  [kRelease](): void {
+    this.ensureOpen('unlock');
+    const tid = threadId();
+    const word = Atomics.compareExchange(this.words, 0, tid, 0);
+    if (word === tid) return;
+    if ((word & TID_MASK) !== tid) {
+      throw new IpcError(errnoValue('EPERM'), 'unlock', {}, 'this thread does not own the mutex');
+    }
+    if (word & OWNER_DIED) {
+      Atomics.store(this.words, 0, NOT_RECOVERABLE);
+      this.wake(0, INT32_MAX);
+      return;
+    }
+    if (Atomics.exchange(this.words, 0, 0) & WAITERS) this.wake(0, 1);
+  }
+
+  /** @internal */
+  [kMarkConsistent](): void {
+    this.ensureOpen('lock');
+    Atomics.and(this.words, 0, ~OWNER_DIED);
+  }
+}
+
+/**
+ * A counting semaphore in 8 bytes of shared memory: the count, then the number of sleeping waiters.
+ * Zero-filled memory is a semaphore with count 0; reset(n) sets another start value. Unlike a Mutex it
+ * has no owner, so nothing is given back for a process that dies after wait() — use a System V
+ * semaphore with `undo` for that.
+ */
+export class Semaphore extends SharedWords {
+  static readonly SIZE = 8;
+  static readonly ALIGNMENT = 4;
+  /** The largest count. */
+  static readonly MAX_VALUE = INT32_MAX;
+
+  readonly #turnstile = new Turnstile();
+
+  constructor(mapping: Mapping, offset = 0) {
+    super(mapping, offset, Semaphore.SIZE);
+  }
+
+  /** The current count. */
+  get value(): number {
+    this.ensureOpen('sem_getvalue');
+    return Atomics.load(this.words, 0);
+  }
+
+  /** Sets the count (before others use the semaphore, or to reinitialise it) and wakes waiters. */
+  reset(value = 0): void {
+    validateInteger(value, 'value', 0, INT32_MAX);
+    this.ensureOpen('sem_init');
+    Atomics.store(this.words, 0, value);
+    if (value > 0) this.wake(0, INT32_MAX);
+  }
+
+  /** Takes one if the count is positive: true, or false without waiting. */
+  tryWait(): boolean {
+    this.ensureOpen('sem_trywait');
+    return this.#take();
+  }
+
+  /** Takes one, waiting (on a waiter thread) while the count is 0. */
+  async wait(options?: WaitOptions & RefOptions): Promise<void> {
+    const checked = waitOptions(options);
+    this.ensureOpen('sem_wait');
+    if (!this.#turnstile.busy && this.#take()) return;
+    const allowance = budget(checked);
+    const leave = await this.#turnstile.enter(allowance, 'sem_wait');
+    try {
+      for (;;) {
+        this.ensureOpen('sem_wait');
+        if (this.#spinTake()) return;
+        Atomics.add(this.words, 1, 1);
+        let result: SleepResult;
+        try {
+          result = await this.sleep(0, 0, remaining(allowance.deadline), { signal: allowance.signal, ref: checked.ref });
+        } finally {
+          if (!this.mapping.closed) Atomics.sub(this.words, 1, 1);
+        }
+        if (result === 'timedout' && !this.#take()) throw timeoutError('sem_wait', allowance.timeout!);
+      }
+    } finally {
+      leave();
+    }
+  }
+
+  /** Takes one, blocking the calling thread while the count is 0. */
+  waitSync(options?: SyncWaitOptions): void {
+    const { timeout } = syncWaitOptions(options);
+    this.ensureOpen('sem_wait');
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    for (;;) {
+      if (this.#spinTake()) return;
+      Atomics.add(this.words, 1, 1);
+      let result: SleepResult;
+      try {
+        result = this.sleepSync(0, 0, remaining(deadline));
+      } finally {
+        Atomics.sub(this.words, 1, 1);
+      }
+      if (result === 'timedout' && !this.#take()) throw timeoutError('sem_wait', timeout!);
+    }
+  }
+
+  /** Adds `count` (default 1) and wakes as many waiters; 'EOVERFLOW' past MAX_VALUE. */
+  post(count = 1): void {
+    validateInteger(count, 'count', 1, INT32_MAX);
+    this.ensureOpen('sem_post');
+    for (;;) {
+      const value = Atomics.load(this.words, 0);
+      if (value > INT32_MAX - count) {
+        throw new IpcError(errnoValue('EOVERFLOW'), 'sem_post', {}, `the count would exceed ${INT32_MAX}`);
+      }
+      if (Atomics.compareExchange(this.words, 0, value, value + count) === value) break;
+    }
+    if (Atomics.load(this.words, 1) > 0) this.wake(0, count);
+  }
+
+  #take(): boolean {
+    for (;;) {
+      const value = Atomics.load(this.words, 0);
+      if (value <= 0) return false;
+      if (Atomics.compareExchange(this.words, 0, value, value - 1) === value) return true;
+    }
+  }
+
+  #spinTake(): boolean {
+    for (let spin = 0; spin < SPIN_LIMIT; spin++) {
+      if (Atomics.load(this.words, 0) > 0 && this.#take()) return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * A condition variable in 8 bytes of shared memory (a sequence number, then the number of sleepers),
+ * used with a Mutex: wait() releases the mutex, sleeps until notified, and takes the mutex again before
+ * it returns — also when it fails (timeout, abort). Wake-ups can be spurious: wait in a loop that
+ * re-checks the condition, as with pthread_cond_wait.
+ */
+export class Condition extends SharedWords {
+  static readonly SIZE = 8;
+  static readonly ALIGNMENT = 4;
+
+  constructor(mapping: Mapping, offset = 0) {
+    super(mapping, offset, Condition.SIZE);
+  }
+
+  /** Releases `guard`'s mutex, waits (on a waiter thread) to be notified, and re-takes the mutex. */
+  async wait(guard: MutexGuard, options?: WaitOptions & RefOptions): Promise<void> {
+    const checked = waitOptions(options);
+    const sequence = this.#begin(guard);
+    let failure: unknown;
+    try {
+      const result = await this.sleep(0, sequence, checked.timeout ?? -1, checked);
+      if (result === 'timedout') failure = timeoutError('pthread_cond_wait', checked.timeout!);
+    } catch (error) {
+      failure = error;
+    } finally {
+      this.#end();
+    }
+    await guard.relock();
+    if (failure) throw failure;
+  }
+
+  /** Releases `guard`'s mutex, blocks the calling thread until notified, and re-takes the mutex. */
+  waitSync(guard: MutexGuard, options?: SyncWaitOptions): void {
+    const { timeout } = syncWaitOptions(options);
+    const sequence = this.#begin(guard);
+    let result: SleepResult;
+    try {
+      result = this.sleepSync(0, sequence, timeout ?? -1);
+    } finally {
+      this.#end();
+      guard.relockSync();
+    }
+    if (result === 'timedout') throw timeoutError('pthread_cond_wait', timeout!);
+  }
+
+  /** Wakes up to `count` waiters (default 1); returns how many were sleeping and woke. */
+  notify(count = 1): number {
+    validateInteger(count, 'count', 1, INT32_MAX);
+    this.ensureOpen('pthread_cond_signal');
+    Atomics.add(this.words, 0, 1);
+    return Atomics.load(this.words, 1) > 0 ? this.wake(0, count) : 0;
+  }
+
+  /** Wakes every waiter. */
+  notifyAll(): number {
+    this.ensureOpen('pthread_cond_broadcast');
+    Atomics.add(this.words, 0, 1);
+    return Atomics.load(this.words, 1) > 0 ? this.wake(0, INT32_MAX) : 0;
+  }
+
+  // Counts this waiter in and releases the mutex; returns the sequence number to sleep on.
+  #begin(guard: unknown): number {
+    if (!(guard instanceof MutexGuard)) throw invalidArgType('guard', 'an instance of MutexGuard', guard);
+    if (!guard.held) throw invalidArgValue('guard', guard, 'must hold its mutex');
+    this.ensureOpen('pthread_cond_wait');
+    const sequence = Atomics.load(this.words, 0);
+    Atomics.add(this.words, 1, 1);
+    guard.unlock();
+    return sequence;
+  }
+
+  #end(): void {
+    if (!this.mapping.closed) Atomics.sub(this.words, 1, 1);
+  }
+}
