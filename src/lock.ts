@@ -16,6 +16,7 @@ import {
   type SyncWaitOptions,
   type WaitOptions,
   Turnstile,
+  abortedError,
   budget,
   syncWaitOptions,
   waitOnThread,
@@ -154,6 +155,7 @@ const kMarkConsistent = Symbol('markConsistent');
 interface Acquired {
   ownerDied: boolean;
 }
+const NO_OPTIONS: WaitOptions & RefOptions = Object.freeze({});
 const CLEAN: Acquired = Object.freeze({ ownerDied: false });
 const AFTER_DEATH: Acquired = Object.freeze({ ownerDied: true });
 
@@ -274,15 +276,23 @@ export class Mutex extends SharedWords {
    * free). Rejects with AbortError on `signal`, IpcError 'ETIMEDOUT' after `timeout` ms, 'EBADF' if the
    * mapping is closed meanwhile, 'ENOTRECOVERABLE' for a mutex left inconsistent.
    */
-  async lock(options?: WaitOptions & RefOptions): Promise<MutexGuard> {
-    const checked = waitOptions(options);
-    this.ensureOpen('lock');
-    return new MutexGuard(this, await this[kAcquire](checked));
+  lock(options?: WaitOptions & RefOptions): Promise<MutexGuard> {
+    try {
+      const checked = options === undefined ? NO_OPTIONS : waitOptions(options);
+      if (checked.signal?.aborted) return Promise.reject(abortedError(checked.signal));
+      this.ensureOpen('lock');
+      // Free and nobody of this object queued: no promise machinery beyond the one returned.
+      const acquired = this.#turnstile.busy ? undefined : this.#attempt(threadId(), false);
+      if (acquired) return Promise.resolve(new MutexGuard(this, acquired));
+      return this[kAcquire](checked).then((slow) => new MutexGuard(this, slow));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Takes the mutex, blocking the calling thread while another holds it; 'EDEADLK' if this one does. */
   lockSync(options?: SyncWaitOptions): MutexGuard {
-    const checked = syncWaitOptions(options);
+    const checked = options === undefined ? NO_OPTIONS : syncWaitOptions(options);
     this.ensureOpen('lock');
     return new MutexGuard(this, this.lockSyncAcquire(checked));
   }

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { Condition, IpcError, type Mapping, Mutex, MutexGuard, Semaphore, SharedMemory, mapAnonymous, mmap } from '../src/index.js';
+import { Condition, IpcError, type Mapping, Mutex, MutexGuard, Semaphore, SharedMemory, mapAnonymous, mmap, waiterStats } from '../src/index.js';
 import { compilePeer, finished, lineFrom, spawnPeer, tempDir } from './helpers.js';
 
 const OWNER_DIED = 0x40000000;
@@ -364,3 +364,37 @@ describe('Condition', () => {
   });
 });
 
+
+describe('waiting', () => {
+  test('1,000 pending lock waits (semaphores, mutexes, conditions) leave fs responsive, and all complete', async () => {
+    using mapping = mapAnonymous(16384, { shared: true });
+    const semaphores = Array.from({ length: 400 }, (_, i) => new Semaphore(mapping, i * 8));
+    const mutexes = Array.from({ length: 300 }, (_, i) => new Mutex(mapping, 4096 + i * 4));
+    const guards = mutexes.map((m) => m.lockSync());
+    // Each Mutex object queues its own Promise-form lockers: 300 objects, 300 sleeping lockers.
+    const others = mutexes.map((m) => new Mutex(mapping, m.offset));
+    const conditionMutex = new Mutex(mapping, 8192);
+    const conditions = Array.from({ length: 300 }, (_, i) => new Condition(mapping, 8200 + i * 8));
+    const semaphoreWaits = semaphores.map((s) => s.wait());
+    const mutexWaits = others.map((m) => m.lock());
+    const conditionWaits = conditions.map(async (c) => {
+      const guard = await conditionMutex.lock();
+      await c.wait(guard);
+      guard.unlock();
+    });
+    while (waiterStats().pending < 1000) await new Promise((resolve) => setTimeout(resolve, 10));
+
+    const content = await fs.promises.readFile(new URL('../package.json', import.meta.url), 'utf8');
+    assert.match(content, /"name": "unipc"/);
+
+    for (const s of semaphores) s.post();
+    for (const g of guards) g.unlock();
+    for (const c of conditions) c.notify();
+    await Promise.all(semaphoreWaits);
+    for (const g of await Promise.all(mutexWaits)) g.unlock();
+    await Promise.all(conditionWaits);
+    assert.equal(waiterStats().pending, 0);
+    assert.ok(semaphores.every((s) => s.value === 0));
+    assert.ok(mutexes.every((m) => m.owner === 0));
+  });
+});

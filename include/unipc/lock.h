@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/syscall.h>
@@ -32,7 +33,20 @@ typedef struct { uint32_t word; } unipc_mutex;
 typedef struct { int32_t count; int32_t waiters; } unipc_semaphore;
 typedef struct { uint32_t sequence; int32_t waiters; } unipc_condition;
 
-static inline uint32_t unipc_gettid_(void) { return (uint32_t)syscall(SYS_gettid); }
+static inline void unipc_forget_tid_(void);
+static inline void unipc_register_atfork_(void) { pthread_atfork(NULL, NULL, unipc_forget_tid_); }
+
+/* The calling thread's id, cached per thread (gettid is a system call); a forked child starts afresh. */
+static __thread uint32_t unipc_tid_;
+static inline void unipc_forget_tid_(void) { unipc_tid_ = 0; }
+static inline uint32_t unipc_gettid_(void) {
+  if (unipc_tid_ == 0) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, unipc_register_atfork_);
+    unipc_tid_ = (uint32_t)syscall(SYS_gettid);
+  }
+  return unipc_tid_;
+}
 
 static inline long unipc_futex_wait_(void *word, uint32_t expected, const struct timespec *relative) {
   return syscall(SYS_futex, word, FUTEX_WAIT, expected, relative, NULL, 0);
