@@ -48,9 +48,12 @@ test('the tour runs every step between real processes and passes', () => {
     'memfd handed to a child',
     'shm_open() by name',
     'shmget()/shmat() (System V)',
+    'shared counter, no lock',
+    'shared counter, Mutex',
+    'robust Mutex after kill -9',
   ]) {
     assert.ok(result.stdout.includes(mechanism), `the tour shows ${mechanism}`);
   }
-  assert.match(result.stdout, /All 14 steps passed\./);
+  assert.match(result.stdout, /All 17 steps passed\./);
   assert.doesNotMatch(result.stdout, /FAILED/);
 });

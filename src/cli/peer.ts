@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { type Mapping, MemoryFile, PipeReader, PipeWriter, SharedMemory, SysvSharedMemory, UnixSocket, connect, mmap, openFifo } from '../index.js';
+import { type Mapping, MemoryFile, Mutex, PipeReader, PipeWriter, SharedMemory, SysvSharedMemory, UnixSocket, connect, mmap, openFifo } from '../index.js';
 
 function report(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -127,6 +127,39 @@ async function run(role: string, args: string[]): Promise<void> {
       mapping.close();
       owner?.close();
       report({ pid: process.pid, seen });
+      return;
+    }
+    case 'count': {
+      // Adds 1 to the counter at offset 64 of the memfd (fd 3) `n` times, with or without the Mutex at 0.
+      const [mode, n] = args;
+      using file = MemoryFile.fromFd(3);
+      using mapping = file.map();
+      const counter = new Int32Array(mapping.buffer, 64, 1);
+      const mutex = new Mutex(mapping, 0);
+      const start = new Int32Array(mapping.buffer, 128, 1);
+      await ready();
+      // Spin rather than wait for "go" on stdin: both loops must start at the same moment to race.
+      while (Atomics.load(start, 0) === 0);
+      for (let i = 0, count = Number(n); i < count; i++) {
+        if (mode === 'mutex') {
+          using _ = mutex.lockSync();
+          counter[0] = counter[0] + 1;
+        } else {
+          counter[0] = counter[0] + 1;
+        }
+      }
+      report({ pid: process.pid });
+      return;
+    }
+    case 'hold-mutex': {
+      // Takes the Mutex at offset 0 of the memfd (fd 3), writes half an update, and waits to be killed.
+      const file = MemoryFile.fromFd(3);
+      const mapping = file.map();
+      new Mutex(mapping, 0).lockSync();
+      new Int32Array(mapping.buffer, 64, 1)[0] = -1;
+      report({ pid: process.pid, holding: true });
+      setInterval(() => {}, 1 << 30);
+      await new Promise(() => {});
       return;
     }
     default:
