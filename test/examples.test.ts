@@ -16,6 +16,7 @@ const expectations: Record<string, RegExp[]> = {
   'unix-socket': [/^server: pid (\d+) \(uid \d+\) says hello, server$/m, /^client \d+ got: hello, client$/m],
   'mmap-file': [/^child (\d+) read: hello from \d+$/m, /^parent \d+ read: and hello back from \d+$/m],
   memfd: [/^two processes added 1,000,000 each: counter = 2000000$/m],
+  'shared-lock': [/^two processes added 100000 each under one Mutex: counter = 200000$/m],
   'posix-shm': [/^child \d+ read from \/unipc-example-\d+: written by \d+$/m],
   'sysv-shm': [/^child (\d+) read: hello from \d+$/m, /^parent read: reply from \d+$/m, /^segment \d+: 4096 bytes, mode 600, 1 attached, last detach by \d+$/m],
 };
