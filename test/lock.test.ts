@@ -7,7 +7,20 @@ import { Worker } from 'node:worker_threads';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { Condition, IpcError, type Mapping, Mutex, MutexGuard, Semaphore, SharedMemory, mapAnonymous, mmap, waiterStats } from '../src/index.js';
+import {
+  Condition,
+  IPC_PRIVATE,
+  IpcError,
+  type Mapping,
+  Mutex,
+  MutexGuard,
+  Semaphore,
+  SharedMemory,
+  SysvSharedMemory,
+  mapAnonymous,
+  mmap,
+  waiterStats,
+} from '../src/index.js';
 import { compilePeer, finished, lineFrom, spawnPeer, tempDir } from './helpers.js';
 
 const OWNER_DIED = 0x40000000;
@@ -137,6 +150,22 @@ describe('Mutex', () => {
       assert.equal(s.word(0), 0);
     });
   }
+
+  test('works in every kind of shared mapping: System V segment, file, memfd (2 processes each)', async () => {
+    const segment = SysvSharedMemory.get(IPC_PRIVATE, { size: 4096, create: true });
+    using dir = tempDir();
+    const file = dir.file('locks.bin');
+    fs.writeFileSync(file, Buffer.alloc(4096));
+    try {
+      for (const target of [`sysv:${segment.id}`, `file:${file}`]) {
+        using mapping = target.startsWith('sysv:') ? segment.attach() : mmap(file, { prot: 'rw' });
+        await runAll([0, 1].map(() => spawnPeer('locker', [target, 'mutex-sync', '10000'])));
+        assert.equal(new Int32Array(mapping.buffer, 64, 1)[0], 20_000, target);
+      }
+    } finally {
+      segment.remove();
+    }
+  });
 
   test('Node (sync and async) and a C program using include/unipc/lock.h share the mutex', async () => {
     using s = shared();

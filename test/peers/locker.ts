@@ -1,17 +1,22 @@
 // Takes unipc's shared-memory locks in a POSIX shared memory object, in another process (or, with
 // `worker-*`, in a worker thread of this one). Layout as in test/peers/lock_peer.c:
 //   0 mutex, 64 counter (updated non-atomically under the lock), 128 semaphore, 192 condition, 256 flag.
-// Usage: locker.ts <shm-name> <command> [n]
+// Usage: locker.ts </shm-name | sysv:<id> | file:<path>> <command> [n]
 //   mutex-sync n | mutex-async n | sem-sync n | sem-async n   n locked increments of the counter
 //   hold                 take the mutex, print "held <tid>", then wait to be killed
 //   worker-hold          a worker thread takes the mutex and ends without releasing it
 //   set-flag n           set the flag to n under the mutex and notify the condition
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Condition, Mutex, Semaphore, SharedMemory } from '../../src/index.js';
+import { Condition, Mutex, Semaphore, SharedMemory, SysvSharedMemory, mmap } from '../../src/index.js';
 
 const [name, command, count] = isMainThread ? process.argv.slice(2) : (workerData.args as string[]);
-const memory = SharedMemory.open(name);
-const mapping = memory.map();
+// The memory: a POSIX shared memory name, `sysv:<id>` for a System V segment, `file:<path>` for a file.
+const memory = name.startsWith('/') ? SharedMemory.open(name) : undefined;
+const mapping = memory
+  ? memory.map()
+  : name.startsWith('sysv:')
+    ? SysvSharedMemory.fromId(Number(name.slice(5))).attach()
+    : mmap(name.slice(5), { prot: 'rw' });
 const mutex = new Mutex(mapping, 0);
 const counter = new Int32Array(mapping.buffer, 64, 1);
 const semaphore = new Semaphore(mapping, 128);
@@ -76,6 +81,6 @@ switch (command) {
 }
 if (isMainThread) {
   mapping.close();
-  memory.close();
+  memory?.close();
   console.log('done');
 }
