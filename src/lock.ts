@@ -41,6 +41,13 @@ const SPIN_LIMIT = 200;
 /** How often a waiter for a mutex checks that its owner still lives (a dead owner is found this fast). */
 const LIVENESS_INTERVAL_MS = 100;
 
+/**
+ * The longest a Semaphore or Condition waiter sleeps before looking at the word again. A wake can be
+ * used up by a waiter that then gives up (killed just after waking, or a Promise-form wait whose thread
+ * is blocked in a Sync one): the others notice the change within this time instead of never.
+ */
+const RECHECK_INTERVAL_MS = 1000;
+
 const EAGAIN = errnoValue('EAGAIN');
 const ETIMEDOUT = errnoValue('ETIMEDOUT');
 
@@ -51,16 +58,61 @@ function threadId(): number {
   return ownThreadId;
 }
 
-/** Whether a thread id no longer names a running thread (exited, or a zombie nobody has reaped). */
+/**
+ * Whether a thread id no longer names a running thread: it exited, or it is a zombie nobody has reaped.
+ * /proc can hide other users' processes (hidepid), so a missing entry counts only when kill(tid, 0)
+ * agrees that there is no such thread.
+ */
 function threadGone(tid: number): boolean {
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${tid}/stat`, 'latin1');
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ESRCH';
+  } catch {
+    try {
+      process.kill(tid, 0);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    }
   }
   const state = stat.charAt(stat.lastIndexOf(')') + 2);
   return state === 'Z' || state === 'X';
+}
+
+/**
+ * The Promise-form waiters queued on one lock object: only the first sleeps on a waiter thread, so that
+ * one wait keeps the process alive as long as any queued waiter asked to (`ref` not false).
+ */
+class Queue {
+  readonly turnstile = new Turnstile();
+  #refs = 0;
+  #sleeping = -1;
+
+  join(ref: boolean | undefined): void {
+    if (ref !== false && this.#refs++ === 0 && this.#sleeping >= 0) native.refWait(this.#sleeping, true);
+  }
+
+  leave(ref: boolean | undefined): void {
+    if (ref !== false && --this.#refs === 0 && this.#sleeping >= 0) native.refWait(this.#sleeping, false);
+  }
+
+  get keepAlive(): boolean {
+    return this.#refs > 0;
+  }
+
+  /** The wait of the queue's head while it sleeps, or -1. */
+  set sleeping(id: number) {
+    this.#sleeping = id;
+  }
+}
+
+interface SleepOptions {
+  signal?: AbortSignal;
+  ref?: boolean;
+  /** The word that counts sleepers, incremented for the length of the sleep. */
+  sleepers?: number;
+  /** The queue whose head this sleep is. */
+  queue?: Queue;
 }
 
 type SleepResult = 'woken' | 'changed' | 'timedout';
@@ -117,24 +169,45 @@ abstract class SharedWords {
     return result;
   }
 
-  /** Sleeps on word `index` while it holds `expected`, for at most timeoutMs (-1: until woken). */
-  protected sleepSync(index: number, expected: number, timeoutMs: number): SleepResult {
-    return sleepResult(native.futexWait(this.#region, this.offset + index * 4, expected, timeoutMs), 'futex');
+  /**
+   * Sleeps on word `index` while it holds `expected`, for at most timeoutMs (-1: until woken), counted
+   * in word `sleepers` meanwhile if given (counted before the futex call reads the word, so that a
+   * writer that changes the word and then reads the count cannot miss this sleeper).
+   */
+  protected sleepSync(index: number, expected: number, timeoutMs: number, sleepers?: number): SleepResult {
+    if (sleepers !== undefined) Atomics.add(this.words, sleepers, 1);
+    try {
+      return sleepResult(native.futexWait(this.#region, this.offset + index * 4, expected, timeoutMs), 'futex');
+    } finally {
+      if (sleepers !== undefined) Atomics.sub(this.words, sleepers, 1);
+    }
   }
 
-  /** The Promise form of sleepSync(), on a waiter thread; closing the mapping ends it with 'EBADF'. */
-  protected async sleep(index: number, expected: number, timeoutMs: number, options: WaitOptions & RefOptions): Promise<SleepResult> {
+  /**
+   * The Promise form of sleepSync(), on a waiter thread. Closing the mapping ends it with 'EBADF' and,
+   * while the pages are still mapped, uncounts it and passes on one wake it may have used up.
+   */
+  protected async sleep(index: number, expected: number, timeoutMs: number, options: SleepOptions): Promise<SleepResult> {
+    const { sleepers, queue } = options;
     let id = -1;
+    let counted = sleepers !== undefined;
     const stopWatching = this.#onClose(() => {
       if (id >= 0) native.cancelWait(id);
+      native.futexWake(this.#region, this.offset + index * 4, 1);
+      if (counted) Atomics.sub(this.words, sleepers!, 1);
+      counted = false;
     });
+    if (counted) Atomics.add(this.words, sleepers!, 1);
     try {
       const result = await waitOnThread(
-        (callback) =>
-          (id = native.futexWaitAsync(this.#region, this.offset + index * 4, expected, timeoutMs, (r) =>
+        (callback) => {
+          id = native.futexWaitAsync(this.#region, this.offset + index * 4, expected, timeoutMs, (r) =>
             callback(r === -EAGAIN || r === -ETIMEDOUT ? -r : r),
-          )),
-        { signal: options.signal, ref: options.ref },
+          );
+          if (queue) queue.sleeping = id;
+          return id;
+        },
+        { signal: options.signal, ref: queue ? queue.keepAlive : options.ref },
         'futex',
       );
       return sleepResult(result, 'futex');
@@ -142,6 +215,8 @@ abstract class SharedWords {
       if (this.mapping.closed) throw closedError('the mapping', 'futex');
       throw error;
     } finally {
+      if (queue) queue.sleeping = -1;
+      if (counted) Atomics.sub(this.words, sleepers!, 1);
       stopWatching();
     }
   }
@@ -250,7 +325,7 @@ export class Mutex extends SharedWords {
   static readonly ALIGNMENT = 4;
 
   // Promise-form lockers of this object queue here, so that at most one of them sleeps on a thread.
-  readonly #turnstile = new Turnstile();
+  readonly #queue = new Queue();
 
   /** The mutex at `offset` of `mapping` (nothing is written: zero-filled memory is unlocked). */
   constructor(mapping: Mapping, offset = 0) {
@@ -282,7 +357,7 @@ export class Mutex extends SharedWords {
       if (checked.signal?.aborted) return Promise.reject(abortedError(checked.signal));
       this.ensureOpen('lock');
       // Free and nobody of this object queued: no promise machinery beyond the one returned.
-      const acquired = this.#turnstile.busy ? undefined : this.#attempt(threadId(), false);
+      const acquired = this.#queue.turnstile.busy ? undefined : this.#attempt(threadId(), false);
       if (acquired) return Promise.resolve(new MutexGuard(this, acquired));
       return this[kAcquire](checked).then((slow) => new MutexGuard(this, slow));
     } catch (error) {
@@ -361,62 +436,63 @@ export class Mutex extends SharedWords {
 
   /** @internal The blocking acquisition of lockSync() and Condition.waitSync(). */
   lockSyncAcquire(options: SyncWaitOptions): Acquired {
+    this.ensureOpen('lock');
     const tid = threadId();
-    const acquired = this.#attempt(tid, false);
-    if (acquired) return acquired;
     const deadline = options.timeout === undefined ? undefined : performance.now() + options.timeout;
-    let contended = false;
-    for (;;) {
+    for (let contended = false; ; contended = true) {
       const acquired = this.#attempt(tid, contended);
       if (acquired) return acquired;
-      const owner = Atomics.load(this.words, 0) & TID_MASK;
-      if (owner === tid) throw new IpcError(errnoValue('EDEADLK'), 'lock', {}, 'this thread holds the mutex already');
+      if ((Atomics.load(this.words, 0) & TID_MASK) === tid) {
+        throw new IpcError(errnoValue('EDEADLK'), 'lock', {}, 'this thread holds the mutex already');
+      }
+      if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('lock', options.timeout!);
       const prepared = this.#prepareSleep(tid, contended);
       if (prepared.acquired) return prepared.acquired;
       if (prepared.sleepOn === undefined) continue;
       const result = this.sleepSync(0, prepared.sleepOn, remaining(deadline, LIVENESS_INTERVAL_MS));
-      contended = true;
-      if (result !== 'timedout') continue;
-      const takenOver = this.#takeOver(prepared.owner, tid);
-      if (takenOver) return takenOver;
-      if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('lock', options.timeout!);
+      if (result === 'timedout') {
+        const takenOver = this.#takeOver(prepared.owner, tid);
+        if (takenOver) return takenOver;
+      }
     }
   }
 
   /** @internal The Promise-form acquisition, queued behind this object's other Promise-form lockers. */
   async [kAcquire](options: WaitOptions & RefOptions): Promise<Acquired> {
+    this.ensureOpen('lock');
     const tid = threadId();
-    if (!this.#turnstile.busy) {
+    if (!this.#queue.turnstile.busy) {
       const acquired = this.#attempt(tid, false);
       if (acquired) return acquired;
     }
     const allowance: Budget = budget(options);
-    const leave = await this.#turnstile.enter(allowance, 'lock');
+    this.#queue.join(options.ref);
     try {
-      let contended = false;
-      for (;;) {
-        this.ensureOpen('lock');
-        const acquired = this.#attempt(tid, contended);
-        if (acquired) return acquired;
-        const prepared = this.#prepareSleep(tid, contended);
-        if (prepared.acquired) return prepared.acquired;
-        if (prepared.sleepOn === undefined) continue;
-        // This thread's own guard is released by this thread: no owner check is needed for it.
-        const ownHolder = prepared.owner === tid;
-        const slice = remaining(allowance.deadline, ownHolder ? undefined : LIVENESS_INTERVAL_MS);
-        const result = await this.sleep(0, prepared.sleepOn, slice, { signal: allowance.signal, ref: options.ref });
-        contended = true;
-        if (result !== 'timedout') continue;
-        if (!ownHolder) {
-          const takenOver = this.#takeOver(prepared.owner, tid);
-          if (takenOver) return takenOver;
+      const leave = await this.#queue.turnstile.enter(allowance, 'lock');
+      try {
+        for (let contended = false; ; contended = true) {
+          this.ensureOpen('lock');
+          const acquired = this.#attempt(tid, contended);
+          if (acquired) return acquired;
+          if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
+            throw timeoutError('lock', allowance.timeout!);
+          }
+          const prepared = this.#prepareSleep(tid, contended);
+          if (prepared.acquired) return prepared.acquired;
+          if (prepared.sleepOn === undefined) continue;
+          // Bounded even when this thread is the owner: the owner can change while this waiter sleeps.
+          const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
+          const result = await this.sleep(0, prepared.sleepOn, slice, { signal: allowance.signal, queue: this.#queue });
+          if (result === 'timedout' && prepared.owner !== tid) {
+            const takenOver = this.#takeOver(prepared.owner, tid);
+            if (takenOver) return takenOver;
+          }
         }
-        if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
-          throw timeoutError('lock', allowance.timeout!);
-        }
+      } finally {
+        leave();
       }
     } finally {
-      leave();
+      this.#queue.leave(options.ref);
     }
   }
 
@@ -456,7 +532,7 @@ export class Semaphore extends SharedWords {
   /** The largest count. */
   static readonly MAX_VALUE = INT32_MAX;
 
-  readonly #turnstile = new Turnstile();
+  readonly #queue = new Queue();
 
   constructor(mapping: Mapping, offset = 0) {
     super(mapping, offset, Semaphore.SIZE);
@@ -485,25 +561,28 @@ export class Semaphore extends SharedWords {
   /** Takes one, waiting (on a waiter thread) while the count is 0. */
   async wait(options?: WaitOptions & RefOptions): Promise<void> {
     const checked = waitOptions(options);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
     this.ensureOpen('sem_wait');
-    if (!this.#turnstile.busy && this.#take()) return;
+    if (!this.#queue.turnstile.busy && this.#take()) return;
     const allowance = budget(checked);
-    const leave = await this.#turnstile.enter(allowance, 'sem_wait');
+    this.#queue.join(checked.ref);
     try {
-      for (;;) {
-        this.ensureOpen('sem_wait');
-        if (this.#spinTake()) return;
-        Atomics.add(this.words, 1, 1);
-        let result: SleepResult;
-        try {
-          result = await this.sleep(0, 0, remaining(allowance.deadline), { signal: allowance.signal, ref: checked.ref });
-        } finally {
-          if (!this.mapping.closed) Atomics.sub(this.words, 1, 1);
+      const leave = await this.#queue.turnstile.enter(allowance, 'sem_wait');
+      try {
+        for (;;) {
+          this.ensureOpen('sem_wait');
+          if (this.#spinTake()) return;
+          if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
+            throw timeoutError('sem_wait', allowance.timeout!);
+          }
+          const slice = remaining(allowance.deadline, RECHECK_INTERVAL_MS);
+          await this.sleep(0, 0, slice, { signal: allowance.signal, sleepers: 1, queue: this.#queue });
         }
-        if (result === 'timedout' && !this.#take()) throw timeoutError('sem_wait', allowance.timeout!);
+      } finally {
+        leave();
       }
     } finally {
-      leave();
+      this.#queue.leave(checked.ref);
     }
   }
 
@@ -514,14 +593,8 @@ export class Semaphore extends SharedWords {
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     for (;;) {
       if (this.#spinTake()) return;
-      Atomics.add(this.words, 1, 1);
-      let result: SleepResult;
-      try {
-        result = this.sleepSync(0, 0, remaining(deadline));
-      } finally {
-        Atomics.sub(this.words, 1, 1);
-      }
-      if (result === 'timedout' && !this.#take()) throw timeoutError('sem_wait', timeout!);
+      if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('sem_wait', timeout!);
+      this.sleepSync(0, 0, remaining(deadline, RECHECK_INTERVAL_MS), 1);
     }
   }
 
@@ -572,32 +645,54 @@ export class Condition extends SharedWords {
   /** Releases `guard`'s mutex, waits (on a waiter thread) to be notified, and re-takes the mutex. */
   async wait(guard: MutexGuard, options?: WaitOptions & RefOptions): Promise<void> {
     const checked = waitOptions(options);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
     const sequence = this.#begin(guard);
     let failure: unknown;
     try {
-      const result = await this.sleep(0, sequence, checked.timeout ?? -1, checked);
-      if (result === 'timedout') failure = timeoutError('pthread_cond_wait', checked.timeout!);
+      while (Atomics.load(this.words, 0) === sequence) {
+        if (deadline !== undefined && performance.now() >= deadline) {
+          failure = timeoutError('pthread_cond_wait', checked.timeout!);
+          break;
+        }
+        const slice = remaining(deadline, RECHECK_INTERVAL_MS);
+        const result = await this.sleep(0, sequence, slice, { signal: checked.signal, ref: checked.ref, sleepers: 1 });
+        if (result === 'woken') break; // possibly spuriously, which callers must allow for
+      }
     } catch (error) {
       failure = error;
-    } finally {
-      this.#end();
     }
-    await guard.relock();
+    try {
+      await guard.relock();
+    } catch (error) {
+      throw failure ?? error;
+    }
     if (failure) throw failure;
   }
 
   /** Releases `guard`'s mutex, blocks the calling thread until notified, and re-takes the mutex. */
   waitSync(guard: MutexGuard, options?: SyncWaitOptions): void {
     const { timeout } = syncWaitOptions(options);
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     const sequence = this.#begin(guard);
-    let result: SleepResult;
+    let failure: unknown;
     try {
-      result = this.sleepSync(0, sequence, timeout ?? -1);
-    } finally {
-      this.#end();
-      guard.relockSync();
+      while (Atomics.load(this.words, 0) === sequence) {
+        if (deadline !== undefined && performance.now() >= deadline) {
+          failure = timeoutError('pthread_cond_wait', timeout!);
+          break;
+        }
+        if (this.sleepSync(0, sequence, remaining(deadline, RECHECK_INTERVAL_MS), 1) === 'woken') break;
+      }
+    } catch (error) {
+      failure = error;
     }
-    if (result === 'timedout') throw timeoutError('pthread_cond_wait', timeout!);
+    try {
+      guard.relockSync();
+    } catch (error) {
+      throw failure ?? error;
+    }
+    if (failure) throw failure;
   }
 
   /** Wakes up to `count` waiters (default 1); returns how many were sleeping and woke. */
@@ -615,18 +710,14 @@ export class Condition extends SharedWords {
     return Atomics.load(this.words, 1) > 0 ? this.wake(0, INT32_MAX) : 0;
   }
 
-  // Counts this waiter in and releases the mutex; returns the sequence number to sleep on.
+  // Releases the mutex; returns the sequence number to sleep on (read first, so that a notify after the
+  // release changes it and is never missed).
   #begin(guard: unknown): number {
     if (!(guard instanceof MutexGuard)) throw invalidArgType('guard', 'an instance of MutexGuard', guard);
     if (!guard.held) throw invalidArgValue('guard', guard, 'must hold its mutex');
     this.ensureOpen('pthread_cond_wait');
     const sequence = Atomics.load(this.words, 0);
-    Atomics.add(this.words, 1, 1);
     guard.unlock();
     return sequence;
-  }
-
-  #end(): void {
-    if (!this.mapping.closed) Atomics.sub(this.words, 1, 1);
   }
 }

@@ -12,6 +12,7 @@ import {
   IPC_PRIVATE,
   IpcError,
   type Mapping,
+  MemoryFile,
   Mutex,
   MutexGuard,
   Semaphore,
@@ -271,6 +272,39 @@ describe('Mutex', () => {
     await finished(holder);
   });
 
+  test('a lock() by the owner thread itself still finds a later owner dead (it never sleeps unbounded)', async () => {
+    using s = shared();
+    const first = s.mutex.lockSync();
+    const cHolder = spawn(cPeer(), [s.name, 'hold'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const cHeld = lineFrom(cHolder, 'held');
+    const cDone = finished(cHolder);
+    // The C locker sleeps once it has set the waiters bit; only then does this thread queue its own.
+    while ((s.word(0) & 0x80000000) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const pending = s.mutex.lock({ timeout: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    first.unlock(); // wakes the C locker first: it sleeps longest
+    const raced = await Promise.race([cHeld.then(() => 'c'), pending.then(() => 'node')]);
+    if (raced === 'c') {
+      cHolder.kill('SIGKILL');
+      const guard = await pending;
+      assert.equal(guard.ownerDied, true);
+      guard.markConsistent();
+      guard.unlock();
+    } else {
+      (await pending).unlock();
+      await cHeld;
+      cHolder.kill('SIGKILL');
+    }
+    await cDone;
+  });
+
+  test('queued lock() calls keep the process alive if any asked to, even when the sleeping one did not', async () => {
+    const child = spawnPeer('lock-ref');
+    const result = await finished(child);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /first\nsecond/);
+  });
+
   test('worker threads of one process share a mutex through share()', async () => {
     using mapping = mapAnonymous(4096, { shared: false });
     const counter = new Int32Array(mapping.buffer, 64, 1);
@@ -323,6 +357,30 @@ describe('Semaphore', () => {
     setTimeout(() => semaphore.post(), 20);
     await late;
     assert.deepEqual([...words], [0, 0]);
+  });
+
+  test('closing the mapping ends a pending wait with EBADF and leaves no sleeper counted', async () => {
+    using file = MemoryFile.create('sem-close', { size: 4096 });
+    using observer = file.map();
+    const words = new Int32Array(observer.buffer, 0, 2);
+    const mapping = file.map();
+    const pending = new Semaphore(mapping).wait();
+    while (words[1] === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    mapping.close();
+    await assert.rejects(pending, { code: 'EBADF' });
+    assert.deepEqual([...words], [0, 0]);
+  });
+
+  test('a Sync wait on a thread whose Promise-form wait holds the wake still gets the unit', async () => {
+    using s = shared();
+    const pending = s.semaphore.wait();
+    while (s.word(132) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const poster = spawn(cPeer(), [s.name, 'sem-post', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    s.semaphore.waitSync({ timeout: 20_000 }); // the post wakes the Promise form's thread, which cannot run
+    await finished(poster);
+    s.semaphore.post();
+    await pending;
+    assert.equal(s.semaphore.value, 0);
   });
 
   for (const mode of ['sync', 'async'] as const) {
@@ -390,6 +448,16 @@ describe('Condition', () => {
     guard.unlock();
     await assert.rejects(condition.wait(guard), { code: 'ERR_INVALID_ARG_VALUE', message: /must hold its mutex/ });
     assert.equal(condition.notify(), 0);
+  });
+
+  test('closing the mapping during wait() rejects with EBADF', async () => {
+    const mapping = mapAnonymous(4096, { shared: true });
+    const guard = new Mutex(mapping, 0).lockSync();
+    const pending = new Condition(mapping, 8).wait(guard);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    mapping.close();
+    await assert.rejects(pending, { code: 'EBADF' });
+    assert.equal(guard.held, false);
   });
 });
 

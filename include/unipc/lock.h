@@ -16,11 +16,16 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__GLIBC__) && !defined(__USE_MISC)
+#error "unipc/lock.h needs syscall(2): compile with _GNU_SOURCE or _DEFAULT_SOURCE defined (e.g. -std=gnu11, or -D_DEFAULT_SOURCE with -std=c11)"
+#endif
 
 #define UNIPC_MUTEX_TID_MASK 0x3fffffffu
 #define UNIPC_MUTEX_OWNER_DIED 0x40000000u
@@ -28,6 +33,7 @@
 #define UNIPC_MUTEX_NOT_RECOVERABLE UNIPC_MUTEX_TID_MASK
 #define UNIPC_SPIN_LIMIT 200
 #define UNIPC_LIVENESS_INTERVAL_NS 100000000L
+#define UNIPC_RECHECK_INTERVAL_NS 1000000000L
 
 typedef struct { uint32_t word; } unipc_mutex;
 typedef struct { int32_t count; int32_t waiters; } unipc_semaphore;
@@ -56,12 +62,13 @@ static inline long unipc_futex_wake_(void *word, int count) {
   return syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
 }
 
-/* Whether a thread id names no running thread: gone from /proc, or a zombie. */
+/* Whether a thread id names no running thread: gone (kill agrees, since /proc may hide other users'
+ * processes), or a zombie. */
 static inline int unipc_thread_gone_(uint32_t tid) {
   char path[64], buffer[512];
   snprintf(path, sizeof path, "/proc/%u/stat", tid);
   FILE *file = fopen(path, "r");
-  if (file == NULL) return errno == ENOENT || errno == ESRCH;
+  if (file == NULL) return kill((pid_t)tid, 0) == -1 && errno == ESRCH;
   size_t n = fread(buffer, 1, sizeof buffer - 1, file);
   fclose(file);
   buffer[n] = '\0';
@@ -158,8 +165,10 @@ static inline void unipc_semaphore_wait(unipc_semaphore *s) {
     for (int spin = 0; spin < UNIPC_SPIN_LIMIT; spin++) {
       if (__atomic_load_n(&s->count, __ATOMIC_SEQ_CST) > 0 && unipc_semaphore_trywait(s) == 0) return;
     }
+    /* Bounded: a wake used up by a waiter that then gave up is noticed at the next look. */
+    struct timespec recheck = {UNIPC_RECHECK_INTERVAL_NS / 1000000000L, UNIPC_RECHECK_INTERVAL_NS % 1000000000L};
     __atomic_fetch_add(&s->waiters, 1, __ATOMIC_SEQ_CST);
-    unipc_futex_wait_(&s->count, 0, NULL);
+    unipc_futex_wait_(&s->count, 0, &recheck);
     __atomic_fetch_sub(&s->waiters, 1, __ATOMIC_SEQ_CST);
   }
 }
@@ -178,10 +187,14 @@ static inline int unipc_semaphore_post(unipc_semaphore *s) {
 /* Releases m, sleeps until notified (or spuriously), takes m again: unipc_mutex_lock's result. */
 static inline int unipc_condition_wait(unipc_condition *c, unipc_mutex *m) {
   uint32_t sequence = __atomic_load_n(&c->sequence, __ATOMIC_SEQ_CST);
-  __atomic_fetch_add(&c->waiters, 1, __ATOMIC_SEQ_CST);
   unipc_mutex_unlock(m);
-  unipc_futex_wait_(&c->sequence, sequence, NULL);
-  __atomic_fetch_sub(&c->waiters, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&c->sequence, __ATOMIC_SEQ_CST) == sequence) {
+    struct timespec recheck = {UNIPC_RECHECK_INTERVAL_NS / 1000000000L, UNIPC_RECHECK_INTERVAL_NS % 1000000000L};
+    __atomic_fetch_add(&c->waiters, 1, __ATOMIC_SEQ_CST);
+    long r = unipc_futex_wait_(&c->sequence, sequence, &recheck);
+    __atomic_fetch_sub(&c->waiters, 1, __ATOMIC_SEQ_CST);
+    if (r == 0) break; /* woken: possibly spuriously, which callers allow for */
+  }
   return unipc_mutex_lock(m);
 }
 

@@ -1,5 +1,5 @@
 /* A C program taking unipc's locks (include/unipc/lock.h) in a POSIX shared memory object that Node
- * processes use too. Layout of the object's first page (test/lock-interop.test.ts):
+ * processes use too. Layout of the object's first page (as test/lock.test.ts lays it out):
  *   0 mutex, 64 counter (int32, updated non-atomically under the mutex), 128 semaphore, 192 condition,
  *   256 flag (int32, guarded by the mutex, waited for through the condition).
  * Usage: lock_peer <shm-name> count <n> | hold | lock | sem-wait <n> | sem-post <n> | cond-wait */
