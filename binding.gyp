@@ -9,7 +9,8 @@
         "native/fd.cc",
         "native/pipe.cc",
         "native/mmap.cc",
-        "native/shm.cc"
+        "native/shm.cc",
+        "native/sem.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

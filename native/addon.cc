@@ -8,6 +8,7 @@ void InitFd(Napi::Env env, Napi::Object exports);
 void InitPipe(Napi::Env env, Napi::Object exports);
 void InitMmap(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
+void InitSem(Napi::Env env, Napi::Object exports);
 }  // namespace unipc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -16,6 +17,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unipc::InitPipe(env, exports);
   unipc::InitMmap(env, exports);
   unipc::InitShm(env, exports);
+  unipc::InitSem(env, exports);
   return exports;
 }
 

@@ -61,5 +61,17 @@ export {
   type SysvSharedMemoryStat,
   ftok,
 } from './shm.js';
+export {
+  NamedSemaphore,
+  type NamedSemaphoreOptions,
+  SEMVMX,
+  type SemaphoreLimits,
+  type SemaphoreOp,
+  SemaphoreSet,
+  type SemaphoreSetOptions,
+  type SemaphoreSetStat,
+  type SemaphoreWaitOptions,
+  type SemaphoreWaitSyncOptions,
+} from './sem.js';
 export { type RefOptions, type SyncWaitOptions, type WaitOptions } from './wait.js';
 export { waiterStats } from './diagnostics.js';
