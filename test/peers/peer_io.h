@@ -1,5 +1,6 @@
 /* Shared by the C peers: read all of stdin, and map errno to the exit codes the tests expect
- * (0 ok, 2 usage, 3 exists, 4 does not exist, 5 removed or invalid, 1 any other failure). */
+ * (0 ok, 2 usage, 3 exists, 4 does not exist, 5 removed or invalid, 1 any other failure). Inline, so a
+ * peer that needs only one of them compiles without an unused-function warning. */
 #ifndef UNIPC_PEER_IO_H
 #define UNIPC_PEER_IO_H
 
@@ -10,7 +11,7 @@
 
 static unsigned char input[1 << 20];
 
-static size_t read_stdin(void) {
+static inline size_t read_stdin(void) {
   size_t total = 0;
   for (;;) {
     ssize_t n = read(0, input + total, sizeof(input) - total);
@@ -29,7 +30,7 @@ static size_t read_stdin(void) {
   return total;
 }
 
-static int fail(const char *what) {
+static inline int fail(const char *what) {
   int code = errno == EEXIST ? 3 : errno == ENOENT ? 4 : (errno == EINVAL || errno == EIDRM) ? 5 : 1;
   perror(what);
   return code;
