@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common.h"
+#include "sysv.h"
 #include "wait.h"
 
 namespace unipc {
@@ -165,7 +166,7 @@ Napi::Value SemctlSetAll(const Napi::CallbackInfo& info) {
 }
 
 // Layout of the semctlStat output array.
-enum StatField { kStatKey, kStatUid, kStatGid, kStatCuid, kStatCgid, kStatMode, kStatSeq, kStatNsems, kStatOtime, kStatCtime, kStatFields };
+enum StatField { kStatNsems = kPermFields, kStatOtime, kStatCtime, kStatFields };
 
 // semctlStat(id, out: Float64Array(10)) → 0 (IPC_STAT)
 Napi::Value SemctlStat(const Napi::CallbackInfo& info) {
@@ -179,13 +180,7 @@ Napi::Value SemctlStat(const Napi::CallbackInfo& info) {
   arg.buf = &stat;
   if (semctl(id, 0, IPC_STAT, arg) != 0) return Result(info.Env(), -errno);
   double fields[kStatFields];
-  fields[kStatKey] = static_cast<double>(static_cast<uint32_t>(stat.sem_perm.__key));
-  fields[kStatUid] = stat.sem_perm.uid;
-  fields[kStatGid] = stat.sem_perm.gid;
-  fields[kStatCuid] = stat.sem_perm.cuid;
-  fields[kStatCgid] = stat.sem_perm.cgid;
-  fields[kStatMode] = stat.sem_perm.mode;
-  fields[kStatSeq] = stat.sem_perm.__seq;
+  PermFields(stat.sem_perm, fields);
   fields[kStatNsems] = static_cast<double>(stat.sem_nsems);
   fields[kStatOtime] = static_cast<double>(stat.sem_otime);
   fields[kStatCtime] = static_cast<double>(stat.sem_ctime);
@@ -202,9 +197,7 @@ Napi::Value SemctlSet(const Napi::CallbackInfo& info) {
   int mode = args.Int32(3);
   if (!args.ok()) return info.Env().Undefined();
   struct semid_ds stat {};
-  stat.sem_perm.uid = uid;
-  stat.sem_perm.gid = gid;
-  stat.sem_perm.mode = static_cast<unsigned short>(mode);
+  SetPerm(&stat.sem_perm, uid, gid, mode);
   SemUnion arg;
   arg.buf = &stat;
   return Result(info.Env(), SyscallResult(semctl(id, 0, IPC_SET, arg)));
@@ -284,36 +277,33 @@ Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
   return Result(info.Env(), SyscallResult(sem_unlink(name.c_str())));
 }
 
-// semPost(handle) → 0
-Napi::Value SemPost(const Napi::CallbackInfo& info) {
+// Runs fn(sem) for the handle in argument 0; -EBADF when it is not open.
+template <typename Fn>
+Napi::Value WithSemaphore(const Napi::CallbackInfo& info, Fn fn) {
   Args args(info);
   uint32_t handle = args.Uint32(0);
   if (!args.ok()) return info.Env().Undefined();
   NamedSemPtr named = Lookup(handle);
   if (!named) return Result(info.Env(), -EBADF);
-  return Result(info.Env(), SyscallResult(sem_post(named->sem)));
+  return Result(info.Env(), fn(named->sem));
+}
+
+// semPost(handle) → 0
+Napi::Value SemPost(const Napi::CallbackInfo& info) {
+  return WithSemaphore(info, [](sem_t* sem) { return SyscallResult(sem_post(sem)); });
 }
 
 // semTryWait(handle) → 0, or -EAGAIN when the value is 0
 Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
-  Args args(info);
-  uint32_t handle = args.Uint32(0);
-  if (!args.ok()) return info.Env().Undefined();
-  NamedSemPtr named = Lookup(handle);
-  if (!named) return Result(info.Env(), -EBADF);
-  return Result(info.Env(), SyscallResult(sem_trywait(named->sem)));
+  return WithSemaphore(info, [](sem_t* sem) { return SyscallResult(sem_trywait(sem)); });
 }
 
 // semGetValue(handle) → value
 Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
-  Args args(info);
-  uint32_t handle = args.Uint32(0);
-  if (!args.ok()) return info.Env().Undefined();
-  NamedSemPtr named = Lookup(handle);
-  if (!named) return Result(info.Env(), -EBADF);
-  int value = 0;
-  if (sem_getvalue(named->sem, &value) != 0) return Result(info.Env(), -errno);
-  return Result(info.Env(), value);
+  return WithSemaphore(info, [](sem_t* sem) -> int64_t {
+    int value = 0;
+    return sem_getvalue(sem, &value) != 0 ? -errno : value;
+  });
 }
 
 // semWait(handle, timeoutMs) → 0, on the calling thread: sem_wait, or with a timeout (>= 0)

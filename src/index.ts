@@ -59,6 +59,8 @@ export {
   SysvSharedMemory,
   type SysvSharedMemoryOptions,
   type SysvSharedMemoryStat,
+  type SysvObjectStat,
+  type SysvPermissions,
   ftok,
 } from './shm.js';
 export {

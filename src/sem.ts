@@ -3,7 +3,16 @@
 import fs from 'node:fs';
 import { IpcError, type IpcErrorContext, check, closedError, errnoValue, timeoutError } from './errors.js';
 import { constants, native } from './native.js';
-import { IPC_PRIVATE, secondsToDate, toIpcName, toKey } from './shm.js';
+import {
+  IPC_PRIVATE,
+  type SysvObjectStat,
+  type SysvPermissions,
+  permissionFields,
+  permissionsToSet,
+  secondsToDate,
+  toIpcName,
+  toKey,
+} from './shm.js';
 import {
   invalidArgType,
   invalidArgValue,
@@ -98,17 +107,7 @@ export interface SemaphoreWaitSyncOptions extends SyncWaitOptions {
 }
 
 /** Every field of semid_ds, by name. */
-export interface SemaphoreSetStat {
-  key: number;
-  id: number;
-  uid: number;
-  gid: number;
-  creatorUid: number;
-  creatorGid: number;
-  /** Permission bits (0o777 part of sem_perm.mode). */
-  mode: number;
-  /** Slot usage sequence number (sem_perm.__seq). */
-  sequence: number;
+export interface SemaphoreSetStat extends SysvObjectStat {
   /** Semaphores in the set (sem_nsems). */
   count: number;
   /** Last successful op() by anyone (sem_otime); null if none yet. */
@@ -117,7 +116,8 @@ export interface SemaphoreSetStat {
   lastChange: Date;
 }
 
-const STAT = { key: 0, uid: 1, gid: 2, cuid: 3, cgid: 4, mode: 5, seq: 6, nsems: 7, otime: 8, ctime: 9 } as const;
+// After the ipc_perm fields (permissionFields()).
+const STAT = { nsems: 7, otime: 8, ctime: 9 } as const;
 
 function validateUndo(undo: unknown, name: string): number {
   if (undo === undefined) return 0;
@@ -309,14 +309,7 @@ export class SemaphoreSet {
     const out = new Float64Array(constants.SEMCTL_STAT_FIELDS);
     check(native.semctlStat(this.id, out), 'semctl', this.#context());
     return {
-      key: out[STAT.key]!,
-      id: this.id,
-      uid: out[STAT.uid]!,
-      gid: out[STAT.gid]!,
-      creatorUid: out[STAT.cuid]!,
-      creatorGid: out[STAT.cgid]!,
-      mode: out[STAT.mode]! & 0o777,
-      sequence: out[STAT.seq]!,
+      ...permissionFields(out, this.id),
       count: out[STAT.nsems]!,
       lastOp: secondsToDate(out[STAT.otime]!),
       lastChange: new Date(out[STAT.ctime]! * 1000),
@@ -324,14 +317,9 @@ export class SemaphoreSet {
   }
 
   /** semctl(IPC_SET): change the owner and permission bits; unspecified ones keep their values. */
-  setPermissions(changes: { mode?: number; uid?: number; gid?: number }): void {
-    validateObject(changes, 'changes');
-    const { mode, uid, gid } = changes;
-    if (mode !== undefined) validateInteger(mode, 'changes.mode', 0, 0o777);
-    if (uid !== undefined) validateInteger(uid, 'changes.uid', 0, 2 ** 32 - 2);
-    if (gid !== undefined) validateInteger(gid, 'changes.gid', 0, 2 ** 32 - 2);
-    const current = this.stat();
-    check(native.semctlSet(this.id, uid ?? current.uid, gid ?? current.gid, mode ?? current.mode), 'semctl', this.#context());
+  setPermissions(changes: SysvPermissions): void {
+    const { mode, uid, gid } = permissionsToSet(changes, () => this.stat());
+    check(native.semctlSet(this.id, uid, gid, mode), 'semctl', this.#context());
   }
 
   /**

@@ -3,11 +3,12 @@
 // directions of every wait, and counters shared by C and Node processes under the semaphore.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn as spawnRaw, spawnSync } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { IPC_PRIVATE, IpcError, NamedSemaphore, SemaphoreSet, SharedMemory, SysvSharedMemory } from '../src/index.js';
+import { IPC_PRIVATE, NamedSemaphore, SemaphoreSet, SharedMemory, SysvSharedMemory } from '../src/index.js';
 import { compilePeer, finished, spawnPeer } from './helpers.js';
+import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
 
 /** Runs a program to its end in the C locale (stable util-linux output); asserts exit code 0. */
 function runOk(command: string, args: string[]): string {
@@ -20,26 +21,6 @@ function runOk(command: string, args: string[]): string {
 /** Starts a program without waiting for it. */
 function start(command: string, args: string[]): ChildProcess {
   return spawnRaw(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(2);
-}
-
-function removeQuietly(set: SemaphoreSet): void {
-  try {
-    set.remove();
-  } catch (error) {
-    if (!(error instanceof IpcError && ['EINVAL', 'EIDRM'].includes(error.code))) throw error;
-  }
-}
-
-function unlinkQuietly(name: string): void {
-  try {
-    NamedSemaphore.unlink(name);
-  } catch (error) {
-    if (!(error instanceof IpcError && error.code === 'ENOENT')) throw error;
-  }
 }
 
 interface IpcsSemRow {
@@ -167,8 +148,6 @@ describe('System V semaphore sets ↔ util-linux and C', () => {
 });
 
 describe('POSIX named semaphores ↔ C (sem_open)', () => {
-  const uniqueName = () => `unipc-sem-interop-${process.pid}-${randomBytes(4).toString('hex')}`;
-
   test('C waits and unipc posts; unipc waits and C posts; C reads the value unipc left', async () => {
     const program = compilePeer('sem_posix');
     const name = uniqueName();

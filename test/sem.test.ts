@@ -2,7 +2,7 @@
 // waking waiters) and POSIX named semaphores (sem_open, close with waits pending, the finalizer).
 // Every set made here is removed and every name unlinked, also when a test fails.
 import assert from 'node:assert/strict';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +18,7 @@ import {
   waiterStats,
 } from '../src/index.js';
 import { collector, finished, lineFrom, spawnPeer } from './helpers.js';
+import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
 
 // ---- fixtures that never leak ----------------------------------------------------------------------
 
@@ -31,20 +32,6 @@ async function withSet(count: number, body: (set: SemaphoreSet) => Promise<void>
   }
 }
 
-function removeQuietly(set: SemaphoreSet): void {
-  try {
-    set.remove();
-  } catch (error) {
-    if (!(error instanceof IpcError && ['EINVAL', 'EIDRM'].includes(error.code))) throw error;
-  }
-}
-
-let counter = 0;
-/** A name no other test file or run can be using. */
-function uniqueName(): string {
-  return `unipc-sem-${process.pid}-${++counter}-${randomBytes(4).toString('hex')}`;
-}
-
 /** A new named semaphore; closed and unlinked after `body`, whatever happens. */
 async function withNamed(initial: number, body: (semaphore: NamedSemaphore, name: string) => Promise<void> | void): Promise<void> {
   const name = uniqueName();
@@ -55,19 +42,6 @@ async function withNamed(initial: number, body: (semaphore: NamedSemaphore, name
     semaphore.close();
     unlinkQuietly(name);
   }
-}
-
-function unlinkQuietly(name: string): void {
-  try {
-    NamedSemaphore.unlink(name);
-  } catch (error) {
-    if (!(error instanceof IpcError && error.code === 'ENOENT')) throw error;
-  }
-}
-
-/** Polls until `condition` holds (the test's own timeout catches a condition that never does). */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(2);
 }
 
 function isCode(code: string, syscall?: string) {
