@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common.h"
@@ -217,10 +218,16 @@ struct NamedSem {
 
 using NamedSemPtr = std::shared_ptr<NamedSem>;
 
+struct OpenSem {
+  NamedSemPtr sem;
+  napi_env env;  // the environment that opened it, which closes it at teardown if JavaScript did not
+};
+
 // Process-wide (handles may be used from any worker thread) and never destroyed, like the waiter pool.
 struct Registry {
   std::mutex mu;
-  std::unordered_map<uint32_t, NamedSemPtr> open;
+  std::unordered_map<uint32_t, OpenSem> open;
+  std::unordered_set<napi_env> hooked;  // environments with a teardown hook installed
   uint32_t next = 1;
 };
 
@@ -234,7 +241,25 @@ NamedSemPtr Lookup(uint32_t handle) {
   Registry& registry = TheRegistry();
   std::lock_guard<std::mutex> lock(registry.mu);
   auto it = registry.open.find(handle);
-  return it == registry.open.end() ? nullptr : it->second;
+  return it == registry.open.end() ? nullptr : it->second.sem;
+}
+
+// A terminated worker never runs the finalizers of its objects: its semaphores are closed here (each
+// once no wait holds it any more).
+void CloseAllOf(void* arg) {
+  auto env = static_cast<napi_env>(arg);
+  std::vector<NamedSemPtr> closing;
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  registry.hooked.erase(env);
+  for (auto it = registry.open.begin(); it != registry.open.end();) {
+    if (it->second.env == env) {
+      closing.push_back(std::move(it->second.sem));
+      it = registry.open.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 // semOpen(name, flags, mode, value) → handle (> 0)
@@ -247,10 +272,12 @@ Napi::Value SemOpen(const Napi::CallbackInfo& info) {
   if (!args.ok()) return info.Env().Undefined();
   sem_t* sem = sem_open(name.c_str(), flags, static_cast<mode_t>(mode), value);
   if (sem == SEM_FAILED) return Result(info.Env(), -errno);
+  napi_env env = info.Env();
   Registry& registry = TheRegistry();
   std::lock_guard<std::mutex> lock(registry.mu);
+  if (registry.hooked.insert(env).second) napi_add_env_cleanup_hook(env, CloseAllOf, env);
   uint32_t handle = registry.next++;
-  registry.open.emplace(handle, std::make_shared<NamedSem>(sem));
+  registry.open.emplace(handle, OpenSem{std::make_shared<NamedSem>(sem), env});
   return Result(info.Env(), handle);
 }
 
@@ -264,7 +291,7 @@ Napi::Value SemClose(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> lock(registry.mu);
   auto it = registry.open.find(handle);
   if (it == registry.open.end()) return Result(info.Env(), -EBADF);
-  last = std::move(it->second);
+  last = std::move(it->second.sem);
   registry.open.erase(it);
   return Result(info.Env(), 0);
 }

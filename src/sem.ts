@@ -24,8 +24,6 @@ import {
 } from './validate.js';
 import { type RefOptions, type SyncWaitOptions, type WaitOptions, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
 
-(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
-
 const EAGAIN = errnoValue('EAGAIN');
 const EINTR = errnoValue('EINTR');
 const ETIMEDOUT = errnoValue('ETIMEDOUT');
@@ -231,11 +229,7 @@ export class SemaphoreSet {
   post(index: number, options?: { undo?: boolean }): void {
     const { undo } = validateOptions(options);
     this.#validateIndex(index, 'index');
-    const ops = Int32Array.of(index, 1, validateUndo(undo, 'options.undo'));
-    for (;;) {
-      const result = native.semtimedop(this.id, ops, -1);
-      if (result !== -EINTR) return void check(result, 'semop', this.#context());
-    }
+    check(native.semtimedop(this.id, Int32Array.of(index, 1, validateUndo(undo, 'options.undo')), -1), 'semop', this.#context());
   }
 
   /** Waits until semaphore `index` is 0 (delta 0). */

@@ -28,7 +28,14 @@ export function uniqueName(): string {
   return `unipc-sem-${process.pid}-${++counter}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Polls until `condition` holds (the test's own timeout catches a condition that never does). */
+/**
+ * Polls until `condition` holds. Gives up after 20 s, well inside the runner's per-file timeout, so that
+ * a test whose condition never comes still runs its cleanup (nothing is asserted about the time taken).
+ */
 export async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(2);
+  const giveUp = performance.now() + 20_000;
+  while (!condition()) {
+    if (performance.now() > giveUp) throw new Error(`gave up waiting for ${condition.toString()}`);
+    await sleep(2);
+  }
 }

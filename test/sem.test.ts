@@ -6,6 +6,7 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import {
   AbortError,
   IPC_PRIVATE,
@@ -393,6 +394,24 @@ describe('NamedSemaphore', () => {
       unlinkQuietly(name);
     }
   });
+
+  test('a worker thread terminated with a semaphore open and a wait pending leaves nothing mapped, and took nothing', () =>
+    withNamed(0, async (semaphore, name) => {
+      const inode = fs.statSync(`/dev/shm/sem.${name}`).ino;
+      semaphore.close(); // so that only the worker maps it
+      const worker = new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
+        workerData: { name, script: new URL('./peers/worker-semaphore.ts', import.meta.url).href },
+      });
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      assert.ok(mapsSemaphore(inode));
+      await worker.terminate();
+      await until(() => !mapsSemaphore(inode));
+      using check = NamedSemaphore.open(name);
+      assert.equal(check.value, 0);
+    }));
 
   test('3 processes × 400 increments of a plain counter in POSIX shared memory under the semaphore lose nothing', () =>
     withNamed(1, async (semaphore, name) => {
