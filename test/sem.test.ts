@@ -2,6 +2,7 @@
 // waking waiters) and POSIX named semaphores (sem_open, close with waits pending, the finalizer).
 // Every set made here is removed and every name unlinked, also when a test fails.
 import assert from 'node:assert/strict';
+import { spawn as spawnRaw } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
@@ -18,7 +19,7 @@ import {
   SysvSharedMemory,
   waiterStats,
 } from '../src/index.js';
-import { collector, finished, lineFrom, spawnPeer } from './helpers.js';
+import { collector, compilePeer, finished, lineFrom, spawnPeer } from './helpers.js';
 import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
 
 // ---- fixtures that never leak ----------------------------------------------------------------------
@@ -197,14 +198,16 @@ describe('SemaphoreSet', () => {
       assert.deepEqual(set.getAll(), [0, 0]);
     }));
 
-  test('remove() fails pending waits with EIDRM: a Promise wait here and a waitSync in another process', async () => {
+  test('remove() fails pending waits with EIDRM: a Promise wait here, a waitSync in another Node process, a semop in C', async () => {
     const set = SemaphoreSet.get(IPC_PRIVATE, { count: 1, create: true });
     const peer = spawnPeer('semaphore', ['wait-sync', String(set.id)]);
     const done = finished(peer);
+    const c = spawnRaw(compilePeer('sem_sysv'), ['wait', String(set.id), '0'], { stdio: 'ignore' });
+    const cDone = finished(c);
     try {
       await lineFrom(peer, 'waiting');
       const here = set.wait(0);
-      await until(() => set.waitingForIncrease(0) === 2);
+      await until(() => set.waitingForIncrease(0) === 3);
       set.remove();
       await assert.rejects(here, (error: IpcError) => {
         isCode('EIDRM', 'semop')(error);
@@ -214,9 +217,11 @@ describe('SemaphoreSet', () => {
       const { code, stdout } = await done;
       assert.equal(code, 0);
       assert.match(stdout, /^EIDRM$/m);
+      assert.equal((await cDone).code, 5, 'the C waiter failed with EIDRM too');
       assert.throws(() => set.get(0), (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code));
     } finally {
       peer.kill('SIGKILL');
+      c.kill('SIGKILL');
       removeQuietly(set);
     }
   });
@@ -277,6 +282,38 @@ describe('SemaphoreSet', () => {
         segment.remove();
       }
     }));
+});
+
+// ---- both kinds ----------------------------------------------------------------------------------
+
+describe('Sync waits and signals', () => {
+  /** Sends this process SIGUSR2 twice while the JavaScript thread is blocked, then runs `then`. */
+  function signalTwiceThen(then: string[]): void {
+    const script = `sleep 0.05; kill -USR2 ${process.pid}; sleep 0.05; kill -USR2 ${process.pid}; sleep 0.05; exec "$@"`;
+    spawnRaw('sh', ['-c', script, 'sh', ...then], { stdio: 'ignore' });
+  }
+
+  test('a signal handled while waitSync() blocks neither fails it nor loses the post that follows (EINTR is retried)', () =>
+    withSet(1, (set) =>
+      withNamed(0, (semaphore, name) => {
+        const onSignal = () => {};
+        process.on('SIGUSR2', onSignal);
+        try {
+          signalTwiceThen([compilePeer('sem_sysv'), 'post', String(set.id), '0']);
+          set.waitSync(0);
+          signalTwiceThen([compilePeer('sem_posix'), 'post', `/${name}`]);
+          semaphore.waitSync();
+          signalTwiceThen(['true']);
+          assert.throws(() => set.waitSync(0, { timeout: 300 }), isCode('ETIMEDOUT', 'semtimedop'));
+          signalTwiceThen(['true']);
+          assert.throws(() => semaphore.waitSync({ timeout: 300 }), isCode('ETIMEDOUT', 'sem_clockwait'));
+          assert.equal(set.get(0), 0);
+          assert.equal(semaphore.value, 0);
+        } finally {
+          process.off('SIGUSR2', onSignal);
+        }
+      }),
+    ));
 });
 
 // ---- POSIX named ---------------------------------------------------------------------------------
