@@ -144,7 +144,8 @@ export class SemaphoreSet {
 
   /**
    * semget(): opens the set of `key` (from ftok() or IPC_PRIVATE), or creates it with `count`
-   * semaphores, all 0. The set's real size is then read with IPC_STAT (so read permission is needed).
+   * semaphores, all 0. Unless this call surely made the set (IPC_PRIVATE or exclusive), its real size is
+   * then read with IPC_STAT, which needs read permission.
    */
   static get(key: number, options?: SemaphoreSetOptions): SemaphoreSet {
     const k = toKey(key);
@@ -161,8 +162,10 @@ export class SemaphoreSet {
     }
     const flags = (create ? constants.IPC_CREAT | mode : 0) | (create && exclusive ? constants.IPC_EXCL : 0);
     const id = check(native.semget(k, count, flags), 'semget', { key: k >>> 0 });
-    const probe = new SemaphoreSet(id, k >>> 0, 0);
-    return new SemaphoreSet(id, k >>> 0, probe.stat().count);
+    // A set this call made has `count` semaphores; one that existed may have more than asked for, so
+    // the kernel is asked (which needs read permission; a new set must not depend on its own mode).
+    if (create && (exclusive || k === IPC_PRIVATE)) return new SemaphoreSet(id, k >>> 0, count);
+    return new SemaphoreSet(id, k >>> 0, new SemaphoreSet(id, k >>> 0, 0).stat().count);
   }
 
   /** A set by its id, as `ipcs -s` lists it. */

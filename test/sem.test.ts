@@ -127,6 +127,16 @@ describe('SemaphoreSet', () => {
       assert.equal(set.lastPid(0), process.pid);
     }));
 
+  test('a new set does not need read permission on itself: mode 0o200 works without IPC_STAT', () => {
+    const set = SemaphoreSet.get(IPC_PRIVATE, { count: 2, create: true, mode: 0o200 });
+    try {
+      assert.equal(set.count, 2);
+      set.post(1);
+    } finally {
+      set.remove();
+    }
+  });
+
   test('post, tryWait, get, set, getAll, setAll; SEMVMX is the top', () =>
     withSet(2, (set) => {
       set.post(0);
