@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn as spawnRaw, spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { IPC_PRIVATE, NamedSemaphore, SemaphoreSet, SharedMemory, SysvSharedMemory } from '../src/index.js';
-import { compilePeer, finished, spawnPeer } from './helpers.js';
+import { compilePeer, finished, lineFrom, spawnPeer } from './helpers.js';
 import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
 
 /** Runs a program to its end in the C locale (stable util-linux output); asserts exit code 0. */
@@ -155,11 +155,13 @@ describe('POSIX named semaphores ↔ C (sem_open)', () => {
     try {
       const c = start(program, ['wait', `/${name}`]);
       const done = finished(c);
-      await sleep(20); // whether C is already waiting does not matter: the post is not lost either way
+      await lineFrom(c, 'waiting');
+      // Asleep, in sem_wait by all appearances (a post before it got there would not be lost either).
+      await until(() => fs.readFileSync(`/proc/${c.pid}/stat`, 'utf8').split(') ')[1]!.startsWith('S'));
       semaphore.post();
       const { code, stdout } = await done;
       assert.equal(code, 0);
-      assert.equal(stdout, 'acquired\n');
+      assert.equal(stdout, 'waiting\nacquired\n');
       assert.equal(semaphore.value, 0);
 
       const waiting = semaphore.wait();

@@ -1,5 +1,5 @@
 /* A C peer for POSIX named semaphores (sem_open, sem_wait, sem_post) and POSIX shared memory.
- *   sem_posix wait NAME              sem_wait; prints "acquired"
+ *   sem_posix wait NAME              prints "waiting", sem_wait, prints "acquired"
  *   sem_posix post NAME              sem_post
  *   sem_posix value NAME             prints the value (sem_getvalue)
  *   sem_posix count NAME SHM M       M times: sem_wait, ++ the int at offset 0 of shared memory object SHM
@@ -30,6 +30,8 @@ int main(int argc, char **argv) {
   if (sem == SEM_FAILED) return fail("sem_open");
 
   if (strcmp(command, "wait") == 0 && argc == 3) {
+    printf("waiting\n");
+    fflush(stdout);
     if (wait_for(sem) != 0) return fail("sem_wait");
     printf("acquired\n");
   } else if (strcmp(command, "post") == 0 && argc == 3) {
