@@ -10,7 +10,8 @@
         "native/pipe.cc",
         "native/mmap.cc",
         "native/shm.cc",
-        "native/futex.cc"
+        "native/futex.cc",
+        "native/sem.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

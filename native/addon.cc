@@ -9,6 +9,7 @@ void InitPipe(Napi::Env env, Napi::Object exports);
 void InitMmap(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
+void InitSem(Napi::Env env, Napi::Object exports);
 }  // namespace unipc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -18,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unipc::InitMmap(env, exports);
   unipc::InitShm(env, exports);
   unipc::InitFutex(env, exports);
+  unipc::InitSem(env, exports);
   return exports;
 }
 

@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "mmap.h"
+#include "sysv.h"
 
 namespace unipc {
 namespace {
@@ -84,6 +85,7 @@ enum StatField {
   kStatKey, kStatUid, kStatGid, kStatCuid, kStatCgid, kStatMode, kStatSeq, kStatSize, kStatAtime, kStatDtime,
   kStatCtime, kStatCpid, kStatLpid, kStatNattch, kStatFields
 };
+static_assert(kStatSize == kPermFields, "the ipc_perm fields come first");
 
 // shmctlStat(id, out: Float64Array(14)) → 0 (IPC_STAT)
 Napi::Value ShmctlStat(const Napi::CallbackInfo& info) {
@@ -95,13 +97,7 @@ Napi::Value ShmctlStat(const Napi::CallbackInfo& info) {
   struct shmid_ds stat;
   if (shmctl(id, IPC_STAT, &stat) != 0) return Result(info.Env(), -errno);
   double fields[kStatFields];
-  fields[kStatKey] = static_cast<double>(static_cast<uint32_t>(stat.shm_perm.__key));
-  fields[kStatUid] = stat.shm_perm.uid;
-  fields[kStatGid] = stat.shm_perm.gid;
-  fields[kStatCuid] = stat.shm_perm.cuid;
-  fields[kStatCgid] = stat.shm_perm.cgid;
-  fields[kStatMode] = stat.shm_perm.mode;
-  fields[kStatSeq] = stat.shm_perm.__seq;
+  PermFields(stat.shm_perm, fields);
   fields[kStatSize] = static_cast<double>(stat.shm_segsz);
   fields[kStatAtime] = static_cast<double>(stat.shm_atime);
   fields[kStatDtime] = static_cast<double>(stat.shm_dtime);
@@ -122,9 +118,7 @@ Napi::Value ShmctlSet(const Napi::CallbackInfo& info) {
   int mode = args.Int32(3);
   if (!args.ok()) return info.Env().Undefined();
   struct shmid_ds stat {};
-  stat.shm_perm.uid = uid;
-  stat.shm_perm.gid = gid;
-  stat.shm_perm.mode = static_cast<unsigned short>(mode);
+  SetPerm(&stat.shm_perm, uid, gid, mode);
   return Result(info.Env(), SyscallResult(shmctl(id, IPC_SET, &stat)));
 }
 

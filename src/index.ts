@@ -59,8 +59,22 @@ export {
   SysvSharedMemory,
   type SysvSharedMemoryOptions,
   type SysvSharedMemoryStat,
+  type SysvObjectStat,
+  type SysvPermissions,
   ftok,
 } from './shm.js';
 export { Condition, Mutex, MutexGuard, Semaphore } from './lock.js';
+export {
+  NamedSemaphore,
+  type NamedSemaphoreOptions,
+  SEMVMX,
+  type SemaphoreLimits,
+  type SemaphoreOp,
+  SemaphoreSet,
+  type SemaphoreSetOptions,
+  type SemaphoreSetStat,
+  type SemaphoreWaitOptions,
+  type SemaphoreWaitSyncOptions,
+} from './sem.js';
 export { type RefOptions, type SyncWaitOptions, type WaitOptions } from './wait.js';
 export { waiterStats } from './diagnostics.js';

@@ -91,6 +91,19 @@ export interface NativeConstants {
   readonly FUTEX_WAITERS: number;
   readonly FUTEX_OWNER_DIED: number;
   readonly FUTEX_TID_MASK: number;
+  readonly IPC_NOWAIT: number;
+  readonly IPC_RMID: number;
+  readonly SEM_UNDO: number;
+  readonly GETVAL: number;
+  readonly SETVAL: number;
+  readonly GETPID: number;
+  readonly GETNCNT: number;
+  readonly GETZCNT: number;
+  /** Largest value of a POSIX semaphore (INT_MAX on Linux). */
+  readonly SEM_VALUE_MAX: number;
+  /** Largest value of a System V semaphore (the kernel's SEMVMX). */
+  readonly SEMVMX: number;
+  readonly SEMCTL_STAT_FIELDS: number;
   /** Index of the first descriptor in the meta array recvmsg fills. */
   readonly RECVMSG_META_FIRST_FD: number;
 }
@@ -198,6 +211,31 @@ export interface Native {
   futexWaitAsync(region: number, offset: number, expected: number, timeoutMs: number, callback: WaitCallback): number;
   futexWake(region: number, offset: number, count: number): number;
   gettid(): number;
+
+  // sem.cc
+  semget(key: number, count: number, flags: number): number;
+  /** ops: (index, delta, flags) triples. A negative timeout waits without limit; expiry is -EAGAIN. */
+  semtimedop(id: number, ops: Int32Array, timeoutMs: number): number;
+  semopAsync(id: number, ops: Int32Array, callback: WaitCallback): number;
+  /** GETVAL, SETVAL, GETPID, GETNCNT, GETZCNT or IPC_RMID; any other command is -EINVAL. */
+  semctl(id: number, index: number, cmd: number, value: number): number;
+  /** GETALL into out (as many values as fit) → the set's size. */
+  semctlGetAll(id: number, out: Uint16Array): number;
+  /** SETALL; -EINVAL unless values has one entry per semaphore. */
+  semctlSetAll(id: number, values: Uint16Array): number;
+  semctlStat(id: number, out: Float64Array): number;
+  semctlSet(id: number, uid: number, gid: number, mode: number): number;
+  /** sem_open → a handle (> 0) of the native registry; the sem_t itself never leaves native code. */
+  semOpen(name: string, flags: number, mode: number, value: number): number;
+  /** Drops the handle (-EBADF if it is not open); sem_close once no wait holds the semaphore. */
+  semClose(handle: number): number;
+  semUnlink(name: string): number;
+  semPost(handle: number): number;
+  semTryWait(handle: number): number;
+  semGetValue(handle: number): number;
+  /** sem_wait, or sem_clockwait(CLOCK_MONOTONIC) with a timeout >= 0 (-ETIMEDOUT on expiry). */
+  semWait(handle: number, timeoutMs: number): number;
+  semWaitAsync(handle: number, callback: WaitCallback): number;
 }
 
 const load = createRequire(packageRoot + '/package.json')('node-gyp-build') as (dir: string) => Native;

@@ -24,7 +24,7 @@ const NAME_MAX = 255;
  * A POSIX IPC name as the kernel and glibc take it: '/name' or 'name' (one leading slash, no other),
  * at most 255 bytes after the slash, not '.' or '..'. Returns the '/name' form.
  */
-function toIpcName(value: unknown, name = 'name'): string {
+export function toIpcName(value: unknown, name = 'name'): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   const bare = value.startsWith('/') ? value.slice(1) : value;
   if (bare.length === 0 || bare.includes('/') || bare.includes('\0') || bare === '.' || bare === '..') {
@@ -142,7 +142,7 @@ export class SharedMemory extends FdHandle {
 export const IPC_PRIVATE = 0;
 
 /** A System V key: a 32-bit value, given signed (as key_t) or unsigned (as ipcs shows it). */
-function toKey(value: unknown, name = 'key'): number {
+export function toKey(value: unknown, name = 'key'): number {
   validateInteger(value, name, -(2 ** 31), 2 ** 32 - 1);
   return value | 0;
 }
@@ -167,22 +167,43 @@ export interface SysvSharedMemoryOptions {
   mode?: number;
 }
 
-/** Every field of shmid_ds, by name. Times are null when the event never happened. */
-export interface SysvSharedMemoryStat {
+/** The ipc_perm part of a System V object's IPC_STAT, by name, with the object's id. */
+export interface SysvObjectStat {
   key: number;
   id: number;
   uid: number;
   gid: number;
   creatorUid: number;
   creatorGid: number;
-  /** Permission bits (0o777 part of shm_perm.mode). */
+  /** Permission bits (0o777 part of the perm's mode). */
   mode: number;
+  /** Slot usage sequence number (the perm's __seq). */
+  sequence: number;
+}
+
+/**
+ * The ipc_perm fields of a native IPC_STAT output (shmctlStat, semctlStat), which puts them first:
+ * key, uid, gid, cuid, cgid, mode, seq.
+ */
+export function permissionFields(out: Float64Array, id: number): SysvObjectStat {
+  return {
+    key: out[0]!,
+    id,
+    uid: out[1]!,
+    gid: out[2]!,
+    creatorUid: out[3]!,
+    creatorGid: out[4]!,
+    mode: out[5]! & 0o777,
+    sequence: out[6]!,
+  };
+}
+
+/** Every field of shmid_ds, by name. Times are null when the event never happened. */
+export interface SysvSharedMemoryStat extends SysvObjectStat {
   /** Marked for removal (IPC_RMID) but still attached somewhere (SHM_DEST). */
   markedForRemoval: boolean;
   /** Locked in memory (SHM_LOCKED). */
   locked: boolean;
-  /** Slot usage sequence number (shm_perm.__seq). */
-  sequence: number;
   size: number;
   lastAttach: Date | null;
   lastDetach: Date | null;
@@ -192,13 +213,32 @@ export interface SysvSharedMemoryStat {
   attachments: number;
 }
 
-const STAT = {
-  key: 0, uid: 1, gid: 2, cuid: 3, cgid: 4, mode: 5, seq: 6, size: 7, atime: 8, dtime: 9, ctime: 10,
-  cpid: 11, lpid: 12, nattch: 13,
-} as const;
+// After the ipc_perm fields (permissionFields()); mode is read again for its SHM_DEST and SHM_LOCKED bits.
+const STAT = { mode: 5, size: 7, atime: 8, dtime: 9, ctime: 10, cpid: 11, lpid: 12, nattch: 13 } as const;
 
-function secondsToDate(seconds: number): Date | null {
+export function secondsToDate(seconds: number): Date | null {
   return seconds === 0 ? null : new Date(seconds * 1000);
+}
+
+/** What IPC_SET may change on a System V object: its owner and permission bits. */
+export interface SysvPermissions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * The values for IPC_SET: `changes` validated, and what it leaves out taken from `current()` (IPC_STAT),
+ * since the kernel sets all three at once.
+ */
+export function permissionsToSet(changes: unknown, current: () => Required<SysvPermissions>): Required<SysvPermissions> {
+  validateObject<SysvPermissions>(changes, 'changes');
+  const { mode, uid, gid } = changes;
+  if (mode !== undefined) validateInteger(mode, 'changes.mode', 0, 0o777);
+  if (uid !== undefined) validateInteger(uid, 'changes.uid', 0, 2 ** 32 - 2);
+  if (gid !== undefined) validateInteger(gid, 'changes.gid', 0, 2 ** 32 - 2);
+  const now = current();
+  return { mode: mode ?? now.mode, uid: uid ?? now.uid, gid: gid ?? now.gid };
 }
 
 /**
@@ -262,16 +302,9 @@ export class SysvSharedMemory {
     check(native.shmctlStat(this.id, out), 'shmctl', this.#context());
     const mode = out[STAT.mode];
     return {
-      key: out[STAT.key],
-      id: this.id,
-      uid: out[STAT.uid],
-      gid: out[STAT.gid],
-      creatorUid: out[STAT.cuid],
-      creatorGid: out[STAT.cgid],
-      mode: mode & 0o777,
+      ...permissionFields(out, this.id),
       markedForRemoval: (mode & constants.SHM_DEST) !== 0,
       locked: (mode & constants.SHM_LOCKED) !== 0,
-      sequence: out[STAT.seq],
       size: out[STAT.size],
       lastAttach: secondsToDate(out[STAT.atime]),
       lastDetach: secondsToDate(out[STAT.dtime]),
@@ -283,18 +316,9 @@ export class SysvSharedMemory {
   }
 
   /** shmctl(IPC_SET): change the owner and permission bits; unspecified ones keep their values. */
-  set(changes: { mode?: number; uid?: number; gid?: number }): void {
-    validateObject(changes, 'changes');
-    const { mode, uid, gid } = changes;
-    if (mode !== undefined) validateInteger(mode, 'changes.mode', 0, 0o777);
-    if (uid !== undefined) validateInteger(uid, 'changes.uid', 0, 2 ** 32 - 2);
-    if (gid !== undefined) validateInteger(gid, 'changes.gid', 0, 2 ** 32 - 2);
-    const current = this.stat();
-    check(
-      native.shmctlSet(this.id, uid ?? current.uid, gid ?? current.gid, mode ?? current.mode),
-      'shmctl',
-      this.#context(),
-    );
+  set(changes: SysvPermissions): void {
+    const { mode, uid, gid } = permissionsToSet(changes, () => this.stat());
+    check(native.shmctlSet(this.id, uid, gid, mode), 'shmctl', this.#context());
   }
 
   /**

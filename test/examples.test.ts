@@ -19,6 +19,12 @@ const expectations: Record<string, RegExp[]> = {
   'shared-lock': [/^two processes added 100000 each under one Mutex: counter = 200000$/m],
   'posix-shm': [/^child \d+ read from \/unipc-example-\d+: written by \d+$/m],
   'sysv-shm': [/^child (\d+) read: hello from \d+$/m, /^parent read: reply from \d+$/m, /^segment \d+: 4096 bytes, mode 600, 1 attached, last detach by \d+$/m],
+  'sysv-semaphore': [
+    /^child \d+ exits holding the semaphore$/m,
+    /^two processes added 1000 each under the semaphore: counter = 2000$/m,
+    /^after the child's exit the semaphore is 1 again \(SEM_UNDO\), last changed by \d+$/m,
+  ],
+  'named-semaphore': [/^child \d+ posts \/unipc-example-\d+$/m, /^parent \d+ woke: child \d+ posted, value now 0$/m],
 };
 
 for (const [name, patterns] of Object.entries(expectations)) {

@@ -37,6 +37,7 @@ import {
   type Slot,
   anything,
   argumentChecks,
+  badIpcNames,
   booleanSlots,
   checkArgError,
   checkIpcError,
@@ -853,21 +854,7 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
   });
 
   // Invalid names. Whatever part of one glibc or the kernel might still accept starts with PREFIX.
-  const text = (maxLength = 20) => fc.string({ unit: 'binary', maxLength }).map((s) => s.replace(/[\0/]/g, ''));
-  const slash = fc.constantFrom('', '/');
-  const badName = fc.oneof(
-    fc.constantFrom('', '/', '.', '..', '/.', '/..', '//', '///'),
-    fc.tuple(fc.constantFrom('//', '///'), text()).map(([slashes, rest]) => `${slashes}${PREFIX}${rest}`),
-    fc.tuple(slash, text(), fc.string({ maxLength: 10 })).map(([lead, a, b]) => `${lead}${PREFIX}${a}/${b}`),
-    fc.tuple(slash, text(), fc.string({ maxLength: 10 })).map(([lead, a, b]) => `${lead}${PREFIX}${a}\0${b}`),
-    fc
-      .tuple(slash, text(300), fc.constantFrom('a', 'é', '€', '😀'))
-      .map(([lead, rest, unit]) => {
-        let bare = `${PREFIX}${rest}`;
-        while (Buffer.byteLength(bare) <= 255) bare += unit;
-        return lead + bare;
-      }),
-  );
+  const badName = badIpcNames(PREFIX);
   const nameDetail = /must be a name with one optional leading '\/' and no other '\/' or null bytes|must be at most 255 bytes long/;
 
   test('open(name) and unlink(name): name of the wrong type (including undefined)', () => {

@@ -288,6 +288,29 @@ export function notOneOf(allowed: readonly unknown[], undefinedIsDefault: boolea
     .filter((v) => !allowed.includes(v) && !(undefinedIsDefault && v === undefined));
 }
 
+/**
+ * POSIX IPC names that must be refused: empty, only slashes, '.', '..', a second '/', a NUL byte, or more
+ * than `maxBytes` bytes after the optional leading '/'. Whatever part of one glibc or the kernel might
+ * still accept starts with `prefix`, so it is the caller's own.
+ */
+export function badIpcNames(prefix: string, maxBytes = 255): fc.Arbitrary<string> {
+  const text = (maxLength = 20) => fc.string({ unit: 'binary', maxLength }).map((s) => s.replace(/[\0/]/g, ''));
+  const slash = fc.constantFrom('', '/');
+  return fc.oneof(
+    fc.constantFrom('', '/', '.', '..', '/.', '/..', '//', '///'),
+    fc.tuple(fc.constantFrom('//', '///'), text()).map(([slashes, rest]) => `${slashes}${prefix}${rest}`),
+    fc.tuple(slash, text(), fc.string({ maxLength: 10 })).map(([lead, a, b]) => `${lead}${prefix}${a}/${b}`),
+    fc.tuple(slash, text(), fc.string({ maxLength: 10 })).map(([lead, a, b]) => `${lead}${prefix}${a}\0${b}`),
+    fc
+      .tuple(slash, text(300), fc.constantFrom('a', 'é', '€', '😀'))
+      .map(([lead, rest, unit]) => {
+        let bare = `${prefix}${rest}`;
+        while (Buffer.byteLength(bare) <= maxBytes) bare += unit;
+        return lead + bare;
+      }),
+  );
+}
+
 /** Numbers that are not integers in [min, max]: outside, fractional, NaN, ±Infinity, 2**53, … */
 export function notIntegerIn(min: number, max: number): fc.Arbitrary<number> {
   const valid = (x: number) => Number.isInteger(x) && x >= min && x <= max;

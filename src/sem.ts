@@ -1,0 +1,551 @@
+// Semaphores: System V sets (semget/semop/semctl, listed by ipcs -s) and POSIX named semaphores
+// (sem_open, living in /dev/shm as sem.NAME).
+import fs from 'node:fs';
+import { IpcError, type IpcErrorContext, check, closedError, errnoValue, timeoutError } from './errors.js';
+import { constants, native } from './native.js';
+import {
+  IPC_PRIVATE,
+  type SysvObjectStat,
+  type SysvPermissions,
+  permissionFields,
+  permissionsToSet,
+  secondsToDate,
+  toIpcName,
+  toKey,
+} from './shm.js';
+import {
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  validateBoolean,
+  validateInteger,
+  validateObject,
+  validateOptions,
+} from './validate.js';
+import { type RefOptions, type SyncWaitOptions, type WaitOptions, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
+
+const EAGAIN = errnoValue('EAGAIN');
+const EINTR = errnoValue('EINTR');
+const ETIMEDOUT = errnoValue('ETIMEDOUT');
+
+/** Largest value of a System V semaphore (the kernel's SEMVMX). */
+export const SEMVMX = 32767;
+const SHORT_MIN = -32768;
+const SHORT_MAX = 32767;
+
+// ---- System V ------------------------------------------------------------------------------------
+
+/** The kernel's System V semaphore limits, from /proc/sys/kernel/sem. */
+export interface SemaphoreLimits {
+  /** SEMMSL: semaphores per set. */
+  maxPerSet: number;
+  /** SEMMNS: semaphores in all sets together. */
+  maxTotal: number;
+  /** SEMOPM: operations per op() call. */
+  maxOpsPerCall: number;
+  /** SEMMNI: sets. */
+  maxSets: number;
+}
+
+let cachedLimits: SemaphoreLimits | undefined;
+
+function readLimits(): SemaphoreLimits {
+  const [maxPerSet, maxTotal, maxOpsPerCall, maxSets] = fs
+    .readFileSync('/proc/sys/kernel/sem', 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number) as [number, number, number, number];
+  cachedLimits = { maxPerSet, maxTotal, maxOpsPerCall, maxSets };
+  return cachedLimits;
+}
+
+// Read once and cached, so an operation costs no file read; only a request beyond the cached limit
+// reads the file again, in case an administrator raised the limit since.
+function limitFor(field: 'maxPerSet' | 'maxOpsPerCall', wanted: number): number {
+  const limit = (cachedLimits ?? readLimits())[field];
+  return wanted <= limit ? limit : readLimits()[field];
+}
+
+/** One operation of SemaphoreSet.op(): semaphore `index` changes by `delta` (sembuf). */
+export interface SemaphoreOp {
+  /** Which semaphore of the set (0 to count − 1). */
+  index: number;
+  /**
+   * −32768 to 32767. Negative: wait until the value is at least −delta, then subtract (P). Positive: add
+   * (V; a result above 32767 is 'ERANGE'). Zero: wait until the value is 0.
+   */
+  delta: number;
+  /** Fail with IpcError 'EAGAIN' instead of waiting (IPC_NOWAIT). Default false. */
+  nowait?: boolean;
+  /** The kernel reverts this change when the process exits, however it dies (SEM_UNDO). Default false. */
+  undo?: boolean;
+}
+
+export interface SemaphoreSetOptions {
+  /** Semaphores in the set (nsems): needed to create; 0 (the default) opens an existing set. */
+  count?: number;
+  /** Create the set if the key has none (IPC_CREAT). Default false. */
+  create?: boolean;
+  /** With create: fail with 'EEXIST' if the key has one (IPC_EXCL). Default false. */
+  exclusive?: boolean;
+  /** Permission bits of a new set. Default 0o600. */
+  mode?: number;
+}
+
+/** Options of the Promise-form waits of a set: `signal`, `timeout`, `ref`, and `undo`. */
+export interface SemaphoreWaitOptions extends WaitOptions, RefOptions {
+  /** Apply the change with SEM_UNDO (see SemaphoreOp.undo). Default false. */
+  undo?: boolean;
+}
+
+/** Options of waitSync(): `timeout` and `undo`. */
+export interface SemaphoreWaitSyncOptions extends SyncWaitOptions {
+  /** Apply the change with SEM_UNDO (see SemaphoreOp.undo). Default false. */
+  undo?: boolean;
+}
+
+/** Every field of semid_ds, by name. */
+export interface SemaphoreSetStat extends SysvObjectStat {
+  /** Semaphores in the set (sem_nsems). */
+  count: number;
+  /** Last successful op() by anyone (sem_otime); null if none yet. */
+  lastOp: Date | null;
+  /** Creation or last setPermissions()/set()/setAll() (sem_ctime). */
+  lastChange: Date;
+}
+
+// After the ipc_perm fields (permissionFields()).
+const STAT = { nsems: 7, otime: 8, ctime: 9 } as const;
+
+function validateUndo(undo: unknown, name: string): number {
+  if (undo === undefined) return 0;
+  validateBoolean(undo, name);
+  return undo ? constants.SEM_UNDO : 0;
+}
+
+/**
+ * A System V semaphore set (semget), named by a key and listed by `ipcs -s`: `count` semaphores, each
+ * 0 to 32767, changed atomically together by op(). It outlives every process until remove().
+ */
+export class SemaphoreSet {
+  /** The set's identifier, as `ipcs -s` lists it. */
+  readonly id: number;
+  /** The key it was opened by (IPC_PRIVATE for a private one); fromId() gives the set's own key. */
+  readonly key: number;
+  /** Semaphores in the set (nsems), read from the kernel when the object was made. */
+  readonly count: number;
+
+  /** @internal Use SemaphoreSet.get() or SemaphoreSet.fromId(). */
+  constructor(id: number, key: number, count: number) {
+    this.id = id;
+    this.key = key;
+    this.count = count;
+  }
+
+  /**
+   * semget(): opens the set of `key` (from ftok() or IPC_PRIVATE), or creates it with `count`
+   * semaphores, all 0. Unless this call surely made the set (IPC_PRIVATE or exclusive), its real size is
+   * then read with IPC_STAT, which needs read permission.
+   */
+  static get(key: number, options?: SemaphoreSetOptions): SemaphoreSet {
+    const k = toKey(key);
+    const { count = 0, create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
+    validateInteger(count, 'options.count', 0, Number.MAX_SAFE_INTEGER);
+    const maxPerSet = limitFor('maxPerSet', count);
+    if (count > maxPerSet) throw outOfRange('options.count', `>= 0 && <= ${maxPerSet} (SEMMSL in /proc/sys/kernel/sem)`, count);
+    validateBoolean(create, 'options.create');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateInteger(mode, 'options.mode', 0, 0o777); // higher bits are semget() flags (IPC_CREAT, …)
+    if (create && count === 0) throw invalidArgValue('options.count', count, 'must be given (> 0) to create a set');
+    if (k === IPC_PRIVATE && !create) {
+      throw invalidArgValue('options.create', create, 'must be true with IPC_PRIVATE, which always makes a new set');
+    }
+    const flags = (create ? constants.IPC_CREAT | mode : 0) | (create && exclusive ? constants.IPC_EXCL : 0);
+    const id = check(native.semget(k, count, flags), 'semget', { key: k >>> 0 });
+    // A set this call made has `count` semaphores; one that existed may have more than asked for, so
+    // the kernel is asked (which needs read permission; a new set must not depend on its own mode).
+    if (create && (exclusive || k === IPC_PRIVATE)) return new SemaphoreSet(id, k >>> 0, count);
+    return new SemaphoreSet(id, k >>> 0, new SemaphoreSet(id, k >>> 0, 0).stat().count);
+  }
+
+  /** A set by its id, as `ipcs -s` lists it. */
+  static fromId(id: number): SemaphoreSet {
+    validateInteger(id, 'id', 0, 2 ** 31 - 1);
+    const { key, count } = new SemaphoreSet(id, IPC_PRIVATE, 0).stat();
+    return new SemaphoreSet(id, key, count);
+  }
+
+  /** The kernel's limits (SEMMSL, SEMMNS, SEMOPM, SEMMNI), read now from /proc/sys/kernel/sem. */
+  static limits(): SemaphoreLimits {
+    return { ...readLimits() };
+  }
+
+  /**
+   * Applies every operation atomically (semop): either all at once, waiting until they all can
+   * proceed, or none. Runs on a waiter thread; an aborted or timed-out op() has changed nothing.
+   * An operation with `nowait` that cannot proceed rejects with IpcError 'EAGAIN'; removal of the set
+   * meanwhile with 'EIDRM'.
+   */
+  async op(ops: readonly SemaphoreOp[], options?: WaitOptions & RefOptions): Promise<void> {
+    const copied = waitOptions(options);
+    await this.#opAsync(this.#toOps(ops).buffer, copied);
+  }
+
+  /**
+   * op() on the calling thread (semtimedop), for scripts and workers. A timeout that expires is
+   * IpcError 'ETIMEDOUT' and a `nowait` operation that cannot proceed 'EAGAIN'. The kernel reports both
+   * as EAGAIN; unipc calls it a timeout when no operation has `nowait`, or when the deadline has passed.
+   */
+  opSync(ops: readonly SemaphoreOp[], options?: SyncWaitOptions): void {
+    const { timeout } = syncWaitOptions(options);
+    const { buffer, nowait } = this.#toOps(ops);
+    this.#opSync(buffer, timeout, nowait);
+  }
+
+  /** Waits until semaphore `index` is positive and decrements it (P, delta −1). */
+  async wait(index: number, options?: SemaphoreWaitOptions): Promise<void> {
+    const copied = waitOptions(options);
+    this.#validateIndex(index, 'index');
+    const flags = validateUndo(copied.undo, 'options.undo');
+    await this.#opAsync(Int32Array.of(index, -1, flags), copied);
+  }
+
+  /** wait() on the calling thread. */
+  waitSync(index: number, options?: SemaphoreWaitSyncOptions): void {
+    const { timeout, undo } = syncWaitOptions(options);
+    this.#validateIndex(index, 'index');
+    this.#opSync(Int32Array.of(index, -1, validateUndo(undo, 'options.undo')), timeout, false);
+  }
+
+  /** Decrements semaphore `index` if it is positive (IPC_NOWAIT): true if it did, false if it was 0. */
+  tryWait(index: number, options?: { undo?: boolean }): boolean {
+    const { undo } = validateOptions(options);
+    this.#validateIndex(index, 'index');
+    const flags = constants.IPC_NOWAIT | validateUndo(undo, 'options.undo');
+    const result = native.semtimedop(this.id, Int32Array.of(index, -1, flags), -1);
+    if (result === -EAGAIN) return false;
+    check(result, 'semop', this.#context());
+    return true;
+  }
+
+  /** Increments semaphore `index` (V, delta +1); never waits. Above 32767 it is IpcError 'ERANGE'. */
+  post(index: number, options?: { undo?: boolean }): void {
+    const { undo } = validateOptions(options);
+    this.#validateIndex(index, 'index');
+    check(native.semtimedop(this.id, Int32Array.of(index, 1, validateUndo(undo, 'options.undo')), -1), 'semop', this.#context());
+  }
+
+  /** Waits until semaphore `index` is 0 (delta 0). */
+  async waitForZero(index: number, options?: WaitOptions & RefOptions): Promise<void> {
+    const copied = waitOptions(options);
+    this.#validateIndex(index, 'index');
+    await this.#opAsync(Int32Array.of(index, 0, 0), copied);
+  }
+
+  /** waitForZero() on the calling thread. */
+  waitForZeroSync(index: number, options?: SyncWaitOptions): void {
+    const { timeout } = syncWaitOptions(options);
+    this.#validateIndex(index, 'index');
+    this.#opSync(Int32Array.of(index, 0, 0), timeout, false);
+  }
+
+  /** The value of semaphore `index` (GETVAL). */
+  get(index: number): number {
+    this.#validateIndex(index, 'index');
+    return this.#semctl(index, constants.GETVAL);
+  }
+
+  /** Sets semaphore `index` to `value`, 0 to 32767 (SETVAL); waiters that can now proceed do. */
+  set(index: number, value: number): void {
+    this.#validateIndex(index, 'index');
+    validateInteger(value, 'value', 0, SEMVMX);
+    this.#semctl(index, constants.SETVAL, value);
+  }
+
+  /** Every value, in index order (GETALL). */
+  getAll(): number[] {
+    const out = new Uint16Array(this.count);
+    check(native.semctlGetAll(this.id, out), 'semctl', this.#context());
+    return Array.from(out);
+  }
+
+  /** Sets every value at once (SETALL): one per semaphore, each 0 to 32767. */
+  setAll(values: readonly number[]): void {
+    if (!Array.isArray(values)) throw invalidArgType('values', 'an instance of Array', values);
+    const length = values.length;
+    if (length !== this.count) throw outOfRange('values.length', `${this.count} (the set's count)`, length);
+    const copy = new Uint16Array(length);
+    for (let i = 0; i < length; i++) {
+      const value: unknown = values[i];
+      validateInteger(value, `values[${i}]`, 0, SEMVMX);
+      copy[i] = value;
+    }
+    check(native.semctlSetAll(this.id, copy), 'semctl', this.#context());
+  }
+
+  /** The process that last changed semaphore `index` by op() (GETPID); 0 if none has. */
+  lastPid(index: number): number {
+    this.#validateIndex(index, 'index');
+    return this.#semctl(index, constants.GETPID);
+  }
+
+  /** How many waits are blocked until semaphore `index` increases (GETNCNT), in every process. */
+  waitingForIncrease(index: number): number {
+    this.#validateIndex(index, 'index');
+    return this.#semctl(index, constants.GETNCNT);
+  }
+
+  /** How many waits are blocked until semaphore `index` is 0 (GETZCNT), in every process. */
+  waitingForZero(index: number): number {
+    this.#validateIndex(index, 'index');
+    return this.#semctl(index, constants.GETZCNT);
+  }
+
+  /** semctl(IPC_STAT): every field of the set's semid_ds. */
+  stat(): SemaphoreSetStat {
+    const out = new Float64Array(constants.SEMCTL_STAT_FIELDS);
+    check(native.semctlStat(this.id, out), 'semctl', this.#context());
+    return {
+      ...permissionFields(out, this.id),
+      count: out[STAT.nsems]!,
+      lastOp: secondsToDate(out[STAT.otime]!),
+      lastChange: new Date(out[STAT.ctime]! * 1000),
+    };
+  }
+
+  /** semctl(IPC_SET): change the owner and permission bits; unspecified ones keep their values. */
+  setPermissions(changes: SysvPermissions): void {
+    const { mode, uid, gid } = permissionsToSet(changes, () => this.stat());
+    check(native.semctlSet(this.id, uid, gid, mode), 'semctl', this.#context());
+  }
+
+  /**
+   * semctl(IPC_RMID): destroys the set at once. Every wait on it, in any process, fails with IpcError
+   * 'EIDRM'; later calls with 'EINVAL' (or 'EIDRM').
+   */
+  remove(): void {
+    this.#semctl(0, constants.IPC_RMID);
+  }
+
+  #semctl(index: number, cmd: number, value = 0): number {
+    return check(native.semctl(this.id, index, cmd, value), 'semctl', this.#context());
+  }
+
+  #validateIndex(index: unknown, name: string): asserts index is number {
+    validateInteger(index, name, 0, this.count - 1);
+  }
+
+  // Each operation is read once (a getter cannot change it after validation) into semop's layout.
+  #toOps(ops: unknown): { buffer: Int32Array; nowait: boolean } {
+    if (!Array.isArray(ops)) throw invalidArgType('ops', 'an instance of Array', ops);
+    const length = ops.length;
+    const max = limitFor('maxOpsPerCall', length);
+    if (length < 1 || length > max) {
+      throw outOfRange('ops.length', `>= 1 && <= ${max} (SEMOPM, operations per semop call, in /proc/sys/kernel/sem)`, length);
+    }
+    const buffer = new Int32Array(length * 3);
+    let nowait = false;
+    for (let i = 0; i < length; i++) {
+      const op: unknown = ops[i];
+      validateObject<SemaphoreOp>(op, `ops[${i}]`);
+      const { index, delta, nowait: noWait = false, undo = false } = op;
+      this.#validateIndex(index, `ops[${i}].index`);
+      validateInteger(delta, `ops[${i}].delta`, SHORT_MIN, SHORT_MAX);
+      validateBoolean(noWait, `ops[${i}].nowait`);
+      const flags = validateUndo(undo, `ops[${i}].undo`) | (noWait ? constants.IPC_NOWAIT : 0);
+      nowait ||= noWait;
+      buffer[3 * i] = index;
+      buffer[3 * i + 1] = delta;
+      buffer[3 * i + 2] = flags;
+    }
+    return { buffer, nowait };
+  }
+
+  async #opAsync(ops: Int32Array, options: WaitOptions & RefOptions): Promise<void> {
+    await waitOnThread((callback) => native.semopAsync(this.id, ops, callback), options, 'semop', this.#context());
+  }
+
+  // semtimedop is never restarted after a signal handler: retry with what is left of the timeout.
+  #opSync(ops: Int32Array, timeout: number | undefined, nowait: boolean): void {
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    for (;;) {
+      const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
+      const result = native.semtimedop(this.id, ops, remaining);
+      if (result >= 0) return;
+      if (result === -EINTR) continue;
+      if (result === -EAGAIN && deadline !== undefined && (!nowait || performance.now() >= deadline)) {
+        throw timeoutError('semtimedop', timeout!, this.#context());
+      }
+      throw new IpcError(-result, 'semtimedop', this.#context());
+    }
+  }
+
+  #context(): IpcErrorContext {
+    return this.key === IPC_PRIVATE ? { id: this.id } : { key: this.key, id: this.id };
+  }
+}
+
+// ---- POSIX named semaphores ----------------------------------------------------------------------
+
+/** glibc's limit: the file /dev/shm/sem.NAME must have a name of at most 255 bytes. */
+const SEM_NAME_MAX = 251;
+
+export interface NamedSemaphoreOptions {
+  /** Create the semaphore if it does not exist (O_CREAT). Default false. */
+  create?: boolean;
+  /** With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. */
+  exclusive?: boolean;
+  /** Permission bits of a new semaphore, before the umask. Default 0o600. */
+  mode?: number;
+  /** Value of a new semaphore, 0 to SEM_VALUE_MAX (2³¹ − 1); an existing one keeps its value. Default 0. */
+  initial?: number;
+}
+
+// A semaphore whose object was garbage-collected without close() is closed here. An object with a
+// pending wait is never collected: the wait's callback refers to it.
+const forgottenSemaphores = new FinalizationRegistry<number>((handle) => {
+  native.semClose(handle);
+});
+
+function toSemaphoreName(value: unknown): string {
+  const ipcName = toIpcName(value);
+  if (Buffer.byteLength(ipcName) - 1 > SEM_NAME_MAX) {
+    throw invalidArgValue('name', value, `must be at most ${SEM_NAME_MAX} bytes long (glibc keeps it in /dev/shm as sem.NAME)`);
+  }
+  return ipcName;
+}
+
+/**
+ * A POSIX named semaphore (sem_open): a counter any process — Node, or C with sem_open() — can open by
+ * name. It lives in /dev/shm (as sem.NAME) until unlinked; close() or `using` lets go of this process's
+ * handle.
+ */
+export class NamedSemaphore implements Disposable {
+  /** The name, in its '/name' form. */
+  readonly name: string;
+  #handle: number;
+  readonly #waits = new Set<number>();
+
+  /** @internal Use NamedSemaphore.open(). */
+  constructor(handle: number, name: string) {
+    this.#handle = handle;
+    this.name = name;
+    forgottenSemaphores.register(this, handle, this);
+  }
+
+  /** sem_open(): opens the semaphore `name` ('/name' or 'name'), or creates it with `initial`. */
+  static open(name: string, options?: NamedSemaphoreOptions): NamedSemaphore {
+    const ipcName = toSemaphoreName(name);
+    const { create = false, exclusive = false, mode = 0o600, initial = 0 } = validateOptions(options);
+    validateBoolean(create, 'options.create');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateInteger(mode, 'options.mode', 0, 0o777);
+    validateInteger(initial, 'options.initial', 0, constants.SEM_VALUE_MAX);
+    const flags = (create ? constants.O_CREAT : 0) | (create && exclusive ? constants.O_EXCL : 0);
+    const handle = check(native.semOpen(ipcName, flags, mode, initial), 'sem_open', { objectName: ipcName });
+    return new NamedSemaphore(handle, ipcName);
+  }
+
+  /** sem_unlink(): removes the name; processes that have it open keep using it until they close it. */
+  static unlink(name: string): void {
+    const ipcName = toSemaphoreName(name);
+    check(native.semUnlink(ipcName), 'sem_unlink', { objectName: ipcName });
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#handle === 0;
+  }
+
+  /** The current value (sem_getvalue); by the time it is read, another process may have changed it. */
+  get value(): number {
+    return check(native.semGetValue(this.#open('sem_getvalue')), 'sem_getvalue', this.#context());
+  }
+
+  /** Increments the value (sem_post), waking one waiter; beyond SEM_VALUE_MAX it is IpcError 'EOVERFLOW'. */
+  post(): void {
+    check(native.semPost(this.#open('sem_post')), 'sem_post', this.#context());
+  }
+
+  /** Decrements the value if it is positive (sem_trywait): true if it did, false if it was 0. */
+  tryWait(): boolean {
+    const result = native.semTryWait(this.#open('sem_trywait'));
+    if (result === -EAGAIN) return false;
+    check(result, 'sem_trywait', this.#context());
+    return true;
+  }
+
+  /**
+   * Waits until the value is positive and decrements it (sem_wait on a waiter thread). Aborted or
+   * timed out, it has not decremented anything; close() meanwhile rejects it with IpcError 'EBADF'.
+   */
+  async wait(options?: WaitOptions & RefOptions): Promise<void> {
+    const copied = waitOptions(options);
+    const handle = this.#open('sem_wait');
+    let id = 0;
+    try {
+      await waitOnThread(
+        (callback) => {
+          id = native.semWaitAsync(handle, (result) => {
+            this.#waits.delete(id);
+            callback(result);
+          });
+          if (id > 0) this.#waits.add(id);
+          return id;
+        },
+        copied,
+        'sem_wait',
+        this.#context(),
+      );
+    } catch (error) {
+      if (this.closed && error instanceof IpcError && error.code === 'ECANCELED') {
+        throw closedError('NamedSemaphore', 'sem_wait', this.#context());
+      }
+      throw error;
+    }
+  }
+
+  /** wait() on the calling thread: sem_wait, or with a timeout sem_clockwait on CLOCK_MONOTONIC. */
+  waitSync(options?: SyncWaitOptions): void {
+    const { timeout } = syncWaitOptions(options);
+    const handle = this.#open('sem_wait');
+    const syscall = timeout === undefined ? 'sem_wait' : 'sem_clockwait';
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    for (;;) {
+      const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
+      const result = native.semWait(handle, remaining);
+      if (result >= 0) return;
+      if (result === -EINTR) continue;
+      if (result === -ETIMEDOUT) throw timeoutError(syscall, timeout!, this.#context());
+      throw new IpcError(-result, syscall, this.#context());
+    }
+  }
+
+  /**
+   * Lets go of the semaphore (sem_close); the name stays until unlink(). Pending waits reject with
+   * IpcError 'EBADF' (one that already got the semaphore resolves); the semaphore is closed once their
+   * threads have returned. Closing twice does nothing.
+   */
+  close(): void {
+    const handle = this.#handle;
+    if (handle === 0) return;
+    this.#handle = 0;
+    forgottenSemaphores.unregister(this);
+    native.semClose(handle);
+    for (const id of this.#waits) native.cancelWait(id);
+  }
+
+  /** close(), for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #open(syscall: string): number {
+    if (this.#handle === 0) throw closedError('NamedSemaphore', syscall, this.#context());
+    return this.#handle;
+  }
+
+  #context(): IpcErrorContext {
+    return { objectName: this.name };
+  }
+}
