@@ -9,7 +9,9 @@
         "native/fd.cc",
         "native/pipe.cc",
         "native/mmap.cc",
-        "native/shm.cc"
+        "native/shm.cc",
+        "native/msg.cc",
+        "native/mq.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
@@ -21,7 +23,7 @@
       ],
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
       "cflags_cc": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
-      "libraries": ["-pthread"],
+      "libraries": ["-pthread", "-lrt"],
       "ldflags": ["-Wl,-z,nodelete"]
     }
   ]

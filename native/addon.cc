@@ -8,6 +8,8 @@ void InitFd(Napi::Env env, Napi::Object exports);
 void InitPipe(Napi::Env env, Napi::Object exports);
 void InitMmap(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
+void InitMsg(Napi::Env env, Napi::Object exports);
+void InitMq(Napi::Env env, Napi::Object exports);
 }  // namespace unipc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -16,6 +18,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unipc::InitPipe(env, exports);
   unipc::InitMmap(env, exports);
   unipc::InitShm(env, exports);
+  unipc::InitMsg(env, exports);
+  unipc::InitMq(env, exports);
   return exports;
 }
 

@@ -61,5 +61,26 @@ export {
   type SysvSharedMemoryStat,
   ftok,
 } from './shm.js';
+export {
+  type MessageQueueOptions,
+  type MessageQueueStat,
+  type MessageType,
+  MessageQueue,
+  type QueueMessage,
+  type QueueReceiveOptions,
+  type QueueReceiveSyncOptions,
+  type QueueSendOptions,
+  type QueueSendSyncOptions,
+} from './msg.js';
+export {
+  type PosixMessage,
+  PosixQueue,
+  type PosixQueueAttributes,
+  type PosixQueueOptions,
+  type PosixReceiveOptions,
+  type PosixReceiveSyncOptions,
+  type PosixSendOptions,
+  type PosixSendSyncOptions,
+} from './mq.js';
 export { type RefOptions, type SyncWaitOptions, type WaitOptions } from './wait.js';
 export { waiterStats } from './diagnostics.js';

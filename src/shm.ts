@@ -24,7 +24,7 @@ const NAME_MAX = 255;
  * A POSIX IPC name as the kernel and glibc take it: '/name' or 'name' (one leading slash, no other),
  * at most 255 bytes after the slash, not '.' or '..'. Returns the '/name' form.
  */
-function toIpcName(value: unknown, name = 'name'): string {
+export function toIpcName(value: unknown, name = 'name'): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   const bare = value.startsWith('/') ? value.slice(1) : value;
   if (bare.length === 0 || bare.includes('/') || bare.includes('\0') || bare === '.' || bare === '..') {
@@ -142,7 +142,7 @@ export class SharedMemory extends FdHandle {
 export const IPC_PRIVATE = 0;
 
 /** A System V key: a 32-bit value, given signed (as key_t) or unsigned (as ipcs shows it). */
-function toKey(value: unknown, name = 'key'): number {
+export function toKey(value: unknown, name = 'key'): number {
   validateInteger(value, name, -(2 ** 31), 2 ** 32 - 1);
   return value | 0;
 }
@@ -197,7 +197,7 @@ const STAT = {
   cpid: 11, lpid: 12, nattch: 13,
 } as const;
 
-function secondsToDate(seconds: number): Date | null {
+export function secondsToDate(seconds: number): Date | null {
   return seconds === 0 ? null : new Date(seconds * 1000);
 }
 
