@@ -48,9 +48,11 @@ test('the tour runs every step between real processes and passes', () => {
     'memfd handed to a child',
     'shm_open() by name',
     'shmget()/shmat() (System V)',
+    'msgrcv() by type (System V)',
+    'mq_send() priorities (POSIX)',
   ]) {
     assert.ok(result.stdout.includes(mechanism), `the tour shows ${mechanism}`);
   }
-  assert.match(result.stdout, /All 14 steps passed\./);
+  assert.match(result.stdout, /All 16 steps passed\./);
   assert.doesNotMatch(result.stdout, /FAILED/);
 });
