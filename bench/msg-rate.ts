@@ -54,8 +54,9 @@ async function rateOf(out: AsyncIterator<string>): Promise<number> {
 async function c(binary: string, queue: MessageQueue, placement: Placement): Promise<number> {
   const receiver = pinned(placement.receiver, binary, ['recv', String(queue.id), String(n)]);
   const sender = pinned(placement.sender, binary, ['send', String(queue.id), String(n), String(SIZE)]);
+  const sent = new Promise((resolve) => sender.once('close', resolve));
   const rate = await rateOf(lines(receiver));
-  await new Promise((resolve) => sender.once('close', resolve));
+  await sent;
   return rate;
 }
 
@@ -78,6 +79,13 @@ function median(values: number[]): number {
 
 const binary = compileReference();
 const queue = MessageQueue.get(IPC_PRIVATE, { create: true });
+// A queue outlives the process: interrupted, remove it all the same.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    queue.remove();
+    process.exit(130);
+  });
+}
 try {
   const variants: Array<[string, (p: Placement) => Promise<number>]> = [
     ['C msgsnd → msgrcv', (p) => c(binary, queue, p)],

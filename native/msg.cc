@@ -45,11 +45,10 @@ bool LongArg(const Napi::CallbackInfo& info, size_t i, long* out) {
 // A whole msgbuf (mtype, then the text) in memory of its own, for a send that may outlive the call.
 using MessageBuffer = std::shared_ptr<std::vector<char>>;
 
-MessageBuffer NewMessage(long type, const ByteRange& text) {
-  auto message = std::make_shared<std::vector<char>>(sizeof(long) + text.length);
-  std::memcpy(message->data(), &type, sizeof(long));
-  if (text.length > 0) std::memcpy(message->data() + sizeof(long), text.data, text.length);
-  return message;
+// Lays out a msgbuf in `message`, which must hold sizeof(long) + text.length bytes.
+void FillMessage(char* message, long type, const ByteRange& text) {
+  std::memcpy(message, &type, sizeof(long));
+  if (text.length > 0) std::memcpy(message + sizeof(long), text.data, text.length);
 }
 
 BlockingCall SendCall(int id, const char* message, size_t length, int flags) {
@@ -79,8 +78,7 @@ Napi::Value Msgsnd(const Napi::CallbackInfo& info) {
   if (!args.ok()) return info.Env().Undefined();
   thread_local std::vector<char> message;
   if (message.size() < sizeof(long) + text.length) message.resize(sizeof(long) + text.length);
-  std::memcpy(message.data(), &type, sizeof(long));
-  if (text.length > 0) std::memcpy(message.data() + sizeof(long), text.data, text.length);
+  FillMessage(message.data(), type, text);
   return Result(info.Env(), RunSync(SendCall(id, message.data(), text.length, flags), timeout_ms));
 }
 
@@ -95,7 +93,8 @@ Napi::Value MsgsndAsync(const Napi::CallbackInfo& info) {
   int flags = args.Int32(5);
   Napi::Function callback = args.Function(6);
   if (!args.ok()) return info.Env().Undefined();
-  MessageBuffer message = NewMessage(type, text);
+  auto message = std::make_shared<std::vector<char>>(sizeof(long) + text.length);
+  FillMessage(message->data(), type, text);
   BlockingCall send = SendCall(id, message->data(), text.length, flags);
   return StartWait(info.Env(), [message, send]() { return send(); }, callback);
 }

@@ -56,6 +56,7 @@ export {
   IPC_PRIVATE,
   SharedMemory,
   type SharedMemoryOptions,
+  type SysvPermissionStat,
   SysvSharedMemory,
   type SysvSharedMemoryOptions,
   type SysvSharedMemoryStat,

@@ -171,10 +171,7 @@ export class PosixQueue extends FdHandle {
     const bytes = toBytes(data, 'data');
     const checked = waitOptions(options);
     const { priority, nowait } = this.#sendPlan(bytes, checked);
-    if (nowait) {
-      if (this.#attemptSend(bytes, priority) === AGAIN) throw this.#full();
-      return;
-    }
+    if (nowait) return this.#sendNow(bytes, priority);
     await this.ready('write', checked, 'mq_send', () => this.#attemptSend(bytes, priority));
   }
 
@@ -183,32 +180,21 @@ export class PosixQueue extends FdHandle {
     const bytes = toBytes(data, 'data');
     const checked = syncWaitOptions(options);
     const { priority, nowait } = this.#sendPlan(bytes, checked);
-    if (nowait) {
-      if (this.#attemptSend(bytes, priority) === AGAIN) throw this.#full();
-      return;
-    }
+    if (nowait) return this.#sendNow(bytes, priority);
     this.readySync('write', checked, 'mq_send', () => this.#attemptSend(bytes, priority));
   }
 
   /** Receives the oldest message of the highest priority, waiting (no thread) for one. */
   async receive(options?: PosixReceiveOptions): Promise<PosixMessage> {
     const checked = waitOptions(options);
-    if (this.#noWait(checked)) {
-      const message = this.#attemptReceive();
-      if (message === AGAIN) throw this.#empty();
-      return message;
-    }
+    if (this.#noWait(checked)) return this.#receiveNow();
     return this.ready('read', checked, 'mq_receive', () => this.#attemptReceive());
   }
 
   /** Receives a message, blocking until one comes (up to `timeout`; not at all with `nowait`). */
   receiveSync(options?: PosixReceiveSyncOptions): PosixMessage {
     const checked = syncWaitOptions(options);
-    if (this.#noWait(checked)) {
-      const message = this.#attemptReceive();
-      if (message === AGAIN) throw this.#empty();
-      return message;
-    }
+    if (this.#noWait(checked)) return this.#receiveNow();
     return this.readySync('read', checked, 'mq_receive', () => this.#attemptReceive());
   }
 
@@ -282,11 +268,16 @@ export class PosixQueue extends FdHandle {
     return { data: Buffer.from(receiveBuffer.subarray(0, n)), priority: receivedPriority[0]! };
   }
 
-  #full(): IpcError {
-    return new IpcError(errnoValue('EAGAIN'), 'mq_send', this.errorContext(), 'queue is full');
+  // The nowait forms: one attempt, and 'EAGAIN' if it would have had to wait.
+  #sendNow(bytes: Uint8Array, priority: number): void {
+    if (this.#attemptSend(bytes, priority) === AGAIN) {
+      throw new IpcError(errnoValue('EAGAIN'), 'mq_send', this.errorContext(), 'queue is full');
+    }
   }
 
-  #empty(): IpcError {
-    return new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'queue is empty');
+  #receiveNow(): PosixMessage {
+    const message = this.#attemptReceive();
+    if (message === AGAIN) throw new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'queue is empty');
+    return message;
   }
 }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { IpcError, type IpcErrorContext, check, errnoValue, timeoutError } from './errors.js';
 import { type Bytes } from './fd.js';
 import { constants, native } from './native.js';
-import { IPC_PRIVATE, secondsToDate, toKey } from './shm.js';
+import { IPC_PRIVATE, type SysvPermissionStat, secondsToDate, toKey } from './shm.js';
 import { invalidArgType, invalidArgValue, outOfRange, toBytes, validateBoolean, validateInteger, validateMaxSize, validateObject, validateOptions } from './validate.js';
 import { type Budget, type RefOptions, type SyncWaitOptions, Turnstile, type WaitOptions, abortedError, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
 
@@ -64,15 +64,7 @@ export interface QueueReceiveOptions extends WaitOptions, RefOptions, Selection 
 export interface QueueReceiveSyncOptions extends SyncWaitOptions, Selection {}
 
 /** Every field of msqid_ds, by name. Times are null when the event never happened. */
-export interface MessageQueueStat {
-  key: number;
-  id: number;
-  uid: number;
-  gid: number;
-  creatorUid: number;
-  creatorGid: number;
-  /** Permission bits (0o777 part of msg_perm.mode). */
-  mode: number;
+export interface MessageQueueStat extends SysvPermissionStat {
   /** Slot usage sequence number (msg_perm.__seq). */
   sequence: number;
   /** msg_stime */

@@ -167,16 +167,20 @@ export interface SysvSharedMemoryOptions {
   mode?: number;
 }
 
-/** Every field of shmid_ds, by name. Times are null when the event never happened. */
-export interface SysvSharedMemoryStat {
+/** The ipc_perm part of every System V object's status: key, id, owner, creator and permission bits. */
+export interface SysvPermissionStat {
   key: number;
   id: number;
   uid: number;
   gid: number;
   creatorUid: number;
   creatorGid: number;
-  /** Permission bits (0o777 part of shm_perm.mode). */
+  /** Permission bits (0o777 part of ipc_perm.mode). */
   mode: number;
+}
+
+/** Every field of shmid_ds, by name. Times are null when the event never happened. */
+export interface SysvSharedMemoryStat extends SysvPermissionStat {
   /** Marked for removal (IPC_RMID) but still attached somewhere (SHM_DEST). */
   markedForRemoval: boolean;
   /** Locked in memory (SHM_LOCKED). */
