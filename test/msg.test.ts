@@ -200,6 +200,22 @@ describe('System V messages between unipc and C, byte for byte', () => {
   });
 });
 
+/** Waits until at least `count` threads of process `pid` sleep in a kernel function starting with `wchan`. */
+async function blockedIn(pid: number, wchan: string, count: number): Promise<void> {
+  for (;;) {
+    let blocked = 0;
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        if (fs.readFileSync(`/proc/${pid}/task/${task}/wchan`, 'utf8').startsWith(wchan)) blocked++;
+      } catch {
+        // the thread ended
+      }
+    }
+    if (blocked >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** `ipcs -q`, by queue id. */
 function ipcsQueueIds(): Map<number, { key: number; perms: number; usedBytes: number; messages: number }> {
   const rows = new Map<number, { key: number; perms: number; usedBytes: number; messages: number }>();
@@ -315,12 +331,15 @@ describe('System V queues: waiting, abort, timeout, removal', () => {
       full.sendSync(1, 'x');
       const receivers = [empty.receive(), empty.receive({ type: 2 }), empty.receive({ type: -5, timeout: 30_000 })];
       const sender = full.send(1, 'y');
-      const cReceiver = finished(spawnRaw(compilePeer('msg_sysv'), ['recv', String(empty.id), '1', '0', '-', '100'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      const cProcess = spawnRaw(compilePeer('msg_sysv'), ['recv', String(empty.id), '1', '0', '-', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const cReceiver = Object.assign(finished(cProcess), { pid: cProcess.pid! });
       const child = spawnPeer('msg-receive', [String(empty.id)]);
       const nodeReceiver = finished(child);
       await lineFrom(child, 'waiting');
-      // Long enough for every waiter (threads here, the C process, the child's thread) to be in msgrcv.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Every waiter must be inside msgrcv/msgsnd: one that is not yet gets EINVAL for the removed id.
+      await blockedIn(process.pid, 'do_msg', 4);
+      await blockedIn(cReceiver.pid, 'do_msgrcv', 1);
+      await blockedIn(child.pid!, 'do_msgrcv', 1);
       empty.remove();
       full.remove();
       for (const receiver of receivers) await assert.rejects(receiver, { code: 'EIDRM', syscall: 'msgrcv' });
