@@ -11,7 +11,9 @@
         "native/mmap.cc",
         "native/shm.cc",
         "native/futex.cc",
-        "native/sem.cc"
+        "native/sem.cc",
+        "native/msg.cc",
+        "native/mq.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
@@ -23,7 +25,7 @@
       ],
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
       "cflags_cc": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
-      "libraries": ["-pthread"],
+      "libraries": ["-pthread", "-lrt"],
       "ldflags": ["-Wl,-z,nodelete"]
     }
   ]

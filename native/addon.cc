@@ -10,6 +10,8 @@ void InitMmap(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitSem(Napi::Env env, Napi::Object exports);
+void InitMsg(Napi::Env env, Napi::Object exports);
+void InitMq(Napi::Env env, Napi::Object exports);
 }  // namespace unipc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -20,6 +22,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unipc::InitShm(env, exports);
   unipc::InitFutex(env, exports);
   unipc::InitSem(env, exports);
+  unipc::InitMsg(env, exports);
+  unipc::InitMq(env, exports);
   return exports;
 }
 

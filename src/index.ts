@@ -76,5 +76,26 @@ export {
   type SemaphoreWaitOptions,
   type SemaphoreWaitSyncOptions,
 } from './sem.js';
+export {
+  type MessageQueueOptions,
+  type MessageQueueStat,
+  type MessageType,
+  MessageQueue,
+  type QueueMessage,
+  type QueueReceiveOptions,
+  type QueueReceiveSyncOptions,
+  type QueueSendOptions,
+  type QueueSendSyncOptions,
+} from './msg.js';
+export {
+  type PosixMessage,
+  PosixQueue,
+  type PosixQueueAttributes,
+  type PosixQueueOptions,
+  type PosixReceiveOptions,
+  type PosixReceiveSyncOptions,
+  type PosixSendOptions,
+  type PosixSendSyncOptions,
+} from './mq.js';
 export { type RefOptions, type SyncWaitOptions, type WaitOptions } from './wait.js';
 export { waiterStats } from './diagnostics.js';

@@ -104,6 +104,13 @@ export interface NativeConstants {
   /** Largest value of a System V semaphore (the kernel's SEMVMX). */
   readonly SEMVMX: number;
   readonly SEMCTL_STAT_FIELDS: number;
+  readonly MSG_NOERROR: number;
+  readonly MSG_EXCEPT: number;
+  /** sizeof(long): the size of a msgbuf's mtype, which precedes its text. */
+  readonly SIZEOF_LONG: number;
+  readonly MSGCTL_STAT_FIELDS: number;
+  /** sysconf(_SC_MQ_PRIO_MAX): POSIX queue priorities are 0 to MQ_PRIO_MAX - 1. */
+  readonly MQ_PRIO_MAX: number;
   /** Index of the first descriptor in the meta array recvmsg fills. */
   readonly RECVMSG_META_FIRST_FD: number;
 }
@@ -236,6 +243,26 @@ export interface Native {
   /** sem_wait, or sem_clockwait(CLOCK_MONOTONIC) with a timeout >= 0 (-ETIMEDOUT on expiry). */
   semWait(handle: number, timeoutMs: number): number;
   semWaitAsync(handle: number, callback: WaitCallback): number;
+
+  // msg.cc (a message type is a C long: an exact Number or a BigInt)
+  msgget(key: number, flags: number): number;
+  msgsnd(id: number, type: number | bigint, data: Bytes, offset: number, length: number, flags: number, timeoutMs: number): number;
+  msgsndAsync(id: number, type: number | bigint, data: Bytes, offset: number, length: number, flags: number, callback: WaitCallback): number;
+  /** Receives a whole msgbuf into `buffer`: mtype first (SIZEOF_LONG bytes), then up to `length` bytes of text. */
+  msgrcv(id: number, buffer: Bytes, length: number, type: number | bigint, flags: number, timeoutMs: number): number;
+  /** As msgrcv, into an ArrayBuffer the addon owns and returns with the wait's id. */
+  msgrcvAsync(id: number, length: number, type: number | bigint, flags: number, callback: WaitCallback): { wait: number; buffer: ArrayBuffer } | number;
+  msgctlStat(id: number, out: Float64Array): number;
+  msgctlSet(id: number, uid: number, gid: number, mode: number, maxBytes: number): number;
+  msgctlRemove(id: number): number;
+
+  // mq.cc
+  mqOpen(name: string, flags: number, mode: number, maxMessages: number, messageSize: number): number;
+  mqUnlink(name: string): number;
+  mqSend(fd: number, buffer: Bytes, offset: number, length: number, priority: number): number;
+  mqReceive(fd: number, buffer: Bytes, offset: number, length: number, priority: Int32Array): number;
+  /** out = [flags, maxMessages, messageSize, currentMessages] */
+  mqGetattr(fd: number, out: Float64Array): number;
 }
 
 const load = createRequire(packageRoot + '/package.json')('node-gyp-build') as (dir: string) => Native;

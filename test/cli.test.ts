@@ -51,9 +51,11 @@ test('the tour runs every step between real processes and passes', () => {
     'shared counter, no lock',
     'shared counter, Mutex',
     'robust Mutex after kill -9',
+    'msgrcv() by type (System V)',
+    'mq_send() priorities (POSIX)',
   ]) {
     assert.ok(result.stdout.includes(mechanism), `the tour shows ${mechanism}`);
   }
-  assert.match(result.stdout, /All 17 steps passed\./);
+  assert.match(result.stdout, /All 19 steps passed\./);
   assert.doesNotMatch(result.stdout, /FAILED/);
 });

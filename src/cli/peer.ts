@@ -4,7 +4,21 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { type Mapping, MemoryFile, Mutex, PipeReader, PipeWriter, SharedMemory, SysvSharedMemory, UnixSocket, connect, mmap, openFifo } from '../index.js';
+import {
+  type Mapping,
+  MemoryFile,
+  MessageQueue,
+  Mutex,
+  PipeReader,
+  PipeWriter,
+  PosixQueue,
+  SharedMemory,
+  SysvSharedMemory,
+  UnixSocket,
+  connect,
+  mmap,
+  openFifo,
+} from '../index.js';
 
 function report(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -160,6 +174,30 @@ async function run(role: string, args: string[]): Promise<void> {
       report({ pid: process.pid, holding: true });
       setInterval(() => {}, 1 << 30);
       await new Promise(() => {});
+      return;
+    }
+    case 'msg-receive': {
+      // Receives `count` messages from a System V queue with one selection rule; reports their types.
+      const [id, type, except, count] = args;
+      const queue = MessageQueue.fromId(Number(id));
+      await ready();
+      await go();
+      const types: number[] = [];
+      for (let i = 0; i < Number(count); i++) {
+        const message = await queue.receive({ type: Number(type), except: except === 'true', timeout: 30_000 });
+        types.push(Number(message.type));
+      }
+      report({ pid: process.pid, types });
+      return;
+    }
+    case 'mq-receive': {
+      const [name, count] = args;
+      using queue = PosixQueue.open(name, { readOnly: true });
+      await ready();
+      await go();
+      const priorities: number[] = [];
+      for (let i = 0; i < Number(count); i++) priorities.push((await queue.receive({ timeout: 30_000 })).priority);
+      report({ pid: process.pid, priorities });
       return;
     }
     default:

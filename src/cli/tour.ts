@@ -11,8 +11,10 @@ import {
   IPC_PRIVATE,
   type Mapping,
   MemoryFile,
+  MessageQueue,
   Mutex,
   PAGE_SIZE,
+  PosixQueue,
   SharedMemory,
   type SocketType,
   SysvSharedMemory,
@@ -380,6 +382,60 @@ async function robustMutex(): Promise<Row> {
   };
 }
 
+// Messages of types 3, 1, 2, … go into one System V queue; for each selection rule a child takes what its
+// rule picks, in the order msgrcv gives it. One child at a time, so the rules do not compete.
+async function sysvQueue(): Promise<Row> {
+  const queue = MessageQueue.get(IPC_PRIVATE, { create: true });
+  const sent: Array<[number, string]> = [[3, 'c1'], [1, 'a1'], [2, 'b1'], [3, 'c2'], [1, 'a2'], [2, 'b2']];
+  const rules: Array<{ label: string; type: number; except?: boolean; count: number }> = [
+    { label: '0', type: 0, count: 6 },
+    { label: '2', type: 2, count: 2 },
+    { label: '-2', type: -2, count: 4 },
+    { label: '1 except', type: 1, except: true, count: 4 },
+  ];
+  const seen: string[] = [];
+  let ms = 0; // from the first message sent to the child's report, summed over the children
+  try {
+    for (const rule of rules) {
+      const peer = new Peer('msg-receive', [String(queue.id), String(rule.type), String(rule.except ?? false), String(rule.count)]);
+      await peer.ready();
+      let types: number[] = [];
+      ms += await timed(async () => {
+        peer.go();
+        for (const [type, text] of sent) await queue.send(type, text);
+        ({ types } = await peer.next<{ types: number[] }>());
+      });
+      await peer.exit();
+      seen.push(`${rule.label}→${types.join('')}`);
+      while (queue.stat().messages > 0) queue.receiveSync({ nowait: true });
+    }
+    return { mechanism: 'msgrcv() by type (System V)', sent: `types ${sent.map(([type]) => type).join(',')} to each child`, arrived: seen.join(' '), ms, note: 'rules 0, >0, <0, except' };
+  } finally {
+    queue.remove();
+  }
+}
+
+async function posixQueue(): Promise<Row> {
+  const name = `/unipc-tour-${process.pid}`;
+  const queue = PosixQueue.open(name, { create: true, exclusive: true, maxMessages: 8, messageSize: 64 });
+  try {
+    const sent = [0, 10, 0, 31, 10];
+    const peer = new Peer('mq-receive', [name, String(sent.length)]);
+    await peer.ready();
+    let report: { priorities: number[] } | undefined;
+    const ms = await timed(async () => {
+      for (const [i, priority] of sent.entries()) await queue.send(`message ${i}`, { priority });
+      peer.go();
+      report = await peer.next();
+    });
+    await peer.exit();
+    return { mechanism: 'mq_send() priorities (POSIX)', sent: `priorities ${sent.join(', ')}`, arrived: `child got ${report!.priorities.join(', ')}`, ms, note: 'highest first' };
+  } finally {
+    queue.close();
+    PosixQueue.unlink(name);
+  }
+}
+
 const COLUMNS = [
   { title: 'mechanism', width: 30 },
   { title: 'sent', width: 44 },
@@ -423,6 +479,8 @@ export async function tour(): Promise<number> {
     ['shared counter, no lock', () => sharedCounter(false)],
     ['shared counter, Mutex', () => sharedCounter(true)],
     ['robust Mutex after kill -9', robustMutex],
+    ['System V message queue', sysvQueue],
+    ['POSIX message queue', posixQueue],
   ];
   let failures = 0;
   try {

@@ -1,0 +1,283 @@
+// POSIX message queues (mq_open, mq_send, mq_receive, mq_unlink): whole messages with priorities,
+// named like '/name'. On Linux a queue descriptor is a pollable file descriptor, so waiting is a uv_poll
+// readiness wait like a pipe's — no thread. unipc opens every queue O_NONBLOCK so the event loop can never
+// block on it; `nowait` (per call, or setNonBlocking() for the object) is what makes calls fail at once.
+import fs from 'node:fs';
+import { IpcError, type IpcErrorContext, check, errnoValue } from './errors.js';
+import { type Bytes, FdHandle } from './fd.js';
+import { constants, native } from './native.js';
+import { toIpcName } from './shm.js';
+import { invalidArgValue, outOfRange, toBytes, validateBoolean, validateFd, validateInteger, validateMode, validateOptions } from './validate.js';
+import { AGAIN, type SyncWaitOptions, type WaitOptions, attemptResult, syncWaitOptions, waitOptions } from './wait.js';
+
+export interface PosixQueueOptions {
+  /** Create the queue if it does not exist (O_CREAT). Default false. */
+  create?: boolean;
+  /** With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. */
+  exclusive?: boolean;
+  /** Permission bits of a new queue, before the umask. Default 0o600. */
+  mode?: number;
+  /**
+   * Capacity of a new queue in messages (mq_maxmsg). Default: /proc/sys/fs/mqueue/msg_default. Without
+   * CAP_SYS_RESOURCE at most /proc/sys/fs/mqueue/msg_max.
+   */
+  maxMessages?: number;
+  /**
+   * Largest message of a new queue in bytes (mq_msgsize). Default: /proc/sys/fs/mqueue/msgsize_default.
+   * Without CAP_SYS_RESOURCE at most /proc/sys/fs/mqueue/msgsize_max.
+   */
+  messageSize?: number;
+  /** Open for receiving only (O_RDONLY). Default false. */
+  readOnly?: boolean;
+  /** Open for sending only (O_WRONLY). Default false. */
+  writeOnly?: boolean;
+}
+
+interface NoWait {
+  /** Fail with IpcError 'EAGAIN' instead of waiting. Default: as set by setNonBlocking() (false). */
+  nowait?: boolean;
+}
+
+export interface PosixSendOptions extends WaitOptions, NoWait {
+  /** 0 (default) to MQ_PRIO_MAX - 1 (32767 on Linux); higher priorities are received first. */
+  priority?: number;
+}
+
+export interface PosixSendSyncOptions extends SyncWaitOptions, NoWait {
+  priority?: number;
+}
+
+export interface PosixReceiveOptions extends WaitOptions, NoWait {}
+export interface PosixReceiveSyncOptions extends SyncWaitOptions, NoWait {}
+
+export interface PosixMessage {
+  data: Buffer;
+  priority: number;
+}
+
+export interface PosixQueueAttributes {
+  /** mq_maxmsg */
+  maxMessages: number;
+  /** mq_msgsize */
+  messageSize: number;
+  /** mq_curmsgs: messages in the queue now. */
+  currentMessages: number;
+  /** Whether send() and receive() fail with 'EAGAIN' rather than wait (setNonBlocking()). */
+  nonBlocking: boolean;
+}
+
+const MQUEUE_DIR = '/proc/sys/fs/mqueue';
+
+function mqueueLimit(name: string): string {
+  try {
+    return fs.readFileSync(`${MQUEUE_DIR}/${name}`, 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function systemDefault(name: string, fallback: number): number {
+  const value = Number.parseInt(mqueueLimit(name), 10);
+  return value > 0 ? value : fallback;
+}
+
+function openError(result: number, name: string, maxMessages: number, messageSize: number): IpcError {
+  const context = { objectName: name };
+  if (result === -errnoValue('ENOSYS')) {
+    return new IpcError(-result, 'mq_open', context, 'POSIX message queues are not available in this kernel or container (CONFIG_POSIX_MQUEUE)');
+  }
+  if (result === -errnoValue('EINVAL') && maxMessages > 0) {
+    return new IpcError(-result, 'mq_open', context,
+      `maxMessages ${maxMessages} or messageSize ${messageSize} is beyond the system's limits ` +
+        `(${MQUEUE_DIR}/msg_max = ${mqueueLimit('msg_max')}, msgsize_max = ${mqueueLimit('msgsize_max')}; ` +
+        'with CAP_SYS_RESOURCE up to 65536 messages and 16 MiB)');
+  }
+  if (result === -errnoValue('EMFILE') && maxMessages > 0) {
+    return new IpcError(-result, 'mq_open', context, 'the queue would exceed RLIMIT_MSGQUEUE (bytes of queues per user), or too many open descriptors');
+  }
+  return new IpcError(-result, 'mq_open', context);
+}
+
+// One receive buffer for the process (JavaScript runs one attempt at a time), as large as the largest
+// messageSize seen; each message is copied out at its exact size.
+let receiveBuffer = Buffer.alloc(0);
+const receivedPriority = new Int32Array(1);
+
+/**
+ * A POSIX message queue (mq_open): messages of up to messageSize bytes, received highest priority first
+ * and in order within a priority, by any process that opens the name — C programs included. The queue
+ * stays until PosixQueue.unlink(); close() (or `using`) closes this descriptor.
+ */
+export class PosixQueue extends FdHandle {
+  /** The name, in its '/name' form. */
+  readonly name: string;
+  /** The queue's mq_maxmsg and mq_msgsize, fixed when it was created. */
+  readonly maxMessages: number;
+  readonly messageSize: number;
+  readonly readOnly: boolean;
+  readonly writeOnly: boolean;
+  #nonBlocking = false;
+
+  /** @internal Use PosixQueue.open(). */
+  constructor(fd: number, name: string, access: { readOnly: boolean; writeOnly: boolean }) {
+    validateFd(fd);
+    super(fd);
+    this.name = name;
+    this.readOnly = access.readOnly;
+    this.writeOnly = access.writeOnly;
+    const attributes = new Float64Array(4);
+    check(native.mqGetattr(fd, attributes), 'mq_getattr', { objectName: name });
+    this.maxMessages = attributes[1]!;
+    this.messageSize = attributes[2]!;
+  }
+
+  static open(name: string, options?: PosixQueueOptions): PosixQueue {
+    const ipcName = toIpcName(name);
+    const { create = false, exclusive = false, mode = 0o600, maxMessages, messageSize, readOnly = false, writeOnly = false } =
+      validateOptions(options);
+    validateBoolean(create, 'options.create');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateBoolean(readOnly, 'options.readOnly');
+    validateBoolean(writeOnly, 'options.writeOnly');
+    validateMode(mode, 'options.mode');
+    if (maxMessages !== undefined) validateInteger(maxMessages, 'options.maxMessages', 1, 2 ** 31 - 1);
+    if (messageSize !== undefined) validateInteger(messageSize, 'options.messageSize', 1, 2 ** 31 - 1);
+    if (readOnly && writeOnly) throw invalidArgValue('options.writeOnly', writeOnly, 'cannot be combined with readOnly');
+    if (!create && (maxMessages !== undefined || messageSize !== undefined)) {
+      throw invalidArgValue('options.create', create, 'must be true when maxMessages or messageSize is given (they shape a new queue)');
+    }
+    // mq_open takes both attributes or neither: the one not given keeps the system's default.
+    const attributesGiven = maxMessages !== undefined || messageSize !== undefined;
+    const messages = !attributesGiven ? 0 : (maxMessages ?? systemDefault('msg_default', 10));
+    const size = !attributesGiven ? 0 : (messageSize ?? systemDefault('msgsize_default', 8192));
+    const flags =
+      (readOnly ? constants.O_RDONLY : writeOnly ? constants.O_WRONLY : constants.O_RDWR) |
+      (create ? constants.O_CREAT : 0) |
+      (create && exclusive ? constants.O_EXCL : 0) |
+      constants.O_NONBLOCK;
+    const fd = native.mqOpen(ipcName, flags, mode, messages, size);
+    if (fd < 0) throw openError(fd, ipcName, messages, size);
+    return new PosixQueue(fd, ipcName, { readOnly, writeOnly });
+  }
+
+  /** Removes the name; processes that have the queue open keep using it until they close it. */
+  static unlink(name: string): void {
+    const ipcName = toIpcName(name);
+    check(native.mqUnlink(ipcName), 'mq_unlink', { objectName: ipcName });
+  }
+
+  /** Sends one message, waiting (on the event loop, no thread) while the queue is full. */
+  async send(data: Bytes, options?: PosixSendOptions): Promise<void> {
+    const bytes = toBytes(data, 'data');
+    const checked = waitOptions(options);
+    const { priority, nowait } = this.#sendPlan(bytes, checked);
+    if (nowait) return this.#sendNow(bytes, priority);
+    await this.ready('write', checked, 'mq_send', () => this.#attemptSend(bytes, priority));
+  }
+
+  /** Sends one message, blocking while the queue is full (up to `timeout`; not at all with `nowait`). */
+  sendSync(data: Bytes, options?: PosixSendSyncOptions): void {
+    const bytes = toBytes(data, 'data');
+    const checked = syncWaitOptions(options);
+    const { priority, nowait } = this.#sendPlan(bytes, checked);
+    if (nowait) return this.#sendNow(bytes, priority);
+    this.readySync('write', checked, 'mq_send', () => this.#attemptSend(bytes, priority));
+  }
+
+  /** Receives the oldest message of the highest priority, waiting (no thread) for one. */
+  async receive(options?: PosixReceiveOptions): Promise<PosixMessage> {
+    const checked = waitOptions(options);
+    if (this.#noWait(checked)) return this.#receiveNow();
+    return this.ready('read', checked, 'mq_receive', () => this.#attemptReceive());
+  }
+
+  /** Receives a message, blocking until one comes (up to `timeout`; not at all with `nowait`). */
+  receiveSync(options?: PosixReceiveSyncOptions): PosixMessage {
+    const checked = syncWaitOptions(options);
+    if (this.#noWait(checked)) return this.#receiveNow();
+    return this.readySync('read', checked, 'mq_receive', () => this.#attemptReceive());
+  }
+
+  /** Messages as they come, until the queue is closed or `signal` aborts (AbortError). */
+  async *messages(options?: { signal?: AbortSignal }): AsyncGenerator<PosixMessage, void, undefined> {
+    while (!this.closed) {
+      let message: PosixMessage;
+      try {
+        message = await this.receive(options);
+      } catch (error) {
+        if (this.closed && (error as IpcError).code === 'EBADF') return;
+        throw error;
+      }
+      yield message;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<PosixMessage, void, undefined> {
+    return this.messages();
+  }
+
+  /** mq_getattr: the queue's capacity, message size and current number of messages. */
+  attributes(): PosixQueueAttributes {
+    const out = new Float64Array(4);
+    check(native.mqGetattr(this.openFd('mq_getattr'), out), 'mq_getattr', this.errorContext());
+    return { maxMessages: out[1]!, messageSize: out[2]!, currentMessages: out[3]!, nonBlocking: this.#nonBlocking };
+  }
+
+  /**
+   * Makes this object's send() and receive() (and their Sync forms) fail with 'EAGAIN' instead of
+   * waiting, as mq_setattr(O_NONBLOCK) does in C; a call's own `nowait` still overrides it. The
+   * descriptor itself is always non-blocking: that is how unipc waits without blocking the event loop.
+   */
+  setNonBlocking(nonBlocking = true): void {
+    validateBoolean(nonBlocking, 'nonBlocking');
+    this.openFd('mq_setattr');
+    this.#nonBlocking = nonBlocking;
+  }
+
+  protected override errorContext(): IpcErrorContext {
+    return { objectName: this.name };
+  }
+
+  #noWait(options: NoWait): boolean {
+    const { nowait } = options;
+    if (nowait !== undefined) validateBoolean(nowait, 'options.nowait');
+    return nowait ?? this.#nonBlocking;
+  }
+
+  #sendPlan(bytes: Uint8Array, options: PosixSendSyncOptions): { priority: number; nowait: boolean } {
+    const { priority = 0 } = options;
+    validateInteger(priority, 'options.priority', 0, constants.MQ_PRIO_MAX - 1);
+    const nowait = this.#noWait(options);
+    if (bytes.byteLength > this.messageSize) {
+      throw outOfRange('data.byteLength', `<= ${this.messageSize} (the queue's messageSize)`, bytes.byteLength);
+    }
+    return { priority, nowait };
+  }
+
+  #attemptSend(bytes: Uint8Array, priority: number): undefined | typeof AGAIN {
+    const fd = this.openFd('mq_send');
+    const result = attemptResult(native.mqSend(fd, bytes, 0, bytes.byteLength, priority), 'mq_send', this.errorContext());
+    return result === AGAIN ? AGAIN : undefined;
+  }
+
+  #attemptReceive(): PosixMessage | typeof AGAIN {
+    const fd = this.openFd('mq_receive');
+    if (receiveBuffer.length < this.messageSize) receiveBuffer = Buffer.allocUnsafe(this.messageSize);
+    const n = attemptResult(native.mqReceive(fd, receiveBuffer, 0, this.messageSize, receivedPriority), 'mq_receive', this.errorContext());
+    if (n === AGAIN) return AGAIN;
+    return { data: Buffer.from(receiveBuffer.subarray(0, n)), priority: receivedPriority[0]! };
+  }
+
+  // The nowait forms: one attempt, and 'EAGAIN' if it would have had to wait.
+  #sendNow(bytes: Uint8Array, priority: number): void {
+    if (this.#attemptSend(bytes, priority) === AGAIN) {
+      throw new IpcError(errnoValue('EAGAIN'), 'mq_send', this.errorContext(), 'queue is full');
+    }
+  }
+
+  #receiveNow(): PosixMessage {
+    const message = this.#attemptReceive();
+    if (message === AGAIN) throw new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'queue is empty');
+    return message;
+  }
+}

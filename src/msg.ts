@@ -1,0 +1,463 @@
+// System V message queues (msgget/msgsnd/msgrcv/msgctl, `ipcs -q`): typed messages between any
+// processes, byte-compatible with C's `struct msgbuf { long mtype; char mtext[]; }`.
+//
+// Waiting: msgsnd/msgrcv have no descriptor to poll. Every Promise-form call first tries IPC_NOWAIT on
+// the JavaScript thread — no thread when a message is there or there is room — and only on EAGAIN/ENOMSG
+// blocks on a waiter thread (waitOnThread), where abort and timeout interrupt it without sending or
+// taking anything. Sync forms block the calling thread (with a timeout: on a waiter thread, RunSync).
+import fs from 'node:fs';
+import { IpcError, type IpcErrorContext, check, errnoValue, timeoutError } from './errors.js';
+import { type Bytes } from './fd.js';
+import { constants, native } from './native.js';
+import { IPC_PRIVATE, type SysvObjectStat, permissionFields, permissionsToSet, secondsToDate, toKey } from './shm.js';
+import { invalidArgType, invalidArgValue, outOfRange, toBytes, validateBoolean, validateInteger, validateMaxSize, validateObject, validateOptions } from './validate.js';
+import { type Budget, type RefOptions, type SyncWaitOptions, Turnstile, type WaitOptions, abortedError, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
+
+/**
+ * A message type: a positive C long. Numbers are exact up to Number.MAX_SAFE_INTEGER; larger types
+ * (up to 2**63 - 1 on 64-bit Linux) are given and received as bigints.
+ */
+export type MessageType = number | bigint;
+
+export interface QueueMessage {
+  /** The sender's mtype: a number, or a bigint when it is above Number.MAX_SAFE_INTEGER. */
+  type: MessageType;
+  /** The message text (mtext), copied out of the kernel. */
+  data: Buffer;
+}
+
+export interface MessageQueueOptions {
+  /** Create the queue if the key has none (IPC_CREAT). Default false; IPC_PRIVATE needs true. */
+  create?: boolean;
+  /** With create: fail with 'EEXIST' if the key has one (IPC_EXCL). Default false. */
+  exclusive?: boolean;
+  /** Permission bits of a new queue. Default 0o600. */
+  mode?: number;
+}
+
+interface NoWait {
+  /**
+   * Fail at once instead of waiting (IPC_NOWAIT): a full queue is IpcError 'EAGAIN', no matching message
+   * 'ENOMSG' — the errors C gets.
+   */
+  nowait?: boolean;
+}
+
+export interface QueueSendOptions extends WaitOptions, RefOptions, NoWait {}
+export interface QueueSendSyncOptions extends SyncWaitOptions, NoWait {}
+
+interface Selection extends NoWait {
+  /**
+   * Which message (msgtyp): 0 (default) the first in the queue; > 0 the first of that type (with
+   * `except`, the first of any other type); < 0 the first of the lowest type <= |type|.
+   */
+  type?: MessageType;
+  /** With a positive type: the first message of any type but that one (MSG_EXCEPT). */
+  except?: boolean;
+  /** Truncate a message longer than maxSize (MSG_NOERROR) instead of failing with 'E2BIG'. */
+  noError?: boolean;
+  /** The longest message text to accept. Default: the system's msgmax, so any message fits. */
+  maxSize?: number;
+}
+
+export interface QueueReceiveOptions extends WaitOptions, RefOptions, Selection {}
+export interface QueueReceiveSyncOptions extends SyncWaitOptions, Selection {}
+
+/** Every field of msqid_ds, by name. Times are null when the event never happened. */
+export interface MessageQueueStat extends SysvObjectStat {
+  /** msg_stime */
+  lastSend: Date | null;
+  /** msg_rtime */
+  lastReceive: Date | null;
+  /** msg_ctime: creation or last IPC_SET. */
+  lastChange: Date;
+  /** Bytes of text in the queue now (msg_cbytes). */
+  bytes: number;
+  /** Messages in the queue now (msg_qnum). */
+  messages: number;
+  /** The most bytes of text the queue holds (msg_qbytes); a send waits while a message would exceed it. */
+  maxBytes: number;
+  /** msg_lspid */
+  lastSendPid: number;
+  /** msg_lrpid */
+  lastReceivePid: number;
+}
+
+// After the ipc_perm fields (permissionFields()).
+const STAT = { stime: 7, rtime: 8, ctime: 9, cbytes: 10, qnum: 11, qbytes: 12, lspid: 13, lrpid: 14 } as const;
+
+const LONG_BITS = BigInt(constants.SIZEOF_LONG * 8);
+const LONG_MAX = 2n ** (LONG_BITS - 1n) - 1n;
+const LONG_MIN = -(2n ** (LONG_BITS - 1n));
+const NUMBER_MAX = Math.min(Number.MAX_SAFE_INTEGER, Number(LONG_MAX));
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
+const EAGAIN = errnoValue('EAGAIN');
+const ENOMSG = errnoValue('ENOMSG');
+const EINVAL = errnoValue('EINVAL');
+const EIDRM = errnoValue('EIDRM');
+const E2BIG = errnoValue('E2BIG');
+const ETIMEDOUT = errnoValue('ETIMEDOUT');
+
+/** A message type (positive) or receive selector (any sign) as a C long; numbers must be exact. */
+function toMessageType(value: unknown, name: string, positive: boolean): MessageType {
+  if (typeof value === 'number') {
+    const min = positive ? 1 : -NUMBER_MAX;
+    if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+    if (value < min || value > NUMBER_MAX) {
+      throw outOfRange(name, `>= ${min} && <= ${NUMBER_MAX} (larger magnitudes as a bigint, up to ${LONG_MAX}n)`, value);
+    }
+    return value;
+  }
+  if (typeof value === 'bigint') {
+    const min = positive ? 1n : LONG_MIN;
+    if (value < min || value > LONG_MAX) throw outOfRange(name, `>= ${min}n && <= ${LONG_MAX}n (a C long)`, value);
+    return value;
+  }
+  throw invalidArgType(name, 'of type number or bigint', value);
+}
+
+// Limits of the kernel's IPC namespace, re-read at most once a second so that a sysctl change is seen.
+let msgmaxCache = { value: 0, at: -Infinity };
+const MSGMAX_FILE = '/proc/sys/kernel/msgmax';
+
+/** The system's largest message text (msgmax), from /proc/sys/kernel/msgmax. */
+function msgmax(fresh = false): number {
+  const now = performance.now();
+  if (fresh || now - msgmaxCache.at > 1000) {
+    let value = 8192; // MSGMAX, the kernel's default, should /proc be unreadable
+    try {
+      const read = Number.parseInt(fs.readFileSync(MSGMAX_FILE, 'utf8'), 10);
+      if (read > 0) value = read;
+    } catch {
+      // keep the default
+    }
+    msgmaxCache = { value, at: now };
+  }
+  return msgmaxCache.value;
+}
+
+function tooLong(length: number, limit: number): RangeError {
+  return outOfRange('data.byteLength', `<= ${limit} (the system's msgmax, ${MSGMAX_FILE})`, length);
+}
+
+// One receive buffer for the process's non-blocking and …Sync receives (JavaScript runs one at a time).
+// An ArrayBuffer of its own, so mtype at its start is aligned as a long.
+let receiveBuffer = new ArrayBuffer(0);
+
+function bufferFor(size: number): ArrayBuffer {
+  if (receiveBuffer.byteLength < constants.SIZEOF_LONG + size) receiveBuffer = new ArrayBuffer(constants.SIZEOF_LONG + size);
+  return receiveBuffer;
+}
+
+/** The message in a msgbuf of `length` text bytes: mtype from its start, a copy of the text. */
+function messageIn(buffer: ArrayBuffer, length: number): QueueMessage {
+  const raw = constants.SIZEOF_LONG === 8 ? new BigInt64Array(buffer, 0, 1)[0]! : BigInt(new Int32Array(buffer, 0, 1)[0]!);
+  const type = raw <= SAFE_MAX ? Number(raw) : raw;
+  return { type, data: Buffer.from(new Uint8Array(buffer, constants.SIZEOF_LONG, length)) };
+}
+
+interface ReceivePlan {
+  selector: MessageType;
+  flags: number;
+  size: number;
+  nowait: boolean;
+  /** The maxSize asked for, if any. */
+  maxSize?: number;
+}
+
+function receivePlan(options: Selection): ReceivePlan {
+  const { type = 0, except = false, noError = false, nowait = false } = options;
+  const selector = toMessageType(type, 'options.type', false);
+  validateBoolean(except, 'options.except');
+  validateBoolean(noError, 'options.noError');
+  validateBoolean(nowait, 'options.nowait');
+  if (except && !(selector > 0)) {
+    throw invalidArgValue('options.except', except, 'needs a positive options.type (MSG_EXCEPT selects by excluding that type)');
+  }
+  const maxSize = options.maxSize === undefined ? undefined : validateMaxSize(options, 0);
+  // A message can never be longer than msgmax, so a larger maxSize needs no larger buffer.
+  const size = maxSize === undefined ? msgmax() : Math.min(maxSize, msgmax());
+  return { selector, flags: (except ? constants.MSG_EXCEPT : 0) | (noError ? constants.MSG_NOERROR : 0), size, nowait, maxSize };
+}
+
+/**
+ * A System V message queue (msgget), named by a key and listed by `ipcs -q`. It outlives every process
+ * until remove() (or `ipcrm -q`). Nothing to close: the object is just the id.
+ *
+ * Order: the sends of one object leave in call order (a send never overtakes one that is waiting for
+ * room). Receives are not queued behind each other: each has its own selector, and a receiver waiting for
+ * type 1 must not hold up one for type 2. Among receivers that are waiting, the kernel serves the one
+ * that started waiting first, whichever process it is in.
+ */
+export class MessageQueue {
+  readonly id: number;
+  /** The key it was opened by (IPC_PRIVATE for a private one or one opened by id). */
+  readonly key: number;
+  readonly #sendTurnstile = new Turnstile();
+  #sendsWaiting = 0;
+
+  /** @internal Use MessageQueue.get() or MessageQueue.fromId(). */
+  constructor(id: number, key: number) {
+    this.id = id;
+    this.key = key;
+  }
+
+  /** msgget(key): opens the key's queue, or creates it with `create` (IPC_PRIVATE: always a new one). */
+  static get(key: number, options?: MessageQueueOptions): MessageQueue {
+    const k = toKey(key);
+    const { create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
+    validateBoolean(create, 'options.create');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateInteger(mode, 'options.mode', 0, 0o777); // higher bits are msgget() flags (IPC_CREAT, …)
+    if (k === IPC_PRIVATE && !create) {
+      throw invalidArgValue('options.create', create, 'must be true with IPC_PRIVATE, which always makes a new queue');
+    }
+    const flags = (create ? constants.IPC_CREAT | mode : 0) | (create && exclusive ? constants.IPC_EXCL : 0);
+    const id = check(native.msgget(k, flags), 'msgget', { key: k >>> 0 });
+    return new MessageQueue(id, k >>> 0);
+  }
+
+  /** A queue by its id, as `ipcs -q` lists it. */
+  static fromId(id: number): MessageQueue {
+    validateInteger(id, 'id', 0, 2 ** 31 - 1);
+    const probe = new MessageQueue(id, IPC_PRIVATE);
+    return new MessageQueue(id, probe.stat().key);
+  }
+
+  /**
+   * Sends a message of `type` (> 0), waiting while the queue is full — unless `nowait`, which fails with
+   * 'EAGAIN'. Aborted or timed out, the message was not sent.
+   */
+  async send(type: MessageType, data: Bytes, options?: QueueSendOptions): Promise<void> {
+    const mtype = toMessageType(type, 'type', true);
+    const bytes = toBytes(data, 'data');
+    const checked = waitOptions(options);
+    const { nowait = false } = checked;
+    validateBoolean(nowait, 'options.nowait');
+    checkLength(bytes.byteLength);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    if (this.#sendsWaiting === 0 && this.#trySend(mtype, bytes, nowait)) return;
+    const { signal, timeout, ref } = checked;
+    const allowance: Budget = { signal, timeout, deadline: timeout === undefined ? undefined : performance.now() + timeout };
+    this.#sendsWaiting++;
+    try {
+      const leave = await this.#sendTurnstile.enter(allowance, 'msgsnd', this.#context());
+      try {
+        if (this.#trySend(mtype, bytes, nowait)) return;
+        this.#assertFits(bytes.byteLength);
+        const remaining = allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
+        await retimed(
+          waitOnThread(
+            (callback) => native.msgsndAsync(this.id, mtype, bytes, 0, bytes.byteLength, 0, callback),
+            { signal, timeout: remaining, ref },
+            'msgsnd',
+            this.#context(),
+          ),
+          timeout,
+          this.#context(),
+        );
+      } finally {
+        leave();
+      }
+    } finally {
+      this.#sendsWaiting--;
+    }
+  }
+
+  /** Sends a message, blocking while the queue is full (up to `timeout`; not at all with `nowait`). */
+  sendSync(type: MessageType, data: Bytes, options?: QueueSendSyncOptions): void {
+    const mtype = toMessageType(type, 'type', true);
+    const bytes = toBytes(data, 'data');
+    const { nowait = false, timeout } = syncWaitOptions(options);
+    validateBoolean(nowait, 'options.nowait');
+    checkLength(bytes.byteLength);
+    if (this.#trySend(mtype, bytes, nowait)) return;
+    this.#assertFits(bytes.byteLength);
+    const result = native.msgsnd(this.id, mtype, bytes, 0, bytes.byteLength, 0, timeout ?? -1);
+    if (result === -ETIMEDOUT && timeout !== undefined) throw timeoutError('msgsnd', timeout, this.#context());
+    this.#checkSend(result, bytes.byteLength);
+  }
+
+  /**
+   * Receives the message `type` selects (see QueueReceiveOptions.type), waiting for one — unless `nowait`,
+   * which fails with 'ENOMSG'. A message longer than maxSize stays queued and the call fails with 'E2BIG',
+   * or is truncated with `noError`. Aborted or timed out, nothing was taken from the queue.
+   */
+  async receive(options?: QueueReceiveOptions): Promise<QueueMessage> {
+    const checked = waitOptions(options);
+    const plan = receivePlan(checked);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    const now = this.#receiveNow(plan);
+    if (now !== undefined) return now;
+    let buffer: ArrayBuffer | undefined;
+    const length = await waitOnThread(
+      (callback) => {
+        const started = native.msgrcvAsync(this.id, plan.size, plan.selector, plan.flags, callback);
+        if (typeof started === 'number') return started;
+        buffer = started.buffer;
+        return started.wait;
+      },
+      checked,
+      'msgrcv',
+      this.#context(),
+    ).catch((error: unknown) => {
+      throw error instanceof IpcError && error.errno === E2BIG ? this.#tooBig(plan) : error;
+    });
+    return messageIn(buffer!, length);
+  }
+
+  /** Receives the selected message, blocking until one comes (up to `timeout`; not at all with `nowait`). */
+  receiveSync(options?: QueueReceiveSyncOptions): QueueMessage {
+    const checked = syncWaitOptions(options);
+    const plan = receivePlan(checked);
+    const now = this.#receiveNow(plan);
+    if (now !== undefined) return now;
+    const { timeout } = checked;
+    const buffer = bufferFor(plan.size);
+    const result = native.msgrcv(this.id, buffer, plan.size, plan.selector, plan.flags, timeout ?? -1);
+    if (result === -ETIMEDOUT && timeout !== undefined) throw timeoutError('msgrcv', timeout, this.#context());
+    if (result === -E2BIG) throw this.#tooBig(plan);
+    check(result, 'msgrcv', this.#context());
+    return messageIn(buffer, result);
+  }
+
+  /**
+   * The selected messages as they come: `for await (const { type, data } of queue.messages({ type: 2 }))`.
+   * Ends when the queue is removed; an abort of `signal` ends it with an AbortError.
+   */
+  async *messages(options?: Omit<QueueReceiveOptions, 'timeout' | 'nowait'>): AsyncGenerator<QueueMessage, void, undefined> {
+    const checked = validateOptions(options);
+    for (;;) {
+      let message: QueueMessage;
+      try {
+        message = await this.receive(checked);
+      } catch (error) {
+        if (this.#removed(error)) return;
+        throw error;
+      }
+      yield message;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<QueueMessage, void, undefined> {
+    return this.messages();
+  }
+
+  /** msgctl(IPC_STAT): every field of the queue's msqid_ds. */
+  stat(): MessageQueueStat {
+    const out = new Float64Array(constants.MSGCTL_STAT_FIELDS);
+    check(native.msgctlStat(this.id, out), 'msgctl', this.#context());
+    return {
+      ...permissionFields(out, this.id),
+      lastSend: secondsToDate(out[STAT.stime]!),
+      lastReceive: secondsToDate(out[STAT.rtime]!),
+      lastChange: new Date(out[STAT.ctime]! * 1000),
+      bytes: out[STAT.cbytes]!,
+      messages: out[STAT.qnum]!,
+      maxBytes: out[STAT.qbytes]!,
+      lastSendPid: out[STAT.lspid]!,
+      lastReceivePid: out[STAT.lrpid]!,
+    };
+  }
+
+  /**
+   * msgctl(IPC_SET): change the capacity, owner and permission bits; unspecified ones keep their values.
+   * Raising maxBytes above the system's msgmnb (/proc/sys/kernel/msgmnb) needs CAP_SYS_RESOURCE ('EPERM').
+   */
+  set(changes: { maxBytes?: number; mode?: number; uid?: number; gid?: number }): void {
+    validateObject(changes, 'changes');
+    const { maxBytes } = changes;
+    if (maxBytes !== undefined) validateInteger(maxBytes, 'changes.maxBytes', 0, 2 ** 31 - 1);
+    let current: MessageQueueStat | undefined;
+    const { mode, uid, gid } = permissionsToSet(changes, () => (current = this.stat()));
+    const result = native.msgctlSet(this.id, uid, gid, mode, maxBytes ?? current!.maxBytes);
+    if (result === -errnoValue('EPERM') && maxBytes !== undefined && maxBytes > current!.maxBytes) {
+      const msgmnb = fs.readFileSync('/proc/sys/kernel/msgmnb', 'utf8').trim();
+      throw new IpcError(-result, 'msgctl', this.#context(), `raising maxBytes above msgmnb (${msgmnb}) needs CAP_SYS_RESOURCE, or the owner's or creator's uid`);
+    }
+    check(result, 'msgctl', this.#context());
+  }
+
+  /**
+   * msgctl(IPC_RMID): the queue and its messages are gone at once; waiting senders and receivers, in
+   * every process, fail with 'EIDRM'.
+   */
+  remove(): void {
+    check(native.msgctlRemove(this.id), 'msgctl', this.#context());
+  }
+
+  // A send without waiting; true when sent, false when the queue is full (and waiting is allowed).
+  #trySend(type: MessageType, bytes: Uint8Array, nowait: boolean): boolean {
+    const result = native.msgsnd(this.id, type, bytes, 0, bytes.byteLength, constants.IPC_NOWAIT, -1);
+    if (result === -EAGAIN) {
+      if (nowait) throw new IpcError(EAGAIN, 'msgsnd', this.#context(), 'queue is full');
+      return false;
+    }
+    this.#checkSend(result, bytes.byteLength);
+    return true;
+  }
+
+  #checkSend(result: number, length: number): void {
+    // msgmax may have been lowered since it was last read.
+    if (result === -EINVAL && length > msgmax(true)) throw tooLong(length, msgmax());
+    check(result, 'msgsnd', this.#context());
+  }
+
+  // A message longer than the queue's capacity would wait forever: say so instead.
+  #assertFits(length: number): void {
+    const { maxBytes } = this.stat();
+    if (length > maxBytes) {
+      throw new IpcError(errnoValue('EMSGSIZE'), 'msgsnd', this.#context(), `a message of ${length} bytes can never fit in a queue of maxBytes ${maxBytes}`);
+    }
+  }
+
+  // A receive without waiting; undefined when no message matches (and waiting is allowed).
+  #receiveNow(plan: ReceivePlan): QueueMessage | undefined {
+    const buffer = bufferFor(plan.size);
+    const result = native.msgrcv(this.id, buffer, plan.size, plan.selector, plan.flags | constants.IPC_NOWAIT, -1);
+    if (result === -ENOMSG) {
+      if (plan.nowait) throw new IpcError(ENOMSG, 'msgrcv', this.#context());
+      return undefined;
+    }
+    if (result === -E2BIG) throw this.#tooBig(plan);
+    check(result, 'msgrcv', this.#context());
+    return messageIn(buffer, result);
+  }
+
+  #tooBig(plan: ReceivePlan): IpcError {
+    const what = plan.maxSize === undefined ? `msgmax (${plan.size}) when the receive began` : `maxSize (${plan.maxSize})`;
+    return new IpcError(E2BIG, 'msgrcv', this.#context(), `the message is longer than ${what} and stays queued; noError truncates it`);
+  }
+
+  // Whether a failed receive means the queue is gone (EIDRM while waiting, EINVAL for the stale id).
+  #removed(error: unknown): boolean {
+    if (!(error instanceof IpcError)) return false;
+    if (error.errno === EIDRM) return true;
+    if (error.errno !== EINVAL) return false;
+    try {
+      this.stat();
+      return false;
+    } catch (statError) {
+      return statError instanceof IpcError && (statError.errno === EINVAL || statError.errno === EIDRM);
+    }
+  }
+
+  #context(): IpcErrorContext {
+    return this.key === IPC_PRIVATE ? { id: this.id } : { key: this.key, id: this.id };
+  }
+}
+
+function checkLength(length: number): void {
+  if (length > msgmax() && length > msgmax(true)) throw tooLong(length, msgmax());
+}
+
+// The wait ran on what was left of the caller's timeout; its error reports the timeout asked for.
+async function retimed<T>(promise: Promise<T>, timeout: number | undefined, context: IpcErrorContext): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    if (timeout !== undefined && error instanceof IpcError && error.errno === ETIMEDOUT) throw timeoutError(error.syscall, timeout, context);
+    throw error;
+  }
+}
