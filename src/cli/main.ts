@@ -57,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+// Until main() settles: a command whose event loop ran dry with work still pending must not look successful.
+process.exitCode = 1;
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

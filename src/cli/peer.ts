@@ -9,6 +9,7 @@ import {
   MemoryFile,
   MessageQueue,
   Mutex,
+  SemaphoreSet,
   PipeReader,
   PipeWriter,
   PosixQueue,
@@ -171,6 +172,15 @@ async function run(role: string, args: string[]): Promise<void> {
       const mapping = file.map();
       new Mutex(mapping, 0).lockSync();
       new Int32Array(mapping.buffer, 64, 1)[0] = -1;
+      report({ pid: process.pid, holding: true });
+      setInterval(() => {}, 1 << 30);
+      await new Promise(() => {});
+      return;
+    }
+    case 'sem-undo-hold': {
+      // Takes unit 0 of a System V set with SEM_UNDO (on a waiter thread, as a Promise) and waits to be killed.
+      const set = SemaphoreSet.fromId(Number(args[0]));
+      await set.wait(0, { undo: true, timeout: 30_000 });
       report({ pid: process.pid, holding: true });
       setInterval(() => {}, 1 << 30);
       await new Promise(() => {});

@@ -1,5 +1,6 @@
 // `unipc tour` (npm start): every mechanism unipc has, each between this process and another real one,
 // with what was sent, what arrived and how long it took. Later mechanisms add their steps here.
+import { spawn as spawnChild, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,8 @@ import {
   MemoryFile,
   MessageQueue,
   Mutex,
+  NamedSemaphore,
+  SemaphoreSet,
   PAGE_SIZE,
   PosixQueue,
   SharedMemory,
@@ -382,6 +385,89 @@ async function robustMutex(): Promise<Row> {
   };
 }
 
+// A child takes a System V semaphore with SEM_UNDO and is killed holding it: the kernel gives it back.
+async function semUndo(): Promise<Row> {
+  const set = SemaphoreSet.get(IPC_PRIVATE, { count: 1, create: true });
+  try {
+    set.set(0, 1);
+    const peer = new Peer('sem-undo-hold', [String(set.id)]);
+    await peer.next();
+    const held = set.get(0);
+    let after = -1;
+    const ms = await timed(async () => {
+      process.kill(peer.pid, 'SIGKILL');
+      await set.wait(0, { timeout: 10_000 }); // returns once the kernel has undone the child's P
+      after = set.get(0) + 1;
+      set.post(0);
+    });
+    if (held !== 0 || after !== 1) throw new Error(`value ${held} while held, ${after} after the kill`);
+    return {
+      mechanism: 'semop() SEM_UNDO after kill -9',
+      sent: `pid ${peer.pid} took the semaphore (value 0), was killed`,
+      arrived: 'the kernel undid its P: value back to 1',
+      ms,
+    };
+  } finally {
+    set.remove();
+  }
+}
+
+// The other side of the named-semaphore step: a C program with sem_open/sem_wait/sem_post, compiled here.
+const NAMED_SEMAPHORE_PEER = `#include <fcntl.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc < 2) return 2;
+  sem_t *ping = sem_open(argv[1], 0), *pong = sem_open(argv[2], 0);
+  if (ping == SEM_FAILED || pong == SEM_FAILED) { perror("sem_open"); return 1; }
+  printf("ready\\n");
+  fflush(stdout);
+  if (sem_wait(ping) != 0) { perror("sem_wait"); return 1; }
+  printf("pid %d: sem_wait returned\\n", (int)getpid());
+  fflush(stdout);
+  if (sem_post(pong) != 0) { perror("sem_post"); return 1; }
+  return 0;
+}
+`;
+
+// Node posts a named semaphore a C program waits on; the C program posts another that Node waits on.
+async function namedSemaphore(dir: string): Promise<Row> {
+  const source = path.join(dir, 'named_semaphore.c');
+  const binary = path.join(dir, 'named_semaphore');
+  fs.writeFileSync(source, NAMED_SEMAPHORE_PEER);
+  const compiled = spawnSync('cc', ['-O2', '-o', binary, source, '-pthread'], { encoding: 'utf8' });
+  if (compiled.error || compiled.status !== 0) {
+    throw new Error(`could not compile the C peer (cc: ${compiled.error?.message ?? compiled.stderr.trim()})`);
+  }
+  const names = [`/unipc-tour-ping-${process.pid}`, `/unipc-tour-pong-${process.pid}`];
+  using ping = NamedSemaphore.open(names[0], { create: true, exclusive: true });
+  using pong = NamedSemaphore.open(names[1], { create: true, exclusive: true });
+  try {
+    const child = spawnChild(binary, names, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    await lines.next();
+    let reply = '';
+    const ms = await timed(async () => {
+      ping.post();
+      await pong.wait({ timeout: 10_000 });
+      reply = String((await lines.next()).value);
+    });
+    const code = await exited;
+    if (code !== 0) throw new Error(`the C peer exited with ${code}`);
+    return {
+      mechanism: 'sem_open() named, Node ↔ C',
+      sent: `sem_post(${names[0]}) from Node`,
+      arrived: `C ${reply}, sem_post back: Node's wait() returned`,
+      ms,
+      note: 'a C program compiled with cc',
+    };
+  } finally {
+    for (const name of names) NamedSemaphore.unlink(name);
+  }
+}
+
 // Messages of types 3, 1, 2, … go into one System V queue; for each selection rule a child takes what its
 // rule picks, in the order msgrcv gives it. One child at a time, so the rules do not compete.
 async function sysvQueue(): Promise<Row> {
@@ -479,6 +565,8 @@ export async function tour(): Promise<number> {
     ['shared counter, no lock', () => sharedCounter(false)],
     ['shared counter, Mutex', () => sharedCounter(true)],
     ['robust Mutex after kill -9', robustMutex],
+    ['SEM_UNDO after kill -9', semUndo],
+    ['named semaphore, Node ↔ C', () => namedSemaphore(dir)],
     ['System V message queue', sysvQueue],
     ['POSIX message queue', posixQueue],
   ];
