@@ -51,11 +51,13 @@ test('the tour runs every step between real processes and passes', () => {
     'shared counter, no lock',
     'shared counter, Mutex',
     'robust Mutex after kill -9',
+    'semop() SEM_UNDO after kill -9',
+    'sem_open() named, Node ↔ C',
     'msgrcv() by type (System V)',
     'mq_send() priorities (POSIX)',
   ]) {
     assert.ok(result.stdout.includes(mechanism), `the tour shows ${mechanism}`);
   }
-  assert.match(result.stdout, /All 19 steps passed\./);
+  assert.match(result.stdout, /All 21 steps passed\./);
   assert.doesNotMatch(result.stdout, /FAILED/);
 });
