@@ -37,10 +37,25 @@ Deadline DeadlineAfter(double timeout_ms) {
   return deadline;
 }
 
-// The 4-byte word at `offset` of a held region, or null when it does not lie inside it aligned.
-uint32_t* WordAt(const RegionHold& hold, double offset) {
-  if (offset < 0 || std::fmod(offset, 4) != 0 || offset + 4 > static_cast<double>(hold.length())) return nullptr;
-  return reinterpret_cast<uint32_t*>(hold.address() + static_cast<size_t>(offset));
+// The 4-byte word at `offset` of a region, with a hold that keeps it mapped; `error` is -EBADF for a
+// region that is gone, -EINVAL for an offset that is not an aligned word inside it.
+struct HeldWord {
+  std::shared_ptr<RegionHold> hold;
+  uint32_t* word = nullptr;
+  int64_t error = 0;
+};
+
+HeldWord HoldWord(int64_t region, double offset) {
+  HeldWord held;
+  held.hold = RegionHold::Take(static_cast<uint64_t>(region));
+  if (!held.hold) {
+    held.error = -EBADF;
+  } else if (offset < 0 || std::fmod(offset, 4) != 0 || offset + 4 > static_cast<double>(held.hold->length())) {
+    held.error = -EINVAL;
+  } else {
+    held.word = reinterpret_cast<uint32_t*>(held.hold->address() + static_cast<size_t>(offset));
+  }
+  return held;
 }
 
 // One FUTEX_WAIT_BITSET (the variant whose timeout is absolute): 0 when woken (or spuriously),
@@ -60,13 +75,11 @@ Napi::Value FutexWaitSync(const Napi::CallbackInfo& info) {
   int32_t expected = args.Int32(2);
   double timeout_ms = args.Double(3);
   if (!args.ok()) return info.Env().Undefined();
-  std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(region));
-  if (!hold) return Result(info.Env(), -EBADF);
-  uint32_t* word = WordAt(*hold, offset);
-  if (word == nullptr) return Result(info.Env(), -EINVAL);
+  HeldWord held = HoldWord(region, offset);
+  if (held.error != 0) return Result(info.Env(), held.error);
   Deadline deadline = DeadlineAfter(timeout_ms);
   for (;;) {
-    int64_t r = FutexWait(word, expected, deadline);
+    int64_t r = FutexWait(held.word, expected, deadline);
     if (r != -EINTR) return Result(info.Env(), r);
   }
 }
@@ -81,12 +94,10 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   double timeout_ms = args.Double(3);
   Napi::Function callback = args.Function(4);
   if (!args.ok()) return info.Env().Undefined();
-  std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(region));
-  if (!hold) return Result(info.Env(), -EBADF);
-  uint32_t* word = WordAt(*hold, offset);
-  if (word == nullptr) return Result(info.Env(), -EINVAL);
+  HeldWord held = HoldWord(region, offset);
+  if (held.error != 0) return Result(info.Env(), held.error);
   Deadline deadline = DeadlineAfter(timeout_ms);
-  return StartWait(info.Env(), [hold, word, expected, deadline]() { return FutexWait(word, expected, deadline); },
+  return StartWait(info.Env(), [held, expected, deadline]() { return FutexWait(held.word, expected, deadline); },
                    callback);
 }
 
@@ -97,11 +108,9 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   double offset = args.Double(1);
   int32_t count = args.Int32(2);
   if (!args.ok()) return info.Env().Undefined();
-  std::shared_ptr<RegionHold> hold = RegionHold::Take(static_cast<uint64_t>(region));
-  if (!hold) return Result(info.Env(), -EBADF);
-  uint32_t* word = WordAt(*hold, offset);
-  if (word == nullptr) return Result(info.Env(), -EINVAL);
-  return Result(info.Env(), SyscallResult(syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0)));
+  HeldWord held = HoldWord(region, offset);
+  if (held.error != 0) return Result(info.Env(), held.error);
+  return Result(info.Env(), SyscallResult(syscall(SYS_futex, held.word, FUTEX_WAKE, count, nullptr, nullptr, 0)));
 }
 
 // gettid() → the calling thread's id: the owner a Mutex records in its word.
