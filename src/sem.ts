@@ -22,7 +22,15 @@ import {
   validateObject,
   validateOptions,
 } from './validate.js';
-import { type RefOptions, type SyncWaitOptions, type WaitOptions, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
+import {
+  type RefOptions,
+  type SyncWaitOptions,
+  type WaitOptions,
+  abortedError,
+  syncWaitOptions,
+  waitOnThread,
+  waitOptions,
+} from './wait.js';
 
 const EAGAIN = errnoValue('EAGAIN');
 const EINTR = errnoValue('EINTR');
@@ -362,6 +370,13 @@ export class SemaphoreSet {
   }
 
   async #opAsync(ops: Int32Array, options: WaitOptions & RefOptions): Promise<void> {
+    if (options.signal?.aborted) throw abortedError(options.signal);
+    // First without blocking, on this thread: an operation that can proceed needs no waiter thread.
+    const now = Int32Array.from(ops, (value, i) => (i % 3 === 2 ? value | constants.IPC_NOWAIT : value));
+    const result = native.semtimedop(this.id, now, -1);
+    if (result >= 0) return;
+    // Which operation blocks decides between EAGAIN (it has `nowait`) and sleeping: the real call knows.
+    if (result !== -EAGAIN && result !== -EINTR) throw new IpcError(-result, 'semop', this.#context());
     await waitOnThread((callback) => native.semopAsync(this.id, ops, callback), options, 'semop', this.#context());
   }
 
@@ -482,6 +497,9 @@ export class NamedSemaphore implements Disposable {
   async wait(options?: WaitOptions & RefOptions): Promise<void> {
     const copied = waitOptions(options);
     const handle = this.#open('sem_wait');
+    if (copied.signal?.aborted) throw abortedError(copied.signal);
+    // An available unit needs no waiter thread.
+    if (native.semTryWait(handle) === 0) return;
     let id = 0;
     try {
       await waitOnThread(

@@ -238,11 +238,16 @@ describe('SemaphoreSet', () => {
 
   test('SEM_UNDO: a P taken on a waiter thread by a process then killed with SIGKILL is undone by the kernel', () =>
     withSet(1, async (set) => {
-      set.set(0, 1);
-      const peer = spawnPeer('semaphore', ['undo-hold', String(set.id)]);
+      // The child's P must block, so that it is done on a waiter thread (an available unit is taken on
+      // the JavaScript thread); that thread then retires (idle 50 ms) before the kill.
+      set.set(0, 0);
+      const peer = spawnPeer('semaphore', ['undo-hold', String(set.id)], { env: { ...process.env, UNIPC_WAITER_IDLE_MS: '50' } });
       const done = finished(peer);
       try {
+        await until(() => set.waitingForIncrease(0) === 1);
+        set.post(0);
         await lineFrom(peer, 'holding');
+        await sleep(300);
         assert.equal(set.get(0), 0, 'the child holds the semaphore');
         assert.equal(set.lastPid(0), peer.pid);
         peer.kill('SIGKILL');
