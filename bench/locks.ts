@@ -60,7 +60,7 @@ async function nodeUncontendedAsync(): Promise<number> {
 type Contender = { kind: 'c'; lock: string } | { kind: 'node'; mode: 'sync' | 'async' };
 type Placement = 'same CPU' | 'cross CPU' | 'unpinned';
 
-async function contend(binary: string, contender: Contender, placement: Placement): Promise<{ ops: number; handoffs: number }> {
+async function contend(binary: string, contender: Contender, placement: Placement, env: NodeJS.ProcessEnv = process.env): Promise<{ ops: number; handoffs: number }> {
   const name = `/unipc-bench-${randomBytes(6).toString('hex')}`;
   const memory = SharedMemory.open(name, { create: true, exclusive: true, size: 4096 });
   const mapping = memory.map();
@@ -73,7 +73,7 @@ async function contend(binary: string, contender: Contender, placement: Placemen
           ? [binary, 'contend', contender.lock, name, String(n), String(id + 1)]
           : [process.execPath, '--import', 'tsx', path.join(here, 'peers', 'lock-contender.ts'), name, contender.mode, String(n), String(id + 1)];
       const pinned = placement === 'unpinned' ? command : ['taskset', '-c', placement === 'same CPU' ? '0' : String(id), ...command];
-      const child = spawn(pinned[0], pinned.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
+      const child = spawn(pinned[0], pinned.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env });
       let out = '';
       child.stdout.on('data', (chunk) => (out += chunk));
       return new Promise<{ seconds: number; handoffs: number }>((resolve, reject) =>
@@ -126,4 +126,17 @@ for (const [name, contender] of contenders) {
     cells.push(`${format(median(samples.map((s) => s.ops)))} / ${format(median(samples.map((s) => s.handoffs)))}`.padStart(24));
   }
   console.log(`  ${name.padEnd(36)}${cells.join('')}`);
+}
+
+console.log(`\nspin before sleeping (UNIPC_SPIN_LIMIT), unipc Mutex lockSync(), two processes: acquisitions/s / handoffs/s`);
+console.log(`  ${'spins'.padEnd(36)}${(['cross CPU', 'unpinned'] as Placement[]).map((p) => p.padStart(24)).join('')}`);
+for (const spins of [0, 50, 200, 1000, 5000]) {
+  const cells: string[] = [];
+  for (const placement of ['cross CPU', 'unpinned'] as Placement[]) {
+    const samples = [];
+    const env = { ...process.env, UNIPC_SPIN_LIMIT: String(spins) };
+    for (let run = 0; run < runs; run++) samples.push(await contend(binary, { kind: 'node', mode: 'sync' }, placement, env));
+    cells.push(`${format(median(samples.map((s) => s.ops)))} / ${format(median(samples.map((s) => s.handoffs)))}`.padStart(24));
+  }
+  console.log(`  ${String(spins).padEnd(36)}${cells.join('')}`);
 }

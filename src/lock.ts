@@ -36,7 +36,13 @@ const INT32_MAX = 0x7fffffff;
  * for a futex sleep (~35 µs to be woken across CPUs here, against ~0.6 µs for a store to be seen).
  * Measured with bench/locks.ts; see docs/locks.md.
  */
-const SPIN_LIMIT = 200;
+const SPIN_LIMIT = spinLimit();
+
+// UNIPC_SPIN_LIMIT overrides the spin count, for measuring (bench/locks.ts sweeps it).
+function spinLimit(): number {
+  const value = Number(process.env.UNIPC_SPIN_LIMIT);
+  return Number.isInteger(value) && value >= 0 && value <= 1e7 ? value : 200;
+}
 
 /** How often a waiter for a mutex checks that its owner still lives (a dead owner is found this fast). */
 const LIVENESS_INTERVAL_MS = 100;
