@@ -98,9 +98,23 @@ Napi::Value SemopAsync(const Napi::CallbackInfo& info) {
   if (!args.ok() || !ReadOps(args, 1, &ops)) return info.Env().Undefined();
   Napi::Function callback = args.Function(2);
   if (!args.ok()) return info.Env().Undefined();
-  return StartWait(info.Env(), [id, ops = std::move(ops)]() mutable -> int64_t {
-    return SyscallResult(semop(id, ops.data(), ops.size()));
-  }, callback);
+  // Undoing: what a semop that completed after its environment went away applied is given back (the
+  // inverse operations, never blocking), so a terminated worker takes nothing it could not deliver.
+  std::vector<struct sembuf> inverse;
+  for (const struct sembuf& op : ops) {
+    if (op.sem_op == 0) continue;
+    struct sembuf back = op;
+    back.sem_op = static_cast<short>(-op.sem_op);
+    back.sem_flg = static_cast<short>(op.sem_flg | IPC_NOWAIT);
+    inverse.push_back(back);
+  }
+  return StartWait(
+      info.Env(),
+      [id, ops = std::move(ops)]() mutable -> int64_t { return SyscallResult(semop(id, ops.data(), ops.size())); },
+      callback,
+      [id, inverse = std::move(inverse)](int64_t) mutable {
+        if (!inverse.empty()) semop(id, inverse.data(), inverse.size());
+      });
 }
 
 // semctl(id, index, cmd, value) → the command's result, for the commands that take an int or nothing
@@ -364,7 +378,10 @@ Napi::Value SemWaitAsync(const Napi::CallbackInfo& info) {
   if (!args.ok()) return info.Env().Undefined();
   NamedSemPtr named = Lookup(handle);
   if (!named) return Result(info.Env(), -EBADF);
-  return StartWait(info.Env(), [named]() -> int64_t { return SyscallResult(sem_wait(named->sem)); }, callback);
+  return StartWait(
+      info.Env(), [named]() -> int64_t { return SyscallResult(sem_wait(named->sem)); }, callback,
+      // A unit taken for an environment that went away is posted back.
+      [named](int64_t) { sem_post(named->sem); });
 }
 
 }  // namespace

@@ -69,6 +69,19 @@ function readLimits(): SemaphoreLimits {
 
 // Read once and cached, so an operation costs no file read; only a request beyond the cached limit
 // reads the file again, in case an administrator raised the limit since.
+/**
+ * The size of set `id` by IPC_STAT, or undefined when this user may not read it: semop needs only alter
+ * permission, so such a set is still usable, with indexes checked by the kernel ('EFBIG') instead.
+ */
+function readableCount(id: number, key: number): number | undefined {
+  try {
+    return new SemaphoreSet(id, key, 0).stat().count;
+  } catch (error) {
+    if (error instanceof IpcError && error.code === 'EACCES') return undefined;
+    throw error;
+  }
+}
+
 function limitFor(field: 'maxPerSet' | 'maxOpsPerCall', wanted: number): number {
   const limit = (cachedLimits ?? readLimits())[field];
   return wanted <= limit ? limit : readLimits()[field];
@@ -140,7 +153,11 @@ export class SemaphoreSet {
   readonly id: number;
   /** The key it was opened by (IPC_PRIVATE for a private one); fromId() gives the set's own key. */
   readonly key: number;
-  /** Semaphores in the set (nsems), read from the kernel when the object was made. */
+  /**
+   * Semaphores in the set (nsems), read from the kernel when the object was made. A user who may alter
+   * but not read the set cannot learn it: then it is the `count` asked for, or SEMMSL, and an index past
+   * the real end is the kernel's 'EFBIG'.
+   */
   readonly count: number;
 
   /** @internal Use SemaphoreSet.get() or SemaphoreSet.fromId(). */
@@ -173,14 +190,20 @@ export class SemaphoreSet {
     // A set this call made has `count` semaphores; one that existed may have more than asked for, so
     // the kernel is asked (which needs read permission; a new set must not depend on its own mode).
     if (create && (exclusive || k === IPC_PRIVATE)) return new SemaphoreSet(id, k >>> 0, count);
-    return new SemaphoreSet(id, k >>> 0, new SemaphoreSet(id, k >>> 0, 0).stat().count);
+    return new SemaphoreSet(id, k >>> 0, readableCount(id, k >>> 0) ?? (count > 0 ? count : limitFor('maxPerSet', 0)));
   }
 
   /** A set by its id, as `ipcs -s` lists it. */
   static fromId(id: number): SemaphoreSet {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
-    const { key, count } = new SemaphoreSet(id, IPC_PRIVATE, 0).stat();
-    return new SemaphoreSet(id, key, count);
+    let stat: SemaphoreSetStat;
+    try {
+      stat = new SemaphoreSet(id, IPC_PRIVATE, 0).stat();
+    } catch (error) {
+      if (!(error instanceof IpcError && error.code === 'EACCES')) throw error;
+      return new SemaphoreSet(id, IPC_PRIVATE, limitFor('maxPerSet', 0));
+    }
+    return new SemaphoreSet(id, stat.key, stat.count);
   }
 
   /** The kernel's limits (SEMMSL, SEMMNS, SEMOPM, SEMMNI), read now from /proc/sys/kernel/sem. */
@@ -291,7 +314,7 @@ export class SemaphoreSet {
     check(native.semctlSetAll(this.id, copy), 'semctl', this.#context());
   }
 
-  /** The process that last changed semaphore `index` by op() (GETPID); 0 if none has. */
+  /** The process that last changed semaphore `index` (GETPID): by op(), and on Linux also by set()/setAll(); 0 if none has. */
   lastPid(index: number): number {
     this.#validateIndex(index, 'index');
     return this.#semctl(index, constants.GETPID);
@@ -388,7 +411,9 @@ export class SemaphoreSet {
       const result = native.semtimedop(this.id, ops, remaining);
       if (result >= 0) return;
       if (result === -EINTR) continue;
-      if (result === -EAGAIN && deadline !== undefined && (!nowait || performance.now() >= deadline)) {
+      // The kernel says EAGAIN both for an expired timeout and for a `nowait` operation that cannot
+      // proceed; with `nowait` in the set it is a timeout only if it came no sooner than the timeout.
+      if (result === -EAGAIN && deadline !== undefined && (!nowait || (timeout! > 0 && performance.now() >= deadline))) {
         throw timeoutError('semtimedop', timeout!, this.#context());
       }
       throw new IpcError(-result, 'semtimedop', this.#context());

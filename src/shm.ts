@@ -237,7 +237,16 @@ export function permissionsToSet(changes: unknown, current: () => Required<SysvP
   if (mode !== undefined) validateInteger(mode, 'changes.mode', 0, 0o777);
   if (uid !== undefined) validateInteger(uid, 'changes.uid', 0, 2 ** 32 - 2);
   if (gid !== undefined) validateInteger(gid, 'changes.gid', 0, 2 ** 32 - 2);
-  const now = current();
+  if (mode !== undefined && uid !== undefined && gid !== undefined) return { mode, uid, gid };
+  let now: Required<SysvPermissions>;
+  try {
+    now = current();
+  } catch (error) {
+    if (error instanceof IpcError && error.code === 'EACCES') {
+      throw new IpcError(error.errno, error.syscall, error, 'may not read the values to keep (IPC_STAT): give mode, uid and gid together');
+    }
+    throw error;
+  }
   return { mode: mode ?? now.mode, uid: uid ?? now.uid, gid: gid ?? now.gid };
 }
 

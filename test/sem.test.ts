@@ -236,6 +236,28 @@ describe('SemaphoreSet', () => {
     }
   });
 
+  test('a user who may alter but not read a set can still open it (by key and id) and use it', async () => {
+    const key = randomInt(1, 2 ** 31 - 1);
+    const set = SemaphoreSet.get(key, { count: 2, create: true, exclusive: true, mode: 0o622 });
+    try {
+      const env = { ...process.env, HOME: '/tmp' };
+      const child = await finished(spawnPeer('semaphore', ['alter-only', String(key)], { uid: 65534, gid: 65534, env }));
+      assert.equal(child.code, 0, child.stdout);
+      const seen = JSON.parse(child.stdout);
+      assert.equal(seen.read, 'EACCES', 'GETVAL needs read permission');
+      assert.ok(seen.count >= 2 && seen.idCount >= 2, 'an unknown size admits every index up to SEMMSL');
+      assert.equal(set.get(0), 1);
+    } finally {
+      set.remove();
+    }
+  });
+
+  test("opSync: a nowait operation that cannot proceed is 'EAGAIN' even with timeout 0", () =>
+    withSet(2, (set) => {
+      assert.throws(() => set.opSync([{ index: 0, delta: -1, nowait: true }], { timeout: 0 }), isCode('EAGAIN', 'semtimedop'));
+      assert.throws(() => set.opSync([{ index: 0, delta: -1 }], { timeout: 0 }), isCode('ETIMEDOUT', 'semtimedop'));
+    }));
+
   test('SEM_UNDO: a P taken on a waiter thread by a process then killed with SIGKILL is undone by the kernel', () =>
     withSet(1, async (set) => {
       // The child's P must block, so that it is done on a waiter thread (an available unit is taken on
@@ -303,14 +325,17 @@ describe('SemaphoreSet', () => {
 
 describe('Sync waits and signals', () => {
   /** Sends this process SIGUSR2 twice while the JavaScript thread is blocked, then runs `then`. */
+  // The senders are waited for before the handler goes: a SIGUSR2 arriving later would kill the runner.
+  const senders: Array<Promise<unknown>> = [];
   function signalTwiceThen(then: string[]): void {
     const script = `sleep 0.05; kill -USR2 ${process.pid}; sleep 0.05; kill -USR2 ${process.pid}; sleep 0.05; exec "$@"`;
-    spawnRaw('sh', ['-c', script, 'sh', ...then], { stdio: 'ignore' });
+    const sender = spawnRaw('sh', ['-c', script, 'sh', ...then], { stdio: 'ignore' });
+    senders.push(new Promise((resolve) => sender.once('close', resolve)));
   }
 
   test('a signal handled while waitSync() blocks neither fails it nor loses the post that follows (EINTR is retried)', () =>
     withSet(1, (set) =>
-      withNamed(0, (semaphore, name) => {
+      withNamed(0, async (semaphore, name) => {
         const onSignal = () => {};
         process.on('SIGUSR2', onSignal);
         try {
@@ -325,6 +350,7 @@ describe('Sync waits and signals', () => {
           assert.equal(set.get(0), 0);
           assert.equal(semaphore.value, 0);
         } finally {
+          await Promise.all(senders);
           process.off('SIGUSR2', onSignal);
         }
       }),

@@ -5,6 +5,7 @@
 //   semaphore.ts count-sysv ID SHMID M   M times: P on semaphore 0, ++ the Int32 at 0 of segment SHMID
 //                                        (not atomically), V; alternates waitSync() and wait()
 //   semaphore.ts count-named NAME SHM M  the same with a named semaphore and a POSIX shared memory object
+//   semaphore.ts alter-only KEY          as a user who may alter but not read the set: get, fromId, post, wait
 import { IpcError, NamedSemaphore, SemaphoreSet, SharedMemory, SysvSharedMemory } from '../../src/index.js';
 
 const [role, target, memory, times] = process.argv.slice(2);
@@ -43,6 +44,20 @@ if (role === 'undo-hold') {
   using semaphore = NamedSemaphore.open(target!);
   using shm = SharedMemory.open(memory!);
   await count((sync) => (sync ? semaphore.waitSync() : semaphore.wait()), () => semaphore.post(), shm.map());
+} else if (role === 'alter-only') {
+  // Run as a user that may alter but not read the set of key `target`: open it by key and by id, post.
+  const set = SemaphoreSet.get(Number(target));
+  const byId = SemaphoreSet.fromId(set.id);
+  await set.post(0);
+  await byId.wait(0);
+  set.post(0);
+  let read = 'ok';
+  try {
+    set.get(0);
+  } catch (error) {
+    read = error instanceof IpcError ? error.code : String(error);
+  }
+  console.log(JSON.stringify({ count: set.count, idCount: byId.count, read }));
 } else {
   throw new Error(`unknown role ${role}`);
 }
