@@ -7,7 +7,7 @@
 //   node --import tsx bench/locks.ts [contended n, default 200000] [runs, default 5]
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Mutex, SharedMemory, mapAnonymous } from '../src/index.js';
@@ -17,7 +17,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
 
 function compileReference(): string {
-  const output = path.join(os.tmpdir(), `unipc-mutex-bench-${process.pid}`);
+  const output = path.join(here, '..', 'build', 'bench', 'mutex-bench'); // build/ is git-ignored
+  fs.mkdirSync(path.dirname(output), { recursive: true });
   const source = path.join(here, 'c', 'mutex_bench.c');
   execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-I', path.join(root, 'include'), '-o', output, source], { stdio: 'inherit' });
   return output;

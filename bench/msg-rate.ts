@@ -4,6 +4,7 @@
 // times from its first message to its last; the table gives the median of the runs.
 //   node --import tsx bench/msg-rate.ts [messages per run, default 200000] [runs, default 5]
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -25,7 +26,8 @@ const placements: Placement[] = [
 ];
 
 function compileReference(): string {
-  const output = path.join(os.tmpdir(), `unipc-msg-rate-${process.pid}`);
+  const output = path.join(here, '..', 'build', 'bench', 'msg-rate'); // build/ is git-ignored
+  fs.mkdirSync(path.dirname(output), { recursive: true });
   execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', output, path.join(here, 'c', 'msg_rate.c')], { stdio: 'inherit' });
   return output;
 }
@@ -65,7 +67,8 @@ async function unipc(mode: 'sync' | 'async', queue: MessageQueue, placement: Pla
   const receiver = pinned(placement.receiver, process.execPath, ['--import', 'tsx', sink, mode, String(queue.id), String(n)]);
   const out = lines(receiver);
   await out.next(); // 'ready'
-  if (mode === 'sync') for (let i = 0; i < n; i++) queue.sendSync(1, payload);
+  // With a timeout, a stuck receiver cannot hold this thread (and its Ctrl-C handler) forever.
+  if (mode === 'sync') for (let i = 0; i < n; i++) queue.sendSync(1, payload, { timeout: 30_000 });
   else for (let i = 0; i < n; i++) await queue.send(1, payload);
   const rate = await rateOf(out);
   pinSelf(undefined);

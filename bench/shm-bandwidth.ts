@@ -7,7 +7,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryFile } from '../src/index.js';
@@ -18,7 +17,8 @@ const chunk = chunkKiB * 2 ** 10;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 function compileReference(): string {
-  const output = path.join(os.tmpdir(), `unipc-memcpy-${process.pid}`);
+  const output = path.join(here, '..', 'build', 'bench', 'memcpy'); // build/ is git-ignored
+  fs.mkdirSync(path.dirname(output), { recursive: true });
   execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', output, path.join(here, 'c', 'memcpy_bandwidth.c')], { stdio: 'inherit' });
   return output;
 }

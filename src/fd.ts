@@ -230,6 +230,11 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     }
   }
 
+  /** Whether Promise-form operations in `direction` are in progress or queued on this object. */
+  protected waiting(direction: Direction): boolean {
+    return this.#turnstiles[direction]?.busy ?? false;
+  }
+
   /** The …Sync counterpart of ready(). With a timeout no attempt may block, so the descriptor must not. */
   protected readySync<T>(direction: Direction, options: SyncWaitOptions, syscall: string, attempt: Attempt<T>): T {
     const fd = this.openFd(syscall);

@@ -172,7 +172,9 @@ export class PosixQueue extends FdHandle {
     const checked = waitOptions(options);
     const { priority, nowait } = this.#sendPlan(bytes, checked);
     if (nowait) return this.#sendNow(bytes, priority);
-    await this.ready('write', checked, 'mq_send', () => this.#attemptSend(bytes, priority));
+    // The message is what `data` held at the call: the first attempt may come after other sends.
+    const message = new Uint8Array(bytes);
+    await this.ready('write', checked, 'mq_send', () => this.#attemptSend(message, priority));
   }
 
   /** Sends one message, blocking while the queue is full (up to `timeout`; not at all with `nowait`). */
@@ -268,14 +270,21 @@ export class PosixQueue extends FdHandle {
     return { data: Buffer.from(receiveBuffer.subarray(0, n)), priority: receivedPriority[0]! };
   }
 
-  // The nowait forms: one attempt, and 'EAGAIN' if it would have had to wait.
+  // The nowait forms: one attempt, and 'EAGAIN' if it would have had to wait — or if Promise-form calls
+  // of this object are waiting already, since a call that may not wait must not overtake them.
   #sendNow(bytes: Uint8Array, priority: number): void {
+    if (this.waiting('write')) {
+      throw new IpcError(errnoValue('EAGAIN'), 'mq_send', this.errorContext(), 'earlier sends of this object are waiting');
+    }
     if (this.#attemptSend(bytes, priority) === AGAIN) {
       throw new IpcError(errnoValue('EAGAIN'), 'mq_send', this.errorContext(), 'queue is full');
     }
   }
 
   #receiveNow(): PosixMessage {
+    if (this.waiting('read')) {
+      throw new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'earlier receives of this object are waiting');
+    }
     const message = this.#attemptReceive();
     if (message === AGAIN) throw new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'queue is empty');
     return message;

@@ -222,7 +222,13 @@ export class MessageQueue {
   static fromId(id: number): MessageQueue {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
     const probe = new MessageQueue(id, IPC_PRIVATE);
-    return new MessageQueue(id, probe.stat().key);
+    try {
+      return new MessageQueue(id, probe.stat().key);
+    } catch (error) {
+      // Reading the key needs read permission, which sending does not: such a queue opens keyless.
+      if (error instanceof IpcError && error.code === 'EACCES') return probe;
+      throw error;
+    }
   }
 
   /**
@@ -238,18 +244,22 @@ export class MessageQueue {
     checkLength(bytes.byteLength);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     if (this.#sendsWaiting === 0 && this.#trySend(mtype, bytes, nowait)) return;
+    // Sends leave in call order: one that may not wait cannot go ahead of those waiting.
+    if (nowait) throw new IpcError(errnoValue('EAGAIN'), 'msgsnd', this.#context(), 'earlier sends of this object are waiting for room');
+    // The message is what `data` held at the call: later changes to it (or its transfer) do not count.
+    const message = new Uint8Array(bytes);
     const { signal, timeout, ref } = checked;
     const allowance: Budget = { signal, timeout, deadline: timeout === undefined ? undefined : performance.now() + timeout };
     this.#sendsWaiting++;
     try {
       const leave = await this.#sendTurnstile.enter(allowance, 'msgsnd', this.#context());
       try {
-        if (this.#trySend(mtype, bytes, nowait)) return;
-        this.#assertFits(bytes.byteLength);
+        if (this.#trySend(mtype, message, false)) return;
+        this.#assertFits(message.byteLength);
         const remaining = allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
         await retimed(
           waitOnThread(
-            (callback) => native.msgsndAsync(this.id, mtype, bytes, 0, bytes.byteLength, 0, callback),
+            (callback) => native.msgsndAsync(this.id, mtype, message, 0, message.byteLength, 0, callback),
             { signal, timeout: remaining, ref },
             'msgsnd',
             this.#context(),
@@ -290,21 +300,26 @@ export class MessageQueue {
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     const now = this.#receiveNow(plan);
     if (now !== undefined) return now;
-    let buffer: ArrayBuffer | undefined;
-    const length = await waitOnThread(
-      (callback) => {
-        const started = native.msgrcvAsync(this.id, plan.size, plan.selector, plan.flags, callback);
-        if (typeof started === 'number') return started;
-        buffer = started.buffer;
-        return started.wait;
-      },
-      checked,
-      'msgrcv',
-      this.#context(),
-    ).catch((error: unknown) => {
-      throw error instanceof IpcError && error.errno === E2BIG ? this.#tooBig(plan) : error;
-    });
-    return messageIn(buffer!, length);
+    for (;;) {
+      let buffer: ArrayBuffer | undefined;
+      try {
+        const length = await waitOnThread(
+          (callback) => {
+            const started = native.msgrcvAsync(this.id, plan.size, plan.selector, plan.flags, callback);
+            if (typeof started === 'number') return started;
+            buffer = started.buffer;
+            return started.wait;
+          },
+          checked,
+          'msgrcv',
+          this.#context(),
+        );
+        return messageIn(buffer!, length);
+      } catch (error) {
+        if (!(error instanceof IpcError && error.errno === E2BIG)) throw error;
+        if (!this.#grown(plan)) throw this.#tooBig(plan);
+      }
+    }
   }
 
   /** Receives the selected message, blocking until one comes (up to `timeout`; not at all with `nowait`). */
@@ -314,12 +329,15 @@ export class MessageQueue {
     const now = this.#receiveNow(plan);
     if (now !== undefined) return now;
     const { timeout } = checked;
-    const buffer = bufferFor(plan.size);
-    const result = native.msgrcv(this.id, buffer, plan.size, plan.selector, plan.flags, timeout ?? -1);
-    if (result === -ETIMEDOUT && timeout !== undefined) throw timeoutError('msgrcv', timeout, this.#context());
-    if (result === -E2BIG) throw this.#tooBig(plan);
-    check(result, 'msgrcv', this.#context());
-    return messageIn(buffer, result);
+    for (;;) {
+      const buffer = bufferFor(plan.size);
+      const result = native.msgrcv(this.id, buffer, plan.size, plan.selector, plan.flags, timeout ?? -1);
+      if (result === -ETIMEDOUT && timeout !== undefined) throw timeoutError('msgrcv', timeout, this.#context());
+      if (result === -E2BIG && this.#grown(plan)) continue;
+      if (result === -E2BIG) throw this.#tooBig(plan);
+      check(result, 'msgrcv', this.#context());
+      return messageIn(buffer, result);
+    }
   }
 
   /**
@@ -404,9 +422,16 @@ export class MessageQueue {
     check(result, 'msgsnd', this.#context());
   }
 
-  // A message longer than the queue's capacity would wait forever: say so instead.
+  // A message longer than the queue's capacity would wait forever: say so instead. (Only a user who may
+  // read the queue can tell; one who may only write waits as C's msgsnd would.)
   #assertFits(length: number): void {
-    const { maxBytes } = this.stat();
+    let maxBytes: number;
+    try {
+      ({ maxBytes } = this.stat());
+    } catch (error) {
+      if (error instanceof IpcError && error.code === 'EACCES') return;
+      throw error;
+    }
     if (length > maxBytes) {
       throw new IpcError(errnoValue('EMSGSIZE'), 'msgsnd', this.#context(), `a message of ${length} bytes can never fit in a queue of maxBytes ${maxBytes}`);
     }
@@ -420,13 +445,24 @@ export class MessageQueue {
       if (plan.nowait) throw new IpcError(ENOMSG, 'msgrcv', this.#context());
       return undefined;
     }
+    if (result === -E2BIG && this.#grown(plan)) return this.#receiveNow(plan);
     if (result === -E2BIG) throw this.#tooBig(plan);
     check(result, 'msgrcv', this.#context());
     return messageIn(buffer, result);
   }
 
+  // Whether msgmax was raised since the receive sized its buffer (by default msgmax bytes): if so the
+  // buffer grows, and the message that did not fit is tried again.
+  #grown(plan: ReceivePlan): boolean {
+    if (plan.maxSize !== undefined) return false;
+    const now = msgmax(true);
+    if (now <= plan.size) return false;
+    plan.size = now;
+    return true;
+  }
+
   #tooBig(plan: ReceivePlan): IpcError {
-    const what = plan.maxSize === undefined ? `msgmax (${plan.size}) when the receive began` : `maxSize (${plan.maxSize})`;
+    const what = plan.maxSize === undefined ? `msgmax (${plan.size})` : `maxSize (${plan.maxSize})`;
     return new IpcError(E2BIG, 'msgrcv', this.#context(), `the message is longer than ${what} and stays queued; noError truncates it`);
   }
 

@@ -158,6 +158,23 @@ describe('POSIX message queues', { skip: unavailable }, () => {
     }),
   );
 
+  test('a call that may not wait does not overtake waiting ones of its object; a send sends what data held at the call', () =>
+    withQueue({ maxMessages: 1, messageSize: 16 }, async (queue) => {
+      queue.sendSync('first');
+      const data = new Uint8Array(Buffer.from('second'));
+      const waitingSend = queue.send(data, { timeout: 30_000 });
+      structuredClone(data.buffer, { transfer: [data.buffer] }); // detaches what send() was given
+      assert.throws(() => queue.sendSync('third', { nowait: true }), { code: 'EAGAIN', message: /waiting/ });
+      assert.deepEqual(queue.receiveSync(), { data: Buffer.from('first'), priority: 0 });
+      await waitingSend;
+      assert.deepEqual(queue.receiveSync(), { data: Buffer.from('second'), priority: 0 });
+      const waitingReceive = queue.receive({ timeout: 30_000 });
+      await assert.rejects(queue.receive({ nowait: true }), { code: 'EAGAIN', message: /waiting/ });
+      queue.sendSync('fourth');
+      assert.deepEqual(await waitingReceive, { data: Buffer.from('fourth'), priority: 0 });
+    }),
+  );
+
   test('close() rejects pending receives with EBADF and ends messages(); double close is harmless', () =>
     withQueue({}, async (queue, name) => {
       cSend(name, [[1, 'a'], [2, 'b']]);

@@ -171,12 +171,27 @@ describe('System V messages between unipc and C, byte for byte', () => {
     }),
   );
 
+  test('a nowait send does not overtake a waiting one; a waiting send sends what data held at the call', () =>
+    withQueue(async (queue) => {
+      queue.set({ maxBytes: 16 });
+      queue.sendSync(1, Buffer.alloc(16)); // full
+      const data = new Uint8Array(Buffer.from('second'));
+      const waiting = queue.send(2, data, { timeout: 30_000 });
+      structuredClone(data.buffer, { transfer: [data.buffer] }); // detaches what send() was given
+      await assert.rejects(queue.send(3, 'x', { nowait: true }), { code: 'EAGAIN', message: /waiting/ });
+      queue.receiveSync({ type: 1 });
+      await waiting;
+      assert.deepEqual(queue.receiveSync(), { type: 2, data: Buffer.from('second') });
+    }),
+  );
+
   test('a queue made by ipcmk -Q is used by id, listed by ipcs -q with the counts stat() gives, removed by unipc', async () => {
     const output = runOk('ipcmk', ['-Q', '-p', '0640']);
     const match = /Message queue id:\s*(\d+)/.exec(output);
     assert.ok(match, `ipcmk printed ${JSON.stringify(output)}`);
-    const queue = MessageQueue.fromId(Number(match[1]));
+    const id = Number(match[1]);
     try {
+      const queue = MessageQueue.fromId(id);
       assert.equal(queue.stat().mode, 0o640);
       if (queue.key !== IPC_PRIVATE) assert.equal(MessageQueue.get(queue.key).id, queue.id, 'found by its key too');
       await queue.send(5, 'hello');
@@ -195,14 +210,16 @@ describe('System V messages between unipc and C, byte for byte', () => {
       queue.remove();
       assert.equal(ipcsQueueIds().has(queue.id), false);
     } finally {
-      removeQuietly(queue);
+      spawnSync('ipcrm', ['-q', String(id)], { stdio: 'ignore' }); // already gone unless the test failed
     }
   });
 });
 
 /** Waits until at least `count` threads of process `pid` sleep in a kernel function starting with `wchan`. */
 async function blockedIn(pid: number, wchan: string, count: number): Promise<void> {
+  const giveUp = performance.now() + 20_000;
   for (;;) {
+    if (performance.now() > giveUp) throw new Error(`gave up waiting for ${count} threads of ${pid} in ${wchan}`);
     let blocked = 0;
     for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
       try {
@@ -450,6 +467,19 @@ describe('System V queues: limits and errors', () => {
       const allowed = await finished(spawnPeer('msg-receive', [String(queue.id), 'access', String(key)], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' } }));
       assert.deepEqual(JSON.parse(allowed.stdout), { get: 'ok', receive: 'private', send: 'ok' });
       assert.equal(queue.stat().lastReceivePid > 0, true);
+    } finally {
+      queue.remove();
+    }
+  });
+
+  test('a user who may write but not read opens the queue by id, and a send to a full queue waits (ETIMEDOUT, not EACCES)', async () => {
+    const queue = MessageQueue.get(IPC_PRIVATE, { create: true, mode: 0o622 });
+    try {
+      queue.set({ maxBytes: 4 });
+      queue.sendSync(1, 'full');
+      const child = await finished(spawnPeer('msg-receive', [String(queue.id), 'write-only'], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' } }));
+      assert.equal(child.code, 0, child.stdout);
+      assert.deepEqual(JSON.parse(child.stdout), { byId: 'ok', send: 'ETIMEDOUT' });
     } finally {
       queue.remove();
     }

@@ -26,6 +26,7 @@ int main(int argc, char **argv) {
   long n = atol(argv[3]);
   if (strcmp(argv[1], "send") == 0 && argc == 5) {
     size_t size = strtoul(argv[4], NULL, 10);
+    if (size > sizeof(message.mtext)) return fprintf(stderr, "SIZE must be at most %zu\n", sizeof(message.mtext)), 2;
     message.mtype = 1;
     memset(message.mtext, 0x5a, sizeof(message.mtext));
     for (long i = 0; i < n; i++) {
