@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Mutex, SharedMemory, mapAnonymous } from '../src/index.js';
 
-const [n = 200_000, runs = 5] = process.argv.slice(2).map(Number);
+const [n = 200_000, runs = 5, turns = 20_000] = process.argv.slice(2).map(Number);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
 
@@ -58,35 +58,55 @@ async function nodeUncontendedAsync(): Promise<number> {
   return median(samples);
 }
 
-type Contender = { kind: 'c'; lock: string } | { kind: 'node'; mode: 'sync' | 'async' };
+type Contender = { kind: 'c'; lock: string; alternate?: boolean } | { kind: 'node'; mode: 'sync' | 'async' | 'alternate' | 'hold' };
+/** Increments per turn in the contenders' `hold` mode (bench/peers/lock-contender.ts). */
+const HOLD = 50;
 type Placement = 'same CPU' | 'cross CPU' | 'unpinned';
 
-async function contend(binary: string, contender: Contender, placement: Placement, env: NodeJS.ProcessEnv = process.env): Promise<{ ops: number; handoffs: number }> {
+async function contend(
+  binary: string,
+  contender: Contender,
+  placement: Placement,
+  env: NodeJS.ProcessEnv = process.env,
+  rounds = n,
+): Promise<{ ops: number; handoffs: number }> {
   const name = `/unipc-bench-${randomBytes(6).toString('hex')}`;
   const memory = SharedMemory.open(name, { create: true, exclusive: true, size: 4096 });
   const mapping = memory.map();
   try {
     if (contender.kind === 'c') execFileSync(binary, ['init', contender.lock, name]);
-    const words = new Int32Array(mapping.buffer, 64, 4);
+    const words = new Int32Array(mapping.buffer, 64, 5);
+    const alternate = contender.kind === 'c' ? contender.alternate === true : contender.mode === 'alternate';
+    const count = alternate ? turns : rounds;
+    words[4] = 1;
     const children = [0, 1].map((id) => {
       const command =
         contender.kind === 'c'
-          ? [binary, 'contend', contender.lock, name, String(n), String(id + 1)]
-          : [process.execPath, '--import', 'tsx', path.join(here, 'peers', 'lock-contender.ts'), name, contender.mode, String(n), String(id + 1)];
+          ? [binary, contender.alternate ? 'alternate' : 'contend', contender.lock, name, String(count), String(id + 1)]
+          : [process.execPath, '--import', 'tsx', path.join(here, 'peers', 'lock-contender.ts'), name, contender.mode, String(count), String(id + 1)];
       const pinned = placement === 'unpinned' ? command : ['taskset', '-c', placement === 'same CPU' ? '0' : String(id), ...command];
       const child = spawn(pinned[0], pinned.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env });
       let out = '';
       child.stdout.on('data', (chunk) => (out += chunk));
       return new Promise<{ seconds: number; handoffs: number }>((resolve, reject) =>
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`contender exited ${code}`)))),
+        // 'close', not 'exit': only then has all of stdout arrived.
+        child.on('close', (code) => {
+          try {
+            if (code !== 0) throw new Error(`contender exited ${code}`);
+            resolve(JSON.parse(out));
+          } catch (error) {
+            reject(error);
+          }
+        }),
       );
     });
     while (Atomics.load(words, 3) < 2) await new Promise((resolve) => setTimeout(resolve, 5));
     Atomics.store(words, 2, 1);
     const results = await Promise.all(children);
-    if (words[0] !== 2 * n) throw new Error(`lost updates: ${words[0]} of ${2 * n}`);
+    const expected = 2 * count * (contender.kind === 'node' && contender.mode === 'hold' ? HOLD : 1);
+    if (words[0] !== expected) throw new Error(`lost updates: ${words[0]} of ${expected}`);
     const seconds = Math.max(...results.map((r) => r.seconds));
-    return { ops: (2 * n) / seconds, handoffs: results.reduce((sum, r) => sum + r.handoffs, 0) / seconds };
+    return { ops: (2 * count) / seconds, handoffs: results.reduce((sum, r) => sum + r.handoffs, 0) / seconds };
   } finally {
     mapping.close();
     memory.close();
@@ -129,14 +149,36 @@ for (const [name, contender] of contenders) {
   console.log(`  ${name.padEnd(36)}${cells.join('')}`);
 }
 
-console.log(`\nspin before sleeping (UNIPC_SPIN_LIMIT), unipc Mutex lockSync(), two processes: acquisitions/s / handoffs/s`);
+console.log(`\nhandoffs: two processes take ${turns} turns each, strictly alternating (every turn passes the lock`);
+console.log(`to the other process), handoffs/s, median of ${runs} runs. Not on one CPU: there a turn waits for the`);
+console.log(`scheduler to preempt the other process, whatever the lock`);
+const apart: Placement[] = ['cross CPU', 'unpinned'];
+console.log(`  ${''.padEnd(36)}${apart.map((p) => p.padStart(24)).join('')}`);
+const alternating: Array<[string, Contender]> = [
+  ['C pthread_mutex (process-shared)', { kind: 'c', lock: 'pthread', alternate: true }],
+  ['C pthread_mutex (robust)', { kind: 'c', lock: 'robust', alternate: true }],
+  ['C include/unipc/lock.h', { kind: 'c', lock: 'unipc', alternate: true }],
+  ['unipc Mutex lockSync()', { kind: 'node', mode: 'alternate' }],
+];
+for (const [name, contender] of alternating) {
+  const cells: string[] = [];
+  for (const placement of apart) {
+    const samples = [];
+    for (let run = 0; run < runs; run++) samples.push(await contend(binary, contender, placement));
+    cells.push(format(median(samples.map((s) => s.handoffs))).padStart(24));
+  }
+  console.log(`  ${name.padEnd(36)}${cells.join('')}`);
+}
+
+console.log(`\nspin before sleeping (UNIPC_SPIN_LIMIT): unipc Mutex lockSync() held for ${HOLD} increments, then as many`);
+console.log(`outside, by two processes × ${n / 4} rounds: acquisitions/s / handoffs/s, median of ${runs} runs`);
 console.log(`  ${'spins'.padEnd(36)}${(['cross CPU', 'unpinned'] as Placement[]).map((p) => p.padStart(24)).join('')}`);
 for (const spins of [0, 50, 200, 1000, 5000]) {
   const cells: string[] = [];
   for (const placement of ['cross CPU', 'unpinned'] as Placement[]) {
     const samples = [];
     const env = { ...process.env, UNIPC_SPIN_LIMIT: String(spins) };
-    for (let run = 0; run < runs; run++) samples.push(await contend(binary, { kind: 'node', mode: 'sync' }, placement, env));
+    for (let run = 0; run < runs; run++) samples.push(await contend(binary, { kind: 'node', mode: 'hold' }, placement, env, n / 4));
     cells.push(`${format(median(samples.map((s) => s.ops)))} / ${format(median(samples.map((s) => s.handoffs)))}`.padStart(24));
   }
   console.log(`  ${String(spins).padEnd(36)}${cells.join('')}`);

@@ -33,15 +33,17 @@ const INT32_MAX = 0x7fffffff;
 
 /**
  * Spins before sleeping: a waiter that finds the lock taken re-reads it this many times before it pays
- * for a futex sleep (~35 µs to be woken across CPUs here, against ~0.6 µs for a store to be seen).
- * Measured with bench/locks.ts; see docs/locks.md.
+ * for a futex sleep. An Atomics read of mapped memory costs ~15 ns from JavaScript here, so 1000 reads
+ * are ~15 µs: under half of the ~35 µs it costs to wake a sleeper on the other CPU. Measured with
+ * bench/locks.ts (the spin sweep): throughput barely moves between 0 and 5000, but below ~1000 a
+ * releasing process mostly takes the lock straight back (few handoffs), above it spinning outlasts a wake.
  */
 const SPIN_LIMIT = spinLimit();
 
 // UNIPC_SPIN_LIMIT overrides the spin count, for measuring (bench/locks.ts sweeps it).
 function spinLimit(): number {
   const value = Number(process.env.UNIPC_SPIN_LIMIT);
-  return Number.isInteger(value) && value >= 0 && value <= 1e7 ? value : 200;
+  return Number.isInteger(value) && value >= 0 && value <= 1e7 ? value : 1000;
 }
 
 /** How often a waiter for a mutex checks that its owner still lives (a dead owner is found this fast). */

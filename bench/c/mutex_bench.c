@@ -3,7 +3,10 @@
  * or unipc_mutex), 64 counter, 68 last owner, 72 start flag, 76 ready count.
  *   mutex_bench init <pthread|robust|unipc> <shm>         initialise the lock in the object
  *   mutex_bench uncontended <pthread|robust|unipc> <n>    ns per lock+unlock, alone
- *   mutex_bench contend <pthread|robust|unipc> <shm> <n> <id>   n locked increments against others */
+ *   mutex_bench contend <pthread|robust|unipc> <shm> <n> <id>   n locked increments against others
+ *   mutex_bench alternate <pthread|robust|unipc> <shm> <n> <id> n turns, strictly alternating with id 3 - id
+ * Page layout continued: 80 whose turn it is (1 or 2). A contender that is not started within 30 s
+ * gives up, so none can outlive an interrupted benchmark. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -67,16 +70,33 @@ int main(int argc, char **argv) {
     printf("{\"ns\":%.2f}\n", (now() - start) * 1e9 / n);
     return 0;
   }
-  if (strcmp(command, "contend") == 0 && argc >= 6) {
+  if ((strcmp(command, "contend") == 0 || strcmp(command, "alternate") == 0) && argc >= 6) {
     unsigned char *page = map_object(argv[3]);
     long n = strtol(argv[4], NULL, 10);
     int32_t id = (int32_t)strtol(argv[5], NULL, 10);
     volatile int32_t *counter = (volatile int32_t *)(page + 64), *last = (volatile int32_t *)(page + 68);
-    int32_t *start_flag = (int32_t *)(page + 72), *ready = (int32_t *)(page + 76);
+    int32_t *start_flag = (int32_t *)(page + 72), *ready = (int32_t *)(page + 76), *turn = (int32_t *)(page + 80);
     __atomic_fetch_add(ready, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(start_flag, __ATOMIC_SEQ_CST) == 0) {}
+    double give_up = now() + 30;
+    while (__atomic_load_n(start_flag, __ATOMIC_SEQ_CST) == 0) {
+      if (now() > give_up) return fprintf(stderr, "never started\n"), 1;
+    }
     long handoffs = 0;
     double start = now();
+    if (command[0] == 'a') {
+      /* Every useful acquisition is a handoff: the lock goes to the other process between two turns. */
+      while (handoffs < n) {
+        lock(kind, page);
+        if (__atomic_load_n(turn, __ATOMIC_SEQ_CST) == id) {
+          *counter = *counter + 1;
+          __atomic_store_n(turn, 3 - id, __ATOMIC_SEQ_CST);
+          handoffs++;
+        }
+        unlock(kind, page);
+      }
+      printf("{\"seconds\":%.6f,\"handoffs\":%ld}\n", now() - start, handoffs);
+      return 0;
+    }
     for (long i = 0; i < n; i++) {
       lock(kind, page);
       *counter = *counter + 1;
