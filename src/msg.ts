@@ -152,10 +152,21 @@ function bufferFor(size: number): ArrayBuffer {
 
 /** The message in a msgbuf of `length` text bytes: mtype from its start, a copy of the text. */
 function messageIn(buffer: ArrayBuffer, length: number): QueueMessage {
-  const raw = constants.SIZEOF_LONG === 8 ? new BigInt64Array(buffer, 0, 1)[0]! : BigInt(new Int32Array(buffer, 0, 1)[0]!);
-  const type = raw <= SAFE_MAX ? Number(raw) : raw;
-  return { type, data: Buffer.from(new Uint8Array(buffer, constants.SIZEOF_LONG, length)) };
+  return { type: typeIn(buffer), data: Buffer.from(new Uint8Array(buffer, constants.SIZEOF_LONG, length)) };
 }
+
+// The mtype at the start of a msgbuf: a number, or a bigint beyond Number.MAX_SAFE_INTEGER (read as two
+// 32-bit halves first, since BigInt arithmetic on every message costs more than the rest of a receive).
+function typeIn(buffer: ArrayBuffer): MessageType {
+  const words = new Int32Array(buffer, 0, 2);
+  if (constants.SIZEOF_LONG !== 8) return words[0]!;
+  const low = words[0]! >>> 0;
+  const high = words[1]!;
+  if (high >= 0 && high < 0x200000) return high * 2 ** 32 + low; // below 2^53: exact as a number
+  const raw = new BigInt64Array(buffer, 0, 1)[0]!;
+  return raw <= SAFE_MAX ? Number(raw) : raw;
+}
+
 
 interface ReceivePlan {
   selector: MessageType;

@@ -32,6 +32,7 @@ export interface RefOptions {
  * so a getter cannot hand the system call a value other than the one validated.
  */
 export function waitOptions<T extends WaitOptions & RefOptions>(options: T | undefined): T {
+  if (options === undefined) return {} as T; // the common case, kept cheap for hot paths
   const { signal, timeout, ref, ...rest } = validateOptions(options);
   validateAbortSignal(signal, 'options.signal');
   validateTimeout(timeout);
@@ -41,6 +42,7 @@ export function waitOptions<T extends WaitOptions & RefOptions>(options: T | und
 
 /** Validates the options of a …Sync call; returns a copy, as waitOptions() does. */
 export function syncWaitOptions<T extends SyncWaitOptions>(options: T | undefined): T {
+  if (options === undefined) return {} as T;
   const { timeout, ...rest } = validateOptions(options);
   validateTimeout(timeout);
   return { ...rest, timeout } as T;
