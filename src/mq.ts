@@ -8,7 +8,7 @@ import { type Bytes, FdHandle } from './fd.js';
 import { constants, native } from './native.js';
 import { toIpcName } from './shm.js';
 import { invalidArgValue, outOfRange, toBytes, validateBoolean, validateFd, validateInteger, validateMode, validateOptions } from './validate.js';
-import { AGAIN, type SyncWaitOptions, type WaitOptions, attemptResult, syncWaitOptions, waitOptions } from './wait.js';
+import { AGAIN, type SyncWaitOptions, type WaitOptions, abortedError, attemptResult, syncWaitOptions, waitOptions } from './wait.js';
 
 export interface PosixQueueOptions {
   /** Create the queue if it does not exist (O_CREAT). Default false. */
@@ -172,7 +172,10 @@ export class PosixQueue extends FdHandle {
     const checked = waitOptions(options);
     const { priority, nowait } = this.#sendPlan(bytes, checked);
     if (nowait) return this.#sendNow(bytes, priority);
-    // The message is what `data` held at the call: the first attempt may come after other sends.
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    // Room now and nobody of this object queued: done, without a copy or a poll.
+    if (!this.waiting('write') && this.#attemptSend(bytes, priority) !== AGAIN) return;
+    // The message is what `data` held at the call: the next attempt comes after a wait.
     const message = new Uint8Array(bytes);
     await this.ready('write', checked, 'mq_send', () => this.#attemptSend(message, priority));
   }
@@ -190,6 +193,11 @@ export class PosixQueue extends FdHandle {
   async receive(options?: PosixReceiveOptions): Promise<PosixMessage> {
     const checked = waitOptions(options);
     if (this.#noWait(checked)) return this.#receiveNow();
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    if (!this.waiting('read')) {
+      const message = this.#attemptReceive();
+      if (message !== AGAIN) return message;
+    }
     return this.ready('read', checked, 'mq_receive', () => this.#attemptReceive());
   }
 
