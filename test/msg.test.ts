@@ -453,7 +453,7 @@ describe('System V queues: limits and errors', () => {
     assert.throws(() => queue.stat(), (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code));
   });
 
-  test('EACCES for a process without permission (a child running as nobody)', async () => {
+  test('EACCES for a process without permission (a child running as nobody)', { skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user' }, async () => {
     const key = randomKey();
     const queue = MessageQueue.get(key, { create: true, exclusive: true, mode: 0o600 });
     try {
@@ -472,7 +472,7 @@ describe('System V queues: limits and errors', () => {
     }
   });
 
-  test('a user who may write but not read opens the queue by id, and a send to a full queue waits (ETIMEDOUT, not EACCES)', async () => {
+  test('a user who may write but not read opens the queue by id, and a send to a full queue waits (ETIMEDOUT, not EACCES)', { skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user' }, async () => {
     const queue = MessageQueue.get(IPC_PRIVATE, { create: true, mode: 0o622 });
     try {
       queue.set({ maxBytes: 4 });
