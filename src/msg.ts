@@ -9,9 +9,20 @@ import fs from 'node:fs';
 import { IpcError, type IpcErrorContext, check, errnoValue, timeoutError } from './errors.js';
 import { type Bytes } from './fd.js';
 import { constants, native } from './native.js';
-import { IPC_PRIVATE, type SysvObjectStat, permissionFields, permissionsToSet, secondsToDate, toKey } from './shm.js';
+import { IPC_PRIVATE, type SysvObjectStat, type SysvPermissions, permissionFields, permissionsToSet, secondsToDate, toKey } from './shm.js';
 import { invalidArgType, invalidArgValue, outOfRange, toBytes, validateBoolean, validateInteger, validateMaxSize, validateObject, validateOptions } from './validate.js';
-import { type Budget, type RefOptions, type SyncWaitOptions, Turnstile, type WaitOptions, abortedError, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
+import {
+  type Budget,
+  type RefOptions,
+  type SyncWaitOptions,
+  Turnstile,
+  type WaitOptions,
+  abortedError,
+  budget,
+  syncWaitOptions,
+  waitOnThread,
+  waitOptions,
+} from './wait.js';
 
 /**
  * A message type: a positive C long. Numbers are exact up to Number.MAX_SAFE_INTEGER; larger types
@@ -206,7 +217,6 @@ export class MessageQueue {
   /** The key it was opened by (IPC_PRIVATE for a private one or one opened by id). */
   readonly key: number;
   readonly #sendTurnstile = new Turnstile();
-  #sendsWaiting = 0;
 
   /** @internal Use MessageQueue.get() or MessageQueue.fromId(). */
   constructor(id: number, key: number) {
@@ -254,35 +264,30 @@ export class MessageQueue {
     validateBoolean(nowait, 'options.nowait');
     checkLength(bytes.byteLength);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
-    if (this.#sendsWaiting === 0 && this.#trySend(mtype, bytes, nowait)) return;
+    if (!this.#sendTurnstile.busy && this.#trySend(mtype, bytes, nowait)) return;
     // Sends leave in call order: one that may not wait cannot go ahead of those waiting.
     if (nowait) throw new IpcError(errnoValue('EAGAIN'), 'msgsnd', this.#context(), 'earlier sends of this object are waiting for room');
     // The message is what `data` held at the call: later changes to it (or its transfer) do not count.
     const message = new Uint8Array(bytes);
     const { signal, timeout, ref } = checked;
-    const allowance: Budget = { signal, timeout, deadline: timeout === undefined ? undefined : performance.now() + timeout };
-    this.#sendsWaiting++;
+    const allowance: Budget = budget(checked);
+    const leave = await this.#sendTurnstile.enter(allowance, 'msgsnd', this.#context());
     try {
-      const leave = await this.#sendTurnstile.enter(allowance, 'msgsnd', this.#context());
-      try {
-        if (this.#trySend(mtype, message, false)) return;
-        this.#assertFits(message.byteLength);
-        const remaining = allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
-        await retimed(
-          waitOnThread(
-            (callback) => native.msgsndAsync(this.id, mtype, message, 0, message.byteLength, 0, callback),
-            { signal, timeout: remaining, ref },
-            'msgsnd',
-            this.#context(),
-          ),
-          timeout,
+      if (this.#trySend(mtype, message, false)) return;
+      this.#assertFits(message.byteLength);
+      const remaining = allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
+      await retimed(
+        waitOnThread(
+          (callback) => native.msgsndAsync(this.id, mtype, message, 0, message.byteLength, 0, callback),
+          { signal, timeout: remaining, ref },
+          'msgsnd',
           this.#context(),
-        );
-      } finally {
-        leave();
-      }
+        ),
+        timeout,
+        this.#context(),
+      );
     } finally {
-      this.#sendsWaiting--;
+      leave();
     }
   }
 
@@ -394,14 +399,14 @@ export class MessageQueue {
    * msgctl(IPC_SET): change the capacity, owner and permission bits; unspecified ones keep their values.
    * Raising maxBytes above the system's msgmnb (/proc/sys/kernel/msgmnb) needs CAP_SYS_RESOURCE ('EPERM').
    */
-  set(changes: { maxBytes?: number; mode?: number; uid?: number; gid?: number }): void {
+  set(changes: SysvPermissions & { maxBytes?: number }): void {
     validateObject(changes, 'changes');
     const { maxBytes } = changes;
     if (maxBytes !== undefined) validateInteger(maxBytes, 'changes.maxBytes', 0, 2 ** 31 - 1);
     let current: MessageQueueStat | undefined;
-    const { mode, uid, gid } = permissionsToSet(changes, () => (current = this.stat()));
-    const result = native.msgctlSet(this.id, uid, gid, mode, maxBytes ?? current!.maxBytes);
-    if (result === -errnoValue('EPERM') && maxBytes !== undefined && maxBytes > current!.maxBytes) {
+    const { mode, uid, gid } = permissionsToSet(changes, () => (current ??= this.stat()));
+    const result = native.msgctlSet(this.id, uid, gid, mode, maxBytes ?? (current ??= this.stat()).maxBytes);
+    if (result === -errnoValue('EPERM') && maxBytes !== undefined) {
       const msgmnb = fs.readFileSync('/proc/sys/kernel/msgmnb', 'utf8').trim();
       throw new IpcError(-result, 'msgctl', this.#context(), `raising maxBytes above msgmnb (${msgmnb}) needs CAP_SYS_RESOURCE, or the owner's or creator's uid`);
     }

@@ -503,6 +503,12 @@ describe('System V queues: limits and errors', () => {
       const c = JSON.parse(runOk(compilePeer('msg_sysv'), ['stat', String(queue.id)]));
       assert.deepEqual({ qbytes: c.qbytes, mode: c.mode, qnum: c.qnum, cbytes: c.cbytes, lrpid: c.lrpid }, { qbytes: 4000, mode: 0o604, qnum: 1, cbytes: 5, lrpid: process.pid });
       assert.deepEqual(ipcsQueue(queue.id), { key: IPC_PRIVATE, perms: 0o604, usedBytes: 5, messages: 1 });
+      // Every permission field given: nothing needs reading first; maxBytes kept, or changed with them.
+      const { uid, gid } = queue.stat();
+      queue.set({ mode: 0o640, uid, gid });
+      assert.deepEqual([queue.stat().mode, queue.stat().maxBytes], [0o640, 4000]);
+      queue.set({ mode: 0o600, uid, gid, maxBytes: 3000 });
+      assert.deepEqual([queue.stat().mode, queue.stat().maxBytes], [0o600, 3000]);
     }),
   );
 });
