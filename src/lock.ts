@@ -238,7 +238,6 @@ const kMarkConsistent = Symbol('markConsistent');
 interface Acquired {
   ownerDied: boolean;
 }
-const NO_OPTIONS: WaitOptions & RefOptions = Object.freeze({});
 const CLEAN: Acquired = Object.freeze({ ownerDied: false });
 const AFTER_DEATH: Acquired = Object.freeze({ ownerDied: true });
 
@@ -361,7 +360,7 @@ export class Mutex extends SharedWords {
    */
   lock(options?: WaitOptions & RefOptions): Promise<MutexGuard> {
     try {
-      const checked = options === undefined ? NO_OPTIONS : waitOptions(options);
+      const checked = waitOptions(options);
       if (checked.signal?.aborted) return Promise.reject(abortedError(checked.signal));
       this.ensureOpen('lock');
       // Free and nobody of this object queued: no promise machinery beyond the one returned.
@@ -375,7 +374,7 @@ export class Mutex extends SharedWords {
 
   /** Takes the mutex, blocking the calling thread while another holds it; 'EDEADLK' if this one does. */
   lockSync(options?: SyncWaitOptions): MutexGuard {
-    const checked = options === undefined ? NO_OPTIONS : syncWaitOptions(options);
+    const checked = syncWaitOptions(options);
     this.ensureOpen('lock');
     return new MutexGuard(this, this.lockSyncAcquire(checked));
   }

@@ -330,7 +330,8 @@ export class MessageQueue {
           'msgrcv',
           this.#context(),
         );
-        return messageIn(buffer!, length);
+        // This buffer is the message's own: its text is viewed, not copied.
+        return { type: typeIn(buffer!), data: Buffer.from(buffer!, constants.SIZEOF_LONG, length) };
       } catch (error) {
         if (!(error instanceof IpcError && error.errno === E2BIG)) throw error;
         if (!this.#grown(plan)) throw this.#tooBig(plan);

@@ -37,7 +37,7 @@ const EINTR = errnoValue('EINTR');
 const ETIMEDOUT = errnoValue('ETIMEDOUT');
 
 /** Largest value of a System V semaphore (the kernel's SEMVMX). */
-export const SEMVMX = 32767;
+export const SEMVMX: number = constants.SEMVMX;
 const SHORT_MIN = -32768;
 const SHORT_MAX = 32767;
 
@@ -395,7 +395,8 @@ export class SemaphoreSet {
   async #opAsync(ops: Int32Array, options: WaitOptions & RefOptions): Promise<void> {
     if (options.signal?.aborted) throw abortedError(options.signal);
     // First without blocking, on this thread: an operation that can proceed needs no waiter thread.
-    const now = Int32Array.from(ops, (value, i) => (i % 3 === 2 ? value | constants.IPC_NOWAIT : value));
+    const now = ops.slice();
+    for (let i = 2; i < now.length; i += 3) now[i]! |= constants.IPC_NOWAIT;
     const result = native.semtimedop(this.id, now, -1);
     if (result >= 0) return;
     // Which operation blocks decides between EAGAIN (it has `nowait`) and sleeping: the real call knows.

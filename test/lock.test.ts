@@ -423,10 +423,13 @@ describe('Condition', () => {
     using s = shared();
     const waiter = spawn(cPeer(), [s.name, 'cond-wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await lineFrom(waiter, 'waiting');
-    s.mutex.withLockSync(() => {
+    // Once the C waiter counts itself a sleeper, notify must wake it through the futex (not the recheck).
+    while (s.word(196) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const woken = s.mutex.withLockSync(() => {
       s.flag[0] = 9;
-      s.condition.notifyAll();
+      return s.condition.notifyAll();
     });
+    assert.equal(woken, 1);
     const result = await finished(waiter);
     assert.match(result.stdout, /flag 9/);
   });

@@ -359,8 +359,11 @@ describe('System V queues: waiting, abort, timeout, removal', () => {
       await blockedIn(child.pid!, 'do_msgrcv', 1);
       empty.remove();
       full.remove();
-      for (const receiver of receivers) await assert.rejects(receiver, { code: 'EIDRM', syscall: 'msgrcv' });
-      await assert.rejects(sender, { code: 'EIDRM', syscall: 'msgsnd' });
+      // All observed at once: a rejection not yet awaited would count as unhandled.
+      await Promise.all([
+        ...receivers.map((receiver) => assert.rejects(receiver, { code: 'EIDRM', syscall: 'msgrcv' })),
+        assert.rejects(sender, { code: 'EIDRM', syscall: 'msgsnd' }),
+      ]);
       assert.deepEqual(JSON.parse((await cReceiver).stdout), { errno: 'EIDRM' });
       assert.match((await nodeReceiver).stdout, /^EIDRM$/m);
       assert.throws(() => empty.stat(), (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code));
