@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common.h"
+#include "sysv.h"
 #include "wait.h"
 
 namespace unipc {
@@ -152,10 +153,10 @@ Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// Layout of the msgctlStat output array.
+// Layout of the msgctlStat output array: the ipc_perm fields (sysv.h), then these.
 enum StatField {
-  kStatKey, kStatUid, kStatGid, kStatCuid, kStatCgid, kStatMode, kStatSeq, kStatStime, kStatRtime, kStatCtime,
-  kStatCbytes, kStatQnum, kStatQbytes, kStatLspid, kStatLrpid, kStatFields
+  kStatStime = kPermFields, kStatRtime, kStatCtime, kStatCbytes, kStatQnum, kStatQbytes, kStatLspid, kStatLrpid,
+  kStatFields
 };
 
 // msgctlStat(id, out: Float64Array(15)) → 0 (IPC_STAT)
@@ -168,13 +169,7 @@ Napi::Value MsgctlStat(const Napi::CallbackInfo& info) {
   struct msqid_ds stat;
   if (msgctl(id, IPC_STAT, &stat) != 0) return Result(info.Env(), -errno);
   double fields[kStatFields];
-  fields[kStatKey] = static_cast<double>(static_cast<uint32_t>(stat.msg_perm.__key));
-  fields[kStatUid] = stat.msg_perm.uid;
-  fields[kStatGid] = stat.msg_perm.gid;
-  fields[kStatCuid] = stat.msg_perm.cuid;
-  fields[kStatCgid] = stat.msg_perm.cgid;
-  fields[kStatMode] = stat.msg_perm.mode;
-  fields[kStatSeq] = stat.msg_perm.__seq;
+  PermFields(stat.msg_perm, fields);
   fields[kStatStime] = static_cast<double>(stat.msg_stime);
   fields[kStatRtime] = static_cast<double>(stat.msg_rtime);
   fields[kStatCtime] = static_cast<double>(stat.msg_ctime);
@@ -197,9 +192,7 @@ Napi::Value MsgctlSet(const Napi::CallbackInfo& info) {
   int64_t qbytes = args.Int64(4);
   if (!args.ok()) return info.Env().Undefined();
   struct msqid_ds stat {};
-  stat.msg_perm.uid = uid;
-  stat.msg_perm.gid = gid;
-  stat.msg_perm.mode = static_cast<unsigned short>(mode);
+  SetPerm(&stat.msg_perm, uid, gid, mode);
   stat.msg_qbytes = static_cast<msglen_t>(qbytes);
   return Result(info.Env(), SyscallResult(msgctl(id, IPC_SET, &stat)));
 }
