@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <ctime>
 
 namespace unipc {
 
@@ -82,6 +83,35 @@ class Args {
   const Napi::CallbackInfo& info_;
   bool ok_ = true;
 };
+
+// A timeout in milliseconds as a relative timespec, rounded up to the nanosecond so that a wait never
+// ends before the caller's deadline (TypeScript may compare the two).
+inline timespec RelativeTimespec(double timeout_ms) {
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(timeout_ms / 1000);
+  ts.tv_nsec = static_cast<long>(std::ceil((timeout_ms - static_cast<double>(ts.tv_sec) * 1000) * 1e6));
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  if (ts.tv_nsec < 0) ts.tv_nsec = 0;
+  return ts;
+}
+
+// CLOCK_MONOTONIC now plus timeout_ms: an absolute deadline that a wait restarted after EINTR keeps, and
+// that a change of the wall clock cannot stretch.
+inline timespec MonotonicDeadline(double timeout_ms) {
+  timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  timespec relative = RelativeTimespec(timeout_ms);
+  deadline.tv_sec += relative.tv_sec;
+  deadline.tv_nsec += relative.tv_nsec;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  return deadline;
+}
 
 // The `constants` object every family adds its numbers to.
 inline Napi::Object ConstantsOf(Napi::Object exports) {

@@ -26,14 +26,7 @@ Deadline DeadlineAfter(double timeout_ms) {
   Deadline deadline;
   if (timeout_ms < 0) return deadline;
   deadline.forever = false;
-  clock_gettime(CLOCK_MONOTONIC, &deadline.at);
-  double whole = std::floor(timeout_ms / 1000);
-  deadline.at.tv_sec += static_cast<time_t>(whole);
-  deadline.at.tv_nsec += static_cast<long>((timeout_ms - whole * 1000) * 1e6);
-  if (deadline.at.tv_nsec >= 1000000000L) {
-    deadline.at.tv_sec += 1;
-    deadline.at.tv_nsec -= 1000000000L;
-  }
+  deadline.at = MonotonicDeadline(timeout_ms);
   return deadline;
 }
 

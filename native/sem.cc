@@ -62,20 +62,6 @@ bool ReadOps(Args& args, size_t i, std::vector<struct sembuf>* ops) {
   return true;
 }
 
-// Rounded up to the nanosecond, so that a wait never ends before the caller's deadline: TypeScript
-// tells an expired timeout from an IPC_NOWAIT failure by whether that deadline has passed.
-timespec Relative(double timeout_ms) {
-  timespec ts;
-  ts.tv_sec = static_cast<time_t>(timeout_ms / 1000);
-  ts.tv_nsec = static_cast<long>(std::ceil((timeout_ms - static_cast<double>(ts.tv_sec) * 1000) * 1e6));
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  if (ts.tv_nsec < 0) ts.tv_nsec = 0;
-  return ts;
-}
-
 // semtimedop(id, ops: Int32Array, timeoutMs) → 0, on the calling thread. A negative timeout waits
 // without limit; an expired one is -EAGAIN, as the kernel reports it.
 Napi::Value Semtimedop(const Napi::CallbackInfo& info) {
@@ -85,7 +71,8 @@ Napi::Value Semtimedop(const Napi::CallbackInfo& info) {
   if (!args.ok() || !ReadOps(args, 1, &ops)) return info.Env().Undefined();
   double timeout_ms = args.Double(2);
   if (!args.ok()) return info.Env().Undefined();
-  timespec ts = Relative(timeout_ms);
+  // Rounded up: TypeScript tells an expired timeout from an IPC_NOWAIT failure by whether it has passed.
+  timespec ts = RelativeTimespec(timeout_ms);
   return Result(info.Env(), SyscallResult(semtimedop(id, ops.data(), ops.size(), timeout_ms < 0 ? nullptr : &ts)));
 }
 
@@ -357,15 +344,7 @@ Napi::Value SemWait(const Napi::CallbackInfo& info) {
   NamedSemPtr named = Lookup(handle);
   if (!named) return Result(info.Env(), -EBADF);
   if (timeout_ms < 0) return Result(info.Env(), SyscallResult(sem_wait(named->sem)));
-  timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  timespec relative = Relative(timeout_ms);
-  deadline.tv_sec += relative.tv_sec;
-  deadline.tv_nsec += relative.tv_nsec;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  timespec deadline = MonotonicDeadline(timeout_ms);
   return Result(info.Env(), SyscallResult(sem_clockwait(named->sem, CLOCK_MONOTONIC, &deadline)));
 }
 

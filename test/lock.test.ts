@@ -54,8 +54,8 @@ function shared(): Shared {
     flag: new Int32Array(mapping.buffer, 256, 1),
     word: (offset) => new Int32Array(mapping.buffer, offset, 1)[0],
     [Symbol.dispose]() {
+      SharedMemory.unlink(name); // first: the name must not outlive a test whatever close() does
       mapping.close();
-      SharedMemory.unlink(name);
     },
   };
 }
