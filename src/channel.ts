@@ -2,6 +2,7 @@
 // object, with indices advanced by Atomics and futex wake-ups only for a side that said it sleeps.
 // Layout and protocol: docs/channel.md. This is the single-producer, single-consumer core of issue 6;
 // not exported from the package yet.
+import v8 from 'node:v8';
 import { IpcError, errnoValue, timeoutError } from './errors.js';
 import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js';
 import { MemoryFile, type Mapping } from './mmap.js';
@@ -305,6 +306,32 @@ export class Channel extends SharedWords implements Disposable {
     } finally {
       this.#queue.leave(checked.ref);
     }
+  }
+
+  /**
+   * Sends any value the structured clone algorithm can copy (v8.serialize: objects, Maps, typed arrays,
+   * Dates, …) as one message; receiveValue() at the other end rebuilds it. A convenience on top of the
+   * byte messages, which both ends must agree to use.
+   */
+  async sendValue(value: unknown, options?: WaitOptions & RefOptions): Promise<void> {
+    await this.send(v8.serialize(value), options);
+  }
+
+  /** sendValue() blocking the calling thread while the ring is full. */
+  sendValueSync(value: unknown, options?: SyncWaitOptions): void {
+    this.sendSync(v8.serialize(value), options);
+  }
+
+  /** The next value sent with sendValue(); undefined at the end of the channel. */
+  async receiveValue(options?: WaitOptions & RefOptions): Promise<unknown> {
+    const bytes = await this.receive(options);
+    return bytes === null ? undefined : v8.deserialize(bytes);
+  }
+
+  /** receiveValue() blocking the calling thread. */
+  receiveValueSync(options?: SyncWaitOptions): unknown {
+    const bytes = this.receiveSync(options);
+    return bytes === null ? undefined : v8.deserialize(bytes);
   }
 
   /** Messages until the producer closes (and all it sent is received). */

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { Channel } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
 import { constants, native } from '../src/native.js';
@@ -47,6 +48,32 @@ describe('Channel', () => {
       n++;
     }
     assert.equal(n, 5000);
+    assert.equal((await done).code, 0);
+  });
+
+  test('worker threads: a named channel opened in a worker; values through sendValue/receiveValue', async () => {
+    const name = `/unipc-channel-${randomBytes(6).toString('hex')}`;
+    using channel = Channel.create({ name, capacity: 4096 });
+    try {
+      const worker = new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
+        workerData: { script: new URL('./peers/channel-peer.ts', import.meta.url).href, args: ['produce', 'sync', '3000', name] },
+      });
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      let n = 0;
+      for (let received = channel.receiveSync({ timeout: 10_000 }); received !== null; received = await channel.receive({ timeout: 10_000 })) {
+        assert.ok(received.equals(message(n)), `message ${n}`);
+        n++;
+      }
+      assert.equal(n, 3000);
+      assert.equal(await exited, 0);
+    } finally {
+      Channel.unlink(name);
+    }
+    using values = Channel.create({ capacity: 4096 });
+    const producer = spawnWith(values, ['produce-values', '-', '100']);
+    const done = finished(producer);
+    for (let i = 0; i < 100; i++) assert.deepEqual(await values.receiveValue(), { i, at: new Date(i), tags: new Set([`t${i}`]) });
+    assert.equal(await values.receiveValue(), undefined);
     assert.equal((await done).code, 0);
   });
 

@@ -3,11 +3,14 @@
 //                                                 sequence numbers ran in order, and a sha256 of it all
 //   channel-peer.ts produce <sync|async> N        send messages 0 … N − 1 (channel-messages.ts), then close
 //   channel-peer.ts produce-and-hang              send one message, print "sent", wait to be killed
+// In a worker thread (workerData.args instead of argv), the channel is named, and the peer produces.
 import { createHash } from 'node:crypto';
 import { Channel } from '../../src/channel.js';
 import { message } from './channel-messages.js';
 
-const [command, mode, count, name] = process.argv.slice(2);
+import { isMainThread, workerData } from 'node:worker_threads';
+
+const [command, mode, count, name] = isMainThread ? process.argv.slice(2) : (workerData.args as string[]);
 
 const channel = name ? Channel.open(name) : Channel.fromFd(3);
 if (command === 'consume') {
@@ -28,6 +31,9 @@ if (command === 'consume') {
     if (mode === 'async') await channel.send(message(i));
     else channel.sendSync(message(i));
   }
+  channel.close();
+} else if (command === 'produce-values') {
+  for (let i = 0; i < Number(count); i++) await channel.sendValue({ i, at: new Date(i), tags: new Set([`t${i}`]) });
   channel.close();
 } else if (command === 'produce-and-hang') {
   channel.sendSync('one');
