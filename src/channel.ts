@@ -76,6 +76,8 @@ export class Channel extends SharedWords implements Disposable {
   readonly #queue = new Queue();
   #role: Role | undefined;
   #closed = false;
+  /** The head a failed #write() saw: the producer waits until it moves. */
+  #fullAt = 0;
 
   private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined) {
     super(mapping, 0, HEADER_BYTES);
@@ -402,15 +404,16 @@ export class Channel extends SharedWords implements Disposable {
     }
   }
 
-  // Spins while the other side has not moved; returns the index value to sleep on, or undefined when it
-  // moved meanwhile (try again at once).
+  // Spins while the other side's index still holds the value that made this side wait (for the consumer
+  // its own head: the ring is empty while tail equals it; for the producer the head its full ring saw).
+  // Returns that value, to sleep on, or undefined when the index moved meanwhile (try again at once).
   #spinWhile(side: Role): number | undefined {
     const index = side === 'producer' ? W.head : W.tail;
-    const seen = Atomics.load(this.words, index);
+    const waitingFor = side === 'producer' ? this.#fullAt : this.words[W.head]!;
     for (let spin = 0; spin < SPIN_LIMIT; spin++) {
-      if (Atomics.load(this.words, index) !== seen) return undefined;
+      if (Atomics.load(this.words, index) !== waitingFor) return undefined;
     }
-    return seen;
+    return waitingFor;
   }
 
   #write(bytes: Uint8Array): boolean {
@@ -421,7 +424,10 @@ export class Channel extends SharedWords implements Disposable {
     let position = tail & this.#mask;
     const need = 4 + pad4(bytes.byteLength);
     const skip = position + need > this.capacity ? this.capacity - position : 0;
-    if (free < skip + need) return false;
+    if (free < skip + need) {
+      this.#fullAt = head;
+      return false;
+    }
     if (skip > 0) {
       this.#dataWords[position >> 2] = WRAP;
       position = 0;
