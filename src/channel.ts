@@ -176,9 +176,13 @@ export class Channel extends SharedWords implements Disposable {
     const { timeout } = syncWaitOptions(options);
     this.#claim('producer');
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    // A whole sleep without the consumer moving: before the next one, check that it lives (only now,
+    // after trying again: it may have closed or made room just as the sleep ended).
+    let quiet = false;
     for (;;) {
       this.#assertReceiverThere();
       if (this.#write(bytes)) return;
+      if (quiet) this.#assertPeerAlive('consumer');
       const head = this.#spinWhile('producer');
       if (head === undefined) continue;
       Atomics.store(this.words, W.producerWaiting, 1);
@@ -190,7 +194,7 @@ export class Channel extends SharedWords implements Disposable {
       } finally {
         Atomics.store(this.words, W.producerWaiting, 0);
       }
-      if (result === 'timedout') this.#assertPeerAlive('consumer');
+      quiet = result === 'timedout';
     }
   }
 
@@ -208,10 +212,12 @@ export class Channel extends SharedWords implements Disposable {
     try {
       const leave = await this.#queue.turnstile.enter(allowance, 'send');
       try {
+        let quiet = false;
         for (;;) {
           this.ensureOpen('send');
           this.#assertReceiverThere();
           if (this.#write(message)) return;
+          if (quiet) this.#assertPeerAlive('consumer');
           const head = this.#spinWhile('producer');
           if (head === undefined) continue;
           if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
@@ -226,7 +232,7 @@ export class Channel extends SharedWords implements Disposable {
           } finally {
             if (!this.mapping.closed) Atomics.store(this.words, W.producerWaiting, 0);
           }
-          if (result === 'timedout') this.#assertPeerAlive('consumer');
+          quiet = result === 'timedout';
         }
       } finally {
         leave();
@@ -250,9 +256,11 @@ export class Channel extends SharedWords implements Disposable {
     const { timeout } = syncWaitOptions(options);
     this.#claim('consumer');
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    let quiet = false; // see sendSync()
     for (;;) {
       const message = this.#read();
       if (message !== null || this.#producerDone()) return message;
+      if (quiet) this.#assertPeerAlive('producer');
       const tail = this.#spinWhile('consumer');
       if (tail === undefined) continue;
       Atomics.store(this.words, W.consumerWaiting, 1);
@@ -264,7 +272,7 @@ export class Channel extends SharedWords implements Disposable {
       } finally {
         Atomics.store(this.words, W.consumerWaiting, 0);
       }
-      if (result === 'timedout') this.#assertPeerAlive('producer');
+      quiet = result === 'timedout';
     }
   }
 
@@ -282,10 +290,12 @@ export class Channel extends SharedWords implements Disposable {
     try {
       const leave = await this.#queue.turnstile.enter(allowance, 'receive');
       try {
+        let quiet = false;
         for (;;) {
           this.ensureOpen('receive');
           const message = this.#read();
           if (message !== null || this.#producerDone()) return message;
+          if (quiet) this.#assertPeerAlive('producer');
           const tail = this.#spinWhile('consumer');
           if (tail === undefined) continue;
           if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
@@ -300,7 +310,7 @@ export class Channel extends SharedWords implements Disposable {
           } finally {
             if (!this.mapping.closed) Atomics.store(this.words, W.consumerWaiting, 0);
           }
-          if (result === 'timedout') this.#assertPeerAlive('producer');
+          quiet = result === 'timedout';
         }
       } finally {
         leave();
@@ -398,6 +408,7 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #assertPeerAlive(peer: Role): void {
+    if (Atomics.load(this.words, W.closed) & (peer === 'producer' ? PRODUCER_CLOSED : CONSUMER_CLOSED)) return;
     const tid = Atomics.load(this.words, peer === 'producer' ? W.producer : W.consumer);
     if (tid !== 0 && threadGone(tid)) {
       throw new IpcError(errnoValue('EPIPE'), peer === 'producer' ? 'receive' : 'send', {}, `the ${peer} (thread ${tid}) died without closing the channel`);
