@@ -8,7 +8,7 @@ import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js'
 import { MemoryFile, type Mapping } from './mmap.js';
 import { SharedMemory } from './shm.js';
 import { invalidArgValue, outOfRange, toBytes, validateFd, validateInteger, validateOptions } from './validate.js';
-import { type RefOptions, type SyncWaitOptions, type WaitOptions, abortedError, budget, syncWaitOptions, waitOptions } from './wait.js';
+import { AGAIN, type RefOptions, type SyncWaitOptions, type WaitOptions, abortedError, budget, syncWaitOptions, waitOptions } from './wait.js';
 
 /** 'UNCH' read as a little-endian u32: the first word of every channel. */
 const MAGIC = 0x48434e55;
@@ -29,6 +29,11 @@ const W = {
   producer: 50, // byte 200: the producing thread's id (0: none yet)
   consumer: 51, // byte 204: the consuming thread's id
   closed: 52, // byte 208: PRODUCER_CLOSED | CONSUMER_CLOSED
+} as const;
+/** Per side: the index it sleeps on (the other side's), its waiting flag, and its operation's name. */
+const SIDES = {
+  producer: { index: W.head, flag: W.producerWaiting, syscall: 'send' },
+  consumer: { index: W.tail, flag: W.consumerWaiting, syscall: 'receive' },
 } as const;
 const PRODUCER_CLOSED = 1;
 const CONSUMER_CLOSED = 2;
@@ -175,27 +180,7 @@ export class Channel extends SharedWords implements Disposable {
     const bytes = this.#message(data);
     const { timeout } = syncWaitOptions(options);
     this.#claim('producer');
-    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
-    // A whole sleep without the consumer moving: before the next one, check that it lives (only now,
-    // after trying again: it may have closed or made room just as the sleep ended).
-    let quiet = false;
-    for (;;) {
-      this.#assertReceiverThere();
-      if (this.#write(bytes)) return;
-      if (quiet) this.#assertPeerAlive('consumer');
-      const head = this.#spinWhile('producer');
-      if (head === undefined) continue;
-      Atomics.store(this.words, W.producerWaiting, 1);
-      let result;
-      try {
-        if (Atomics.load(this.words, W.head) !== head) continue;
-        if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('send', timeout!);
-        result = this.sleepSync(W.head, head, remaining(deadline, LIVENESS_INTERVAL_MS));
-      } finally {
-        Atomics.store(this.words, W.producerWaiting, 0);
-      }
-      quiet = result === 'timedout';
-    }
+    this.#waitSync('producer', timeout, () => this.#attemptSend(bytes));
   }
 
   /** Sends a message, waiting (on a waiter thread, never blocking the event loop) while the ring is full. */
@@ -204,42 +189,9 @@ export class Channel extends SharedWords implements Disposable {
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     const bytes = this.#message(data);
     this.#claim('producer');
-    this.#assertReceiverThere();
-    if (!this.#queue.turnstile.busy && this.#write(bytes)) return;
+    if (!this.#queue.turnstile.busy && this.#attemptSend(bytes) !== AGAIN) return;
     const message = new Uint8Array(bytes); // what `data` held at the call
-    const allowance = budget(checked);
-    this.#queue.join(checked.ref);
-    try {
-      const leave = await this.#queue.turnstile.enter(allowance, 'send');
-      try {
-        let quiet = false;
-        for (;;) {
-          this.ensureOpen('send');
-          this.#assertReceiverThere();
-          if (this.#write(message)) return;
-          if (quiet) this.#assertPeerAlive('consumer');
-          const head = this.#spinWhile('producer');
-          if (head === undefined) continue;
-          if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
-            throw timeoutError('send', allowance.timeout!);
-          }
-          Atomics.store(this.words, W.producerWaiting, 1);
-          let result;
-          try {
-            if (Atomics.load(this.words, W.head) !== head) continue;
-            const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
-            result = await this.sleep(W.head, head, slice, { signal: allowance.signal, queue: this.#queue });
-          } finally {
-            if (!this.mapping.closed) Atomics.store(this.words, W.producerWaiting, 0);
-          }
-          quiet = result === 'timedout';
-        }
-      } finally {
-        leave();
-      }
-    } finally {
-      this.#queue.leave(checked.ref);
-    }
+    await this.#wait('producer', checked, () => this.#attemptSend(message));
   }
 
   /** The next message (a copy), or null if there is none now — or none will come (the producer closed). */
@@ -255,25 +207,7 @@ export class Channel extends SharedWords implements Disposable {
   receiveSync(options?: SyncWaitOptions): Buffer | null {
     const { timeout } = syncWaitOptions(options);
     this.#claim('consumer');
-    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
-    let quiet = false; // see sendSync()
-    for (;;) {
-      const message = this.#read();
-      if (message !== null || this.#producerDone()) return message;
-      if (quiet) this.#assertPeerAlive('producer');
-      const tail = this.#spinWhile('consumer');
-      if (tail === undefined) continue;
-      Atomics.store(this.words, W.consumerWaiting, 1);
-      let result;
-      try {
-        if (Atomics.load(this.words, W.tail) !== tail || this.#producerDone()) continue;
-        if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('receive', timeout!);
-        result = this.sleepSync(W.tail, tail, remaining(deadline, LIVENESS_INTERVAL_MS));
-      } finally {
-        Atomics.store(this.words, W.consumerWaiting, 0);
-      }
-      quiet = result === 'timedout';
-    }
+    return this.#waitSync('consumer', timeout, () => this.#attemptReceive());
   }
 
   /** The next message, waiting for one without blocking the event loop; null at the end (see receiveSync). */
@@ -282,42 +216,89 @@ export class Channel extends SharedWords implements Disposable {
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     this.#claim('consumer');
     if (!this.#queue.turnstile.busy) {
-      const message = this.#read();
-      if (message !== null || this.#producerDone()) return message;
+      const now = this.#attemptReceive();
+      if (now !== AGAIN) return now;
     }
-    const allowance = budget(checked);
-    this.#queue.join(checked.ref);
+    return this.#wait('consumer', checked, () => this.#attemptReceive());
+  }
+
+  #attemptSend(bytes: Uint8Array): undefined | typeof AGAIN {
+    this.#assertReceiverThere();
+    return this.#write(bytes) ? undefined : AGAIN;
+  }
+
+  #attemptReceive(): Buffer | null | typeof AGAIN {
+    const message = this.#read();
+    return message !== null || this.#producerDone() ? message : AGAIN;
+  }
+
+  // The waiting protocol of docs/channel.md for one side, on the calling thread: attempt; while that
+  // cannot proceed, spin on the other side's index, announce, sleep on it. After a sleep in which the
+  // peer did nothing, check (once the next attempt has failed too) that it still lives.
+  #waitSync<T>(side: Role, timeout: number | undefined, attempt: () => T | typeof AGAIN): T {
+    const { index, flag, syscall } = SIDES[side];
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    let quiet = false;
+    for (;;) {
+      const result = attempt();
+      if (result !== AGAIN) return result;
+      if (quiet) this.#assertPeerAlive(side === 'producer' ? 'consumer' : 'producer');
+      const value = this.#spinWhile(side);
+      if (value === undefined) continue;
+      Atomics.store(this.words, flag, 1);
+      let slept;
+      try {
+        if (this.#moved(side, value)) continue;
+        if (deadline !== undefined && performance.now() >= deadline) throw timeoutError(syscall, timeout!);
+        slept = this.sleepSync(index, value, remaining(deadline, LIVENESS_INTERVAL_MS));
+      } finally {
+        Atomics.store(this.words, flag, 0);
+      }
+      quiet = slept === 'timedout';
+    }
+  }
+
+  // #waitSync() as a Promise: sleeps on a waiter thread, after this object's earlier Promise-form calls.
+  async #wait<T>(side: Role, options: WaitOptions & RefOptions, attempt: () => T | typeof AGAIN): Promise<T> {
+    const { index, flag, syscall } = SIDES[side];
+    const allowance = budget(options);
+    this.#queue.join(options.ref);
     try {
-      const leave = await this.#queue.turnstile.enter(allowance, 'receive');
+      const leave = await this.#queue.turnstile.enter(allowance, syscall);
       try {
         let quiet = false;
         for (;;) {
-          this.ensureOpen('receive');
-          const message = this.#read();
-          if (message !== null || this.#producerDone()) return message;
-          if (quiet) this.#assertPeerAlive('producer');
-          const tail = this.#spinWhile('consumer');
-          if (tail === undefined) continue;
+          this.ensureOpen(syscall);
+          const result = attempt();
+          if (result !== AGAIN) return result;
+          if (quiet) this.#assertPeerAlive(side === 'producer' ? 'consumer' : 'producer');
+          const value = this.#spinWhile(side);
+          if (value === undefined) continue;
           if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
-            throw timeoutError('receive', allowance.timeout!);
+            throw timeoutError(syscall, allowance.timeout!);
           }
-          Atomics.store(this.words, W.consumerWaiting, 1);
-          let result;
+          Atomics.store(this.words, flag, 1);
+          let slept;
           try {
-            if (Atomics.load(this.words, W.tail) !== tail || this.#producerDone()) continue;
+            if (this.#moved(side, value)) continue;
             const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
-            result = await this.sleep(W.tail, tail, slice, { signal: allowance.signal, queue: this.#queue });
+            slept = await this.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue });
           } finally {
-            if (!this.mapping.closed) Atomics.store(this.words, W.consumerWaiting, 0);
+            if (!this.mapping.closed) Atomics.store(this.words, flag, 0);
           }
-          quiet = result === 'timedout';
+          quiet = slept === 'timedout';
         }
       } finally {
         leave();
       }
     } finally {
-      this.#queue.leave(checked.ref);
+      this.#queue.leave(options.ref);
     }
+  }
+
+  // Whether, after announcing that it sleeps, this side has anything to do after all.
+  #moved(side: Role, value: number): boolean {
+    return Atomics.load(this.words, SIDES[side].index) !== value || (side === 'consumer' && this.#producerDone());
   }
 
   /**
