@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { IpcError, type IpcErrorContext, check, errnoValue, timeoutError } from './errors.js';
 import { type Bytes } from './fd.js';
 import { constants, native } from './native.js';
-import { IPC_PRIVATE, type SysvObjectStat, type SysvPermissions, permissionFields, permissionsToSet, secondsToDate, toKey } from './shm.js';
+import { IPC_PRIVATE, type SysvObjectStat, type SysvPermissions, permissionFields, permissionsToSet, secondsToDate, statUnlessDenied, toKey } from './shm.js';
 import { invalidArgType, invalidArgValue, outOfRange, toBytes, validateBoolean, validateInteger, validateMaxSize, validateObject, validateOptions } from './validate.js';
 import {
   type Budget,
@@ -243,13 +243,9 @@ export class MessageQueue {
   static fromId(id: number): MessageQueue {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
     const probe = new MessageQueue(id, IPC_PRIVATE);
-    try {
-      return new MessageQueue(id, probe.stat().key);
-    } catch (error) {
-      // Reading the key needs read permission, which sending does not: such a queue opens keyless.
-      if (error instanceof IpcError && error.code === 'EACCES') return probe;
-      throw error;
-    }
+    // Reading the key needs read permission, which sending does not: such a queue opens keyless.
+    const stat = statUnlessDenied(() => probe.stat());
+    return stat ? new MessageQueue(id, stat.key) : probe;
   }
 
   /**
@@ -442,14 +438,8 @@ export class MessageQueue {
   // A message longer than the queue's capacity would wait forever: say so instead. (Only a user who may
   // read the queue can tell; one who may only write waits as C's msgsnd would.)
   #assertFits(length: number): void {
-    let maxBytes: number;
-    try {
-      ({ maxBytes } = this.stat());
-    } catch (error) {
-      if (error instanceof IpcError && error.code === 'EACCES') return;
-      throw error;
-    }
-    if (length > maxBytes) {
+    const maxBytes = statUnlessDenied(() => this.stat())?.maxBytes;
+    if (maxBytes !== undefined && length > maxBytes) {
       throw new IpcError(errnoValue('EMSGSIZE'), 'msgsnd', this.#context(), `a message of ${length} bytes can never fit in a queue of maxBytes ${maxBytes}`);
     }
   }

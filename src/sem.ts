@@ -10,6 +10,7 @@ import {
   permissionFields,
   permissionsToSet,
   secondsToDate,
+  statUnlessDenied,
   toIpcName,
   toKey,
 } from './shm.js';
@@ -69,19 +70,6 @@ function readLimits(): SemaphoreLimits {
 
 // Read once and cached, so an operation costs no file read; only a request beyond the cached limit
 // reads the file again, in case an administrator raised the limit since.
-/**
- * The size of set `id` by IPC_STAT, or undefined when this user may not read it: semop needs only alter
- * permission, so such a set is still usable, with indexes checked by the kernel ('EFBIG') instead.
- */
-function readableCount(id: number, key: number): number | undefined {
-  try {
-    return new SemaphoreSet(id, key, 0).stat().count;
-  } catch (error) {
-    if (error instanceof IpcError && error.code === 'EACCES') return undefined;
-    throw error;
-  }
-}
-
 function limitFor(field: 'maxPerSet' | 'maxOpsPerCall', wanted: number): number {
   const limit = (cachedLimits ?? readLimits())[field];
   return wanted <= limit ? limit : readLimits()[field];
@@ -190,20 +178,17 @@ export class SemaphoreSet {
     // A set this call made has `count` semaphores; one that existed may have more than asked for, so
     // the kernel is asked (which needs read permission; a new set must not depend on its own mode).
     if (create && (exclusive || k === IPC_PRIVATE)) return new SemaphoreSet(id, k >>> 0, count);
-    return new SemaphoreSet(id, k >>> 0, readableCount(id, k >>> 0) ?? (count > 0 ? count : limitFor('maxPerSet', 0)));
+    // A set this user may alter but not read keeps an unknown size: indexes are then the kernel's to
+    // check ('EFBIG').
+    const size = statUnlessDenied(() => new SemaphoreSet(id, k >>> 0, 0).stat().count);
+    return new SemaphoreSet(id, k >>> 0, size ?? (count > 0 ? count : limitFor('maxPerSet', 0)));
   }
 
   /** A set by its id, as `ipcs -s` lists it. */
   static fromId(id: number): SemaphoreSet {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
-    let stat: SemaphoreSetStat;
-    try {
-      stat = new SemaphoreSet(id, IPC_PRIVATE, 0).stat();
-    } catch (error) {
-      if (!(error instanceof IpcError && error.code === 'EACCES')) throw error;
-      return new SemaphoreSet(id, IPC_PRIVATE, limitFor('maxPerSet', 0));
-    }
-    return new SemaphoreSet(id, stat.key, stat.count);
+    const stat = statUnlessDenied(() => new SemaphoreSet(id, IPC_PRIVATE, 0).stat());
+    return stat ? new SemaphoreSet(id, stat.key, stat.count) : new SemaphoreSet(id, IPC_PRIVATE, limitFor('maxPerSet', 0));
   }
 
   /** The kernel's limits (SEMMSL, SEMMNS, SEMOPM, SEMMNI), read now from /proc/sys/kernel/sem. */

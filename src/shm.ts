@@ -228,6 +228,19 @@ export interface SysvPermissions {
 }
 
 /**
+ * What `read` (an IPC_STAT) returns, or undefined when this user may not read the object ('EACCES'):
+ * using a System V object needs only write (alter) permission, so callers carry on without the status.
+ */
+export function statUnlessDenied<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof IpcError && error.code === 'EACCES') return undefined;
+    throw error;
+  }
+}
+
+/**
  * The values for IPC_SET: `changes` validated, and what it leaves out taken from `current()` (IPC_STAT),
  * since the kernel sets all three at once.
  */

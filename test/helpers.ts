@@ -1,12 +1,13 @@
 // Shared by the tests: private temporary paths, Node peer processes, C peer programs.
 import { type ChildProcess, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
-import { spawn, type SpawnOptions } from '../src/index.js';
+import { IpcError, spawn, type SpawnOptions } from '../src/index.js';
 
 export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const peers = path.join(root, 'test', 'peers');
@@ -100,4 +101,22 @@ export function openFdCount(): number {
 /** Threads of this process, from /proc/self/task. */
 export function threadCount(): number {
   return fs.readdirSync('/proc/self/task').length;
+}
+
+let nameCounter = 0;
+/** A POSIX IPC name, `unipc-<family>-…` without the slash, that no other test file or run can be using. */
+export function uniqueIpcName(family: string): string {
+  return `unipc-${family}-${process.pid}-${++nameCounter}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Runs a cleanup (remove, unlink) and ignores the errors that mean the object is gone already, so that
+ * cleanup never masks the test's own failure.
+ */
+export function quietly(cleanup: () => void, gone: readonly string[] = ['ENOENT', 'EINVAL', 'EIDRM']): void {
+  try {
+    cleanup();
+  } catch (error) {
+    if (!(error instanceof IpcError && gone.includes(error.code))) throw error;
+  }
 }

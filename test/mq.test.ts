@@ -6,12 +6,9 @@ import { spawn as spawnRaw, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { IpcError, PosixQueue, type PosixQueueOptions, waiterStats } from '../src/index.js';
-import { compilePeer, finished } from './helpers.js';
+import { compilePeer, finished, quietly, uniqueIpcName } from './helpers.js';
 
-let counter = 0;
-function uniqueName(): string {
-  return `/unipc-mq-${process.pid}-${++counter}-${randomBytes(4).toString('hex')}`;
-}
+const uniqueName = (): string => `/${uniqueIpcName('mq')}`;
 
 // Whether this kernel and container have POSIX queues at all: a probe queue, unlinked at once.
 const unavailable = ((): string | undefined => {
@@ -27,13 +24,7 @@ const unavailable = ((): string | undefined => {
 })();
 if (unavailable) console.log(`# skipping the POSIX message queue tests: ${unavailable}`);
 
-function unlinkQuietly(name: string): void {
-  try {
-    PosixQueue.unlink(name);
-  } catch (error) {
-    if (!(error instanceof IpcError && error.code === 'ENOENT')) throw error;
-  }
-}
+const unlinkQuietly = (name: string): void => quietly(() => PosixQueue.unlink(name));
 
 /** Runs `body` with a new queue, closed and unlinked afterwards whatever happens. */
 async function withQueue(options: PosixQueueOptions, body: (queue: PosixQueue, name: string) => unknown): Promise<void> {

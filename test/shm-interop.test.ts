@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
 import { IPC_PRIVATE, IpcError, PAGE_SIZE, SharedMemory, SysvSharedMemory, ftok } from '../src/index.js';
-import { compilePeer, root, tempDir } from './helpers.js';
+import { compilePeer, quietly, root, tempDir, uniqueIpcName } from './helpers.js';
 
 const pythonPeer = path.join(root, 'test', 'peers', 'shm.py');
 
@@ -59,11 +59,7 @@ function fromHex(hex: string): Buffer {
   return Buffer.from(hex, 'hex');
 }
 
-let counter = 0;
-/** A POSIX IPC name (without the slash) no other test file or run can be using. */
-function uniqueName(): string {
-  return `unipc-interop-${process.pid}-${++counter}-${randomBytes(4).toString('hex')}`;
-}
+const uniqueName = (): string => uniqueIpcName('interop');
 
 /** A random System V key, not IPC_PRIVATE; with `highBit`, one that is negative as a C key_t. */
 function randomKey(highBit: boolean): number {
@@ -84,13 +80,7 @@ function umask(): number {
 
 // ---- cleanup that never masks the test's own failure ------------------------------------------------
 
-function unlinkQuietly(name: string): void {
-  try {
-    SharedMemory.unlink(name);
-  } catch (error) {
-    if (!isCode(error, 'ENOENT')) throw error;
-  }
-}
+const unlinkQuietly = (name: string): void => quietly(() => SharedMemory.unlink(name));
 
 function removeQuietly(id: number): void {
   if (id < 0) return;
