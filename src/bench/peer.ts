@@ -1,0 +1,233 @@
+// A Node process of the benchmark: the client or the server side of one mechanism.
+//   peer client <config JSON>          fd 3: the control socket to the server (unless it spawns it)
+//   peer server <mechanism> <control fd>
+// The two talk over a seqpacket control socket: the server says hello (its pid), the client sends the
+// setup (facts, and descriptors by SCM_RIGHTS), the server says ready; then, per phase, the client
+// sends a command, the server says started, both run their loop, the server says done. The client
+// pins both processes (taskset) and reports each phase's figures to the orchestrator as JSON lines.
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { UnixSocket, socketpair } from '../index.js';
+import { type Endpoint, MECHANISMS, channelHasZeroCopy } from './mechanisms.js';
+import { PLACEMENT_CPUS, type Phase } from './plan.js';
+
+export interface ClientConfig {
+  mechanism: string;
+  phases: Phase[];
+}
+
+interface Command {
+  op: 'echo' | 'sink' | 'exit';
+  size: number;
+  count: number;
+  heap?: boolean;
+}
+
+/** Heap figures of one process around a run: after a full collection before and after, and collections meanwhile. */
+export interface HeapFigures {
+  startBytes: number;
+  endBytes: number;
+  collections: number;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function report(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+function sendJson(control: UnixSocket, value: unknown, fds?: number[]): void {
+  control.sendSync(JSON.stringify(value), fds === undefined ? undefined : { fds });
+}
+
+async function receiveJson(control: UnixSocket): Promise<{ value: any; fds: number[] } | null> {
+  const message = await control.receive({ timeout: 120_000 });
+  return message === null ? null : { value: JSON.parse(message.data.toString()), fds: message.fds };
+}
+
+async function expect(control: UnixSocket, key: string): Promise<any> {
+  const message = await receiveJson(control);
+  if (message === null) throw new Error(`the server ended before saying ${key}`);
+  if (message.value.error !== undefined) throw new Error(`server: ${message.value.error}`);
+  if (message.value[key] === undefined) throw new Error(`the server said ${JSON.stringify(message.value)}, not ${key}`);
+  return message.value;
+}
+
+/** All threads of `pid` onto one CPU: the ones Node and the addon start later inherit it. */
+function pin(pid: number, cpu: number): void {
+  execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+// Kills this process when its parent is gone (a Sync wait on a dead peer would otherwise last forever);
+// a thread of its own, since the main thread may sit in a blocking call.
+function watchdog(): void {
+  const source = `
+    const { workerData } = require('node:worker_threads');
+    setInterval(() => { if (process.ppid !== workerData.parent) process.kill(workerData.self, 'SIGKILL'); }, 500);`;
+  new Worker(source, { eval: true, workerData: { parent: process.ppid, self: process.pid } }).unref();
+}
+
+function collections(): { stop(): Promise<number> } {
+  let count = 0;
+  const observer = new PerformanceObserver((list) => (count += list.getEntries().length));
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    async stop() {
+      await new Promise((resolve) => setImmediate(resolve)); // entries are delivered on the event loop
+      observer.disconnect();
+      return count;
+    },
+  };
+}
+
+async function measureHeap(run: () => Promise<void>): Promise<HeapFigures> {
+  gc?.();
+  const startBytes = process.memoryUsage().heapUsed;
+  const counter = collections();
+  await run();
+  const seen = await counter.stop();
+  gc?.();
+  return { startBytes, endBytes: process.memoryUsage().heapUsed, collections: seen };
+}
+
+function stats(samples: Float64Array): { median: number; p99: number; samples: number } {
+  const sorted = Float64Array.from(samples).sort();
+  return { median: sorted[Math.floor(sorted.length / 2)]!, p99: sorted[Math.floor(sorted.length * 0.99)]!, samples: sorted.length };
+}
+
+async function runClient(config: ClientConfig): Promise<void> {
+  const mechanism = MECHANISMS[config.mechanism];
+  if (mechanism === undefined) throw new Error(`no mechanism ${config.mechanism}`);
+  let control: UnixSocket;
+  let child: ChildProcess | undefined;
+  if (mechanism.spawnServer !== undefined) {
+    const [mine, theirs] = socketpair('seqpacket');
+    control = mine;
+    const self = fileURLToPath(import.meta.url);
+    child = mechanism.spawnServer(process.execPath, [...process.execArgv, self, 'server', config.mechanism], theirs);
+  } else {
+    control = UnixSocket.fromFd(3);
+  }
+  const { hello: serverPid } = await expect(control, 'hello');
+  const setup = await mechanism.client(child);
+  if (setup.owned !== undefined) report({ owned: setup.owned });
+  sendJson(control, { setup: setup.info }, setup.fds);
+  setup.afterSend?.();
+  const endpoint = await setup.connect(expect(control, 'ready'));
+  report({ zeroCopy: channelHasZeroCopy() });
+
+  let placement: string | undefined;
+  for (const [index, phase] of config.phases.entries()) {
+    if (phase.placement !== placement) {
+      placement = phase.placement;
+      const cpus = PLACEMENT_CPUS[phase.placement];
+      pin(process.pid, cpus.client);
+      pin(serverPid, cpus.server);
+    }
+    report({ phase: index });
+    const message = Buffer.alloc(phase.size, 0x5a);
+    endpoint.configure?.(phase.size, true);
+    const command = async (value: Command) => {
+      sendJson(control, value);
+      await expect(control, 'started');
+    };
+    if (phase.kind === 'rtt8' || phase.kind === 'rtt64') {
+      await command({ op: 'echo', size: phase.size, count: phase.warmup + phase.count });
+      const samples = new Float64Array(phase.count);
+      await endpoint.roundTrips(message, phase.warmup, phase.count, samples);
+      await expect(control, 'done');
+      report({ phase: index, result: stats(samples) });
+    } else if (phase.kind === 'heap') {
+      await command({ op: 'sink', size: phase.size, count: phase.count, heap: true });
+      const start = performance.now();
+      const client = await measureHeap(async () => {
+        await endpoint.stream(message, phase.count);
+      });
+      const seconds = (performance.now() - start) / 1000;
+      const { heap: server } = await expect(control, 'done');
+      report({ phase: index, result: { seconds, messages: phase.count, client, server } });
+    } else {
+      await command({ op: 'sink', size: phase.size, count: phase.warmup });
+      await endpoint.stream(message, phase.warmup);
+      await expect(control, 'done');
+      await command({ op: 'sink', size: phase.size, count: phase.count });
+      const start = performance.now();
+      await endpoint.stream(message, phase.count);
+      const seconds = (performance.now() - start) / 1000;
+      await expect(control, 'done');
+      report({ phase: index, result: { seconds, messages: phase.count, bytes: phase.count * phase.size } });
+    }
+  }
+  sendJson(control, { op: 'exit' });
+  await expect(control, 'bye');
+  await endpoint.close();
+  control.close();
+  if (child !== undefined && child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+}
+
+async function runServer(name: string, controlFd: number): Promise<void> {
+  const mechanism = MECHANISMS[name];
+  if (mechanism === undefined) throw new Error(`no mechanism ${name}`);
+  const control = UnixSocket.fromFd(controlFd);
+  try {
+    sendJson(control, { hello: process.pid });
+    const setup = await receiveJson(control);
+    if (setup === null) return;
+    let readySent = false;
+    const ready = () => {
+      if (!readySent) sendJson(control, { ready: true });
+      readySent = true;
+    };
+    const endpoint: Endpoint = await mechanism.server(setup.value.setup, setup.fds, ready);
+    ready();
+    for (;;) {
+      const received = await receiveJson(control);
+      if (received === null) break; // the client is gone
+      const command = received.value as Command;
+      if (command.op === 'exit') {
+        await endpoint.close();
+        sendJson(control, { bye: true });
+        break;
+      }
+      endpoint.configure?.(command.size, false);
+      endpoint.prepare?.(command.op, command.size, command.count);
+      if (command.heap) {
+        // measureHeap collects garbage first: do it before saying started, outside the client's time.
+        gc?.();
+        sendJson(control, { started: true });
+        const heap = await measureHeap(async () => {
+          await endpoint.sink(command.size, command.count);
+        });
+        sendJson(control, { done: true, heap });
+        continue;
+      }
+      sendJson(control, { started: true });
+      if (command.op === 'echo') await endpoint.echo(command.size, command.count);
+      else await endpoint.sink(command.size, command.count);
+      sendJson(control, { done: true });
+    }
+  } catch (error) {
+    try {
+      sendJson(control, { error: error instanceof Error ? error.message : String(error) });
+    } catch {
+      // the client is gone already
+    }
+    throw error;
+  } finally {
+    control.close();
+  }
+}
+
+const [role, ...args] = process.argv.slice(2);
+watchdog();
+try {
+  if (role === 'client') await runClient(JSON.parse(args[0]!) as ClientConfig);
+  else if (role === 'server') await runServer(args[0]!, Number(args[1]));
+  else throw new Error('usage: peer client <config> | peer server <mechanism> <control fd>');
+} catch (error) {
+  if (role === 'client') report({ error: error instanceof Error ? error.message : String(error) });
+  process.stderr.write(`bench ${role} ${args[0]?.slice(0, 60) ?? ''}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,308 @@
+// What the benchmark measures: the kinds of figure, the placements, the cases (C references, unipc's
+// mechanisms, Node's own) and the counts. Shared by the orchestrator (main.ts) and the peers (peer.ts).
+
+/** The figures: round trips of 8 and 64 bytes, one-way throughput of 64 B, 64 KiB and 1 MiB messages. */
+export type Kind = 'rtt8' | 'rtt64' | 'tput64' | 'tput64k' | 'tput1m';
+
+export const KINDS: Record<Kind, { size: number; rtt: boolean; label: string }> = {
+  rtt8: { size: 8, rtt: true, label: 'RTT 8 B' },
+  rtt64: { size: 64, rtt: true, label: 'RTT 64 B' },
+  tput64: { size: 64, rtt: false, label: '64 B messages' },
+  tput64k: { size: 64 * 1024, rtt: false, label: '64 KiB chunks' },
+  tput1m: { size: 1024 * 1024, rtt: false, label: '1 MiB chunks' },
+};
+export const KIND_NAMES = Object.keys(KINDS) as Kind[];
+
+/**
+ * Where the two processes run. Round trips are measured cross-CPU (the primary figure) and same-CPU;
+ * throughput cross-CPU, so that each side has a CPU of its own. memcpy runs in one process.
+ */
+export type Placement = 'cross-CPU' | 'same-CPU' | 'one CPU';
+export const PLACEMENT_CPUS: Record<Exclude<Placement, 'one CPU'>, { client: number; server: number }> = {
+  'cross-CPU': { client: 0, server: 1 },
+  'same-CPU': { client: 0, server: 0 },
+};
+
+/** Ring sizes of the channel and of the C ring of the same design, per message size. */
+export function ringCapacity(size: number): number {
+  if (size <= 4096) return 64 * 1024;
+  let capacity = 4096;
+  while (capacity / 2 - 8 < size) capacity *= 2; // the channel's limit: maxMessageSize <= capacity / 2 - 8
+  return capacity;
+}
+
+/** The channel's default reads before sleeping (src/channel.ts), which the C references copy. */
+export const CHANNEL_SPIN = 1000;
+/** "Never sleep" for the channel's spin mode, until Channel takes a per-end spin option. */
+export const SPIN_FOREVER = 100_000_000;
+
+export type Family = 'c' | 'unipc' | 'node';
+
+export interface CaseDef {
+  id: string;
+  label: string;
+  family: Family;
+  /** A C reference: program in bench/c, its mechanism argument, and an extra argument per size. */
+  c?: { program: string; mechanism: string; extra?: (size: number) => string; queue?: boolean };
+  /** A Node mechanism of src/bench/mechanisms.ts, and environment for both of its processes. */
+  node?: { mechanism: string; env?: Record<string, string> };
+  /** memcpy bandwidth, one process: the window its copies cycle through, in MiB. */
+  memcpy?: { windowMiB: number };
+  /** Kinds this case does not measure, and why. */
+  skip?: Partial<Record<Kind, string>>;
+  /** Why round trips are not measured same-CPU, if they are not. */
+  noSameCpu?: string;
+  note?: string;
+}
+
+const MSGMAX = 'System V messages are limited to msgmax (8192 bytes here)';
+const MQ_MSGSIZE = 'POSIX queue messages are limited to msgsize_max (8192 bytes here)';
+const SEQPACKET_1M = 'a 1 MiB seqpacket message exceeds the socket send buffer (EMSGSIZE; net.core.wmem_max)';
+const NO_STREAM = 'round trips only: a ping-pong reference';
+const SPINNING =
+  'both sides busy-wait: on one CPU a wait lasts until the scheduler preempts the spinner, which measures the time slice, not the mechanism';
+const rttOnly = { tput64: NO_STREAM, tput64k: NO_STREAM, tput1m: NO_STREAM };
+
+export const CASES: CaseDef[] = [
+  { id: 'c/pipe', label: 'C pipe() read/write', family: 'c', c: { program: 'pipe_family', mechanism: 'pipe' } },
+  { id: 'c/socketpair-stream', label: 'C socketpair stream', family: 'c', c: { program: 'pipe_family', mechanism: 'stream' } },
+  {
+    id: 'c/socketpair-seqpacket',
+    label: 'C socketpair seqpacket',
+    family: 'c',
+    c: { program: 'pipe_family', mechanism: 'seqpacket' },
+    skip: { tput1m: SEQPACKET_1M },
+  },
+  {
+    id: 'c/sysv-queue',
+    label: 'C System V msgsnd/msgrcv',
+    family: 'c',
+    c: { program: 'sysv_queue', mechanism: 'queue', queue: true },
+    skip: { tput64k: MSGMAX, tput1m: MSGMAX },
+  },
+  {
+    id: 'c/shm-futex',
+    label: 'C shm + futex (announce, sleep)',
+    family: 'c',
+    c: { program: 'shm_pingpong', mechanism: 'futex', extra: () => '0' },
+    skip: rttOnly,
+    note: 'the plain announce-then-FUTEX_WAIT protocol of the channel, no spinning',
+  },
+  {
+    id: 'c/shm-futex-spin',
+    label: `C shm + futex, ${CHANNEL_SPIN} spins first`,
+    family: 'c',
+    c: { program: 'shm_pingpong', mechanism: 'futex', extra: () => String(CHANNEL_SPIN) },
+    skip: rttOnly,
+    note: `the same, re-reading the word ${CHANNEL_SPIN} times before sleeping, as the channel does by default`,
+  },
+  {
+    id: 'c/shm-spin',
+    label: 'C shm spin (never sleeps)',
+    family: 'c',
+    c: { program: 'shm_pingpong', mechanism: 'spin' },
+    skip: rttOnly,
+    noSameCpu: SPINNING,
+  },
+  {
+    id: 'c/ring',
+    label: 'C ring of the channel design',
+    family: 'c',
+    c: { program: 'ring', mechanism: 'channel', extra: (size) => `${ringCapacity(size)}:${CHANNEL_SPIN}` },
+    note: `variable-size records, head/tail, waiting flags, futex; ${CHANNEL_SPIN} spins before sleeping`,
+  },
+  {
+    id: 'c/memcpy',
+    label: 'C memcpy, one core (1 MiB window)',
+    family: 'c',
+    memcpy: { windowMiB: 1 },
+    skip: { rtt8: 'one process', rtt64: 'one process', tput64: 'bandwidth only' },
+    note: 'copies into a shared memfd mapping, cycling through a 1 MiB window (in cache)',
+  },
+  {
+    id: 'c/memcpy-4m',
+    label: 'C memcpy, one core (4 MiB window)',
+    family: 'c',
+    memcpy: { windowMiB: 4 },
+    skip: { rtt8: 'one process', rtt64: 'one process', tput64: 'bandwidth only' },
+    note: "the same through a 4 MiB window: the footprint of the channel's 1 MiB ring",
+  },
+
+  { id: 'unipc/pipe-sync', label: 'unipc pipe() writeSync/readSync', family: 'unipc', node: { mechanism: 'pipe-sync' } },
+  { id: 'unipc/pipe-async', label: 'unipc pipe() write/read (Promise)', family: 'unipc', node: { mechanism: 'pipe-async' } },
+  { id: 'unipc/pipe-stream', label: 'unipc pipe() .stream', family: 'unipc', node: { mechanism: 'pipe-stream' } },
+  { id: 'unipc/fifo-sync', label: 'unipc FIFO writeSync/readSync', family: 'unipc', node: { mechanism: 'fifo-sync' } },
+  {
+    id: 'unipc/socketpair-stream-sync',
+    label: 'unipc socketpair stream, Sync',
+    family: 'unipc',
+    node: { mechanism: 'socketpair-stream-sync' },
+  },
+  {
+    id: 'unipc/socketpair-seqpacket-sync',
+    label: 'unipc socketpair seqpacket, Sync',
+    family: 'unipc',
+    node: { mechanism: 'socketpair-seqpacket-sync' },
+    skip: { tput1m: SEQPACKET_1M },
+  },
+  {
+    id: 'unipc/socketpair-seqpacket-async',
+    label: 'unipc socketpair seqpacket, Promise',
+    family: 'unipc',
+    node: { mechanism: 'socketpair-seqpacket-async' },
+    skip: { tput1m: SEQPACKET_1M },
+  },
+  {
+    id: 'unipc/sysv-queue-sync',
+    label: 'unipc System V queue, Sync',
+    family: 'unipc',
+    node: { mechanism: 'sysv-queue-sync' },
+    skip: { tput64k: MSGMAX, tput1m: MSGMAX },
+  },
+  {
+    id: 'unipc/sysv-queue-async',
+    label: 'unipc System V queue, Promise',
+    family: 'unipc',
+    node: { mechanism: 'sysv-queue-async' },
+    skip: { tput64k: MSGMAX, tput1m: MSGMAX },
+  },
+  {
+    id: 'unipc/posix-queue-sync',
+    label: 'unipc POSIX queue, Sync',
+    family: 'unipc',
+    node: { mechanism: 'posix-queue-sync' },
+    skip: { tput64k: MQ_MSGSIZE, tput1m: MQ_MSGSIZE },
+  },
+  {
+    id: 'unipc/posix-queue-async',
+    label: 'unipc POSIX queue, Promise',
+    family: 'unipc',
+    node: { mechanism: 'posix-queue-async' },
+    skip: { tput64k: MQ_MSGSIZE, tput1m: MQ_MSGSIZE },
+  },
+  {
+    id: 'unipc/channel-sync',
+    label: 'unipc channel, Sync (sleeping)',
+    family: 'unipc',
+    node: { mechanism: 'channel-sync' },
+    note: `sendSync/receiveSync with the default spin (${CHANNEL_SPIN} reads), then a futex sleep`,
+  },
+  {
+    id: 'unipc/channel-async',
+    label: 'unipc channel, Promise (sleeping)',
+    family: 'unipc',
+    node: { mechanism: 'channel-async' },
+    note: `send/receive with the default spin (${CHANNEL_SPIN} reads), then a futex sleep on a waiter thread`,
+  },
+  {
+    id: 'unipc/channel-spin',
+    label: 'unipc channel, Sync spin',
+    family: 'unipc',
+    node: { mechanism: 'channel-spin', env: { UNIPC_CHANNEL_SPIN: String(SPIN_FOREVER) } },
+    noSameCpu: SPINNING,
+    note: `sendSync/receiveSync, never sleeping (UNIPC_CHANNEL_SPIN=${SPIN_FOREVER})`,
+  },
+  {
+    id: 'unipc/channel-zero-copy',
+    label: 'unipc channel, zero-copy',
+    family: 'unipc',
+    node: { mechanism: 'channel-zero-copy' },
+  },
+  {
+    id: 'unipc/mutex-condition',
+    label: 'unipc shm + Mutex/Condition',
+    family: 'unipc',
+    node: { mechanism: 'mutex-condition' },
+    note: 'a bounded buffer in a memfd: lockSync, Condition.waitSync/notify',
+  },
+  {
+    id: 'unipc/futex-semaphore',
+    label: 'unipc shm + Semaphore (futex)',
+    family: 'unipc',
+    node: { mechanism: 'futex-semaphore' },
+    note: 'a bounded buffer in a memfd: free/full Semaphore waitSync/post',
+  },
+  {
+    id: 'unipc/sysv-semaphore',
+    label: 'unipc System V shm + semaphores',
+    family: 'unipc',
+    node: { mechanism: 'sysv-semaphore' },
+    note: 'a bounded buffer in a shmget segment: SemaphoreSet waitSync/post',
+  },
+  {
+    id: 'unipc/posix-semaphore',
+    label: 'unipc POSIX shm + named semaphores',
+    family: 'unipc',
+    node: { mechanism: 'posix-semaphore' },
+    note: 'a bounded buffer in shm_open memory: NamedSemaphore waitSync/post',
+  },
+
+  {
+    id: 'node/process-send-json',
+    label: "Node process.send ('json')",
+    family: 'node',
+    node: { mechanism: 'process-send-json' },
+    note: 'messages are strings of the size',
+  },
+  {
+    id: 'node/process-send-advanced',
+    label: "Node process.send ('advanced')",
+    family: 'node',
+    node: { mechanism: 'process-send-advanced' },
+    note: 'messages are Buffers of the size',
+  },
+  { id: 'node/net-unix', label: 'Node net Unix socket', family: 'node', node: { mechanism: 'net-unix' } },
+  { id: 'node/stdio', label: 'Node child stdio pipes', family: 'node', node: { mechanism: 'stdio' }, note: 'socketpairs, in fact' },
+];
+
+export interface Counts {
+  /** Timed round trips per RTT figure (a tenth more, untimed, warm up first). */
+  roundTrips: number;
+  /** 64-byte messages per throughput figure. */
+  messages: number;
+  /** MiB per 64 KiB and 1 MiB throughput figure. */
+  mebibytes: number;
+  /** 64-byte messages of the heap-stability run. */
+  heapMessages: number;
+  /** MiB copied per memcpy figure. */
+  memcpyMebibytes: number;
+}
+
+export const FULL_COUNTS: Counts = { roundTrips: 20_000, messages: 500_000, mebibytes: 1024, heapMessages: 10_000_000, memcpyMebibytes: 4096 };
+export const QUICK_COUNTS: Counts = { roundTrips: 1000, messages: 20_000, mebibytes: 64, heapMessages: 200_000, memcpyMebibytes: 512 };
+
+/** One measurement as a peer runs it. */
+export interface Phase {
+  kind: Kind | 'heap';
+  placement: Exclude<Placement, 'one CPU'>;
+  size: number;
+  count: number;
+  warmup: number;
+}
+
+/**
+ * Untimed messages before a figure: a tenth of the count, and for round trips at least 1000, so that V8
+ * has optimised the loops (throughput runs of small messages are long enough anyway).
+ */
+export function warmupFor(count: number, rtt: boolean): number {
+  return Math.max(rtt ? 1000 : 1, Math.ceil(count / 10));
+}
+
+/** The phases of a case, in the order they run: round trips cross-CPU then same-CPU, then throughput. */
+export function phasesOf(def: CaseDef, counts: Counts): Phase[] {
+  const phases: Phase[] = [];
+  const measured = (kind: Kind) => def.skip?.[kind] === undefined;
+  for (const placement of ['cross-CPU', 'same-CPU'] as const) {
+    if (placement === 'same-CPU' && def.noSameCpu !== undefined) continue;
+    for (const kind of ['rtt8', 'rtt64'] as const) {
+      if (measured(kind)) phases.push({ kind, placement, size: KINDS[kind].size, count: counts.roundTrips, warmup: warmupFor(counts.roundTrips, true) });
+    }
+  }
+  for (const kind of ['tput64', 'tput64k', 'tput1m'] as const) {
+    if (!measured(kind)) continue;
+    const size = KINDS[kind].size;
+    const count = kind === 'tput64' ? counts.messages : Math.max(1, Math.round((counts.mebibytes * 1024 * 1024) / size));
+    phases.push({ kind, placement: 'cross-CPU', size, count, warmup: warmupFor(count, false) });
+  }
+  return phases;
+}
