@@ -35,7 +35,8 @@ const HELP = `unipc bench — every IPC mechanism between two processes, next to
 Usage: unipc bench [options]
 
   --quick              small counts: the whole run in under a minute
-  --only <text>        only the cases whose id or label contains <text> (comma-separated, repeatable)
+  --only <text>        only the cases whose id starts with <text> or whose label contains it
+                       (case-insensitive; comma-separated, repeatable), e.g. c/,channel
   --json <path>        where to write the results (default: bench/results/latest.json in a checkout,
                        ./unipc-bench.json otherwise); the chart goes beside it as .svg
   --no-chart           no SVG
@@ -393,7 +394,7 @@ export async function bench(argv: string[]): Promise<number> {
     return 0;
   }
   const filters = (values.only ?? []).flatMap((text) => text.split(',')).map((text) => text.trim().toLowerCase()).filter(Boolean);
-  const selected = CASES.filter((c) => filters.length === 0 || filters.some((f) => c.id.toLowerCase().includes(f) || c.label.toLowerCase().includes(f)));
+  const selected = CASES.filter((c) => filters.length === 0 || filters.some((f) => c.id.toLowerCase().startsWith(f) || c.label.toLowerCase().includes(f)));
   if (values.list) {
     for (const c of CASES) process.stdout.write(`${c.id.padEnd(34)} ${c.label}\n`);
     return 0;

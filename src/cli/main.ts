@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The unipc command: `unipc tour` shows every mechanism between real processes; more commands come
-// with later mechanisms (bench, ls, rm).
+// The unipc command: `unipc tour` shows every mechanism between real processes, `unipc bench` measures
+// them against C and Node's own; more commands come with later mechanisms (ls, rm).
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +15,8 @@ Usage: unipc <command> [options]
 Commands:
   tour          run every mechanism between two real processes and show, per step,
                 what was sent, what arrived and how long it took (npm start)
+  bench         measure every mechanism between two pinned processes, next to Node's
+                own and C compiled on the spot (unipc bench --help; --quick: < 1 min)
   help          show this text
 
 Options:
@@ -30,6 +32,11 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === '__peer') {
     await runPeer(argv[1], argv.slice(2));
     return 0;
+  }
+  if (argv[0] === 'bench') {
+    // Its own options; loaded only when asked for, so that the other commands start as fast as before.
+    const { bench } = await import('../bench/main.js');
+    return bench(argv.slice(1));
   }
   let parsed;
   try {
