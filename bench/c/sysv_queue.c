@@ -1,7 +1,7 @@
 /* C reference for System V message queues (see bench.h for the command line):
  *   sysv_queue queue rtt|tput <client cpu> <server cpu> <size> <count> <warm-up> <queue id>
  * The benchmark creates the queue (IPC_PRIVATE) and removes it. Requests travel as type 1, replies and
- * acknowledgements as type 2; both sides block in msgsnd/msgrcv, as msg_rate-style C code does. */
+ * acknowledgements as type 2; both sides block in msgsnd/msgrcv. */
 #include "bench.h"
 #include <sys/msg.h>
 
