@@ -1,6 +1,7 @@
-/* memcpy bandwidth, the C reference for bench/shm-bandwidth.ts and the full benchmark (src/bench): copies `total` bytes in `chunk`-sized
- * pieces from a private buffer into (a) a shared memfd mapping and (b) ordinary heap memory, cycling
- * through a `window`-sized destination, after one untimed pass that faults every page in.
+/* memcpy bandwidth, the C reference for bench/shm-bandwidth.ts and the full benchmark (src/bench/):
+ * copies `total` bytes in `chunk`-sized pieces from a private buffer into (a) a shared memfd mapping
+ * and (b) ordinary heap memory, cycling through a `window`-sized destination, after one untimed pass
+ * that faults every page in.
  * Usage: memcpy_bandwidth <total MiB> <chunk KiB> <window MiB>; prints one JSON line (GB/s). */
 #define _GNU_SOURCE
 #include <stdio.h>
