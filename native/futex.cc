@@ -2,6 +2,7 @@
 // read and written with Atomics in JavaScript; only sleeping and waking come here. The futexes are the
 // shared (non-private) kind, so waiters in different processes that map the same pages meet.
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +112,14 @@ Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Result(info.Env(), static_cast<int64_t>(syscall(SYS_gettid)));
 }
 
+// sched_getcpu() → the CPU the calling thread runs on (from the vDSO): a waiting side compares it with
+// its peer's, since spinning helps only when the peer runs on another CPU.
+napi_value CurrentCpu(napi_env env, napi_callback_info) {
+  napi_value result;
+  napi_create_int32(env, sched_getcpu(), &result);
+  return result;
+}
+
 }  // namespace
 
 void InitFutex(Napi::Env env, Napi::Object exports) {
@@ -118,6 +127,9 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "futexWaitAsync", FutexWaitAsync);
   UNIPC_EXPORT(exports, "futexWake", FutexWake);
   UNIPC_EXPORT(exports, "gettid", GetTid);
+  napi_value currentCpu;
+  napi_create_function(env, "currentCpu", NAPI_AUTO_LENGTH, CurrentCpu, nullptr, &currentCpu);
+  exports.Set("currentCpu", Napi::Value(env, currentCpu));
 
   Napi::Object c = ConstantsOf(exports);
   c.Set("FUTEX_WAITERS", Napi::Number::New(env, static_cast<double>(FUTEX_WAITERS)));

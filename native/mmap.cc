@@ -22,6 +22,13 @@
 #include "common.h"
 #include "wait.h"
 
+// V8 itself, for one thing Node-API cannot do: several ArrayBuffers over one backing store (windows).
+// Its headers have unused parameters, which are not ours to fix.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include <v8.h>
+#pragma GCC diagnostic pop
+
 namespace unipc {
 namespace {
 
@@ -751,10 +758,112 @@ Napi::Value NewRegion(Napi::Env env, const RegionSpec& spec) {
   return CreateView(env, region);
 }
 
+// ---- Windows: short-lived buffers over a region, for the channel's zero-copy messages ------------
+//
+// A message view must stop reaching the ring when it is released, or a reader would see the next lap's
+// bytes. Detaching its ArrayBuffer does that, so each message needs an ArrayBuffer of its own. Node-API
+// makes each external ArrayBuffer a node::Buffer with bookkeeping that is freed only when the event loop
+// turns (a Sync receive loop would grow without bound) and costs microseconds; V8 can instead make any
+// number of ArrayBuffers share one backing store, for the price of a small object each. The store pins
+// the region (the addresses stay reserved while any window could reach them) and is released by V8,
+// possibly on a GC thread, once the last window is detached or collected and the source is gone.
+
+// napi_value is a v8::Local<v8::Value> in every Node release (Node's own v8impl casts it the same way).
+v8::Local<v8::Value> ToV8(napi_value value) {
+  v8::Local<v8::Value> local;
+  static_assert(sizeof(local) == sizeof(value), "napi_value and v8::Local differ");
+  std::memcpy(static_cast<void*>(&local), &value, sizeof(value));
+  return local;
+}
+
+napi_value FromV8(v8::Local<v8::Value> local) { return reinterpret_cast<napi_value>(*local); }
+
+void OnWindowStoreReleased(void*, size_t, void* hint) {
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  auto it = registry.regions.find(HintId(hint));
+  if (it != registry.regions.end()) UnpinLocked(registry, it->second);
+}
+
+void DeleteWindowSource(napi_env, void* data, void*) { delete static_cast<std::shared_ptr<v8::BackingStore>*>(data); }
+
+// windowSource(region) → an external holding the backing store that windows share, or -EBADF once
+// every view of the region is closed.
+Napi::Value WindowSource(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int64_t id = args.Int64(0);
+  if (!args.ok()) return info.Env().Undefined();
+  Registry& registry = TheRegistry();
+  uint8_t* address = nullptr;
+  size_t length = 0;
+  {
+    std::lock_guard<std::mutex> lock(registry.mu);
+    auto it = registry.regions.find(static_cast<uint64_t>(id));
+    if (it == registry.regions.end() || it->second->retired || it->second->views == 0) return Result(info.Env(), -EBADF);
+    it->second->pins++;  // the store's
+    address = it->second->address;
+    length = it->second->length;
+  }
+  auto* store = new std::shared_ptr<v8::BackingStore>(
+      v8::ArrayBuffer::NewBackingStore(address, length, OnWindowStoreReleased, IdHint(static_cast<uint64_t>(id))));
+  napi_value external;
+  if (napi_create_external(info.Env(), store, DeleteWindowSource, nullptr, &external) != napi_ok) {
+    delete store;  // releases the store, and with it the pin
+    return Result(info.Env(), -ENOMEM);
+  }
+  return Napi::Value(info.Env(), external);
+}
+
+// window(source, offset, length) → a Uint8Array over [offset, offset + length) of the region, in an
+// ArrayBuffer of its own (spanning the region) that detach() cuts off. Offsets are the caller's to check.
+napi_value Window(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  void* data = nullptr;
+  double offset = 0, length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 3 ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[2], &length) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "window(source, offset, length)");
+    return nullptr;
+  }
+  const auto& store = *static_cast<std::shared_ptr<v8::BackingStore>*>(data);
+  if (!(offset >= 0 && length >= 0 && offset + length <= static_cast<double>(store->ByteLength()))) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "window outside the region");
+    return nullptr;
+  }
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, store);
+  return FromV8(v8::Uint8Array::New(buffer, static_cast<size_t>(offset), static_cast<size_t>(length)));
+}
+
+// detach(arrayBuffer): every view over it reads as empty from now on.
+napi_value Detach(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value buffer;
+  if (napi_get_cb_info(env, info, &argc, &buffer, nullptr, nullptr) == napi_ok && argc == 1) {
+    v8::Local<v8::Value> value = ToV8(buffer);
+    if (value->IsArrayBuffer() && value.As<v8::ArrayBuffer>()->IsDetachable()) {
+      napi_detach_arraybuffer(env, buffer);
+      return nullptr;
+    }
+  }
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "detach(arrayBuffer)");
+  return nullptr;
+}
+
 void InitMmap(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "mmap", Mmap);
   UNIPC_EXPORT(exports, "viewRegion", ViewRegion);
   UNIPC_EXPORT(exports, "closeView", CloseView);
+  UNIPC_EXPORT(exports, "windowSource", WindowSource);
+  {
+    napi_value window, detach;
+    napi_create_function(env, "window", NAPI_AUTO_LENGTH, Window, nullptr, &window);
+    napi_create_function(env, "detach", NAPI_AUTO_LENGTH, Detach, nullptr, &detach);
+    exports.Set("window", Napi::Value(env, window));
+    exports.Set("detach", Napi::Value(env, detach));
+  }
   UNIPC_EXPORT(exports, "faultedPages", FaultedPages);
   UNIPC_EXPORT(exports, "msync", Msync);
   UNIPC_EXPORT(exports, "msyncAsync", MsyncAsync);

@@ -5,15 +5,19 @@
 import v8 from 'node:v8';
 import { IpcError, errnoValue, timeoutError } from './errors.js';
 import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js';
-import { MemoryFile, type Mapping } from './mmap.js';
+import { Mutex, type MutexGuard } from './lock.js';
+import { MemoryFile, type Mapping, mappingInternals } from './mmap.js';
+import { native } from './native.js';
 import { SharedMemory } from './shm.js';
-import { invalidArgValue, outOfRange, toBytes, validateFd, validateInteger, validateOptions } from './validate.js';
+import { invalidArgValue, invalidState, outOfRange, toBytes, validateBoolean, validateFd, validateInteger, validateOptions } from './validate.js';
 import { AGAIN, type RefOptions, type SyncWaitOptions, type WaitOptions, abortedError, budget, syncWaitOptions, waitOptions } from './wait.js';
 
 /** 'UNCH' read as a little-endian u32: the first word of every channel. */
 const MAGIC = 0x48434e55;
 const VERSION = 1;
 const HEADER_BYTES = 4096;
+/** Producers a multi-producer channel takes at once (one bit each in `producerMask`). */
+const MAX_PRODUCERS = 32;
 
 // Int32 indices into the header (byte offset / 4). Head and tail sit on cache lines of their own.
 const W = {
@@ -22,51 +26,95 @@ const W = {
   capacity: 2,
   maxMessageSize: 3,
   dataOffset: 4,
+  flags: 5, // MULTI_PRODUCER
   head: 16, // byte 64: the consumer's read index (bytes, wrapping at 2^32)
-  tail: 32, // byte 128: the producer's write index
+  tail: 32, // byte 128: the producers' write index
   consumerWaiting: 48, // byte 192: 1 while the consumer sleeps (or is about to) on `tail`
-  producerWaiting: 49, // byte 196: 1 while the producer sleeps on `head`
-  producer: 50, // byte 200: the producing thread's id (0: none yet)
-  consumer: 51, // byte 204: the consuming thread's id
-  closed: 52, // byte 208: PRODUCER_CLOSED | CONSUMER_CLOSED
+  producerWaiting: 49, // byte 196: how many producers sleep (or are about to) on `head`
+  consumer: 50, // byte 200: the consuming thread's id (0: none yet)
+  state: 51, // byte 204: PRODUCER_ATTACHED | CONSUMER_CLOSED | PRODUCER_DIED
+  producerMask: 52, // byte 208: bit i set while producer slot i is attached
+  consumerCpu: 53, // byte 212: the CPU the consumer last waited on
+  producerCpu: 54, // byte 216: the CPU a producer last waited on
+  producerLock: 64, // byte 256: the Mutex producers of a multi-producer channel write under
+  producerSlots: 80, // bytes 320–447: the thread id of each attached producer
 } as const;
-/** Per side: the index it sleeps on (the other side's), its waiting flag, and its operation's name. */
+/** Per side: the index it sleeps on (the other side's), its waiting word, its CPU word, its operation. */
 const SIDES = {
-  producer: { index: W.head, flag: W.producerWaiting, syscall: 'send' },
-  consumer: { index: W.tail, flag: W.consumerWaiting, syscall: 'receive' },
+  producer: { index: W.head, waiting: W.producerWaiting, cpu: W.producerCpu, peerCpu: W.consumerCpu, syscall: 'send' },
+  consumer: { index: W.tail, waiting: W.consumerWaiting, cpu: W.consumerCpu, peerCpu: W.producerCpu, syscall: 'receive' },
 } as const;
-const PRODUCER_CLOSED = 1;
+const MULTI_PRODUCER = 1;
+const PRODUCER_ATTACHED = 1;
 const CONSUMER_CLOSED = 2;
+const PRODUCER_DIED = 4;
 /** A length word that means: no record here, the next one starts at offset 0. */
 const WRAP = -1;
+/** A CPU word nobody wrote yet. */
+const NO_CPU = -1;
+const INT32_MAX = 2 ** 31 - 1;
 
-const SPIN_LIMIT = spinLimit();
+const DEFAULT_SPIN = spinDefault();
 /** How often a waiting side checks that its peer still lives. */
 const LIVENESS_INTERVAL_MS = 100;
 
-// UNIPC_CHANNEL_SPIN overrides the reads a waiting side makes before it sleeps (for measuring).
-function spinLimit(): number {
+// UNIPC_CHANNEL_SPIN overrides the default reads a waiting side makes before it sleeps (for measuring).
+function spinDefault(): number {
   const value = Number(process.env.UNIPC_CHANNEL_SPIN);
   return Number.isInteger(value) && value >= 0 && value <= 1e8 ? value : 1000;
 }
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
-export interface ChannelOptions {
+export interface ChannelOptions extends EndOptions {
   /** A POSIX shared memory name for other processes to open(); without one, a memfd (pass its `fd`). */
   name?: string;
   /** Bytes of the ring: a power of two from 4 KiB to 1 GiB. Default 1 MiB. */
   capacity?: number;
   /** The longest message, at most capacity / 2 − 8. Default capacity / 4. */
   maxMessageSize?: number;
+  /**
+   * Whether several producers may send at once (up to 32, in any processes and threads; they take turns
+   * under a robust mutex in the header). Default false: one producer, which sends without any lock.
+   */
+  multipleProducers?: boolean;
+}
+
+export interface EndOptions {
+  /**
+   * How many times a waiting Sync call re-reads the other side's index before it sleeps (about 15 ns a
+   * read): `Infinity` never sleeps (it spins until the timeout, checking every 100 ms that the peer
+   * lives), 0 sleeps at once. Promise-form calls spin at most the default. Default 1000, or
+   * UNIPC_CHANNEL_SPIN. Either way a side whose peer last waited on the same CPU sleeps at once: spinning
+   * would only keep the peer from running.
+   */
+  spin?: number;
 }
 
 type Role = 'producer' | 'consumer';
 
+/** A message being written in place: reserve() made it, commit() sends it. */
+interface Reservation {
+  view: Uint8Array;
+  /** Where its length word goes, in the ring; the data follows. */
+  position: number;
+  /** Bytes skipped at the end of the ring (a wrap word is written there), or 0. */
+  skip: number;
+  tail: number;
+  size: number;
+  guard: MutexGuard | null;
+}
+
+/** A message lent out by receiveView(), until release(). */
+interface Loan {
+  view: Uint8Array;
+  next: number;
+}
+
 /**
- * One end of a shared-memory channel. A channel carries messages one way: one object sends (the
- * producer), one object receives (the consumer), in the same or different processes or threads; the
- * first send() or receive() of an object claims its role.
+ * One end of a shared-memory channel. A channel carries messages one way: producers send, one consumer
+ * receives, in the same or different processes or threads. The first send of an object makes it a
+ * producer, the first receive the consumer.
  */
 export class Channel extends SharedWords implements Disposable {
   /** The descriptor of the shared memory, to hand to a child (spawn fds) or another process. */
@@ -74,21 +122,31 @@ export class Channel extends SharedWords implements Disposable {
   readonly name: string | undefined;
   readonly capacity: number;
   readonly maxMessageSize: number;
+  /** Whether the channel takes several producers (ChannelOptions.multipleProducers). */
+  readonly multipleProducers: boolean;
   readonly #owner: MemoryFile | SharedMemory;
   readonly #data: Uint8Array;
   readonly #dataWords: Int32Array;
   readonly #mask: number;
   readonly #queue = new Queue();
+  readonly #lock: Mutex | null;
+  #spin: number;
   #role: Role | undefined;
+  /** The producer slot this end holds, or -1. */
+  #slot = -1;
   #closed = false;
-  /** The head a failed #write() saw: the producer waits until it moves. */
+  /** The head a failed write saw: a producer waits until it moves. */
   #fullAt = 0;
+  #windows: object | undefined;
+  #reservation: Reservation | undefined;
+  #loan: Loan | undefined;
 
-  private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined) {
+  private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined, options: EndOptions) {
     super(mapping, 0, HEADER_BYTES);
     this.#owner = owner;
     this.fd = owner.fd;
     this.name = name;
+    this.#spin = spinOption(options.spin);
     const words = this.words;
     if (Atomics.load(words, W.magic) !== MAGIC) {
       throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, 'not a unipc channel (no magic number at its start)');
@@ -101,6 +159,8 @@ export class Channel extends SharedWords implements Disposable {
     if (mapping.length < HEADER_BYTES + this.capacity) {
       throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `the channel's memory is shorter than its capacity (${this.capacity})`);
     }
+    this.multipleProducers = (words[W.flags]! & MULTI_PRODUCER) !== 0;
+    this.#lock = this.multipleProducers ? new Mutex(mapping, W.producerLock * 4) : null;
     this.#data = new Uint8Array(mapping.buffer, HEADER_BYTES, this.capacity);
     this.#dataWords = new Int32Array(mapping.buffer, HEADER_BYTES, this.capacity / 4);
     this.#mask = this.capacity - 1;
@@ -108,11 +168,13 @@ export class Channel extends SharedWords implements Disposable {
 
   /** Makes a channel in a memfd, or in POSIX shared memory under `name` (created exclusively, mode 0o600). */
   static create(options?: ChannelOptions): Channel {
-    const { name, capacity = 1 << 20, maxMessageSize } = validateOptions(options);
+    const { name, capacity = 1 << 20, maxMessageSize, multipleProducers = false, spin } = validateOptions(options);
     validateInteger(capacity, 'options.capacity', 4096, 2 ** 30);
     if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
     const longest = maxMessageSize ?? capacity / 4;
-    validateInteger(longest, 'options.maxMessageSize', 1, capacity / 2 - 8);
+    validateInteger(longest, 'options.maxMessageSize', 0, capacity / 2 - 8);
+    validateBoolean(multipleProducers, 'options.multipleProducers');
+    spinOption(spin);
     const size = HEADER_BYTES + capacity;
     const owner = name === undefined ? MemoryFile.create('unipc-channel', { size }) : SharedMemory.open(name, { create: true, exclusive: true, size });
     let mapping: Mapping | undefined;
@@ -123,8 +185,11 @@ export class Channel extends SharedWords implements Disposable {
       words[W.capacity] = capacity;
       words[W.maxMessageSize] = longest;
       words[W.dataOffset] = HEADER_BYTES;
+      words[W.flags] = multipleProducers ? MULTI_PRODUCER : 0;
+      words[W.consumerCpu] = NO_CPU;
+      words[W.producerCpu] = NO_CPU;
       Atomics.store(words, W.magic, MAGIC); // last: an opener never sees half a header
-      return new Channel(owner, mapping, owner instanceof SharedMemory ? owner.name : undefined);
+      return new Channel(owner, mapping, owner instanceof SharedMemory ? owner.name : undefined, { spin });
     } catch (error) {
       mapping?.close();
       owner.close();
@@ -134,22 +199,26 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   /** The channel another process created under `name`. */
-  static open(name: string): Channel {
+  static open(name: string, options?: EndOptions): Channel {
+    const checked = validateOptions(options);
+    spinOption(checked.spin);
     const owner = SharedMemory.open(name);
-    return Channel.#attach(owner, owner.name);
+    return Channel.#attach(owner, owner.name, checked);
   }
 
   /** The channel behind a descriptor (a memfd handed over by spawn, fd passing, or inheritance). */
-  static fromFd(fd: number): Channel {
+  static fromFd(fd: number, options?: EndOptions): Channel {
     validateFd(fd);
-    return Channel.#attach(MemoryFile.fromFd(fd), undefined);
+    const checked = validateOptions(options);
+    spinOption(checked.spin);
+    return Channel.#attach(MemoryFile.fromFd(fd), undefined, checked);
   }
 
-  static #attach(owner: MemoryFile | SharedMemory, name: string | undefined): Channel {
+  static #attach(owner: MemoryFile | SharedMemory, name: string | undefined, options: EndOptions): Channel {
     let mapping: Mapping | undefined;
     try {
       mapping = owner.map();
-      return new Channel(owner, mapping, name);
+      return new Channel(owner, mapping, name, options);
     } catch (error) {
       mapping?.close();
       owner.close();
@@ -167,12 +236,22 @@ export class Channel extends SharedWords implements Disposable {
     return this.#closed;
   }
 
-  /** Sends a message if there is room now: true, or false when the ring is full. */
+  /** The reads a waiting Sync call makes before it sleeps (EndOptions.spin); settable. */
+  get spin(): number {
+    return this.#spin;
+  }
+
+  set spin(value: number) {
+    this.#spin = spinOption(value);
+  }
+
+  // ---- Sending ------------------------------------------------------------------------------------
+
+  /** Sends a message if there is room now: true, or false when the ring is full (or another producer is writing). */
   trySend(data: string | ArrayBufferView | ArrayBuffer): boolean {
     const bytes = this.#message(data);
     this.#claim('producer');
-    this.#assertReceiverThere();
-    return this.#write(bytes);
+    return this.#attemptSend(bytes, null) !== AGAIN;
   }
 
   /** Sends a message, blocking the calling thread while the ring is full (backpressure). */
@@ -180,7 +259,8 @@ export class Channel extends SharedWords implements Disposable {
     const bytes = this.#message(data);
     const { timeout } = syncWaitOptions(options);
     this.#claim('producer');
-    this.#waitSync('producer', timeout, () => this.#attemptSend(bytes));
+    if (this.#lock === null && this.#attemptSend(bytes, null) !== AGAIN) return;
+    this.#waitSync('producer', timeout, (guard) => this.#attemptSend(bytes, guard));
   }
 
   /** Sends a message, waiting (on a waiter thread, never blocking the event loop) while the ring is full. */
@@ -189,24 +269,80 @@ export class Channel extends SharedWords implements Disposable {
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     const bytes = this.#message(data);
     this.#claim('producer');
-    if (!this.#queue.turnstile.busy && this.#attemptSend(bytes) !== AGAIN) return;
+    if (!this.#queue.turnstile.busy && this.#attemptSend(bytes, null) !== AGAIN) return;
     const message = new Uint8Array(bytes); // what `data` held at the call
-    await this.#wait('producer', checked, () => this.#attemptSend(message));
-  }
-
-  /** The next message (a copy), or null if there is none now — or none will come (the producer closed). */
-  tryReceive(): Buffer | null {
-    this.#claim('consumer');
-    return this.#read();
+    await this.#wait('producer', checked, (guard) => this.#attemptSend(message, guard));
   }
 
   /**
-   * The next message, blocking the calling thread until one comes; null once the producer has closed and
-   * every message it sent has been received.
+   * Reserves room for a message of up to `size` bytes and lends it out to be written in place: a view
+   * into the ring, or null when there is no room now. commit() sends it; until then this end sends
+   * nothing else (and, on a multi-producer channel, holds the producers' lock).
+   */
+  tryReserve(size: number): Uint8Array | null {
+    this.#checkReserve(size);
+    const reservation = this.#attemptReserve(size, null);
+    return reservation === AGAIN ? null : reservation;
+  }
+
+  /** reserve() blocking the calling thread while the ring is full. */
+  reserveSync(size: number, options?: SyncWaitOptions): Uint8Array {
+    this.#checkReserve(size);
+    const { timeout } = syncWaitOptions(options);
+    return this.#waitSync('producer', timeout, (guard) => this.#attemptReserve(size, guard), true);
+  }
+
+  /** Reserves room for a message of up to `size` bytes, waiting while the ring is full; see tryReserve(). */
+  async reserve(size: number, options?: WaitOptions & RefOptions): Promise<Uint8Array> {
+    const checked = waitOptions(options);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    this.#checkReserve(size);
+    if (!this.#queue.turnstile.busy) {
+      const now = this.#attemptReserve(size, null);
+      if (now !== AGAIN) return now;
+    }
+    return this.#wait('producer', checked, (guard) => this.#attemptReserve(size, guard), true);
+  }
+
+  /**
+   * Sends the reserved message: its first `length` bytes (default: all it reserved). The view is cut off
+   * from the ring (it reads as empty from now on).
+   */
+  commit(length?: number): void {
+    const reservation = this.#reservation;
+    if (reservation === undefined) throw invalidState('commit(): nothing is reserved (reserve() first)');
+    const size = length ?? reservation.size;
+    validateInteger(size, 'length', 0, reservation.size);
+    this.#reservation = undefined;
+    native.detach(reservation.view.buffer);
+    let position = reservation.position;
+    if (reservation.skip > 0) {
+      this.#dataWords[position >> 2] = WRAP;
+      position = 0;
+    }
+    this.#dataWords[position >> 2] = size;
+    this.#publish(reservation.tail, reservation.skip + 4 + pad4(size));
+    reservation.guard?.unlock();
+  }
+
+  // ---- Receiving ----------------------------------------------------------------------------------
+
+  /** The next message (a copy), or null if there is none now — or none will come (the producers closed). */
+  tryReceive(): Buffer | null {
+    this.#claim('consumer');
+    const message = this.#attemptReceive();
+    return message === AGAIN ? null : message;
+  }
+
+  /**
+   * The next message, blocking the calling thread until one comes; null once every producer has closed
+   * and every message sent is received.
    */
   receiveSync(options?: SyncWaitOptions): Buffer | null {
     const { timeout } = syncWaitOptions(options);
     this.#claim('consumer');
+    const now = this.#attemptReceive();
+    if (now !== AGAIN) return now;
     return this.#waitSync('consumer', timeout, () => this.#attemptReceive());
   }
 
@@ -222,84 +358,49 @@ export class Channel extends SharedWords implements Disposable {
     return this.#wait('consumer', checked, () => this.#attemptReceive());
   }
 
-  #attemptSend(bytes: Uint8Array): undefined | typeof AGAIN {
-    this.#assertReceiverThere();
-    return this.#write(bytes) ? undefined : AGAIN;
+  /**
+   * The next message without copying it: a view into the ring, lent until release(), after which it
+   * reads as empty. Null if there is none now (or at the end). Nothing else is received meanwhile.
+   */
+  tryReceiveView(): Uint8Array | null {
+    this.#claim('consumer');
+    const view = this.#attemptLoan();
+    return view === AGAIN ? null : view;
   }
 
-  #attemptReceive(): Buffer | null | typeof AGAIN {
-    const message = this.#read();
-    return message !== null || this.#producerDone() ? message : AGAIN;
+  /** receiveView() blocking the calling thread until a message comes; null at the end. */
+  receiveViewSync(options?: SyncWaitOptions): Uint8Array | null {
+    const { timeout } = syncWaitOptions(options);
+    this.#claim('consumer');
+    const now = this.#attemptLoan();
+    if (now !== AGAIN) return now;
+    return this.#waitSync('consumer', timeout, () => this.#attemptLoan());
   }
 
-  // The waiting protocol of docs/channel.md for one side, on the calling thread: attempt; while that
-  // cannot proceed, spin on the other side's index, announce, sleep on it. After a sleep in which the
-  // peer did nothing, check (once the next attempt has failed too) that it still lives.
-  #waitSync<T>(side: Role, timeout: number | undefined, attempt: () => T | typeof AGAIN): T {
-    const { index, flag, syscall } = SIDES[side];
-    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
-    let quiet = false;
-    for (;;) {
-      const result = attempt();
-      if (result !== AGAIN) return result;
-      if (quiet) this.#assertPeerAlive(side === 'producer' ? 'consumer' : 'producer');
-      const value = this.#spinWhile(side);
-      if (value === undefined) continue;
-      Atomics.store(this.words, flag, 1);
-      let slept;
-      try {
-        if (this.#moved(side, value)) continue;
-        if (deadline !== undefined && performance.now() >= deadline) throw timeoutError(syscall, timeout!);
-        slept = this.sleepSync(index, value, remaining(deadline, LIVENESS_INTERVAL_MS));
-      } finally {
-        Atomics.store(this.words, flag, 0);
-      }
-      quiet = slept === 'timedout';
+  /** The next message as a view into the ring (see tryReceiveView()), waiting for one; null at the end. */
+  async receiveView(options?: WaitOptions & RefOptions): Promise<Uint8Array | null> {
+    const checked = waitOptions(options);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    this.#claim('consumer');
+    if (!this.#queue.turnstile.busy) {
+      const now = this.#attemptLoan();
+      if (now !== AGAIN) return now;
     }
+    return this.#wait('consumer', checked, () => this.#attemptLoan());
   }
 
-  // #waitSync() as a Promise: sleeps on a waiter thread, after this object's earlier Promise-form calls.
-  async #wait<T>(side: Role, options: WaitOptions & RefOptions, attempt: () => T | typeof AGAIN): Promise<T> {
-    const { index, flag, syscall } = SIDES[side];
-    const allowance = budget(options);
-    this.#queue.join(options.ref);
-    try {
-      const leave = await this.#queue.turnstile.enter(allowance, syscall);
-      try {
-        let quiet = false;
-        for (;;) {
-          this.ensureOpen(syscall);
-          const result = attempt();
-          if (result !== AGAIN) return result;
-          if (quiet) this.#assertPeerAlive(side === 'producer' ? 'consumer' : 'producer');
-          const value = this.#spinWhile(side);
-          if (value === undefined) continue;
-          if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
-            throw timeoutError(syscall, allowance.timeout!);
-          }
-          Atomics.store(this.words, flag, 1);
-          let slept;
-          try {
-            if (this.#moved(side, value)) continue;
-            const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
-            slept = await this.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue });
-          } finally {
-            if (!this.mapping.closed) Atomics.store(this.words, flag, 0);
-          }
-          quiet = slept === 'timedout';
-        }
-      } finally {
-        leave();
-      }
-    } finally {
-      this.#queue.leave(options.ref);
-    }
+  /** Gives the viewed message's room back to the producers and cuts the view off. Harmless without one. */
+  release(): void {
+    const loan = this.#loan;
+    if (loan === undefined) return;
+    this.#loan = undefined;
+    native.detach(loan.view.buffer);
+    if (this.mapping.closed) return;
+    Atomics.store(this.words, W.head, loan.next);
+    this.#wakeProducers();
   }
 
-  // Whether, after announcing that it sleeps, this side has anything to do after all.
-  #moved(side: Role, value: number): boolean {
-    return Atomics.load(this.words, SIDES[side].index) !== value || (side === 'consumer' && this.#producerDone());
-  }
+  // ---- Values and iteration -----------------------------------------------------------------------
 
   /**
    * Sends any value the structured clone algorithm can copy (v8.serialize: objects, Maps, typed arrays,
@@ -327,22 +428,31 @@ export class Channel extends SharedWords implements Disposable {
     return bytes === null ? undefined : v8.deserialize(bytes);
   }
 
-  /** Messages until the producer closes (and all it sent is received). */
+  /** Messages until every producer has closed (and all they sent is received). */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     for (let message = await this.receive(); message !== null; message = await this.receive()) yield message;
   }
 
   /**
-   * Closes this end: a producer's close lets the consumer drain what was sent and then see the end; a
-   * consumer's close makes the producer's sends fail with 'EPIPE'. Unmaps the memory. Twice is harmless.
+   * Closes this end. A producer's close lets the consumer drain what was sent and then, once no producer
+   * is left, see the end; a consumer's close makes sends fail with 'EPIPE'. A reservation is dropped
+   * unsent, a lent view cut off. Unmaps the memory. Twice is harmless.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#role !== undefined && !this.mapping.closed) {
-      Atomics.or(this.words, W.closed, this.#role === 'producer' ? PRODUCER_CLOSED : CONSUMER_CLOSED);
-      this.wake(W.tail, 1);
-      this.wake(W.head, 1);
+    const reservation = this.#reservation;
+    this.#reservation = undefined;
+    if (reservation) native.detach(reservation.view.buffer);
+    if (this.#loan) native.detach(this.#loan.view.buffer);
+    this.#loan = undefined;
+    if (!this.mapping.closed) {
+      reservation?.guard?.unlock();
+      if (this.#role === 'producer') this.#detachProducer();
+      if (this.#role === 'consumer') {
+        Atomics.or(this.words, W.state, CONSUMER_CLOSED);
+        this.wake(W.head, INT32_MAX);
+      }
     }
     this.mapping.close();
     this.#owner.close();
@@ -352,89 +462,196 @@ export class Channel extends SharedWords implements Disposable {
     this.close();
   }
 
+  // ---- Internals ----------------------------------------------------------------------------------
+
   #message(data: unknown): Uint8Array {
-    const bytes = toBytes(data, 'data');
+    const bytes = data instanceof Uint8Array ? data : toBytes(data, 'data');
     if (bytes.byteLength > this.maxMessageSize) {
       throw outOfRange('data.byteLength', `<= ${this.maxMessageSize} (the channel's maxMessageSize)`, bytes.byteLength);
     }
     return bytes;
   }
 
-  // The first send or receive of an object makes it the channel's producer or consumer.
+  #checkReserve(size: unknown): void {
+    validateInteger(size, 'size', 0, this.maxMessageSize);
+    this.#claim('producer');
+    if (this.#reservation !== undefined) throw invalidState('reserve(): a reservation is pending (commit() it first)');
+  }
+
+  // The first send or receive of an object makes it a producer or the consumer.
   #claim(role: Role): void {
+    if (this.#role === role && !this.#closed) return;
     this.ensureOpen(role === 'producer' ? 'send' : 'receive');
-    if (this.#role === role) return;
     if (this.#role !== undefined) {
       throw new IpcError(errnoValue('EINVAL'), role === 'producer' ? 'send' : 'receive', {}, `this end is the channel's ${this.#role}`);
     }
-    const index = role === 'producer' ? W.producer : W.consumer;
-    const tid = threadId();
-    const current = Atomics.load(this.words, index);
-    if (current !== 0 && current !== tid && !threadGone(current)) {
-      throw new IpcError(errnoValue('EBUSY'), role === 'producer' ? 'send' : 'receive', {}, `the channel has a ${role} already (thread ${current}): one of each`);
-    }
-    Atomics.compareExchange(this.words, index, current, tid);
+    if (role === 'producer') this.#attachProducer();
+    else this.#attachConsumer();
     this.#role = role;
   }
 
+  #attachConsumer(): void {
+    const tid = threadId();
+    const current = Atomics.load(this.words, W.consumer);
+    if ((current !== 0 && !threadGone(current)) || Atomics.compareExchange(this.words, W.consumer, current, tid) !== current) {
+      throw new IpcError(errnoValue('EBUSY'), 'receive', {}, `the channel has a consumer already (thread ${current || Atomics.load(this.words, W.consumer)}): one per channel`);
+    }
+  }
+
+  // Takes a free producer slot, or one whose thread is gone; sets its bit after the slot (so a set bit
+  // always names a thread, live or dead) and clears it before the slot on close.
+  #attachProducer(): void {
+    const tid = threadId();
+    const slots = this.multipleProducers ? MAX_PRODUCERS : 1;
+    for (const takeOver of [false, true]) {
+      for (let slot = 0; slot < slots; slot++) {
+        const current = Atomics.load(this.words, W.producerSlots + slot);
+        if (takeOver ? current === 0 || !threadGone(current) : current !== 0) continue;
+        if (Atomics.compareExchange(this.words, W.producerSlots + slot, current, tid) !== current) continue;
+        Atomics.or(this.words, W.producerMask, 1 << slot);
+        Atomics.or(this.words, W.state, PRODUCER_ATTACHED);
+        this.#slot = slot;
+        return;
+      }
+    }
+    throw new IpcError(
+      errnoValue('EBUSY'),
+      'send',
+      {},
+      this.multipleProducers ? `the channel has ${MAX_PRODUCERS} producers already` : 'the channel has a producer already: one, unless created with multipleProducers',
+    );
+  }
+
+  #detachProducer(): void {
+    Atomics.and(this.words, W.producerMask, ~(1 << this.#slot));
+    Atomics.compareExchange(this.words, W.producerSlots + this.#slot, threadId(), 0);
+    this.wake(W.tail, 1);
+  }
+
+  // The consumer's check, after a quiet wait, for producers that died without closing: their bits are
+  // cleared (and put back should another producer have taken the slot over meanwhile).
+  #reapProducers(): void {
+    const mask = Atomics.load(this.words, W.producerMask);
+    for (let slot = 0; slot < MAX_PRODUCERS; slot++) {
+      if ((mask & (1 << slot)) === 0) continue;
+      const tid = Atomics.load(this.words, W.producerSlots + slot);
+      if (tid === 0 || !threadGone(tid)) continue;
+      Atomics.and(this.words, W.producerMask, ~(1 << slot));
+      if (Atomics.compareExchange(this.words, W.producerSlots + slot, tid, 0) === tid) Atomics.or(this.words, W.state, PRODUCER_DIED);
+      else Atomics.or(this.words, W.producerMask, 1 << slot);
+    }
+  }
+
+  #assertConsumerAlive(): void {
+    if (Atomics.load(this.words, W.state) & CONSUMER_CLOSED) return;
+    const tid = Atomics.load(this.words, W.consumer);
+    if (tid !== 0 && threadGone(tid)) {
+      throw new IpcError(errnoValue('EPIPE'), 'send', {}, `the consumer (thread ${tid}) died without closing the channel`);
+    }
+  }
+
   #assertReceiverThere(): void {
-    if (Atomics.load(this.words, W.closed) & CONSUMER_CLOSED) {
+    if (Atomics.load(this.words, W.state) & CONSUMER_CLOSED) {
       throw new IpcError(errnoValue('EPIPE'), 'send', {}, 'the consumer closed the channel');
     }
   }
 
-  // Closed by the producer, and nothing left to read.
-  #producerDone(): boolean {
-    return (Atomics.load(this.words, W.closed) & PRODUCER_CLOSED) !== 0 && Atomics.load(this.words, W.tail) === this.words[W.head];
+  // With the ring empty: whether no message will come any more (null), or a producer died ('EPIPE').
+  #ended(): boolean {
+    const state = Atomics.load(this.words, W.state);
+    if ((state & PRODUCER_ATTACHED) === 0 || Atomics.load(this.words, W.producerMask) !== 0) return false;
+    if (Atomics.load(this.words, W.tail) !== this.words[W.head]) return false;
+    if (state & PRODUCER_DIED) {
+      throw new IpcError(errnoValue('EPIPE'), 'receive', {}, 'a producer died without closing the channel (everything it sent was received)');
+    }
+    return true;
   }
 
-  #assertPeerAlive(peer: Role): void {
-    if (Atomics.load(this.words, W.closed) & (peer === 'producer' ? PRODUCER_CLOSED : CONSUMER_CLOSED)) return;
-    const tid = Atomics.load(this.words, peer === 'producer' ? W.producer : W.consumer);
-    if (tid !== 0 && threadGone(tid)) {
-      throw new IpcError(errnoValue('EPIPE'), peer === 'producer' ? 'receive' : 'send', {}, `the ${peer} (thread ${tid}) died without closing the channel`);
+  #attemptSend(bytes: Uint8Array, guard: MutexGuard | null): undefined | typeof AGAIN {
+    this.#assertReceiverThere();
+    const lock = this.#lock;
+    if (lock === null || guard !== null) return this.#write(bytes) ? undefined : AGAIN;
+    const taken = lock.tryLock();
+    if (taken === null) return AGAIN;
+    try {
+      consistent(taken);
+      return this.#write(bytes) ? undefined : AGAIN;
+    } finally {
+      taken.unlock();
     }
   }
 
-  // Spins while the other side's index still holds the value that made this side wait (for the consumer
-  // its own head: the ring is empty while tail equals it; for the producer the head its full ring saw).
-  // Returns that value, to sleep on, or undefined when the index moved meanwhile (try again at once).
-  #spinWhile(side: Role): number | undefined {
-    const index = side === 'producer' ? W.head : W.tail;
-    const waitingFor = side === 'producer' ? this.#fullAt : this.words[W.head]!;
-    for (let spin = 0; spin < SPIN_LIMIT; spin++) {
-      if (Atomics.load(this.words, index) !== waitingFor) return undefined;
+  #attemptReserve(size: number, guard: MutexGuard | null): Uint8Array | typeof AGAIN {
+    this.#assertReceiverThere();
+    let held = guard;
+    if (this.#lock !== null && held === null) {
+      held = this.#lock.tryLock();
+      if (held === null) return AGAIN;
+      consistent(held);
     }
-    return waitingFor;
+    const tail = this.words[W.tail]!;
+    const room = this.#room(tail, size);
+    if (room < 0) {
+      if (held !== guard) held?.unlock();
+      return AGAIN;
+    }
+    const position = tail & this.#mask;
+    const start = room > 0 ? 0 : position;
+    const view = native.window((this.#windows ??= this.#windowSource()), HEADER_BYTES + start + 4, size);
+    // A guard from the waiting loop stays held by the reservation: the loop must not unlock it.
+    this.#reservation = { view, position, skip: room, tail, size, guard: held };
+    return view;
   }
 
-  #write(bytes: Uint8Array): boolean {
-    const words = this.words;
-    const head = Atomics.load(words, W.head);
-    const tail = words[W.tail]!;
+  #windowSource(): object {
+    const source = native.windowSource(mappingInternals(this.mapping).region);
+    if (typeof source === 'number') throw new IpcError(-source, 'mmap');
+    return source;
+  }
+
+  // Bytes to skip before a record of `size` bytes at `tail` (the rest of the ring when it would cross
+  // the end), or -1 when there is no room for it now (remembering the head that said so).
+  #room(tail: number, size: number): number {
+    const head = Atomics.load(this.words, W.head);
     const free = this.capacity - ((tail - head) >>> 0);
-    let position = tail & this.#mask;
-    const need = 4 + pad4(bytes.byteLength);
+    const position = tail & this.#mask;
+    const need = 4 + pad4(size);
     const skip = position + need > this.capacity ? this.capacity - position : 0;
     if (free < skip + need) {
       this.#fullAt = head;
-      return false;
+      return -1;
     }
+    return skip;
+  }
+
+  #write(bytes: Uint8Array): boolean {
+    const tail = this.words[W.tail]!;
+    const skip = this.#room(tail, bytes.byteLength);
+    if (skip < 0) return false;
+    let position = tail & this.#mask;
     if (skip > 0) {
       this.#dataWords[position >> 2] = WRAP;
       position = 0;
     }
     this.#dataWords[position >> 2] = bytes.byteLength;
     this.#data.set(bytes, position + 4);
-    Atomics.store(words, W.tail, (tail + skip + need) | 0);
-    if (Atomics.load(words, W.consumerWaiting) !== 0) this.wake(W.tail, 1);
+    this.#publish(tail, skip + 4 + pad4(bytes.byteLength));
     return true;
   }
 
-  #read(): Buffer | null {
-    const words = this.words;
-    const tail = Atomics.load(words, W.tail);
-    let head = words[W.head]!;
+  #publish(tail: number, bytes: number): void {
+    Atomics.store(this.words, W.tail, (tail + bytes) | 0);
+    if (Atomics.load(this.words, W.consumerWaiting) !== 0) this.wake(W.tail, 1);
+  }
+
+  #wakeProducers(): void {
+    if (Atomics.load(this.words, W.producerWaiting) !== 0) this.wake(W.head, this.#lock === null ? 1 : INT32_MAX);
+  }
+
+  // The next record: where its bytes start in the ring, its length, and the head after it; or null.
+  #next(): { start: number; length: number; next: number } | null {
+    const tail = Atomics.load(this.words, W.tail);
+    let head = this.words[W.head]!;
     if (head === tail) return null;
     let position = head & this.#mask;
     let length = this.#dataWords[position >> 2]!;
@@ -443,9 +660,168 @@ export class Channel extends SharedWords implements Disposable {
       position = 0;
       length = this.#dataWords[0]!;
     }
-    const message = Buffer.from(this.#data.subarray(position + 4, position + 4 + length));
-    Atomics.store(words, W.head, (head + 4 + pad4(length)) | 0);
-    if (Atomics.load(words, W.producerWaiting) !== 0) this.wake(W.head, 1);
+    return { start: position + 4, length, next: (head + 4 + pad4(length)) | 0 };
+  }
+
+  #attemptReceive(): Buffer | null | typeof AGAIN {
+    if (this.#loan !== undefined) throw invalidState('receive(): a viewed message is still lent out (release() it first)');
+    const record = this.#next();
+    if (record === null) return this.#ended() ? null : AGAIN;
+    const message = Buffer.from(this.#data.subarray(record.start, record.start + record.length));
+    Atomics.store(this.words, W.head, record.next);
+    this.#wakeProducers();
     return message;
   }
+
+  #attemptLoan(): Uint8Array | null | typeof AGAIN {
+    if (this.#loan !== undefined) throw invalidState('receiveView(): a viewed message is still lent out (release() it first)');
+    const record = this.#next();
+    if (record === null) return this.#ended() ? null : AGAIN;
+    const view = native.window((this.#windows ??= this.#windowSource()), HEADER_BYTES + record.start, record.length);
+    this.#loan = { view, next: record.next };
+    return view;
+  }
+
+  // The waiting protocol of docs/channel.md for one side, on the calling thread: attempt; while that
+  // cannot proceed, spin on the other side's index, announce, sleep on it. After a sleep in which the
+  // peer did nothing, check (once the next attempt has failed too) that it still lives. A producer of a
+  // multi-producer channel makes each attempt under the producers' lock (and a reservation keeps it).
+  #waitSync<T>(side: Role, timeout: number | undefined, attempt: (guard: MutexGuard | null) => T | typeof AGAIN, keepLock = false): T {
+    const { index, waiting, syscall } = SIDES[side];
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    const lock = side === 'producer' ? this.#lock : null;
+    let quiet = false;
+    let nextCheck = performance.now() + LIVENESS_INTERVAL_MS;
+    for (;;) {
+      const guard = lock === null ? null : lock.lockSync({ timeout: deadline === undefined ? undefined : Math.max(0, deadline - performance.now()) });
+      let result: T | typeof AGAIN;
+      try {
+        if (guard !== null) consistent(guard);
+        result = attempt(guard);
+      } catch (error) {
+        guard?.unlock();
+        throw error;
+      }
+      if (result !== AGAIN) {
+        if (!keepLock) guard?.unlock();
+        return result;
+      }
+      guard?.unlock();
+      if (quiet) this.#checkPeer(side);
+      const value = this.#spinWhile(side, this.#spin);
+      if (value === undefined) continue;
+      if (this.#spin === Infinity) {
+        const now = performance.now();
+        if (deadline !== undefined && now >= deadline) throw timeoutError(syscall, timeout!);
+        quiet = now >= nextCheck;
+        if (quiet) nextCheck = now + LIVENESS_INTERVAL_MS;
+        continue;
+      }
+      let slept;
+      Atomics.add(this.words, waiting, 1);
+      try {
+        if (this.#moved(side, value)) continue;
+        if (deadline !== undefined && performance.now() >= deadline) throw timeoutError(syscall, timeout!);
+        slept = this.sleepSync(index, value, remaining(deadline, LIVENESS_INTERVAL_MS));
+      } finally {
+        Atomics.sub(this.words, waiting, 1);
+      }
+      quiet = slept === 'timedout';
+    }
+  }
+
+  // #waitSync() as a Promise: sleeps on a waiter thread, after this object's earlier Promise-form calls.
+  async #wait<T>(side: Role, options: WaitOptions & RefOptions, attempt: (guard: MutexGuard | null) => T | typeof AGAIN, keepLock = false): Promise<T> {
+    const { index, waiting, syscall } = SIDES[side];
+    const allowance = budget(options);
+    const lock = side === 'producer' ? this.#lock : null;
+    this.#queue.join(options.ref);
+    try {
+      const leave = await this.#queue.turnstile.enter(allowance, syscall);
+      try {
+        let quiet = false;
+        for (;;) {
+          this.ensureOpen(syscall);
+          const left = allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
+          const guard = lock === null ? null : await lock.lock({ signal: allowance.signal, timeout: left, ref: options.ref });
+          let result: T | typeof AGAIN;
+          try {
+            if (guard !== null) consistent(guard);
+            this.ensureOpen(syscall);
+            result = attempt(guard);
+          } catch (error) {
+            if (guard !== null && !this.mapping.closed) guard.unlock();
+            throw error;
+          }
+          if (result !== AGAIN) {
+            if (!keepLock) guard?.unlock();
+            return result;
+          }
+          guard?.unlock();
+          if (quiet) this.#checkPeer(side);
+          const value = this.#spinWhile(side, Math.min(this.#spin, DEFAULT_SPIN));
+          if (value === undefined) continue;
+          if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
+            throw timeoutError(syscall, allowance.timeout!);
+          }
+          Atomics.add(this.words, waiting, 1);
+          let slept;
+          try {
+            if (this.#moved(side, value)) continue;
+            const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
+            slept = await this.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue });
+          } finally {
+            if (!this.mapping.closed) Atomics.sub(this.words, waiting, 1);
+          }
+          quiet = slept === 'timedout';
+        }
+      } finally {
+        leave();
+      }
+    } finally {
+      this.#queue.leave(options.ref);
+    }
+  }
+
+  #checkPeer(side: Role): void {
+    if (side === 'producer') this.#assertConsumerAlive();
+    else this.#reapProducers();
+  }
+
+  // Whether, after announcing that it sleeps, this side has anything to do after all.
+  #moved(side: Role, value: number): boolean {
+    return Atomics.load(this.words, SIDES[side].index) !== value || (side === 'consumer' && this.#ended());
+  }
+
+  // Spins while the other side's index still holds the value that made this side wait (for the consumer
+  // its own head: the ring is empty while tail equals it; for a producer the head its full ring saw).
+  // Returns that value, to sleep on, or undefined when the index moved meanwhile (try again at once).
+  // Spinning is skipped when the peer last waited on this CPU: it could not run while this side spins.
+  #spinWhile(side: Role, limit: number): number | undefined {
+    const { index, cpu, peerCpu } = SIDES[side];
+    const waitingFor = side === 'producer' ? this.#fullAt : this.words[W.head]!;
+    const here = native.currentCpu();
+    this.words[cpu] = here;
+    if (limit === 0 || this.words[peerCpu] === here) return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
+    // Spinning for good goes round the caller's loop now and then, for its deadline and liveness checks.
+    const reads = limit === Infinity ? 100_000 : limit;
+    for (let spin = 0; spin < reads; spin++) {
+      if (Atomics.load(this.words, index) !== waitingFor) return undefined;
+    }
+    return waitingFor;
+  }
+}
+
+// UNIPC_… aside, a spin count is a whole number of reads, or Infinity.
+function spinOption(value: unknown): number {
+  if (value === undefined) return DEFAULT_SPIN;
+  if (value === Infinity) return Infinity;
+  validateInteger(value, 'options.spin', 0, 2 ** 31 - 1);
+  return value;
+}
+
+// A producer that takes the lock over from one that died mid-send finds the ring consistent: nothing
+// becomes visible before the store to `tail`, the last step of a send.
+function consistent(guard: MutexGuard): void {
+  if (guard.ownerDied) guard.markConsistent();
 }

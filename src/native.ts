@@ -195,6 +195,9 @@ export interface Native {
   // mmap.cc
   mmap(length: number, prot: number, flags: number, fd: number, offset: number, guard: number, shared: boolean, writable: boolean): NativeView | number;
   viewRegion(region: number): NativeView | number;
+  windowSource(region: number): object | number;
+  window(source: object, offset: number, length: number): Uint8Array;
+  detach(buffer: ArrayBufferLike): void;
   closeView(view: number, buffer: ArrayBuffer): number;
   faultedPages(region: number): number;
   msync(region: number, offset: number, length: number, flags: number): number;
@@ -218,6 +221,7 @@ export interface Native {
   futexWaitAsync(region: number, offset: number, expected: number, timeoutMs: number, callback: WaitCallback): number;
   futexWake(region: number, offset: number, count: number): number;
   gettid(): number;
+  currentCpu(): number;
 
   // sem.cc
   semget(key: number, count: number, flags: number): number;
