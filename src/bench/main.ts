@@ -249,7 +249,6 @@ function toMeasurement(id: string, phase: Phase, result: any): Measurement {
 interface NodeCaseOutcome {
   measurements: Measurement[];
   heap?: HeapRun;
-  zeroCopy?: boolean;
 }
 
 function nodeArgs(): string[] {
@@ -259,21 +258,20 @@ function nodeArgs(): string[] {
 }
 
 async function runNodeCase(def: CaseDef, counts: Counts, progress: Progress, timeoutMs: number, heapRun: boolean): Promise<NodeCaseOutcome> {
-  const { mechanism, env: extraEnv } = def.node!;
+  const { mechanism } = def.node!;
   const phases = phasesOf(def, counts);
   if (heapRun) phases.push({ kind: 'heap', placement: 'cross-CPU', size: 64, count: counts.heapMessages, warmup: 0 });
   const config: ClientConfig = { mechanism, phases };
-  const env = { ...process.env, ...extraEnv };
   const args = nodeArgs();
   const fds = [];
   let server: ChildProcess | undefined;
   if (MECHANISMS[mechanism]!.spawnServer === undefined) {
     const [clientEnd, serverEnd] = socketpair('seqpacket');
-    server = spawn(process.execPath, [...args, peerProgram, 'server', mechanism, '3'], { stdio: ['ignore', 'inherit', 'inherit'], fds: [serverEnd], env });
+    server = spawn(process.execPath, [...args, peerProgram, 'server', mechanism, '3'], { stdio: ['ignore', 'inherit', 'inherit'], fds: [serverEnd] });
     live.children.add(server);
     fds.push(clientEnd);
   }
-  const client = spawn(process.execPath, [...args, peerProgram, 'client', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'], fds, env });
+  const client = spawn(process.execPath, [...args, peerProgram, 'client', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'], fds });
   live.children.add(client);
   const outcome: NodeCaseOutcome = { measurements: [] };
   const owned: Array<{ kind: 'msg' | 'sem'; id: number }> = [];
@@ -284,15 +282,13 @@ async function runNodeCase(def: CaseDef, counts: Counts, progress: Progress, tim
     if (message.owned !== undefined) {
       owned.push(...message.owned);
       live.sysv.push(...message.owned);
-    } else if (message.zeroCopy !== undefined) {
-      outcome.zeroCopy = message.zeroCopy;
     } else if (message.error !== undefined) {
       failure = message.error;
     } else if (message.result !== undefined) {
       const phase = phases[message.phase]!;
       if (phase.kind === 'heap') {
         const { client: c, server: s, seconds, messages } = message.result as { client: HeapFigures; server: HeapFigures; seconds: number; messages: number };
-        outcome.heap = { path: outcome.zeroCopy === true ? 'zero-copy' : 'copying', messages, seconds, client: c, server: s };
+        outcome.heap = { messages, seconds, client: c, server: s };
       } else {
         outcome.measurements.push(toMeasurement(def.id, phase, message.result));
       }
@@ -448,7 +444,6 @@ export async function bench(argv: string[]): Promise<number> {
   const measurements: Measurement[] = [];
   const results: CaseResult[] = [];
   let heap: HeapRun | undefined;
-  let zeroCopy: boolean | undefined;
   const heapCase = selected.find((c) => c.id === 'unipc/channel-zero-copy');
   try {
     for (const def of selected) {
@@ -465,7 +460,6 @@ export async function bench(argv: string[]): Promise<number> {
           const outcome = await runNodeCase(def, counts, progress, timeoutMs, def === heapCase);
           measurements.push(...outcome.measurements);
           if (outcome.heap !== undefined) heap = outcome.heap;
-          if (outcome.zeroCopy !== undefined) zeroCopy = outcome.zeroCopy;
         }
       } catch (error) {
         if (error instanceof Cancelled) throw error;
@@ -477,10 +471,6 @@ export async function bench(argv: string[]): Promise<number> {
   } finally {
     progress.done();
     if (typeof tools !== 'string' && tools.temporary) fs.rmSync(tools.dir, { recursive: true, force: true });
-  }
-  if (zeroCopy === false) {
-    const zc = results.find((r) => r.id === 'unipc/channel-zero-copy');
-    if (zc !== undefined) zc.note = 'measured with the copying path (sendSync/receiveSync): this Channel has no reserve()/receiveView() yet';
   }
 
   const ratioList = ratios(measurements);
@@ -505,7 +495,6 @@ export async function bench(argv: string[]): Promise<number> {
       throughput: "timed at the sender from its first send to the receiver's acknowledgement of the last message",
       ringCapacities: Object.fromEntries(Object.values(KINDS).map((k) => [k.size, ringCapacity(k.size)])),
       channelSpin: CHANNEL_SPIN,
-      channelZeroCopy: zeroCopy ?? null,
       bestC: 'ratios divide by the best C figure of the same kind and placement among the two-process references (memcpy has a target of its own)',
     },
     cases: results,

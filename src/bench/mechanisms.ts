@@ -611,21 +611,9 @@ function posixQueueMechanism(api: 'sync' | 'async'): Mechanism {
 /** Capacities of the channel pairs, one per ring size the message sizes need. */
 const CAPACITIES = [...new Set(Object.values(KINDS).map((kind) => ringCapacity(kind.size)))];
 
-interface ZeroCopyChannel {
-  reserveSync(length: number): Uint8Array;
-  commit(length?: number): void;
-  receiveViewSync(): Uint8Array | null;
-  release(): void;
-}
-
-/** Whether this unipc's Channel has the zero-copy calls (reserve/commit, receiveView/release). */
-export function channelHasZeroCopy(): boolean {
-  const prototype = Channel.prototype as unknown as Partial<ZeroCopyChannel>;
-  return typeof prototype.reserveSync === 'function' && typeof prototype.receiveViewSync === 'function';
-}
-
-// A pair of channels (there, back) per ring size; configure() picks the pair for the phase's size.
-function channelMechanism(api: 'sync' | 'async' | 'zero-copy'): Mechanism {
+// A pair of channels (there, back) per ring size; configure() picks the pair for the phase's size. Each
+// end spins `spin` reads before it sleeps (the default unless given; Infinity: never sleeps).
+function channelMechanism(api: 'sync' | 'async' | 'zero-copy', spin?: number): Mechanism {
   const endpoint = (there: Channel[], back: Channel[], client: boolean): Endpoint => {
     const outs = client ? there : back;
     const ins = client ? back : there;
@@ -647,16 +635,17 @@ function channelMechanism(api: 'sync' | 'async' | 'zero-copy'): Mechanism {
         close,
       });
     }
-    if (api === 'zero-copy' && channelHasZeroCopy()) {
+    if (api === 'zero-copy') {
+      // The message is written into the ring and read where it lies: the only copy is the sender's
+      // filling of the reservation (an echo copies the view it received into its reservation).
       return syncMessages({
         configure,
         send(data) {
-          const zeroCopy = out as unknown as ZeroCopyChannel;
-          zeroCopy.reserveSync(data.length).set(data);
-          zeroCopy.commit();
+          out.reserveSync(data.length).set(data);
+          out.commit();
         },
-        receive: () => (into as unknown as ZeroCopyChannel).receiveViewSync() ?? unexpectedEnd(),
-        release: () => (into as unknown as ZeroCopyChannel).release(),
+        receive: () => into.receiveViewSync() ?? unexpectedEnd(),
+        release: () => into.release(),
         close,
       });
     }
@@ -664,7 +653,7 @@ function channelMechanism(api: 'sync' | 'async' | 'zero-copy'): Mechanism {
   };
   return {
     client() {
-      const make = () => CAPACITIES.map((capacity) => Channel.create({ capacity, maxMessageSize: capacity / 2 - 8 }));
+      const make = () => CAPACITIES.map((capacity) => Channel.create({ capacity, maxMessageSize: capacity / 2 - 8, spin }));
       const there = make();
       const back = make();
       return {
@@ -677,7 +666,7 @@ function channelMechanism(api: 'sync' | 'async' | 'zero-copy'): Mechanism {
       };
     },
     server(info: { rings: number }, fds) {
-      const channels = fds.map((fd) => Channel.fromFd(fd));
+      const channels = fds.map((fd) => Channel.fromFd(fd, { spin }));
       return endpoint(channels.slice(0, info.rings), channels.slice(info.rings), false);
     },
   };
@@ -1037,7 +1026,7 @@ export const MECHANISMS: Record<string, Mechanism> = {
   'posix-queue-async': posixQueueMechanism('async'),
   'channel-sync': channelMechanism('sync'),
   'channel-async': channelMechanism('async'),
-  'channel-spin': channelMechanism('sync'),
+  'channel-spin': channelMechanism('sync', Infinity),
   'channel-zero-copy': channelMechanism('zero-copy'),
   'mutex-condition': memfdSlotsMechanism('condition'),
   'futex-semaphore': memfdSlotsMechanism('semaphore'),

@@ -10,7 +10,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { UnixSocket, socketpair } from '../index.js';
-import { type Endpoint, MECHANISMS, channelHasZeroCopy } from './mechanisms.js';
+import { type Endpoint, MECHANISMS } from './mechanisms.js';
 import { PLACEMENT_CPUS, type Phase } from './plan.js';
 
 export interface ClientConfig {
@@ -116,7 +116,6 @@ async function runClient(config: ClientConfig): Promise<void> {
   sendJson(control, { setup: setup.info }, setup.fds);
   setup.afterSend?.();
   const endpoint = await setup.connect(expect(control, 'ready'));
-  report({ zeroCopy: channelHasZeroCopy() });
 
   let placement: string | undefined;
   for (const [index, phase] of config.phases.entries()) {

@@ -33,8 +33,6 @@ export function ringCapacity(size: number): number {
 
 /** The channel's default reads before sleeping (src/channel.ts), which the C references copy. */
 export const CHANNEL_SPIN = 1000;
-/** "Never sleep" for the channel's spin mode, until Channel takes a per-end spin option. */
-export const SPIN_FOREVER = 100_000_000;
 
 export type Family = 'c' | 'unipc' | 'node';
 
@@ -44,8 +42,8 @@ export interface CaseDef {
   family: Family;
   /** A C reference: program in bench/c, its mechanism argument, and an extra argument per size. */
   c?: { program: string; mechanism: string; extra?: (size: number) => string; queue?: boolean };
-  /** A Node mechanism of src/bench/mechanisms.ts, and environment for both of its processes. */
-  node?: { mechanism: string; env?: Record<string, string> };
+  /** A Node mechanism of src/bench/mechanisms.ts. */
+  node?: { mechanism: string };
   /** memcpy bandwidth, one process: the window its copies cycle through, in MiB. */
   memcpy?: { windowMiB: number };
   /** Kinds this case does not measure, and why. */
@@ -198,15 +196,17 @@ export const CASES: CaseDef[] = [
     id: 'unipc/channel-spin',
     label: 'unipc channel, Sync spin',
     family: 'unipc',
-    node: { mechanism: 'channel-spin', env: { UNIPC_CHANNEL_SPIN: String(SPIN_FOREVER) } },
-    noSameCpu: SPINNING,
-    note: `sendSync/receiveSync, never sleeping (UNIPC_CHANNEL_SPIN=${SPIN_FOREVER})`,
+    node: { mechanism: 'channel-spin' },
+    noSameCpu:
+      "with spin: Infinity the channel never sleeps, also when its peer waits on the same CPU (#waitSync's Infinity branch skips the sleep #spinWhile asks for there): each round trip waits out a time slice (~8 ms)",
+    note: 'sendSync/receiveSync with { spin: Infinity }: never sleeps',
   },
   {
     id: 'unipc/channel-zero-copy',
     label: 'unipc channel, zero-copy',
     family: 'unipc',
     node: { mechanism: 'channel-zero-copy' },
+    note: 'reserveSync/commit and receiveViewSync/release, default spin; the receiver does not read the bytes it is lent',
   },
   {
     id: 'unipc/mutex-condition',
