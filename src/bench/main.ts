@@ -58,6 +58,8 @@ interface CaseResult {
   family: string;
   note?: string;
   notMeasured: Record<string, string>;
+  /** Wall-clock time of the case, process start-up and compilation included. */
+  seconds?: number;
   error?: string;
 }
 
@@ -452,6 +454,7 @@ export async function bench(argv: string[]): Promise<number> {
       if (def.noSameCpu !== undefined) notMeasured['same-CPU round trips'] = def.noSameCpu;
       const result: CaseResult = { id: def.id, label: def.label, family: def.family, note: def.note, notMeasured };
       results.push(result);
+      const caseStart = performance.now();
       try {
         if (def.family === 'c') {
           if (typeof tools === 'string') throw new Error(`C references not run: ${tools}`);
@@ -467,6 +470,7 @@ export async function bench(argv: string[]): Promise<number> {
         progress.done();
         process.stderr.write(`unipc bench: ${def.id}: ${result.error}\n`);
       }
+      result.seconds = Math.round(performance.now() - caseStart) / 1000;
     }
   } finally {
     progress.done();
