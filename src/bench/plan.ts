@@ -268,7 +268,7 @@ export interface Counts {
   memcpyMebibytes: number;
 }
 
-export const FULL_COUNTS: Counts = { roundTrips: 20_000, messages: 500_000, mebibytes: 1024, heapMessages: 10_000_000, memcpyMebibytes: 4096 };
+export const FULL_COUNTS: Counts = { roundTrips: 20_000, messages: 300_000, mebibytes: 512, heapMessages: 10_000_000, memcpyMebibytes: 2048 };
 export const QUICK_COUNTS: Counts = { roundTrips: 1000, messages: 20_000, mebibytes: 64, heapMessages: 200_000, memcpyMebibytes: 512 };
 
 /** One measurement as a peer runs it. */
