@@ -87,6 +87,7 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
       const by = y + 4 + i * (bar + 2);
       if (median === undefined) {
         if (i === 0) rows.push(`<text class="na" x="${rttX + 4}" y="${by + bar}">${def.skip?.rtt8 !== undefined ? 'not a round-trip case' : 'n/a'}</text>`);
+        else if (cross !== undefined && def.noSameCpu !== undefined) rows.push(`<text class="na" x="${rttX + 4}" y="${by + bar}">same-CPU: not measured (busy-waits)</text>`);
         return;
       }
       const w = Math.max(1, scale(median, rttLow, rttHigh));
