@@ -69,6 +69,8 @@ class Cancelled extends Error {}
 const live = {
   children: new Set<ChildProcess>(),
   sysv: [] as Array<{ kind: 'msg' | 'sem'; id: number }>,
+  /** A temporary directory of compiled C references, if build/bench was not writable. */
+  temporaryDir: undefined as string | undefined,
   cancelled: false,
 };
 
@@ -151,6 +153,7 @@ function compileC(): CTools | string {
   } catch {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-bench-c-'));
     temporary = true;
+    live.temporaryDir = dir;
   }
   const binaries = new Map<string, string>();
   for (const program of C_PROGRAMS) {
@@ -430,6 +433,7 @@ export async function bench(argv: string[]): Promise<number> {
     live.cancelled = true;
     killAll();
     for (const object of live.sysv) removeSysv(object);
+    if (live.temporaryDir !== undefined) fs.rmSync(live.temporaryDir, { recursive: true, force: true });
     process.stderr.write(`\nunipc bench: ${signal}, stopped\n`);
     process.exit(130);
   };

@@ -269,7 +269,7 @@ export interface Counts {
 }
 
 export const FULL_COUNTS: Counts = { roundTrips: 20_000, messages: 300_000, mebibytes: 512, heapMessages: 10_000_000, memcpyMebibytes: 2048 };
-export const QUICK_COUNTS: Counts = { roundTrips: 1000, messages: 20_000, mebibytes: 64, heapMessages: 200_000, memcpyMebibytes: 512 };
+export const QUICK_COUNTS: Counts = { roundTrips: 1000, messages: 20_000, mebibytes: 32, heapMessages: 200_000, memcpyMebibytes: 512 };
 
 /** One measurement as a peer runs it. */
 export interface Phase {
