@@ -272,7 +272,7 @@ async function runNodeCase(def: CaseDef, counts: Counts, progress: Progress, tim
   let server: ChildProcess | undefined;
   if (MECHANISMS[mechanism]!.spawnServer === undefined) {
     const [clientEnd, serverEnd] = socketpair('seqpacket');
-    server = spawn(process.execPath, [...args, peerProgram, 'server', mechanism, '3'], { stdio: ['ignore', 'inherit', 'inherit'], fds: [serverEnd] });
+    server = spawn(process.execPath, [...args, peerProgram, 'server', mechanism, '3'], { stdio: ['ignore', 'ignore', 'inherit'], fds: [serverEnd] });
     live.children.add(server);
     fds.push(clientEnd);
   }
