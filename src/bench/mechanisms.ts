@@ -87,6 +87,13 @@ function unexpectedEnd(): never {
   throw new Error('the other side ended the data early');
 }
 
+// During the warm-up only (the timed loop stays bare): what comes back is the message that went out.
+function checkReply(reply: Uint8Array, message: Uint8Array): void {
+  if (reply.length !== message.length || reply[0] !== message[0] || reply[reply.length - 1] !== message[message.length - 1]) {
+    throw new Error(`the reply (${reply.length} bytes) is not the ${message.length}-byte message sent`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Loop shapes
 
@@ -106,7 +113,7 @@ function syncMessages(t: SyncMessages): Endpoint {
     roundTrips(message, warmup, count, samples) {
       for (let i = 0; i < warmup; i++) {
         t.send(message);
-        t.receive();
+        checkReply(t.receive(), message);
         release();
       }
       let previous = performance.now();
@@ -154,7 +161,7 @@ function asyncMessages(t: AsyncMessages): Endpoint {
     async roundTrips(message, warmup, count, samples) {
       for (let i = 0; i < warmup; i++) {
         await t.send(message);
-        await t.receive();
+        checkReply(await t.receive(), message);
       }
       let previous = performance.now();
       for (let i = 0; i < count; i++) {
