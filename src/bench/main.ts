@@ -49,8 +49,11 @@ Usage: unipc bench [options]
 `;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const extension = path.extname(fileURLToPath(import.meta.url));
 /** The peer program beside this file: peer.ts under tsx, peer.js when compiled. */
-const peerProgram = path.join(here, `peer${path.extname(fileURLToPath(import.meta.url))}`);
+const peerProgram = path.join(here, `peer${extension}`);
+/** How this run was started, for the record: the TypeScript is run by npm run bench, the JavaScript by the CLI. */
+const invocation = extension === '.ts' ? 'npm run bench' : 'unipc bench';
 
 interface CaseResult {
   id: string;
@@ -489,7 +492,7 @@ export async function bench(argv: string[]): Promise<number> {
     date: started.toISOString(),
     durationSeconds: (Date.now() - started.getTime()) / 1000,
     quick: values.quick === true,
-    command: ['unipc', 'bench', ...argv].join(' '),
+    command: argv.length === 0 ? invocation : `${invocation}${invocation.startsWith('npm') ? ' --' : ''} ${argv.join(' ')}`,
     machine: { ...machineInfo, loadAverage: { ...load, end: os.loadavg() } },
     settings: {
       counts,
