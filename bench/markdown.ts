@@ -20,7 +20,7 @@ const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
 const { machine } = results;
 const load = machine.loadAverage.start.map((x: number) => x.toFixed(1)).join(', ');
 console.log(
-  `Run of ${results.date.slice(0, 10)} (\`${results.command.replace(/^unipc bench/, 'npm run bench')}\`, committed as \`bench/results/latest.json\`): ` +
+  `Run of ${results.date.slice(0, 10)} (\`${results.command}\`, committed as \`bench/results/latest.json\`): ` +
     `${machine.cpu}, ${machine.cores} CPUs${machine.virtualized ? ' (a VM)' : ''}, ${machine.kernel}, Node ${machine.node}; ` +
     `load average ${load} at the start, ${results.durationSeconds.toFixed(0)} s.`,
 );
