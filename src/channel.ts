@@ -236,6 +236,15 @@ export class Channel extends SharedWords implements Disposable {
     return this.#closed;
   }
 
+  /** How many producers are attached now (a producer that died counts until the consumer notices). */
+  get producers(): number {
+    this.ensureOpen('producers');
+    let mask = Atomics.load(this.words, W.producerMask);
+    let count = 0;
+    for (; mask !== 0; mask &= mask - 1) count++;
+    return count;
+  }
+
   /** The reads a waiting Sync call makes before it sleeps (EndOptions.spin); settable. */
   get spin(): number {
     return this.#spin;
