@@ -22,6 +22,7 @@ import {
   SysvSharedMemory,
   type SysvQueueRecord,
   type SysvSemaphoresRecord,
+  type SysvObjectRecord,
   type SysvShmRecord,
   list,
   remove,
@@ -123,7 +124,7 @@ describe('list()', () => {
         assert.equal(record.mark?.pid, process.pid);
         assert.equal(record.mark?.bootId, fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
       }
-      assert.ok(!list({ type: 'posix-shm' }).some((o) => o.name === semName), 'a semaphore is not listed as shared memory');
+      assert.ok(!list({ type: 'posix-shm' }).some((o) => (o as PosixShmRecord).name === semName), 'a semaphore is not listed as shared memory');
       const mine = list({ mine: true }).map((o) => (o as PosixShmRecord).name);
       assert.ok(mine.includes(shmName) && mine.includes(semName));
       // With this process holding both, neither is stale.
@@ -188,11 +189,12 @@ describe('list()', () => {
       const summary = (text: string, label: RegExp) => Number(label.exec(text)?.[1]);
       const shown = (type: IpcObjectType) =>
         list({ type }).map((o) => {
-          const r = o as SysvQueueRecord & SysvSemaphoresRecord & SysvShmRecord;
+          const r = o as SysvObjectRecord;
           const common = [`0x${r.key.toString(16).padStart(8, '0')}`, String(r.id), userName(r.uid).slice(0, 10), r.mode.toString(8)];
-          if (type === 'sysv-queue') return [...common, String(r.bytes), String(r.messages)];
-          if (type === 'sysv-semaphores') return [...common, String(r.count)];
-          return [...common, String(r.size), String(r.attachments), ...(r.markedForRemoval ? ['dest'] : [])];
+          if (o.type === 'sysv-queue') return [...common, String(o.bytes), String(o.messages)];
+          if (o.type === 'sysv-semaphores') return [...common, String(o.count)];
+          const m = o as SysvShmRecord;
+          return [...common, String(m.size), String(m.attachments), ...(m.markedForRemoval ? ['dest'] : [])];
         });
       // Other tests create and remove objects meanwhile: compare only a snapshot that did not change
       // while ipcs ran (the same before and after).
