@@ -6,8 +6,9 @@
 // filesystem for POSIX queues (the kernel offers no other way to enumerate them).
 //
 // "Stale" is claimed only when it can be proven (docs/security.md): the creator is gone and no process
-// holds the object now. The kernel records a creator only for System V shared memory; POSIX shared
-// memory and named semaphores have one when unipc created them (the creator mark, src/mark.ts). A
+// holds the object now. The kernel records a creator only for System V shared memory (and counts its
+// attachments); POSIX shared memory and named semaphores have one when unipc created them (the creator
+// mark, src/mark.ts), and a write lease on the file proves that nobody has it open or mapped. A
 // semaphore set or message queue of either kind is never provably stale.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -338,32 +339,23 @@ function readDevShm(type: 'posix-shm' | 'posix-semaphore'): IpcObject[] | string
   return records;
 }
 
-interface Mount {
-  id: number;
-  device: string;
-  mountPoint: string;
-  fsType: string;
-  superOptions: string;
-}
-
-// /proc/self/mountinfo, with the octal escapes (\040 for a space) of its paths decoded.
-function mounts(): Mount[] {
+// Where an mqueue filesystem is mounted (the last such mount: it hides earlier ones at the same
+// place), from /proc/self/mountinfo, whose paths escape a space as \040.
+function mqueueMountPoint(): string | undefined {
   let text = '';
   try {
     text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
-    return [];
+    return undefined;
   }
-  const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => {
-      const [before, after = ''] = line.split(' - ');
-      const fields = before!.split(' ');
-      const [fsType = '', , superOptions = ''] = after.split(' ');
-      return { id: Number(fields[0]), device: fields[2] ?? '', mountPoint: unescape(fields[4] ?? ''), fsType, superOptions };
-    });
+  let found: string | undefined;
+  for (const line of text.split('\n')) {
+    const [before = '', after = ''] = line.split(' - ');
+    if (after.split(' ')[0] !== 'mqueue') continue;
+    const mountPoint = before.split(' ')[4];
+    if (mountPoint !== undefined) found = mountPoint.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+  }
+  return found;
 }
 
 const MQUEUE_UNMOUNTED =
@@ -371,9 +363,9 @@ const MQUEUE_UNMOUNTED =
   '(mount -t mqueue none /dev/mqueue as root lists them; opening a queue by name works without it)';
 
 function readMqueue(): IpcObject[] | string {
-  const mount = mounts().find((m) => m.fsType === 'mqueue');
-  if (mount === undefined) return MQUEUE_UNMOUNTED;
-  const entries = regularFiles(mount.mountPoint);
+  const mountPoint = mqueueMountPoint();
+  if (mountPoint === undefined) return MQUEUE_UNMOUNTED;
+  const entries = regularFiles(mountPoint);
   if (typeof entries === 'string') return entries;
   const records: IpcObject[] = [];
   for (const entry of entries) {
@@ -400,7 +392,7 @@ function readMqueue(): IpcObject[] | string {
     if (entry.exact) {
       const attributes = queueAttributes(record.name, entry.stats);
       if (attributes === 'other namespace') {
-        return `the mqueue filesystem mounted at ${mount.mountPoint} belongs to another IPC namespace than this process's`;
+        return `the mqueue filesystem mounted at ${mountPoint} belongs to another IPC namespace than this process's`;
       }
       if (attributes) Object.assign(record, attributes);
     } else {
