@@ -40,8 +40,8 @@ export interface SharedMemoryOptions {
   /** Create the object if it does not exist (O_CREAT). Default false. */
   create?: boolean;
   /**
-   * With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. Only then is the object
-   * known to be this call's, so only then is it unlinked again when setting `size` fails.
+   * With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. Either way, an object this
+   * call made is unlinked again when setting `size` fails.
    */
   exclusive?: boolean;
   /** Empty it on open (O_TRUNC); needs read-write access. Default false. */
@@ -110,8 +110,8 @@ export class SharedMemory extends FdHandle {
       if (size !== undefined && size > 0 && reserve) check(native.fallocate(fd, 0, size), 'fallocate', context);
     } catch (error) {
       memory.close();
-      // With exclusive, this call made the object: do not leave it behind, empty, to block a retry.
-      if (create && exclusive) native.shmUnlink(ipcName);
+      // This call made the object: do not leave it behind, empty, to block a retry.
+      if (created) native.shmUnlink(ipcName);
       throw error;
     }
     return memory;
