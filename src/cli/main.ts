@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The unipc command: `unipc tour` shows every mechanism between real processes; more commands come
-// with later mechanisms (bench, ls, rm).
+// The unipc command: `unipc tour` shows every mechanism between real processes; `unipc ls` and
+// `unipc rm` list and remove IPC objects; more commands come with later mechanisms (bench).
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import packageRoot from '#root';
+import { ls } from './ls.js';
 import { runPeer } from './peer.js';
+import { rm } from './rm.js';
 import { tour } from './tour.js';
 
 const HELP = `unipc — Unix inter-process communication for Node.js
@@ -15,7 +17,11 @@ Usage: unipc <command> [options]
 Commands:
   tour          run every mechanism between two real processes and show, per step,
                 what was sent, what arrived and how long it took (npm start)
+  ls            list every IPC object (System V and POSIX) and whether each is provably stale
+  rm            remove IPC objects by id, key or name, or the provably stale ones (--stale)
   help          show this text
+
+unipc <command> --help shows a command's options.
 
 Options:
   -h, --help     show this text
@@ -31,6 +37,9 @@ async function main(argv: string[]): Promise<number> {
     await runPeer(argv[1], argv.slice(2));
     return 0;
   }
+  // Commands with options of their own parse them themselves.
+  if (argv[0] === 'ls') return ls(argv.slice(1));
+  if (argv[0] === 'rm') return rm(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
