@@ -97,6 +97,7 @@ export {
   type PosixSendOptions,
   type PosixSendSyncOptions,
 } from './mq.js';
+export { Channel, type ChannelOptions, type EndOptions } from './channel.js';
 export {
   IPC_OBJECT_TYPES,
   type IpcObject,
