@@ -753,7 +753,7 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
 
   optionProperties('create()', 'sync', (options) => MemoryFile.create(`${PREFIX}options`, options as never), [
     ...integerSlots('size', 0, MAX_SAFE),
-    ...booleanSlots('sealable'),
+    ...booleanSlots('sealable', 'reserve'),
   ]);
 
   test('resize(size): of the wrong type (including undefined), out of range or not an integer', () => {
@@ -916,7 +916,7 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
   const missing = `${PREFIX}missing`;
 
   optionProperties('open()', 'sync', (options) => SharedMemory.open(missing, options as never), [
-    ...booleanSlots('create', 'exclusive', 'truncate', 'readOnly'),
+    ...booleanSlots('create', 'exclusive', 'truncate', 'readOnly', 'reserve'),
     ...integerSlots('size', 0, MAX_SAFE),
     ...integerSlots('mode', 0, 0o7777),
   ]);
