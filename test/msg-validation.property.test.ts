@@ -4,6 +4,7 @@
 // V queue has been removed (EINVAL), the POSIX queue closed (EBADF), names do not exist (ENOENT).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { IPC_PRIVATE, MessageQueue, PosixQueue } from '../src/index.js';
@@ -191,6 +192,13 @@ describe('MessageQueue: fromId(), messages(), set() owners', () => {
     fc.assert(fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => MessageQueue.fromId(v), 'range', 'id', rangeDetail(0, MAX_INT32))), params);
   });
 
+  test('data longer than msgmax (a string, a view, an ArrayBuffer)', async () => {
+    const msgmax = Number(fs.readFileSync('/proc/sys/kernel/msgmax', 'utf8'));
+    const tooLong = fc.integer({ min: msgmax + 1, max: 16 * msgmax }).chain((n) => fc.constantFrom<unknown>('x'.repeat(n), new Uint8Array(n), new ArrayBuffer(n)));
+    fc.assert(fc.property(tooLong, (v) => throwsArgError(() => removed.sendSync(1, v as never), 'range', 'data.byteLength', "the system's msgmax")), params);
+    await fc.assert(fc.asyncProperty(tooLong, (v) => rejectsArgError(() => removed.send(1, v as never), 'range', 'data.byteLength', "the system's msgmax")), params);
+  });
+
   // On a removed queue a messages() that slipped through validation ends at once (done), which
   // rejectsArgError reports as a resolution.
   optionProperties('messages().next()', 'async', (options) => removed.messages(options as never).next(), [signalSlot, ...selectorSlots, ...booleanSlots('ref')]);
@@ -238,6 +246,12 @@ describe('PosixQueue: names, unlink(), messages(), setNonBlocking()', () => {
   // reports it); on the closed one it would end at once.
   optionProperties('messages().next()', 'async', (options) => open.messages(options as never).next(), [signalSlot, ...timeoutSlots, ...booleanSlots('ref')]);
   optionProperties('messages().next() of a closed queue', 'async', (options) => closed.messages(options as never).next(), [signalSlot]);
+
+  test("data longer than the queue's messageSize (a string, a view, an ArrayBuffer)", async () => {
+    const tooLong = fc.integer({ min: open.messageSize + 1, max: 1 << 20 }).chain((n) => fc.constantFrom<unknown>('x'.repeat(n), new Uint8Array(n), new ArrayBuffer(n)));
+    fc.assert(fc.property(tooLong, (v) => throwsArgError(() => open.sendSync(v as never), 'range', 'data.byteLength', "the queue's messageSize")), params);
+    await fc.assert(fc.asyncProperty(tooLong, (v) => rejectsArgError(() => open.send(v as never), 'range', 'data.byteLength', "the queue's messageSize")), params);
+  });
 
   test('setNonBlocking(nonBlocking): not a boolean (undefined means true)', () => {
     fc.assert(fc.property(notBoolean, (v) => throwsArgError(() => open.setNonBlocking(v as never), 'type', 'nonBlocking', 'must be of type boolean')), params);
