@@ -23,8 +23,8 @@
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "_GNU_SOURCE"
       ],
-      "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
-      "cflags_cc": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
+      "cflags": ["-Wall", "-Wextra", "-Werror", "-Wunused-parameter", "-fvisibility=hidden"],
+      "cflags_cc": ["-Wall", "-Wextra", "-Werror", "-Wunused-parameter", "-fvisibility=hidden"],
       "libraries": ["-pthread", "-lrt"],
       "ldflags": ["-Wl,-z,nodelete"]
     }

@@ -7,7 +7,7 @@ import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js'
 import { Mutex, type MutexGuard } from './lock.js';
 import { MemoryFile, type Mapping, mappingInternals } from './mmap.js';
 import { native } from './native.js';
-import { SharedMemory } from './shm.js';
+import { SharedMemory, toIpcName } from './shm.js';
 import { invalidArgValue, invalidState, outOfRange, toBytes, validateBoolean, validateFd, validateInteger, validateOptions } from './validate.js';
 import { AGAIN, type RefOptions, type SyncWaitOptions, type WaitOptions, abortedError, budget, syncWaitOptions, waitOptions } from './wait.js';
 
@@ -158,6 +158,12 @@ export class Channel extends SharedWords implements Disposable {
     }
     this.capacity = words[W.capacity]!;
     this.maxMessageSize = words[W.maxMessageSize]!;
+    // Another process wrote the header: numbers create() would never write are a damaged channel, not
+    // arguments to compute offsets from.
+    const capacityValid = this.capacity >= 4096 && this.capacity <= 2 ** 30 && (this.capacity & (this.capacity - 1)) === 0;
+    if (!capacityValid || !(this.maxMessageSize >= 1 && this.maxMessageSize <= this.capacity / 2 - 8) || words[W.dataOffset] !== HEADER_BYTES) {
+      throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, 'a damaged channel header (capacity, maxMessageSize or data offset out of range)');
+    }
     if (mapping.length < HEADER_BYTES + this.capacity) {
       throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `the channel's memory is shorter than its capacity (${this.capacity})`);
     }
@@ -171,10 +177,11 @@ export class Channel extends SharedWords implements Disposable {
   /** Makes a channel in a memfd, or in POSIX shared memory under `name` (created exclusively, mode 0o600). */
   static create(options?: ChannelOptions): Channel {
     const { name, capacity = 1 << 20, maxMessageSize, multipleProducers = false, spin } = validateOptions(options);
+    if (name !== undefined) toIpcName(name, 'options.name');
     validateInteger(capacity, 'options.capacity', 4096, 2 ** 30);
     if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
-    const longest = maxMessageSize ?? capacity / 4;
-    validateInteger(longest, 'options.maxMessageSize', 0, capacity / 2 - 8);
+    const longest = maxMessageSize === undefined ? capacity / 4 : maxMessageSize;
+    validateInteger(longest, 'options.maxMessageSize', 1, capacity / 2 - 8);
     validateBoolean(multipleProducers, 'options.multipleProducers');
     spinOption(spin);
     const size = HEADER_BYTES + capacity;
@@ -219,6 +226,10 @@ export class Channel extends SharedWords implements Disposable {
   static #attach(owner: MemoryFile | SharedMemory, name: string | undefined, options: EndOptions): Channel {
     let mapping: Mapping | undefined;
     try {
+      // Mapping memory shorter than the header would fail for reasons about map() options the caller never gave.
+      if (owner.size < HEADER_BYTES) {
+        throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `not a unipc channel (${owner.size} bytes, less than its header)`);
+      }
       mapping = owner.map();
       return new Channel(owner, mapping, name, options);
     } catch (error) {

@@ -367,10 +367,11 @@ export class UnixServer extends FdHandle {
 
   /** Connections as they come, until the server is closed or the signal aborts. */
   async *connections(options?: { signal?: AbortSignal }): AsyncGenerator<UnixSocket, void, undefined> {
+    const checked = waitOptions(options); // also when closed already: bad options never pass silently
     while (!this.closed) {
       let socket: UnixSocket;
       try {
-        socket = await this.accept(options);
+        socket = await this.accept(checked);
       } catch (error) {
         if (this.closed && (error as IpcError).code === 'EBADF') return;
         throw error;
