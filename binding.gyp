@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "unipc_werror%": "<!(node -p \"require('fs').existsSync('.git') ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "unipc",
@@ -25,6 +28,9 @@
       ],
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
       "cflags_cc": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
+      "conditions": [
+        ["unipc_werror==1", { "cflags": ["-Werror"], "cflags_cc": ["-Werror"] }]
+      ],
       "libraries": ["-pthread", "-lrt"],
       "ldflags": ["-Wl,-z,nodelete"]
     }

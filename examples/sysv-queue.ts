@@ -18,8 +18,9 @@ if (role === 'child') {
     await queue.send(1, 'urgent');
     await queue.send(5, 'later');
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child', String(queue.id)], { stdio: 'inherit' });
+    const exited = new Promise((resolve) => child.on('exit', resolve)); // now: it may exit before the reply is read
     const reply = await queue.receive({ type: 9, timeout: 30_000 });
-    await new Promise((resolve) => child.on('exit', resolve));
+    await exited;
     const { messages, bytes, lastSendPid } = queue.stat();
     console.log(`parent got type ${reply.type}: ${reply.data}`);
     console.log(`queue ${queue.id}: ${messages} message left (${bytes} bytes), last sent by ${lastSendPid}`);

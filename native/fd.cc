@@ -1,9 +1,10 @@
-// Descriptor-level calls: close, read, write, poll, fcntl, and the socket messages that carry
-// descriptors (SCM_RIGHTS) and credentials (SCM_CREDENTIALS, SO_PEERCRED).
+// Descriptor-level calls: close, read, write, poll, fcntl (leases too), extended attributes, and the socket messages
+// that carry descriptors (SCM_RIGHTS) and credentials (SCM_CREDENTIALS, SO_PEERCRED).
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -67,6 +68,27 @@ Napi::Value Fcntl(const Napi::CallbackInfo& info) {
   int arg = args.Int32(2);
   if (!args.ok()) return info.Env().Undefined();
   return Result(info.Env(), SyscallResult(fcntl(fd, cmd, arg)));
+}
+
+// fgetxattr(fd, name, out) → the value's length; ERANGE when it does not fit in out
+Napi::Value Fgetxattr(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int fd = args.Int32(0);
+  std::string name = args.String(1);
+  ByteRange out = args.Bytes(2);
+  if (!args.ok()) return info.Env().Undefined();
+  return Result(info.Env(), SyscallResult(fgetxattr(fd, name.c_str(), out.data, out.length)));
+}
+
+// fsetxattr(fd, name, value, flags) → 0
+Napi::Value Fsetxattr(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int fd = args.Int32(0);
+  std::string name = args.String(1);
+  ByteRange value = args.Bytes(2);
+  int flags = args.Int32(3);
+  if (!args.ok()) return info.Env().Undefined();
+  return Result(info.Env(), SyscallResult(fsetxattr(fd, name.c_str(), value.data, value.length, flags)));
 }
 
 // sendmsg(fd, buffer, offset, length, fds: Int32Array | null, flags) → bytes sent
@@ -200,6 +222,8 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "write", Write);
   UNIPC_EXPORT(exports, "poll", Poll);
   UNIPC_EXPORT(exports, "fcntl", Fcntl);
+  UNIPC_EXPORT(exports, "fgetxattr", Fgetxattr);
+  UNIPC_EXPORT(exports, "fsetxattr", Fsetxattr);
   UNIPC_EXPORT(exports, "sendmsg", Sendmsg);
   UNIPC_EXPORT(exports, "recvmsg", Recvmsg);
   UNIPC_EXPORT(exports, "peerCredentials", PeerCredentials);
@@ -216,6 +240,10 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   UNIPC_CONSTANT(c, F_SETPIPE_SZ);
   UNIPC_CONSTANT(c, FD_CLOEXEC);
   UNIPC_CONSTANT(c, O_ACCMODE);
+  UNIPC_CONSTANT(c, F_SETLEASE);
+  UNIPC_CONSTANT(c, F_SETSIG);
+  UNIPC_CONSTANT(c, F_WRLCK);
+  UNIPC_CONSTANT(c, F_UNLCK);
   UNIPC_CONSTANT(c, PIPE_BUF);
   UNIPC_CONSTANT(c, POLLIN);
   UNIPC_CONSTANT(c, POLLOUT);
@@ -270,6 +298,7 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   UNIPC_CONSTANT(e, EMSGSIZE);
   UNIPC_CONSTANT(e, EPROTOTYPE);
   UNIPC_CONSTANT(e, ENOTSUP);
+  UNIPC_CONSTANT(e, ENODATA);
   UNIPC_CONSTANT(e, EADDRINUSE);
   UNIPC_CONSTANT(e, ECONNREFUSED);
   UNIPC_CONSTANT(e, ETOOMANYREFS);

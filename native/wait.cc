@@ -154,6 +154,9 @@ void ExecuteLocked(Pool& pool, std::unique_lock<std::mutex>& lock, const CallPtr
     call->in_syscall = true;
     lock.unlock();
     int64_t r = call->work();
+    // What the call captured (a mapped region's hold, say) is let go now, not when the last reference to
+    // the Call goes, which can be after JavaScript already acted on the result (closed the mapping).
+    if (r != -EINTR) call->work = nullptr;
     lock.lock();
     call->in_syscall = false;
     if (r != -EINTR) {

@@ -46,10 +46,12 @@ const files = process.argv.length > 2 ? process.argv.slice(2) : listTests(path.j
 const before = ipcSnapshot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-test-'));
 const concurrency = Math.max(2, os.availableParallelism());
+// Per test, and per test file; slower runs (the sanitizer one: scripts/test-asan.mjs) raise it.
+const timeout = Number(process.env.UNIPC_TEST_TIMEOUT_MS) || 120000;
 
 const run = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...files],
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...files],
   { cwd: root, stdio: 'inherit', env: { ...process.env, UNIPC_TEST_TMPDIR: tmp } },
 );
 

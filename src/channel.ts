@@ -1,14 +1,13 @@
 // A message channel over shared memory: a ring of variable-size records in a memfd or POSIX shared memory
 // object, with indices advanced by Atomics and futex wake-ups only for a side that said it sleeps.
-// Layout and protocol: docs/channel.md. This is the single-producer, single-consumer core of issue 6;
-// not exported from the package yet.
+// Layout and protocol: docs/channel.md.
 import v8 from 'node:v8';
 import { IpcError, errnoValue, timeoutError } from './errors.js';
 import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
 import { MemoryFile, type Mapping, mappingInternals } from './mmap.js';
 import { native } from './native.js';
-import { SharedMemory } from './shm.js';
+import { SharedMemory, toIpcName } from './shm.js';
 import { invalidArgValue, invalidState, outOfRange, toBytes, validateBoolean, validateFd, validateInteger, validateOptions } from './validate.js';
 import { AGAIN, type RefOptions, type SyncWaitOptions, type WaitOptions, abortedError, budget, syncWaitOptions, waitOptions } from './wait.js';
 
@@ -140,6 +139,9 @@ export class Channel extends SharedWords implements Disposable {
   #windows: object | undefined;
   #reservation: Reservation | undefined;
   #loan: Loan | undefined;
+  #recordStart = 0;
+  #recordLength = 0;
+  #recordNext = 0;
 
   private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined, options: EndOptions) {
     super(mapping, 0, HEADER_BYTES);
@@ -156,6 +158,12 @@ export class Channel extends SharedWords implements Disposable {
     }
     this.capacity = words[W.capacity]!;
     this.maxMessageSize = words[W.maxMessageSize]!;
+    // Another process wrote the header: numbers create() would never write are a damaged channel, not
+    // arguments to compute offsets from.
+    const capacityValid = this.capacity >= 4096 && this.capacity <= 2 ** 30 && (this.capacity & (this.capacity - 1)) === 0;
+    if (!capacityValid || !(this.maxMessageSize >= 1 && this.maxMessageSize <= this.capacity / 2 - 8) || words[W.dataOffset] !== HEADER_BYTES) {
+      throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, 'a damaged channel header (capacity, maxMessageSize or data offset out of range)');
+    }
     if (mapping.length < HEADER_BYTES + this.capacity) {
       throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `the channel's memory is shorter than its capacity (${this.capacity})`);
     }
@@ -169,10 +177,11 @@ export class Channel extends SharedWords implements Disposable {
   /** Makes a channel in a memfd, or in POSIX shared memory under `name` (created exclusively, mode 0o600). */
   static create(options?: ChannelOptions): Channel {
     const { name, capacity = 1 << 20, maxMessageSize, multipleProducers = false, spin } = validateOptions(options);
+    if (name !== undefined) toIpcName(name, 'options.name');
     validateInteger(capacity, 'options.capacity', 4096, 2 ** 30);
     if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
-    const longest = maxMessageSize ?? capacity / 4;
-    validateInteger(longest, 'options.maxMessageSize', 0, capacity / 2 - 8);
+    const longest = maxMessageSize === undefined ? capacity / 4 : maxMessageSize;
+    validateInteger(longest, 'options.maxMessageSize', 1, capacity / 2 - 8);
     validateBoolean(multipleProducers, 'options.multipleProducers');
     spinOption(spin);
     const size = HEADER_BYTES + capacity;
@@ -217,6 +226,10 @@ export class Channel extends SharedWords implements Disposable {
   static #attach(owner: MemoryFile | SharedMemory, name: string | undefined, options: EndOptions): Channel {
     let mapping: Mapping | undefined;
     try {
+      // Mapping memory shorter than the header would fail for reasons about map() options the caller never gave.
+      if (owner.size < HEADER_BYTES) {
+        throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `not a unipc channel (${owner.size} bytes, less than its header)`);
+      }
       mapping = owner.map();
       return new Channel(owner, mapping, name, options);
     } catch (error) {
@@ -234,6 +247,15 @@ export class Channel extends SharedWords implements Disposable {
   /** Whether this end is closed. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** How many producers are attached now (a producer that died counts until the consumer notices). */
+  get producers(): number {
+    this.ensureOpen('producers');
+    let mask = Atomics.load(this.words, W.producerMask);
+    let count = 0;
+    for (; mask !== 0; mask &= mask - 1) count++;
+    return count;
   }
 
   /** The reads a waiting Sync call makes before it sleeps (EndOptions.spin); settable. */
@@ -289,6 +311,10 @@ export class Channel extends SharedWords implements Disposable {
   reserveSync(size: number, options?: SyncWaitOptions): Uint8Array {
     this.#checkReserve(size);
     const { timeout } = syncWaitOptions(options);
+    if (this.#lock === null) {
+      const now = this.#attemptReserve(size, null);
+      if (now !== AGAIN) return now;
+    }
     return this.#waitSync('producer', timeout, (guard) => this.#attemptReserve(size, guard), true);
   }
 
@@ -648,11 +674,12 @@ export class Channel extends SharedWords implements Disposable {
     if (Atomics.load(this.words, W.producerWaiting) !== 0) this.wake(W.head, this.#lock === null ? 1 : INT32_MAX);
   }
 
-  // The next record: where its bytes start in the ring, its length, and the head after it; or null.
-  #next(): { start: number; length: number; next: number } | null {
+  // Finds the next record: true, with its bytes at #recordStart, #recordLength long, and the head after
+  // it in #recordNext; or false when the ring is empty. (Fields, not an object: no garbage per message.)
+  #next(): boolean {
     const tail = Atomics.load(this.words, W.tail);
     let head = this.words[W.head]!;
-    if (head === tail) return null;
+    if (head === tail) return false;
     let position = head & this.#mask;
     let length = this.#dataWords[position >> 2]!;
     if (length === WRAP) {
@@ -660,25 +687,31 @@ export class Channel extends SharedWords implements Disposable {
       position = 0;
       length = this.#dataWords[0]!;
     }
-    return { start: position + 4, length, next: (head + 4 + pad4(length)) | 0 };
+    this.#recordStart = position + 4;
+    this.#recordLength = length;
+    this.#recordNext = (head + 4 + pad4(length)) | 0;
+    return true;
   }
 
   #attemptReceive(): Buffer | null | typeof AGAIN {
     if (this.#loan !== undefined) throw invalidState('receive(): a viewed message is still lent out (release() it first)');
-    const record = this.#next();
-    if (record === null) return this.#ended() ? null : AGAIN;
-    const message = Buffer.from(this.#data.subarray(record.start, record.start + record.length));
-    Atomics.store(this.words, W.head, record.next);
+    if (!this.#next()) return this.#ended() ? null : AGAIN;
+    const start = this.#recordStart;
+    const length = this.#recordLength;
+    const message = Buffer.allocUnsafe(length);
+    // A byte loop beats a native copy for the short messages that are most of the traffic.
+    if (length <= 64) for (let i = 0; i < length; i++) message[i] = this.#data[start + i]!;
+    else message.set(this.#data.subarray(start, start + length));
+    Atomics.store(this.words, W.head, this.#recordNext);
     this.#wakeProducers();
     return message;
   }
 
   #attemptLoan(): Uint8Array | null | typeof AGAIN {
     if (this.#loan !== undefined) throw invalidState('receiveView(): a viewed message is still lent out (release() it first)');
-    const record = this.#next();
-    if (record === null) return this.#ended() ? null : AGAIN;
-    const view = native.window((this.#windows ??= this.#windowSource()), HEADER_BYTES + record.start, record.length);
-    this.#loan = { view, next: record.next };
+    if (!this.#next()) return this.#ended() ? null : AGAIN;
+    const view = native.window((this.#windows ??= this.#windowSource()), HEADER_BYTES + this.#recordStart, this.#recordLength);
+    this.#loan = { view, next: this.#recordNext };
     return view;
   }
 
@@ -691,7 +724,7 @@ export class Channel extends SharedWords implements Disposable {
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     const lock = side === 'producer' ? this.#lock : null;
     let quiet = false;
-    let nextCheck = performance.now() + LIVENESS_INTERVAL_MS;
+    let nextCheck = 0;
     for (;;) {
       const guard = lock === null ? null : lock.lockSync({ timeout: deadline === undefined ? undefined : Math.max(0, deadline - performance.now()) });
       let result: T | typeof AGAIN;
@@ -713,6 +746,7 @@ export class Channel extends SharedWords implements Disposable {
       if (this.#spin === Infinity) {
         const now = performance.now();
         if (deadline !== undefined && now >= deadline) throw timeoutError(syscall, timeout!);
+        if (nextCheck === 0) nextCheck = now + LIVENESS_INTERVAL_MS;
         quiet = now >= nextCheck;
         if (quiet) nextCheck = now + LIVENESS_INTERVAL_MS;
         continue;

@@ -9,6 +9,7 @@
 import os from 'node:os';
 import util from 'node:util';
 import { native } from './native.js';
+import { validateInteger } from './validate.js';
 
 // Node's table, completed from <errno.h> (os.constants.errno lacks EOWNERDEAD, for one).
 const errnoValues: Record<string, number> = { ...os.constants.errno, ...native.errno };
@@ -28,8 +29,16 @@ const extraDescriptions: Record<string, string> = {
   ENOTSUP: 'operation not supported',
 };
 
-/** The errno name for a positive errno value, e.g. 17 → 'EEXIST'. */
+/**
+ * The errno name for a positive errno value, e.g. 17 → 'EEXIST'. (Node's own fs errors carry the negated
+ * value, which is refused here rather than named 'E-17'.)
+ */
 export function errnoName(errno: number): string {
+  validateInteger(errno, 'errno', 1, 2 ** 31 - 1);
+  return nameOf(errno);
+}
+
+function nameOf(errno: number): string {
   return errnoNames.get(errno) ?? `E${errno}`;
 }
 
@@ -81,7 +90,7 @@ export class IpcError extends Error {
   declare readonly fd?: number;
 
   constructor(errno: number, syscall: string, context: IpcErrorContext = {}, description?: string) {
-    const code = errnoName(errno);
+    const code = nameOf(errno);
     let message = `${code}: ${description ?? describe(errno, code)}, ${syscall}`;
     if (context.path !== undefined) message += ` '${context.path}'`;
     if (context.dest !== undefined) message += ` -> '${context.dest}'`;

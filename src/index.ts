@@ -97,5 +97,28 @@ export {
   type PosixSendOptions,
   type PosixSendSyncOptions,
 } from './mq.js';
+export { Channel, type ChannelOptions, type EndOptions } from './channel.js';
+export {
+  IPC_OBJECT_TYPES,
+  type IpcObject,
+  type IpcObjectType,
+  type ListOptions,
+  type PosixObjectRecord,
+  type PosixQueueRecord,
+  type PosixSemaphoreRecord,
+  type PosixShmRecord,
+  type StaleRemoval,
+  type Staleness,
+  type SysvObjectRecord,
+  type SysvQueueRecord,
+  type SysvSemaphoresRecord,
+  type SysvShmRecord,
+  type Unlisted,
+  list,
+  remove,
+  removeStale,
+  unlistedTypes,
+} from './list.js';
+export { type CreatorMark } from './mark.js';
 export { type RefOptions, type SyncWaitOptions, type WaitOptions } from './wait.js';
 export { waiterStats } from './diagnostics.js';

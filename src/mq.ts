@@ -210,10 +210,11 @@ export class PosixQueue extends FdHandle {
 
   /** Messages as they come, until the queue is closed or `signal` aborts (AbortError). */
   async *messages(options?: { signal?: AbortSignal }): AsyncGenerator<PosixMessage, void, undefined> {
+    const checked = waitOptions(options); // also when closed already: bad options never pass silently
     while (!this.closed) {
       let message: PosixMessage;
       try {
-        message = await this.receive(options);
+        message = await this.receive(checked);
       } catch (error) {
         if (this.closed && (error as IpcError).code === 'EBADF') return;
         throw error;

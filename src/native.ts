@@ -16,6 +16,10 @@ export interface NativeConstants {
   readonly O_CLOEXEC: number;
   readonly O_NOCTTY: number;
   readonly O_ACCMODE: number;
+  readonly F_SETLEASE: number;
+  readonly F_SETSIG: number;
+  readonly F_WRLCK: number;
+  readonly F_UNLCK: number;
   readonly SOCK_STREAM: number;
   readonly SOCK_DGRAM: number;
   readonly SOCK_SEQPACKET: number;
@@ -172,6 +176,9 @@ export interface Native {
   write(fd: number, buffer: Bytes, offset: number, length: number): number;
   poll(fd: number, events: number, timeoutMs: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
+  /** The value's length, written into out; -ERANGE when it is longer than out, -ENODATA when absent. */
+  fgetxattr(fd: number, name: string, out: Uint8Array): number;
+  fsetxattr(fd: number, name: string, value: Uint8Array, flags: number): number;
   sendmsg(fd: number, buffer: Bytes, offset: number, length: number, fds: Int32Array | null, flags: number): number;
   recvmsg(fd: number, buffer: Bytes, offset: number, length: number, flags: number, meta: Int32Array): number;
   peerCredentials(fd: number, out: Int32Array): number;

@@ -3,10 +3,11 @@ import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { IpcError, check, errnoValue, type IpcErrorContext, timeoutError } from './errors.js';
-import { type Bytes, FdHandle, type FdLike, assertIntact, assertTransferable, fdOf, prepareForTransfer } from './fd.js';
+import { type Bytes, FdHandle, type FdLike, assertIntact, assertTransferable, fdOf, prepareForTransfer, setNonBlocking } from './fd.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
+  invalidArgValue,
   toBytes,
   toPath,
   validateFd,
@@ -316,6 +317,7 @@ export interface SpawnOptions extends child_process.SpawnOptions {
  * classic pipe()+fork(): the child gets its end, the parent closes it and keeps the other.
  */
 export function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
+  validateCommand(command, args);
   validateOptions(options);
   const { fds = [], ...spawnOptions } = options;
   if (!Array.isArray(fds)) throw invalidArgType('options.fds', 'an array', fds);
@@ -326,15 +328,38 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
     else fdOf(entry, `options.fds[${i}]`);
   });
   const stdio = normalizeStdio(spawnOptions.stdio);
-  const given = entries.map((entry) =>
-    entry instanceof FdHandle ? { fd: prepareForTransfer(entry), owner: entry } : { fd: fdOf(entry, 'fd'), owner: undefined },
-  );
-  const child = child_process.spawn(command, args, {
-    ...spawnOptions,
-    stdio: [...stdio, ...given.map((g) => g.fd)] as child_process.StdioOptions,
+  const given = entries.map((entry) => {
+    if (!(entry instanceof FdHandle)) return { fd: fdOf(entry, 'fd'), owner: undefined, flags: -1 };
+    const flags = native.fcntl(entry.fd, constants.F_GETFL, 0);
+    return { fd: prepareForTransfer(entry), owner: entry, flags };
   });
+  let child: ChildProcess;
+  try {
+    child = child_process.spawn(command, [...args], {
+      ...spawnOptions,
+      stdio: [...stdio, ...given.map((g) => g.fd)] as child_process.StdioOptions,
+    });
+  } catch (error) {
+    // Node refused one of its own options (cwd, env, uid, …): the ends stay this process's, as they were.
+    for (const { fd, owner, flags } of given) {
+      if (owner && flags >= 0 && (flags & constants.O_NONBLOCK) !== 0) setNonBlocking(fd, true);
+    }
+    throw error;
+  }
   for (const { owner } of given) owner?.close();
   return child;
+}
+
+// child_process.spawn() checks these too, but only after the descriptors were made ready for the child.
+function validateCommand(command: unknown, args: unknown): void {
+  if (typeof command !== 'string') throw invalidArgType('command', 'of type string', command);
+  if (command.length === 0) throw invalidArgValue('command', command, 'cannot be empty');
+  if (command.includes('\0')) throw invalidArgValue('command', command, 'must be a string without null bytes');
+  if (!Array.isArray(args)) throw invalidArgType('args', 'an array', args);
+  args.forEach((arg: unknown, i) => {
+    if (typeof arg !== 'string') throw invalidArgType(`args[${i}]`, 'of type string', arg);
+    if (arg.includes('\0')) throw invalidArgValue(`args[${i}]`, arg, 'must be a string without null bytes');
+  });
 }
 
 function normalizeStdio(stdio: child_process.StdioOptions | undefined): unknown[] {

@@ -2,6 +2,7 @@
 // (sem_open, living in /dev/shm as sem.NAME).
 import fs from 'node:fs';
 import { IpcError, type IpcErrorContext, check, closedError, errnoValue, timeoutError } from './errors.js';
+import { markCreatedPath } from './mark.js';
 import { constants, native } from './native.js';
 import {
   IPC_PRIVATE,
@@ -468,8 +469,15 @@ export class NamedSemaphore implements Disposable {
     validateInteger(mode, 'options.mode', 0, 0o777);
     validateInteger(initial, 'options.initial', 0, constants.SEM_VALUE_MAX);
     const flags = (create ? constants.O_CREAT : 0) | (create && exclusive ? constants.O_EXCL : 0);
-    const handle = check(native.semOpen(ipcName, flags, mode, initial), 'sem_open', { objectName: ipcName });
-    return new NamedSemaphore(handle, ipcName);
+    // As in SharedMemory.open: an exclusive attempt first tells whether this call made the semaphore.
+    let handle = create && !exclusive ? native.semOpen(ipcName, flags | constants.O_EXCL, mode, initial) : -1;
+    const created = handle > 0 || (create && exclusive);
+    if (handle < 0) handle = check(native.semOpen(ipcName, flags, mode, initial), 'sem_open', { objectName: ipcName });
+    const semaphore = new NamedSemaphore(handle, ipcName);
+    // glibc keeps the semaphore in /dev/shm/sem.NAME. Between sem_open and this open only the owner or
+    // root could replace that file (/dev/shm is sticky), so the file marked is the one just made.
+    if (created) markCreatedPath(`/dev/shm/sem.${ipcName.slice(1)}`);
+    return semaphore;
   }
 
   /** sem_unlink(): removes the name; processes that have it open keep using it until they close it. */

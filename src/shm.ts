@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { IpcError, type IpcErrorContext, check, errnoValue } from './errors.js';
 import { FdHandle } from './fd.js';
 import { type MapOptions, type Mapping, MAX_MAPPING_LENGTH, mapDescriptorOf, newMapping } from './mmap.js';
+import { markCreated } from './mark.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
@@ -39,8 +40,8 @@ export interface SharedMemoryOptions {
   /** Create the object if it does not exist (O_CREAT). Default false. */
   create?: boolean;
   /**
-   * With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. Only then is the object
-   * known to be this call's, so only then is it unlinked again when setting `size` fails.
+   * With create: fail with 'EEXIST' if it exists (O_EXCL). Default false. Either way, an object this
+   * call made is unlinked again when setting `size` fails.
    */
   exclusive?: boolean;
   /** Empty it on open (O_TRUNC); needs read-write access. Default false. */
@@ -96,15 +97,21 @@ export class SharedMemory extends FdHandle {
       (truncate ? constants.O_TRUNC : 0) |
       constants.O_CLOEXEC;
     const context = { objectName: ipcName };
-    const fd = check(native.shmOpen(ipcName, flags, mode), 'shm_open', context);
+    // Whether this call makes the object decides whether it gets unipc's creator mark (src/mark.ts).
+    // A plain create tries an exclusive one first; should that fail, the call asked for runs unchanged,
+    // so the kernel applies its own checks (fs.protected_regular, for one) to an existing object.
+    let fd = create && !exclusive ? native.shmOpen(ipcName, flags | constants.O_EXCL, mode) : -1;
+    const created = fd >= 0 || (create && exclusive);
+    if (fd < 0) fd = check(native.shmOpen(ipcName, flags, mode), 'shm_open', context);
+    if (created) markCreated(fd);
     const memory = new SharedMemory(fd, ipcName, readOnly);
     try {
       if (size !== undefined) check(native.ftruncate(fd, size), 'ftruncate', context);
       if (size !== undefined && size > 0 && reserve) check(native.fallocate(fd, 0, size), 'fallocate', context);
     } catch (error) {
       memory.close();
-      // With exclusive, this call made the object: do not leave it behind, empty, to block a retry.
-      if (create && exclusive) native.shmUnlink(ipcName);
+      // This call made the object: do not leave it behind, empty, to block a retry.
+      if (created) native.shmUnlink(ipcName);
       throw error;
     }
     return memory;

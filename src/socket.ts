@@ -367,10 +367,11 @@ export class UnixServer extends FdHandle {
 
   /** Connections as they come, until the server is closed or the signal aborts. */
   async *connections(options?: { signal?: AbortSignal }): AsyncGenerator<UnixSocket, void, undefined> {
+    const checked = waitOptions(options); // also when closed already: bad options never pass silently
     while (!this.closed) {
       let socket: UnixSocket;
       try {
-        socket = await this.accept(options);
+        socket = await this.accept(checked);
       } catch (error) {
         if (this.closed && (error as IpcError).code === 'EBADF') return;
         throw error;
@@ -417,6 +418,15 @@ export function listen(path: string, options?: ListenOptions): UnixServer {
     if (created) fs.rmSync(target, { force: true });
     throw new IpcError(-result, syscall, context);
   };
+  // bind() gives the socket file the socket's own mode less the umask: set first, it keeps the file from
+  // ever being more open than `mode`; the chmod after only restores bits the umask took.
+  if (!isAbstract(target)) {
+    try {
+      fs.fchmodSync(fd, mode);
+    } catch (error) {
+      fail(-errnoValue((error as NodeJS.ErrnoException).code ?? 'EPERM'), 'fchmod', false);
+    }
+  }
   let result = native.bind(fd, target);
   if (result < 0) fail(result, 'bind', false);
   if (!isAbstract(target)) {

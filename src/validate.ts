@@ -148,10 +148,33 @@ export function toPath(value: unknown, name = 'path'): string {
   return path;
 }
 
-/** Bytes to send: a string (UTF-8), Buffer, TypedArray, DataView or ArrayBuffer. */
+/**
+ * Whether an ArrayBuffer was detached (a closed Mapping's buffer is). Node 20 has no
+ * ArrayBuffer.prototype.detached; a DataView cannot be made over a detached buffer, and only an empty
+ * one can be detached.
+ */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength !== 0 || !(buffer instanceof ArrayBuffer)) return false;
+  try {
+    new DataView(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Bytes to send: a string (UTF-8), Buffer, TypedArray, DataView or ArrayBuffer. A view of a detached
+ * buffer (a closed mapping's) is refused: it would send nothing, silently, in place of the data.
+ */
 export function toBytes(value: unknown, name: string): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return new Uint8Array(value);
-  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', value, toBytes);
+  let buffer: ArrayBufferLike;
+  if (ArrayBuffer.isView(value)) buffer = value.buffer;
+  else if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) buffer = value;
+  else throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', value, toBytes);
+  // (the buffer is shown: a DataView over a detached buffer cannot even be inspected)
+  if (isDetached(buffer)) throw invalidArgValue(name, buffer, 'must not be detached (a view of a closed Mapping holds no data)', toBytes);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(buffer, value.byteOffset, value.byteLength);
+  return new Uint8Array(buffer);
 }

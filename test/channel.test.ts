@@ -10,7 +10,7 @@ import { IpcError, MemoryFile, spawn } from '../src/index.js';
 import { constants, native } from '../src/native.js';
 import path from 'node:path';
 import { finished, lineFrom, root } from './helpers.js';
-import { message } from './peers/channel-messages.js';
+import { message, tagged } from './peers/channel-messages.js';
 
 const peer = path.join(root, 'test', 'peers', 'channel-peer.ts');
 
@@ -136,6 +136,176 @@ describe('Channel', () => {
     assert.throws(() => channel.tryReceive(), { code: 'EINVAL', message: /producer/ });
     assert.equal(other.tryReceive()!.toString(), 'a');
     assert.throws(() => other.trySend('b'), { code: 'EINVAL', message: /consumer/ });
+  });
+
+  test('1,000,000 messages written in place in another process, received as views: all, in order, intact', async () => {
+    using channel = Channel.create({ capacity: 1 << 16 });
+    const producer = spawnWith(channel, ['produce-in-place', '-', '1000000']);
+    const done = finished(producer);
+    const expected = createHash('sha256');
+    const received = createHash('sha256');
+    let n = 0;
+    let ordered = true;
+    for (let view = channel.receiveViewSync({ timeout: 30_000 }); view !== null; view = channel.receiveViewSync({ timeout: 30_000 })) {
+      if (view.length < 4 || new DataView(view.buffer, view.byteOffset, 4).getUint32(0, true) !== n) ordered = false;
+      received.update(view);
+      expected.update(message(n));
+      channel.release();
+      n++;
+    }
+    assert.equal((await done).code, 0);
+    assert.equal(n, 1_000_000);
+    assert.ok(ordered, 'sequence numbers in order');
+    assert.equal(received.digest('hex'), expected.digest('hex'));
+  });
+
+  test('zero-copy: a view lives until release() or commit(), then reads as empty; one at a time', async () => {
+    using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000 });
+    using consumer = Channel.fromFd(dup(producer));
+    const slot = producer.tryReserve(100)!;
+    assert.equal(slot.length, 100);
+    assert.throws(() => producer.tryReserve(1), { code: 'ERR_INVALID_STATE' });
+    assert.equal(consumer.tryReceiveView(), null, 'nothing is visible before commit()');
+    slot.set(Buffer.from('written in place'));
+    producer.commit(16);
+    assert.equal(slot.length, 0, 'the reservation is cut off at commit()');
+    slot[0] = 1; // writes to a cut-off view go nowhere
+    assert.throws(() => producer.commit(), { code: 'ERR_INVALID_STATE' });
+    assert.throws(() => producer.tryReserve(1001), { code: 'ERR_OUT_OF_RANGE' });
+
+    const view = consumer.tryReceiveView()!;
+    assert.equal(Buffer.from(view).toString(), 'written in place');
+    assert.throws(() => consumer.tryReceive(), { code: 'ERR_INVALID_STATE' });
+    assert.throws(() => consumer.tryReceiveView(), { code: 'ERR_INVALID_STATE' });
+    consumer.release();
+    consumer.release(); // harmless
+    assert.equal(view.length, 0);
+    assert.equal(view[0], undefined);
+    assert.throws(() => view.subarray(0, 1).fill(1).at(0) ?? view.slice(0, 1).reduce(() => 0), TypeError);
+
+    // Views across the end of the ring, many laps over the same bytes: each shows its own message.
+    for (let i = 0; i < 200; i++) {
+      const bytes = message(i * 37);
+      const place = i % 2 ? await producer.reserve(bytes.length) : producer.reserveSync(bytes.length);
+      place.set(bytes);
+      producer.commit();
+      const got = i % 3 ? await consumer.receiveView() : consumer.receiveViewSync();
+      assert.ok(Buffer.from(got!).equals(bytes), `message ${i}`);
+      consumer.release();
+      assert.equal(got!.length, 0);
+    }
+    // A full ring: tryReserve says null, reserveSync times out, reserve waits for room.
+    while (producer.trySend(Buffer.alloc(1000))) {}
+    assert.equal(producer.tryReserve(1000), null);
+    assert.throws(() => producer.reserveSync(1000, { timeout: 20 }), { code: 'ETIMEDOUT' });
+    const later = producer.reserve(1000, { timeout: 10_000 });
+    assert.ok(consumer.tryReceive());
+    (await later).fill(9);
+    producer.commit(0);
+    // Closing cuts off what is lent out.
+    const lent = consumer.tryReceiveView()!;
+    const pending = producer.tryReserve(0)!;
+    consumer.close();
+    producer.close();
+    assert.equal(lent.length, 0);
+    assert.equal(pending.length, 0);
+  });
+
+  test('views outlive nothing: a view kept after its channel and mapping are closed reads as empty', () => {
+    const producer = Channel.create({ capacity: 4096 });
+    const consumer = Channel.fromFd(dup(producer));
+    producer.trySend('x'.repeat(64));
+    const view = consumer.tryReceiveView()!;
+    consumer.mapping.close(); // behind the channel's back
+    assert.ok(view.length === 0 || view.every((byte) => byte === 0), 'no crash, and no bytes of the ring');
+    consumer.close();
+    producer.close();
+  });
+
+  for (const kill of [false, true]) {
+    test(`multiple producers${kill ? ', one killed holding the lock' : ''}: each producer's messages arrive whole and in its order`, async () => {
+      using channel = Channel.create({ capacity: 1 << 14, multipleProducers: true });
+      const modes = ['sync', 'async', 'in-place', 'sync'];
+      const perProducer = 20_000;
+      let hanging;
+      if (kill) {
+        hanging = spawnWith(channel, ['reserve-and-hang']);
+        await lineFrom(hanging, 'reserved');
+      }
+      const producers = modes.map((mode, id) => spawnWith(channel, ['produce-tagged', mode, String(perProducer), String(id)]));
+      const done = producers.map((child) => finished(child));
+      if (hanging) {
+        // Once all have attached (and wait for the lock it holds), it dies: they take the lock over.
+        while (channel.producers < modes.length + 1) await new Promise((resolve) => setTimeout(resolve, 10));
+        hanging.kill('SIGKILL');
+      }
+      const next = modes.map(() => 0);
+      let before = 0;
+      const consume = async () => {
+        for (;;) {
+          const received = await channel.receive({ timeout: 30_000 });
+          if (received === null) return;
+          if (received.toString() === 'before') {
+            before++;
+            continue;
+          }
+          const id = received.readUInt32LE(0);
+          const seq = received.readUInt32LE(4);
+          assert.equal(seq, next[id], `producer ${id}: message ${next[id]} expected, ${seq} came`);
+          assert.ok(received.equals(tagged(id, seq)), `producer ${id} message ${seq} intact`);
+          next[id]++;
+        }
+      };
+      try {
+        if (kill) await assert.rejects(consume(), { code: 'EPIPE', message: /producer died/ });
+        else await consume();
+      } catch (error) {
+        for (const child of [...producers, hanging]) child?.kill('SIGKILL'); // none may outlive a failure
+        throw error;
+      }
+      hanging?.kill('SIGKILL');
+      assert.deepEqual(next, modes.map(() => perProducer));
+      assert.equal(before, kill ? 1 : 0);
+      for (const result of await Promise.all(done)) assert.equal(result.code, 0);
+    });
+  }
+
+  test('producers: one per channel unless multipleProducers, then up to 32; a closed slot is free again', () => {
+    using single = Channel.create({ capacity: 4096 });
+    single.trySend('a');
+    using second = Channel.fromFd(dup(single));
+    assert.throws(() => second.trySend('b'), { code: 'EBUSY', message: /multipleProducers/ });
+    using multi = Channel.create({ capacity: 4096, multipleProducers: true });
+    const ends = Array.from({ length: 32 }, () => Channel.fromFd(dup(multi)));
+    try {
+      for (const end of ends) assert.ok(end.trySend('m'));
+      using extra = Channel.fromFd(dup(multi));
+      assert.throws(() => extra.trySend('m'), { code: 'EBUSY', message: /32 producers/ });
+      ends.pop()!.close();
+      assert.ok(extra.trySend('m'));
+    } finally {
+      for (const end of ends) end.close();
+    }
+    using consumer = Channel.fromFd(dup(multi));
+    let n = 0;
+    while (consumer.tryReceive() !== null) n++;
+    assert.equal(n, 33);
+  });
+
+  test('spin: Infinity never sleeps but still times out and sees the end; the option is checked', () => {
+    using producer = Channel.create({ capacity: 4096, spin: 0 });
+    using consumer = Channel.fromFd(dup(producer), { spin: Infinity });
+    assert.equal(consumer.spin, Infinity);
+    assert.throws(() => consumer.receiveSync({ timeout: 30 }), { code: 'ETIMEDOUT' });
+    producer.sendSync('spun');
+    assert.equal(consumer.receiveSync({ timeout: 10_000 })!.toString(), 'spun');
+    producer.close();
+    assert.equal(consumer.receiveSync({ timeout: 10_000 }), null);
+    for (const spin of [-1, 1.5, NaN, '10']) {
+      assert.throws(() => Channel.create({ spin: spin as number }), { code: /ERR_OUT_OF_RANGE|ERR_INVALID_ARG_TYPE/ });
+      assert.throws(() => (consumer.spin = spin as number), { code: /ERR_OUT_OF_RANGE|ERR_INVALID_ARG_TYPE/ });
+    }
+    assert.throws(() => Channel.create({ multipleProducers: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   });
 
   test('memory that is no channel, or of another layout version, is EPROTO; arguments are checked', () => {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { AbortError, IpcError, errnoName } from '../src/index.js';
 import { check } from '../src/errors.js';
+import { argumentChecks, notIntegerIn, notNumber, rangeDetail } from './property.js';
 
 test('IpcError carries code, positive errno, syscall and the path, worded like fs errors', () => {
   const error = new IpcError(os.constants.errno.EEXIST, 'mkfifo', { path: '/tmp/q' });
@@ -47,4 +49,13 @@ test('AbortError has the shape of Node\'s own', () => {
   assert.equal(error.code, 'ABORT_ERR');
   assert.equal(error.message, 'The operation was aborted');
   assert.equal(error.cause, reason);
+});
+
+test('errnoName(errno) refuses what is no positive errno value, before naming anything', () => {
+  const { throwsArgError } = argumentChecks({ params: { numRuns: 100, endOnFailure: true } });
+  fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => errnoName(v as never), 'type', 'errno', 'must be of type number')), { numRuns: 100 });
+  fc.assert(fc.property(notIntegerIn(1, 2 ** 31 - 1), (v) => throwsArgError(() => errnoName(v), 'range', 'errno', rangeDetail(1, 2 ** 31 - 1))), { numRuns: 100 });
+  // Node's fs errors carry the negated value: that is a RangeError, not 'E-2'.
+  assert.throws(() => errnoName(-2), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'The value of "errno" is out of range. It must be >= 1 && <= 2147483647. Received -2' });
+  assert.equal(errnoName(4000), 'E4000');
 });

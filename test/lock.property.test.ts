@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { Condition, type Mapping, Mutex, Semaphore, mapAnonymous } from '../src/index.js';
+import { Condition, type Mapping, MemoryFile, Mutex, Semaphore, mapAnonymous } from '../src/index.js';
 import { tempDir } from './helpers.js';
 import {
   MAX_INT32,
@@ -15,12 +15,13 @@ import {
   expectNoSideEffects,
   notIntegerIn,
   notNumber,
+  notOptions,
   signalSlot,
   timeoutSlots,
 } from './property.js';
 
 const params = { numRuns: 50, endOnFailure: true };
-const { throwsArgError, rejectsArgError, optionProperties } = argumentChecks({ params });
+const { throwsArgError, throwsIpcError, rejectsArgError, optionProperties } = argumentChecks({ params });
 
 const mapping = mapAnonymous(4096, { shared: true });
 const words = new Int32Array(mapping.buffer);
@@ -87,9 +88,38 @@ describe('lock arguments', () => {
         fc.assert(fc.property(slot.values, (v) => throwsArgError(() => condition.waitSync(guard, { timeout: v as number }), slot.kind, 'options.timeout')), params);
         await fc.assert(fc.asyncProperty(slot.values, (v) => rejectsArgError(() => condition.wait(guard, { timeout: v as number }), slot.kind, 'options.timeout')), params);
       }
+      for (const slot of [signalSlot, ...booleanSlots('ref')]) {
+        await fc.assert(fc.asyncProperty(slot.values, (v) => rejectsArgError(() => condition.wait(guard, { [slot.key]: v }), slot.kind, `options.${slot.key}`)), params);
+      }
+      fc.assert(fc.property(notOptions, (v) => throwsArgError(() => condition.waitSync(guard, v as never), 'type', 'options')), params);
+      await fc.assert(fc.asyncProperty(notOptions, (v) => rejectsArgError(() => condition.wait(guard, v as never), 'type', 'options')), params);
       assert.equal(guard.held, true);
     } finally {
       guard.unlock();
+    }
+  });
+  test('Condition.wait()/waitSync(): a guard that no longer holds its mutex', async () => {
+    const released = mutex.lockSync();
+    released.unlock();
+    throwsArgError(() => condition.waitSync(released), 'value', 'guard', 'must hold its mutex');
+    await rejectsArgError(() => condition.wait(released), 'value', 'guard', 'must hold its mutex');
+  });
+  test('Semaphore.reset(value), Condition.notify(count): of the wrong type', () => {
+    fc.assert(fc.property(notNumber(), (v) => throwsArgError(() => semaphore.reset(v as never), 'type', 'value')), params);
+    fc.assert(fc.property(notNumber(), (v) => throwsArgError(() => condition.notify(v as never), 'type', 'count')), params);
+  });
+  test('a closed or read-only mapping: IpcError EBADF, ERR_INVALID_ARG_VALUE naming the mapping', () => {
+    const closed = mapAnonymous(4096, { shared: true });
+    closed.close();
+    const file = MemoryFile.create('lock-prop-readonly', { size: 4096 });
+    try {
+      using readOnly = file.map({ prot: 'r' });
+      for (const [, make] of kinds) {
+        throwsIpcError(() => make(closed, 0), 'EBADF');
+        throwsArgError(() => make(readOnly, 0), 'value', 'mapping', "must be writable ('rw')");
+      }
+    } finally {
+      file.close();
     }
   });
 });

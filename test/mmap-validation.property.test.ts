@@ -310,6 +310,10 @@ describe('mmap(target, options)', () => {
     }
   });
 
+  // What mmap() asks the kernel about the file before it can tell that a length or offset does not fit:
+  // open (a path), its access mode (fcntl), and closing what it opened (its size and type come from fstat).
+  const LOOKS_AT_FILE = ['open', 'fcntl', 'close', 'ownFd'];
+
   // The targets under which one file can be reached: its path, its file: URL, a descriptor, an { fd }.
   // (Descriptors are opened with `flags`; a path or URL is opened by mmap() itself.)
   const { O_RDONLY, O_RDWR, O_WRONLY } = fs.constants;
@@ -330,7 +334,9 @@ describe('mmap(target, options)', () => {
     const options = validMapOptions.map(({ beyondEnd: _, ...rest }) => rest);
     fc.assert(
       fc.property(forms, options, (form, o) =>
-        withTarget(emptyFile(), form, O_RDWR, (target) => throwsArgError(() => mmap(target, o), 'range', 'options.length', /the file .* is empty .*beyondEnd/)),
+        withTarget(emptyFile(), form, O_RDWR, (target) =>
+          throwsArgError(() => mmap(target, o), 'range', 'options.length', /the file .* is empty .*beyondEnd/, LOOKS_AT_FILE),
+        ),
       ),
       few,
     );
@@ -354,7 +360,7 @@ describe('mmap(target, options)', () => {
     fc.assert(
       fc.property(forms, cases, (form, { available, ...o }) =>
         withTarget(dataFile(), form, O_RDWR, (target) =>
-          throwsArgError(() => mmap(target, o), 'range', 'options.length', new RegExp(`It must be <= ${available} .*SIGBUS.*beyondEnd`)),
+          throwsArgError(() => mmap(target, o), 'range', 'options.length', new RegExp(`It must be <= ${available} .*SIGBUS.*beyondEnd`), LOOKS_AT_FILE),
         ),
       ),
       few,
@@ -365,7 +371,7 @@ describe('mmap(target, options)', () => {
     fc.assert(
       fc.property(forms, fc.integer({ min: 2, max: 2 ** 20 }), (form, pages) =>
         withTarget(dataFile(), form, O_RDONLY, (target) =>
-          throwsArgError(() => mmap(target, { offset: pages * PAGE_SIZE }), 'range', 'options.offset', `< ${DATA_SIZE}`),
+          throwsArgError(() => mmap(target, { offset: pages * PAGE_SIZE }), 'range', 'options.offset', `< ${DATA_SIZE}`, LOOKS_AT_FILE),
         ),
       ),
       few,
@@ -415,7 +421,7 @@ describe('mmap(target, options)', () => {
     using p = pipe();
     fc.assert(
       fc.property(fc.constantFrom<unknown>(p.reader, p.reader.fd, { fd: p.reader.fd }), fc.boolean(), (target, shared) =>
-        throwsArgError(() => mmap(target as never, { prot: 'r', shared }), 'value', 'options.length', 'must be given when mapping something other than a regular file'),
+        throwsArgError(() => mmap(target as never, { prot: 'r', shared }), 'value', 'options.length', 'must be given when mapping something other than a regular file', LOOKS_AT_FILE),
       ),
       few,
     );
@@ -747,7 +753,7 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
 
   optionProperties('create()', 'sync', (options) => MemoryFile.create(`${PREFIX}options`, options as never), [
     ...integerSlots('size', 0, MAX_SAFE),
-    ...booleanSlots('sealable'),
+    ...booleanSlots('sealable', 'reserve'),
   ]);
 
   test('resize(size): of the wrong type (including undefined), out of range or not an integer', () => {
@@ -910,7 +916,7 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
   const missing = `${PREFIX}missing`;
 
   optionProperties('open()', 'sync', (options) => SharedMemory.open(missing, options as never), [
-    ...booleanSlots('create', 'exclusive', 'truncate', 'readOnly'),
+    ...booleanSlots('create', 'exclusive', 'truncate', 'readOnly', 'reserve'),
     ...integerSlots('size', 0, MAX_SAFE),
     ...integerSlots('mode', 0, 0o7777),
   ]);

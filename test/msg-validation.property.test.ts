@@ -4,20 +4,28 @@
 // V queue has been removed (EINVAL), the POSIX queue closed (EBADF), names do not exist (ENOENT).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { IPC_PRIVATE, MessageQueue, PosixQueue } from '../src/index.js';
 import { tempDir } from './helpers.js';
 import {
+  MAX_INT32,
   type Slot,
   anything,
   argumentChecks,
+  badIpcNames,
   booleanSlots,
   expectNoSideEffects,
   integerSlots,
+  isObject,
+  notBoolean,
   notBytes,
   notIntegerIn,
+  notNumber,
   notOptions,
+  notString,
+  rangeDetail,
   signalSlot,
   timeoutSlots,
 } from './property.js';
@@ -169,4 +177,84 @@ describe('PosixQueue arguments', () => {
   optionProperties('sendSync()', 'sync', (options) => closed.sendSync('x', options as never), [...timeoutSlots, ...booleanSlots('nowait'), ...priority]);
   optionProperties('receive()', 'async', (options) => closed.receive(options as never), [signalSlot, ...timeoutSlots, ...booleanSlots('nowait')]);
   optionProperties('receiveSync()', 'sync', (options) => closed.receiveSync(options as never), [...timeoutSlots, ...booleanSlots('nowait')]);
+});
+
+describe('MessageQueue: fromId(), messages(), set() owners', () => {
+  let removed: MessageQueue;
+  before(() => {
+    removed = MessageQueue.get(IPC_PRIVATE, { create: true });
+    removed.remove();
+  });
+  expectNoSideEffects(() => scratch.path);
+
+  test('fromId(id): of the wrong type (including undefined), out of range or not an integer', () => {
+    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => MessageQueue.fromId(v as never), 'type', 'id', 'must be of type number')), params);
+    fc.assert(fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => MessageQueue.fromId(v), 'range', 'id', rangeDetail(0, MAX_INT32))), params);
+  });
+
+  test('data longer than msgmax (a string, a view, an ArrayBuffer)', async () => {
+    const msgmax = Number(fs.readFileSync('/proc/sys/kernel/msgmax', 'utf8'));
+    const tooLong = fc.integer({ min: msgmax + 1, max: 16 * msgmax }).chain((n) => fc.constantFrom<unknown>('x'.repeat(n), new Uint8Array(n), new ArrayBuffer(n)));
+    fc.assert(fc.property(tooLong, (v) => throwsArgError(() => removed.sendSync(1, v as never), 'range', 'data.byteLength', "the system's msgmax")), params);
+    await fc.assert(fc.asyncProperty(tooLong, (v) => rejectsArgError(() => removed.send(1, v as never), 'range', 'data.byteLength', "the system's msgmax")), params);
+  });
+
+  // On a removed queue a messages() that slipped through validation ends at once (done), which
+  // rejectsArgError reports as a resolution.
+  optionProperties('messages().next()', 'async', (options) => removed.messages(options as never).next(), [signalSlot, ...selectorSlots, ...booleanSlots('ref')]);
+
+  const MAX_UID = 2 ** 32 - 2;
+  optionProperties(
+    'set()',
+    'sync',
+    (changes) => removed.set(changes as never),
+    [...integerSlots('uid', 0, MAX_UID), ...integerSlots('gid', 0, MAX_UID), ...integerSlots('mode', 0, 0o777), ...integerSlots('maxBytes', 0, MAX_INT32)],
+    'changes',
+    anything.filter((v) => !isObject(v)),
+  );
+});
+
+describe('PosixQueue: names, unlink(), messages(), setNonBlocking()', () => {
+  const PREFIX = `unipc-mqp-${process.pid}-`;
+  let open: PosixQueue;
+  let closed: PosixQueue;
+  const fixture = `/${PREFIX}fixture`;
+  before(() => {
+    open = PosixQueue.open(fixture, { create: true, exclusive: true, messageSize: 16, maxMessages: 2 });
+    closed = PosixQueue.open(fixture);
+    closed.close();
+  });
+  after(() => {
+    open.close();
+    PosixQueue.unlink(fixture);
+  });
+  expectNoSideEffects(() => scratch.path, {
+    unchanged: [{ read: () => open.attributes(), message: 'an invalid call changed the queue' }],
+  });
+
+  // Whatever part of a bad name the kernel might still accept starts with PREFIX (this process's own).
+  const badName = badIpcNames(PREFIX);
+  const nameDetail = /must be a name with one optional leading '\/' and no other '\/' or null bytes|must be at most 255 bytes long|well-formed/;
+
+  test("open(name) and unlink(name): not a string; empty, '/', '//x', 'a/b', '.', '..', a NUL byte, more than 255 bytes", () => {
+    fc.assert(fc.property(notString(false), (v) => throwsArgError(() => PosixQueue.unlink(v as never), 'type', 'name', 'must be of type string')), params);
+    fc.assert(fc.property(badName, (name) => throwsArgError(() => PosixQueue.open(name, { create: true, exclusive: true }), 'value', 'name', nameDetail)), params);
+    fc.assert(fc.property(badName, (name) => throwsArgError(() => PosixQueue.unlink(name), 'value', 'name', nameDetail)), params);
+  });
+
+  // On the open, empty queue a messages() that slipped through would wait (rejectsArgError's deadline
+  // reports it); on the closed one it would end at once.
+  optionProperties('messages().next()', 'async', (options) => open.messages(options as never).next(), [signalSlot, ...timeoutSlots, ...booleanSlots('ref')]);
+  optionProperties('messages().next() of a closed queue', 'async', (options) => closed.messages(options as never).next(), [signalSlot]);
+
+  test("data longer than the queue's messageSize (a string, a view, an ArrayBuffer)", async () => {
+    const tooLong = fc.integer({ min: open.messageSize + 1, max: 1 << 20 }).chain((n) => fc.constantFrom<unknown>('x'.repeat(n), new Uint8Array(n), new ArrayBuffer(n)));
+    fc.assert(fc.property(tooLong, (v) => throwsArgError(() => open.sendSync(v as never), 'range', 'data.byteLength', "the queue's messageSize")), params);
+    await fc.assert(fc.asyncProperty(tooLong, (v) => rejectsArgError(() => open.send(v as never), 'range', 'data.byteLength', "the queue's messageSize")), params);
+  });
+
+  test('setNonBlocking(nonBlocking): not a boolean (undefined means true)', () => {
+    fc.assert(fc.property(notBoolean, (v) => throwsArgError(() => open.setNonBlocking(v as never), 'type', 'nonBlocking', 'must be of type boolean')), params);
+    assert.equal(open.attributes().nonBlocking, false);
+  });
 });

@@ -282,6 +282,31 @@ describe('FIFOs', () => {
     assert.equal(fs.statSync(dir.file('from-url')).mode & 0o777, 0o640 & ~process.umask());
   });
 
+  test('mkfifo never follows or replaces what is there: a file, a directory, a FIFO, a symbolic link, dangling or not', () => {
+    using dir = tempDir();
+    fs.writeFileSync(dir.file('file'), 'keep me');
+    fs.mkdirSync(dir.file('directory'));
+    mkfifo(dir.file('fifo'), { mode: 0o600 });
+    fs.symlinkSync(dir.file('file'), dir.file('link-to-file'));
+    fs.symlinkSync(dir.file('would-be-created'), dir.file('dangling-link'));
+    const before = ['file', 'directory', 'fifo', 'link-to-file', 'dangling-link'].map((name) => {
+      const stats = fs.lstatSync(dir.file(name));
+      return [name, stats.ino, stats.mode, stats.mtimeMs];
+    });
+    for (const [name] of before) {
+      assert.throws(() => mkfifo(dir.file(name as string), { mode: 0o666 }), { code: 'EEXIST', syscall: 'mkfifo' }, name as string);
+    }
+    assert.deepEqual(
+      before.map(([name]) => {
+        const stats = fs.lstatSync(dir.file(name as string));
+        return [name, stats.ino, stats.mode, stats.mtimeMs];
+      }),
+      before,
+    );
+    assert.equal(fs.readFileSync(dir.file('file'), 'utf8'), 'keep me');
+    assert.equal(fs.existsSync(dir.file('would-be-created')), false, 'the dangling link was not followed');
+  });
+
   test('EACCES for a process that may not create the FIFO', { skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user' }, async () => {
     using dir = tempDir();
     fs.chmodSync(dir.path, 0o755);
@@ -357,6 +382,11 @@ describe('FIFOs', () => {
     using dir = tempDir();
     fs.writeFileSync(dir.file('plain'), 'x');
     await assert.rejects(openFifo(dir.file('plain'), 'r'), { code: 'EINVAL', message: `EINVAL: not a FIFO, open '${dir.file('plain')}'` });
+    // Nor through a symbolic link, for writing: the file is neither opened nor truncated.
+    fs.symlinkSync(dir.file('plain'), dir.file('link'));
+    await assert.rejects(openFifo(dir.file('link'), 'w'), { code: 'EINVAL' });
+    assert.throws(() => openFifoSync(dir.file('link'), 'w'), { code: 'EINVAL' });
+    assert.equal(fs.readFileSync(dir.file('plain'), 'utf8'), 'x');
     await assert.rejects(openFifo(dir.file('absent'), 'r'), { code: 'ENOENT', syscall: 'open' });
   });
 });

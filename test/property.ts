@@ -1,13 +1,15 @@
-// Shared by the property tests of argument validation (validation.property.test.ts and
-// mmap-validation.property.test.ts): checking Node-style argument errors and IpcErrors, arbitraries of
-// values guaranteed to be invalid for a slot, options properties, and the after-each-test check that an
-// invalid call had no side effect. No tests here: each file registers its own, with its own fixtures.
+// Shared by the property tests of argument validation (the *.property.test.ts files): checking
+// Node-style argument errors and IpcErrors, proof that a call refused for its arguments reached no system
+// call of the addon, arbitraries of values guaranteed to be invalid for a slot, options properties, and
+// the after-each-test check that an invalid call had no side effect. No tests here: each file registers
+// its own, with its own fixtures.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { afterEach, beforeEach, test } from 'node:test';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { IpcError, PAGE_SIZE, waiterStats } from '../src/index.js';
+import { native } from '../src/native.js';
 import { openFdCount } from './helpers.js';
 
 export const MAX_INT32 = 2 ** 31 - 1;
@@ -80,6 +82,54 @@ export function release(value: unknown, own?: Releaser): void {
   if (typeof candidate.close === 'function') (value as { close(): void }).close();
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Observing the addon: every system call of unipc goes through one of its functions
+
+/** Addon functions that only read the addon's own bookkeeping: no system call, nothing changed. */
+const BOOKKEEPING = new Set(['waiterStats', 'faultedPages']);
+
+/**
+ * Runs `call` with every function of the addon wrapped, and returns the names of those it called (in
+ * order, bookkeeping left out) along with what it returned or threw. The wrapping is undone before this
+ * returns; for a Promise-returning call, only what runs before it returns is observed (validation comes
+ * first in every async method, before its first await).
+ */
+export function nativeCallsOf(call: () => unknown): { calls: string[]; outcome: { value: unknown } | { error: unknown } } {
+  const target = native as unknown as Record<string, unknown>;
+  const originals = new Map<string, unknown>();
+  const calls: string[] = [];
+  for (const [name, value] of Object.entries(target)) {
+    if (typeof value !== 'function' || BOOKKEEPING.has(name)) continue;
+    originals.set(name, value);
+    target[name] = new Proxy(value, {
+      apply: (fn, self, args) => {
+        calls.push(name);
+        return Reflect.apply(fn, self, args);
+      },
+      construct: (fn, args, newTarget) => {
+        calls.push(name);
+        return Reflect.construct(fn, args, newTarget === target[name] ? fn : newTarget);
+      },
+    });
+  }
+  try {
+    return { calls, outcome: { value: call() } };
+  } catch (error) {
+    return { calls, outcome: { error } };
+  } finally {
+    for (const [name, value] of originals) target[name] = value;
+  }
+}
+
+/**
+ * Asserts that refusing `what` took no addon call, so nothing reached the kernel; or, for a value that
+ * is invalid only given the object it names (a file's size or type), only the calls that look it up.
+ */
+function assertNoNativeCall(calls: string[], what: string, inspects: readonly string[] = []): void {
+  const unexpected = calls.filter((name) => !inspects.includes(name));
+  assert.deepEqual(unexpected, [], `the addon was called (${calls.join(', ')}) before ${what} was refused`);
+}
+
 export type Outcome = { state: 'fulfilled'; value: unknown } | { state: 'rejected'; error: unknown } | { state: 'pending' };
 
 /** One slot of an options (or other object) argument, and the values that are invalid in it. */
@@ -102,17 +152,19 @@ export interface Slot {
 export function argumentChecks({ params, release: own }: { params: fc.Parameters<unknown>; release?: Releaser }) {
   const undo = (value: unknown): void => release(value, own);
 
-  /** A synchronous call must throw the argument error. */
-  function throwsArgError(call: () => unknown, kind: Kind, name: string, detail?: Detail): void {
-    let result: unknown;
-    try {
-      result = call();
-    } catch (error) {
-      checkArgError(error, kind, name, detail);
+  /**
+   * A synchronous call must throw the argument error, without calling into the addon first (but for the
+   * addon functions named in `inspects`, where the error depends on what they find out).
+   */
+  function throwsArgError(call: () => unknown, kind: Kind, name: string, detail?: Detail, inspects?: readonly string[]): void {
+    const { calls, outcome } = nativeCallsOf(call);
+    if ('error' in outcome) {
+      checkArgError(outcome.error, kind, name, detail);
+      assertNoNativeCall(calls, name, inspects);
       return;
     }
-    undo(result);
-    assert.fail(`expected ${CODES[kind]} for ${name}, but the call returned ${show(result)}`);
+    undo(outcome.value);
+    assert.fail(`expected ${CODES[kind]} for ${name}, but the call returned ${show(outcome.value)}`);
   }
 
   function throwsIpcError(call: () => unknown, code: string, syscall?: string): void {
@@ -131,13 +183,13 @@ export function argumentChecks({ params, release: own }: { params: fc.Parameters
    * Settles `call()`'s Promise (or gives up after 2 s: what it resolves with later is released then, when
    * the fixture is closed); the call itself must not throw and must return a Promise.
    */
-  async function settle(call: () => unknown, what: string): Promise<Outcome> {
-    let result: unknown;
-    try {
-      result = call();
-    } catch (error) {
-      assert.fail(`expected a rejected Promise for ${what}, but the call threw synchronously: ${show(error)}`);
+  async function settle(call: () => unknown, what: string, calls?: string[]): Promise<Outcome> {
+    const observed = nativeCallsOf(call);
+    calls?.push(...observed.calls);
+    if ('error' in observed.outcome) {
+      assert.fail(`expected a rejected Promise for ${what}, but the call threw synchronously: ${show(observed.outcome.error)}`);
     }
+    const result = observed.outcome.value;
     assert.ok(result instanceof Promise, `expected a Promise, got ${show(result)}`);
     const promise = result as Promise<unknown>;
     let timer: NodeJS.Timeout | undefined;
@@ -155,11 +207,13 @@ export function argumentChecks({ params, release: own }: { params: fc.Parameters
     return outcome;
   }
 
-  /** A Promise-returning call must not throw but return a Promise that rejects with the argument error. */
+  /** A Promise-returning call must not throw but return a Promise that rejects with the argument error, without calling into the addon first. */
   async function rejectsArgError(call: () => unknown, kind: Kind, name: string, detail?: Detail): Promise<void> {
-    const outcome = await settle(call, name);
+    const calls: string[] = [];
+    const outcome = await settle(call, name, calls);
     if (outcome.state === 'rejected') {
       checkArgError(outcome.error, kind, name, detail);
+      assertNoNativeCall(calls, name);
       return;
     }
     if (outcome.state === 'fulfilled') undo(outcome.value);

@@ -175,6 +175,21 @@ describe('SemaphoreSet: get(), fromId(), op(), the helpers and semctl', () => {
   );
 });
 
+describe('SemaphoreSet: waitForZero() and waitForZeroSync() options', () => {
+  // Values [0]: a wait for zero that slipped through validation returns at once.
+  let zero: SemaphoreSet;
+  before(() => {
+    zero = SemaphoreSet.get(IPC_PRIVATE, { count: 1, create: true });
+  });
+  after(() => zero.remove());
+  expectNoSideEffects(() => scratch.path, {
+    unchanged: [{ read: () => [zero.getAll(), zero.stat().lastOp], message: 'an invalid call operated on the set' }],
+  });
+
+  optionProperties('waitForZero()', 'async', (options) => zero.waitForZero(0, options as never), [signalSlot, ...timeoutSlots, ...booleanSlots('ref')]);
+  optionProperties('waitForZeroSync()', 'sync', (options) => zero.waitForZeroSync(0, options as never), timeoutSlots);
+});
+
 describe('NamedSemaphore: open(), unlink(), wait(), waitSync()', () => {
   let semaphore: NamedSemaphore;
   const fixtureName = `${PREFIX}fixture`;

@@ -60,15 +60,17 @@ describe('POSIX shared memory', () => {
     assert.throws(() => SharedMemory.unlink(name), { code: 'ENOENT', syscall: 'shm_unlink' });
   });
 
-  test('an object this call created is not left behind when sizing it fails', async () => {
-    const name = unique('oversize');
+  test('an object this call created, exclusively or not, is not left behind when sizing it fails', async () => {
     const peer = new URL('./peers/shm-oversize.ts', import.meta.url).pathname;
-    const child = spawnRaw('bash', ['-c', `trap '' XFSZ; ulimit -f 100; exec "$0" --import tsx "$1" "$2"`, process.execPath, peer, name], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const { code, stdout } = await finished(child);
-    assert.equal(code, 0);
-    assert.deepEqual(JSON.parse(stdout), { code: 'EFBIG', leftBehind: false });
+    for (const how of ['exclusive', 'plain']) {
+      const name = unique(`oversize-${how}`);
+      const child = spawnRaw('bash', ['-c', `trap '' XFSZ; ulimit -f 100; exec "$0" --import tsx "$1" "$2" "$3"`, process.execPath, peer, name, how], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const { code, stdout } = await finished(child);
+      assert.equal(code, 0);
+      assert.deepEqual(JSON.parse(stdout), { code: 'EFBIG', leftBehind: false }, how);
+    }
   });
 
   test('names the kernel would see differently are refused: a lone surrogate would become U+FFFD', () => {

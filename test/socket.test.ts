@@ -279,6 +279,22 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
 });
 
 describe('listen() and connect()', () => {
+  test('the socket file is never more open than its mode: the socket has the mode before bind() makes the file', () => {
+    using dir = tempDir();
+    for (const mode of [0o600, 0o660]) {
+      const path = dir.file(`mode-${mode.toString(8)}.sock`);
+      const server = listen(path, { mode });
+      try {
+        // bind() creates the file with the socket's own mode less the umask (net/unix/af_unix.c), so a
+        // socket that has `mode` already can never show more to a process racing to connect.
+        assert.equal(fs.fstatSync(server.fd).mode & 0o777, mode);
+        assert.equal(fs.statSync(path).mode & 0o777, mode);
+      } finally {
+        server.close();
+      }
+    }
+  });
+
   for (const type of ['stream', 'seqpacket'] as const satisfies SocketType[]) {
     test(`${type}: a child connects by path; the server sees its credentials`, async () => {
       using dir = tempDir();

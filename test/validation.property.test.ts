@@ -449,7 +449,53 @@ describe('spawn(command, args, { fds })', () => {
     }
   });
 
+  test('command of the wrong type (including undefined), empty or with a NUL byte', () => {
+    fc.assert(fc.property(notString(false), (v) => throwsArgError(() => spawn(v as never, [], { fds: [p.reader] }), 'type', 'command', 'must be of type string')), params);
+    const nul = fc.tuple(fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 })).map(([a, b]) => `${NOT_THERE}${a}\0${b}`);
+    fc.assert(fc.property(fc.oneof(fc.constant(''), nul), (v) => throwsArgError(() => spawn(v, [], { fds: [p.reader] }), 'value', 'command')), params);
+  });
+
+  test('args not an array, or an entry that is no string or has a NUL byte', () => {
+    fc.assert(fc.property(notArray, (v) => throwsArgError(() => spawn(NOT_THERE, v as never, { fds: [p.reader] }), 'type', 'args', 'must be an array')), params);
+    const strings = () => fc.array(fc.string({ maxLength: 8 }).map((a) => a.replaceAll('\0', '')), { maxLength: 4 });
+    fc.assert(
+      fc.property(strings(), notString(false), strings(), (head, bad, tail) =>
+        throwsArgError(() => spawn(NOT_THERE, [...head, bad, ...tail] as never, { fds: [p.reader] }), 'type', `args[${head.length}]`),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(strings(), fc.string({ maxLength: 8 }), strings(), (head, a, tail) =>
+        throwsArgError(() => spawn(NOT_THERE, [...head, `${a}\0`, ...tail], { fds: [p.reader] }), 'value', `args[${head.length}]`),
+      ),
+      params,
+    );
+  });
+
+  test("an option Node's child_process.spawn() refuses leaves the ends open, with their flags", async () => {
+    const q = pipe();
+    try {
+      await assert.rejects(q.reader.read({ timeout: 1 }), { code: 'ETIMEDOUT' }); // makes it non-blocking
+      const refused = [{ cwd: 42 }, { env: { A: 'x\0y' } }, { uid: 'root' }, { shell: 3 }, { argv0: {} }, { detached: 'yes' }];
+      for (const options of refused) {
+        assert.throws(() => spawnWith({ ...options, fds: [q.reader, q.writer] }), (error: Error & { code?: string }) => {
+          assert.ok(error instanceof TypeError || error instanceof RangeError, show(error));
+          assert.match(String(error.code), /^ERR_INVALID_ARG_(TYPE|VALUE)$|^ERR_OUT_OF_RANGE$/, show(error));
+          return true;
+        });
+        assert.equal(q.reader.closed, false);
+        assert.equal(q.writer.closed, false);
+        assert.equal(fdFlags(q.reader.fd) & O_NONBLOCK, O_NONBLOCK, `a refused spawn(${show(options)}) changed the flags of a descriptor it was given`);
+      }
+    } finally {
+      q.close();
+    }
+  });
+
   test('exact messages', () => {
+    assert.throws(() => spawn(42 as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'The "command" argument must be of type string. Received type number (42)' });
+    assert.throws(() => spawn(NOT_THERE, ['a', 7 as never]), { code: 'ERR_INVALID_ARG_TYPE', message: 'The "args[1]" argument must be of type string. Received type number (7)' });
+    assert.throws(() => spawn(''), { code: 'ERR_INVALID_ARG_VALUE', message: "The argument 'command' cannot be empty. Received ''" });
     assert.throws(() => spawnWith({ fds: [p.reader, -3] }), {
       name: 'RangeError',
       code: 'ERR_OUT_OF_RANGE',

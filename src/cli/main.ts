@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The unipc command: `unipc tour` shows every mechanism between real processes, `unipc bench` measures
-// them against C and Node's own; more commands come with later mechanisms (ls, rm).
+// The unipc command: `unipc tour` shows every mechanism between real processes; `unipc bench` measures
+// them against C and Node's own; `unipc ls` and `unipc rm` list and remove IPC objects.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import packageRoot from '#root';
+import { ls } from './ls.js';
 import { runPeer } from './peer.js';
+import { rm } from './rm.js';
 import { tour } from './tour.js';
 
 const HELP = `unipc — Unix inter-process communication for Node.js
@@ -16,8 +18,12 @@ Commands:
   tour          run every mechanism between two real processes and show, per step,
                 what was sent, what arrived and how long it took (npm start)
   bench         measure every mechanism between two pinned processes, next to Node's
-                own and C compiled on the spot (unipc bench --help; --quick: < 1 min)
+                own and C compiled on the spot (--quick: under a minute)
+  ls            list every IPC object (System V and POSIX) and whether each is provably stale
+  rm            remove IPC objects by id, key or name, or the provably stale ones (--stale)
   help          show this text
+
+unipc <command> --help shows a command's options.
 
 Options:
   -h, --help     show this text
@@ -33,8 +39,11 @@ async function main(argv: string[]): Promise<number> {
     await runPeer(argv[1], argv.slice(2));
     return 0;
   }
+  // Commands with options of their own parse them themselves.
+  if (argv[0] === 'ls') return ls(argv.slice(1));
+  if (argv[0] === 'rm') return rm(argv.slice(1));
   if (argv[0] === 'bench') {
-    // Its own options; loaded only when asked for, so that the other commands start as fast as before.
+    // Loaded only when asked for, so that the other commands start as fast as before.
     const { bench } = await import('../bench/main.js');
     return bench(argv.slice(1));
   }

@@ -3,16 +3,21 @@
 //                                                 sequence numbers ran in order, and a sha256 of it all
 //   channel-peer.ts produce <sync|async> N        send messages 0 … N − 1 (channel-messages.ts), then close
 //   channel-peer.ts produce-and-hang              send one message, print "sent", wait to be killed
+//   channel-peer.ts produce-in-place - N          messages 0 … N − 1 written in place (reserveSync/commit)
+//   channel-peer.ts produce-tagged <mode> N ID    N messages [ID, seq, seq-derived bytes] (mode sync, async
+//                                                 or in-place) on a multi-producer channel, then close
+//   channel-peer.ts reserve-and-hang              send one message, reserve another (holding the producers'
+//                                                 lock), print "reserved", wait to be killed
 // In a worker thread (workerData.args instead of argv), the channel is named, and the peer produces.
 import { createHash } from 'node:crypto';
 import { Channel } from '../../src/channel.js';
-import { message } from './channel-messages.js';
+import { message, tagged } from './channel-messages.js';
 
 import { isMainThread, workerData } from 'node:worker_threads';
 
 const [command, mode, count, name] = isMainThread ? process.argv.slice(2) : (workerData.args as string[]);
 
-const channel = name ? Channel.open(name) : Channel.fromFd(3);
+const channel = name && command !== 'produce-tagged' ? Channel.open(name) : Channel.fromFd(3);
 if (command === 'consume') {
   const hash = createHash('sha256');
   let n = 0;
@@ -35,6 +40,30 @@ if (command === 'consume') {
 } else if (command === 'produce-values') {
   for (let i = 0; i < Number(count); i++) await channel.sendValue({ i, at: new Date(i), tags: new Set([`t${i}`]) });
   channel.close();
+} else if (command === 'produce-in-place') {
+  for (let i = 0; i < Number(count); i++) {
+    const bytes = message(i);
+    channel.reserveSync(bytes.length).set(bytes);
+    channel.commit();
+  }
+  channel.close();
+} else if (command === 'produce-tagged') {
+  const id = Number(name);
+  for (let seq = 0; seq < Number(count); seq++) {
+    const bytes = tagged(id, seq);
+    if (mode === 'async') await channel.send(bytes);
+    else if (mode === 'sync') channel.sendSync(bytes);
+    else {
+      channel.reserveSync(bytes.length + 8).set(bytes);
+      channel.commit(bytes.length);
+    }
+  }
+  channel.close();
+} else if (command === 'reserve-and-hang') {
+  channel.sendSync('before');
+  channel.reserveSync(16).fill(7);
+  console.log('reserved');
+  setInterval(() => {}, 1 << 30);
 } else if (command === 'produce-and-hang') {
   channel.sendSync('one');
   console.log('sent');
