@@ -491,7 +491,7 @@ export class Channel extends SharedWords implements Disposable {
   // ---- Internals ----------------------------------------------------------------------------------
 
   #message(data: unknown): Uint8Array {
-    const bytes = data instanceof Uint8Array ? data : toBytes(data, 'data');
+    const bytes = data instanceof Uint8Array && data.byteLength > 0 ? data : toBytes(data, 'data');
     if (bytes.byteLength > this.maxMessageSize) {
       throw outOfRange('data.byteLength', `<= ${this.maxMessageSize} (the channel's maxMessageSize)`, bytes.byteLength);
     }
