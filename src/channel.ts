@@ -491,7 +491,7 @@ export class Channel extends SharedWords implements Disposable {
   // ---- Internals ----------------------------------------------------------------------------------
 
   #message(data: unknown): Uint8Array {
-    const bytes = data instanceof Uint8Array ? data : toBytes(data, 'data');
+    const bytes = data instanceof Uint8Array && data.byteLength > 0 ? data : toBytes(data, 'data');
     if (bytes.byteLength > this.maxMessageSize) {
       throw outOfRange('data.byteLength', `<= ${this.maxMessageSize} (the channel's maxMessageSize)`, bytes.byteLength);
     }
@@ -835,7 +835,8 @@ export class Channel extends SharedWords implements Disposable {
     const { index, cpu, peerCpu } = SIDES[side];
     const waitingFor = side === 'producer' ? this.#fullAt : this.words[W.head]!;
     const here = native.currentCpu();
-    this.words[cpu] = here;
+    // Written only when it changes: the word shares a cache line with what the peer reads per message.
+    if (this.words[cpu] !== here) this.words[cpu] = here;
     if (limit === 0 || this.words[peerCpu] === here) return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
     // Spinning for good goes round the caller's loop now and then, for its deadline and liveness checks.
     const reads = limit === Infinity ? 100_000 : limit;

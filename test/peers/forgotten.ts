@@ -7,17 +7,20 @@ import { pipe, socketpair, waiterStats } from '../../src/index.js';
 const gc = (globalThis as { gc?: () => void }).gc!;
 const fds = () => fs.readdirSync('/proc/self/fd').length;
 const before = { fds: fds(), pollers: waiterStats().pollers };
-// In a function of its own, so that no frame of ours still holds the last objects when we collect.
-async function forget(): Promise<void> {
+// In a function of its own, so that no frame of ours still holds the last objects when we collect. The
+// objects stay reachable until it returns, so that a collection on the way cannot blur the count.
+async function forget(): Promise<{ fds: number; pollers: number }> {
+  const alive: unknown[] = [];
   for (let i = 0; i < 100; i++) {
-    const [, b] = socketpair('seqpacket');
+    const [a, b] = socketpair('seqpacket');
     await b.receive({ timeout: 1 }).catch(() => {});
     const p = pipe();
     await p.reader.read({ timeout: 1 }).catch(() => {});
+    alive.push(a, b, p);
   }
+  return { fds: fds(), pollers: waiterStats().pollers };
 }
-await forget();
-const during = { fds: fds(), pollers: waiterStats().pollers };
+const during = await forget();
 for (let i = 0; i < 10 && (waiterStats().pollers > before.pollers || fds() > before.fds); i++) {
   gc();
   await sleep(50);
