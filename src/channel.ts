@@ -27,14 +27,14 @@ const W = {
   dataOffset: 4,
   flags: 5, // MULTI_PRODUCER
   head: 16, // byte 64: the consumer's read index (bytes, wrapping at 2^32)
+  consumerCpu: 17, // byte 68: the CPU the consumer last waited on (on head's line: the consumer writes it)
   tail: 32, // byte 128: the producers' write index
+  producerCpu: 33, // byte 132: the CPU the producer that last sent last waited on (on tail's line)
   consumerWaiting: 48, // byte 192: 1 while the consumer sleeps (or is about to) on `tail`
   producerWaiting: 49, // byte 196: how many producers sleep (or are about to) on `head`
   consumer: 50, // byte 200: the consuming thread's id (0: none yet)
   state: 51, // byte 204: PRODUCER_ATTACHED | CONSUMER_CLOSED | PRODUCER_DIED
   producerMask: 52, // byte 208: bit i set while producer slot i is attached
-  consumerCpu: 53, // byte 212: the CPU the consumer last waited on
-  producerCpu: 54, // byte 216: the CPU a producer last waited on
   producerLock: 64, // byte 256: the Mutex producers of a multi-producer channel write under
   producerSlots: 80, // bytes 320–447: the thread id of each attached producer
 } as const;
@@ -51,6 +51,11 @@ const PRODUCER_DIED = 4;
 const WRAP = -1;
 /** A CPU word nobody wrote yet. */
 const NO_CPU = -1;
+/**
+ * The CPU this thread last waited on, as any channel end: what it tells its peers with each message,
+ * since in a request/reply pair each side waits on one channel and sends on the other.
+ */
+let threadCpu = NO_CPU;
 const INT32_MAX = 2 ** 31 - 1;
 
 const DEFAULT_SPIN = spinDefault();
@@ -422,8 +427,7 @@ export class Channel extends SharedWords implements Disposable {
     this.#loan = undefined;
     native.detach(loan.view.buffer);
     if (this.mapping.closed) return;
-    Atomics.store(this.words, W.head, loan.next);
-    this.#wakeProducers();
+    this.#advanceHead(loan.next);
   }
 
   // ---- Values and iteration -----------------------------------------------------------------------
@@ -666,8 +670,15 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #publish(tail: number, bytes: number): void {
+    if (this.words[W.producerCpu] !== threadCpu) this.words[W.producerCpu] = threadCpu;
     Atomics.store(this.words, W.tail, (tail + bytes) | 0);
     if (Atomics.load(this.words, W.consumerWaiting) !== 0) this.wake(W.tail, 1);
+  }
+
+  #advanceHead(head: number): void {
+    if (this.words[W.consumerCpu] !== threadCpu) this.words[W.consumerCpu] = threadCpu;
+    Atomics.store(this.words, W.head, head);
+    this.#wakeProducers();
   }
 
   #wakeProducers(): void {
@@ -702,8 +713,7 @@ export class Channel extends SharedWords implements Disposable {
     // A byte loop beats a native copy for the short messages that are most of the traffic.
     if (length <= 64) for (let i = 0; i < length; i++) message[i] = this.#data[start + i]!;
     else message.set(this.#data.subarray(start, start + length));
-    Atomics.store(this.words, W.head, this.#recordNext);
-    this.#wakeProducers();
+    this.#advanceHead(this.#recordNext);
     return message;
   }
 
@@ -834,10 +844,11 @@ export class Channel extends SharedWords implements Disposable {
   #spinWhile(side: Role, limit: number): number | undefined {
     const { index, cpu, peerCpu } = SIDES[side];
     const waitingFor = side === 'producer' ? this.#fullAt : this.words[W.head]!;
-    const here = native.currentCpu();
-    // Written only when it changes: the word shares a cache line with what the peer reads per message.
-    if (this.words[cpu] !== here) this.words[cpu] = here;
-    if (limit === 0 || this.words[peerCpu] === here) return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
+    if (limit !== Infinity) {
+      const here = (threadCpu = native.currentCpu());
+      if (this.words[cpu] !== here) this.words[cpu] = here;
+      if (limit === 0 || this.words[peerCpu] === here) return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
+    }
     // Spinning for good goes round the caller's loop now and then, for its deadline and liveness checks.
     const reads = limit === Infinity ? 100_000 : limit;
     for (let spin = 0; spin < reads; spin++) {
