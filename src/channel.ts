@@ -145,6 +145,9 @@ export class Channel extends SharedWords implements Disposable {
   #reservation: Reservation | undefined;
   #loan: Loan | undefined;
   #recordStart = 0;
+  /** The head the producer last read (single producer), and the tail the consumer last read. */
+  #knownHead = 0;
+  #knownTail = 0;
   #recordLength = 0;
   #recordNext = 0;
 
@@ -522,6 +525,7 @@ export class Channel extends SharedWords implements Disposable {
 
   #attachConsumer(): void {
     const tid = threadId();
+    this.#knownTail = Atomics.load(this.words, W.head);
     const current = Atomics.load(this.words, W.consumer);
     if ((current !== 0 && !threadGone(current)) || Atomics.compareExchange(this.words, W.consumer, current, tid) !== current) {
       throw new IpcError(errnoValue('EBUSY'), 'receive', {}, `the channel has a consumer already (thread ${current || Atomics.load(this.words, W.consumer)}): one per channel`);
@@ -541,6 +545,7 @@ export class Channel extends SharedWords implements Disposable {
         Atomics.or(this.words, W.producerMask, 1 << slot);
         Atomics.or(this.words, W.state, PRODUCER_ATTACHED);
         this.#slot = slot;
+        this.#knownHead = Atomics.load(this.words, W.head);
         return;
       }
     }
@@ -642,12 +647,15 @@ export class Channel extends SharedWords implements Disposable {
   // Bytes to skip before a record of `size` bytes at `tail` (the rest of the ring when it would cross
   // the end), or -1 when there is no room for it now (remembering the head that said so).
   #room(tail: number, size: number): number {
-    const head = Atomics.load(this.words, W.head);
-    const free = this.capacity - ((tail - head) >>> 0);
     const position = tail & this.#mask;
     const need = 4 + pad4(size);
     const skip = position + need > this.capacity ? this.capacity - position : 0;
-    if (free < skip + need) {
+    // A single producer re-reads head (the consumer's cache line) only when the head it saw last, which
+    // can only have grown since, leaves too little room. (Other producers move tail too: they re-read.)
+    if (this.#lock === null && this.capacity - ((tail - this.#knownHead) >>> 0) >= skip + need) return skip;
+    const head = Atomics.load(this.words, W.head);
+    this.#knownHead = head;
+    if (this.capacity - ((tail - head) >>> 0) < skip + need) {
       this.#fullAt = head;
       return -1;
     }
@@ -688,9 +696,12 @@ export class Channel extends SharedWords implements Disposable {
   // Finds the next record: true, with its bytes at #recordStart, #recordLength long, and the head after
   // it in #recordNext; or false when the ring is empty. (Fields, not an object: no garbage per message.)
   #next(): boolean {
-    const tail = Atomics.load(this.words, W.tail);
     let head = this.words[W.head]!;
-    if (head === tail) return false;
+    // The producers' cache line is read only when the records known to be there are used up.
+    if (head === this.#knownTail) {
+      this.#knownTail = Atomics.load(this.words, W.tail);
+      if (head === this.#knownTail) return false;
+    }
     let position = head & this.#mask;
     let length = this.#dataWords[position >> 2]!;
     if (length === WRAP) {
