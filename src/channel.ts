@@ -2,6 +2,7 @@
 // object, with indices advanced by Atomics and futex wake-ups only for a side that said it sleeps.
 // Layout and protocol: docs/channel.md.
 import v8 from 'node:v8';
+import { markAsUntransferable } from 'node:worker_threads';
 import { IpcError, errnoValue, timeoutError } from './errors.js';
 import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
@@ -150,6 +151,8 @@ export class Channel extends SharedWords implements Disposable {
   #knownTail = 0;
   #recordLength = 0;
   #recordNext = 0;
+  /** The waiting word a Promise-form call of this end has added 1 to while it sleeps, or -1. */
+  #announced = -1;
 
   private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined, options: EndOptions) {
     super(mapping, 0, HEADER_BYTES);
@@ -289,6 +292,7 @@ export class Channel extends SharedWords implements Disposable {
     const bytes = this.#message(data);
     const { timeout } = syncWaitOptions(options);
     this.#claim('producer');
+    this.#assertNothingReserved('send');
     if (this.#lock === null && this.#attemptSend(bytes, null) !== AGAIN) return;
     this.#waitSync('producer', timeout, (guard) => this.#attemptSend(bytes, guard));
   }
@@ -480,6 +484,10 @@ export class Channel extends SharedWords implements Disposable {
     if (this.#loan) native.detach(this.#loan.view.buffer);
     this.#loan = undefined;
     if (!this.mapping.closed) {
+      // A Promise-form call sleeping now ends with 'EBADF' once the mapping is gone: it must not be
+      // counted as a sleeper forever (the peer would make a futex call for every message).
+      if (this.#announced >= 0) Atomics.sub(this.words, this.#announced, 1);
+      this.#announced = -1;
       reservation?.guard?.unlock();
       if (this.#role === 'producer') this.#detachProducer();
       if (this.#role === 'consumer') {
@@ -508,7 +516,13 @@ export class Channel extends SharedWords implements Disposable {
   #checkReserve(size: unknown): void {
     validateInteger(size, 'size', 0, this.maxMessageSize);
     this.#claim('producer');
-    if (this.#reservation !== undefined) throw invalidState('reserve(): a reservation is pending (commit() it first)');
+    this.#assertNothingReserved('reserve');
+  }
+
+  // Checked again when a waiting call's turn comes: a reservation made meanwhile owns the bytes at the
+  // tail, which a send (or a second reservation) would otherwise write over, tail and all.
+  #assertNothingReserved(method: 'send' | 'reserve'): void {
+    if (this.#reservation !== undefined) throw invalidState(`${method}(): a reservation is pending (commit() it first)`);
   }
 
   // The first send or receive of an object makes it a producer or the consumer.
@@ -603,6 +617,7 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #attemptSend(bytes: Uint8Array, guard: MutexGuard | null): undefined | typeof AGAIN {
+    this.#assertNothingReserved('send');
     this.#assertReceiverThere();
     const lock = this.#lock;
     if (lock === null || guard !== null) return this.#write(bytes) ? undefined : AGAIN;
@@ -617,6 +632,7 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #attemptReserve(size: number, guard: MutexGuard | null): Uint8Array | typeof AGAIN {
+    this.#assertNothingReserved('reserve');
     this.#assertReceiverThere();
     let held = guard;
     if (this.#lock !== null && held === null) {
@@ -632,9 +648,17 @@ export class Channel extends SharedWords implements Disposable {
     }
     const position = tail & this.#mask;
     const start = room > 0 ? 0 : position;
-    const view = native.window((this.#windows ??= this.#windowSource()), HEADER_BYTES + start + 4, size);
+    const view = this.#window(HEADER_BYTES + start + 4, size);
     // A guard from the waiting loop stays held by the reservation: the loop must not unlock it.
     this.#reservation = { view, position, skip: room, tail, size, guard: held };
+    return view;
+  }
+
+  // A view lent out until commit() or release() detach it. Marked untransferable, so that postMessage()
+  // and structuredClone() copy it instead of moving its bytes to a buffer that release() cannot reach.
+  #window(offset: number, length: number): Uint8Array {
+    const view = native.window((this.#windows ??= this.#windowSource()), offset, length);
+    markAsUntransferable(view.buffer);
     return view;
   }
 
@@ -696,12 +720,14 @@ export class Channel extends SharedWords implements Disposable {
   // Finds the next record: true, with its bytes at #recordStart, #recordLength long, and the head after
   // it in #recordNext; or false when the ring is empty. (Fields, not an object: no garbage per message.)
   #next(): boolean {
-    let head = this.words[W.head]!;
+    const first = this.words[W.head]!;
     // The producers' cache line is read only when the records known to be there are used up.
-    if (head === this.#knownTail) {
+    if (first === this.#knownTail) {
       this.#knownTail = Atomics.load(this.words, W.tail);
-      if (head === this.#knownTail) return false;
+      if (first === this.#knownTail) return false;
     }
+    const tail = this.#knownTail;
+    let head = first;
     let position = head & this.#mask;
     let length = this.#dataWords[position >> 2]!;
     if (length === WRAP) {
@@ -709,9 +735,15 @@ export class Channel extends SharedWords implements Disposable {
       position = 0;
       length = this.#dataWords[0]!;
     }
+    const next = (head + 4 + pad4(length)) | 0;
+    // A producer wrote the length: one outside what it may send, or a record running past what it
+    // published, would have the consumer hand out stale bytes and lose its place in the ring.
+    if (length < 0 || length > this.maxMessageSize || ((next - first) >>> 0) > ((tail - first) >>> 0)) {
+      throw new IpcError(errnoValue('EPROTO'), 'receive', {}, `a damaged record in the ring (length ${length >>> 0} at index ${head >>> 0})`);
+    }
     this.#recordStart = position + 4;
     this.#recordLength = length;
-    this.#recordNext = (head + 4 + pad4(length)) | 0;
+    this.#recordNext = next;
     return true;
   }
 
@@ -731,7 +763,7 @@ export class Channel extends SharedWords implements Disposable {
   #attemptLoan(): Uint8Array | null | typeof AGAIN {
     if (this.#loan !== undefined) throw invalidState('receiveView(): a viewed message is still lent out (release() it first)');
     if (!this.#next()) return this.#ended() ? null : AGAIN;
-    const view = native.window((this.#windows ??= this.#windowSource()), HEADER_BYTES + this.#recordStart, this.#recordLength);
+    const view = this.#window(HEADER_BYTES + this.#recordStart, this.#recordLength);
     this.#loan = { view, next: this.#recordNext };
     return view;
   }
@@ -820,13 +852,16 @@ export class Channel extends SharedWords implements Disposable {
             throw timeoutError(syscall, allowance.timeout!);
           }
           Atomics.add(this.words, waiting, 1);
+          this.#announced = waiting;
           let slept;
           try {
             if (this.#moved(side, value)) continue;
             const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
             slept = await this.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue });
           } finally {
-            if (!this.mapping.closed) Atomics.sub(this.words, waiting, 1);
+            // close() takes the 1 back itself, while the memory is still mapped.
+            if (this.#announced >= 0 && !this.mapping.closed) Atomics.sub(this.words, waiting, 1);
+            this.#announced = -1;
           }
           quiet = slept === 'timedout';
         }
