@@ -763,10 +763,13 @@ Napi::Value NewRegion(Napi::Env env, const RegionSpec& spec) {
 // A message view must stop reaching the ring when it is released, or a reader would see the next lap's
 // bytes. Detaching its ArrayBuffer does that, so each message needs an ArrayBuffer of its own. Node-API
 // makes each external ArrayBuffer a node::Buffer with bookkeeping that is freed only when the event loop
-// turns (a Sync receive loop would grow without bound) and costs microseconds; V8 can instead make any
-// number of ArrayBuffers share one backing store, for the price of a small object each. The store pins
-// the region (the addresses stay reserved while any window could reach them) and is released by V8,
-// possibly on a GC thread, once the last window is detached or collected and the source is gone.
+// turns (a Sync receive loop would grow without bound) and costs microseconds; V8 directly makes one for
+// the price of a small object and a backing store over just the message's bytes. (A store spanning the
+// whole region, shared by every window, would be cheaper still, but V8 counts each ArrayBuffer's store
+// length as external memory: a 64 MiB ring then forced a full collection every window, and the window's
+// .buffer reached the header and every other message.) Each window's store holds the channel's source
+// store, which pins the region (the addresses stay reserved while any window could reach them); V8
+// releases them, possibly on a GC thread, once the windows are detached or collected and the source is gone.
 
 // napi_value is a v8::Local<v8::Value> in every Node release (Node's own v8impl casts it the same way).
 v8::Local<v8::Value> ToV8(napi_value value) {
@@ -814,8 +817,10 @@ Napi::Value WindowSource(const Napi::CallbackInfo& info) {
   return Napi::Value(info.Env(), external);
 }
 
+void OnWindowReleased(void*, size_t, void* source) { delete static_cast<std::shared_ptr<v8::BackingStore>*>(source); }
+
 // window(source, offset, length) → a Uint8Array over [offset, offset + length) of the region, in an
-// ArrayBuffer of its own (spanning the region) that detach() cuts off. Offsets are the caller's to check.
+// ArrayBuffer of exactly those bytes that detach() cuts off. Offsets are the caller's to check.
 napi_value Window(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -827,14 +832,17 @@ napi_value Window(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "window(source, offset, length)");
     return nullptr;
   }
-  const auto& store = *static_cast<std::shared_ptr<v8::BackingStore>*>(data);
-  if (!(offset >= 0 && length >= 0 && offset + length <= static_cast<double>(store->ByteLength()))) {
+  const auto& source = *static_cast<std::shared_ptr<v8::BackingStore>*>(data);
+  if (!(offset >= 0 && length >= 0 && offset + length <= static_cast<double>(source->ByteLength()))) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "window outside the region");
     return nullptr;
   }
+  auto* held = new std::shared_ptr<v8::BackingStore>(source);
+  std::unique_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
+      static_cast<uint8_t*>(source->Data()) + static_cast<size_t>(offset), static_cast<size_t>(length), OnWindowReleased, held);
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
-  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, store);
-  return FromV8(v8::Uint8Array::New(buffer, static_cast<size_t>(offset), static_cast<size_t>(length)));
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
+  return FromV8(v8::Uint8Array::New(buffer, 0, static_cast<size_t>(length)));
 }
 
 // detach(arrayBuffer): every view over it reads as empty from now on.

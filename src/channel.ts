@@ -2,6 +2,7 @@
 // object, with indices advanced by Atomics and futex wake-ups only for a side that said it sleeps.
 // Layout and protocol: docs/channel.md.
 import v8 from 'node:v8';
+import { markAsUntransferable } from 'node:worker_threads';
 import { IpcError, errnoValue, timeoutError } from './errors.js';
 import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
@@ -27,14 +28,14 @@ const W = {
   dataOffset: 4,
   flags: 5, // MULTI_PRODUCER
   head: 16, // byte 64: the consumer's read index (bytes, wrapping at 2^32)
+  consumerCpu: 17, // byte 68: the CPU the consumer last waited on (on head's line: the consumer writes it)
   tail: 32, // byte 128: the producers' write index
+  producerCpu: 33, // byte 132: the CPU the producer that last sent last waited on (on tail's line)
   consumerWaiting: 48, // byte 192: 1 while the consumer sleeps (or is about to) on `tail`
   producerWaiting: 49, // byte 196: how many producers sleep (or are about to) on `head`
   consumer: 50, // byte 200: the consuming thread's id (0: none yet)
   state: 51, // byte 204: PRODUCER_ATTACHED | CONSUMER_CLOSED | PRODUCER_DIED
   producerMask: 52, // byte 208: bit i set while producer slot i is attached
-  consumerCpu: 53, // byte 212: the CPU the consumer last waited on
-  producerCpu: 54, // byte 216: the CPU a producer last waited on
   producerLock: 64, // byte 256: the Mutex producers of a multi-producer channel write under
   producerSlots: 80, // bytes 320–447: the thread id of each attached producer
 } as const;
@@ -51,6 +52,11 @@ const PRODUCER_DIED = 4;
 const WRAP = -1;
 /** A CPU word nobody wrote yet. */
 const NO_CPU = -1;
+/**
+ * The CPU this thread last waited on, as any channel end: what it tells its peers with each message,
+ * since in a request/reply pair each side waits on one channel and sends on the other.
+ */
+let threadCpu = NO_CPU;
 const INT32_MAX = 2 ** 31 - 1;
 
 const DEFAULT_SPIN = spinDefault();
@@ -140,8 +146,13 @@ export class Channel extends SharedWords implements Disposable {
   #reservation: Reservation | undefined;
   #loan: Loan | undefined;
   #recordStart = 0;
+  /** The head the producer last read (single producer), and the tail the consumer last read. */
+  #knownHead = 0;
+  #knownTail = 0;
   #recordLength = 0;
   #recordNext = 0;
+  /** The waiting word a Promise-form call of this end has added 1 to while it sleeps, or -1. */
+  #announced = -1;
 
   private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined, options: EndOptions) {
     super(mapping, 0, HEADER_BYTES);
@@ -281,6 +292,7 @@ export class Channel extends SharedWords implements Disposable {
     const bytes = this.#message(data);
     const { timeout } = syncWaitOptions(options);
     this.#claim('producer');
+    this.#assertNothingReserved('send');
     if (this.#lock === null && this.#attemptSend(bytes, null) !== AGAIN) return;
     this.#waitSync('producer', timeout, (guard) => this.#attemptSend(bytes, guard));
   }
@@ -422,8 +434,7 @@ export class Channel extends SharedWords implements Disposable {
     this.#loan = undefined;
     native.detach(loan.view.buffer);
     if (this.mapping.closed) return;
-    Atomics.store(this.words, W.head, loan.next);
-    this.#wakeProducers();
+    this.#advanceHead(loan.next);
   }
 
   // ---- Values and iteration -----------------------------------------------------------------------
@@ -473,6 +484,10 @@ export class Channel extends SharedWords implements Disposable {
     if (this.#loan) native.detach(this.#loan.view.buffer);
     this.#loan = undefined;
     if (!this.mapping.closed) {
+      // A Promise-form call sleeping now ends with 'EBADF' once the mapping is gone: it must not be
+      // counted as a sleeper forever (the peer would make a futex call for every message).
+      if (this.#announced >= 0) Atomics.sub(this.words, this.#announced, 1);
+      this.#announced = -1;
       reservation?.guard?.unlock();
       if (this.#role === 'producer') this.#detachProducer();
       if (this.#role === 'consumer') {
@@ -501,7 +516,13 @@ export class Channel extends SharedWords implements Disposable {
   #checkReserve(size: unknown): void {
     validateInteger(size, 'size', 0, this.maxMessageSize);
     this.#claim('producer');
-    if (this.#reservation !== undefined) throw invalidState('reserve(): a reservation is pending (commit() it first)');
+    this.#assertNothingReserved('reserve');
+  }
+
+  // Checked again when a waiting call's turn comes: a reservation made meanwhile owns the bytes at the
+  // tail, which a send (or a second reservation) would otherwise write over, tail and all.
+  #assertNothingReserved(method: 'send' | 'reserve'): void {
+    if (this.#reservation !== undefined) throw invalidState(`${method}(): a reservation is pending (commit() it first)`);
   }
 
   // The first send or receive of an object makes it a producer or the consumer.
@@ -518,6 +539,7 @@ export class Channel extends SharedWords implements Disposable {
 
   #attachConsumer(): void {
     const tid = threadId();
+    this.#knownTail = Atomics.load(this.words, W.head);
     const current = Atomics.load(this.words, W.consumer);
     if ((current !== 0 && !threadGone(current)) || Atomics.compareExchange(this.words, W.consumer, current, tid) !== current) {
       throw new IpcError(errnoValue('EBUSY'), 'receive', {}, `the channel has a consumer already (thread ${current || Atomics.load(this.words, W.consumer)}): one per channel`);
@@ -537,6 +559,7 @@ export class Channel extends SharedWords implements Disposable {
         Atomics.or(this.words, W.producerMask, 1 << slot);
         Atomics.or(this.words, W.state, PRODUCER_ATTACHED);
         this.#slot = slot;
+        this.#knownHead = Atomics.load(this.words, W.head);
         return;
       }
     }
@@ -594,6 +617,7 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #attemptSend(bytes: Uint8Array, guard: MutexGuard | null): undefined | typeof AGAIN {
+    this.#assertNothingReserved('send');
     this.#assertReceiverThere();
     const lock = this.#lock;
     if (lock === null || guard !== null) return this.#write(bytes) ? undefined : AGAIN;
@@ -608,6 +632,7 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #attemptReserve(size: number, guard: MutexGuard | null): Uint8Array | typeof AGAIN {
+    this.#assertNothingReserved('reserve');
     this.#assertReceiverThere();
     let held = guard;
     if (this.#lock !== null && held === null) {
@@ -623,9 +648,17 @@ export class Channel extends SharedWords implements Disposable {
     }
     const position = tail & this.#mask;
     const start = room > 0 ? 0 : position;
-    const view = native.window((this.#windows ??= this.#windowSource()), HEADER_BYTES + start + 4, size);
+    const view = this.#window(HEADER_BYTES + start + 4, size);
     // A guard from the waiting loop stays held by the reservation: the loop must not unlock it.
     this.#reservation = { view, position, skip: room, tail, size, guard: held };
+    return view;
+  }
+
+  // A view lent out until commit() or release() detach it. Marked untransferable, so that postMessage()
+  // and structuredClone() copy it instead of moving its bytes to a buffer that release() cannot reach.
+  #window(offset: number, length: number): Uint8Array {
+    const view = native.window((this.#windows ??= this.#windowSource()), offset, length);
+    markAsUntransferable(view.buffer);
     return view;
   }
 
@@ -638,12 +671,15 @@ export class Channel extends SharedWords implements Disposable {
   // Bytes to skip before a record of `size` bytes at `tail` (the rest of the ring when it would cross
   // the end), or -1 when there is no room for it now (remembering the head that said so).
   #room(tail: number, size: number): number {
-    const head = Atomics.load(this.words, W.head);
-    const free = this.capacity - ((tail - head) >>> 0);
     const position = tail & this.#mask;
     const need = 4 + pad4(size);
     const skip = position + need > this.capacity ? this.capacity - position : 0;
-    if (free < skip + need) {
+    // A single producer re-reads head (the consumer's cache line) only when the head it saw last, which
+    // can only have grown since, leaves too little room. (Other producers move tail too: they re-read.)
+    if (this.#lock === null && this.capacity - ((tail - this.#knownHead) >>> 0) >= skip + need) return skip;
+    const head = Atomics.load(this.words, W.head);
+    this.#knownHead = head;
+    if (this.capacity - ((tail - head) >>> 0) < skip + need) {
       this.#fullAt = head;
       return -1;
     }
@@ -666,8 +702,15 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #publish(tail: number, bytes: number): void {
+    if (this.words[W.producerCpu] !== threadCpu) this.words[W.producerCpu] = threadCpu;
     Atomics.store(this.words, W.tail, (tail + bytes) | 0);
     if (Atomics.load(this.words, W.consumerWaiting) !== 0) this.wake(W.tail, 1);
+  }
+
+  #advanceHead(head: number): void {
+    if (this.words[W.consumerCpu] !== threadCpu) this.words[W.consumerCpu] = threadCpu;
+    Atomics.store(this.words, W.head, head);
+    this.#wakeProducers();
   }
 
   #wakeProducers(): void {
@@ -677,9 +720,14 @@ export class Channel extends SharedWords implements Disposable {
   // Finds the next record: true, with its bytes at #recordStart, #recordLength long, and the head after
   // it in #recordNext; or false when the ring is empty. (Fields, not an object: no garbage per message.)
   #next(): boolean {
-    const tail = Atomics.load(this.words, W.tail);
-    let head = this.words[W.head]!;
-    if (head === tail) return false;
+    const first = this.words[W.head]!;
+    // The producers' cache line is read only when the records known to be there are used up.
+    if (first === this.#knownTail) {
+      this.#knownTail = Atomics.load(this.words, W.tail);
+      if (first === this.#knownTail) return false;
+    }
+    const tail = this.#knownTail;
+    let head = first;
     let position = head & this.#mask;
     let length = this.#dataWords[position >> 2]!;
     if (length === WRAP) {
@@ -687,9 +735,15 @@ export class Channel extends SharedWords implements Disposable {
       position = 0;
       length = this.#dataWords[0]!;
     }
+    const next = (head + 4 + pad4(length)) | 0;
+    // A producer wrote the length: one outside what it may send, or a record running past what it
+    // published, would have the consumer hand out stale bytes and lose its place in the ring.
+    if (length < 0 || length > this.maxMessageSize || ((next - first) >>> 0) > ((tail - first) >>> 0)) {
+      throw new IpcError(errnoValue('EPROTO'), 'receive', {}, `a damaged record in the ring (length ${length >>> 0} at index ${head >>> 0})`);
+    }
     this.#recordStart = position + 4;
     this.#recordLength = length;
-    this.#recordNext = (head + 4 + pad4(length)) | 0;
+    this.#recordNext = next;
     return true;
   }
 
@@ -702,15 +756,14 @@ export class Channel extends SharedWords implements Disposable {
     // A byte loop beats a native copy for the short messages that are most of the traffic.
     if (length <= 64) for (let i = 0; i < length; i++) message[i] = this.#data[start + i]!;
     else message.set(this.#data.subarray(start, start + length));
-    Atomics.store(this.words, W.head, this.#recordNext);
-    this.#wakeProducers();
+    this.#advanceHead(this.#recordNext);
     return message;
   }
 
   #attemptLoan(): Uint8Array | null | typeof AGAIN {
     if (this.#loan !== undefined) throw invalidState('receiveView(): a viewed message is still lent out (release() it first)');
     if (!this.#next()) return this.#ended() ? null : AGAIN;
-    const view = native.window((this.#windows ??= this.#windowSource()), HEADER_BYTES + this.#recordStart, this.#recordLength);
+    const view = this.#window(HEADER_BYTES + this.#recordStart, this.#recordLength);
     this.#loan = { view, next: this.#recordNext };
     return view;
   }
@@ -799,13 +852,16 @@ export class Channel extends SharedWords implements Disposable {
             throw timeoutError(syscall, allowance.timeout!);
           }
           Atomics.add(this.words, waiting, 1);
+          this.#announced = waiting;
           let slept;
           try {
             if (this.#moved(side, value)) continue;
             const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
             slept = await this.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue });
           } finally {
-            if (!this.mapping.closed) Atomics.sub(this.words, waiting, 1);
+            // close() takes the 1 back itself, while the memory is still mapped.
+            if (this.#announced >= 0 && !this.mapping.closed) Atomics.sub(this.words, waiting, 1);
+            this.#announced = -1;
           }
           quiet = slept === 'timedout';
         }
@@ -834,10 +890,11 @@ export class Channel extends SharedWords implements Disposable {
   #spinWhile(side: Role, limit: number): number | undefined {
     const { index, cpu, peerCpu } = SIDES[side];
     const waitingFor = side === 'producer' ? this.#fullAt : this.words[W.head]!;
-    const here = native.currentCpu();
-    // Written only when it changes: the word shares a cache line with what the peer reads per message.
-    if (this.words[cpu] !== here) this.words[cpu] = here;
-    if (limit === 0 || this.words[peerCpu] === here) return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
+    if (limit !== Infinity) {
+      const here = (threadCpu = native.currentCpu());
+      if (this.words[cpu] !== here) this.words[cpu] = here;
+      if (limit === 0 || this.words[peerCpu] === here) return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
+    }
     // Spinning for good goes round the caller's loop now and then, for its deadline and liveness checks.
     const reads = limit === Infinity ? 100_000 : limit;
     for (let spin = 0; spin < reads; spin++) {

@@ -33,19 +33,20 @@ export interface RefOptions {
  */
 export function waitOptions<T extends WaitOptions & RefOptions>(options: T | undefined): T {
   if (options === undefined) return {} as T; // the common case, kept cheap for hot paths
-  const { signal, timeout, ref, ...rest } = validateOptions(options);
-  validateAbortSignal(signal, 'options.signal');
-  validateTimeout(timeout);
-  if (ref !== undefined) validateBoolean(ref, 'options.ref');
-  return { ...rest, signal, timeout, ref } as T;
+  // A spread copy (one read of each option) is far cheaper in V8 than destructuring with a rest element.
+  const copy = { ...validateOptions(options) };
+  validateAbortSignal(copy.signal, 'options.signal');
+  validateTimeout(copy.timeout);
+  if (copy.ref !== undefined) validateBoolean(copy.ref, 'options.ref');
+  return copy;
 }
 
 /** Validates the options of a …Sync call; returns a copy, as waitOptions() does. */
 export function syncWaitOptions<T extends SyncWaitOptions>(options: T | undefined): T {
   if (options === undefined) return {} as T;
-  const { timeout, ...rest } = validateOptions(options);
-  validateTimeout(timeout);
-  return { ...rest, timeout } as T;
+  const copy = { ...validateOptions(options) };
+  validateTimeout(copy.timeout);
+  return copy;
 }
 
 type Cancellation = { kind: 'abort'; reason: unknown } | { kind: 'timeout'; ms: number };

@@ -1,0 +1,272 @@
+// Adversarial cases for the shared-memory channel (src/channel.ts): a send made while a reservation is
+// out, reservations handed out twice, records a peer wrote wrongly, the waiting words after a close,
+// lent views that escape by transfer or reach beyond their message, and the ring's arithmetic at the
+// 2^32 wrap of its indices, at maxMessageSize and for empty messages.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { Channel } from '../src/channel.js';
+import { MemoryFile } from '../src/index.js';
+import { constants, native } from '../src/native.js';
+
+// Int32 indices of header words (docs/channel.md: byte offset / 4).
+const HEAD = 16;
+const TAIL = 32;
+const CONSUMER_WAITING = 48;
+const PRODUCER_WAITING = 49;
+const RING = 4096;
+
+function dup(owner: { fd: number }): number {
+  const fd = native.fcntl(owner.fd, constants.F_DUPFD_CLOEXEC, 0);
+  assert.ok(fd >= 0);
+  return fd;
+}
+
+/** The channel's memory, mapped once more: what a C peer sees. */
+function rawWords(channel: Channel): { words: Int32Array; bytes: Uint8Array; [Symbol.dispose](): void } {
+  const file = MemoryFile.fromFd(dup(channel));
+  const mapping = file.map();
+  return {
+    words: new Int32Array(mapping.buffer),
+    bytes: new Uint8Array(mapping.buffer),
+    [Symbol.dispose]() {
+      mapping.close();
+      file.close();
+    },
+  };
+}
+
+/** Lets the event loop turn until `condition` holds (no timing: it waits for a state, however long). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('Channel (review)', () => {
+  test('a send while this end has a reservation out is refused: it neither lands on the reserved bytes nor is lost', async () => {
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(dup(producer));
+    const slot = producer.tryReserve(100)!;
+    assert.throws(() => producer.trySend('xy'), { code: 'ERR_INVALID_STATE' });
+    assert.throws(() => producer.sendSync('xy'), { code: 'ERR_INVALID_STATE' });
+    await assert.rejects(producer.send('xy'), { code: 'ERR_INVALID_STATE' });
+    slot.fill(65);
+    producer.commit();
+    producer.sendSync('after');
+    assert.deepEqual(
+      [consumer.tryReceive()?.toString(), consumer.tryReceive()?.toString(), consumer.tryReceive()],
+      ['A'.repeat(100), 'after', null],
+    );
+  });
+
+  test('multiple producers: a send while this end has a reservation out is refused the same way (no EDEADLK, no false)', () => {
+    using producer = Channel.create({ capacity: 4096, multipleProducers: true });
+    producer.tryReserve(8)!.fill(1);
+    assert.throws(() => producer.trySend('x'), { code: 'ERR_INVALID_STATE' });
+    assert.throws(() => producer.sendSync('x', { timeout: 10_000 }), { code: 'ERR_INVALID_STATE' });
+    producer.commit();
+    assert.ok(producer.trySend('x'));
+  });
+
+  test('a waiting send() or reserve() whose turn comes while a reservation is out does not write over it', async () => {
+    using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000 });
+    using consumer = Channel.fromFd(dup(producer));
+    using raw = rawWords(producer);
+    const filler = Buffer.alloc(1000, 1);
+    while (producer.trySend(filler)) {}
+    // Both wait for room (on a waiter thread each in turn); then the consumer makes room and, before the
+    // waiters run, this end reserves it.
+    const sending = producer.send(Buffer.alloc(500, 2), { timeout: 10_000 });
+    const reserving = producer.reserve(500, { timeout: 10_000 });
+    await until(() => Atomics.load(raw.words, PRODUCER_WAITING) > 0);
+    assert.ok(consumer.tryReceive()!.equals(filler));
+    assert.ok(consumer.tryReceive()!.equals(filler));
+    const mine = producer.tryReserve(600)!;
+    const outcomes = await Promise.allSettled([sending, reserving]);
+    mine.fill(3);
+    producer.commit();
+    for (const outcome of outcomes) assert.equal(outcome.status, 'rejected');
+    const received: Buffer[] = [];
+    for (let message = consumer.tryReceive(); message !== null; message = consumer.tryReceive()) received.push(message);
+    assert.deepEqual(
+      received.map((m) => [m.length, m[0]]),
+      [
+        [1000, 1],
+        [1000, 1],
+        [600, 3],
+      ],
+    );
+    assert.equal(Atomics.load(raw.words, TAIL), Atomics.load(raw.words, HEAD), 'the ring is empty, the tail where the last record ends');
+  });
+
+  test('two reserve() calls queued for room: the second never gets the same bytes as the first', async () => {
+    using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000 });
+    using consumer = Channel.fromFd(dup(producer));
+    while (producer.trySend(Buffer.alloc(1000, 1))) {}
+    const first = producer.reserve(100, { timeout: 10_000 });
+    const second = producer.reserve(100, { timeout: 10_000 });
+    consumer.tryReceive();
+    const [a, b] = await Promise.allSettled([first, second]);
+    assert.equal(a.status, 'fulfilled');
+    assert.equal(b.status, 'rejected');
+    (a as PromiseFulfilledResult<Uint8Array>).value.fill(7);
+    producer.commit();
+  });
+
+  for (const bad of [
+    { what: 'longer than maxMessageSize', length: 3000, tail: 3004 },
+    { what: 'running past the tail', length: 100, tail: 8 },
+    { what: 'negative', length: -2, tail: 8 },
+  ]) {
+    test(`a record a peer wrote wrongly (length ${bad.what}) is EPROTO, not a message of stale or uninitialised bytes`, () => {
+      using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000 });
+      using consumer = Channel.fromFd(dup(producer));
+      using raw = rawWords(producer);
+      raw.bytes.fill(0x5a, RING, RING + 4096);
+      raw.words[RING / 4] = bad.length;
+      Atomics.store(raw.words, TAIL, bad.tail);
+      assert.throws(() => consumer.tryReceive(), { code: 'EPROTO' });
+      assert.throws(() => consumer.tryReceiveView(), { code: 'EPROTO' });
+    });
+  }
+
+  test('waiting words go back to 0 when an end is closed under its waiting Promise-form call', async () => {
+    using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000, multipleProducers: true });
+    using raw = rawWords(producer);
+    // A producer closed while its send() waits for room.
+    while (producer.trySend(Buffer.alloc(1000))) {}
+    const other = Channel.fromFd(dup(producer));
+    const blocked = other.send(Buffer.alloc(1000));
+    await until(() => Atomics.load(raw.words, PRODUCER_WAITING) > 0);
+    other.close();
+    await assert.rejects(blocked, { code: 'EBADF' });
+    assert.equal(Atomics.load(raw.words, PRODUCER_WAITING), 0, 'no producer sleeps (or every receive makes a futex call)');
+    // A consumer closed while its receive() waits for a message.
+    const consumer = Channel.fromFd(dup(producer));
+    while (consumer.tryReceive() !== null) {}
+    const waiting = consumer.receive();
+    await until(() => Atomics.load(raw.words, CONSUMER_WAITING) > 0);
+    consumer.close();
+    await assert.rejects(waiting, { code: 'EBADF' });
+    assert.equal(Atomics.load(raw.words, CONSUMER_WAITING), 0, 'no consumer sleeps (or every send makes a futex call)');
+  });
+
+  test('a lent view transferred away (structuredClone, postMessage) does not keep reaching the ring after release()', async () => {
+    using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000 });
+    using consumer = Channel.fromFd(dup(producer));
+    producer.trySend(Buffer.alloc(100, 0x41));
+    producer.trySend(Buffer.alloc(100, 0x41));
+    const first = consumer.tryReceiveView()!;
+    const cloned = structuredClone(first, { transfer: [first.buffer as ArrayBuffer] });
+    consumer.release();
+    const second = consumer.tryReceiveView()!;
+    const { port1, port2 } = new MessageChannel();
+    const posted = new Promise<Uint8Array>((resolve) => port2.once('message', resolve));
+    port1.postMessage(second, [second.buffer as ArrayBuffer]);
+    const received = await posted;
+    port1.close();
+    consumer.release();
+    // Lap the ring several times with other bytes over the same place.
+    for (let i = 0; i < 20; i++) {
+      producer.trySend(Buffer.alloc(700, 0x42));
+      consumer.tryReceive();
+    }
+    for (const escaped of [cloned, received]) assert.ok(!escaped.includes(0x42), 'no bytes of a later lap');
+  });
+
+  test("a lent view's ArrayBuffer holds its message only, not the header and the other messages", () => {
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(dup(producer));
+    producer.trySend('first');
+    producer.trySend('second');
+    const view = consumer.tryReceiveView()!;
+    assert.equal(Buffer.from(view.buffer).toString(), 'first');
+    consumer.release();
+    const place = producer.tryReserve(10)!;
+    assert.equal(place.buffer.byteLength, 10);
+    producer.commit(0);
+  });
+
+  test('indices that wrap at 2^32: messages of every size and position across the wrap, copied and lent, arrive intact', () => {
+    using producer = Channel.create({ capacity: 4096, maxMessageSize: 2040 });
+    using consumer = Channel.fromFd(dup(producer));
+    using raw = rawWords(producer);
+    // A channel that has carried nearly 4 GiB: both indices 1000 bytes short of 2^32.
+    Atomics.store(raw.words, HEAD, -1000);
+    Atomics.store(raw.words, TAIL, -1000);
+    let wrapped = false;
+    for (let i = 0; i < 3000; i++) {
+      const size = (i * 61) % 2041;
+      const bytes = Buffer.alloc(size, i & 255);
+      if (i % 2) {
+        const place = producer.tryReserve(size)!;
+        place.set(bytes);
+        producer.commit();
+      } else assert.ok(producer.trySend(bytes), `message ${i} fits an empty ring`);
+      if (i % 3) {
+        const view = consumer.tryReceiveView()!;
+        assert.ok(Buffer.from(view).equals(bytes), `message ${i}`);
+        consumer.release();
+      } else assert.ok(consumer.tryReceive()!.equals(bytes), `message ${i}`);
+      if (Atomics.load(raw.words, TAIL) >= 0) wrapped = true;
+    }
+    assert.ok(wrapped);
+    assert.equal(consumer.tryReceive(), null);
+  });
+
+  test('maxMessageSize messages fit an empty ring wherever it stands; full and half-full rings wait, then take them', () => {
+    using producer = Channel.create({ capacity: 4096, maxMessageSize: 4096 / 2 - 8 });
+    using consumer = Channel.fromFd(dup(producer));
+    const big = Buffer.alloc(producer.maxMessageSize, 9);
+    for (let shift = 0; shift < 4096; shift += 4) {
+      assert.ok(producer.trySend(Buffer.alloc(shift % 2000)));
+      assert.equal(consumer.tryReceive()!.length, shift % 2000);
+      assert.ok(producer.trySend(big), `after ${shift}`);
+      assert.ok(producer.trySend(Buffer.alloc(0)));
+      assert.ok(consumer.tryReceive()!.equals(big));
+      assert.equal(consumer.tryReceive()!.length, 0);
+    }
+  });
+
+  test('empty messages: sent, reserved and lent, they are empty Buffers and views, never the end', () => {
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(dup(producer));
+    assert.ok(producer.trySend(''));
+    assert.ok(producer.trySend(new Uint8Array(0)));
+    assert.equal(producer.tryReserve(0)!.length, 0);
+    producer.commit();
+    producer.close();
+    assert.deepEqual(consumer.tryReceive(), Buffer.alloc(0));
+    const view = consumer.tryReceiveView()!;
+    assert.equal(view.length, 0);
+    consumer.release();
+    assert.deepEqual(consumer.receiveSync({ timeout: 10_000 }), Buffer.alloc(0));
+    assert.equal(consumer.receiveSync({ timeout: 10_000 }), null);
+  });
+});
+
+describe('Channel windows and threads (review)', () => {
+  test('producers in worker threads that end holding a reservation: their windows go with the threads, the consumer gets every commit, then EPIPE', async () => {
+    using channel = Channel.create({ capacity: 4096, multipleProducers: true });
+    const count = 2000;
+    const workers = [0, 1, 2].map(
+      () =>
+        new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
+          workerData: { script: new URL('./peers/channel-window-worker.ts', import.meta.url).href, fd: dup(channel), count },
+        }),
+    );
+    const exited = workers.map((worker) => new Promise((resolve) => worker.once('exit', resolve)));
+    // All attach before any can finish (the ring holds far fewer than `count` messages).
+    await until(() => channel.producers === workers.length);
+    let kept: Uint8Array | undefined;
+    for (let i = 0; i < workers.length * count; i++) {
+      const view = await channel.receiveView({ timeout: 30_000 });
+      // Message j of a worker: 1 + j % 64 bytes of j & 255.
+      assert.ok(view !== null && view.length >= 1 && view.every((byte) => byte === view[0] && byte % 64 === view.length - 1), `message ${i}`);
+      kept = view;
+      channel.release();
+    }
+    assert.deepEqual(await Promise.all(exited), [0, 0, 0]);
+    assert.equal(kept!.length, 0);
+    await assert.rejects(channel.receive({ timeout: 30_000 }), { code: 'EPIPE' });
+  });
+});
