@@ -198,7 +198,7 @@ export const CASES: CaseDef[] = [
     family: 'unipc',
     node: { mechanism: 'channel-spin' },
     noSameCpu:
-      "with spin: Infinity the channel never sleeps, also when its peer waits on the same CPU (#waitSync's Infinity branch skips the sleep #spinWhile asks for there): each round trip waits out a time slice (~8 ms)",
+      'with spin: Infinity the channel never sleeps, also when its peer waits on the same CPU: each round trip then waits out a time slice (~8 ms measured)',
     note: 'sendSync/receiveSync with { spin: Infinity }: never sleeps',
   },
   {
