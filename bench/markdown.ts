@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES, type Kind } from '../src/bench/plan.js';
-import { type Measurement, type Target, formatValue, valueOf } from '../src/bench/report.js';
+import { type Measurement, type Target, formatRatio, formatValue, valueOf } from '../src/bench/report.js';
 
 const file = process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 const results = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -46,6 +46,6 @@ console.log();
 console.log(row(['target', 'this run', 'needed', 'met']));
 console.log(row(['---', '---:', '---:', '---']));
 for (const t of results.targets as Target[]) {
-  const value = t.value === null ? '—' : t.id === 'heap' ? `${t.value.toFixed(2)} MB` : `${t.value.toFixed(2)}×`;
+  const value = t.value === null ? '—' : t.id === 'heap' ? `${t.value.toFixed(2)} MB` : formatRatio(t.value);
   console.log(row([t.description, value, `${t.comparison === '<=' ? '≤' : '≥'} ${t.threshold}`, t.met === null ? 'not measured' : t.met ? 'yes' : '**no**']));
 }

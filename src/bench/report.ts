@@ -219,7 +219,9 @@ export function formatValue(kind: Kind, value: number | undefined): string {
   return value >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
 
-const formatRatio = (r: number | undefined) => (r === undefined ? '' : r >= 100 ? `${r.toFixed(0)}×` : r >= 10 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`);
+// Three decimals below 1, so that a ratio just under a threshold (0.296 against 0.3) does not print as it.
+export const formatRatio = (r: number | undefined) =>
+  r === undefined ? '' : r >= 100 ? `${r.toFixed(0)}×` : r >= 10 ? `${r.toFixed(1)}×` : r >= 1 ? `${r.toFixed(2)}×` : `${r.toFixed(3)}×`;
 
 function table(rows: string[][], align: Array<'l' | 'r'>): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => [...(row[i] ?? '')].length)));
