@@ -46,10 +46,12 @@ const files = process.argv.length > 2 ? process.argv.slice(2) : listTests(path.j
 const before = ipcSnapshot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-test-'));
 const concurrency = Math.max(2, os.availableParallelism());
+// A test file gets two minutes; the soak's (UNIPC_SOAK=1, npm run soak) run for hours.
+const timeout = process.env.UNIPC_SOAK === '1' ? 8 * 60 * 60 * 1000 : 120_000;
 
 const run = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...files],
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...files],
   { cwd: root, stdio: 'inherit', env: { ...process.env, UNIPC_TEST_TMPDIR: tmp } },
 );
 

@@ -10,6 +10,9 @@
 //   mutex | futex-sem              hold              the memory is fd 4
 // Senders send message 0, 1, 2, … and count each whose send returned; receivers check each message
 // against the number due and count it; holders take, hold a moment, give back, and count rounds.
+// With a last argument `limit`, a sender sends that many and closes its end, and a receiver takes that
+// many (or until the end) and finishes with the sha256 of all it received as its result.
+import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Channel } from '../../../src/channel.js';
 import {
@@ -31,10 +34,19 @@ import {
 } from '../../../src/index.js';
 import { Deframer, MEMORY_BYTES, Phase, Random, Report, SLOTS, SLOT_BYTES, frame, message, messageError, record, slotOf } from './protocol.js';
 
-const [mechanism, role, seedText, target] = process.argv.slice(2) as [string, string, string, string | undefined];
+const [mechanism, role, seedText, target, limitText] = process.argv.slice(2) as [string, string, string, string | undefined, string | undefined];
+const limit = limitText === undefined ? Infinity : Number(limitText);
 const report = new Report(MemoryFile.fromFd(3).map().buffer);
 const random = new Random(Number(seedText), 'peer');
 const sync = () => random.chance(0.5);
+
+// A test process that dies (a timeout, a crash) cannot kill its peers: they end themselves when they
+// see they have been handed to another parent.
+const parent = process.ppid;
+let calls = 0;
+function orphaned(): void {
+  if (++calls % 256 === 0 && process.ppid !== parent) process.exit(2);
+}
 
 /** Busy for up to `maxMicroseconds`: a hold or a gap long enough for a kill to land inside it. */
 function busy(maxMicroseconds: number): void {
@@ -54,26 +66,34 @@ function fail(text: string): never {
   process.exit(1);
 }
 
-async function sendAll(send: (bytes: Buffer) => void | Promise<void>, framed = false): Promise<void> {
+/** Sends `limit` messages (forever by default), then `end()`s. */
+async function sendAll(send: (bytes: Buffer) => void | Promise<void>, end: () => void, framed = false): Promise<void> {
   report.phase = Phase.ready;
-  for (let i = 0; ; i++) {
+  for (let i = 0; i < limit; i++) {
+    orphaned();
     await send(framed ? frame(i) : message(i));
     report.progress = i + 1;
   }
+  end();
+  report.finish();
 }
 
 /** Receives until `receive` gives null (the end), checking each message. */
 async function receiveAll(receive: () => Uint8Array | null | Promise<Uint8Array | null>, framed = false): Promise<void> {
   report.phase = Phase.ready;
   const deframer = new Deframer();
-  for (;;) {
+  const hash = limit === Infinity ? undefined : createHash('sha256');
+  while (report.progress < limit) {
+    orphaned();
     const received = await receive();
     if (received === null) break;
-    if (framed) for (const one of deframer.push(received)) check(one);
-    else check(received);
+    for (const one of framed ? deframer.push(received) : [received]) {
+      check(one);
+      hash?.update(one);
+    }
   }
   if (deframer.pending > 0) fail(`the stream ended inside a message (${deframer.pending} bytes of it)`);
-  report.phase = Phase.finished;
+  report.finish(hash?.digest('hex'));
 }
 
 async function pipeEnd(fdOrPath: number | string, access: 'r' | 'w'): Promise<PipeReader | PipeWriter> {
@@ -84,7 +104,7 @@ async function pipeEnd(fdOrPath: number | string, access: 'r' | 'w'): Promise<Pi
 async function streams(source: number | string): Promise<void> {
   if (role === 'send') {
     const writer = (await pipeEnd(source, 'w')) as PipeWriter;
-    await sendAll((bytes) => (sync() ? writer.writeSync(bytes) : writer.write(bytes)), true);
+    await sendAll((bytes) => (sync() ? writer.writeSync(bytes) : writer.write(bytes)), () => writer.close(), true);
   } else {
     const reader = (await pipeEnd(source, 'r')) as PipeReader;
     await receiveAll(() => (sync() ? reader.readSync() : reader.read()), true);
@@ -95,7 +115,7 @@ async function socket(): Promise<void> {
   const end = UnixSocket.fromFd(4);
   const stream = end.type === 'stream';
   if (role === 'send') {
-    await sendAll((bytes) => (sync() ? end.sendSync(bytes) : end.send(bytes)), stream);
+    await sendAll((bytes) => (sync() ? end.sendSync(bytes) : end.send(bytes)), () => end.close(), stream);
   } else {
     const data = (m: { data: Buffer } | null) => (m === null ? null : m.data);
     await receiveAll(() => (sync() ? data(end.receiveSync()) : end.receive().then(data)), stream);
@@ -105,18 +125,18 @@ async function socket(): Promise<void> {
 async function queue(): Promise<void> {
   if (mechanism === 'sysv-queue') {
     const q = MessageQueue.fromId(Number(target));
-    if (role === 'send') await sendAll((bytes) => (sync() ? q.sendSync(1, bytes) : q.send(1, bytes)));
+    if (role === 'send') await sendAll((bytes) => (sync() ? q.sendSync(1, bytes) : q.send(1, bytes)), () => {});
     else await receiveAll(() => (sync() ? q.receiveSync().data : q.receive().then((m) => m.data)));
   } else {
     const q = PosixQueue.open(target!);
-    if (role === 'send') await sendAll((bytes) => (sync() ? q.sendSync(bytes) : q.send(bytes)));
+    if (role === 'send') await sendAll((bytes) => (sync() ? q.sendSync(bytes) : q.send(bytes)), () => q.close());
     else await receiveAll(() => (sync() ? q.receiveSync().data : q.receive().then((m) => m.data)));
   }
 }
 
 async function channel(): Promise<void> {
   const end = Channel.fromFd(4);
-  if (role === 'send') await sendAll((bytes) => (sync() ? end.sendSync(bytes) : end.send(bytes)));
+  if (role === 'send') await sendAll((bytes) => (sync() ? end.sendSync(bytes) : end.send(bytes)), () => end.close());
   else await receiveAll(() => (sync() ? end.receiveSync() : end.receive()));
 }
 
@@ -135,6 +155,7 @@ function memory(): void {
   report.phase = Phase.ready;
   if (role === 'write') {
     for (let i = 0; ; i++) {
+      orphaned();
       bytes.set(record(i), slotOf(i));
       Atomics.store(count, 0, i + 1);
       report.progress = i + 1;
@@ -143,6 +164,7 @@ function memory(): void {
   }
   // The reader checks the published records still in their slots (the one being written may be torn).
   for (;;) {
+    orphaned();
     const published = Atomics.load(count, 0);
     for (let i = Math.max(0, published - SLOTS + 1); i < published; i++) {
       const at = slotOf(i);
@@ -159,6 +181,7 @@ function memory(): void {
 async function hold(take: () => void | Promise<void>, give: () => void): Promise<void> {
   report.phase = Phase.ready;
   for (;;) {
+    orphaned();
     await take();
     report.holding = true;
     busy(200);

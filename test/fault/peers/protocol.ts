@@ -114,12 +114,13 @@ export class Deframer {
   }
 }
 
-// The report page: Int32 words, then the text of the peer's complaint if it found something wrong.
+// The report page: Int32 words, then a text: the peer's complaint if it found something wrong, or its
+// result when it finished.
 const PROGRESS = 0;
 const PHASE = 1;
 const HOLDING = 2;
-const ERROR_LENGTH = 3;
-const ERROR_TEXT = 64;
+const TEXT_LENGTH = 3;
+const TEXT = 64;
 export const REPORT_BYTES = 4096;
 
 export const Phase = { starting: 0, ready: 1, finished: 2, failed: 3 } as const;
@@ -164,15 +165,33 @@ export class Report {
 
   /** What the peer found wrong, or undefined. */
   get error(): string | undefined {
-    const length = Atomics.load(this.#words, ERROR_LENGTH);
-    return length === 0 ? undefined : Buffer.from(this.#bytes.subarray(ERROR_TEXT, ERROR_TEXT + length)).toString();
+    return this.phase === Phase.failed ? this.#text() : undefined;
+  }
+
+  /** What the peer reported when it finished, or undefined. */
+  get result(): string | undefined {
+    return this.phase === Phase.finished ? this.#text() : undefined;
   }
 
   fail(text: string): void {
-    const bytes = Buffer.from(text).subarray(0, REPORT_BYTES - ERROR_TEXT);
-    this.#bytes.set(bytes, ERROR_TEXT);
-    Atomics.store(this.#words, ERROR_LENGTH, bytes.length);
+    this.#setText(text);
     this.phase = Phase.failed;
+  }
+
+  finish(text = ''): void {
+    this.#setText(text);
+    this.phase = Phase.finished;
+  }
+
+  #text(): string {
+    const length = Atomics.load(this.#words, TEXT_LENGTH);
+    return Buffer.from(this.#bytes.subarray(TEXT, TEXT + length)).toString();
+  }
+
+  #setText(text: string): void {
+    const bytes = Buffer.from(text).subarray(0, REPORT_BYTES - TEXT);
+    this.#bytes.set(bytes, TEXT);
+    Atomics.store(this.#words, TEXT_LENGTH, bytes.length);
   }
 }
 
