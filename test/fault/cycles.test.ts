@@ -62,7 +62,7 @@ function resources(): Resources {
 
 /** Collects garbage until closed mappings' address ranges are given back (their buffers collected). */
 async function settle(): Promise<void> {
-  for (let round = 0; round < 10; round++) {
+  for (let round = 0; round < 3; round++) {
     gc();
     await yieldToLoop();
   }

@@ -238,7 +238,7 @@ async function lostUnit(
   const survivor = it.survivor(async () => {
     for (;;) {
       try {
-        await semaphore.take(200);
+        await semaphore.take(100);
       } catch (error) {
         if (codeOf(error) === 'ETIMEDOUT' && !peer.dead) continue;
         if (codeOf(error) === 'ETIMEDOUT') return 'ETIMEDOUT';
