@@ -181,6 +181,7 @@ export class Iteration {
   readonly #notes: string[] = [];
   readonly #peers: FaultPeer[] = [];
   #calls = 0;
+  #checked = 0;
 
   constructor(
     readonly scenario: string,
@@ -198,6 +199,15 @@ export class Iteration {
     return this.#notes.join('; ');
   }
 
+  /** Counts messages whose arrival (number and contents) this iteration checked, for the summary. */
+  checked(messages: number): void {
+    this.#checked += messages;
+  }
+
+  get messagesChecked(): number {
+    return this.#checked;
+  }
+
   /** Starts fault-peer `mechanism role` with the descriptors `fds` as 4, 5, … (3 is the report). */
   spawn(mechanism: string, role: string, options: { target?: string; fds?: FdLike[] } = {}): FaultPeer {
     const peerSeed = this.random.uint32();
@@ -208,11 +218,14 @@ export class Iteration {
     return peer;
   }
 
-  /** A random kill point: a delay after the peer is ready, or a count of messages or rounds; `early` if allowed. */
-  killPoint(options: { maxCount?: number; maxDelay?: number; early?: boolean } = {}): KillPoint {
-    const { maxCount = 3000, maxDelay = 40, early = false } = options;
+  /**
+   * A random kill point: mostly a delay after the peer is ready or a count of its messages or rounds;
+   * sometimes `early`, before it can have done anything (while it starts, or opens a FIFO).
+   */
+  killPoint(options: { maxCount?: number; maxDelay?: number } = {}): KillPoint {
+    const { maxCount = 3000, maxDelay = 40 } = options;
     const roll = this.random.next();
-    if (early && roll < 0.2) return { after: 'early', ms: this.random.int(0, 30) };
+    if (roll < 0.15) return { after: 'early', ms: this.random.int(0, 30) };
     return roll < 0.6 ? { after: 'delay', ms: this.random.int(0, maxDelay) } : { after: 'count', count: this.random.int(0, maxCount) };
   }
 
@@ -289,12 +302,14 @@ function replay(iteration: number): string {
 export function faultScenario(name: string, outcomes: readonly string[], body: (iteration: Iteration) => Promise<string>): void {
   test(name, soakTimeout, async (t) => {
     const seen = new Map<string, number>();
+    let messages = 0;
     for (let index = 0; index < iterations; index++) {
       const iteration = new Iteration(name, index);
       try {
         const outcome = await body(iteration);
         assert.ok(outcomes.includes(outcome), `the survivor got ${outcome}; documented: ${outcomes.join(', ')}`);
         seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
+        messages += iteration.messagesChecked;
       } catch (error) {
         const context = `fault scenario "${name}", iteration ${index}, seed ${seed}: ${iteration.notes}\n  replay: ${replay(index)}`;
         const message = error instanceof Error ? error.message : String(error);
@@ -304,7 +319,8 @@ export function faultScenario(name: string, outcomes: readonly string[], body: (
       }
       await iteration.reaped();
     }
-    t.diagnostic(`seed ${seed}, ${iterations} iterations: ${[...seen].map(([outcome, n]) => `${outcome} ×${n}`).join(', ')}`);
+    const checked = messages > 0 ? `; ${messages} messages checked` : '';
+    t.diagnostic(`seed ${seed}, ${iterations} iterations: ${[...seen].map(([outcome, n]) => `${outcome} ×${n}`).join(', ')}${checked}`);
   });
 }
 

@@ -89,6 +89,7 @@ describe('fault: System V message queues, a peer killed with SIGKILL at a random
         await it.kill(peer, it.killPoint(), survivor.settled);
         const { outcome, received } = await it.settles(survivor.promise, 'the receiver');
         assertAllReportedArrived(received, peer.report.progress);
+        it.checked(received);
         // A receive waiting without a timeout ends when someone removes the queue.
         const waiting = queue.receive();
         await it.settles(blockedIn('do_msgrcv'), 'a receive entering msgrcv');
@@ -121,6 +122,7 @@ describe('fault: System V message queues, a peer killed with SIGKILL at a random
         });
         it.note(`${sent} sent, ${peer.report.progress} checked by the dead receiver, ${rest.count} left from ${rest.first}`);
         assertRestQueued(rest.first, rest.count, peer.report.progress, sent);
+        it.checked(peer.report.progress + rest.count);
         return outcome;
       } finally {
         quietly(() => queue.remove());
@@ -148,6 +150,7 @@ describe('fault: POSIX message queues, a peer killed with SIGKILL at a random po
         await it.kill(peer, it.killPoint(), survivor.settled);
         const { outcome, received } = await it.settles(survivor.promise, 'the receiver');
         assertAllReportedArrived(received, peer.report.progress);
+        it.checked(received);
         // Unlinking the name does not end a wait (the queue lives while open); closing this end does.
         PosixQueue.unlink(name);
         const waiting = queue.receive();
@@ -181,6 +184,7 @@ describe('fault: POSIX message queues, a peer killed with SIGKILL at a random po
         });
         it.note(`${sent} sent, ${peer.report.progress} checked by the dead receiver, ${rest.count} left from ${rest.first}`);
         assertRestQueued(rest.first, rest.count, peer.report.progress, sent);
+        it.checked(peer.report.progress + rest.count);
         return outcome;
       } finally {
         queue.close();
@@ -197,39 +201,49 @@ describe('fault: the shared-memory channel, a peer killed with SIGKILL at a rand
     return Channel.create({ capacity, maxMessageSize: MAX_MESSAGE });
   }
 
-  faultScenario('producer killed: the consumer gets every message sent, then EPIPE', ['EPIPE'], async (it) => {
-    using channel = create(it);
-    const peer = it.spawn('channel', 'send', { fds: [channel.fd] });
-    const endpoint: Endpoint = {
-      send: () => assert.fail('the consumer does not send'),
-      receive: (sync) => (sync ? channel.receiveSync() : channel.receive()),
-    };
-    const survivor = it.survivor(() => receiveUntilOutcome(it, peer, endpoint, 0));
-    await it.kill(peer, it.killPoint(), survivor.settled);
-    const { outcome, received } = await it.settles(survivor.promise, 'the consumer');
-    assertAllReportedArrived(received, peer.report.progress);
-    return outcome;
-  });
+  // A side is known to the channel from its first send() or receive() on: a peer killed before that
+  // left no thread to check, so the survivor waits until its timeout.
+  faultScenario(
+    'producer killed: the consumer gets every message sent, then EPIPE (a timeout if it died before its first send)',
+    ['EPIPE', 'ETIMEDOUT'],
+    async (it) => {
+      using channel = create(it);
+      const peer = it.spawn('channel', 'send', { fds: [channel.fd] });
+      const endpoint: Endpoint = {
+        send: () => assert.fail('the consumer does not send'),
+        receive: (sync, timeout) => (sync ? channel.receiveSync({ timeout }) : channel.receive({ timeout })),
+      };
+      const survivor = it.survivor(() => receiveUntilOutcome(it, peer, endpoint, 250));
+      await it.kill(peer, it.killPoint(), survivor.settled);
+      const { outcome, received } = await it.settles(survivor.promise, 'the consumer');
+      assertAllReportedArrived(received, peer.report.progress);
+      if (outcome === 'ETIMEDOUT') assert.equal(received, 0, 'a timeout, though the producer had sent (and so was known)');
+      it.checked(received);
+      return outcome;
+    },
+  );
 
   faultScenario(
-    'consumer killed: the producer gets EPIPE once the ring is full; a new consumer takes over the unread messages',
-    ['EPIPE'],
+    'consumer killed: the producer gets EPIPE once the ring is full (a timeout if it died before its first receive); a new consumer takes over the unread messages',
+    ['EPIPE', 'ETIMEDOUT'],
     async (it) => {
       const channel = create(it);
       try {
         const peer = it.spawn('channel', 'receive', { fds: [channel.fd] });
         const endpoint: Endpoint = {
-          send: (i, sync) => (sync ? channel.sendSync(message(i)) : channel.send(message(i))),
+          send: (i, sync) => (sync ? channel.sendSync(message(i), { timeout: 100 }) : channel.send(message(i), { timeout: 250 })),
           receive: () => assert.fail('the producer does not receive'),
         };
         const survivor = it.survivor(() => sendUntilOutcome(it, peer, endpoint));
         await it.kill(peer, it.killPoint(), survivor.settled);
         const { outcome, sent } = await it.settles(survivor.promise, 'the producer');
+        if (outcome === 'ETIMEDOUT') assert.equal(peer.report.progress, 0, 'a timeout, though the consumer had received (and so was known)');
         using next = Channel.fromFd(dup(channel));
         channel.close(); // the producer's close: the new consumer reads to the end, then null
         const rest = drain(() => next.receiveSync());
         it.note(`${sent} sent, ${peer.report.progress} checked by the dead consumer, ${rest.count} left from ${rest.first}`);
         assertRestQueued(rest.first, rest.count, peer.report.progress, sent);
+        it.checked(peer.report.progress + rest.count);
         return outcome;
       } finally {
         channel.close();

@@ -62,6 +62,7 @@ describe('fault: pipes and FIFOs, a peer killed with SIGKILL at a random point',
       const { outcome, received, torn } = await it.settles(survivor.promise, 'the reader');
       assertAllReportedArrived(received, peer.report.progress);
       assert.equal(torn, 0, 'writes of up to PIPE_BUF bytes are whole or absent');
+      it.checked(received);
       return outcome;
     } finally {
       reader.close();
@@ -76,6 +77,7 @@ describe('fault: pipes and FIFOs, a peer killed with SIGKILL at a random point',
       await it.kill(peer, it.killPoint(), survivor.settled);
       const { outcome, sent } = await it.settles(survivor.promise, 'the writer');
       assert.ok(peer.report.progress <= sent, `the reader checked ${peer.report.progress} of ${sent} messages`);
+      it.checked(peer.report.progress);
       return outcome;
     } finally {
       writer.close();
@@ -96,11 +98,12 @@ describe('fault: pipes and FIFOs, a peer killed with SIGKILL at a random point',
         reader.close();
       }
     });
-    await it.kill(peer, it.killPoint({ early: true }), survivor.settled);
+    await it.kill(peer, it.killPoint(), survivor.settled);
     const { outcome, received, torn } = await it.settles(survivor.promise, 'the reader');
     if (outcome === 'ETIMEDOUT') assert.equal(peer.report.phase, Phase.starting, 'the open timed out though the peer had opened its end');
     assertAllReportedArrived(received, peer.report.progress);
     assert.equal(torn, 0, 'writes of up to PIPE_BUF bytes are whole or absent');
+    it.checked(received);
     return outcome;
   });
 
@@ -120,10 +123,11 @@ describe('fault: pipes and FIFOs, a peer killed with SIGKILL at a random point',
           writer = end as PipeWriter;
           return writeAll(it, peer, writer);
         });
-        await it.kill(peer, it.killPoint({ early: true }), survivor.settled);
+        await it.kill(peer, it.killPoint(), survivor.settled);
         const { outcome, sent } = await it.settles(survivor.promise, 'the writer');
         const checked = peer.report.progress;
         assert.ok(checked <= sent, `the reader checked ${checked} of ${sent} messages`);
+        it.checked(checked);
         if (outcome === 'ETIMEDOUT') {
           assert.equal(peer.report.phase, Phase.starting, 'the open timed out though the peer had opened its end');
           return outcome;
@@ -193,6 +197,7 @@ describe('fault: socketpairs, a peer killed with SIGKILL at a random point', () 
         assertAllReportedArrived(received, peer.report.progress);
         assert.equal(torn, 0, 'no message cut short');
         assert.equal(resets, unread ? 1 : 0, 'one ECONNRESET if and only if the peer left data unread');
+        it.checked(received);
         return outcome;
       } finally {
         mine.close();
@@ -220,6 +225,7 @@ describe('fault: socketpairs, a peer killed with SIGKILL at a random point', () 
         await it.kill(peer, it.killPoint(), survivor.settled);
         const { outcome, sent } = await it.settles(survivor.promise, 'the sender');
         assert.ok(peer.report.progress <= sent, `the receiver checked ${peer.report.progress} of ${sent} messages`);
+        it.checked(peer.report.progress);
         it.note(`outcome ${outcome} after ${sent} sent`);
         return outcome;
       } finally {
