@@ -125,6 +125,9 @@ export class FaultPeer {
     this.report = new Report(this.#mapping.buffer);
     try {
       this.child = spawn(process.execPath, [compiledPeer(), ...args], { stdio: ['ignore', 'ignore', 'inherit'], fds: [file.fd, ...fds] });
+    } catch (error) {
+      this.#mapping.close();
+      throw error;
     } finally {
       file.close(); // the child has its own descriptor; the page lives on in both mappings
     }

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { Channel } from '../../src/channel.js';
 import { IPC_PRIVATE, MessageQueue, PosixQueue } from '../../src/index.js';
 import { quietly, uniqueIpcName } from '../helpers.js';
-import { FaultPeer, scale, seed, soakTimeout } from './harness.js';
+import { FaultPeer, codeOf, scale, seed, soakTimeout } from './harness.js';
 import { MAX_MESSAGE, Phase, Random, message } from './peers/protocol.js';
 
 const MESSAGES = scale(10_000, 1_000_000);
@@ -16,7 +16,8 @@ const MESSAGES = scale(10_000, 1_000_000);
 interface Target {
   /** The peer's mechanism, target argument and descriptors. */
   peer: [string, string, number[]];
-  send(bytes: Buffer, sync: boolean): void | Promise<void>;
+  /** Sends, or fails with 'ETIMEDOUT' after `timeout` ms of a full queue. */
+  send(bytes: Buffer, sync: boolean, timeout: number): void | Promise<void>;
   close(): void;
 }
 
@@ -25,7 +26,7 @@ const kinds: Record<string, () => Target> = {
     const queue = MessageQueue.get(IPC_PRIVATE, { create: true });
     return {
       peer: ['sysv-queue', String(queue.id), []],
-      send: (bytes, sync) => (sync ? queue.sendSync(1, bytes) : queue.send(1, bytes)),
+      send: (bytes, sync, timeout) => (sync ? queue.sendSync(1, bytes, { timeout }) : queue.send(1, bytes, { timeout })),
       close: () => quietly(() => queue.remove()),
     };
   },
@@ -34,7 +35,7 @@ const kinds: Record<string, () => Target> = {
     const queue = PosixQueue.open(name, { create: true, exclusive: true, maxMessages: 10, messageSize: MAX_MESSAGE });
     return {
       peer: ['posix-queue', name, []],
-      send: (bytes, sync) => (sync ? queue.sendSync(bytes) : queue.send(bytes)),
+      send: (bytes, sync, timeout) => (sync ? queue.sendSync(bytes, { timeout }) : queue.send(bytes, { timeout })),
       close: () => {
         queue.close();
         PosixQueue.unlink(name);
@@ -45,7 +46,7 @@ const kinds: Record<string, () => Target> = {
     const channel = Channel.create({ capacity: 65536, maxMessageSize: MAX_MESSAGE });
     return {
       peer: ['channel', '-', [channel.fd]],
-      send: (bytes, sync) => (sync ? channel.sendSync(bytes) : channel.send(bytes)),
+      send: (bytes, sync, timeout) => (sync ? channel.sendSync(bytes, { timeout }) : channel.send(bytes, { timeout })),
       close: () => channel.close(),
     };
   },
@@ -64,7 +65,16 @@ describe(`load: ${MESSAGES.toLocaleString('en')} messages to another process, ch
         for (let i = 0; i < MESSAGES; i++) {
           const bytes = message(i);
           hash.update(bytes);
-          await target.send(bytes, random.chance(0.5));
+          // A receiver that died would leave a full queue: look at it each second the queue stays full.
+          for (;;) {
+            try {
+              await target.send(bytes, random.chance(0.5), 1000);
+              break;
+            } catch (error) {
+              if (codeOf(error) !== 'ETIMEDOUT') throw error;
+              assert.ok(!peer.dead, `the receiver died after ${peer.report.progress} messages: ${peer.report.error ?? 'no report'}`);
+            }
+          }
         }
         const { code } = await peer.exited;
         assert.equal(peer.report.error, undefined);
