@@ -159,6 +159,21 @@ const socketOutcomes: Record<SocketType, { senderKilled: string[]; receiverKille
   dgram: { senderKilled: ['ETIMEDOUT'], receiverKilled: ['ECONNREFUSED'] },
 };
 
+/**
+ * Checks the errors of the first send that failed and of two more: 'stream' says EPIPE every time;
+ * 'seqpacket' says ECONNRESET once if the dead end had messages unread (before or after an EPIPE), EPIPE
+ * otherwise; 'dgram' says ECONNREFUSED, then ENOTCONN (the kernel forgot the peer).
+ */
+function assertSendErrors(type: SocketType, codes: string[], unread: boolean | undefined): void {
+  if (type === 'stream') assert.deepEqual(codes, ['EPIPE', 'EPIPE', 'EPIPE']);
+  if (type === 'dgram') assert.deepEqual(codes, ['ECONNREFUSED', 'ENOTCONN', 'ENOTCONN']);
+  if (type === 'seqpacket') {
+    const resets = codes.filter((code) => code === 'ECONNRESET').length;
+    assert.ok(codes.every((code) => code === 'EPIPE' || code === 'ECONNRESET') && resets <= 1, `send errors ${codes.join(', ')}`);
+    if (unread !== undefined) assert.equal(resets, unread ? 1 : 0, `send errors ${codes.join(', ')}: ECONNRESET once if and only if messages were left unread`);
+  }
+}
+
 describe('fault: socketpairs, a peer killed with SIGKILL at a random point', () => {
   for (const type of ['stream', 'seqpacket', 'dgram'] as const) {
     const { senderKilled, receiverKilled } = socketOutcomes[type];
@@ -226,7 +241,19 @@ describe('fault: socketpairs, a peer killed with SIGKILL at a random point', () 
         const { outcome, sent } = await it.settles(survivor.promise, 'the sender');
         assert.ok(peer.report.progress <= sent, `the receiver checked ${peer.report.progress} of ${sent} messages`);
         it.checked(peer.report.progress);
-        it.note(`outcome ${outcome} after ${sent} sent`);
+        const codes = [outcome];
+        for (let i = 0; i < 2; i++) {
+          try {
+            mine.sendSync('again');
+            codes.push('sent');
+          } catch (error) {
+            codes.push(codeOf(error));
+          }
+        }
+        it.note(`send errors ${codes.join(', ')} after ${sent} sent`);
+        // More sent than checked, and than the one it may have taken unchecked: some were surely unread.
+        const checked = peer.report.progress;
+        assertSendErrors(type, codes, sent > checked + 1 ? true : sent === checked ? false : undefined);
         return outcome;
       } finally {
         mine.close();
