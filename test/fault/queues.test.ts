@@ -152,7 +152,9 @@ describe('fault: POSIX message queues, a peer killed with SIGKILL at a random po
         assertAllReportedArrived(received, peer.report.progress);
         it.checked(received);
         // Unlinking the name does not end a wait (the queue lives while open); closing this end does.
+        const waitingAcross = queue.receive({ timeout: 50 });
         PosixQueue.unlink(name);
+        await assert.rejects(waitingAcross, { code: 'ETIMEDOUT' });
         const waiting = queue.receive();
         queue.close();
         await assert.rejects(waiting, { code: 'EBADF' });
