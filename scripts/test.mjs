@@ -46,8 +46,9 @@ const files = process.argv.length > 2 ? process.argv.slice(2) : listTests(path.j
 const before = ipcSnapshot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-test-'));
 const concurrency = Math.max(2, os.availableParallelism());
-// Per test, and per test file; slower runs (the sanitizer one: scripts/test-asan.mjs) raise it.
-const timeout = Number(process.env.UNIPC_TEST_TIMEOUT_MS) || 120000;
+// Per test, and per test file; slower runs raise it: the sanitizer one (scripts/test-asan.mjs) through
+// UNIPC_TEST_TIMEOUT_MS, the soak (UNIPC_SOAK=1, npm run soak), whose files run for hours.
+const timeout = Number(process.env.UNIPC_TEST_TIMEOUT_MS) || (process.env.UNIPC_SOAK === '1' ? 8 * 60 * 60 * 1000 : 120_000);
 
 const run = spawnSync(
   process.execPath,
