@@ -55,9 +55,10 @@ test('the tour runs every step between real processes and passes', () => {
     'sem_open() named, Node ↔ C',
     'msgrcv() by type (System V)',
     'mq_send() priorities (POSIX)',
+    'Channel (shared-memory ring)',
   ]) {
     assert.ok(result.stdout.includes(mechanism), `the tour shows ${mechanism}`);
   }
-  assert.match(result.stdout, /All 21 steps passed\./);
+  assert.match(result.stdout, /All 22 steps passed\./);
   assert.doesNotMatch(result.stdout, /FAILED/);
 });

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import {
+  Channel,
   type Mapping,
   MemoryFile,
   MessageQueue,
@@ -208,6 +209,22 @@ async function run(role: string, args: string[]): Promise<void> {
       const priorities: number[] = [];
       for (let i = 0; i < Number(count); i++) priorities.push((await queue.receive({ timeout: 30_000 })).priority);
       report({ pid: process.pid, priorities });
+      return;
+    }
+    case 'channel-consume': {
+      // Receives until the tour's end closes the channel (fd 3); reports the count, order and a digest.
+      using channel = Channel.fromFd(3);
+      await ready();
+      await go();
+      const hash = createHash('sha256');
+      let n = 0;
+      let ordered = true;
+      for (let message = channel.receiveSync({ timeout: 30_000 }); message !== null; message = channel.receiveSync({ timeout: 30_000 })) {
+        if (message.readUInt32LE(0) !== n) ordered = false;
+        hash.update(message);
+        n++;
+      }
+      report({ pid: process.pid, n, ordered, sha256: hash.digest('hex') });
       return;
     }
     default:
