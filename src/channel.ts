@@ -377,23 +377,12 @@ export class Channel extends SharedWords implements Disposable {
    * and every message sent is received.
    */
   receiveSync(options?: SyncWaitOptions): Buffer | null {
-    const { timeout } = syncWaitOptions(options);
-    this.#claim('consumer');
-    const now = this.#attemptReceive();
-    if (now !== AGAIN) return now;
-    return this.#waitSync('consumer', timeout, () => this.#attemptReceive());
+    return this.#consumeSync(options, this.#receiveAttempt);
   }
 
   /** The next message, waiting for one without blocking the event loop; null at the end (see receiveSync). */
-  async receive(options?: WaitOptions & RefOptions): Promise<Buffer | null> {
-    const checked = waitOptions(options);
-    if (checked.signal?.aborted) throw abortedError(checked.signal);
-    this.#claim('consumer');
-    if (!this.#queue.turnstile.busy) {
-      const now = this.#attemptReceive();
-      if (now !== AGAIN) return now;
-    }
-    return this.#wait('consumer', checked, () => this.#attemptReceive());
+  receive(options?: WaitOptions & RefOptions): Promise<Buffer | null> {
+    return this.#consume(options, this.#receiveAttempt);
   }
 
   /**
@@ -408,23 +397,36 @@ export class Channel extends SharedWords implements Disposable {
 
   /** receiveView() blocking the calling thread until a message comes; null at the end. */
   receiveViewSync(options?: SyncWaitOptions): Uint8Array | null {
-    const { timeout } = syncWaitOptions(options);
-    this.#claim('consumer');
-    const now = this.#attemptLoan();
-    if (now !== AGAIN) return now;
-    return this.#waitSync('consumer', timeout, () => this.#attemptLoan());
+    return this.#consumeSync(options, this.#loanAttempt);
   }
 
   /** The next message as a view into the ring (see tryReceiveView()), waiting for one; null at the end. */
-  async receiveView(options?: WaitOptions & RefOptions): Promise<Uint8Array | null> {
+  receiveView(options?: WaitOptions & RefOptions): Promise<Uint8Array | null> {
+    return this.#consume(options, this.#loanAttempt);
+  }
+
+  readonly #receiveAttempt = (): Buffer | null | typeof AGAIN => this.#attemptReceive();
+  readonly #loanAttempt = (): Uint8Array | null | typeof AGAIN => this.#attemptLoan();
+
+  // A Sync receive (a copy or a view): at once when a message is there, else by the waiting protocol.
+  #consumeSync<T>(options: SyncWaitOptions | undefined, attempt: () => T | typeof AGAIN): T {
+    const { timeout } = syncWaitOptions(options);
+    this.#claim('consumer');
+    const now = attempt();
+    if (now !== AGAIN) return now;
+    return this.#waitSync('consumer', timeout, attempt);
+  }
+
+  // #consumeSync() as a Promise, queued behind this end's earlier Promise-form calls.
+  async #consume<T>(options: (WaitOptions & RefOptions) | undefined, attempt: () => T | typeof AGAIN): Promise<T> {
     const checked = waitOptions(options);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     this.#claim('consumer');
     if (!this.#queue.turnstile.busy) {
-      const now = this.#attemptLoan();
+      const now = attempt();
       if (now !== AGAIN) return now;
     }
-    return this.#wait('consumer', checked, () => this.#attemptLoan());
+    return this.#wait('consumer', checked, attempt);
   }
 
   /** Gives the viewed message's room back to the producers and cuts the view off. Harmless without one. */
