@@ -154,12 +154,12 @@ export class Channel extends SharedWords implements Disposable {
   /** The waiting word a Promise-form call of this end has added 1 to while it sleeps, or -1. */
   #announced = -1;
 
-  private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined, options: EndOptions) {
+  private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined, spin: number) {
     super(mapping, 0, HEADER_BYTES);
     this.#owner = owner;
     this.fd = owner.fd;
     this.name = name;
-    this.#spin = spinOption(options.spin);
+    this.#spin = spin;
     const words = this.words;
     if (Atomics.load(words, W.magic) !== MAGIC) {
       throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, 'not a unipc channel (no magic number at its start)');
@@ -194,7 +194,7 @@ export class Channel extends SharedWords implements Disposable {
     const longest = maxMessageSize === undefined ? capacity / 4 : maxMessageSize;
     validateInteger(longest, 'options.maxMessageSize', 1, capacity / 2 - 8);
     validateBoolean(multipleProducers, 'options.multipleProducers');
-    spinOption(spin);
+    const spinReads = spinOption(spin);
     const size = HEADER_BYTES + capacity;
     const owner = name === undefined ? MemoryFile.create('unipc-channel', { size }) : SharedMemory.open(name, { create: true, exclusive: true, size });
     let mapping: Mapping | undefined;
@@ -209,7 +209,7 @@ export class Channel extends SharedWords implements Disposable {
       words[W.consumerCpu] = NO_CPU;
       words[W.producerCpu] = NO_CPU;
       Atomics.store(words, W.magic, MAGIC); // last: an opener never sees half a header
-      return new Channel(owner, mapping, owner instanceof SharedMemory ? owner.name : undefined, { spin });
+      return new Channel(owner, mapping, owner instanceof SharedMemory ? owner.name : undefined, spinReads);
     } catch (error) {
       mapping?.close();
       owner.close();
@@ -221,20 +221,20 @@ export class Channel extends SharedWords implements Disposable {
   /** The channel another process created under `name`. */
   static open(name: string, options?: EndOptions): Channel {
     const checked = validateOptions(options);
-    spinOption(checked.spin);
+    const spin = spinOption(checked.spin); // before the kernel sees anything
     const owner = SharedMemory.open(name);
-    return Channel.#attach(owner, owner.name, checked);
+    return Channel.#attach(owner, owner.name, spin);
   }
 
   /** The channel behind a descriptor (a memfd handed over by spawn, fd passing, or inheritance). */
   static fromFd(fd: number, options?: EndOptions): Channel {
     validateFd(fd);
     const checked = validateOptions(options);
-    spinOption(checked.spin);
-    return Channel.#attach(MemoryFile.fromFd(fd), undefined, checked);
+    const spin = spinOption(checked.spin);
+    return Channel.#attach(MemoryFile.fromFd(fd), undefined, spin);
   }
 
-  static #attach(owner: MemoryFile | SharedMemory, name: string | undefined, options: EndOptions): Channel {
+  static #attach(owner: MemoryFile | SharedMemory, name: string | undefined, spin: number): Channel {
     let mapping: Mapping | undefined;
     try {
       // Mapping memory shorter than the header would fail for reasons about map() options the caller never gave.
@@ -242,7 +242,7 @@ export class Channel extends SharedWords implements Disposable {
         throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `not a unipc channel (${owner.size} bytes, less than its header)`);
       }
       mapping = owner.map();
-      return new Channel(owner, mapping, name, options);
+      return new Channel(owner, mapping, name, spin);
     } catch (error) {
       mapping?.close();
       owner.close();
@@ -906,7 +906,7 @@ export class Channel extends SharedWords implements Disposable {
   }
 }
 
-// UNIPC_… aside, a spin count is a whole number of reads, or Infinity.
+// An end's spin option: a whole number of reads, or Infinity; the default when not given.
 function spinOption(value: unknown): number {
   if (value === undefined) return DEFAULT_SPIN;
   if (value === Infinity) return Infinity;
