@@ -12,20 +12,23 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common.h"
 #include "wait.h"
 
-// V8 itself, for one thing Node-API cannot do: several ArrayBuffers over one backing store (windows).
-// Its headers have unused parameters, which are not ours to fix.
+// V8 itself, where it is safe, for what Node-API makes slowly: many small ArrayBuffers over one region
+// (windows, below). Its headers have unused parameters, which are not ours to fix.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
+#include <v8-version.h>
 #include <v8.h>
 #pragma GCC diagnostic pop
 
@@ -256,6 +259,57 @@ void EnsureFaultHandler() {
   }
 }
 
+// ---- V8, where it is safe ----------------------------------------------------------------------
+//
+// See the windows below for what it is used for.
+
+// Whether this addon calls V8's C++ API (windows, detaching): decided once, by the first environment.
+std::atomic<bool> v8_views{false};
+
+// napi_value is a v8::Local<v8::Value> in Node's implementation (its v8impl casts it the same way).
+v8::Local<v8::Value> ToV8(napi_value value) {
+  v8::Local<v8::Value> local;
+  static_assert(sizeof(local) == sizeof(value), "napi_value and v8::Local differ");
+  std::memcpy(static_cast<void*>(&local), &value, sizeof(value));
+  return local;
+}
+
+napi_value FromV8(v8::Local<v8::Value> local) { return reinterpret_cast<napi_value>(*local); }
+
+// The V8 running is the one whose headers this addon was compiled against (major.minor: Node keeps
+// V8's ABI within a major), and values cross between Node-API and V8 as assumed above.
+bool V8Usable(napi_env env) {
+  const char* portable = getenv("UNIPC_PORTABLE_VIEWS");
+  if (portable != nullptr && std::strcmp(portable, "1") == 0) return false;
+  std::string compiled = std::to_string(V8_MAJOR_VERSION) + "." + std::to_string(V8_MINOR_VERSION) + ".";
+  if (std::strncmp(v8::V8::GetVersion(), compiled.c_str(), compiled.size()) != 0) return false;
+  void* data = nullptr;
+  napi_value buffer;
+  if (napi_create_arraybuffer(env, 16, &data, &buffer) != napi_ok) return false;
+  v8::Local<v8::Value> local = ToV8(buffer);
+  if (!local->IsArrayBuffer()) return false;
+  v8::Local<v8::ArrayBuffer> seen = local.As<v8::ArrayBuffer>();
+  if (seen->Data() != data || seen->ByteLength() != 16) return false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* view_data = nullptr;
+  if (napi_get_typedarray_info(env, FromV8(v8::Uint8Array::New(seen, 4, 8)), &type, &length, &view_data, nullptr,
+                               nullptr) != napi_ok) {
+    return false;
+  }
+  return type == napi_uint8_array && length == 8 && view_data == static_cast<uint8_t*>(data) + 4;
+}
+
+// Detaches an ArrayBuffer with `key` (empty: none). Through V8 a buffer that refuses (a detach key that
+// someone else set) is reported; napi_detach_arraybuffer would abort the process instead, from Node 24 on.
+bool DetachBuffer(napi_env env, napi_value buffer, v8::Local<v8::Value> key) {
+  if (!v8_views) return napi_detach_arraybuffer(env, buffer) == napi_ok;
+  v8::Local<v8::Value> value = ToV8(buffer);
+  if (!value->IsArrayBuffer()) return false;
+  v8::TryCatch refusal(v8::Isolate::GetCurrent());
+  return value.As<v8::ArrayBuffer>()->Detach(key).IsJust();
+}
+
 // ---- Regions and views --------------------------------------------------------------------------
 
 struct Region {
@@ -289,6 +343,7 @@ struct Registry {
   std::mutex mu;
   std::unordered_map<uint64_t, Region*> regions;
   std::unordered_map<uint64_t, View*> views;
+  std::unordered_multiset<uintptr_t> cut_windows;  // Node-API windows detach() cut off, until finalized
   uint64_t next_id = 0;
 };
 
@@ -594,9 +649,10 @@ Napi::Value CloseView(const Napi::CallbackInfo& info) {
   if (!open) return Result(env, 0);  // closed already: a buffer it was moved into was collected
   bool detached = false;
   napi_is_detached_arraybuffer(env, buffer, &detached);
-  // Already detached means a byte stream moved the memory into another buffer, whose lifetime the
-  // backing store's pin covers.
-  if (!detached && napi_detach_arraybuffer(env, buffer) != napi_ok) return Result(env, -EINVAL);
+  // Already detached means a byte stream or transfer() moved the memory into another buffer, whose
+  // lifetime the backing store's pin covers. A buffer someone gave a detach key (markAsUntransferable()
+  // does from Node 24 on) cannot be cut off: it reaches the inert pages after close instead of none.
+  bool cut = !detached && DetachBuffer(env, buffer, v8::Local<v8::Value>());
   int64_t result = 0;
   size_t external = 0;
   {
@@ -604,7 +660,7 @@ Napi::Value CloseView(const Napi::CallbackInfo& info) {
     auto it = registry.views.find(static_cast<uint64_t>(id));
     if (it != registry.views.end()) {
       View* view = it->second;
-      view->detached = !detached;
+      view->detached = cut;
       // Until the object is collected the range stays reserved: let V8 know, so it collects sooner.
       if (!view->object_done) external = view->external = PageUp(view->region->length);
       result = CloseViewLocked(registry, view);
@@ -613,6 +669,30 @@ Napi::Value CloseView(const Napi::CallbackInfo& info) {
   int64_t unused;
   if (external > 0) napi_adjust_external_memory(env, static_cast<int64_t>(external), &unused);
   return Result(env, result);
+}
+
+// mappingStats() → { regions, retired, bytes, retiredBytes }: the process's mapped regions, and those of
+// them retired (inert, reserved until every buffer that could reach them is gone). For diagnostics.
+Napi::Value MappingStats(const Napi::CallbackInfo& info) {
+  Registry& registry = TheRegistry();
+  double regions = 0, retired = 0, bytes = 0, retired_bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(registry.mu);
+    for (const auto& [id, region] : registry.regions) {
+      regions++;
+      bytes += static_cast<double>(region->length);
+      if (region->retired) {
+        retired++;
+        retired_bytes += static_cast<double>(region->length);
+      }
+    }
+  }
+  Napi::Object stats = Napi::Object::New(info.Env());
+  stats.Set("regions", regions);
+  stats.Set("retired", retired);
+  stats.Set("bytes", bytes);
+  stats.Set("retiredBytes", retired_bytes);
+  return stats;
 }
 
 // faultedPages(region) → pages the fault guard replaced, or -EBADF once the region is gone.
@@ -761,25 +841,32 @@ Napi::Value NewRegion(Napi::Env env, const RegionSpec& spec) {
 // ---- Windows: short-lived buffers over a region, for the channel's zero-copy messages ------------
 //
 // A message view must stop reaching the ring when it is released, or a reader would see the next lap's
-// bytes. Detaching its ArrayBuffer does that, so each message needs an ArrayBuffer of its own. Node-API
-// makes each external ArrayBuffer a node::Buffer with bookkeeping that is freed only when the event loop
-// turns (a Sync receive loop would grow without bound) and costs microseconds; V8 directly makes one for
-// the price of a small object and a backing store over just the message's bytes. (A store spanning the
-// whole region, shared by every window, would be cheaper still, but V8 counts each ArrayBuffer's store
-// length as external memory: a 64 MiB ring then forced a full collection every window, and the window's
-// .buffer reached the header and every other message.) Each window's store holds the channel's source
-// store, which pins the region (the addresses stay reserved while any window could reach them); V8
-// releases them, possibly on a GC thread, once the windows are detached or collected and the source is gone.
+// bytes; so it must be detachable by us, and must not be transferable to another thread, where release()
+// could not reach it. Each message therefore gets an ArrayBuffer of its own, over just its bytes (a
+// buffer spanning the region would reach the header and every other message). Two ways to make one:
+//
+// - Through V8 itself (the fast way): a small object and a backing store that holds the source's store,
+//   which pins the region. V8 releases them, possibly on a GC thread, once the windows are detached or
+//   collected and the source is gone. Used only where the V8 running is the one this addon was compiled
+//   against and a self-test at load time passes (V8's C++ API has no stable ABI across versions, and a
+//   napi_value is a v8::Local only by Node's implementation of Node-API).
+// - Through Node-API everywhere else (UNIPC_PORTABLE_VIEWS=1 forces it): an external ArrayBuffer, which
+//   Node marks untransferable itself. It costs microseconds more, and Node frees its bookkeeping (~200 B)
+//   only when the event loop turns: a Sync loop that never yields grows by that much per view.
+//
+// V8 windows are kept in this thread in one of two ways, chosen in src/channel.ts: up to Node 22,
+// markAsUntransferable() (a private mark; detach still works); from Node 24 on, markAsUntransferable()
+// also sets a detach key that nobody can detach with, so these windows get a detach key of our own,
+// which makes structuredClone(), postMessage() and ArrayBuffer.prototype.transfer() refuse them. (A
+// detach key on Node 20 or 22 would abort the process in postMessage() or transfer().)
 
-// napi_value is a v8::Local<v8::Value> in every Node release (Node's own v8impl casts it the same way).
-v8::Local<v8::Value> ToV8(napi_value value) {
-  v8::Local<v8::Value> local;
-  static_assert(sizeof(local) == sizeof(value), "napi_value and v8::Local differ");
-  std::memcpy(static_cast<void*>(&local), &value, sizeof(value));
-  return local;
-}
-
-napi_value FromV8(v8::Local<v8::Value> local) { return reinterpret_cast<napi_value>(*local); }
+struct WindowSource {
+  uint64_t region = 0;
+  uint8_t* address = nullptr;
+  size_t length = 0;
+  std::shared_ptr<v8::BackingStore> store;  // V8 windows: each window's store holds it; it holds a pin
+  v8::Global<v8::Value> key;                // V8 windows with a detach key of our own; empty otherwise
+};
 
 void OnWindowStoreReleased(void*, size_t, void* hint) {
   Registry& registry = TheRegistry();
@@ -788,91 +875,174 @@ void OnWindowStoreReleased(void*, size_t, void* hint) {
   if (it != registry.regions.end()) UnpinLocked(registry, it->second);
 }
 
-void DeleteWindowSource(napi_env, void* data, void*) { delete static_cast<std::shared_ptr<v8::BackingStore>*>(data); }
+void DeleteWindowSource(napi_env, void* data, void*) {
+  auto* source = static_cast<WindowSource*>(data);
+  if (!source->store) OnWindowStoreReleased(nullptr, 0, IdHint(source->region));  // the source's own pin
+  source->key.Reset();
+  delete source;  // a V8 store goes when its last window does
+}
 
-// windowSource(region) → an external holding the backing store that windows share, or -EBADF once
-// every view of the region is closed.
-Napi::Value WindowSource(const Napi::CallbackInfo& info) {
+// windowSource(region, keyed) → an external that windows are made from, or -EBADF once every view of
+// the region is closed. `keyed`: V8 windows get a detach key of their own.
+Napi::Value NewWindowSource(const Napi::CallbackInfo& info) {
   Args args(info);
   int64_t id = args.Int64(0);
+  bool keyed = args.Bool(1);
   if (!args.ok()) return info.Env().Undefined();
   Registry& registry = TheRegistry();
-  uint8_t* address = nullptr;
-  size_t length = 0;
+  auto* source = new WindowSource();
+  source->region = static_cast<uint64_t>(id);
   {
     std::lock_guard<std::mutex> lock(registry.mu);
-    auto it = registry.regions.find(static_cast<uint64_t>(id));
-    if (it == registry.regions.end() || it->second->retired || it->second->views == 0) return Result(info.Env(), -EBADF);
-    it->second->pins++;  // the store's
-    address = it->second->address;
-    length = it->second->length;
+    auto it = registry.regions.find(source->region);
+    if (it == registry.regions.end() || it->second->retired || it->second->views == 0) {
+      delete source;
+      return Result(info.Env(), -EBADF);
+    }
+    it->second->pins++;  // the V8 store's, or the source's own
+    source->address = it->second->address;
+    source->length = it->second->length;
   }
-  auto* store = new std::shared_ptr<v8::BackingStore>(
-      v8::ArrayBuffer::NewBackingStore(address, length, OnWindowStoreReleased, IdHint(static_cast<uint64_t>(id))));
+  if (v8_views) {
+    source->store = v8::ArrayBuffer::NewBackingStore(source->address, source->length, OnWindowStoreReleased,
+                                                     IdHint(source->region));
+    v8::Isolate* isolate = v8::Isolate::GetCurrent();
+    if (keyed) source->key.Reset(isolate, v8::Symbol::New(isolate));
+  }
   napi_value external;
-  if (napi_create_external(info.Env(), store, DeleteWindowSource, nullptr, &external) != napi_ok) {
-    delete store;  // releases the store, and with it the pin
+  if (napi_create_external(info.Env(), source, DeleteWindowSource, nullptr, &external) != napi_ok) {
+    DeleteWindowSource(info.Env(), source, nullptr);
     return Result(info.Env(), -ENOMEM);
   }
   return Napi::Value(info.Env(), external);
 }
 
-void OnWindowReleased(void*, size_t, void* source) { delete static_cast<std::shared_ptr<v8::BackingStore>*>(source); }
+void OnV8WindowReleased(void*, size_t, void* source_store) {
+  delete static_cast<std::shared_ptr<v8::BackingStore>*>(source_store);
+}
+
+// A Node-API window's bytes are no longer reachable, or Node forces this while tearing the environment
+// down. Forced, it is trusted only for a window detach() cut off (its store had no other holder); one
+// that ArrayBuffer.prototype.transfer() moved elsewhere keeps the addresses reserved for good.
+void OnNodeApiWindowReleased(napi_env env, void* data, void* hint) {
+  bool forced = !CanRunJavaScript(env);
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  auto cut = registry.cut_windows.find(reinterpret_cast<uintptr_t>(data));
+  bool was_cut = cut != registry.cut_windows.end();
+  if (was_cut) registry.cut_windows.erase(cut);
+  if (forced && !was_cut) return;
+  auto it = registry.regions.find(HintId(hint));
+  if (it != registry.regions.end()) UnpinLocked(registry, it->second);
+}
+
+bool WindowArgs(napi_env env, napi_callback_info info, size_t count, napi_value* argv, WindowSource** source) {
+  size_t argc = count;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < count ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok || data == nullptr) {
+    return false;
+  }
+  *source = static_cast<WindowSource*>(data);
+  return true;
+}
 
 // window(source, offset, length) → a Uint8Array over [offset, offset + length) of the region, in an
-// ArrayBuffer of exactly those bytes that detach() cuts off. Offsets are the caller's to check.
+// ArrayBuffer of exactly those bytes, which detach() cuts off. Offsets are the caller's to check.
 napi_value Window(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  void* data = nullptr;
+  WindowSource* source = nullptr;
   double offset = 0, length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 3 ||
-      napi_get_value_external(env, argv[0], &data) != napi_ok || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+  if (!WindowArgs(env, info, 3, argv, &source) || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
       napi_get_value_double(env, argv[2], &length) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "window(source, offset, length)");
     return nullptr;
   }
-  const auto& source = *static_cast<std::shared_ptr<v8::BackingStore>*>(data);
-  if (!(offset >= 0 && length >= 0 && offset + length <= static_cast<double>(source->ByteLength()))) {
+  if (!(offset >= 0 && length >= 0 && offset + length <= static_cast<double>(source->length))) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "window outside the region");
     return nullptr;
   }
-  auto* held = new std::shared_ptr<v8::BackingStore>(source);
-  std::unique_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
-      static_cast<uint8_t*>(source->Data()) + static_cast<size_t>(offset), static_cast<size_t>(length), OnWindowReleased, held);
-  v8::Isolate* isolate = v8::Isolate::GetCurrent();
-  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
-  return FromV8(v8::Uint8Array::New(buffer, 0, static_cast<size_t>(length)));
+  uint8_t* start = source->address + static_cast<size_t>(offset);
+  size_t size = static_cast<size_t>(length);
+  if (source->store) {
+    auto* held = new std::shared_ptr<v8::BackingStore>(source->store);
+    v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(
+        v8::Isolate::GetCurrent(), v8::ArrayBuffer::NewBackingStore(start, size, OnV8WindowReleased, held));
+    if (!source->key.IsEmpty()) buffer->SetDetachKey(source->key.Get(v8::Isolate::GetCurrent()));
+    return FromV8(v8::Uint8Array::New(buffer, 0, size));
+  }
+  {
+    Registry& registry = TheRegistry();
+    std::lock_guard<std::mutex> lock(registry.mu);
+    registry.regions.at(source->region)->pins++;  // there: the source's own pin keeps it registered
+  }
+  napi_value buffer, view;
+  if (napi_create_external_arraybuffer(env, start, size, OnNodeApiWindowReleased, IdHint(source->region), &buffer) !=
+      napi_ok) {
+    return nullptr;  // an exception is pending; should Node not call the finalizer, the pin stays (safely)
+  }
+  if (napi_create_typedarray(env, napi_uint8_array, size, buffer, 0, &view) != napi_ok) return nullptr;
+  return view;
 }
 
-// detach(arrayBuffer): every view over it reads as empty from now on.
+// detach(source, arrayBuffer): every view over a window from `source` reads as empty from now on.
 napi_value Detach(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  WindowSource* source = nullptr;
+  bool is_buffer = false;
+  if (!WindowArgs(env, info, 2, argv, &source) || napi_is_arraybuffer(env, argv[1], &is_buffer) != napi_ok ||
+      !is_buffer) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "detach(source, arrayBuffer)");
+    return nullptr;
+  }
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, argv[1], &detached);
+  if (detached) return nullptr;  // moved away by transfer() (not a V8 window with a key): nothing here to cut
+  void* data = nullptr;
+  napi_get_arraybuffer_info(env, argv[1], &data, nullptr);
+  v8::Local<v8::Value> key;
+  if (!source->key.IsEmpty()) key = source->key.Get(v8::Isolate::GetCurrent());
+  if (!DetachBuffer(env, argv[1], key)) {
+    napi_throw_error(env, "ERR_INVALID_STATE", "the window could not be detached");
+    return nullptr;
+  }
+  if (!source->store) {
+    // Noted before its finalizer can run: Node defers that to the event loop, on this thread.
+    Registry& registry = TheRegistry();
+    std::lock_guard<std::mutex> lock(registry.mu);
+    registry.cut_windows.insert(reinterpret_cast<uintptr_t>(data));
+  }
+  return nullptr;
+}
+
+// tryDetach(arrayBuffer) → whether it could be detached without a key (V8 views only): whether
+// markAsUntransferable() leaves buffers detachable, asked of a buffer made for the question.
+napi_value TryDetach(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value buffer;
-  if (napi_get_cb_info(env, info, &argc, &buffer, nullptr, nullptr) == napi_ok && argc == 1) {
-    v8::Local<v8::Value> value = ToV8(buffer);
-    if (value->IsArrayBuffer() && value.As<v8::ArrayBuffer>()->IsDetachable()) {
-      napi_detach_arraybuffer(env, buffer);
-      return nullptr;
-    }
-  }
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "detach(arrayBuffer)");
-  return nullptr;
+  napi_value result;
+  bool detached = napi_get_cb_info(env, info, &argc, &buffer, nullptr, nullptr) == napi_ok && argc == 1 &&
+                  v8_views && DetachBuffer(env, buffer, v8::Local<v8::Value>());
+  napi_get_boolean(env, detached, &result);
+  return result;
 }
 
 void InitMmap(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "mmap", Mmap);
   UNIPC_EXPORT(exports, "viewRegion", ViewRegion);
   UNIPC_EXPORT(exports, "closeView", CloseView);
-  UNIPC_EXPORT(exports, "windowSource", WindowSource);
-  {
-    napi_value window, detach;
-    napi_create_function(env, "window", NAPI_AUTO_LENGTH, Window, nullptr, &window);
-    napi_create_function(env, "detach", NAPI_AUTO_LENGTH, Detach, nullptr, &detach);
-    exports.Set("window", Napi::Value(env, window));
-    exports.Set("detach", Napi::Value(env, detach));
+  static const bool usable = V8Usable(env);
+  v8_views = usable;
+  exports.Set("v8Views", Napi::Boolean::New(env, usable));
+  UNIPC_EXPORT(exports, "windowSource", NewWindowSource);
+  const std::pair<const char*, napi_callback> functions[] = {{"window", Window}, {"detach", Detach}, {"tryDetach", TryDetach}};
+  for (const auto& [name, function] : functions) {
+    napi_value value;
+    napi_create_function(env, name, NAPI_AUTO_LENGTH, function, nullptr, &value);
+    exports.Set(name, Napi::Value(env, value));
   }
   UNIPC_EXPORT(exports, "faultedPages", FaultedPages);
+  UNIPC_EXPORT(exports, "mappingStats", MappingStats);
   UNIPC_EXPORT(exports, "msync", Msync);
   UNIPC_EXPORT(exports, "msyncAsync", MsyncAsync);
   UNIPC_EXPORT(exports, "memfdCreate", MemfdCreate);

@@ -71,6 +71,28 @@ function spinDefault(): number {
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
+/**
+ * How a lent view is kept in this thread, so that release() can always cut it off:
+ * - 'node': it is an external ArrayBuffer made through Node-API, which Node marks untransferable itself;
+ * - 'mark': made through V8 (native.v8Views), and marked with markAsUntransferable() (up to Node 22);
+ * - 'key': made through V8 with a detach key of the addon's own, where markAsUntransferable() would set
+ *   a detach key nobody can detach with (from Node 24 on): asked of a buffer marked for the question.
+ */
+const LENT_VIEW_GUARD: 'node' | 'mark' | 'key' = !native.v8Views
+  ? 'node'
+  : native.tryDetach(markedBuffer())
+    ? 'mark'
+    : 'key';
+
+/** @internal Which of the three this runtime uses (for the Node matrix's report). */
+export const lentViewGuard = LENT_VIEW_GUARD;
+
+function markedBuffer(): ArrayBuffer {
+  const buffer = new ArrayBuffer(1);
+  markAsUntransferable(buffer);
+  return buffer;
+}
+
 export interface ChannelOptions extends EndOptions {
   /** A POSIX shared memory name for other processes to open(); without one, a memfd (pass its `fd`). */
   name?: string;
@@ -352,7 +374,7 @@ export class Channel extends SharedWords implements Disposable {
     const size = length ?? reservation.size;
     validateInteger(size, 'length', 0, reservation.size);
     this.#reservation = undefined;
-    native.detach(reservation.view.buffer);
+    this.#cutOff(reservation.view);
     let position = reservation.position;
     if (reservation.skip > 0) {
       this.#dataWords[position >> 2] = WRAP;
@@ -434,7 +456,7 @@ export class Channel extends SharedWords implements Disposable {
     const loan = this.#loan;
     if (loan === undefined) return;
     this.#loan = undefined;
-    native.detach(loan.view.buffer);
+    this.#cutOff(loan.view);
     if (this.mapping.closed) return;
     this.#advanceHead(loan.next);
   }
@@ -482,8 +504,8 @@ export class Channel extends SharedWords implements Disposable {
     this.#closed = true;
     const reservation = this.#reservation;
     this.#reservation = undefined;
-    if (reservation) native.detach(reservation.view.buffer);
-    if (this.#loan) native.detach(this.#loan.view.buffer);
+    if (reservation) this.#cutOff(reservation.view);
+    if (this.#loan) this.#cutOff(this.#loan.view);
     this.#loan = undefined;
     if (!this.mapping.closed) {
       // A Promise-form call sleeping now ends with 'EBADF' once the mapping is gone: it must not be
@@ -656,18 +678,23 @@ export class Channel extends SharedWords implements Disposable {
     return view;
   }
 
-  // A view lent out until commit() or release() detach it. Marked untransferable, so that postMessage()
-  // and structuredClone() copy it instead of moving its bytes to a buffer that release() cannot reach.
+  // A view lent out until commit() or release() detach it. It must not move to a buffer that release()
+  // cannot reach (structuredClone(), postMessage(), transfer()): see LENT_VIEW_GUARD.
   #window(offset: number, length: number): Uint8Array {
     const view = native.window((this.#windows ??= this.#windowSource()), offset, length);
-    markAsUntransferable(view.buffer);
+    if (LENT_VIEW_GUARD === 'mark') markAsUntransferable(view.buffer);
     return view;
   }
 
   #windowSource(): object {
-    const source = native.windowSource(mappingInternals(this.mapping).region);
+    const source = native.windowSource(mappingInternals(this.mapping).region, LENT_VIEW_GUARD === 'key');
     if (typeof source === 'number') throw new IpcError(-source, 'mmap');
     return source;
+  }
+
+  // Cuts a lent view off: it reads as empty from now on.
+  #cutOff(view: Uint8Array): void {
+    native.detach(this.#windows!, view.buffer);
   }
 
   // Bytes to skip before a record of `size` bytes at `tail` (the rest of the ring when it would cross

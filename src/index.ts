@@ -121,4 +121,4 @@ export {
 } from './list.js';
 export { type CreatorMark } from './mark.js';
 export { type RefOptions, type SyncWaitOptions, type WaitOptions } from './wait.js';
-export { waiterStats } from './diagnostics.js';
+export { mappingStats, waiterStats, type MappingStats, type WaiterStats } from './diagnostics.js';

@@ -3,7 +3,6 @@
 // read-only pages or past the end of a shrunk file are caught instead of killing the process.
 import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
-import { markAsUntransferable } from 'node:worker_threads';
 import { IpcError, type IpcErrorContext, check, errnoValue } from './errors.js';
 import { FdHandle, fdOf } from './fd.js';
 import { type NativeView, constants, native } from './native.js';
@@ -122,8 +121,9 @@ export class Mapping implements Disposable {
     this.#context = context;
     this.shared = view.shared;
     this.writable = view.writable;
-    // A transferred buffer would leave this process's pointer behind in another thread: copy instead.
-    markAsUntransferable(this.#buffer);
+    // Untransferable already: Node marks every external ArrayBuffer so (postMessage() copies it on Node
+    // 20 and throws DataCloneError from 22 on). Marking it again with markAsUntransferable() would, from
+    // Node 24 on, give it a detach key that makes close() unable to detach it.
   }
 
   /**

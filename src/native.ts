@@ -144,6 +144,16 @@ export interface WaiterStats {
   readonly signal: number;
 }
 
+export interface MappingStats {
+  /** Mapped regions of the process (every thread's): open ones, and retired ones not yet unmapped. */
+  readonly regions: number;
+  /** Regions every view of which is closed: inert pages, unmapped once no buffer can reach them. */
+  readonly retired: number;
+  /** Bytes of all the regions, and of the retired ones. */
+  readonly bytes: number;
+  readonly retiredBytes: number;
+}
+
 type Bytes = ArrayBufferView | ArrayBuffer;
 
 /** A view of a mapped region: an external ArrayBuffer, the view's and the region's ids, and how it was mapped. */
@@ -202,11 +212,15 @@ export interface Native {
   // mmap.cc
   mmap(length: number, prot: number, flags: number, fd: number, offset: number, guard: number, shared: boolean, writable: boolean): NativeView | number;
   viewRegion(region: number): NativeView | number;
-  windowSource(region: number): object | number;
+  /** Whether lent views are made through V8 directly (see "Lent views" in docs/design.md). */
+  readonly v8Views: boolean;
+  windowSource(region: number, keyed: boolean): object | number;
   window(source: object, offset: number, length: number): Uint8Array;
-  detach(buffer: ArrayBufferLike): void;
+  detach(source: object, buffer: ArrayBufferLike): void;
+  tryDetach(buffer: ArrayBuffer): boolean;
   closeView(view: number, buffer: ArrayBuffer): number;
   faultedPages(region: number): number;
+  mappingStats(): MappingStats;
   msync(region: number, offset: number, length: number, flags: number): number;
   msyncAsync(region: number, offset: number, length: number, flags: number, callback: WaitCallback): number;
   memfdCreate(name: string, flags: number): number;

@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { Channel } from '../src/channel.js';
+import { Channel, lentViewGuard } from '../src/channel.js';
 import { MemoryFile } from '../src/index.js';
 import { constants, native } from '../src/native.js';
+import { NODE_MAJOR, finished, spawnPeer } from './helpers.js';
 
 // Int32 indices of header words (docs/channel.md: byte offset / 4).
 const HEAD = 16;
@@ -150,27 +151,60 @@ describe('Channel (review)', () => {
     assert.equal(Atomics.load(raw.words, CONSUMER_WAITING), 0, 'no consumer sleeps (or every send makes a futex call)');
   });
 
-  test('a lent view transferred away (structuredClone, postMessage) does not keep reaching the ring after release()', async () => {
+  test('a lent view is never moved out of release()\'s reach by structuredClone() or postMessage(): copied or refused', async () => {
     using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000 });
     using consumer = Channel.fromFd(dup(producer));
     producer.trySend(Buffer.alloc(100, 0x41));
     producer.trySend(Buffer.alloc(100, 0x41));
+    // Refused with DataCloneError (Node marks it, from Node 22 on), or with a TypeError (the addon's
+    // detach key, where Node 24's markAsUntransferable() would make it undetachable); copied on Node 20.
+    const refused = (error: unknown) => error instanceof Error && (error.name === 'DataCloneError' || /ArrayBufferDetachKey/.test(error.message));
+    const escaped: Uint8Array[] = [];
     const first = consumer.tryReceiveView()!;
-    const cloned = structuredClone(first, { transfer: [first.buffer as ArrayBuffer] });
+    try {
+      escaped.push(structuredClone(first, { transfer: [first.buffer as ArrayBuffer] }));
+      assert.equal(NODE_MAJOR, 20, 'copied only where Node copies untransferable buffers');
+    } catch (error) {
+      assert.ok(refused(error), String(error));
+    }
+    assert.equal(first.length, 100, 'still lent here');
     consumer.release();
     const second = consumer.tryReceiveView()!;
     const { port1, port2 } = new MessageChannel();
     const posted = new Promise<Uint8Array>((resolve) => port2.once('message', resolve));
-    port1.postMessage(second, [second.buffer as ArrayBuffer]);
-    const received = await posted;
+    try {
+      port1.postMessage(second, [second.buffer as ArrayBuffer]);
+      escaped.push(await posted);
+    } catch (error) {
+      assert.ok(refused(error), String(error));
+    }
     port1.close();
+    assert.equal(second.length, 100, 'still lent here');
     consumer.release();
     // Lap the ring several times with other bytes over the same place.
     for (let i = 0; i < 20; i++) {
       producer.trySend(Buffer.alloc(700, 0x42));
       consumer.tryReceive();
     }
-    for (const escaped of [cloned, received]) assert.ok(!escaped.includes(0x42), 'no bytes of a later lap');
+    for (const copy of escaped) assert.ok(copy.length === 100 && !copy.includes(0x42), 'a copy, holding no bytes of a later lap');
+  });
+
+  test('ArrayBuffer.prototype.transfer() of a lent view: refused where lent views carry a detach key (Node 24 on)', { skip: typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function' }, () => {
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(dup(producer));
+    producer.trySend(Buffer.alloc(100, 0x41));
+    const view = consumer.tryReceiveView()!;
+    const transfer = () => (view.buffer as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
+    if (lentViewGuard === 'key') {
+      assert.throws(transfer, TypeError);
+      assert.equal(view.length, 100);
+    } else {
+      // Moved out of release()'s reach (docs/design.md says so): within this process, never to freed memory.
+      const moved = new Uint8Array(transfer());
+      assert.equal(moved[0], 0x41);
+    }
+    consumer.release();
+    assert.equal(view.length, 0);
   });
 
   test("a lent view's ArrayBuffer holds its message only, not the header and the other messages", () => {
@@ -245,6 +279,20 @@ describe('Channel (review)', () => {
 });
 
 describe('Channel windows and threads (review)', () => {
+  for (const portable of [true, false]) {
+    test(`lent views made ${portable ? 'through Node-API (UNIPC_PORTABLE_VIEWS=1)' : "the runtime's own way"} are cut off, and threads ending with their finalizers pending give their regions back`, async () => {
+      const env = { ...process.env, UNIPC_PORTABLE_VIEWS: portable ? '1' : '0' };
+      const child = spawnPeer('portable-views', [], { env });
+      const { code, stdout } = await finished(child);
+      assert.equal(code, 0);
+      const report = JSON.parse(stdout);
+      if (portable) assert.deepEqual([report.v8Views, report.guard], [false, 'node']);
+      else assert.equal(report.guard, lentViewGuard);
+      assert.deepEqual(report.cutOff, { committed: 0, released: 0, seen: [7, 7, 7, 7, 7, 7, 7, 7] });
+      assert.equal(report.regionsLeft, 0, 'every region the threads mapped is unmapped');
+    });
+  }
+
   test('producers in worker threads that end holding a reservation: their windows go with the threads, the consumer gets every commit, then EPIPE', async () => {
     using channel = Channel.create({ capacity: 4096, multipleProducers: true });
     const count = 2000;

@@ -5,7 +5,9 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { IPC_PRIVATE, IpcError, MAX_MAPPING_LENGTH, Mapping, MemoryFile, PAGE_SIZE, SysvSharedMemory, mapAnonymous, mmap, pipe, socketpair } from '../src/index.js';
-import { collector, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
+import { NODE_MAJOR, collector, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
+
+const mapsLines = (): string[] => fs.readFileSync('/proc/self/maps', 'utf8').trim().split('\n');
 
 // Lines of /proc/self/maps that map `path` (a deleted file shows as "path (deleted)").
 function mapsOf(path: string): number {
@@ -192,17 +194,61 @@ describe('Mapping safety', () => {
     assert.equal(mapsOf(path), 0, 'the finalizer unmapped it');
   });
 
-  test('a buffer posted to another thread is copied, never moved away from its mapping', () => {
+  test('a buffer posted to another thread stays with its mapping: copied on Node 20, DataCloneError from 22 on', () => {
     using mapping = mapAnonymous(PAGE_SIZE);
     new Uint8Array(mapping.buffer)[0] = 7;
     const { port1, port2 } = new MessageChannel();
-    port1.postMessage(mapping.buffer, [mapping.buffer]);
+    if (NODE_MAJOR >= 22) {
+      assert.throws(() => port1.postMessage(mapping.buffer, [mapping.buffer]), { name: 'DataCloneError' });
+      assert.throws(() => structuredClone(mapping.buffer, { transfer: [mapping.buffer] }), { name: 'DataCloneError' });
+    } else {
+      port1.postMessage(mapping.buffer, [mapping.buffer]);
+      assert.equal(new Uint8Array(structuredClone(mapping.buffer, { transfer: [mapping.buffer] }))[0], 7);
+    }
     assert.equal(mapping.buffer.byteLength, PAGE_SIZE, 'still attached here');
-    const copy = structuredClone(mapping.buffer, { transfer: [mapping.buffer] });
-    assert.equal(new Uint8Array(copy)[0], 7);
-    assert.equal(mapping.buffer.byteLength, PAGE_SIZE);
+    assert.equal(new Uint8Array(structuredClone(mapping.buffer))[0], 7, 'a copy without transfer works as for any buffer');
     port1.close();
     port2.close();
+  });
+
+  // Node 24 made markAsUntransferable() set a detach key, with which Node-API's detach aborts the process;
+  // unipc marked every Mapping's buffer so, and close() aborted on every Node from 24 on.
+  test('close() detaches the buffer on every Node major, and the buffer stays untransferable', () => {
+    const mapping = mapAnonymous(PAGE_SIZE);
+    const bytes = new Uint8Array(mapping.buffer);
+    bytes[0] = 1;
+    if (NODE_MAJOR >= 22) assert.throws(() => structuredClone(bytes, { transfer: [mapping.buffer] }), { name: 'DataCloneError' });
+    else assert.equal(structuredClone(bytes, { transfer: [mapping.buffer] })[0], 1, 'copied');
+    mapping.close();
+    assert.equal(mapping.buffer.byteLength, 0);
+    assert.equal(bytes.length, 0);
+  });
+
+  test('a buffer moved by ArrayBuffer.prototype.transfer() (Node 22 on) outlives close() on inert pages, then is let go', { skip: typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function' }, async () => {
+    const gc = collector();
+    using dir = tempDir();
+    const path = dir.file('moved.bin');
+    fs.writeFileSync(path, Buffer.alloc(PAGE_SIZE, 5));
+    let mapping: Mapping | undefined = mmap(path, { prot: 'rw' });
+    const start = mapsLines().find((line) => line.includes(path))!.split('-')[0]!;
+    const covering = () => mapsLines().find((line) => { const [from, to] = line.split(' ')[0]!.split('-').map((hex) => BigInt(`0x${hex}`)); const at = BigInt(`0x${start}`); return at >= from! && at < to!; });
+    let moved: ArrayBuffer | undefined = (mapping.buffer as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
+    assert.equal(mapping.buffer.byteLength, 0, 'transfer() detached the original');
+    assert.equal(new Uint8Array(moved)[0], 5, 'the moved buffer shows the file');
+    mapping.close();
+    assert.equal(mapsOf(path), 0, 'close() let the file go at once');
+    assert.equal(new Uint8Array(moved)[0], 0, 'the moved buffer now reaches inert zero pages, never freed memory');
+    new Uint8Array(moved)[1] = 9; // goes to the inert pages, not the file
+    assert.equal(fs.readFileSync(path)[1], 5);
+    const inert = covering();
+    assert.ok(inert !== undefined, 'the range stays reserved while the moved buffer lives');
+    moved = undefined;
+    mapping = undefined; // its detached buffer object too holds the range until collected
+    for (let i = 0; i < 20 && covering() === inert; i++) {
+      gc();
+      await sleep(10);
+    }
+    assert.notEqual(covering(), inert, 'the inert range was unmapped once the moved buffer was collected');
   });
 });
 
