@@ -11,7 +11,7 @@ const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'ut
 test('package.json: engines, exports map with types for import and require, a bin', () => {
   assert.equal(manifest.name, 'unipc');
   assert.equal(manifest.type, 'module');
-  assert.equal(manifest.engines.node, '>=20');
+  assert.equal(manifest.engines.node, '20.x || 22.x || 24.x || 26.x', 'the majors npm run test:node-matrix tests');
   const entry = manifest.exports['.'];
   for (const condition of ['import', 'require']) {
     for (const file of [entry[condition].types, entry[condition].default]) {

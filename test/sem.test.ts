@@ -324,11 +324,12 @@ describe('SemaphoreSet', () => {
 // ---- both kinds ----------------------------------------------------------------------------------
 
 describe('Sync waits and signals', () => {
-  /** Sends this process SIGUSR2 twice while the JavaScript thread is blocked, then runs `then`. */
-  // The senders are waited for before the handler goes: a SIGUSR2 arriving later would kill the runner.
+  /** Sends this process SIGURG twice while the JavaScript thread is blocked, then runs `then`. */
+  // SIGURG, not SIGUSR2: under node --test from Node 24 on, SIGUSR2 also writes a diagnostic report into
+  // the working directory. The senders are waited for before the handler goes all the same.
   const senders: Array<Promise<unknown>> = [];
   function signalTwiceThen(then: string[]): void {
-    const script = `sleep 0.05; kill -USR2 ${process.pid}; sleep 0.05; kill -USR2 ${process.pid}; sleep 0.05; exec "$@"`;
+    const script = `sleep 0.05; kill -URG ${process.pid}; sleep 0.05; kill -URG ${process.pid}; sleep 0.05; exec "$@"`;
     const sender = spawnRaw('sh', ['-c', script, 'sh', ...then], { stdio: 'ignore' });
     senders.push(new Promise((resolve) => sender.once('close', resolve)));
   }
@@ -337,7 +338,7 @@ describe('Sync waits and signals', () => {
     withSet(1, (set) =>
       withNamed(0, async (semaphore, name) => {
         const onSignal = () => {};
-        process.on('SIGUSR2', onSignal);
+        process.on('SIGURG', onSignal);
         try {
           signalTwiceThen([compilePeer('sem_sysv'), 'post', String(set.id), '0']);
           set.waitSync(0);
@@ -351,7 +352,7 @@ describe('Sync waits and signals', () => {
           assert.equal(semaphore.value, 0);
         } finally {
           await Promise.all(senders);
-          process.off('SIGUSR2', onSignal);
+          process.off('SIGURG', onSignal);
         }
       }),
     ));

@@ -1,11 +1,10 @@
 // Run with --expose-gc: objects dropped without close(), after Promise operations gave them poll
 // handles, must give back their descriptors and their uv_poll handles to the garbage collector.
-import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pipe, socketpair, waiterStats } from '../../src/index.js';
+import { openFdCount as fds } from '../helpers.js';
 
 const gc = (globalThis as { gc?: () => void }).gc!;
-const fds = () => fs.readdirSync('/proc/self/fd').length;
 const before = { fds: fds(), pollers: waiterStats().pollers };
 // In a function of its own, so that no frame of ours still holds the last objects when we collect. The
 // objects stay reachable until it returns, so that a collection on the way cannot blur the count.

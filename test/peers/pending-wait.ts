@@ -17,7 +17,8 @@ if (kind === 'fifo') {
   const [a, b] = socketpair('seqpacket');
   if (rest[0] === 'unref') b.unref();
   b.receive().then((m) => console.log(`received ${m}`), (error) => console.log(`failed ${error}`));
-  void a;
+  // Kept reachable: a forgotten end is closed when collected, and its peer's receive() would end.
+  process.on('exit', () => a.close());
 }
 process.on('exit', (code) => console.log(`exiting ${code}`));
 console.log('waiting');
