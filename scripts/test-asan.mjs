@@ -3,8 +3,7 @@
 //   node scripts/test-asan.mjs [test files...]        (npm run test:asan)
 //
 // - The instrumented addon is built in build/asan/ from a copy of binding.gyp with the sanitizer flags
-//   added, and loaded through node-gyp-build's UNIPC_PREBUILD override: the normal build/Release stays
-//   as it is, so nothing needs restoring afterwards.
+//   added (scripts/addon-build.mjs), and loaded through node-gyp-build's UNIPC_PREBUILD override.
 // - Node itself is not instrumented, so the ASan runtime must be the first library of every process:
 //   LD_PRELOAD of gcc's libasan. Every process the tests start inherits it: Node peers (which then load
 //   the instrumented addon too), and C peers, gcc, python3 and the util-linux tools, which are not
@@ -21,33 +20,21 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildAddonIn, root } from './addon-build.mjs';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = path.join(root, 'build', 'asan');
 const sanitizers = '-fsanitize=address,undefined';
 
-function run(command, args, options = {}) {
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
-  if (result.status !== 0) {
-    console.error(`test:asan: ${command} ${args.join(' ')} failed (${result.signal ?? result.status})`);
-    process.exit(1);
-  }
-}
-
 function buildInstrumentedAddon() {
-  const gyp = JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8'));
-  const [target] = gyp.targets;
-  target.sources = target.sources.map((source) => path.relative(buildDir, path.join(root, source)));
   // -g and frame pointers for readable stacks; -fno-sanitize-recover so that undefined behaviour stops
   // the process like an ASan report does, instead of scrolling past in a log.
   const flags = [sanitizers, '-fno-sanitize-recover=all', '-fno-omit-frame-pointer', '-g'];
-  target.cflags = [...target.cflags, ...flags];
-  target.cflags_cc = [...target.cflags_cc, ...flags];
-  target.ldflags = [...(target.ldflags ?? []), sanitizers];
-  fs.mkdirSync(buildDir, { recursive: true });
-  fs.writeFileSync(path.join(buildDir, 'binding.gyp'), JSON.stringify(gyp, null, 2) + '\n');
-  run('npm', ['run', 'build:native', '--', `--directory=${buildDir}`]);
+  try {
+    process.stdout.write(buildAddonIn(buildDir, { flags, ldflags: [sanitizers] }));
+  } catch (error) {
+    console.error(`test:asan: ${error.message}`);
+    process.exit(1);
+  }
 }
 
 const asanRuntime = spawnSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).stdout.trim();

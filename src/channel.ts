@@ -72,20 +72,17 @@ function spinDefault(): number {
 const pad4 = (n: number): number => (n + 3) & ~3;
 
 /**
- * How a lent view is kept in this thread, so that release() can always cut it off:
+ * @internal How a lent view is kept in this thread, so that release() can always cut it off:
  * - 'node': it is an external ArrayBuffer made through Node-API, which Node marks untransferable itself;
  * - 'mark': made through V8 (native.v8Views), and marked with markAsUntransferable() (up to Node 22);
  * - 'key': made through V8 with a detach key of the addon's own, where markAsUntransferable() would set
  *   a detach key nobody can detach with (from Node 24 on): asked of a buffer marked for the question.
  */
-const LENT_VIEW_GUARD: 'node' | 'mark' | 'key' = !native.v8Views
+export const LENT_VIEW_GUARD: 'node' | 'mark' | 'key' = !native.v8Views
   ? 'node'
   : native.tryDetach(markedBuffer())
     ? 'mark'
     : 'key';
-
-/** @internal Which of the three this runtime uses (for the Node matrix's report). */
-export const lentViewGuard = LENT_VIEW_GUARD;
 
 function markedBuffer(): ArrayBuffer {
   const buffer = new ArrayBuffer(1);

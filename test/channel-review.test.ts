@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { Channel, lentViewGuard } from '../src/channel.js';
+import { Channel, LENT_VIEW_GUARD } from '../src/channel.js';
 import { MemoryFile } from '../src/index.js';
 import { constants, native } from '../src/native.js';
 import { NODE_MAJOR, finished, spawnPeer } from './helpers.js';
@@ -195,7 +195,7 @@ describe('Channel (review)', () => {
     producer.trySend(Buffer.alloc(100, 0x41));
     const view = consumer.tryReceiveView()!;
     const transfer = () => (view.buffer as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
-    if (lentViewGuard === 'key') {
+    if (LENT_VIEW_GUARD === 'key') {
       assert.throws(transfer, TypeError);
       assert.equal(view.length, 100);
     } else {
@@ -287,7 +287,7 @@ describe('Channel windows and threads (review)', () => {
       assert.equal(code, 0);
       const report = JSON.parse(stdout);
       if (portable) assert.deepEqual([report.v8Views, report.guard], [false, 'node']);
-      else assert.equal(report.guard, lentViewGuard);
+      else assert.equal(report.guard, LENT_VIEW_GUARD);
       assert.deepEqual(report.cutOff, { committed: 0, released: 0, seen: [7, 7, 7, 7, 7, 7, 7, 7] });
       assert.equal(report.regionsLeft, 0, 'every region the threads mapped is unmapped');
     });

@@ -4,7 +4,7 @@
 // then prints a JSON report. Without the variable, the same checks of the runtime's own kind of lent views.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { Channel, lentViewGuard } from '../../src/channel.js';
+import { Channel, LENT_VIEW_GUARD } from '../../src/channel.js';
 import { mappingStats } from '../../src/index.js';
 import { native } from '../../src/native.js';
 import { collector } from '../helpers.js';
@@ -12,7 +12,7 @@ import { collector } from '../helpers.js';
 const RING = 16 << 20;
 
 const gc = collector();
-const report: Record<string, unknown> = { v8Views: native.v8Views, guard: lentViewGuard };
+const report: Record<string, unknown> = { v8Views: native.v8Views, guard: LENT_VIEW_GUARD };
 
 {
   using producer = Channel.create({ capacity: 4096 });
