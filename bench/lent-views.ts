@@ -42,14 +42,20 @@ async function measure(): Promise<void> {
     gc();
   }
   const again = loop();
-  console.log(JSON.stringify({ guard: LENT_VIEW_GUARD, ns: first.ns, perView: first.perView, againPerView: again.perView }));
+  console.log(
+    JSON.stringify({ guard: LENT_VIEW_GUARD, ns: first.ns, perView: first.perView, againPerView: again.perView }),
+  );
 }
 
 if (process.env.UNIPC_LENT_VIEWS_CHILD === '1') {
   await measure();
 } else {
-  console.log(`Node ${process.version}, ${messages.toLocaleString('en')} messages of 64 B (two lent views each), one process, Sync, never yielding\n`);
-  console.log('| lent views | per message | resident memory per view, in the loop | the same loop again, after a turn |');
+  console.log(
+    `Node ${process.version}, ${messages.toLocaleString('en')} messages of 64 B (two lent views each), one process, Sync, never yielding\n`,
+  );
+  console.log(
+    '| lent views | per message | resident memory per view, in the loop | the same loop again, after a turn |',
+  );
   console.log('| --- | ---: | ---: | ---: |');
   for (const portable of ['0', '1']) {
     const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), String(messages)], {
@@ -59,6 +65,8 @@ if (process.env.UNIPC_LENT_VIEWS_CHILD === '1') {
     });
     const r = JSON.parse(child.stdout);
     const how = r.guard === 'node' ? "Node-API ('node')" : `V8 ('${r.guard}')`;
-    console.log(`| ${how} | ${(r.ns / 1000).toFixed(2)} µs | ${Math.max(0, r.perView).toFixed(0)} B | ${Math.max(0, r.againPerView).toFixed(0)} B |`);
+    console.log(
+      `| ${how} | ${(r.ns / 1000).toFixed(2)} µs | ${Math.max(0, r.perView).toFixed(0)} B | ${Math.max(0, r.againPerView).toFixed(0)} B |`,
+    );
   }
 }

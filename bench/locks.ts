@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Mutex, SharedMemory, mapAnonymous } from '../src/index.js';
+import { Mutex, mapAnonymous, SharedMemory } from '../src/index.js';
 
 const [n = 200_000, runs = 5, turns = 20_000] = process.argv.slice(2).map(Number);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -20,7 +20,9 @@ function compileReference(): string {
   const output = path.join(here, '..', 'build', 'bench', 'mutex-bench'); // build/ is git-ignored
   fs.mkdirSync(path.dirname(output), { recursive: true });
   const source = path.join(here, 'c', 'mutex_bench.c');
-  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-I', path.join(root, 'include'), '-o', output, source], { stdio: 'inherit' });
+  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-I', path.join(root, 'include'), '-o', output, source], {
+    stdio: 'inherit',
+  });
   return output;
 }
 
@@ -58,7 +60,9 @@ async function nodeUncontendedAsync(): Promise<number> {
   return median(samples);
 }
 
-type Contender = { kind: 'c'; lock: string; alternate?: boolean } | { kind: 'node'; mode: 'sync' | 'async' | 'alternate' | 'hold' };
+type Contender =
+  | { kind: 'c'; lock: string; alternate?: boolean }
+  | { kind: 'node'; mode: 'sync' | 'async' | 'alternate' | 'hold' };
 /** Increments per turn in the contenders' `hold` mode (bench/peers/lock-contender.ts). */
 const HOLD = 50;
 type Placement = 'same CPU' | 'cross CPU' | 'unpinned';
@@ -83,8 +87,18 @@ async function contend(
       const command =
         contender.kind === 'c'
           ? [binary, contender.alternate ? 'alternate' : 'contend', contender.lock, name, String(count), String(id + 1)]
-          : [process.execPath, '--import', 'tsx', path.join(here, 'peers', 'lock-contender.ts'), name, contender.mode, String(count), String(id + 1)];
-      const pinned = placement === 'unpinned' ? command : ['taskset', '-c', placement === 'same CPU' ? '0' : String(id), ...command];
+          : [
+              process.execPath,
+              '--import',
+              'tsx',
+              path.join(here, 'peers', 'lock-contender.ts'),
+              name,
+              contender.mode,
+              String(count),
+              String(id + 1),
+            ];
+      const pinned =
+        placement === 'unpinned' ? command : ['taskset', '-c', placement === 'same CPU' ? '0' : String(id), ...command];
       const child = spawn(pinned[0], pinned.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env });
       let out = '';
       child.stdout.on('data', (chunk) => (out += chunk));
@@ -117,7 +131,12 @@ async function contend(
 const binary = compileReference();
 console.log(`uncontended lock+unlock, ns (median of 3)`);
 const cFigures = Object.fromEntries(
-  ['pthread', 'robust', 'unipc'].map((lock) => [lock, median([0, 1, 2].map(() => JSON.parse(execFileSync(binary, ['uncontended', lock, '20000000'], { encoding: 'utf8' })).ns))]),
+  ['pthread', 'robust', 'unipc'].map((lock) => [
+    lock,
+    median(
+      [0, 1, 2].map(() => JSON.parse(execFileSync(binary, ['uncontended', lock, '20000000'], { encoding: 'utf8' })).ns),
+    ),
+  ]),
 );
 const rows: Array<[string, number]> = [
   ['C pthread_mutex (process-shared)', cFigures.pthread],
@@ -126,7 +145,10 @@ const rows: Array<[string, number]> = [
   ...Object.entries(nodeUncontended()).map(([name, ns]) => [`unipc Mutex ${name}`, ns] as [string, number]),
   ['unipc Mutex (await lock()).unlock()', await nodeUncontendedAsync()],
 ];
-for (const [name, ns] of rows) console.log(`  ${name.padEnd(44)}${ns.toFixed(1).padStart(8)}  (${(ns / cFigures.robust).toFixed(2)}× robust pthread)`);
+for (const [name, ns] of rows)
+  console.log(
+    `  ${name.padEnd(44)}${ns.toFixed(1).padStart(8)}  (${(ns / cFigures.robust).toFixed(2)}× robust pthread)`,
+  );
 
 console.log(`\ntwo processes × ${n} locked increments: acquisitions/s and handoffs/s, median of ${runs} runs`);
 const contenders: Array<[string, Contender]> = [
@@ -144,7 +166,9 @@ for (const [name, contender] of contenders) {
   for (const placement of placements) {
     const samples = [];
     for (let run = 0; run < runs; run++) samples.push(await contend(binary, contender, placement));
-    cells.push(`${format(median(samples.map((s) => s.ops)))} / ${format(median(samples.map((s) => s.handoffs)))}`.padStart(24));
+    cells.push(
+      `${format(median(samples.map((s) => s.ops)))} / ${format(median(samples.map((s) => s.handoffs)))}`.padStart(24),
+    );
   }
   console.log(`  ${name.padEnd(36)}${cells.join('')}`);
 }
@@ -170,7 +194,9 @@ for (const [name, contender] of alternating) {
   console.log(`  ${name.padEnd(36)}${cells.join('')}`);
 }
 
-console.log(`\nspin before sleeping (UNIPC_SPIN_LIMIT): unipc Mutex lockSync() held for ${HOLD} increments, then as many`);
+console.log(
+  `\nspin before sleeping (UNIPC_SPIN_LIMIT): unipc Mutex lockSync() held for ${HOLD} increments, then as many`,
+);
 console.log(`outside, by two processes × ${n / 4} rounds: acquisitions/s / handoffs/s, median of ${runs} runs`);
 console.log(`  ${'spins'.padEnd(36)}${(['cross CPU', 'unpinned'] as Placement[]).map((p) => p.padStart(24)).join('')}`);
 for (const spins of [0, 50, 200, 1000, 5000]) {
@@ -178,8 +204,11 @@ for (const spins of [0, 50, 200, 1000, 5000]) {
   for (const placement of ['cross CPU', 'unpinned'] as Placement[]) {
     const samples = [];
     const env = { ...process.env, UNIPC_SPIN_LIMIT: String(spins) };
-    for (let run = 0; run < runs; run++) samples.push(await contend(binary, { kind: 'node', mode: 'hold' }, placement, env, n / 4));
-    cells.push(`${format(median(samples.map((s) => s.ops)))} / ${format(median(samples.map((s) => s.handoffs)))}`.padStart(24));
+    for (let run = 0; run < runs; run++)
+      samples.push(await contend(binary, { kind: 'node', mode: 'hold' }, placement, env, n / 4));
+    cells.push(
+      `${format(median(samples.map((s) => s.ops)))} / ${format(median(samples.map((s) => s.handoffs)))}`.padStart(24),
+    );
   }
   console.log(`  ${String(spins).padEnd(36)}${cells.join('')}`);
 }

@@ -5,14 +5,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES, type Kind } from '../src/bench/plan.js';
-import { type Measurement, type Target, formatRatio, formatValue, valueOf } from '../src/bench/report.js';
+import { formatRatio, formatValue, type Measurement, type Target, valueOf } from '../src/bench/report.js';
 
 const file = process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 const results = JSON.parse(fs.readFileSync(file, 'utf8'));
 const measurements: Measurement[] = results.measurements;
 
 const figure = (id: string, kind: Kind, placement = 'cross-CPU') => {
-  const m = measurements.find((x) => x.case === id && x.kind === kind && (x.placement === placement || !kind.startsWith('rtt')));
+  const m = measurements.find(
+    (x) => x.case === id && x.kind === kind && (x.placement === placement || !kind.startsWith('rtt')),
+  );
   return m === undefined ? undefined : valueOf(m);
 };
 const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
@@ -26,7 +28,21 @@ console.log(
 );
 console.log();
 
-const ids = ['c/shm-spin', 'c/shm-futex', 'c/ring', 'c/pipe', 'c/sysv-queue', 'unipc/channel-spin', 'unipc/channel-sync', 'unipc/channel-async', 'unipc/channel-zero-copy', 'unipc/pipe-sync', 'unipc/sysv-queue-sync', 'node/process-send-json', 'node/net-unix'];
+const ids = [
+  'c/shm-spin',
+  'c/shm-futex',
+  'c/ring',
+  'c/pipe',
+  'c/sysv-queue',
+  'unipc/channel-spin',
+  'unipc/channel-sync',
+  'unipc/channel-async',
+  'unipc/channel-zero-copy',
+  'unipc/pipe-sync',
+  'unipc/sysv-queue-sync',
+  'node/process-send-json',
+  'node/net-unix',
+];
 console.log(row(['', 'RTT 8 B, cross-CPU, µs', 'RTT 8 B, same-CPU, µs', '64 B, messages/s', '1 MiB, GB/s']));
 console.log(row(['---', '---:', '---:', '---:', '---:']));
 for (const id of ids) {
@@ -47,5 +63,12 @@ console.log(row(['target', 'this run', 'needed', 'met']));
 console.log(row(['---', '---:', '---:', '---']));
 for (const t of results.targets as Target[]) {
   const value = t.value === null ? '—' : t.id === 'heap' ? `${t.value.toFixed(2)} MB` : formatRatio(t.value);
-  console.log(row([t.description, value, `${t.comparison === '<=' ? '≤' : '≥'} ${t.threshold}`, t.met === null ? 'not measured' : t.met ? 'yes' : '**no**']));
+  console.log(
+    row([
+      t.description,
+      value,
+      `${t.comparison === '<=' ? '≤' : '≥'} ${t.threshold}`,
+      t.met === null ? 'not measured' : t.met ? 'yes' : '**no**',
+    ]),
+  );
 }

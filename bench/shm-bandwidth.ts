@@ -19,7 +19,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 function compileReference(): string {
   const output = path.join(here, '..', 'build', 'bench', 'memcpy'); // build/ is git-ignored
   fs.mkdirSync(path.dirname(output), { recursive: true });
-  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', output, path.join(here, 'c', 'memcpy_bandwidth.c')], { stdio: 'inherit' });
+  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', output, path.join(here, 'c', 'memcpy_bandwidth.c')], {
+    stdio: 'inherit',
+  });
   return output;
 }
 
@@ -49,15 +51,27 @@ for (const windowMiB of [1, 64]) {
   const reference = JSON.parse(execFileSync(binary, args, { encoding: 'utf8' }));
   const rows: Array<[string, number, number]> = [
     ['C memcpy', reference.shared, reference.heap],
-    ['Buffer.copy (source.copy(target, offset))', measure(window, (o) => source.copy(shared, o)), measure(window, (o) => source.copy(heap, o))],
-    ['TypedArray.set (target.set(source, offset))', measure(window, (o) => shared.set(source, o)), measure(window, (o) => heap.set(source, o))],
+    [
+      'Buffer.copy (source.copy(target, offset))',
+      measure(window, (o) => source.copy(shared, o)),
+      measure(window, (o) => source.copy(heap, o)),
+    ],
+    [
+      'TypedArray.set (target.set(source, offset))',
+      measure(window, (o) => shared.set(source, o)),
+      measure(window, (o) => heap.set(source, o)),
+    ],
   ];
   mapping.close();
   file.close();
-  console.log(`\ninto a ${windowMiB} MiB window${''.padEnd(22)}${'shared memfd mapping'.padStart(24)}${'ordinary memory'.padStart(22)}`);
+  console.log(
+    `\ninto a ${windowMiB} MiB window${''.padEnd(22)}${'shared memfd mapping'.padStart(24)}${'ordinary memory'.padStart(22)}`,
+  );
   for (const [name, intoShared, intoHeap] of rows) {
     const cell = (value: number, base: number) => `${value.toFixed(2)} (${(value / base).toFixed(2)}×)`;
-    console.log(`${name.padEnd(46)}${cell(intoShared, reference.shared).padStart(24)}${cell(intoHeap, reference.heap).padStart(22)}`);
+    console.log(
+      `${name.padEnd(46)}${cell(intoShared, reference.shared).padStart(24)}${cell(intoHeap, reference.heap).padStart(22)}`,
+    );
   }
 }
 fs.rmSync(binary);

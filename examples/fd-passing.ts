@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UnixSocket, socketpair, spawn } from 'unipc';
+import { socketpair, spawn, UnixSocket } from 'unipc';
 
 if (process.argv[2] === 'child') {
   const socket = UnixSocket.fromFd(3);
@@ -19,7 +19,10 @@ if (process.argv[2] === 'child') {
   const fd = fs.openSync(file, 'r');
   fs.rmSync(file); // gone from the filesystem; only the descriptor reaches it now
   const [mine, theirs] = socketpair('seqpacket');
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child'], { stdio: 'inherit', fds: [theirs] });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child'], {
+    stdio: 'inherit',
+    fds: [theirs],
+  });
   await mine.send('a deleted file', { fds: [fd] });
   fs.closeSync(fd);
   mine.close();

@@ -18,7 +18,12 @@ if (role === 'reader') {
   const fifo = path.join(dir, 'fifo');
   mkfifo(fifo, { mode: 0o600 });
   const start = (who: string) =>
-    new Promise((resolve) => spawn(process.execPath, [...process.execArgv, process.argv[1], who, fifo], { stdio: 'inherit' }).on('exit', resolve));
+    new Promise((resolve) =>
+      spawn(process.execPath, [...process.execArgv, process.argv[1], who, fifo], { stdio: 'inherit' }).on(
+        'exit',
+        resolve,
+      ),
+    );
   await Promise.all([start('reader'), start('writer')]);
   fs.rmSync(dir, { recursive: true });
 }

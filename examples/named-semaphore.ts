@@ -11,7 +11,9 @@ if (role === 'child') {
   const semaphoreName = `/unipc-example-${process.pid}`;
   using semaphore = NamedSemaphore.open(semaphoreName, { create: true, exclusive: true, initial: 0 }); // mode 0o600
   try {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'child', semaphoreName], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'child', semaphoreName], {
+      stdio: 'inherit',
+    });
     const ticks = setInterval(() => {}, 1); // the event loop keeps running while the wait is pending
     await semaphore.wait({ timeout: 10_000 }); // sem_wait on a waiter thread
     clearInterval(ticks);

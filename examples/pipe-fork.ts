@@ -16,7 +16,10 @@ if (process.argv[2] === 'child') {
   reader.close();
 } else {
   const { reader, writer } = pipe();
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child'], { stdio: 'inherit', fds: [reader] });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child'], {
+    stdio: 'inherit',
+    fds: [reader],
+  });
   console.log(`parent ${process.pid} wrote to child ${child.pid}`);
   writer.writeSync('hello world\n');
   writer.close();

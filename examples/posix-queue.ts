@@ -17,7 +17,9 @@ if (role === 'child') {
     await queue.send('important', { priority: 10 });
     await queue.send('routine too', { priority: 0 });
     await queue.send('critical', { priority: 31 });
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child', queueName], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child', queueName], {
+      stdio: 'inherit',
+    });
     await new Promise((resolve) => child.on('exit', resolve));
     console.log(`${queueName}: ${queue.attributes().currentMessages} messages left`);
   } finally {

@@ -6,7 +6,9 @@ const [role, name] = process.argv.slice(2);
 if (role === 'child') {
   using shm = SharedMemory.open(name);
   using map = shm.map();
-  console.log(`child ${process.pid} read from ${name}: ${Buffer.from(map.buffer).toString('utf8', 0, 64).replace(/\0+$/, '')}`);
+  console.log(
+    `child ${process.pid} read from ${name}: ${Buffer.from(map.buffer).toString('utf8', 0, 64).replace(/\0+$/, '')}`,
+  );
 } else {
   const shmName = `/unipc-example-${process.pid}`;
   using shm = SharedMemory.open(shmName, { create: true, exclusive: true, size: 4096 }); // /dev/shm, mode 0o600

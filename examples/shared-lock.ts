@@ -21,7 +21,10 @@ if (process.argv[2] === 'child') {
   const mutex = new Mutex(map, 0);
   const done = new Semaphore(map, 8);
   const counter = new Int32Array(map.buffer, 64, 1);
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child'], { stdio: 'inherit', fds: [file.fd] });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child'], {
+    stdio: 'inherit',
+    fds: [file.fd],
+  });
   const exited = new Promise((resolve) => child.on('exit', resolve)); // now: it may exit while this one awaits
   for (let i = 0; i < ROUNDS; i++) {
     using _ = await mutex.lock(); // waits on a waiter thread: the event loop stays free

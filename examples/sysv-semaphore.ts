@@ -26,12 +26,18 @@ if (role === 'child') {
   try {
     set.set(0, 1); // one holder at a time
     using map = segment.attach();
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'child', String(set.id), String(segment.id)], { stdio: 'inherit' });
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, process.argv[1]!, 'child', String(set.id), String(segment.id)],
+      { stdio: 'inherit' },
+    );
     const exited = new Promise((resolve) => child.on('exit', resolve));
     await count(set, new Int32Array(map.buffer));
     await exited;
     console.log(`two processes added ${ROUNDS} each under the semaphore: counter = ${new Int32Array(map.buffer)[0]}`);
-    console.log(`after the child's exit the semaphore is ${set.get(0)} again (SEM_UNDO), last changed by ${set.lastPid(0)}`);
+    console.log(
+      `after the child's exit the semaphore is ${set.get(0)} again (SEM_UNDO), last changed by ${set.lastPid(0)}`,
+    );
   } finally {
     segment.remove();
     set.remove(); // IPC_RMID

@@ -14,11 +14,15 @@ if (role === 'child') {
     using map = segment.attach();
     const bytes = Buffer.from(map.buffer);
     bytes.write(`hello from ${process.pid}`);
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child', String(segment.id)], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'child', String(segment.id)], {
+      stdio: 'inherit',
+    });
     await new Promise((resolve) => child.on('exit', resolve));
     const { attachments, lastPid, size, mode } = segment.stat();
     console.log(`parent read: ${bytes.toString('utf8', 32, 64).replace(/\0+$/, '')}`);
-    console.log(`segment ${segment.id}: ${size} bytes, mode ${mode.toString(8)}, ${attachments} attached, last detach by ${lastPid}`);
+    console.log(
+      `segment ${segment.id}: ${size} bytes, mode ${mode.toString(8)}, ${attachments} attached, last detach by ${lastPid}`,
+    );
   } finally {
     segment.remove(); // IPC_RMID
   }

@@ -9,18 +9,16 @@
 #include <napi.h>
 
 #include <cerrno>
-#include <cmath>
 #include <climits>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <string>
 #include <ctime>
+#include <string>
 
 namespace unipc {
 
-inline Napi::Number Result(Napi::Env env, int64_t value) {
-  return Napi::Number::New(env, static_cast<double>(value));
-}
+inline Napi::Number Result(Napi::Env env, int64_t value) { return Napi::Number::New(env, static_cast<double>(value)); }
 
 // The result of a libc call that returns -1 and sets errno.
 inline int64_t SyscallResult(int64_t r) { return r < 0 ? -static_cast<int64_t>(errno) : r; }

@@ -19,8 +19,8 @@ namespace {
 constexpr int kMaxFdsPerMessage = 253;
 
 // Layout of the recvmsg meta array: [msgFlags, fdCount, hasCredentials, pid, uid, gid, fd...]
-constexpr int kMetaFlags = 0, kMetaFdCount = 1, kMetaHasCredentials = 2, kMetaPid = 3, kMetaUid = 4,
-              kMetaGid = 5, kMetaFirstFd = 6;
+constexpr int kMetaFlags = 0, kMetaFdCount = 1, kMetaHasCredentials = 2, kMetaPid = 3, kMetaUid = 4, kMetaGid = 5,
+              kMetaFirstFd = 6;
 
 // close(fd) → 0
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -135,8 +135,7 @@ Napi::Value Recvmsg(const Napi::CallbackInfo& info) {
   struct msghdr message {};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage) +
-                                       CMSG_SPACE(sizeof(struct ucred))];
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage) + CMSG_SPACE(sizeof(struct ucred))];
   message.msg_control = control;
   message.msg_controllen = sizeof(control);
   ssize_t n = recvmsg(fd, &message, flags);

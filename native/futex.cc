@@ -91,8 +91,8 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   HeldWord held = HoldWord(region, offset);
   if (held.error != 0) return Result(info.Env(), held.error);
   Deadline deadline = DeadlineAfter(timeout_ms);
-  return StartWait(info.Env(), [held, expected, deadline]() { return FutexWait(held.word, expected, deadline); },
-                   callback);
+  return StartWait(
+      info.Env(), [held, expected, deadline]() { return FutexWait(held.word, expected, deadline); }, callback);
 }
 
 // futexWake(region, offset, count) → the number of waiters woken.

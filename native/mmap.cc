@@ -66,7 +66,7 @@ struct GuardSlot {
   std::atomic<int> fd{-1};
   std::atomic<int64_t> file_offset{0};
   std::atomic<std::atomic<uint32_t>*> faults{nullptr};
-  std::atomic<uint8_t*> chunks{nullptr};             // kGuardCopyOnWrite: 1 for each replaced chunk
+  std::atomic<uint8_t*> chunks{nullptr};            // kGuardCopyOnWrite: 1 for each replaced chunk
   std::atomic<uintptr_t> zeroed_from{UINTPTR_MAX};  // kGuardShrink: where the zero-filled tail starts
   std::atomic<pid_t> owner{0};
 };
@@ -86,9 +86,7 @@ constexpr size_t kGuardBlock = 1024;   // slots are allocated a block at a time,
 std::atomic<GuardSlot*> guard_blocks[kGuardSlots / kGuardBlock];
 std::atomic<size_t> guard_high_water{0};
 
-GuardSlot& SlotAt(size_t i) {
-  return guard_blocks[i / kGuardBlock].load(std::memory_order_acquire)[i % kGuardBlock];
-}
+GuardSlot& SlotAt(size_t i) { return guard_blocks[i / kGuardBlock].load(std::memory_order_acquire)[i % kGuardBlock]; }
 // The handlers that were installed before ours, as immutable copies (never freed).
 std::atomic<struct sigaction*> previous_segv{nullptr};
 std::atomic<struct sigaction*> previous_bus{nullptr};
@@ -318,12 +316,12 @@ struct Region {
   size_t length = 0;
   bool shared = true;
   bool writable = true;
-  int fd = -1;              // for the shrink guard
+  int fd = -1;  // for the shrink guard
   GuardSlot* slot = nullptr;
   std::unique_ptr<uint8_t[]> chunks;
-  int views = 0;            // open views
-  int holds = 0;            // temporary holds (msync)
-  int pins = 0;             // ArrayBuffer objects and backing stores that may still point here
+  int views = 0;  // open views
+  int holds = 0;  // temporary holds (msync)
+  int pins = 0;   // ArrayBuffer objects and backing stores that may still point here
   bool retired = false;
   std::atomic<uint32_t> faults{0};
 };
@@ -383,7 +381,8 @@ void ClearSlotLocked(Region* region) {
 bool PublishSlotLocked(Region* region, int guard, int64_t file_offset) {
   for (size_t i = 0; i < kGuardSlots; i++) {
     std::atomic<GuardSlot*>& block = guard_blocks[i / kGuardBlock];
-    if (block.load(std::memory_order_relaxed) == nullptr) block.store(new GuardSlot[kGuardBlock], std::memory_order_release);
+    if (block.load(std::memory_order_relaxed) == nullptr)
+      block.store(new GuardSlot[kGuardBlock], std::memory_order_release);
     GuardSlot& slot = SlotAt(i);
     if (slot.start.load(std::memory_order_relaxed) != 0) continue;
     ChangeSlot(slot, [&](GuardSlot& s) {
@@ -396,7 +395,8 @@ bool PublishSlotLocked(Region* region, int guard, int64_t file_offset) {
       s.zeroed_from.store(UINTPTR_MAX, std::memory_order_relaxed);
       s.start.store(reinterpret_cast<uintptr_t>(region->address), std::memory_order_relaxed);
     });
-    if (i + 1 > guard_high_water.load(std::memory_order_relaxed)) guard_high_water.store(i + 1, std::memory_order_release);
+    if (i + 1 > guard_high_water.load(std::memory_order_relaxed))
+      guard_high_water.store(i + 1, std::memory_order_release);
     region->slot = &slot;
     return true;
   }
@@ -1021,8 +1021,8 @@ napi_value TryDetach(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value buffer;
   napi_value result;
-  bool detached = napi_get_cb_info(env, info, &argc, &buffer, nullptr, nullptr) == napi_ok && argc == 1 &&
-                  v8_views && DetachBuffer(env, buffer, v8::Local<v8::Value>());
+  bool detached = napi_get_cb_info(env, info, &argc, &buffer, nullptr, nullptr) == napi_ok && argc == 1 && v8_views &&
+                  DetachBuffer(env, buffer, v8::Local<v8::Value>());
   napi_get_boolean(env, detached, &result);
   return result;
 }
@@ -1035,7 +1035,8 @@ void InitMmap(Napi::Env env, Napi::Object exports) {
   v8_views = usable;
   exports.Set("v8Views", Napi::Boolean::New(env, usable));
   UNIPC_EXPORT(exports, "windowSource", NewWindowSource);
-  const std::pair<const char*, napi_callback> functions[] = {{"window", Window}, {"detach", Detach}, {"tryDetach", TryDetach}};
+  const std::pair<const char*, napi_callback> functions[] = {
+      {"window", Window}, {"detach", Detach}, {"tryDetach", TryDetach}};
   for (const auto& [name, function] : functions) {
     napi_value value;
     napi_create_function(env, name, NAPI_AUTO_LENGTH, function, nullptr, &value);

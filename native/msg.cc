@@ -97,13 +97,13 @@ Napi::Value MsgsndAsync(const Napi::CallbackInfo& info) {
   auto message = std::make_shared<std::vector<char>>(sizeof(long) + text.length);
   FillMessage(message->data(), type, text);
   BlockingCall send = SendCall(id, message->data(), text.length, flags);
-  return StartWait(info.Env(), [message, send]() { return send(); }, callback);
+  return StartWait(
+      info.Env(), [message, send]() { return send(); }, callback);
 }
 
 BlockingCall ReceiveCall(int id, char* buffer, size_t length, long type, int flags) {
-  return [id, buffer, length, type, flags]() -> int64_t {
-    return SyscallResult(msgrcv(id, buffer, length, type, flags));
-  };
+  return
+      [id, buffer, length, type, flags]() -> int64_t { return SyscallResult(msgrcv(id, buffer, length, type, flags)); };
 }
 
 // msgrcv(id, buffer, length, type, flags, timeoutMs) → bytes of text. `buffer` (an ArrayBuffer or view)
@@ -145,7 +145,8 @@ Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
       env, memory->data(), memory->size(), [](Napi::Env, void*, MessageBuffer* hint) { delete hint; }, holder);
   BlockingCall receive = ReceiveCall(id, memory->data(), length, type, flags);
-  Napi::Value wait = StartWait(env, [memory, receive]() { return receive(); }, callback);
+  Napi::Value wait = StartWait(
+      env, [memory, receive]() { return receive(); }, callback);
   if (wait.As<Napi::Number>().DoubleValue() < 0) return wait;
   Napi::Object result = Napi::Object::New(env);
   result.Set("wait", wait);
@@ -155,7 +156,14 @@ Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
 
 // Layout of the msgctlStat output array: the ipc_perm fields (sysv.h), then these.
 enum StatField {
-  kStatStime = kPermFields, kStatRtime, kStatCtime, kStatCbytes, kStatQnum, kStatQbytes, kStatLspid, kStatLrpid,
+  kStatStime = kPermFields,
+  kStatRtime,
+  kStatCtime,
+  kStatCbytes,
+  kStatQnum,
+  kStatQbytes,
+  kStatLspid,
+  kStatLrpid,
   kStatFields
 };
 

@@ -51,7 +51,8 @@ bool ReadOps(Args& args, size_t i, std::vector<struct sembuf>* ops) {
   ops->resize(count);
   for (size_t k = 0; k < count; k++) {
     int32_t index = values[3 * k], delta = values[3 * k + 1], flags = values[3 * k + 2];
-    if (index < 0 || index > USHRT_MAX || delta < SHRT_MIN || delta > SHRT_MAX || flags < SHRT_MIN || flags > SHRT_MAX) {
+    if (index < 0 || index > USHRT_MAX || delta < SHRT_MIN || delta > SHRT_MAX || flags < SHRT_MIN ||
+        flags > SHRT_MAX) {
       Napi::TypeError::New(args.Env(), "semop operation out of range").ThrowAsJavaScriptException();
       return false;
     }

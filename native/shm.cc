@@ -82,8 +82,21 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
 
 // Layout of the shmctlStat output array.
 enum StatField {
-  kStatKey, kStatUid, kStatGid, kStatCuid, kStatCgid, kStatMode, kStatSeq, kStatSize, kStatAtime, kStatDtime,
-  kStatCtime, kStatCpid, kStatLpid, kStatNattch, kStatFields
+  kStatKey,
+  kStatUid,
+  kStatGid,
+  kStatCuid,
+  kStatCgid,
+  kStatMode,
+  kStatSeq,
+  kStatSize,
+  kStatAtime,
+  kStatDtime,
+  kStatCtime,
+  kStatCpid,
+  kStatLpid,
+  kStatNattch,
+  kStatFields
 };
 static_assert(kStatSize == kPermFields, "the ipc_perm fields come first");
 

@@ -116,8 +116,7 @@ void* KickerMain(void*) {
   auto delay = std::chrono::milliseconds(1);
   for (;;) {
     auto& list = pool.cancelling;
-    list.erase(std::remove_if(list.begin(), list.end(), [](const CallPtr& c) { return c->finished; }),
-               list.end());
+    list.erase(std::remove_if(list.begin(), list.end(), [](const CallPtr& c) { return c->finished; }), list.end());
     if (list.empty()) {
       delay = std::chrono::milliseconds(1);
       pool.kick_cv.wait(lock);
@@ -410,8 +409,10 @@ void Poller::CloseHandle() {
   uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) {
     auto* s = static_cast<EnvState*>(h->data);
     delete reinterpret_cast<uv_poll_t*>(h);
-    if (s->dead) OnHandleClosed(s);
-    else s->closing_handles--;
+    if (s->dead)
+      OnHandleClosed(s);
+    else
+      s->closing_handles--;
   });
 }
 

@@ -23,10 +23,15 @@ export function buildAddonIn(dir, { flags = [], ldflags = [], nodedir } = {}) {
   target.cflags_cc = [...target.cflags_cc, ...flags];
   target.ldflags = [...(target.ldflags ?? []), ...ldflags];
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'binding.gyp'), JSON.stringify(gyp, null, 2) + '\n');
+  fs.writeFileSync(path.join(dir, 'binding.gyp'), `${JSON.stringify(gyp, null, 2)}\n`);
   const env = nodedir === undefined ? process.env : { ...process.env, npm_config_nodedir: nodedir };
-  const result = spawnSync('npm', ['run', 'build:native', '--', `--directory=${dir}`], { cwd: root, env, encoding: 'utf8' });
+  const result = spawnSync('npm', ['run', 'build:native', '--', `--directory=${dir}`], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+  });
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
-  if (result.status !== 0) throw new Error(`building the addon in ${dir} failed (${result.signal ?? result.status}):\n${output}`);
+  if (result.status !== 0)
+    throw new Error(`building the addon in ${dir} failed (${result.signal ?? result.status}):\n${output}`);
   return output;
 }

@@ -15,6 +15,9 @@ for (const project of ['tsconfig.build.json', 'tsconfig.cjs.json']) {
 // The package is "type": "module"; this marks the CommonJS build as such. That file starts a package
 // scope of its own, so it repeats the "#root" import, through a stub that defers to native/root.cjs.
 const cjsScope = { type: 'commonjs', imports: { '#root': './root.cjs' } };
-fs.writeFileSync(path.join(dist, 'cjs', 'package.json'), JSON.stringify(cjsScope, null, 2) + '\n');
-fs.writeFileSync(path.join(dist, 'cjs', 'root.cjs'), "'use strict';\nmodule.exports = require('../../native/root.cjs');\n");
+fs.writeFileSync(path.join(dist, 'cjs', 'package.json'), `${JSON.stringify(cjsScope, null, 2)}\n`);
+fs.writeFileSync(
+  path.join(dist, 'cjs', 'root.cjs'),
+  "'use strict';\nmodule.exports = require('../../native/root.cjs');\n",
+);
 fs.chmodSync(path.join(dist, 'esm', 'cli', 'main.js'), 0o755);

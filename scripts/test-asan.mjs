@@ -70,7 +70,11 @@ const env = {
   // over the normal 2 minutes per file).
   UNIPC_TEST_TIMEOUT_MS: '600000',
 };
-const tests = spawnSync(process.execPath, [path.join(root, 'scripts', 'test.mjs'), ...process.argv.slice(2)], { cwd: root, stdio: 'inherit', env });
+const tests = spawnSync(process.execPath, [path.join(root, 'scripts', 'test.mjs'), ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: 'inherit',
+  env,
+});
 
 // A report is a sequence of blocks separated by blank lines; a leak report's blocks each start with
 // "Direct leak" or "Indirect leak" and list the allocation's stack. A leak is the addon's when the code

@@ -16,7 +16,9 @@ const majors = process.argv.length > 2 ? process.argv.slice(2) : ['20', '22', '2
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', ...options });
   if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n${result.stdout ?? ''}${result.stderr ?? ''}`);
+    throw new Error(
+      `${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n${result.stdout ?? ''}${result.stderr ?? ''}`,
+    );
   }
   return result.stdout ?? '';
 }
@@ -30,7 +32,11 @@ function nodeOf(major) {
     fs.mkdirSync(prefix, { recursive: true });
     fs.writeFileSync(path.join(prefix, 'package.json'), '{ "private": true }\n');
     console.error(`node-matrix: installing node-linux-${process.arch}@${major} from the registry`);
-    run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-${process.arch}@${major}`], { cwd: prefix });
+    run(
+      'npm',
+      ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-${process.arch}@${major}`],
+      { cwd: prefix },
+    );
   }
   const version = run(binary, ['--version']).trim();
   if (!version.startsWith(`v${major}.`)) throw new Error(`${binary} is ${version}, not Node ${major}`);
@@ -82,9 +88,19 @@ async function testOn(node) {
     UNIPC_PREBUILD: addon,
     UNIPC_TEST_REPORTER: 'tap',
   };
-  const probe = run(node.binary, ['--input-type=module', '-e', "const c = await import('./dist/esm/channel.js'); console.log(process.versions.v8, c.LENT_VIEW_GUARD)"], { env });
+  const probe = run(
+    node.binary,
+    [
+      '--input-type=module',
+      '-e',
+      "const c = await import('./dist/esm/channel.js'); console.log(process.versions.v8, c.LENT_VIEW_GUARD)",
+    ],
+    { env },
+  );
   const [v8, guard] = probe.trim().split(' ');
-  console.error(`node-matrix: Node ${node.version} (V8 ${v8}, lent views: ${guard}): the suite (log: ${path.relative(root, log)})`);
+  console.error(
+    `node-matrix: Node ${node.version} (V8 ${v8}, lent views: ${guard}): the suite (log: ${path.relative(root, log)})`,
+  );
   const started = Date.now();
   const suite = await runLogged(node.binary, ['scripts/test.mjs'], env, log);
   const seconds = Math.round((Date.now() - started) / 1000);
@@ -103,7 +119,13 @@ async function testOn(node) {
     ok: suite.code === 0 && tour.code === 0,
   };
   for (const block of failures(suite.output)) console.error(`\n[Node ${node.version}] ${block}`);
-  if (!result.leakCheck) console.error(`\n[Node ${node.version}] ${suite.output.split('\n').filter((l) => l.startsWith('leak check')).join('\n')}`);
+  if (!result.leakCheck)
+    console.error(
+      `\n[Node ${node.version}] ${suite.output
+        .split('\n')
+        .filter((l) => l.startsWith('leak check'))
+        .join('\n')}`,
+    );
   if (tour.code !== 0) console.error(`\n[Node ${node.version}] the tour failed:\n${tour.output.slice(-3000)}`);
   return result;
 }
@@ -122,5 +144,9 @@ for (const r of results) {
   );
 }
 const failed = results.filter((r) => !r.ok).map((r) => r.version);
-console.log(failed.length === 0 ? `\nnode-matrix: every major passed (${results.map((r) => r.version).join(', ')})` : `\nnode-matrix: FAILED on ${failed.join(', ')}`);
+console.log(
+  failed.length === 0
+    ? `\nnode-matrix: every major passed (${results.map((r) => r.version).join(', ')})`
+    : `\nnode-matrix: FAILED on ${failed.join(', ')}`,
+);
 process.exitCode = failed.length === 0 ? 0 : 1;

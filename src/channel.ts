@@ -3,14 +3,32 @@
 // Layout and protocol: docs/channel.md.
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
-import { IpcError, errnoValue, timeoutError } from './errors.js';
-import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js';
+import { errnoValue, IpcError, timeoutError } from './errors.js';
+import { Queue, remaining, SharedWords, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
-import { MemoryFile, type Mapping, mappingInternals } from './mmap.js';
+import { type Mapping, MemoryFile, mappingInternals } from './mmap.js';
 import { native } from './native.js';
 import { SharedMemory, toIpcName } from './shm.js';
-import { invalidArgValue, invalidState, outOfRange, toBytes, validateBoolean, validateFd, validateInteger, validateOptions } from './validate.js';
-import { AGAIN, type RefOptions, type SyncWaitOptions, type WaitOptions, abortedError, budget, syncWaitOptions, waitOptions } from './wait.js';
+import {
+  invalidArgValue,
+  invalidState,
+  outOfRange,
+  toBytes,
+  validateBoolean,
+  validateFd,
+  validateInteger,
+  validateOptions,
+} from './validate.js';
+import {
+  AGAIN,
+  abortedError,
+  budget,
+  type RefOptions,
+  type SyncWaitOptions,
+  syncWaitOptions,
+  type WaitOptions,
+  waitOptions,
+} from './wait.js';
 
 /** 'UNCH' read as a little-endian u32: the first word of every channel. */
 const MAGIC = 0x48434e55;
@@ -42,7 +60,13 @@ const W = {
 /** Per side: the index it sleeps on (the other side's), its waiting word, its CPU word, its operation. */
 const SIDES = {
   producer: { index: W.head, waiting: W.producerWaiting, cpu: W.producerCpu, peerCpu: W.consumerCpu, syscall: 'send' },
-  consumer: { index: W.tail, waiting: W.consumerWaiting, cpu: W.consumerCpu, peerCpu: W.producerCpu, syscall: 'receive' },
+  consumer: {
+    index: W.tail,
+    waiting: W.consumerWaiting,
+    cpu: W.consumerCpu,
+    peerCpu: W.producerCpu,
+    syscall: 'receive',
+  },
 } as const;
 const MULTI_PRODUCER = 1;
 const PRODUCER_ATTACHED = 1;
@@ -184,18 +208,38 @@ export class Channel extends SharedWords implements Disposable {
       throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, 'not a unipc channel (no magic number at its start)');
     }
     if (words[W.version] !== VERSION) {
-      throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `a channel of layout version ${words[W.version]}; this unipc speaks ${VERSION}`);
+      throw new IpcError(
+        errnoValue('EPROTO'),
+        'mmap',
+        {},
+        `a channel of layout version ${words[W.version]}; this unipc speaks ${VERSION}`,
+      );
     }
     this.capacity = words[W.capacity]!;
     this.maxMessageSize = words[W.maxMessageSize]!;
     // Another process wrote the header: numbers create() would never write are a damaged channel, not
     // arguments to compute offsets from.
-    const capacityValid = this.capacity >= 4096 && this.capacity <= 2 ** 30 && (this.capacity & (this.capacity - 1)) === 0;
-    if (!capacityValid || !(this.maxMessageSize >= 1 && this.maxMessageSize <= this.capacity / 2 - 8) || words[W.dataOffset] !== HEADER_BYTES) {
-      throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, 'a damaged channel header (capacity, maxMessageSize or data offset out of range)');
+    const capacityValid =
+      this.capacity >= 4096 && this.capacity <= 2 ** 30 && (this.capacity & (this.capacity - 1)) === 0;
+    if (
+      !capacityValid ||
+      !(this.maxMessageSize >= 1 && this.maxMessageSize <= this.capacity / 2 - 8) ||
+      words[W.dataOffset] !== HEADER_BYTES
+    ) {
+      throw new IpcError(
+        errnoValue('EPROTO'),
+        'mmap',
+        {},
+        'a damaged channel header (capacity, maxMessageSize or data offset out of range)',
+      );
     }
     if (mapping.length < HEADER_BYTES + this.capacity) {
-      throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `the channel's memory is shorter than its capacity (${this.capacity})`);
+      throw new IpcError(
+        errnoValue('EPROTO'),
+        'mmap',
+        {},
+        `the channel's memory is shorter than its capacity (${this.capacity})`,
+      );
     }
     this.multipleProducers = (words[W.flags]! & MULTI_PRODUCER) !== 0;
     this.#lock = this.multipleProducers ? new Mutex(mapping, W.producerLock * 4) : null;
@@ -209,13 +253,17 @@ export class Channel extends SharedWords implements Disposable {
     const { name, capacity = 1 << 20, maxMessageSize, multipleProducers = false, spin } = validateOptions(options);
     if (name !== undefined) toIpcName(name, 'options.name');
     validateInteger(capacity, 'options.capacity', 4096, 2 ** 30);
-    if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
+    if ((capacity & (capacity - 1)) !== 0)
+      throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
     const longest = maxMessageSize === undefined ? capacity / 4 : maxMessageSize;
     validateInteger(longest, 'options.maxMessageSize', 1, capacity / 2 - 8);
     validateBoolean(multipleProducers, 'options.multipleProducers');
     const spinReads = spinOption(spin);
     const size = HEADER_BYTES + capacity;
-    const owner = name === undefined ? MemoryFile.create('unipc-channel', { size }) : SharedMemory.open(name, { create: true, exclusive: true, size });
+    const owner =
+      name === undefined
+        ? MemoryFile.create('unipc-channel', { size })
+        : SharedMemory.open(name, { create: true, exclusive: true, size });
     let mapping: Mapping | undefined;
     try {
       mapping = owner.map();
@@ -258,7 +306,12 @@ export class Channel extends SharedWords implements Disposable {
     try {
       // Mapping memory shorter than the header would fail for reasons about map() options the caller never gave.
       if (owner.size < HEADER_BYTES) {
-        throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, `not a unipc channel (${owner.size} bytes, less than its header)`);
+        throw new IpcError(
+          errnoValue('EPROTO'),
+          'mmap',
+          {},
+          `not a unipc channel (${owner.size} bytes, less than its header)`,
+        );
       }
       mapping = owner.map();
       return new Channel(owner, mapping, name, spin);
@@ -543,7 +596,8 @@ export class Channel extends SharedWords implements Disposable {
   // Checked again when a waiting call's turn comes: a reservation made meanwhile owns the bytes at the
   // tail, which a send (or a second reservation) would otherwise write over, tail and all.
   #assertNothingReserved(method: 'send' | 'reserve'): void {
-    if (this.#reservation !== undefined) throw invalidState(`${method}(): a reservation is pending (commit() it first)`);
+    if (this.#reservation !== undefined)
+      throw invalidState(`${method}(): a reservation is pending (commit() it first)`);
   }
 
   // The first send or receive of an object makes it a producer or the consumer.
@@ -551,7 +605,12 @@ export class Channel extends SharedWords implements Disposable {
     if (this.#role === role && !this.#closed) return;
     this.ensureOpen(role === 'producer' ? 'send' : 'receive');
     if (this.#role !== undefined) {
-      throw new IpcError(errnoValue('EINVAL'), role === 'producer' ? 'send' : 'receive', {}, `this end is the channel's ${this.#role}`);
+      throw new IpcError(
+        errnoValue('EINVAL'),
+        role === 'producer' ? 'send' : 'receive',
+        {},
+        `this end is the channel's ${this.#role}`,
+      );
     }
     if (role === 'producer') this.#attachProducer();
     else this.#attachConsumer();
@@ -562,8 +621,16 @@ export class Channel extends SharedWords implements Disposable {
     const tid = threadId();
     this.#knownTail = Atomics.load(this.words, W.head);
     const current = Atomics.load(this.words, W.consumer);
-    if ((current !== 0 && !threadGone(current)) || Atomics.compareExchange(this.words, W.consumer, current, tid) !== current) {
-      throw new IpcError(errnoValue('EBUSY'), 'receive', {}, `the channel has a consumer already (thread ${current || Atomics.load(this.words, W.consumer)}): one per channel`);
+    if (
+      (current !== 0 && !threadGone(current)) ||
+      Atomics.compareExchange(this.words, W.consumer, current, tid) !== current
+    ) {
+      throw new IpcError(
+        errnoValue('EBUSY'),
+        'receive',
+        {},
+        `the channel has a consumer already (thread ${current || Atomics.load(this.words, W.consumer)}): one per channel`,
+      );
     }
   }
 
@@ -588,7 +655,9 @@ export class Channel extends SharedWords implements Disposable {
       errnoValue('EBUSY'),
       'send',
       {},
-      this.multipleProducers ? `the channel has ${MAX_PRODUCERS} producers already` : 'the channel has a producer already: one, unless created with multipleProducers',
+      this.multipleProducers
+        ? `the channel has ${MAX_PRODUCERS} producers already`
+        : 'the channel has a producer already: one, unless created with multipleProducers',
     );
   }
 
@@ -607,7 +676,8 @@ export class Channel extends SharedWords implements Disposable {
       const tid = Atomics.load(this.words, W.producerSlots + slot);
       if (tid === 0 || !threadGone(tid)) continue;
       Atomics.and(this.words, W.producerMask, ~(1 << slot));
-      if (Atomics.compareExchange(this.words, W.producerSlots + slot, tid, 0) === tid) Atomics.or(this.words, W.state, PRODUCER_DIED);
+      if (Atomics.compareExchange(this.words, W.producerSlots + slot, tid, 0) === tid)
+        Atomics.or(this.words, W.state, PRODUCER_DIED);
       else Atomics.or(this.words, W.producerMask, 1 << slot);
     }
   }
@@ -616,7 +686,12 @@ export class Channel extends SharedWords implements Disposable {
     if (Atomics.load(this.words, W.state) & CONSUMER_CLOSED) return;
     const tid = Atomics.load(this.words, W.consumer);
     if (tid !== 0 && threadGone(tid)) {
-      throw new IpcError(errnoValue('EPIPE'), 'send', {}, `the consumer (thread ${tid}) died without closing the channel`);
+      throw new IpcError(
+        errnoValue('EPIPE'),
+        'send',
+        {},
+        `the consumer (thread ${tid}) died without closing the channel`,
+      );
     }
   }
 
@@ -632,7 +707,12 @@ export class Channel extends SharedWords implements Disposable {
     if ((state & PRODUCER_ATTACHED) === 0 || Atomics.load(this.words, W.producerMask) !== 0) return false;
     if (Atomics.load(this.words, W.tail) !== this.words[W.head]) return false;
     if (state & PRODUCER_DIED) {
-      throw new IpcError(errnoValue('EPIPE'), 'receive', {}, 'a producer died without closing the channel (everything it sent was received)');
+      throw new IpcError(
+        errnoValue('EPIPE'),
+        'receive',
+        {},
+        'a producer died without closing the channel (everything it sent was received)',
+      );
     }
     return true;
   }
@@ -764,8 +844,13 @@ export class Channel extends SharedWords implements Disposable {
     const next = (head + 4 + pad4(length)) | 0;
     // A producer wrote the length: one outside what it may send, or a record running past what it
     // published, would have the consumer hand out stale bytes and lose its place in the ring.
-    if (length < 0 || length > this.maxMessageSize || ((next - first) >>> 0) > ((tail - first) >>> 0)) {
-      throw new IpcError(errnoValue('EPROTO'), 'receive', {}, `a damaged record in the ring (length ${length >>> 0} at index ${head >>> 0})`);
+    if (length < 0 || length > this.maxMessageSize || (next - first) >>> 0 > (tail - first) >>> 0) {
+      throw new IpcError(
+        errnoValue('EPROTO'),
+        'receive',
+        {},
+        `a damaged record in the ring (length ${length >>> 0} at index ${head >>> 0})`,
+      );
     }
     this.#recordStart = position + 4;
     this.#recordLength = length;
@@ -774,7 +859,8 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #attemptReceive(): Buffer | null | typeof AGAIN {
-    if (this.#loan !== undefined) throw invalidState('receive(): a viewed message is still lent out (release() it first)');
+    if (this.#loan !== undefined)
+      throw invalidState('receive(): a viewed message is still lent out (release() it first)');
     if (!this.#next()) return this.#ended() ? null : AGAIN;
     const start = this.#recordStart;
     const length = this.#recordLength;
@@ -787,7 +873,8 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #attemptLoan(): Uint8Array | null | typeof AGAIN {
-    if (this.#loan !== undefined) throw invalidState('receiveView(): a viewed message is still lent out (release() it first)');
+    if (this.#loan !== undefined)
+      throw invalidState('receiveView(): a viewed message is still lent out (release() it first)');
     if (!this.#next()) return this.#ended() ? null : AGAIN;
     const view = this.#window(HEADER_BYTES + this.#recordStart, this.#recordLength);
     this.#loan = { view, next: this.#recordNext };
@@ -798,14 +885,22 @@ export class Channel extends SharedWords implements Disposable {
   // cannot proceed, spin on the other side's index, announce, sleep on it. After a sleep in which the
   // peer did nothing, check (once the next attempt has failed too) that it still lives. A producer of a
   // multi-producer channel makes each attempt under the producers' lock (and a reservation keeps it).
-  #waitSync<T>(side: Role, timeout: number | undefined, attempt: (guard: MutexGuard | null) => T | typeof AGAIN, keepLock = false): T {
+  #waitSync<T>(
+    side: Role,
+    timeout: number | undefined,
+    attempt: (guard: MutexGuard | null) => T | typeof AGAIN,
+    keepLock = false,
+  ): T {
     const { index, waiting, syscall } = SIDES[side];
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     const lock = side === 'producer' ? this.#lock : null;
     let quiet = false;
     let nextCheck = 0;
     for (;;) {
-      const guard = lock === null ? null : lock.lockSync({ timeout: deadline === undefined ? undefined : Math.max(0, deadline - performance.now()) });
+      const guard =
+        lock === null
+          ? null
+          : lock.lockSync({ timeout: deadline === undefined ? undefined : Math.max(0, deadline - performance.now()) });
       let result: T | typeof AGAIN;
       try {
         if (guard !== null) consistent(guard);
@@ -844,7 +939,12 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   // #waitSync() as a Promise: sleeps on a waiter thread, after this object's earlier Promise-form calls.
-  async #wait<T>(side: Role, options: WaitOptions & RefOptions, attempt: (guard: MutexGuard | null) => T | typeof AGAIN, keepLock = false): Promise<T> {
+  async #wait<T>(
+    side: Role,
+    options: WaitOptions & RefOptions,
+    attempt: (guard: MutexGuard | null) => T | typeof AGAIN,
+    keepLock = false,
+  ): Promise<T> {
     const { index, waiting, syscall } = SIDES[side];
     const allowance = budget(options);
     const lock = side === 'producer' ? this.#lock : null;
@@ -855,8 +955,10 @@ export class Channel extends SharedWords implements Disposable {
         let quiet = false;
         for (;;) {
           this.ensureOpen(syscall);
-          const left = allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
-          const guard = lock === null ? null : await lock.lock({ signal: allowance.signal, timeout: left, ref: options.ref });
+          const left =
+            allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
+          const guard =
+            lock === null ? null : await lock.lock({ signal: allowance.signal, timeout: left, ref: options.ref });
           let result: T | typeof AGAIN;
           try {
             if (guard !== null) consistent(guard);
@@ -919,7 +1021,8 @@ export class Channel extends SharedWords implements Disposable {
     if (limit !== Infinity) {
       const here = (threadCpu = native.currentCpu());
       if (this.words[cpu] !== here) this.words[cpu] = here;
-      if (limit === 0 || this.words[peerCpu] === here) return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
+      if (limit === 0 || this.words[peerCpu] === here)
+        return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
     }
     // Spinning for good goes round the caller's loop now and then, for its deadline and liveness checks.
     const reads = limit === Infinity ? 100_000 : limit;

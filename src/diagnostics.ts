@@ -1,5 +1,5 @@
 // What the waiting machinery is doing, for tests and for users chasing a leak.
-import { type MappingStats, type WaiterStats, native } from './native.js';
+import { type MappingStats, native, type WaiterStats } from './native.js';
 
 export type { MappingStats, WaiterStats };
 

@@ -71,7 +71,7 @@ export interface IpcErrorContext {
 }
 
 function formatKey(key: number): string {
-  return '0x' + (key >>> 0).toString(16).padStart(8, '0');
+  return `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 export class IpcError extends Error {

@@ -1,9 +1,18 @@
 // Ownership of file descriptors, shared by every object of unipc that holds one.
 import net from 'node:net';
-import { IpcError, closedError, type IpcErrorContext } from './errors.js';
+import { closedError, IpcError, type IpcErrorContext } from './errors.js';
 import { constants, native } from './native.js';
 import { invalidState, validateFd } from './validate.js';
-import { type Attempt, type Direction, FdPoller, Turnstile, type WaitOptions, type SyncWaitOptions, whenReady, whenReadySync } from './wait.js';
+import {
+  type Attempt,
+  type Direction,
+  FdPoller,
+  type SyncWaitOptions,
+  Turnstile,
+  type WaitOptions,
+  whenReady,
+  whenReadySync,
+} from './wait.js';
 
 // Node 20.0–20.4 predate Symbol.dispose; use the symbols later versions define, so `using` works on all.
 (Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
@@ -213,7 +222,12 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   }
 
   /** Runs a non-blocking attempt in turn, waiting for readiness without blocking the event loop. */
-  protected async ready<T>(direction: Direction, options: WaitOptions, syscall: string, attempt: Attempt<T>): Promise<T> {
+  protected async ready<T>(
+    direction: Direction,
+    options: WaitOptions,
+    syscall: string,
+    attempt: Attempt<T>,
+  ): Promise<T> {
     const fd = this.openFd(syscall);
     this.#ensureNonBlocking(fd);
     let poller = this.#resources.poller;

@@ -2,7 +2,7 @@
 // and the channel (src/channel.ts). Words are read and changed with Atomics by the callers; this module
 // puts a thread to sleep on one and wakes sleepers (native/futex.cc), and tells whether a thread lives.
 import fs from 'node:fs';
-import { IpcError, closedError, errnoValue } from './errors.js';
+import { closedError, errnoValue, IpcError } from './errors.js';
 import { Mapping, mappingInternals } from './mmap.js';
 import { native } from './native.js';
 import { invalidArgType, invalidArgValue, validateInteger } from './validate.js';
@@ -104,9 +104,11 @@ export abstract class SharedWords {
   constructor(mapping: unknown, offset: unknown, size: number) {
     if (!(mapping instanceof Mapping)) throw invalidArgType('mapping', 'an instance of Mapping', mapping);
     validateInteger(offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
-    if (offset % 4 !== 0) throw invalidArgValue('offset', offset, 'must be a multiple of 4 (the words are 32-bit atomics)');
+    if (offset % 4 !== 0)
+      throw invalidArgValue('offset', offset, 'must be a multiple of 4 (the words are 32-bit atomics)');
     if (mapping.closed) throw closedError('the mapping', 'futex');
-    if (!mapping.writable) throw invalidArgValue('mapping', mapping, "must be writable ('rw'): taking a lock writes to it");
+    if (!mapping.writable)
+      throw invalidArgValue('mapping', mapping, "must be writable ('rw'): taking a lock writes to it");
     if (offset + size > mapping.length) {
       throw invalidArgValue('offset', offset, `leaves no room for ${size} bytes in a mapping of ${mapping.length}`);
     }
@@ -147,7 +149,12 @@ export abstract class SharedWords {
    * The Promise form of sleepSync(), on a waiter thread. Closing the mapping ends it with 'EBADF' and,
    * while the pages are still mapped, uncounts it and passes on one wake it may have used up.
    */
-  protected async sleep(index: number, expected: number, timeoutMs: number, options: SleepOptions): Promise<SleepResult> {
+  protected async sleep(
+    index: number,
+    expected: number,
+    timeoutMs: number,
+    options: SleepOptions,
+  ): Promise<SleepResult> {
     const { sleepers, queue } = options;
     let id = -1;
     let counted = sleepers !== undefined;
@@ -181,4 +188,3 @@ export abstract class SharedWords {
     }
   }
 }
-

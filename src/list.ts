@@ -12,17 +12,31 @@
 // semaphore set or message queue of either kind is never provably stale.
 import fs from 'node:fs';
 import os from 'node:os';
-import { IpcError, type IpcErrorContext, errnoValue } from './errors.js';
-import { type CreatorMark, bootId, namespaceInode, processStartTime, readMark } from './mark.js';
-import { MessageQueue } from './msg.js';
+import { errnoValue, IpcError, type IpcErrorContext } from './errors.js';
+import { bootId, type CreatorMark, namespaceInode, processStartTime, readMark } from './mark.js';
 import { PosixQueue } from './mq.js';
+import { MessageQueue } from './msg.js';
 import { constants, native } from './native.js';
 import { NamedSemaphore, SemaphoreSet } from './sem.js';
 import { SharedMemory, SysvSharedMemory, secondsToDate } from './shm.js';
-import { invalidArgType, validateBoolean, validateInteger, validateObject, validateOneOf, validateOptions } from './validate.js';
+import {
+  invalidArgType,
+  validateBoolean,
+  validateInteger,
+  validateObject,
+  validateOneOf,
+  validateOptions,
+} from './validate.js';
 
 /** The kinds of IPC object list() finds, in the order it lists them. */
-export const IPC_OBJECT_TYPES = ['sysv-queue', 'sysv-semaphores', 'sysv-shm', 'posix-shm', 'posix-semaphore', 'posix-queue'] as const;
+export const IPC_OBJECT_TYPES = [
+  'sysv-queue',
+  'sysv-semaphores',
+  'sysv-shm',
+  'posix-shm',
+  'posix-semaphore',
+  'posix-queue',
+] as const;
 export type IpcObjectType = (typeof IPC_OBJECT_TYPES)[number];
 
 /** Whether an object is provably stale, and why (or why that cannot be proven). */
@@ -292,7 +306,8 @@ function posixCommon(entry: DirectoryEntry, name: string): PosixObjectRecord {
   };
 }
 
-const OPEN_TO_INSPECT = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
+const OPEN_TO_INSPECT =
+  fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
 
 // Opens what lstat() described, for reading, without following a link or blocking on a FIFO swapped in
 // meanwhile; undefined when this user may not read it or it changed since.
@@ -329,7 +344,10 @@ function readDevShm(type: 'posix-shm' | 'posix-semaphore'): IpcObject[] | string
   if (typeof entries === 'string') return entries;
   const records: IpcObject[] = [];
   for (const entry of entries) {
-    const isSemaphore = entry.rawPath.subarray(SHM_DIRECTORY.length + 1).toString('latin1').startsWith(SEMAPHORE_PREFIX);
+    const isSemaphore = entry.rawPath
+      .subarray(SHM_DIRECTORY.length + 1)
+      .toString('latin1')
+      .startsWith(SEMAPHORE_PREFIX);
     if (isSemaphore !== (type === 'posix-semaphore')) continue;
     const name = `/${isSemaphore ? entry.name.slice(SEMAPHORE_PREFIX.length) : entry.name}`;
     const record: IpcObject = { type, ...posixCommon(entry, name), size: entry.stats.size, mark: markOf(entry) };
@@ -353,7 +371,8 @@ function mqueueMountPoint(): string | undefined {
     const [before = '', after = ''] = line.split(' - ');
     if (after.split(' ')[0] !== 'mqueue') continue;
     const mountPoint = before.split(' ')[4];
-    if (mountPoint !== undefined) found = mountPoint.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+    if (mountPoint !== undefined)
+      found = mountPoint.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
   }
   return found;
 }
@@ -405,7 +424,10 @@ function readMqueue(): IpcObject[] | string {
 
 // mq_getattr of the queue `name`, opened read-only without blocking; undefined when this user may not
 // open it, 'other namespace' when the queue by that name here is not the file the mount showed.
-function queueAttributes(name: string, stats: fs.Stats): Pick<PosixQueueRecord, 'messages' | 'maxMessages' | 'messageSize'> | 'other namespace' | undefined {
+function queueAttributes(
+  name: string,
+  stats: fs.Stats,
+): Pick<PosixQueueRecord, 'messages' | 'maxMessages' | 'messageSize'> | 'other namespace' | undefined {
   if (Buffer.byteLength(name) > 256 || name.includes('\0')) return undefined;
   const fd = native.mqOpen(name, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_CLOEXEC, 0, 0, 0);
   if (fd < 0) return fd === -errnoValue('ENOENT') ? 'other namespace' : undefined;
@@ -442,7 +464,9 @@ function listOptions(options: ListOptions | undefined): { types: IpcObjectType[]
   let types: IpcObjectType[] = [...IPC_OBJECT_TYPES];
   if (type !== undefined) {
     const asked: unknown[] = Array.isArray(type) ? type : [type];
-    asked.forEach((value, i) => validateOneOf(value, Array.isArray(type) ? `options.type[${i}]` : 'options.type', IPC_OBJECT_TYPES));
+    asked.forEach((value, i) =>
+      validateOneOf(value, Array.isArray(type) ? `options.type[${i}]` : 'options.type', IPC_OBJECT_TYPES),
+    );
     types = IPC_OBJECT_TYPES.filter((t) => asked.includes(t));
   }
   return { types, mine, staleness };
@@ -519,7 +543,8 @@ class ProcessView {
   /** Whether the creator a mark names is gone: true, false, or why that cannot be told. */
   creatorGone(mark: CreatorMark): boolean | string {
     if (this.bootId !== undefined && mark.bootId !== this.bootId) return true;
-    if (this.pidNamespace === undefined || mark.pidNamespace !== this.pidNamespace) return 'not provable: created in another PID namespace';
+    if (this.pidNamespace === undefined || mark.pidNamespace !== this.pidNamespace)
+      return 'not provable: created in another PID namespace';
     const gone = this.gone(mark.pid);
     if (gone === undefined) return "not provable: this /proc does not show the creator's PID namespace";
     if (gone) return true;
@@ -542,8 +567,10 @@ function judgeSysvShm(record: SysvShmRecord, view: ProcessView): Staleness {
   if (record.attachments > 0) return no(`attached ${record.attachments} time${record.attachments === 1 ? '' : 's'}`);
   if (!view.pidsAreOurs) return no('not provable: /proc belongs to another PID namespace');
   if (record.creatorPid === 0) return no('not provable: the creator is in a PID namespace this /proc does not show');
-  if (view.gone(record.creatorPid) !== true) return no(`creator pid ${record.creatorPid} is running (or its pid was reused)`);
-  if (record.lastPid !== 0 && view.gone(record.lastPid) !== true) return no(`last attach/detach pid ${record.lastPid} is running`);
+  if (view.gone(record.creatorPid) !== true)
+    return no(`creator pid ${record.creatorPid} is running (or its pid was reused)`);
+  if (record.lastPid !== 0 && view.gone(record.lastPid) !== true)
+    return no(`last attach/detach pid ${record.lastPid} is running`);
   const last = record.lastPid === 0 ? 'never attached' : `last attached/detached by pid ${record.lastPid}, gone`;
   return { stale: true, reason: `creator pid ${record.creatorPid} is gone, nothing attached (${last})` };
 }
@@ -559,7 +586,10 @@ const LEASE_BREAK_SIGNAL = os.constants.signals.SIGURG;
  * open() until it is released. So while `action` runs, nobody else has the object open or mapped.
  * Returns why that could not be established instead, when it could not.
  */
-function whileSoleHolder<T>(record: PosixShmRecord | PosixSemaphoreRecord, action: (fd: number) => T): { done: T } | { reason: string } {
+function whileSoleHolder<T>(
+  record: PosixShmRecord | PosixSemaphoreRecord,
+  action: (fd: number) => T,
+): { done: T } | { reason: string } {
   let fd: number;
   try {
     fd = fs.openSync(rawPaths.get(record) ?? record.path, OPEN_TO_INSPECT);
@@ -570,12 +600,17 @@ function whileSoleHolder<T>(record: PosixShmRecord | PosixSemaphoreRecord, actio
   }
   try {
     const stats = fs.fstatSync(fd);
-    if (stats.ino !== record.inode || stats.dev !== record.device) return { reason: 'its name now belongs to another object' };
+    if (stats.ino !== record.inode || stats.dev !== record.device)
+      return { reason: 'its name now belongs to another object' };
     native.fcntl(fd, constants.F_SETSIG, LEASE_BREAK_SIGNAL);
     const leased = native.fcntl(fd, constants.F_SETLEASE, constants.F_WRLCK);
     if (leased === -errnoValue('EAGAIN')) return { reason: 'open or mapped by a process (the kernel refused a lease)' };
-    if (leased === -errnoValue('EACCES')) return { reason: 'not provable: only its owner or root (CAP_LEASE) can check that nobody has it open' };
-    if (leased < 0) return { reason: `not provable: no file lease (${new IpcError(-leased, 'fcntl').code}) to check that nobody has it open` };
+    if (leased === -errnoValue('EACCES'))
+      return { reason: 'not provable: only its owner or root (CAP_LEASE) can check that nobody has it open' };
+    if (leased < 0)
+      return {
+        reason: `not provable: no file lease (${new IpcError(-leased, 'fcntl').code}) to check that nobody has it open`,
+      };
     try {
       return { done: action(fd) };
     } finally {
@@ -587,7 +622,11 @@ function whileSoleHolder<T>(record: PosixShmRecord | PosixSemaphoreRecord, actio
 }
 
 function judgePosix(record: PosixShmRecord | PosixSemaphoreRecord, view: ProcessView): Staleness {
-  if (record.mark === null) return { stale: false, reason: 'not provable: no unipc creator mark (or not readable by this user), so no known creator' };
+  if (record.mark === null)
+    return {
+      stale: false,
+      reason: 'not provable: no unipc creator mark (or not readable by this user), so no known creator',
+    };
   const gone = view.creatorGone(record.mark);
   if (typeof gone === 'string') return { stale: false, reason: gone };
   if (!gone) return { stale: false, reason: `creator pid ${record.mark.pid} is running` };
@@ -625,14 +664,19 @@ function contextOf(object: IpcObject): IpcErrorContext {
 }
 
 const SYSV_SYSCALLS = { 'sysv-queue': 'msgctl', 'sysv-semaphores': 'semctl', 'sysv-shm': 'shmctl' } as const;
-const POSIX_SYSCALLS = { 'posix-shm': 'shm_unlink', 'posix-semaphore': 'sem_unlink', 'posix-queue': 'mq_unlink' } as const;
+const POSIX_SYSCALLS = {
+  'posix-shm': 'shm_unlink',
+  'posix-semaphore': 'sem_unlink',
+  'posix-queue': 'mq_unlink',
+} as const;
 
 // The object at the record's id now, checked to be the one listed (same key and creator).
 function currentSysv(object: SysvQueueRecord | SysvSemaphoresRecord | SysvShmRecord): IpcObject {
   const syscall = SYSV_SYSCALLS[object.type];
   const table = readSysv(object.type);
   const now = typeof table === 'string' ? undefined : table.find((r) => (r as SysvObjectRecord).id === object.id);
-  if (now === undefined) throw new IpcError(errnoValue('EINVAL'), syscall, contextOf(object), 'no such object (removed already)');
+  if (now === undefined)
+    throw new IpcError(errnoValue('EINVAL'), syscall, contextOf(object), 'no such object (removed already)');
   const { key, creatorUid } = now as SysvObjectRecord;
   if (key !== object.key || creatorUid !== object.creatorUid) {
     throw new IpcError(errnoValue('ENOENT'), syscall, contextOf(object), 'its id now names another object');
@@ -713,7 +757,8 @@ function removeIfStale(object: IpcObject, view: ProcessView): { removed: boolean
   const done = whileSoleHolder(object, (fd) => {
     const mark = readMark(fd);
     const gone = mark === null ? 'not provable: no unipc creator mark' : view.creatorGone(mark);
-    if (gone !== true) return { removed: false, reason: gone === false ? `creator pid ${mark!.pid} is running` : (gone as string) };
+    if (gone !== true)
+      return { removed: false, reason: gone === false ? `creator pid ${mark!.pid} is running` : (gone as string) };
     unlinkPosix(object);
     return { removed: true, reason: `creator pid ${mark!.pid} is gone, and no process had it open or mapped` };
   });
@@ -735,7 +780,10 @@ export function removeStale(objects: readonly IpcObject[]): StaleRemoval[] {
       return { object, ...removeIfStale(object, view) };
     } catch (error) {
       if (!(error instanceof IpcError)) throw error;
-      const reason = (error.code === 'EINVAL' || error.code === 'EIDRM') && error.syscall.endsWith('ctl') ? 'gone already' : error.message;
+      const reason =
+        (error.code === 'EINVAL' || error.code === 'EIDRM') && error.syscall.endsWith('ctl')
+          ? 'gone already'
+          : error.message;
       return { object, removed: false, reason, error };
     }
   });

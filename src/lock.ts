@@ -5,12 +5,21 @@
 // costs no system call. Waiting sleeps in the kernel on a shared futex: the Sync forms on the calling
 // thread, the Promise forms on a waiter thread of the waiting model (docs/design.md). The layout and the
 // protocol are documented in docs/locks.md, for C programs that want to take the same locks.
-import { IpcError, errnoValue, timeoutError } from './errors.js';
-import { Queue, SharedWords, remaining, threadGone, threadId } from './futex.js';
-import { type Mapping } from './mmap.js';
+import { errnoValue, IpcError, timeoutError } from './errors.js';
+import { Queue, remaining, SharedWords, threadGone, threadId } from './futex.js';
+import type { Mapping } from './mmap.js';
 import { constants } from './native.js';
 import { invalidArgType, invalidArgValue, validateInteger } from './validate.js';
-import { type Budget, type RefOptions, type SyncWaitOptions, type WaitOptions, abortedError, budget, syncWaitOptions, waitOptions } from './wait.js';
+import {
+  abortedError,
+  type Budget,
+  budget,
+  type RefOptions,
+  type SyncWaitOptions,
+  syncWaitOptions,
+  type WaitOptions,
+  waitOptions,
+} from './wait.js';
 
 // The mutex word, as in the kernel's robust futexes: owner thread id, owner-died flag, waiters flag.
 const TID_MASK = constants.FUTEX_TID_MASK;
@@ -252,7 +261,8 @@ export class Mutex extends SharedWords {
     const owner = word & TID_MASK;
     if (owner === 0) return { owner };
     if (owner === NOT_RECOVERABLE) throw notRecoverable();
-    if ((word & WAITERS) === 0 && Atomics.compareExchange(this.words, 0, word, word | WAITERS) !== word) return { owner };
+    if ((word & WAITERS) === 0 && Atomics.compareExchange(this.words, 0, word, word | WAITERS) !== word)
+      return { owner };
     return { sleepOn: word | WAITERS, owner };
   }
 

@@ -101,7 +101,10 @@ export function markCreated(fd: number): void {
 export function markCreatedPath(path: string): void {
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+    fd = fs.openSync(
+      path,
+      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY,
+    );
   } catch {
     return;
   }

@@ -3,9 +3,9 @@
 // read-only pages or past the end of a shrunk file are caught instead of killing the process.
 import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
-import { IpcError, type IpcErrorContext, check, errnoValue } from './errors.js';
+import { check, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
 import { FdHandle, fdOf } from './fd.js';
-import { type NativeView, constants, native } from './native.js';
+import { constants, type NativeView, native } from './native.js';
 import {
   invalidArgType,
   invalidArgValue,
@@ -261,10 +261,20 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
   const { offset, prot, shared, beyondEnd } = options;
   const access = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', context) & constants.O_ACCMODE;
   if (access === constants.O_WRONLY) {
-    throw new IpcError(errnoValue('EACCES'), 'mmap', context, 'a mapping needs a descriptor open for reading; this one is write-only');
+    throw new IpcError(
+      errnoValue('EACCES'),
+      'mmap',
+      context,
+      'a mapping needs a descriptor open for reading; this one is write-only',
+    );
   }
   if (prot === 'rw' && shared && access !== constants.O_RDWR) {
-    throw new IpcError(errnoValue('EACCES'), 'mmap', context, "a shared 'rw' mapping needs a descriptor open for reading and writing; this one is read-only");
+    throw new IpcError(
+      errnoValue('EACCES'),
+      'mmap',
+      context,
+      "a shared 'rw' mapping needs a descriptor open for reading and writing; this one is read-only",
+    );
   }
   let length = options.length;
   const stats = fs.fstatSync(fd);
@@ -272,7 +282,11 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
   if (regular) {
     const where = context.path === undefined ? `behind descriptor ${fd}` : `'${context.path}'`;
     if (stats.size === 0 && !beyondEnd) {
-      throw outOfRange('options.length', `> 0, but the file ${where} is empty (pass beyondEnd to map past its end)`, length ?? 0);
+      throw outOfRange(
+        'options.length',
+        `> 0, but the file ${where} is empty (pass beyondEnd to map past its end)`,
+        length ?? 0,
+      );
     }
     const available = stats.size - offset;
     if (length === undefined && available <= 0 && beyondEnd) {
@@ -336,7 +350,12 @@ export function mmap(target: MapTarget, options?: MapOptions): Mapping {
 }
 
 /** @internal The map() of objects that own their descriptor (MemoryFile, SharedMemory). */
-export function mapDescriptorOf(fd: number, options: MapOptions | undefined, defaultProt: Protection, context: IpcErrorContext): Mapping {
+export function mapDescriptorOf(
+  fd: number,
+  options: MapOptions | undefined,
+  defaultProt: Protection,
+  context: IpcErrorContext,
+): Mapping {
   return mapDescriptor({ fd, opened: false, context }, mapOptions(options, defaultProt));
 }
 
@@ -402,7 +421,11 @@ export class MemoryFile extends FdHandle {
   static create(name = 'unipc', options?: MemoryFileOptions): MemoryFile {
     if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
     if (name.includes('\0') || name.includes('/') || Buffer.byteLength(name) > MAX_MEMFD_NAME || !isWellFormed(name)) {
-      throw invalidArgValue('name', name, `must be well-formed, with no '/' or null bytes, and at most ${MAX_MEMFD_NAME} bytes`);
+      throw invalidArgValue(
+        'name',
+        name,
+        `must be well-formed, with no '/' or null bytes, and at most ${MAX_MEMFD_NAME} bytes`,
+      );
     }
     const { size = 0, sealable = true, reserve = false } = validateOptions(options);
     validateInteger(size, 'options.size', 0, MAX_FILE_SIZE);

@@ -3,12 +3,29 @@
 // readiness wait like a pipe's — no thread. unipc opens every queue O_NONBLOCK so the event loop can never
 // block on it; `nowait` (per call, or setNonBlocking() for the object) is what makes calls fail at once.
 import fs from 'node:fs';
-import { IpcError, type IpcErrorContext, check, errnoValue } from './errors.js';
+import { check, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
 import { type Bytes, FdHandle } from './fd.js';
 import { constants, native } from './native.js';
 import { toIpcName } from './shm.js';
-import { invalidArgValue, outOfRange, toBytes, validateBoolean, validateFd, validateInteger, validateMode, validateOptions } from './validate.js';
-import { AGAIN, type SyncWaitOptions, type WaitOptions, abortedError, attemptResult, syncWaitOptions, waitOptions } from './wait.js';
+import {
+  invalidArgValue,
+  outOfRange,
+  toBytes,
+  validateBoolean,
+  validateFd,
+  validateInteger,
+  validateMode,
+  validateOptions,
+} from './validate.js';
+import {
+  AGAIN,
+  abortedError,
+  attemptResult,
+  type SyncWaitOptions,
+  syncWaitOptions,
+  type WaitOptions,
+  waitOptions,
+} from './wait.js';
 
 export interface PosixQueueOptions {
   /** Create the queue if it does not exist (O_CREAT). Default false. */
@@ -84,16 +101,30 @@ function systemDefault(name: string, fallback: number): number {
 function openError(result: number, name: string, maxMessages: number, messageSize: number): IpcError {
   const context = { objectName: name };
   if (result === -errnoValue('ENOSYS')) {
-    return new IpcError(-result, 'mq_open', context, 'POSIX message queues are not available in this kernel or container (CONFIG_POSIX_MQUEUE)');
+    return new IpcError(
+      -result,
+      'mq_open',
+      context,
+      'POSIX message queues are not available in this kernel or container (CONFIG_POSIX_MQUEUE)',
+    );
   }
   if (result === -errnoValue('EINVAL') && maxMessages > 0) {
-    return new IpcError(-result, 'mq_open', context,
+    return new IpcError(
+      -result,
+      'mq_open',
+      context,
       `maxMessages ${maxMessages} or messageSize ${messageSize} is beyond the system's limits ` +
         `(${MQUEUE_DIR}/msg_max = ${mqueueLimit('msg_max')}, msgsize_max = ${mqueueLimit('msgsize_max')}; ` +
-        'with CAP_SYS_RESOURCE up to 65536 messages and 16 MiB)');
+        'with CAP_SYS_RESOURCE up to 65536 messages and 16 MiB)',
+    );
   }
   if (result === -errnoValue('EMFILE') && maxMessages > 0) {
-    return new IpcError(-result, 'mq_open', context, 'the queue would exceed RLIMIT_MSGQUEUE (bytes of queues per user), or too many open descriptors');
+    return new IpcError(
+      -result,
+      'mq_open',
+      context,
+      'the queue would exceed RLIMIT_MSGQUEUE (bytes of queues per user), or too many open descriptors',
+    );
   }
   return new IpcError(-result, 'mq_open', context);
 }
@@ -133,8 +164,15 @@ export class PosixQueue extends FdHandle {
 
   static open(name: string, options?: PosixQueueOptions): PosixQueue {
     const ipcName = toIpcName(name);
-    const { create = false, exclusive = false, mode = 0o600, maxMessages, messageSize, readOnly = false, writeOnly = false } =
-      validateOptions(options);
+    const {
+      create = false,
+      exclusive = false,
+      mode = 0o600,
+      maxMessages,
+      messageSize,
+      readOnly = false,
+      writeOnly = false,
+    } = validateOptions(options);
     validateBoolean(create, 'options.create');
     validateBoolean(exclusive, 'options.exclusive');
     validateBoolean(readOnly, 'options.readOnly');
@@ -142,9 +180,14 @@ export class PosixQueue extends FdHandle {
     validateMode(mode, 'options.mode');
     if (maxMessages !== undefined) validateInteger(maxMessages, 'options.maxMessages', 1, 2 ** 31 - 1);
     if (messageSize !== undefined) validateInteger(messageSize, 'options.messageSize', 1, 2 ** 31 - 1);
-    if (readOnly && writeOnly) throw invalidArgValue('options.writeOnly', writeOnly, 'cannot be combined with readOnly');
+    if (readOnly && writeOnly)
+      throw invalidArgValue('options.writeOnly', writeOnly, 'cannot be combined with readOnly');
     if (!create && (maxMessages !== undefined || messageSize !== undefined)) {
-      throw invalidArgValue('options.create', create, 'must be true when maxMessages or messageSize is given (they shape a new queue)');
+      throw invalidArgValue(
+        'options.create',
+        create,
+        'must be true when maxMessages or messageSize is given (they shape a new queue)',
+      );
     }
     // mq_open takes both attributes or neither: the one not given keeps the system's default.
     const attributesGiven = maxMessages !== undefined || messageSize !== undefined;
@@ -267,14 +310,22 @@ export class PosixQueue extends FdHandle {
 
   #attemptSend(bytes: Uint8Array, priority: number): undefined | typeof AGAIN {
     const fd = this.openFd('mq_send');
-    const result = attemptResult(native.mqSend(fd, bytes, 0, bytes.byteLength, priority), 'mq_send', this.errorContext());
+    const result = attemptResult(
+      native.mqSend(fd, bytes, 0, bytes.byteLength, priority),
+      'mq_send',
+      this.errorContext(),
+    );
     return result === AGAIN ? AGAIN : undefined;
   }
 
   #attemptReceive(): PosixMessage | typeof AGAIN {
     const fd = this.openFd('mq_receive');
     if (receiveBuffer.length < this.messageSize) receiveBuffer = Buffer.allocUnsafe(this.messageSize);
-    const n = attemptResult(native.mqReceive(fd, receiveBuffer, 0, this.messageSize, receivedPriority), 'mq_receive', this.errorContext());
+    const n = attemptResult(
+      native.mqReceive(fd, receiveBuffer, 0, this.messageSize, receivedPriority),
+      'mq_receive',
+      this.errorContext(),
+    );
     if (n === AGAIN) return AGAIN;
     return { data: Buffer.from(receiveBuffer.subarray(0, n)), priority: receivedPriority[0]! };
   }
@@ -283,7 +334,12 @@ export class PosixQueue extends FdHandle {
   // of this object are waiting already, since a call that may not wait must not overtake them.
   #sendNow(bytes: Uint8Array, priority: number): void {
     if (this.waiting('write')) {
-      throw new IpcError(errnoValue('EAGAIN'), 'mq_send', this.errorContext(), 'earlier sends of this object are waiting');
+      throw new IpcError(
+        errnoValue('EAGAIN'),
+        'mq_send',
+        this.errorContext(),
+        'earlier sends of this object are waiting',
+      );
     }
     if (this.#attemptSend(bytes, priority) === AGAIN) {
       throw new IpcError(errnoValue('EAGAIN'), 'mq_send', this.errorContext(), 'queue is full');
@@ -292,10 +348,16 @@ export class PosixQueue extends FdHandle {
 
   #receiveNow(): PosixMessage {
     if (this.waiting('read')) {
-      throw new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'earlier receives of this object are waiting');
+      throw new IpcError(
+        errnoValue('EAGAIN'),
+        'mq_receive',
+        this.errorContext(),
+        'earlier receives of this object are waiting',
+      );
     }
     const message = this.#attemptReceive();
-    if (message === AGAIN) throw new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'queue is empty');
+    if (message === AGAIN)
+      throw new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'queue is empty');
     return message;
   }
 }

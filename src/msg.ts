@@ -6,20 +6,39 @@
 // blocks on a waiter thread (waitOnThread), where abort and timeout interrupt it without sending or
 // taking anything. Sync forms block the calling thread (with a timeout: on a waiter thread, RunSync).
 import fs from 'node:fs';
-import { IpcError, type IpcErrorContext, check, errnoValue, timeoutError } from './errors.js';
-import { type Bytes } from './fd.js';
+import { check, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import type { Bytes } from './fd.js';
 import { constants, native } from './native.js';
-import { IPC_PRIVATE, type SysvObjectStat, type SysvPermissions, permissionFields, permissionsToSet, secondsToDate, statUnlessDenied, toKey } from './shm.js';
-import { invalidArgType, invalidArgValue, outOfRange, toBytes, validateBoolean, validateInteger, validateMaxSize, validateObject, validateOptions } from './validate.js';
 import {
+  IPC_PRIVATE,
+  permissionFields,
+  permissionsToSet,
+  type SysvObjectStat,
+  type SysvPermissions,
+  secondsToDate,
+  statUnlessDenied,
+  toKey,
+} from './shm.js';
+import {
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  toBytes,
+  validateBoolean,
+  validateInteger,
+  validateMaxSize,
+  validateObject,
+  validateOptions,
+} from './validate.js';
+import {
+  abortedError,
   type Budget,
+  budget,
   type RefOptions,
   type SyncWaitOptions,
+  syncWaitOptions,
   Turnstile,
   type WaitOptions,
-  abortedError,
-  budget,
-  syncWaitOptions,
   waitOnThread,
   waitOptions,
 } from './wait.js';
@@ -116,7 +135,11 @@ function toMessageType(value: unknown, name: string, positive: boolean): Message
     const min = positive ? 1 : -NUMBER_MAX;
     if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
     if (value < min || value > NUMBER_MAX) {
-      throw outOfRange(name, `>= ${min} && <= ${NUMBER_MAX} (larger magnitudes as a bigint, up to ${LONG_MAX}n)`, value);
+      throw outOfRange(
+        name,
+        `>= ${min} && <= ${NUMBER_MAX} (larger magnitudes as a bigint, up to ${LONG_MAX}n)`,
+        value,
+      );
     }
     return value;
   }
@@ -157,7 +180,8 @@ function tooLong(length: number, limit: number): RangeError {
 let receiveBuffer = new ArrayBuffer(0);
 
 function bufferFor(size: number): ArrayBuffer {
-  if (receiveBuffer.byteLength < constants.SIZEOF_LONG + size) receiveBuffer = new ArrayBuffer(constants.SIZEOF_LONG + size);
+  if (receiveBuffer.byteLength < constants.SIZEOF_LONG + size)
+    receiveBuffer = new ArrayBuffer(constants.SIZEOF_LONG + size);
   return receiveBuffer;
 }
 
@@ -178,7 +202,6 @@ function typeIn(buffer: ArrayBuffer): MessageType {
   return raw <= SAFE_MAX ? Number(raw) : raw;
 }
 
-
 interface ReceivePlan {
   selector: MessageType;
   flags: number;
@@ -195,12 +218,22 @@ function receivePlan(options: Selection): ReceivePlan {
   validateBoolean(noError, 'options.noError');
   validateBoolean(nowait, 'options.nowait');
   if (except && !(selector > 0)) {
-    throw invalidArgValue('options.except', except, 'needs a positive options.type (MSG_EXCEPT selects by excluding that type)');
+    throw invalidArgValue(
+      'options.except',
+      except,
+      'needs a positive options.type (MSG_EXCEPT selects by excluding that type)',
+    );
   }
   const maxSize = options.maxSize === undefined ? undefined : validateMaxSize(options, 0);
   // A message can never be longer than msgmax, so a larger maxSize needs no larger buffer.
   const size = maxSize === undefined ? msgmax() : Math.min(maxSize, msgmax());
-  return { selector, flags: (except ? constants.MSG_EXCEPT : 0) | (noError ? constants.MSG_NOERROR : 0), size, nowait, maxSize };
+  return {
+    selector,
+    flags: (except ? constants.MSG_EXCEPT : 0) | (noError ? constants.MSG_NOERROR : 0),
+    size,
+    nowait,
+    maxSize,
+  };
 }
 
 /**
@@ -262,7 +295,13 @@ export class MessageQueue {
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     if (!this.#sendTurnstile.busy && this.#trySend(mtype, bytes, nowait)) return;
     // Sends leave in call order: one that may not wait cannot go ahead of those waiting.
-    if (nowait) throw new IpcError(errnoValue('EAGAIN'), 'msgsnd', this.#context(), 'earlier sends of this object are waiting for room');
+    if (nowait)
+      throw new IpcError(
+        errnoValue('EAGAIN'),
+        'msgsnd',
+        this.#context(),
+        'earlier sends of this object are waiting for room',
+      );
     // The message is what `data` held at the call: later changes to it (or its transfer) do not count.
     const message = new Uint8Array(bytes);
     const { signal, timeout, ref } = checked;
@@ -271,7 +310,8 @@ export class MessageQueue {
     try {
       if (this.#trySend(mtype, message, false)) return;
       this.#assertFits(message.byteLength);
-      const remaining = allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
+      const remaining =
+        allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
       await retimed(
         waitOnThread(
           (callback) => native.msgsndAsync(this.id, mtype, message, 0, message.byteLength, 0, callback),
@@ -357,7 +397,9 @@ export class MessageQueue {
    * The selected messages as they come: `for await (const { type, data } of queue.messages({ type: 2 }))`.
    * Ends when the queue is removed; an abort of `signal` ends it with an AbortError.
    */
-  async *messages(options?: Omit<QueueReceiveOptions, 'timeout' | 'nowait'>): AsyncGenerator<QueueMessage, void, undefined> {
+  async *messages(
+    options?: Omit<QueueReceiveOptions, 'timeout' | 'nowait'>,
+  ): AsyncGenerator<QueueMessage, void, undefined> {
     const checked = validateOptions(options);
     for (;;) {
       let message: QueueMessage;
@@ -405,7 +447,12 @@ export class MessageQueue {
     const result = native.msgctlSet(this.id, uid, gid, mode, maxBytes ?? (current ??= this.stat()).maxBytes);
     if (result === -errnoValue('EPERM') && maxBytes !== undefined) {
       const msgmnb = fs.readFileSync('/proc/sys/kernel/msgmnb', 'utf8').trim();
-      throw new IpcError(-result, 'msgctl', this.#context(), `raising maxBytes above msgmnb (${msgmnb}) needs CAP_SYS_RESOURCE, or the owner's or creator's uid`);
+      throw new IpcError(
+        -result,
+        'msgctl',
+        this.#context(),
+        `raising maxBytes above msgmnb (${msgmnb}) needs CAP_SYS_RESOURCE, or the owner's or creator's uid`,
+      );
     }
     check(result, 'msgctl', this.#context());
   }
@@ -440,7 +487,12 @@ export class MessageQueue {
   #assertFits(length: number): void {
     const maxBytes = statUnlessDenied(() => this.stat())?.maxBytes;
     if (maxBytes !== undefined && length > maxBytes) {
-      throw new IpcError(errnoValue('EMSGSIZE'), 'msgsnd', this.#context(), `a message of ${length} bytes can never fit in a queue of maxBytes ${maxBytes}`);
+      throw new IpcError(
+        errnoValue('EMSGSIZE'),
+        'msgsnd',
+        this.#context(),
+        `a message of ${length} bytes can never fit in a queue of maxBytes ${maxBytes}`,
+      );
     }
   }
 
@@ -470,7 +522,12 @@ export class MessageQueue {
 
   #tooBig(plan: ReceivePlan): IpcError {
     const what = plan.maxSize === undefined ? `msgmax (${plan.size})` : `maxSize (${plan.maxSize})`;
-    return new IpcError(E2BIG, 'msgrcv', this.#context(), `the message is longer than ${what} and stays queued; noError truncates it`);
+    return new IpcError(
+      E2BIG,
+      'msgrcv',
+      this.#context(),
+      `the message is longer than ${what} and stays queued; noError truncates it`,
+    );
   }
 
   // Whether a failed receive means the queue is gone (EIDRM while waiting, EINVAL for the stale id).
@@ -500,7 +557,8 @@ async function retimed<T>(promise: Promise<T>, timeout: number | undefined, cont
   try {
     return await promise;
   } catch (error) {
-    if (timeout !== undefined && error instanceof IpcError && error.errno === ETIMEDOUT) throw timeoutError(error.syscall, timeout, context);
+    if (timeout !== undefined && error instanceof IpcError && error.errno === ETIMEDOUT)
+      throw timeoutError(error.syscall, timeout, context);
     throw error;
   }
 }

@@ -210,7 +210,16 @@ export interface Native {
   accept4(fd: number, flags: number): number;
 
   // mmap.cc
-  mmap(length: number, prot: number, flags: number, fd: number, offset: number, guard: number, shared: boolean, writable: boolean): NativeView | number;
+  mmap(
+    length: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    offset: number,
+    guard: number,
+    shared: boolean,
+    writable: boolean,
+  ): NativeView | number;
   viewRegion(region: number): NativeView | number;
   /** Whether lent views are made through V8 directly (see "Lent views" in docs/design.md). */
   readonly v8Views: boolean;
@@ -271,12 +280,34 @@ export interface Native {
 
   // msg.cc (a message type is a C long: an exact Number or a BigInt)
   msgget(key: number, flags: number): number;
-  msgsnd(id: number, type: number | bigint, data: Bytes, offset: number, length: number, flags: number, timeoutMs: number): number;
-  msgsndAsync(id: number, type: number | bigint, data: Bytes, offset: number, length: number, flags: number, callback: WaitCallback): number;
+  msgsnd(
+    id: number,
+    type: number | bigint,
+    data: Bytes,
+    offset: number,
+    length: number,
+    flags: number,
+    timeoutMs: number,
+  ): number;
+  msgsndAsync(
+    id: number,
+    type: number | bigint,
+    data: Bytes,
+    offset: number,
+    length: number,
+    flags: number,
+    callback: WaitCallback,
+  ): number;
   /** Receives a whole msgbuf into `buffer`: mtype first (SIZEOF_LONG bytes), then up to `length` bytes of text. */
   msgrcv(id: number, buffer: Bytes, length: number, type: number | bigint, flags: number, timeoutMs: number): number;
   /** As msgrcv, into an ArrayBuffer the addon owns and returns with the wait's id. */
-  msgrcvAsync(id: number, length: number, type: number | bigint, flags: number, callback: WaitCallback): { wait: number; buffer: ArrayBuffer } | number;
+  msgrcvAsync(
+    id: number,
+    length: number,
+    type: number | bigint,
+    flags: number,
+    callback: WaitCallback,
+  ): { wait: number; buffer: ArrayBuffer } | number;
   msgctlStat(id: number, out: Float64Array): number;
   msgctlSet(id: number, uid: number, gid: number, mode: number, maxBytes: number): number;
   msgctlRemove(id: number): number;
@@ -290,7 +321,7 @@ export interface Native {
   mqGetattr(fd: number, out: Float64Array): number;
 }
 
-const load = createRequire(packageRoot + '/package.json')('node-gyp-build') as (dir: string) => Native;
+const load = createRequire(`${packageRoot}/package.json`)('node-gyp-build') as (dir: string) => Native;
 
 export const native: Native = load(packageRoot);
 export const constants: NativeConstants = native.constants;

@@ -2,8 +2,17 @@
 import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { IpcError, check, errnoValue, type IpcErrorContext, timeoutError } from './errors.js';
-import { type Bytes, FdHandle, type FdLike, assertIntact, assertTransferable, fdOf, prepareForTransfer, setNonBlocking } from './fd.js';
+import { check, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import {
+  assertIntact,
+  assertTransferable,
+  type Bytes,
+  FdHandle,
+  type FdLike,
+  fdOf,
+  prepareForTransfer,
+  setNonBlocking,
+} from './fd.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
@@ -17,7 +26,16 @@ import {
   validateOneOf,
   validateOptions,
 } from './validate.js';
-import { AGAIN, type RefOptions, type SyncWaitOptions, type WaitOptions, attemptResult, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
+import {
+  AGAIN,
+  attemptResult,
+  type RefOptions,
+  type SyncWaitOptions,
+  syncWaitOptions,
+  type WaitOptions,
+  waitOnThread,
+  waitOptions,
+} from './wait.js';
 
 const DEFAULT_READ_SIZE = 64 * 1024;
 
@@ -41,13 +59,23 @@ function adopt(fd: number, access: 'read' | 'write', kind: string): void {
     throw new IpcError(errnoValue((error as NodeJS.ErrnoException).code ?? 'EBADF'), 'fstat', { fd });
   }
   if (!stats.isFIFO() && !stats.isSocket()) {
-    throw new IpcError(errnoValue('EINVAL'), 'fstat', { fd }, `descriptor ${fd} is not a pipe, FIFO or socket, so not a ${kind}`);
+    throw new IpcError(
+      errnoValue('EINVAL'),
+      'fstat',
+      { fd },
+      `descriptor ${fd} is not a pipe, FIFO or socket, so not a ${kind}`,
+    );
   }
   const flags = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', { fd });
   const mode = flags & constants.O_ACCMODE;
   const wrongWay = access === 'read' ? mode === constants.O_WRONLY : mode === constants.O_RDONLY;
   if (wrongWay) {
-    throw new IpcError(errnoValue('EBADF'), 'fcntl', { fd }, `descriptor ${fd} is not open for ${access === 'read' ? 'reading' : 'writing'}`);
+    throw new IpcError(
+      errnoValue('EBADF'),
+      'fcntl',
+      { fd },
+      `descriptor ${fd} is not open for ${access === 'read' ? 'reading' : 'writing'}`,
+    );
   }
   check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
 }
@@ -188,7 +216,6 @@ export class PipeWriter extends PipeEnd {
     }
     return offset;
   }
-
 }
 
 /** Both ends of a new pipe; disposing it closes whichever ends are still open. */
@@ -272,8 +299,16 @@ export type OpenFifoOptions = WaitOptions & RefOptions;
  */
 export function openFifo(path: string | URL, access: 'r', options?: OpenFifoOptions): Promise<PipeReader>;
 export function openFifo(path: string | URL, access: 'w', options?: OpenFifoOptions): Promise<PipeWriter>;
-export function openFifo(path: string | URL, access: FifoAccess, options?: OpenFifoOptions): Promise<PipeReader | PipeWriter>;
-export async function openFifo(path: string | URL, access: FifoAccess, options?: OpenFifoOptions): Promise<PipeReader | PipeWriter> {
+export function openFifo(
+  path: string | URL,
+  access: FifoAccess,
+  options?: OpenFifoOptions,
+): Promise<PipeReader | PipeWriter>;
+export async function openFifo(
+  path: string | URL,
+  access: FifoAccess,
+  options?: OpenFifoOptions,
+): Promise<PipeReader | PipeWriter> {
   const target = toPath(path);
   validateOneOf(access, 'access', FIFO_ACCESS);
   const checked = waitOptions(options);
@@ -290,8 +325,16 @@ export async function openFifo(path: string | URL, access: FifoAccess, options?:
 /** Opens a FIFO, blocking until the other side opens it too (or the timeout passes). */
 export function openFifoSync(path: string | URL, access: 'r', options?: SyncWaitOptions): PipeReader;
 export function openFifoSync(path: string | URL, access: 'w', options?: SyncWaitOptions): PipeWriter;
-export function openFifoSync(path: string | URL, access: FifoAccess, options?: SyncWaitOptions): PipeReader | PipeWriter;
-export function openFifoSync(path: string | URL, access: FifoAccess, options?: SyncWaitOptions): PipeReader | PipeWriter {
+export function openFifoSync(
+  path: string | URL,
+  access: FifoAccess,
+  options?: SyncWaitOptions,
+): PipeReader | PipeWriter;
+export function openFifoSync(
+  path: string | URL,
+  access: FifoAccess,
+  options?: SyncWaitOptions,
+): PipeReader | PipeWriter {
   const target = toPath(path);
   validateOneOf(access, 'access', FIFO_ACCESS);
   const { timeout } = syncWaitOptions(options);

@@ -1,15 +1,15 @@
 // Semaphores: System V sets (semget/semop/semctl, listed by ipcs -s) and POSIX named semaphores
 // (sem_open, living in /dev/shm as sem.NAME).
 import fs from 'node:fs';
-import { IpcError, type IpcErrorContext, check, closedError, errnoValue, timeoutError } from './errors.js';
+import { check, closedError, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { markCreatedPath } from './mark.js';
 import { constants, native } from './native.js';
 import {
   IPC_PRIVATE,
-  type SysvObjectStat,
-  type SysvPermissions,
   permissionFields,
   permissionsToSet,
+  type SysvObjectStat,
+  type SysvPermissions,
   secondsToDate,
   statUnlessDenied,
   toIpcName,
@@ -25,11 +25,11 @@ import {
   validateOptions,
 } from './validate.js';
 import {
+  abortedError,
   type RefOptions,
   type SyncWaitOptions,
-  type WaitOptions,
-  abortedError,
   syncWaitOptions,
+  type WaitOptions,
   waitOnThread,
   waitOptions,
 } from './wait.js';
@@ -166,7 +166,8 @@ export class SemaphoreSet {
     const { count = 0, create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
     validateInteger(count, 'options.count', 0, Number.MAX_SAFE_INTEGER);
     const maxPerSet = limitFor('maxPerSet', count);
-    if (count > maxPerSet) throw outOfRange('options.count', `>= 0 && <= ${maxPerSet} (SEMMSL in /proc/sys/kernel/sem)`, count);
+    if (count > maxPerSet)
+      throw outOfRange('options.count', `>= 0 && <= ${maxPerSet} (SEMMSL in /proc/sys/kernel/sem)`, count);
     validateBoolean(create, 'options.create');
     validateBoolean(exclusive, 'options.exclusive');
     validateInteger(mode, 'options.mode', 0, 0o777); // higher bits are semget() flags (IPC_CREAT, …)
@@ -189,7 +190,9 @@ export class SemaphoreSet {
   static fromId(id: number): SemaphoreSet {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
     const stat = statUnlessDenied(() => new SemaphoreSet(id, IPC_PRIVATE, 0).stat());
-    return stat ? new SemaphoreSet(id, stat.key, stat.count) : new SemaphoreSet(id, IPC_PRIVATE, limitFor('maxPerSet', 0));
+    return stat
+      ? new SemaphoreSet(id, stat.key, stat.count)
+      : new SemaphoreSet(id, IPC_PRIVATE, limitFor('maxPerSet', 0));
   }
 
   /** The kernel's limits (SEMMSL, SEMMNS, SEMOPM, SEMMNI), read now from /proc/sys/kernel/sem. */
@@ -249,7 +252,11 @@ export class SemaphoreSet {
   post(index: number, options?: { undo?: boolean }): void {
     const { undo } = validateOptions(options);
     this.#validateIndex(index, 'index');
-    check(native.semtimedop(this.id, Int32Array.of(index, 1, validateUndo(undo, 'options.undo')), -1), 'semop', this.#context());
+    check(
+      native.semtimedop(this.id, Int32Array.of(index, 1, validateUndo(undo, 'options.undo')), -1),
+      'semop',
+      this.#context(),
+    );
   }
 
   /** Waits until semaphore `index` is 0 (delta 0). */
@@ -358,7 +365,11 @@ export class SemaphoreSet {
     const length = ops.length;
     const max = limitFor('maxOpsPerCall', length);
     if (length < 1 || length > max) {
-      throw outOfRange('ops.length', `>= 1 && <= ${max} (SEMOPM, operations per semop call, in /proc/sys/kernel/sem)`, length);
+      throw outOfRange(
+        'ops.length',
+        `>= 1 && <= ${max} (SEMOPM, operations per semop call, in /proc/sys/kernel/sem)`,
+        length,
+      );
     }
     const buffer = new Int32Array(length * 3);
     let nowait = false;
@@ -400,7 +411,11 @@ export class SemaphoreSet {
       if (result === -EINTR) continue;
       // The kernel says EAGAIN both for an expired timeout and for a `nowait` operation that cannot
       // proceed; with `nowait` in the set it is a timeout only if it came no sooner than the timeout.
-      if (result === -EAGAIN && deadline !== undefined && (!nowait || (timeout! > 0 && performance.now() >= deadline))) {
+      if (
+        result === -EAGAIN &&
+        deadline !== undefined &&
+        (!nowait || (timeout! > 0 && performance.now() >= deadline))
+      ) {
         throw timeoutError('semtimedop', timeout!, this.#context());
       }
       throw new IpcError(-result, 'semtimedop', this.#context());
@@ -437,7 +452,11 @@ const forgottenSemaphores = new FinalizationRegistry<number>((handle) => {
 function toSemaphoreName(value: unknown): string {
   const ipcName = toIpcName(value);
   if (Buffer.byteLength(ipcName) - 1 > SEM_NAME_MAX) {
-    throw invalidArgValue('name', value, `must be at most ${SEM_NAME_MAX} bytes long (glibc keeps it in /dev/shm as sem.NAME)`);
+    throw invalidArgValue(
+      'name',
+      value,
+      `must be at most ${SEM_NAME_MAX} bytes long (glibc keeps it in /dev/shm as sem.NAME)`,
+    );
   }
   return ipcName;
 }

@@ -1,25 +1,24 @@
 // Shared memory by name: POSIX (shm_open, /dev/shm) and System V (shmget/shmat/shmctl, ipcs -m).
 import fs from 'node:fs';
-import { IpcError, type IpcErrorContext, check, errnoValue } from './errors.js';
+import { check, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
 import { FdHandle } from './fd.js';
-import { type MapOptions, type Mapping, MAX_MAPPING_LENGTH, mapDescriptorOf, newMapping } from './mmap.js';
 import { markCreated } from './mark.js';
+import { MAX_MAPPING_LENGTH, type MapOptions, type Mapping, mapDescriptorOf, newMapping } from './mmap.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
   invalidArgValue,
+  isWellFormed,
   toPath,
   validateBoolean,
-  validateInteger,
-  isWellFormed,
   validateFd,
+  validateInteger,
   validateMode,
   validateObject,
   validateOptions,
 } from './validate.js';
 
 const NAME_MAX = 255;
-
 
 /**
  * A POSIX IPC name as the kernel and glibc take it: '/name' or 'name' (one leading slash, no other),
@@ -78,8 +77,15 @@ export class SharedMemory extends FdHandle {
 
   static open(name: string, options?: SharedMemoryOptions): SharedMemory {
     const ipcName = toIpcName(name);
-    const { create = false, exclusive = false, truncate = false, readOnly = false, size, mode = 0o600, reserve = false } =
-      validateOptions(options);
+    const {
+      create = false,
+      exclusive = false,
+      truncate = false,
+      readOnly = false,
+      size,
+      mode = 0o600,
+      reserve = false,
+    } = validateOptions(options);
     validateBoolean(create, 'options.create');
     validateBoolean(reserve, 'options.reserve');
     validateBoolean(exclusive, 'options.exclusive');
@@ -251,7 +257,10 @@ export function statUnlessDenied<T>(read: () => T): T | undefined {
  * The values for IPC_SET: `changes` validated, and what it leaves out taken from `current()` (IPC_STAT),
  * since the kernel sets all three at once.
  */
-export function permissionsToSet(changes: unknown, current: () => Required<SysvPermissions>): Required<SysvPermissions> {
+export function permissionsToSet(
+  changes: unknown,
+  current: () => Required<SysvPermissions>,
+): Required<SysvPermissions> {
   validateObject<SysvPermissions>(changes, 'changes');
   const { mode, uid, gid } = changes;
   if (mode !== undefined) validateInteger(mode, 'changes.mode', 0, 0o777);
@@ -263,7 +272,12 @@ export function permissionsToSet(changes: unknown, current: () => Required<SysvP
     now = current();
   } catch (error) {
     if (error instanceof IpcError && error.code === 'EACCES') {
-      throw new IpcError(error.errno, error.syscall, error, 'may not read the values to keep (IPC_STAT): give mode, uid and gid together');
+      throw new IpcError(
+        error.errno,
+        error.syscall,
+        error,
+        'may not read the values to keep (IPC_STAT): give mode, uid and gid together',
+      );
     }
     throw error;
   }
@@ -294,9 +308,14 @@ export class SysvSharedMemory {
     validateInteger(mode, 'options.mode', 0, 0o777); // higher bits are shmget() flags (IPC_CREAT, …)
     if (create && size === 0) throw invalidArgValue('options.size', size, 'must be given (> 0) to create a segment');
     if (k === IPC_PRIVATE && !create) {
-      throw invalidArgValue('options.create', create, 'must be true with IPC_PRIVATE, which always makes a new segment');
+      throw invalidArgValue(
+        'options.create',
+        create,
+        'must be true with IPC_PRIVATE, which always makes a new segment',
+      );
     }
-    const flags = (create ? constants.IPC_CREAT : 0) | (create && exclusive ? constants.IPC_EXCL : 0) | (create ? mode : 0);
+    const flags =
+      (create ? constants.IPC_CREAT : 0) | (create && exclusive ? constants.IPC_EXCL : 0) | (create ? mode : 0);
     const id = check(native.shmget(k, size, flags), 'shmget', { key: k >>> 0 });
     return new SysvSharedMemory(id, k >>> 0);
   }
@@ -318,9 +337,18 @@ export class SysvSharedMemory {
     validateBoolean(readOnly, 'options.readOnly');
     const { size } = this.stat();
     if (size > MAX_MAPPING_LENGTH) {
-      throw new IpcError(errnoValue('EFBIG'), 'shmat', this.#context(), `a segment of ${size} bytes is larger than one ArrayBuffer can view (${MAX_MAPPING_LENGTH})`);
+      throw new IpcError(
+        errnoValue('EFBIG'),
+        'shmat',
+        this.#context(),
+        `a segment of ${size} bytes is larger than one ArrayBuffer can view (${MAX_MAPPING_LENGTH})`,
+      );
     }
-    const view = native.shmat(this.id, readOnly ? constants.SHM_RDONLY : 0, readOnly ? constants.GUARD_COPY_ON_WRITE : 0);
+    const view = native.shmat(
+      this.id,
+      readOnly ? constants.SHM_RDONLY : 0,
+      readOnly ? constants.GUARD_COPY_ON_WRITE : 0,
+    );
     if (typeof view === 'number') throw new IpcError(-view, 'shmat', this.#context());
     return newMapping(view, this.#context());
   }

@@ -2,8 +2,8 @@
 // 'seqpacket', byte streams on 'stream', descriptor passing (SCM_RIGHTS) and credentials.
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { IpcError, check, errnoValue, type IpcErrorContext, timeoutError } from './errors.js';
-import { type Bytes, FdHandle, type FdLike, assertIntact, closeCopies, copyFds, fdOf, setNonBlocking } from './fd.js';
+import { check, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { assertIntact, type Bytes, closeCopies, copyFds, FdHandle, type FdLike, fdOf, setNonBlocking } from './fd.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
@@ -16,7 +16,16 @@ import {
   validateOneOf,
   validateOptions,
 } from './validate.js';
-import { AGAIN, type SyncWaitOptions, type WaitOptions, abortedError, attemptResult, syncWaitOptions, waitOnThread, waitOptions } from './wait.js';
+import {
+  AGAIN,
+  abortedError,
+  attemptResult,
+  type SyncWaitOptions,
+  syncWaitOptions,
+  type WaitOptions,
+  waitOnThread,
+  waitOptions,
+} from './wait.js';
 
 export type SocketType = 'stream' | 'dgram' | 'seqpacket';
 const SOCKET_TYPES: readonly SocketType[] = ['stream', 'dgram', 'seqpacket'];
@@ -134,7 +143,9 @@ export class UnixSocket extends FdHandle {
     if (domain !== constants.AF_UNIX) {
       throw new IpcError(errnoValue('EINVAL'), 'getsockopt', { fd }, `descriptor ${fd} is not a Unix domain socket`);
     }
-    const type = typeOfFlag(check(native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_TYPE), 'getsockopt', { fd }));
+    const type = typeOfFlag(
+      check(native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_TYPE), 'getsockopt', { fd }),
+    );
     if (type === undefined) throw new IpcError(errnoValue('EINVAL'), 'getsockopt', { fd }, 'unsupported socket type');
     check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
     return new UnixSocket(fd, type);
@@ -284,14 +295,21 @@ export class UnixSocket extends FdHandle {
     const n = attemptResult(native.recvmsg(fd, buffer, 0, length, flags, receiveMeta), 'recvmsg');
     if (n === AGAIN) return AGAIN;
     const meta = receiveMeta;
-    const fds = Array.from(meta.subarray(constants.RECVMSG_META_FIRST_FD, constants.RECVMSG_META_FIRST_FD + meta[META_FD_COUNT]));
+    const fds = Array.from(
+      meta.subarray(constants.RECVMSG_META_FIRST_FD, constants.RECVMSG_META_FIRST_FD + meta[META_FD_COUNT]),
+    );
     const hasCredentials = meta[META_HAS_CREDENTIALS] === 1;
     if (n === 0 && fds.length === 0 && (this.type === 'stream' || (this.type === 'seqpacket' && !hasCredentials))) {
       return null;
     }
     if (n > length) {
       for (const received of fds) native.close(received);
-      throw new IpcError(errnoValue('EMSGSIZE'), 'recvmsg', {}, `message of ${n} bytes exceeds the ${length}-byte receive buffer and was discarded`);
+      throw new IpcError(
+        errnoValue('EMSGSIZE'),
+        'recvmsg',
+        {},
+        `message of ${n} bytes exceeds the ${length}-byte receive buffer and was discarded`,
+      );
     }
     const result: Message = { data: Buffer.from(buffer.subarray(0, n)), fds };
     if (hasCredentials) {
@@ -396,7 +414,11 @@ export class UnixServer extends FdHandle {
   }
 
   #attemptAccept(): UnixSocket | typeof AGAIN {
-    const fd = attemptResult(native.accept4(this.openFd('accept4'), constants.SOCK_CLOEXEC), 'accept4', this.errorContext());
+    const fd = attemptResult(
+      native.accept4(this.openFd('accept4'), constants.SOCK_CLOEXEC),
+      'accept4',
+      this.errorContext(),
+    );
     return fd === AGAIN ? AGAIN : new UnixSocket(fd, this.type);
   }
 }

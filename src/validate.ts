@@ -47,7 +47,12 @@ export function outOfRange(name: string, range: string, actual: unknown, caller:
 }
 
 /** ERR_INVALID_ARG_VALUE */
-export function invalidArgValue(name: string, actual: unknown, reason = 'is invalid', caller: Function = invalidArgValue) {
+export function invalidArgValue(
+  name: string,
+  actual: unknown,
+  reason = 'is invalid',
+  caller: Function = invalidArgValue,
+) {
   const kind = name.includes('.') ? 'property' : 'argument';
   let shown = inspect(actual);
   if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
@@ -89,7 +94,11 @@ export function validateNumber(value: unknown, name: string, min: number, max: n
   }
 }
 
-export function validateOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): asserts value is T {
+export function validateOneOf<T extends string>(
+  value: unknown,
+  name: string,
+  allowed: readonly T[],
+): asserts value is T {
   if (!allowed.includes(value as T)) {
     const list = allowed.map((v) => `'${v}'`).join(', ');
     throw invalidArgValue(name, value, `must be one of: ${list}`, validateOneOf);
@@ -172,9 +181,16 @@ export function toBytes(value: unknown, name: string): Uint8Array {
   let buffer: ArrayBufferLike;
   if (ArrayBuffer.isView(value)) buffer = value.buffer;
   else if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) buffer = value;
-  else throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', value, toBytes);
+  else
+    throw invalidArgType(
+      name,
+      'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer',
+      value,
+      toBytes,
+    );
   // (the buffer is shown: a DataView over a detached buffer cannot even be inspected)
-  if (isDetached(buffer)) throw invalidArgValue(name, buffer, 'must not be detached (a view of a closed Mapping holds no data)', toBytes);
+  if (isDetached(buffer))
+    throw invalidArgValue(name, buffer, 'must not be detached (a view of a closed Mapping holds no data)', toBytes);
   if (ArrayBuffer.isView(value)) return new Uint8Array(buffer, value.byteOffset, value.byteLength);
   return new Uint8Array(buffer);
 }

@@ -6,8 +6,8 @@
 // - thread waits (waitOnThread): a blocking system call runs on one of the addon's waiter threads and is
 //   interrupted by a signal when cancelled.
 // Both take { signal, timeout }: abort rejects with AbortError, expiry with IpcError 'ETIMEDOUT'.
-import { AbortError, IpcError, type IpcErrorContext, errnoValue, timeoutError } from './errors.js';
-import { type NativePoller, type WaitCallback, constants, native } from './native.js';
+import { AbortError, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { constants, type NativePoller, native, type WaitCallback } from './native.js';
 import { validateAbortSignal, validateBoolean, validateOptions, validateTimeout } from './validate.js';
 
 export interface WaitOptions {
@@ -190,7 +190,12 @@ export class FdPoller {
    * condition (the next attempt usually reports the real one, e.g. EPIPE) — and rejects on abort,
    * timeout or close().
    */
-  wait(direction: Direction, allowance: Budget, syscall: string, context?: IpcErrorContext): Promise<IpcError | undefined> {
+  wait(
+    direction: Direction,
+    allowance: Budget,
+    syscall: string,
+    context?: IpcErrorContext,
+  ): Promise<IpcError | undefined> {
     if (this.#closedError) return Promise.reject(this.#closedError);
     if (allowance.signal?.aborted) return Promise.reject(abortedError(allowance.signal));
     return new Promise<IpcError | undefined>((resolve, reject) => {

@@ -12,7 +12,8 @@ import { root, tempDir } from './helpers.js';
 const TINY = ['--quick', '--round-trips', '50', '--messages', '500', '--mebibytes', '2', '--heap-messages', '2000'];
 // A C reference, a Sync and a Promise unipc case, the zero-copy heap run, and a server that is the
 // client's child (process.send): every path of the harness.
-const SOME = 'c/pipe,c/shm-spin,c/memcpy,unipc/pipe-sync,unipc/channel-async,unipc/channel-zero-copy,node/process-send-json';
+const SOME =
+  'c/pipe,c/shm-spin,c/memcpy,unipc/pipe-sync,unipc/channel-async,unipc/channel-zero-copy,node/process-send-json';
 const ALL = process.env.UNIPC_BENCH_ALL === '1';
 
 function checkResults(jsonPath: string, expectedIds: string[]): void {
@@ -23,16 +24,29 @@ function checkResults(jsonPath: string, expectedIds: string[]): void {
   assert.ok(results.machine.cores >= 2);
   assert.match(results.machine.kernel, /^Linux /);
   assert.equal(results.machine.node, process.version);
-  assert.deepEqual(results.cases.map((c: { id: string }) => c.id), expectedIds);
+  assert.deepEqual(
+    results.cases.map((c: { id: string }) => c.id),
+    expectedIds,
+  );
   for (const result of results.cases) assert.equal(result.error, undefined, `${result.id}: ${result.error}`);
   const positive = (value: unknown, what: string) =>
-    assert.ok(typeof value === 'number' && Number.isFinite(value) && value > 0, `${what} is a positive finite number (${value})`);
+    assert.ok(
+      typeof value === 'number' && Number.isFinite(value) && value > 0,
+      `${what} is a positive finite number (${value})`,
+    );
   for (const id of expectedIds) {
     const def = CASES.find((c) => c.id === id)!;
     for (const kind of Object.keys(KINDS) as Kind[]) {
       if (def.skip?.[kind] !== undefined) continue;
-      const placements = KINDS[kind].rtt ? (def.noSameCpu === undefined ? ['cross-CPU', 'same-CPU'] : ['cross-CPU']) : ['cross-CPU', 'one CPU'];
-      const found = results.measurements.filter((m: { case: string; kind: string; placement: string }) => m.case === id && m.kind === kind && placements.includes(m.placement));
+      const placements = KINDS[kind].rtt
+        ? def.noSameCpu === undefined
+          ? ['cross-CPU', 'same-CPU']
+          : ['cross-CPU']
+        : ['cross-CPU', 'one CPU'];
+      const found = results.measurements.filter(
+        (m: { case: string; kind: string; placement: string }) =>
+          m.case === id && m.kind === kind && placements.includes(m.placement),
+      );
       assert.equal(found.length, KINDS[kind].rtt ? placements.length : 1, `${id} has its ${kind} figures`);
       for (const m of found) {
         if (KINDS[kind].rtt) {
@@ -62,19 +76,31 @@ function checkResults(jsonPath: string, expectedIds: string[]): void {
   const svg = fs.readFileSync(jsonPath.replace(/\.json$/, '.svg'), 'utf8');
   assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   assert.match(svg, /<\/svg>\n$/);
-  for (const id of expectedIds) assert.ok(svg.includes(CASES.find((c) => c.id === id)!.label.replace(/&/g, '&amp;').replace(/</g, '&lt;')));
+  for (const id of expectedIds)
+    assert.ok(
+      svg.includes(
+        CASES.find((c) => c.id === id)!
+          .label.replace(/&/g, '&amp;')
+          .replace(/</g, '&lt;'),
+      ),
+    );
 }
 
 test('npm run bench (through tsx): the cases run, the JSON and the SVG are complete', { timeout: 300_000 }, () => {
   using dir = tempDir('bench-');
   const jsonPath = dir.file('results.json');
   const args = [...TINY, '--json', jsonPath, ...(ALL ? [] : ['--only', SOME])];
-  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'run.ts'), ...args], { cwd: root, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'run.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.match(run.stdout, /round trip, µs/);
   assert.match(run.stdout, /one-way, cross-CPU/);
   assert.match(run.stderr, /\[\d+\/\d+\]/, 'progress on stderr');
-  const ids = ALL ? CASES.map((c) => c.id) : CASES.filter((c) => SOME.split(',').some((s) => c.id.startsWith(s))).map((c) => c.id);
+  const ids = ALL
+    ? CASES.map((c) => c.id)
+    : CASES.filter((c) => SOME.split(',').some((s) => c.id.startsWith(s))).map((c) => c.id);
   checkResults(jsonPath, ids);
 });
 
@@ -82,14 +108,21 @@ test('unipc bench (compiled, no tsx) runs a case; bad options fail with usage', 
   using dir = tempDir('bench-');
   const bin = path.join(root, 'dist', 'esm', 'cli', 'main.js');
   const jsonPath = dir.file('cli.json');
-  const run = spawnSync(process.execPath, [bin, 'bench', ...TINY, '--only', 'unipc/socketpair-seqpacket-sync', '--json', jsonPath, '--no-chart'], {
-    cwd: dir.path,
-    encoding: 'utf8',
-  });
+  const run = spawnSync(
+    process.execPath,
+    [bin, 'bench', ...TINY, '--only', 'unipc/socketpair-seqpacket-sync', '--json', jsonPath, '--no-chart'],
+    {
+      cwd: dir.path,
+      encoding: 'utf8',
+    },
+  );
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.ok(!fs.existsSync(jsonPath.replace(/\.json$/, '.svg')), '--no-chart writes no SVG');
   const results = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
-  assert.deepEqual(results.cases.map((c: { id: string }) => c.id), ['unipc/socketpair-seqpacket-sync']);
+  assert.deepEqual(
+    results.cases.map((c: { id: string }) => c.id),
+    ['unipc/socketpair-seqpacket-sync'],
+  );
   assert.equal(results.measurements.length, 6);
 
   for (const bad of [['--bogus'], ['--round-trips', '0'], ['--only', 'no-such-case']]) {

@@ -8,7 +8,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { Channel, LENT_VIEW_GUARD } from '../src/channel.js';
 import { MemoryFile } from '../src/index.js';
 import { constants, native } from '../src/native.js';
-import { NODE_MAJOR, finished, spawnPeer } from './helpers.js';
+import { finished, NODE_MAJOR, spawnPeer } from './helpers.js';
 
 // Int32 indices of header words (docs/channel.md: byte offset / 4).
 const HEAD = 16;
@@ -96,7 +96,11 @@ describe('Channel (review)', () => {
         [600, 3],
       ],
     );
-    assert.equal(Atomics.load(raw.words, TAIL), Atomics.load(raw.words, HEAD), 'the ring is empty, the tail where the last record ends');
+    assert.equal(
+      Atomics.load(raw.words, TAIL),
+      Atomics.load(raw.words, HEAD),
+      'the ring is empty, the tail where the last record ends',
+    );
   });
 
   test('two reserve() calls queued for room: the second never gets the same bytes as the first', async () => {
@@ -140,7 +144,11 @@ describe('Channel (review)', () => {
     await until(() => Atomics.load(raw.words, PRODUCER_WAITING) > 0);
     other.close();
     await assert.rejects(blocked, { code: 'EBADF' });
-    assert.equal(Atomics.load(raw.words, PRODUCER_WAITING), 0, 'no producer sleeps (or every receive makes a futex call)');
+    assert.equal(
+      Atomics.load(raw.words, PRODUCER_WAITING),
+      0,
+      'no producer sleeps (or every receive makes a futex call)',
+    );
     // A consumer closed while its receive() waits for a message.
     const consumer = Channel.fromFd(dup(producer));
     while (consumer.tryReceive() !== null) {}
@@ -151,14 +159,15 @@ describe('Channel (review)', () => {
     assert.equal(Atomics.load(raw.words, CONSUMER_WAITING), 0, 'no consumer sleeps (or every send makes a futex call)');
   });
 
-  test('a lent view is never moved out of release()\'s reach by structuredClone() or postMessage(): copied or refused', async () => {
+  test("a lent view is never moved out of release()'s reach by structuredClone() or postMessage(): copied or refused", async () => {
     using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000 });
     using consumer = Channel.fromFd(dup(producer));
     producer.trySend(Buffer.alloc(100, 0x41));
     producer.trySend(Buffer.alloc(100, 0x41));
     // Refused with DataCloneError (Node marks it, from Node 22 on), or with a TypeError (the addon's
     // detach key, where Node 24's markAsUntransferable() would make it undetachable); copied on Node 20.
-    const refused = (error: unknown) => error instanceof Error && (error.name === 'DataCloneError' || /ArrayBufferDetachKey/.test(error.message));
+    const refused = (error: unknown) =>
+      error instanceof Error && (error.name === 'DataCloneError' || /ArrayBufferDetachKey/.test(error.message));
     const escaped: Uint8Array[] = [];
     const first = consumer.tryReceiveView()!;
     try {
@@ -186,10 +195,13 @@ describe('Channel (review)', () => {
       producer.trySend(Buffer.alloc(700, 0x42));
       consumer.tryReceive();
     }
-    for (const copy of escaped) assert.ok(copy.length === 100 && !copy.includes(0x42), 'a copy, holding no bytes of a later lap');
+    for (const copy of escaped)
+      assert.ok(copy.length === 100 && !copy.includes(0x42), 'a copy, holding no bytes of a later lap');
   });
 
-  test('ArrayBuffer.prototype.transfer() of a lent view: refused where lent views carry a detach key (Node 24 on)', { skip: typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function' }, () => {
+  test('ArrayBuffer.prototype.transfer() of a lent view: refused where lent views carry a detach key (Node 24 on)', {
+    skip: typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function',
+  }, () => {
     using producer = Channel.create({ capacity: 4096 });
     using consumer = Channel.fromFd(dup(producer));
     producer.trySend(Buffer.alloc(100, 0x41));
@@ -299,7 +311,11 @@ describe('Channel windows and threads (review)', () => {
     const workers = [0, 1, 2].map(
       () =>
         new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
-          workerData: { script: new URL('./peers/channel-window-worker.ts', import.meta.url).href, fd: dup(channel), count },
+          workerData: {
+            script: new URL('./peers/channel-window-worker.ts', import.meta.url).href,
+            fd: dup(channel),
+            count,
+          },
         }),
     );
     const exited = workers.map((worker) => new Promise((resolve) => worker.once('exit', resolve)));
@@ -309,7 +325,10 @@ describe('Channel windows and threads (review)', () => {
     for (let i = 0; i < workers.length * count; i++) {
       const view = await channel.receiveView({ timeout: 30_000 });
       // Message j of a worker: 1 + j % 64 bytes of j & 255.
-      assert.ok(view !== null && view.length >= 1 && view.every((byte) => byte === view[0] && byte % 64 === view.length - 1), `message ${i}`);
+      assert.ok(
+        view !== null && view.length >= 1 && view.every((byte) => byte === view[0] && byte % 64 === view.length - 1),
+        `message ${i}`,
+      );
       kept = view;
       channel.release();
     }

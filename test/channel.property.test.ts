@@ -12,21 +12,21 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Channel } from '../src/channel.js';
-import { MemoryFile, SharedMemory, mmap } from '../src/index.js';
+import { MemoryFile, mmap, SharedMemory } from '../src/index.js';
 import { tempDir } from './helpers.js';
 import {
-  MAX_INT32,
-  type Slot,
   argumentChecks,
   badIpcNames,
   booleanSlots,
   checkIpcError,
   expectNoSideEffects,
   integerSlots,
+  MAX_INT32,
   notBytes,
   notFdLike,
   notIntegerIn,
   notString,
+  type Slot,
   signalSlot,
   timeoutSlots,
 } from './property.js';
@@ -47,7 +47,10 @@ function releaseChannel(value: unknown): boolean {
   return true;
 }
 
-const { throwsArgError, throwsIpcError, rejectsArgError, optionProperties } = argumentChecks({ params, release: releaseChannel });
+const { throwsArgError, throwsIpcError, rejectsArgError, optionProperties } = argumentChecks({
+  params,
+  release: releaseChannel,
+});
 
 const ownShm = () => fs.readdirSync('/dev/shm').filter((name) => name.startsWith(PREFIX));
 /** The producer and consumer words of a channel's header, read through a mapping of its own. */
@@ -65,15 +68,24 @@ after(() => {
 
 const asyncWaitSlots: Slot[] = [signalSlot, ...timeoutSlots, ...booleanSlots('ref')];
 const badName = badIpcNames(PREFIX);
-const nameDetail = /must be a name with one optional leading '\/' and no other '\/' or null bytes|must be at most 255 bytes long|well-formed/;
+const nameDetail =
+  /must be a name with one optional leading '\/' and no other '\/' or null bytes|must be at most 255 bytes long|well-formed/;
 
 describe('Channel.create(), open(), unlink(), fromFd()', () => {
-  expectNoSideEffects(() => scratch.path, { unchanged: [{ read: ownShm, message: 'an invalid call created or removed a shared memory object' }] });
+  expectNoSideEffects(() => scratch.path, {
+    unchanged: [{ read: ownShm, message: 'an invalid call created or removed a shared memory object' }],
+  });
 
   const createWith = (options: unknown) => Channel.create(options as never);
   optionProperties('create()', 'sync', createWith, [
     { key: 'name', kind: 'type', values: notString(true), detail: 'must be of type string' },
-    { key: 'name', kind: 'value', values: badName, detail: nameDetail, note: "not a POSIX IPC name ('/', '..', NUL, too long)" },
+    {
+      key: 'name',
+      kind: 'value',
+      values: badName,
+      detail: nameDetail,
+      note: "not a POSIX IPC name ('/', '..', NUL, too long)",
+    },
     ...integerSlots('capacity', 4096, 2 ** 30),
     {
       key: 'capacity',
@@ -92,34 +104,64 @@ describe('Channel.create(), open(), unlink(), fromFd()', () => {
       .chain((bits) => fc.tuple(fc.constant(2 ** bits), fc.integer({ min: 2 ** bits / 2 - 7, max: 2 ** bits })));
     fc.assert(
       fc.property(cases, ([capacity, maxMessageSize]) =>
-        throwsArgError(() => Channel.create({ capacity, maxMessageSize }), 'range', 'options.maxMessageSize', `<= ${capacity / 2 - 8}`),
+        throwsArgError(
+          () => Channel.create({ capacity, maxMessageSize }),
+          'range',
+          'options.maxMessageSize',
+          `<= ${capacity / 2 - 8}`,
+        ),
       ),
       params,
     );
   });
 
   test('open(name) and unlink(name): not a string (undefined included), or not a POSIX IPC name', () => {
-    fc.assert(fc.property(notString(false), (v) => throwsArgError(() => Channel.open(v as never), 'type', 'name')), params);
-    fc.assert(fc.property(notString(false), (v) => throwsArgError(() => Channel.unlink(v as never), 'type', 'name')), params);
-    fc.assert(fc.property(badName, (name) => throwsArgError(() => Channel.open(name), 'value', 'name', nameDetail)), params);
-    fc.assert(fc.property(badName, (name) => throwsArgError(() => Channel.unlink(name), 'value', 'name', nameDetail)), params);
+    fc.assert(
+      fc.property(notString(false), (v) => throwsArgError(() => Channel.open(v as never), 'type', 'name')),
+      params,
+    );
+    fc.assert(
+      fc.property(notString(false), (v) => throwsArgError(() => Channel.unlink(v as never), 'type', 'name')),
+      params,
+    );
+    fc.assert(
+      fc.property(badName, (name) => throwsArgError(() => Channel.open(name), 'value', 'name', nameDetail)),
+      params,
+    );
+    fc.assert(
+      fc.property(badName, (name) => throwsArgError(() => Channel.unlink(name), 'value', 'name', nameDetail)),
+      params,
+    );
   });
 
   test('fromFd(fd): not a descriptor number (objects with an fd included), out of range or not an integer', () => {
-    fc.assert(fc.property(notFdLike, (v) => throwsArgError(() => Channel.fromFd(v as never), 'type', 'fd')), params);
+    fc.assert(
+      fc.property(notFdLike, (v) => throwsArgError(() => Channel.fromFd(v as never), 'type', 'fd')),
+      params,
+    );
     using file = MemoryFile.create('not-a-number', { size: HEADER_BYTES + CAPACITY });
     for (const value of [{ fd: file.fd }, file]) throwsArgError(() => Channel.fromFd(value as never), 'type', 'fd');
-    fc.assert(fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => Channel.fromFd(v), 'range', 'fd')), params);
+    fc.assert(
+      fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => Channel.fromFd(v), 'range', 'fd')),
+      params,
+    );
   });
 
   test('exact messages', () => {
     assert.throws(() => Channel.create({ name: 'a/b' }), {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_VALUE',
-      message: "The property 'options.name' must be a name with one optional leading '/' and no other '/' or null bytes. Received 'a/b'",
+      message:
+        "The property 'options.name' must be a name with one optional leading '/' and no other '/' or null bytes. Received 'a/b'",
     });
-    assert.throws(() => Channel.create({ name: 7 as never }), { code: 'ERR_INVALID_ARG_TYPE', message: 'The "options.name" property must be of type string. Received type number (7)' });
-    assert.throws(() => Channel.create({ capacity: 5000 }), { code: 'ERR_INVALID_ARG_VALUE', message: "The property 'options.capacity' must be a power of two. Received 5000" });
+    assert.throws(() => Channel.create({ name: 7 as never }), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "options.name" property must be of type string. Received type number (7)',
+    });
+    assert.throws(() => Channel.create({ capacity: 5000 }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: "The property 'options.capacity' must be a power of two. Received 5000",
+    });
     assert.throws(() => Channel.create({ capacity: 4096, maxMessageSize: 2041 }), {
       name: 'RangeError',
       code: 'ERR_OUT_OF_RANGE',
@@ -137,15 +179,22 @@ describe('Channel.fromFd() of memory that is no channel', () => {
 
   test("shorter than the header, or without the magic number: IpcError 'EPROTO'", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.integer({ min: 0, max: HEADER_BYTES - 1 }), fc.integer({ min: HEADER_BYTES, max: 4 * HEADER_BYTES })), fc.uint8Array({ maxLength: 64 }), (size, start) => {
-        using file = MemoryFile.create('not-a-channel', { size });
-        if (size >= 4) {
-          using map = file.map();
-          new Uint8Array(map.buffer).set(start.subarray(0, Math.min(start.length, size)));
-          new DataView(map.buffer).setInt32(0, 0); // never the magic number
-        }
-        throwsIpcError(() => fromCopyOf(file), 'EPROTO');
-      }),
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: 0, max: HEADER_BYTES - 1 }),
+          fc.integer({ min: HEADER_BYTES, max: 4 * HEADER_BYTES }),
+        ),
+        fc.uint8Array({ maxLength: 64 }),
+        (size, start) => {
+          using file = MemoryFile.create('not-a-channel', { size });
+          if (size >= 4) {
+            using map = file.map();
+            new Uint8Array(map.buffer).set(start.subarray(0, Math.min(start.length, size)));
+            new DataView(map.buffer).setInt32(0, 0); // never the magic number
+          }
+          throwsIpcError(() => fromCopyOf(file), 'EPROTO');
+        },
+      ),
       params,
     );
   });
@@ -157,8 +206,17 @@ describe('Channel.fromFd() of memory that is no channel', () => {
       return Int32Array.from(new Int32Array(view.buffer, 0, 8));
     })();
     const damage = fc.oneof(
-      fc.record({ word: fc.constant(2), value: fc.oneof(fc.integer(), fc.constantFrom(0, -CAPACITY, CAPACITY + 4, 3 * CAPACITY, 2 ** 31 - 1, -(2 ** 31))) }),
-      fc.record({ word: fc.constant(3), value: fc.oneof(fc.integer({ max: 0 }), fc.integer({ min: CAPACITY / 2 - 7 })) }),
+      fc.record({
+        word: fc.constant(2),
+        value: fc.oneof(
+          fc.integer(),
+          fc.constantFrom(0, -CAPACITY, CAPACITY + 4, 3 * CAPACITY, 2 ** 31 - 1, -(2 ** 31)),
+        ),
+      }),
+      fc.record({
+        word: fc.constant(3),
+        value: fc.oneof(fc.integer({ max: 0 }), fc.integer({ min: CAPACITY / 2 - 7 })),
+      }),
       fc.record({ word: fc.constant(4), value: fc.integer().filter((v) => v !== HEADER_BYTES) }),
       fc.record({ word: fc.constant(1), value: fc.integer().filter((v) => v !== header[1]) }),
     );
@@ -219,19 +277,52 @@ describe('Channel send and receive', () => {
   });
 
   test('data that is no bytes (trySend, sendSync, send)', async () => {
-    fc.assert(fc.property(notBytes, (v) => throwsArgError(() => sender.trySend(v as never), 'type', 'data')), params);
-    fc.assert(fc.property(notBytes, (v) => throwsArgError(() => sender.sendSync(v as never), 'type', 'data')), params);
-    await fc.assert(fc.asyncProperty(notBytes, (v) => rejectsArgError(() => sender.send(v as never), 'type', 'data')), params);
+    fc.assert(
+      fc.property(notBytes, (v) => throwsArgError(() => sender.trySend(v as never), 'type', 'data')),
+      params,
+    );
+    fc.assert(
+      fc.property(notBytes, (v) => throwsArgError(() => sender.sendSync(v as never), 'type', 'data')),
+      params,
+    );
+    await fc.assert(
+      fc.asyncProperty(notBytes, (v) => rejectsArgError(() => sender.send(v as never), 'type', 'data')),
+      params,
+    );
   });
 
   test("data longer than the channel's maxMessageSize, as a string, a view or an ArrayBuffer", async () => {
     const max = sender.maxMessageSize;
-    const tooLong = fc.integer({ min: max + 1, max: 4 * CAPACITY }).chain((n) =>
-      fc.constantFrom<unknown>('x'.repeat(n), 'é'.repeat(Math.ceil(n / 2)), new Uint8Array(n), new Float64Array(Math.ceil(n / 8)), new ArrayBuffer(n), new DataView(new ArrayBuffer(n))),
+    const tooLong = fc
+      .integer({ min: max + 1, max: 4 * CAPACITY })
+      .chain((n) =>
+        fc.constantFrom<unknown>(
+          'x'.repeat(n),
+          'é'.repeat(Math.ceil(n / 2)),
+          new Uint8Array(n),
+          new Float64Array(Math.ceil(n / 8)),
+          new ArrayBuffer(n),
+          new DataView(new ArrayBuffer(n)),
+        ),
+      );
+    fc.assert(
+      fc.property(tooLong, (v) =>
+        throwsArgError(() => sender.trySend(v as never), 'range', 'data.byteLength', `<= ${max}`),
+      ),
+      params,
     );
-    fc.assert(fc.property(tooLong, (v) => throwsArgError(() => sender.trySend(v as never), 'range', 'data.byteLength', `<= ${max}`)), params);
-    fc.assert(fc.property(tooLong, (v) => throwsArgError(() => sender.sendSync(v as never), 'range', 'data.byteLength', `<= ${max}`)), params);
-    await fc.assert(fc.asyncProperty(tooLong, (v) => rejectsArgError(() => sender.send(v as never), 'range', 'data.byteLength', `<= ${max}`)), params);
+    fc.assert(
+      fc.property(tooLong, (v) =>
+        throwsArgError(() => sender.sendSync(v as never), 'range', 'data.byteLength', `<= ${max}`),
+      ),
+      params,
+    );
+    await fc.assert(
+      fc.asyncProperty(tooLong, (v) =>
+        rejectsArgError(() => sender.send(v as never), 'range', 'data.byteLength', `<= ${max}`),
+      ),
+      params,
+    );
   });
 
   optionProperties('send()', 'async', (options) => sender.send('x', options as never), asyncWaitSlots);
@@ -241,7 +332,12 @@ describe('Channel send and receive', () => {
   optionProperties('receive()', 'async', (options) => receiver.receive(options as never), asyncWaitSlots);
   optionProperties('receiveSync()', 'sync', (options) => receiver.receiveSync(options as never), timeoutSlots);
   optionProperties('receiveValue()', 'async', (options) => receiver.receiveValue(options as never), asyncWaitSlots);
-  optionProperties('receiveValueSync()', 'sync', (options) => receiver.receiveValueSync(options as never), timeoutSlots);
+  optionProperties(
+    'receiveValueSync()',
+    'sync',
+    (options) => receiver.receiveValueSync(options as never),
+    timeoutSlots,
+  );
 
   test('(control) the fixtures settle at once: EPIPE to the sender, the message then the end to the receiver', () => {
     using channel = Channel.create({ capacity: CAPACITY });

@@ -3,19 +3,23 @@
 // consumer's close and a dead peer ('EPIPE'), and a clear error for memory that is no channel.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Channel } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
 import { constants, native } from '../src/native.js';
-import path from 'node:path';
 import { finished, lineFrom, root } from './helpers.js';
 import { message, tagged } from './peers/channel-messages.js';
 
 const peer = path.join(root, 'test', 'peers', 'channel-peer.ts');
 
 function spawnWith(channel: Channel, args: string[]) {
-  return spawn(process.execPath, ['--import', 'tsx', peer, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], fds: [channel.fd] });
+  return spawn(process.execPath, ['--import', 'tsx', peer, ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    fds: [channel.fd],
+  });
 }
 
 describe('Channel', () => {
@@ -56,11 +60,18 @@ describe('Channel', () => {
     using channel = Channel.create({ name, capacity: 4096 });
     try {
       const worker = new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
-        workerData: { script: new URL('./peers/channel-peer.ts', import.meta.url).href, args: ['produce', 'sync', '3000', name] },
+        workerData: {
+          script: new URL('./peers/channel-peer.ts', import.meta.url).href,
+          args: ['produce', 'sync', '3000', name],
+        },
       });
       const exited = new Promise((resolve) => worker.once('exit', resolve));
       let n = 0;
-      for (let received = channel.receiveSync({ timeout: 10_000 }); received !== null; received = await channel.receive({ timeout: 10_000 })) {
+      for (
+        let received = channel.receiveSync({ timeout: 10_000 });
+        received !== null;
+        received = await channel.receive({ timeout: 10_000 })
+      ) {
         assert.ok(received.equals(message(n)), `message ${n}`);
         n++;
       }
@@ -72,7 +83,8 @@ describe('Channel', () => {
     using values = Channel.create({ capacity: 4096 });
     const producer = spawnWith(values, ['produce-values', '-', '100']);
     const done = finished(producer);
-    for (let i = 0; i < 100; i++) assert.deepEqual(await values.receiveValue(), { i, at: new Date(i), tags: new Set([`t${i}`]) });
+    for (let i = 0; i < 100; i++)
+      assert.deepEqual(await values.receiveValue(), { i, at: new Date(i), tags: new Set([`t${i}`]) });
     assert.equal(await values.receiveValue(), undefined);
     assert.equal((await done).code, 0);
   });
@@ -99,7 +111,10 @@ describe('Channel', () => {
     assert.equal(consumer.tryReceive(), null); // claims the consumer role
     consumer.close();
     consumer.close();
-    assert.throws(() => producer.trySend('x'), (e: unknown) => e instanceof IpcError && e.code === 'EPIPE');
+    assert.throws(
+      () => producer.trySend('x'),
+      (e: unknown) => e instanceof IpcError && e.code === 'EPIPE',
+    );
     await assert.rejects(producer.send('x'), { code: 'EPIPE' });
     assert.throws(() => consumer.tryReceive(), { code: 'EBADF' });
   });
@@ -112,7 +127,10 @@ describe('Channel', () => {
     assert.equal((await channel.receive())!.toString(), 'one');
     producer.kill('SIGKILL');
     await done;
-    await assert.rejects(channel.receive({ timeout: 10_000 }), (e: unknown) => e instanceof IpcError && e.code === 'EPIPE' && /died/.test(e.message));
+    await assert.rejects(
+      channel.receive({ timeout: 10_000 }),
+      (e: unknown) => e instanceof IpcError && e.code === 'EPIPE' && /died/.test(e.message),
+    );
     assert.throws(() => channel.receiveSync({ timeout: 10_000 }), { code: 'EPIPE' });
   });
 
@@ -146,7 +164,11 @@ describe('Channel', () => {
     const received = createHash('sha256');
     let n = 0;
     let ordered = true;
-    for (let view = channel.receiveViewSync({ timeout: 30_000 }); view !== null; view = channel.receiveViewSync({ timeout: 30_000 })) {
+    for (
+      let view = channel.receiveViewSync({ timeout: 30_000 });
+      view !== null;
+      view = channel.receiveViewSync({ timeout: 30_000 })
+    ) {
       if (view.length < 4 || new DataView(view.buffer, view.byteOffset, 4).getUint32(0, true) !== n) ordered = false;
       received.update(view);
       expected.update(message(n));
@@ -232,7 +254,9 @@ describe('Channel', () => {
         hanging = spawnWith(channel, ['reserve-and-hang']);
         await lineFrom(hanging, 'reserved');
       }
-      const producers = modes.map((mode, id) => spawnWith(channel, ['produce-tagged', mode, String(perProducer), String(id)]));
+      const producers = modes.map((mode, id) =>
+        spawnWith(channel, ['produce-tagged', mode, String(perProducer), String(id)]),
+      );
       const done = producers.map((child) => finished(child));
       if (hanging) {
         // Once all have attached (and wait for the lock it holds), it dies: they take the lock over.
@@ -264,7 +288,10 @@ describe('Channel', () => {
         throw error;
       }
       hanging?.kill('SIGKILL');
-      assert.deepEqual(next, modes.map(() => perProducer));
+      assert.deepEqual(
+        next,
+        modes.map(() => perProducer),
+      );
       assert.equal(before, kill ? 1 : 0);
       for (const result of await Promise.all(done)) assert.equal(result.code, 0);
     });

@@ -7,14 +7,27 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { IPC_PRIVATE, type IpcObject, MessageQueue, NamedSemaphore, SemaphoreSet, SharedMemory, SysvSharedMemory, list } from '../src/index.js';
+import {
+  IPC_PRIVATE,
+  type IpcObject,
+  list,
+  MessageQueue,
+  NamedSemaphore,
+  SemaphoreSet,
+  SharedMemory,
+  SysvSharedMemory,
+} from '../src/index.js';
 import { finished, lineFrom, quietly, root, spawnPeer, uniqueIpcName } from './helpers.js';
 
 const bin = path.join(root, 'dist', 'esm', 'cli', 'main.js');
-const unipc = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const unipc = (...args: string[]) =>
+  spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 /** unipc on a pseudo-terminal that answers its question with `answer`. */
 const atTerminal = (answer: string, ...args: string[]) =>
-  spawnSync('python3', [path.join(root, 'test', 'peers', 'at_terminal.py'), answer, process.execPath, bin, ...args], { cwd: root, encoding: 'utf8' });
+  spawnSync('python3', [path.join(root, 'test', 'peers', 'at_terminal.py'), answer, process.execPath, bin, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+  });
 
 const exists = (type: IpcObject['type'], match: (object: IpcObject) => boolean) => list({ type }).some(match);
 const hasId = (id: number) => (object: IpcObject) => 'id' in object && object.id === id;
@@ -25,7 +38,15 @@ test('--help names ls and rm; their own --help, and bad options or targets, exit
   assert.match(unipc('--help').stdout, /^ {2}rm {2,}remove IPC objects/m);
   assert.match(unipc('ls', '--help').stdout, /^Usage: unipc ls/);
   assert.match(unipc('rm', '-h').stdout, /^Usage: unipc rm/);
-  for (const args of [['ls', '--bogus'], ['ls', '--type', 'queues'], ['rm'], ['rm', '0x0'], ['rm', '0x1ffffffff'], ['rm', 'a/b'], ['rm', '--type', 'nope', '1']]) {
+  for (const args of [
+    ['ls', '--bogus'],
+    ['ls', '--type', 'queues'],
+    ['rm'],
+    ['rm', '0x0'],
+    ['rm', '0x1ffffffff'],
+    ['rm', 'a/b'],
+    ['rm', '--type', 'nope', '1'],
+  ]) {
     const result = unipc(...args);
     assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.match(result.stderr, /^unipc (ls|rm): /);
@@ -44,19 +65,40 @@ test('ls lists each kind in a table and as JSON records, printing hostile names 
     assert.equal(table.status, 0, table.stderr);
     assert.match(table.stdout, /^System V shared memory \(ipcs -m\): \d+$/m);
     assert.match(table.stdout, new RegExp(`^  0x00000000  ${segment.id} +\\S+ +600 +4096 +0 +${process.pid} `, 'm'));
-    assert.match(table.stdout, new RegExp(`^  ${shmName} +\\S+ +600 +100 .* ${process.pid} +no +creator pid ${process.pid} is running$`, 'm'));
-    assert.ok(!table.stdout.includes('\u001b') && !table.stdout.includes('\u0007'), 'no control character reaches the terminal');
-    assert.ok(table.stdout.includes(`"/${hostile.split('-\u001b')[0]}-\\u001b]0;owned\\u0007\\u000afake"`), 'the hostile name is shown quoted and escaped');
+    assert.match(
+      table.stdout,
+      new RegExp(`^  ${shmName} +\\S+ +600 +100 .* ${process.pid} +no +creator pid ${process.pid} is running$`, 'm'),
+    );
+    assert.ok(
+      !table.stdout.includes('\u001b') && !table.stdout.includes('\u0007'),
+      'no control character reaches the terminal',
+    );
+    assert.ok(
+      table.stdout.includes(`"/${hostile.split('-\u001b')[0]}-\\u001b]0;owned\\u0007\\u000afake"`),
+      'the hostile name is shown quoted and escaped',
+    );
     assert.doesNotMatch(table.stdout, /^fake/m);
 
     const json = unipc('ls', '--json', '--type', 'posix-shm', '--mine');
     assert.equal(json.status, 0, json.stderr);
-    const records = JSON.parse(json.stdout) as Array<{ type: string; name: string; size: number; mark: { pid: number }; staleness: { stale: boolean } }>;
+    const records = JSON.parse(json.stdout) as Array<{
+      type: string;
+      name: string;
+      size: number;
+      mark: { pid: number };
+      staleness: { stale: boolean };
+    }>;
     const record = records.find((r) => r.name === shmName)!;
-    assert.deepEqual([record.type, record.size, record.mark.pid, record.staleness.stale], ['posix-shm', 100, process.pid, false]);
+    assert.deepEqual(
+      [record.type, record.size, record.mark.pid, record.staleness.stale],
+      ['posix-shm', 100, process.pid, false],
+    );
     assert.ok(!records.some((r) => r.name === `/${hostile}`), '--mine leaves out what unipc did not create');
     assert.equal(json.stderr, '');
-    assert.match(unipc('ls', '--mine').stdout, /--mine: only POSIX shared memory and named semaphores can carry unipc's creator mark/);
+    assert.match(
+      unipc('ls', '--mine').stdout,
+      /--mine: only POSIX shared memory and named semaphores can carry unipc's creator mark/,
+    );
   } finally {
     quietly(() => SharedMemory.unlink(shmName));
     fs.rmSync(`/dev/shm/${hostile}`, { force: true });
@@ -104,7 +146,10 @@ test('rm --yes removes by id, key and name; a key two kinds share needs --type; 
 
     const byKey = unipc('rm', '--yes', '--type', 'sysv-queue', hex);
     assert.equal(byKey.status, 0, byKey.stderr);
-    assert.equal(byKey.stdout, `removed System V message queue id ${queue.id} key ${hex} (0 messages, 0 bytes; owner ${ownerName()}, mode 600)\n`);
+    assert.equal(
+      byKey.stdout,
+      `removed System V message queue id ${queue.id} key ${hex} (0 messages, 0 bytes; owner ${ownerName()}, mode 600)\n`,
+    );
     assert.ok(!exists('sysv-queue', hasId(queue.id)) && exists('sysv-semaphores', hasId(set.id)));
 
     // By id within one kind: System V ids are per kind, and on a fresh machine a set and a segment
@@ -131,7 +176,10 @@ test('rm --yes removes by id, key and name; a key two kinds share needs --type; 
 });
 
 function ownerName(): string {
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[2] === String(process.getuid!()));
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.split(':')[2] === String(process.getuid!()));
   return line?.split(':')[0] ?? String(process.getuid!());
 }
 
@@ -150,18 +198,43 @@ test('rm --stale removes what a creator killed with SIGKILL left, and keeps what
 
     const listed = unipc('ls', '--stale', '--json', ...types);
     const staleNow = (JSON.parse(listed.stdout) as IpcObject[]).map((o) => ('id' in o ? o.id : o.name));
-    assert.ok([dead.id, dead.shm, dead.sem].every((x) => staleNow.includes(x)), `ls --stale shows the dead creator's objects: ${listed.stdout}`);
+    assert.ok(
+      [dead.id, dead.shm, dead.sem].every((x) => staleNow.includes(x)),
+      `ls --stale shows the dead creator's objects: ${listed.stdout}`,
+    );
     assert.ok(![live.id, live.shm, live.sem].some((x) => staleNow.includes(x)));
 
-    const result = unipc('rm', '--stale', '--yes', ...types, String(dead.id), dead.shm, dead.sem, String(live.id), live.shm, live.sem);
+    const result = unipc(
+      'rm',
+      '--stale',
+      '--yes',
+      ...types,
+      String(dead.id),
+      dead.shm,
+      dead.sem,
+      String(live.id),
+      live.shm,
+      live.sem,
+    );
     assert.equal(result.status, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
     assert.equal(lines.filter((line) => line.startsWith('removed ')).length, 3, result.stdout);
     assert.equal(lines.filter((line) => line.startsWith('kept ')).length, 3, result.stdout);
-    assert.match(result.stdout, new RegExp(`^kept POSIX shared memory ${live.shm} .*: creator pid ${survivor.pid} is running$`, 'm'));
+    assert.match(
+      result.stdout,
+      new RegExp(`^kept POSIX shared memory ${live.shm} .*: creator pid ${survivor.pid} is running$`, 'm'),
+    );
     assert.match(result.stdout, new RegExp(`^kept System V shared memory id ${live.id} .*: attached 1 time$`, 'm'));
-    assert.ok(!exists('sysv-shm', hasId(dead.id)) && !exists('posix-shm', hasName(dead.shm)) && !exists('posix-semaphore', hasName(dead.sem)));
-    assert.ok(exists('sysv-shm', hasId(live.id)) && exists('posix-shm', hasName(live.shm)) && exists('posix-semaphore', hasName(live.sem)));
+    assert.ok(
+      !exists('sysv-shm', hasId(dead.id)) &&
+        !exists('posix-shm', hasName(dead.shm)) &&
+        !exists('posix-semaphore', hasName(dead.sem)),
+    );
+    assert.ok(
+      exists('sysv-shm', hasId(live.id)) &&
+        exists('posix-shm', hasName(live.shm)) &&
+        exists('posix-semaphore', hasName(live.sem)),
+    );
   } finally {
     victim.kill('SIGKILL');
     const done = finished(survivor);

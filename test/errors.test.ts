@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { AbortError, IpcError, errnoName } from '../src/index.js';
 import { check } from '../src/errors.js';
+import { AbortError, errnoName, IpcError } from '../src/index.js';
 import { argumentChecks, notIntegerIn, notNumber, rangeDetail } from './property.js';
 
 test('IpcError carries code, positive errno, syscall and the path, worded like fs errors', () => {
@@ -42,7 +42,7 @@ test('errnoName and check()', () => {
   });
 });
 
-test('AbortError has the shape of Node\'s own', () => {
+test("AbortError has the shape of Node's own", () => {
   const reason = new Error('why');
   const error = new AbortError(undefined, { cause: reason });
   assert.equal(error.name, 'AbortError');
@@ -53,9 +53,23 @@ test('AbortError has the shape of Node\'s own', () => {
 
 test('errnoName(errno) refuses what is no positive errno value, before naming anything', () => {
   const { throwsArgError } = argumentChecks({ params: { numRuns: 100, endOnFailure: true } });
-  fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => errnoName(v as never), 'type', 'errno', 'must be of type number')), { numRuns: 100 });
-  fc.assert(fc.property(notIntegerIn(1, 2 ** 31 - 1), (v) => throwsArgError(() => errnoName(v), 'range', 'errno', rangeDetail(1, 2 ** 31 - 1))), { numRuns: 100 });
+  fc.assert(
+    fc.property(notNumber(false), (v) =>
+      throwsArgError(() => errnoName(v as never), 'type', 'errno', 'must be of type number'),
+    ),
+    { numRuns: 100 },
+  );
+  fc.assert(
+    fc.property(notIntegerIn(1, 2 ** 31 - 1), (v) =>
+      throwsArgError(() => errnoName(v), 'range', 'errno', rangeDetail(1, 2 ** 31 - 1)),
+    ),
+    { numRuns: 100 },
+  );
   // Node's fs errors carry the negated value: that is a RangeError, not 'E-2'.
-  assert.throws(() => errnoName(-2), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'The value of "errno" is out of range. It must be >= 1 && <= 2147483647. Received -2' });
+  assert.throws(() => errnoName(-2), {
+    name: 'RangeError',
+    code: 'ERR_OUT_OF_RANGE',
+    message: 'The value of "errno" is out of range. It must be >= 1 && <= 2147483647. Received -2',
+  });
   assert.equal(errnoName(4000), 'E4000');
 });

@@ -18,9 +18,22 @@ const expectations: Record<string, RegExp[]> = {
   memfd: [/^two processes added 1,000,000 each: counter = 2000000$/m],
   'shared-lock': [/^two processes added 100000 each under one Mutex: counter = 200000$/m],
   'posix-shm': [/^child \d+ read from \/unipc-example-\d+: written by \d+$/m],
-  'sysv-queue': [/^child (\d+) got type 1: urgent$/m, /^child \d+ got type 2: routine$/m, /^child \d+ got type 3: report$/m, /^parent got type 9: thanks from \d+$/m, /^queue \d+: 1 message left \(5 bytes\), last sent by \d+$/m],
-  'posix-queue': [/got priority 31: critical\n.*got priority 10: important\n.*got priority 0: routine\n.*got priority 0: routine too$/m, /^\/unipc-example-\d+: 0 messages left$/m],
-  'sysv-shm': [/^child (\d+) read: hello from \d+$/m, /^parent read: reply from \d+$/m, /^segment \d+: 4096 bytes, mode 600, 1 attached, last detach by \d+$/m],
+  'sysv-queue': [
+    /^child (\d+) got type 1: urgent$/m,
+    /^child \d+ got type 2: routine$/m,
+    /^child \d+ got type 3: report$/m,
+    /^parent got type 9: thanks from \d+$/m,
+    /^queue \d+: 1 message left \(5 bytes\), last sent by \d+$/m,
+  ],
+  'posix-queue': [
+    /got priority 31: critical\n.*got priority 10: important\n.*got priority 0: routine\n.*got priority 0: routine too$/m,
+    /^\/unipc-example-\d+: 0 messages left$/m,
+  ],
+  'sysv-shm': [
+    /^child (\d+) read: hello from \d+$/m,
+    /^parent read: reply from \d+$/m,
+    /^segment \d+: 4096 bytes, mode 600, 1 attached, last detach by \d+$/m,
+  ],
   'sysv-semaphore': [
     /^child \d+ exits holding the semaphore$/m,
     /^two processes added 1000 each under the semaphore: counter = 2000$/m,
@@ -31,7 +44,10 @@ const expectations: Record<string, RegExp[]> = {
 
 for (const [name, patterns] of Object.entries(expectations)) {
   test(`examples/${name}.ts`, async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'examples', `${name}.ts`)], { cwd: root, timeout: 60_000 });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'examples', `${name}.ts`)], {
+      cwd: root,
+      timeout: 60_000,
+    });
     for (const pattern of patterns) assert.match(stdout, pattern);
   });
 }

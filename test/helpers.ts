@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { fileURLToPath } from 'node:url';
-import { IpcError, spawn, type SpawnOptions } from '../src/index.js';
+import { IpcError, type SpawnOptions, spawn } from '../src/index.js';
 
 export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -65,7 +65,9 @@ export function lineFrom(child: ChildProcess, text: string): Promise<string> {
       }
     };
     child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`peer exited (${code}) before printing ${text}; it printed ${JSON.stringify(seen)}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`peer exited (${code}) before printing ${text}; it printed ${JSON.stringify(seen)}`)),
+    );
   });
 }
 
@@ -79,12 +81,24 @@ export function compilePeer(name: string): string {
   const output = path.join(outDir, name);
   fs.mkdirSync(outDir, { recursive: true });
   const headers = path.join(root, 'include', 'unipc');
-  const inputs = [source, ...[peers, headers].flatMap((dir) => fs.readdirSync(dir).filter((f) => f.endsWith('.h')).map((f) => path.join(dir, f)))];
+  const inputs = [
+    source,
+    ...[peers, headers].flatMap((dir) =>
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.h'))
+        .map((f) => path.join(dir, f)),
+    ),
+  ];
   const newest = Math.max(...inputs.map((f) => fs.statSync(f).mtimeMs));
   const fresh = fs.existsSync(output) && fs.statSync(output).mtimeMs >= newest;
   if (!fresh) {
     const temporary = `${output}.${process.pid}`;
-    execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(root, 'include'), '-o', temporary, source], { stdio: 'inherit' });
+    execFileSync(
+      'gcc',
+      ['-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(root, 'include'), '-o', temporary, source],
+      { stdio: 'inherit' },
+    );
     fs.renameSync(temporary, output);
   }
   return output;

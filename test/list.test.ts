@@ -4,32 +4,32 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { userName } from '../src/cli/ls.js';
 import {
   IPC_PRIVATE,
   type IpcObject,
   type IpcObjectType,
+  list,
   MessageQueue,
   NamedSemaphore,
   PosixQueue,
   type PosixQueueRecord,
   type PosixSemaphoreRecord,
   type PosixShmRecord,
-  SemaphoreSet,
-  SharedMemory,
-  SysvSharedMemory,
-  type SysvQueueRecord,
-  type SysvSemaphoresRecord,
-  type SysvObjectRecord,
-  type SysvShmRecord,
-  list,
   remove,
   removeStale,
+  SemaphoreSet,
+  SharedMemory,
+  type SysvObjectRecord,
+  type SysvQueueRecord,
+  type SysvSemaphoresRecord,
+  SysvSharedMemory,
+  type SysvShmRecord,
   unlistedTypes,
 } from '../src/index.js';
-import { userName } from '../src/cli/ls.js';
 import { MARK_ATTRIBUTE } from '../src/mark.js';
 import { native } from '../src/native.js';
 import { compilePeer, finished, lineFrom, quietly, root, spawnPeer, tempDir, uniqueIpcName } from './helpers.js';
@@ -37,7 +37,11 @@ import { compilePeer, finished, lineFrom, quietly, root, spawnPeer, tempDir, uni
 const isRoot = process.geteuid?.() === 0;
 const hasUnshare = spawnSync('unshare', ['--version']).status === 0;
 
-function find<T extends IpcObject>(type: T['type'], match: (object: T) => boolean, options: { staleness?: boolean } = {}): T | undefined {
+function find<T extends IpcObject>(
+  type: T['type'],
+  match: (object: T) => boolean,
+  options: { staleness?: boolean } = {},
+): T | undefined {
   return list({ type, ...options }).find((object) => match(object as T)) as T | undefined;
 }
 
@@ -70,8 +74,26 @@ describe('list()', () => {
       const q = find<SysvQueueRecord>('sysv-queue', byId(queue.id))!;
       const qs = queue.stat();
       assert.deepEqual(
-        { key: q.key, uid: q.uid, gid: q.gid, creatorUid: q.creatorUid, creatorGid: q.creatorGid, mode: q.mode, bytes: q.bytes, messages: q.messages },
-        { key: 0, uid: qs.uid, gid: qs.gid, creatorUid: qs.creatorUid, creatorGid: qs.creatorGid, mode: 0o600, bytes: 11, messages: 1 },
+        {
+          key: q.key,
+          uid: q.uid,
+          gid: q.gid,
+          creatorUid: q.creatorUid,
+          creatorGid: q.creatorGid,
+          mode: q.mode,
+          bytes: q.bytes,
+          messages: q.messages,
+        },
+        {
+          key: 0,
+          uid: qs.uid,
+          gid: qs.gid,
+          creatorUid: qs.creatorUid,
+          creatorGid: qs.creatorGid,
+          mode: 0o600,
+          bytes: 11,
+          messages: 1,
+        },
       );
       assert.equal(q.lastSendPid, process.pid);
       assert.equal(q.lastReceivePid, 0);
@@ -79,13 +101,32 @@ describe('list()', () => {
 
       const s = find<SysvSemaphoresRecord>('sysv-semaphores', byId(set.id))!;
       const ss = set.stat();
-      assert.deepEqual({ mode: s.mode, count: s.count, lastOp: s.lastOp, lastChange: s.lastChange, uid: s.uid }, { mode: 0o600, count: 3, lastOp: ss.lastOp, lastChange: ss.lastChange, uid: ss.uid });
+      assert.deepEqual(
+        { mode: s.mode, count: s.count, lastOp: s.lastOp, lastChange: s.lastChange, uid: s.uid },
+        { mode: 0o600, count: 3, lastOp: ss.lastOp, lastChange: ss.lastChange, uid: ss.uid },
+      );
 
       const m = find<SysvShmRecord>('sysv-shm', byId(segment.id))!;
       const ms = segment.stat();
       assert.deepEqual(
-        { mode: m.mode, size: m.size, creatorPid: m.creatorPid, lastPid: m.lastPid, attachments: m.attachments, markedForRemoval: m.markedForRemoval, locked: m.locked },
-        { mode: 0o600, size: 12345, creatorPid: process.pid, lastPid: process.pid, attachments: 1, markedForRemoval: false, locked: false },
+        {
+          mode: m.mode,
+          size: m.size,
+          creatorPid: m.creatorPid,
+          lastPid: m.lastPid,
+          attachments: m.attachments,
+          markedForRemoval: m.markedForRemoval,
+          locked: m.locked,
+        },
+        {
+          mode: 0o600,
+          size: 12345,
+          creatorPid: process.pid,
+          lastPid: process.pid,
+          attachments: 1,
+          markedForRemoval: false,
+          locked: false,
+        },
       );
       assert.deepEqual([m.lastAttach, m.lastDetach, m.lastChange], [ms.lastAttach, ms.lastDetach, ms.lastChange]);
       assert.ok(m.lastAttach instanceof Date);
@@ -103,7 +144,7 @@ describe('list()', () => {
     }
   });
 
-  test('finds POSIX shared memory and named semaphores with their files\' stat and unipc\'s creator mark', () => {
+  test("finds POSIX shared memory and named semaphores with their files' stat and unipc's creator mark", () => {
     const shmName = `/${uniqueIpcName('list')}`;
     const semName = `/${uniqueIpcName('list')}`;
     try {
@@ -113,8 +154,26 @@ describe('list()', () => {
       const s = find<PosixShmRecord>('posix-shm', byName(shmName))!;
       const stats = fs.statSync(`/dev/shm${shmName}`);
       assert.deepEqual(
-        { path: s.path, size: s.size, mode: s.mode, uid: s.uid, gid: s.gid, inode: s.inode, device: s.device, lastModification: s.lastModification },
-        { path: `/dev/shm${shmName}`, size: 5000, mode: 0o600, uid: stats.uid, gid: stats.gid, inode: stats.ino, device: stats.dev, lastModification: stats.mtime },
+        {
+          path: s.path,
+          size: s.size,
+          mode: s.mode,
+          uid: s.uid,
+          gid: s.gid,
+          inode: s.inode,
+          device: s.device,
+          lastModification: s.lastModification,
+        },
+        {
+          path: `/dev/shm${shmName}`,
+          size: 5000,
+          mode: 0o600,
+          uid: stats.uid,
+          gid: stats.gid,
+          inode: stats.ino,
+          device: stats.dev,
+          lastModification: stats.mtime,
+        },
       );
       const sem = find<PosixSemaphoreRecord>('posix-semaphore', byName(semName))!;
       assert.equal(sem.path, `/dev/shm/sem.${semName.slice(1)}`);
@@ -124,11 +183,16 @@ describe('list()', () => {
         assert.equal(record.mark?.pid, process.pid);
         assert.equal(record.mark?.bootId, fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
       }
-      assert.ok(!list({ type: 'posix-shm' }).some((o) => (o as PosixShmRecord).name === semName), 'a semaphore is not listed as shared memory');
+      assert.ok(
+        !list({ type: 'posix-shm' }).some((o) => (o as PosixShmRecord).name === semName),
+        'a semaphore is not listed as shared memory',
+      );
       const mine = list({ mine: true }).map((o) => (o as PosixShmRecord).name);
       assert.ok(mine.includes(shmName) && mine.includes(semName));
       // With this process holding both, neither is stale.
-      for (const record of list({ type: ['posix-shm', 'posix-semaphore'], staleness: true }).filter((o) => [shmName, semName].includes((o as PosixShmRecord).name))) {
+      for (const record of list({ type: ['posix-shm', 'posix-semaphore'], staleness: true }).filter((o) =>
+        [shmName, semName].includes((o as PosixShmRecord).name),
+      )) {
         assert.deepEqual(record.staleness, { stale: false, reason: `creator pid ${process.pid} is running` });
       }
       assert.equal(shm.size, 5000);
@@ -145,7 +209,9 @@ describe('list()', () => {
     const fromUnipc = `/${uniqueIpcName('list')}`;
     try {
       assert.equal(spawnSync(shmPeer, ['create', fromC, '64'], { input: 'made by C' }).status, 0);
-      const python = spawnSync('python3', [path.join(root, 'test', 'peers', 'shm.py'), 'create', fromPython, '64'], { input: 'made by Python' });
+      const python = spawnSync('python3', [path.join(root, 'test', 'peers', 'shm.py'), 'create', fromPython, '64'], {
+        input: 'made by Python',
+      });
       assert.equal(python.status, 0, String(python.stderr));
       // unipc opens both with create: true: they exist, so this call creates nothing and marks nothing.
       for (const name of [fromC, fromPython]) {
@@ -156,10 +222,16 @@ describe('list()', () => {
       // A plain create (not exclusive) that does make the object marks it, and C reads it by name.
       using made = SharedMemory.open(fromUnipc, { create: true, size: 16 });
       Buffer.from(made.map().buffer).write('made by unipc');
-      assert.match(markOnFile(`/dev/shm${fromUnipc}`)!, new RegExp(`^v1 pid=${process.pid} start=\\d+ pidns=\\d+ boot=[0-9a-f-]{36}$`));
+      assert.match(
+        markOnFile(`/dev/shm${fromUnipc}`)!,
+        new RegExp(`^v1 pid=${process.pid} start=\\d+ pidns=\\d+ boot=[0-9a-f-]{36}$`),
+      );
       const read = spawnSync(shmPeer, ['read', fromUnipc], { encoding: 'utf8' });
       assert.equal(read.status, 0, read.stderr);
-      assert.equal(Buffer.from(JSON.parse(read.stdout).hex, 'hex').toString('latin1').replace(/\0+$/, ''), 'made by unipc');
+      assert.equal(
+        Buffer.from(JSON.parse(read.stdout).hex, 'hex').toString('latin1').replace(/\0+$/, ''),
+        'made by unipc',
+      );
       const mine = list({ type: 'posix-shm', mine: true }).map((o) => (o as PosixShmRecord).name);
       assert.ok(mine.includes(fromUnipc));
       assert.ok(!mine.includes(fromC) && !mine.includes(`/${fromPython}`));
@@ -172,14 +244,15 @@ describe('list()', () => {
     }
   });
 
-  test('counts and fields agree with util-linux ipcs, for this test\'s objects and in total', () => {
+  test("counts and fields agree with util-linux ipcs, for this test's objects and in total", () => {
     const queue = MessageQueue.get(IPC_PRIVATE, { create: true, mode: 0o640 });
     const set = SemaphoreSet.get(IPC_PRIVATE, { create: true, count: 5 });
     const segment = SysvSharedMemory.get(IPC_PRIVATE, { create: true, size: 8192, mode: 0o604 });
     try {
       queue.sendSync(1, 'abc');
       queue.sendSync(2, 'defgh');
-      const ipcs = (...args: string[]) => spawnSync('ipcs', args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }).stdout;
+      const ipcs = (...args: string[]) =>
+        spawnSync('ipcs', args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }).stdout;
       // ipcs prints one row per object after its header: key id owner perms and the kind's numbers.
       const rows = (text: string) =>
         text
@@ -190,7 +263,12 @@ describe('list()', () => {
       const shown = (type: IpcObjectType) =>
         list({ type }).map((o) => {
           const r = o as SysvObjectRecord;
-          const common = [`0x${r.key.toString(16).padStart(8, '0')}`, String(r.id), userName(r.uid).slice(0, 10), r.mode.toString(8)];
+          const common = [
+            `0x${r.key.toString(16).padStart(8, '0')}`,
+            String(r.id),
+            userName(r.uid).slice(0, 10),
+            r.mode.toString(8),
+          ];
           if (o.type === 'sysv-queue') return [...common, String(o.bytes), String(o.messages)];
           if (o.type === 'sysv-semaphores') return [...common, String(o.count)];
           const m = o as SysvShmRecord;
@@ -217,7 +295,11 @@ describe('list()', () => {
         compared = true;
       }
       assert.ok(compared, 'the machine held still long enough for one comparison');
-      assert.ok(list({ type: 'sysv-queue' }).some((o) => (o as SysvQueueRecord).id === queue.id && (o as SysvQueueRecord).bytes === 8));
+      assert.ok(
+        list({ type: 'sysv-queue' }).some(
+          (o) => (o as SysvQueueRecord).id === queue.id && (o as SysvQueueRecord).bytes === 8,
+        ),
+      );
     } finally {
       quietly(() => queue.remove());
       quietly(() => set.remove());
@@ -225,11 +307,14 @@ describe('list()', () => {
     }
   });
 
-  test('POSIX queues are listed from a mounted mqueue filesystem, and otherwise said to be unlisted', { skip: !(isRoot && hasUnshare) && 'needs root and unshare(1) to mount mqueue in a private mount namespace' }, () => {
+  test('POSIX queues are listed from a mounted mqueue filesystem, and otherwise said to be unlisted', {
+    skip: !(isRoot && hasUnshare) && 'needs root and unshare(1) to mount mqueue in a private mount namespace',
+  }, () => {
     const name = `/${uniqueIpcName('list')}`;
     using dir = tempDir('mq-');
     const hasMount = fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(' - mqueue ');
-    if (!hasMount) assert.match(unlistedTypes().find((u) => u.type === 'posix-queue')!.reason, /no mqueue filesystem is mounted/);
+    if (!hasMount)
+      assert.match(unlistedTypes().find((u) => u.type === 'posix-queue')!.reason, /no mqueue filesystem is mounted/);
     try {
       using queue = PosixQueue.open(name, { create: true, exclusive: true, maxMessages: 4, messageSize: 64 });
       queue.sendSync('hello');
@@ -238,15 +323,40 @@ describe('list()', () => {
         console.log(JSON.stringify(list({ type: 'posix-queue', staleness: true }).filter((q) => q.name === ${JSON.stringify(name)})));`;
       const child = spawnSync(
         'unshare',
-        ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t mqueue none "$1" && exec "$2" --import tsx --input-type=module -e "$3"', 'sh', dir.path, process.execPath, script],
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'mount -t mqueue none "$1" && exec "$2" --import tsx --input-type=module -e "$3"',
+          'sh',
+          dir.path,
+          process.execPath,
+          script,
+        ],
         { cwd: root, encoding: 'utf8' },
       );
       assert.equal(child.status, 0, child.stderr);
       const [record] = JSON.parse(child.stdout) as PosixQueueRecord[];
       assert.ok(record, 'the queue is listed');
       assert.deepEqual(
-        { path: record.path, mode: record.mode, bytes: record.bytes, messages: record.messages, maxMessages: record.maxMessages, messageSize: record.messageSize },
-        { path: path.join(dir.path, name.slice(1)), mode: 0o600, bytes: 5, messages: 1, maxMessages: 4, messageSize: 64 },
+        {
+          path: record.path,
+          mode: record.mode,
+          bytes: record.bytes,
+          messages: record.messages,
+          maxMessages: record.maxMessages,
+          messageSize: record.messageSize,
+        },
+        {
+          path: path.join(dir.path, name.slice(1)),
+          mode: 0o600,
+          bytes: 5,
+          messages: 1,
+          maxMessages: 4,
+          messageSize: 64,
+        },
       );
       assert.equal(record.staleness!.stale, false);
     } finally {
@@ -256,11 +366,17 @@ describe('list()', () => {
 
   test('validates its options', () => {
     assert.throws(() => list({ type: 'sysv' as IpcObjectType }), { code: 'ERR_INVALID_ARG_VALUE' });
-    assert.throws(() => list({ type: ['sysv-shm', 'nope' as IpcObjectType] }), { code: 'ERR_INVALID_ARG_VALUE', message: /options\.type\[1\]/ });
+    assert.throws(() => list({ type: ['sysv-shm', 'nope' as IpcObjectType] }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /options\.type\[1\]/,
+    });
     assert.throws(() => list({ mine: 1 as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
     assert.throws(() => list('all' as never), { code: 'ERR_INVALID_ARG_TYPE' });
     assert.throws(() => remove({ type: 'sysv-shm' } as never), { code: 'ERR_INVALID_ARG_TYPE', message: /object\.id/ });
-    assert.throws(() => remove({ type: 'posix-shm', name: '/x', path: 1 } as never), { code: 'ERR_INVALID_ARG_TYPE', message: /object\.path/ });
+    assert.throws(() => remove({ type: 'posix-shm', name: '/x', path: 1 } as never), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: /object\.path/,
+    });
     assert.throws(() => removeStale({} as never), { code: 'ERR_INVALID_ARG_TYPE' });
     assert.deepEqual(removeStale([]), []);
   });
@@ -268,7 +384,11 @@ describe('list()', () => {
 
 const IPC_KINDS: IpcObjectType[] = ['sysv-queue', 'sysv-semaphores', 'sysv-shm'];
 
-function stalenessOf(names: { shm: string; sem: string; sysvId: number }): Record<string, { stale: boolean; reason: string }> {
+function stalenessOf(names: {
+  shm: string;
+  sem: string;
+  sysvId: number;
+}): Record<string, { stale: boolean; reason: string }> {
   const records = scoped(names, true);
   return Object.fromEntries(records.map((o) => [o.type, o.staleness!]));
 }
@@ -276,7 +396,9 @@ function stalenessOf(names: { shm: string; sem: string; sysvId: number }): Recor
 // This test's three objects, and nothing else on the machine.
 function scoped(names: { shm: string; sem: string; sysvId: number }, staleness = false): IpcObject[] {
   return list({ type: ['sysv-shm', 'posix-shm', 'posix-semaphore'], staleness }).filter((o) =>
-    o.type === 'sysv-shm' ? o.id === names.sysvId : 'name' in o && (o.type === 'posix-shm' ? o.name === names.shm : o.name === names.sem),
+    o.type === 'sysv-shm'
+      ? o.id === names.sysvId
+      : 'name' in o && (o.type === 'posix-shm' ? o.name === names.shm : o.name === names.sem),
   );
 }
 
@@ -306,10 +428,16 @@ describe('staleness and removeStale()', () => {
       const { pid: holderPid } = JSON.parse(await lineFrom(holder, 'sysvId'));
       const held = stalenessOf(names);
       assert.deepEqual(held['sysv-shm'], { stale: false, reason: 'attached 1 time' });
-      assert.deepEqual(held['posix-shm'], { stale: false, reason: 'open or mapped by a process (the kernel refused a lease)' });
+      assert.deepEqual(held['posix-shm'], {
+        stale: false,
+        reason: 'open or mapped by a process (the kernel refused a lease)',
+      });
       assert.deepEqual(held['posix-semaphore'], held['posix-shm']);
       const kept = removeStale(scoped(names));
-      assert.deepEqual(kept.map((r) => r.removed), [false, false, false]);
+      assert.deepEqual(
+        kept.map((r) => r.removed),
+        [false, false, false],
+      );
       assert.equal(scoped(names).length, 3);
 
       // The holder lets go and exits: its pid was the last to attach, and it is gone too.
@@ -317,13 +445,29 @@ describe('staleness and removeStale()', () => {
       holder.stdin!.end();
       assert.equal((await done).code, 0);
       const verdicts = stalenessOf(names);
-      assert.deepEqual(verdicts['sysv-shm'], { stale: true, reason: `creator pid ${pid} is gone, nothing attached (last attached/detached by pid ${holderPid}, gone)` });
-      assert.deepEqual(verdicts['posix-shm'], { stale: true, reason: `creator pid ${pid} is gone, and no process has it open or mapped` });
+      assert.deepEqual(verdicts['sysv-shm'], {
+        stale: true,
+        reason: `creator pid ${pid} is gone, nothing attached (last attached/detached by pid ${holderPid}, gone)`,
+      });
+      assert.deepEqual(verdicts['posix-shm'], {
+        stale: true,
+        reason: `creator pid ${pid} is gone, and no process has it open or mapped`,
+      });
       assert.deepEqual(verdicts['posix-semaphore'], verdicts['posix-shm']);
       const removed = removeStale(scoped(names));
-      assert.deepEqual(removed.map((r) => [r.object.type, r.removed]), [['sysv-shm', true], ['posix-shm', true], ['posix-semaphore', true]]);
+      assert.deepEqual(
+        removed.map((r) => [r.object.type, r.removed]),
+        [
+          ['sysv-shm', true],
+          ['posix-shm', true],
+          ['posix-semaphore', true],
+        ],
+      );
       assert.deepEqual(scoped(names), []);
-      assert.deepEqual(removeStale(removed.map((r) => r.object)).map((r) => r.reason), ['gone already', 'gone already', 'gone already']);
+      assert.deepEqual(
+        removeStale(removed.map((r) => r.object)).map((r) => r.reason),
+        ['gone already', 'gone already', 'gone already'],
+      );
     } finally {
       creator.kill('SIGKILL');
       holder?.kill('SIGKILL');
@@ -339,12 +483,23 @@ describe('staleness and removeStale()', () => {
     const segment = SysvSharedMemory.get(IPC_PRIVATE, { create: true, size: 4096 });
     try {
       const records = list({ type: ['sysv-semaphores', 'sysv-queue', 'sysv-shm'], staleness: true }).filter((o) =>
-        o.type === 'sysv-semaphores' ? o.id === set.id : o.type === 'sysv-queue' ? o.id === queue.id : (o as SysvShmRecord).id === segment.id,
+        o.type === 'sysv-semaphores'
+          ? o.id === set.id
+          : o.type === 'sysv-queue'
+            ? o.id === queue.id
+            : (o as SysvShmRecord).id === segment.id,
       );
       assert.equal(records.length, 3);
-      for (const record of records) assert.equal(record.staleness!.stale, false, `${record.type}: ${record.staleness!.reason}`);
-      assert.match(records.find((r) => r.type === 'sysv-shm')!.staleness!.reason, new RegExp(`creator pid ${process.pid} is running`));
-      assert.deepEqual(removeStale(records).map((r) => r.removed), [false, false, false]);
+      for (const record of records)
+        assert.equal(record.staleness!.stale, false, `${record.type}: ${record.staleness!.reason}`);
+      assert.match(
+        records.find((r) => r.type === 'sysv-shm')!.staleness!.reason,
+        new RegExp(`creator pid ${process.pid} is running`),
+      );
+      assert.deepEqual(
+        removeStale(records).map((r) => r.removed),
+        [false, false, false],
+      );
       assert.equal(set.stat().count, 1, 'the set is still there');
     } finally {
       quietly(() => set.remove());
@@ -364,7 +519,12 @@ describe('remove()', () => {
       // The name is taken over by a new object: the old record must not remove it.
       SharedMemory.unlink(name);
       SharedMemory.open(name, { create: true, exclusive: true, size: 2 }).close();
-      assert.throws(() => remove(old), { name: 'IpcError', code: 'ENOENT', syscall: 'shm_unlink', message: /now belongs to another object/ });
+      assert.throws(() => remove(old), {
+        name: 'IpcError',
+        code: 'ENOENT',
+        syscall: 'shm_unlink',
+        message: /now belongs to another object/,
+      });
       assert.equal(find<PosixShmRecord>('posix-shm', byName(name))!.size, 2);
       remove(find<PosixShmRecord>('posix-shm', byName(name))!);
       assert.equal(find<PosixShmRecord>('posix-shm', byName(name)), undefined);
@@ -398,7 +558,9 @@ describe('remove()', () => {
       fs.symlinkSync('/etc/passwd', link);
       fs.mkdirSync(directory);
 
-      const ours = list({ type: ['posix-shm', 'posix-semaphore'], staleness: true }).filter((o) => (o as PosixShmRecord).name.includes(base)) as Array<PosixShmRecord | PosixSemaphoreRecord>;
+      const ours = list({ type: ['posix-shm', 'posix-semaphore'], staleness: true }).filter((o) =>
+        (o as PosixShmRecord).name.includes(base),
+      ) as Array<PosixShmRecord | PosixSemaphoreRecord>;
       assert.deepEqual(ours.map((o) => [o.type, o.name, o.size]).sort(), [
         ['posix-semaphore', `/${base}-empty`, 0],
         ['posix-shm', `/${base}-\u001b[31mred\nfake line`, 1],
@@ -412,7 +574,10 @@ describe('remove()', () => {
       assert.equal(fs.existsSync(escape), false);
       remove(ours.find((o) => o.type === 'posix-semaphore')!);
       assert.equal(fs.existsSync(emptySemaphore), false);
-      assert.ok(fs.lstatSync(fifo).isFIFO() && fs.lstatSync(link).isSymbolicLink() && fs.lstatSync(directory).isDirectory(), 'what is no IPC object is left alone');
+      assert.ok(
+        fs.lstatSync(fifo).isFIFO() && fs.lstatSync(link).isSymbolicLink() && fs.lstatSync(directory).isDirectory(),
+        'what is no IPC object is left alone',
+      );
     } finally {
       for (const file of made) fs.rmSync(file, { recursive: true, force: true });
     }

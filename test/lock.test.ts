@@ -2,11 +2,11 @@
 // contention, robust recovery after kill -9, cancellation that leaves the words as they were, and the
 // C header (include/unipc/lock.h) taking the same locks.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import {
   Condition,
   IPC_PRIVATE,
@@ -15,11 +15,11 @@ import {
   MemoryFile,
   Mutex,
   MutexGuard,
+  mapAnonymous,
+  mmap,
   Semaphore,
   SharedMemory,
   SysvSharedMemory,
-  mapAnonymous,
-  mmap,
   waiterStats,
 } from '../src/index.js';
 import { compilePeer, finished, lineFrom, spawnPeer, tempDir } from './helpers.js';
@@ -106,11 +106,17 @@ describe('Mutex', () => {
       assert.equal(mutex.owner, process.pid);
     }
     assert.equal(mutex.owner, 0);
-    assert.equal(mutex.withLockSync(() => 42), 42);
+    assert.equal(
+      mutex.withLockSync(() => 42),
+      42,
+    );
     assert.equal(await mutex.withLock(async () => 43), 43);
-    await assert.rejects(mutex.withLock(() => {
-      throw new Error('inside');
-    }), /inside/);
+    await assert.rejects(
+      mutex.withLock(() => {
+        throw new Error('inside');
+      }),
+      /inside/,
+    );
     assert.equal(word[0], 0, 'released after the function threw');
   });
 
@@ -118,7 +124,10 @@ describe('Mutex', () => {
     using mapping = mapAnonymous(4096, { shared: true });
     const mutex = new Mutex(mapping);
     const first = mutex.lockSync();
-    assert.throws(() => mutex.lockSync(), (e: unknown) => e instanceof IpcError && e.code === 'EDEADLK');
+    assert.throws(
+      () => mutex.lockSync(),
+      (e: unknown) => e instanceof IpcError && e.code === 'EDEADLK',
+    );
     let second: MutexGuard | undefined;
     const pending = mutex.lock().then((g) => (second = g));
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -172,7 +181,11 @@ describe('Mutex', () => {
     using s = shared();
     const c = cPeer();
     const cChild = spawn(c, [s.name, 'count', '50000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await runAll([cChild, spawnPeer('locker', [s.name, 'mutex-sync', '20000']), spawnPeer('locker', [s.name, 'mutex-async', '20000'])]);
+    await runAll([
+      cChild,
+      spawnPeer('locker', [s.name, 'mutex-sync', '20000']),
+      spawnPeer('locker', [s.name, 'mutex-async', '20000']),
+    ]);
     assert.equal(s.counter[0], 90_000);
   });
 
@@ -253,7 +266,10 @@ describe('Mutex', () => {
     using s = shared();
     const holder = spawnPeer('locker', [s.name, 'hold']);
     const tid = Number((await lineFrom(holder, 'held')).split(' ')[1]);
-    await assert.rejects(s.mutex.lock({ timeout: 30 }), (e: unknown) => e instanceof IpcError && e.code === 'ETIMEDOUT' && /30 ms/.test(e.message));
+    await assert.rejects(
+      s.mutex.lock({ timeout: 30 }),
+      (e: unknown) => e instanceof IpcError && e.code === 'ETIMEDOUT' && /30 ms/.test(e.message),
+    );
     assert.throws(() => s.mutex.lockSync({ timeout: 30 }), { code: 'ETIMEDOUT' });
     const controller = new AbortController();
     const aborted = s.mutex.lock({ signal: controller.signal });
@@ -310,7 +326,10 @@ describe('Mutex', () => {
     const counter = new Int32Array(mapping.buffer, 64, 1);
     const script = new URL('./peers/lock-thread.ts', import.meta.url).href;
     const workers = [0, 1, 2].map(
-      () => new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), { workerData: { script, token: mapping.share(), count: 10_000 } }),
+      () =>
+        new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
+          workerData: { script, token: mapping.share(), count: 10_000 },
+        }),
     );
     const mutex = new Mutex(mapping);
     for (let i = 0; i < 10_000; i++) {
@@ -463,7 +482,6 @@ describe('Condition', () => {
     assert.equal(guard.held, false);
   });
 });
-
 
 describe('waiting', () => {
   test('1,000 pending lock waits (semaphores, mutexes, conditions) leave fs responsive, and all complete', async () => {

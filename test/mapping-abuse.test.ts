@@ -4,8 +4,8 @@
 // it was at the call), never a crash. (test/mmap.test.ts and test/peers/mapping-hazards.ts cover Node's
 // own jobs — thread-pool work, byte streams — over closed mappings.)
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Channel } from '../src/channel.js';
@@ -15,14 +15,14 @@ import {
   MemoryFile,
   MessageQueue,
   Mutex,
+  mapAnonymous,
+  mmap,
   PAGE_SIZE,
   PosixQueue,
+  pipe,
   Semaphore,
   SharedMemory,
   SysvSharedMemory,
-  mapAnonymous,
-  mmap,
-  pipe,
   socketpair,
 } from '../src/index.js';
 import { tempDir, uniqueIpcName } from './helpers.js';
@@ -31,7 +31,10 @@ const SIZE = 2 * PAGE_SIZE;
 
 // Lines of /proc/self/maps that map `path`.
 function mapsOf(path: string): number {
-  return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((line) => line.includes(path)).length;
+  return fs
+    .readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(path)).length;
 }
 
 /** A mapping of every kind unipc makes, and how to let go of what it was made from. */
@@ -118,7 +121,12 @@ describe('views kept after close()', () => {
 
   test('a view of a closed mapping given as data is ERR_INVALID_ARG_VALUE, not a silent empty message', async () => {
     const mapping = mapAnonymous(SIZE);
-    const views: unknown[] = [new Uint8Array(mapping.buffer), Buffer.from(mapping.buffer), new DataView(mapping.buffer), new Float32Array(mapping.buffer, 8, 2)];
+    const views: unknown[] = [
+      new Uint8Array(mapping.buffer),
+      Buffer.from(mapping.buffer),
+      new DataView(mapping.buffer),
+      new Float32Array(mapping.buffer, 8, 2),
+    ];
     mapping.close();
     views.push(mapping.buffer); // the detached buffer itself
     using p = pipe();
@@ -128,7 +136,11 @@ describe('views kept after close()', () => {
     const name = `/${uniqueIpcName('abuse')}`;
     const posix = PosixQueue.open(name, { create: true, exclusive: true, maxMessages: 1, messageSize: 64 });
     try {
-      const refused = { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /^The argument 'data' must not be detached/ };
+      const refused = {
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: /^The argument 'data' must not be detached/,
+      };
       for (const view of views) {
         assert.throws(() => p.writer.writeSync(view as never), refused);
         await assert.rejects(p.writer.write(view as never), refused);
@@ -300,13 +312,20 @@ describe('closing twice, and from several threads at once', () => {
       { length: 4 },
       () =>
         new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
-          workerData: { script: new URL('./peers/mapping-closer.ts', import.meta.url).href, token: mapping.share(), gate },
+          workerData: {
+            script: new URL('./peers/mapping-closer.ts', import.meta.url).href,
+            token: mapping.share(),
+            gate,
+          },
         }),
     );
-    const reports = workers.map((worker) => new Promise((resolve, reject) => {
-      worker.on('message', (message) => message !== 'ready' && resolve(message));
-      worker.once('error', reject);
-    }));
+    const reports = workers.map(
+      (worker) =>
+        new Promise((resolve, reject) => {
+          worker.on('message', (message) => message !== 'ready' && resolve(message));
+          worker.once('error', reject);
+        }),
+    );
     await Promise.all(workers.map((worker) => new Promise((resolve) => worker.once('message', resolve))));
     const mine = [new Semaphore(mapping, 8).wait().catch((error: { code: string }) => error.code), mapping.sync()];
     Atomics.store(gate, 0, 1);

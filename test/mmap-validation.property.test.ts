@@ -17,34 +17,33 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  ftok,
   IPC_PRIVATE,
   MAX_MAPPING_LENGTH,
   Mapping,
   MemoryFile,
-  PAGE_SIZE,
-  SharedMemory,
-  SysvSharedMemory,
-  ftok,
   mapAnonymous,
   mkfifo,
   mmap,
+  PAGE_SIZE,
   pipe,
+  SharedMemory,
+  SysvSharedMemory,
 } from '../src/index.js';
 import { root, tempDir } from './helpers.js';
 import {
-  MAX_INT32,
-  MAX_SAFE,
-  type Slot,
   anything,
   argumentChecks,
   badIpcNames,
   booleanSlots,
   checkArgError,
   checkIpcError,
-  expectNoSideEffects as noSideEffects,
   hasFd,
   integerSlots,
   isNumber,
+  MAX_INT32,
+  MAX_SAFE,
+  expectNoSideEffects as noSideEffects,
   notFdLike,
   notIntegerIn,
   notNumber,
@@ -54,6 +53,7 @@ import {
   notString,
   pathsWithNul,
   rangeDetail,
+  type Slot,
   signalSlot,
   timeoutSlots,
 } from './property.js';
@@ -95,7 +95,10 @@ function releaseSharedMemory(value: unknown): boolean {
   return false;
 }
 
-const { throwsArgError, throwsIpcError, settle, rejectsArgError, optionProperties } = argumentChecks({ params, release: releaseSharedMemory });
+const { throwsArgError, throwsIpcError, settle, rejectsArgError, optionProperties } = argumentChecks({
+  params,
+  release: releaseSharedMemory,
+});
 
 // ---------------------------------------------------------------------------------------------------
 // Arbitraries of values guaranteed to be invalid for a slot
@@ -107,7 +110,9 @@ const notMapTarget = anything.filter((v) => !isNumber(v) && typeof v !== 'string
 const unaligned = fc
   .oneof(
     fc.integer({ min: 1, max: PAGE_SIZE - 1 }),
-    fc.tuple(fc.integer({ min: 0, max: 2 ** 30 }), fc.integer({ min: 1, max: PAGE_SIZE - 1 })).map(([pages, extra]) => pages * PAGE_SIZE + extra),
+    fc
+      .tuple(fc.integer({ min: 0, max: 2 ** 30 }), fc.integer({ min: 1, max: PAGE_SIZE - 1 }))
+      .map(([pages, extra]) => pages * PAGE_SIZE + extra),
     fc.integer({ min: 1, max: MAX_SAFE }),
   )
   .filter((x) => x % PAGE_SIZE !== 0);
@@ -116,7 +121,13 @@ const unaligned = fc
 const mapSlots: Slot[] = [
   ...integerSlots('length', 1, MAX_MAPPING_LENGTH),
   ...integerSlots('offset', 0, MAX_SAFE),
-  { key: 'offset', kind: 'range', values: unaligned, detail: `a multiple of the page size (${PAGE_SIZE})`, note: 'not a multiple of PAGE_SIZE' },
+  {
+    key: 'offset',
+    kind: 'range',
+    values: unaligned,
+    detail: `a multiple of the page size (${PAGE_SIZE})`,
+    note: 'not a multiple of PAGE_SIZE',
+  },
   { key: 'prot', kind: 'value', values: notOneOf(['r', 'rw'], true), detail: "must be one of: 'r', 'rw'" },
   ...booleanSlots('shared', 'beyondEnd'),
 ];
@@ -222,7 +233,10 @@ function probeFifoMapping(): Promise<{ code: number | null; signal: NodeJS.Signa
     `fs.writeFileSync(${JSON.stringify(started)}, '');\n` +
     `try { mmap(${JSON.stringify(fifo)}, { length: ${PAGE_SIZE} }); process.exit(10); }\n` +
     `catch (e) { process.exit(['ENODEV', 'EACCES', 'EINVAL', 'ERR_INVALID_ARG_VALUE'].includes(e.code) ? 0 : 11); }`;
-  const child = spawnChild(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: 'ignore' });
+  const child = spawnChild(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: root,
+    stdio: 'ignore',
+  });
   let deadline: NodeJS.Timeout | undefined;
   const watch = setInterval(() => {
     if (deadline === undefined && fs.existsSync(started)) deadline = setTimeout(() => child.kill('SIGKILL'), 2000);
@@ -278,22 +292,47 @@ describe('mmap(target, options)', () => {
   optionProperties('mmap()', 'sync', (options) => mmap(missing(), options as never), mapSlots);
 
   test('target of the wrong type (including undefined)', () => {
-    fc.assert(fc.property(notMapTarget, (v) => throwsArgError(() => mmap(v as never), 'type', 'target')), params);
+    fc.assert(
+      fc.property(notMapTarget, (v) => throwsArgError(() => mmap(v as never), 'type', 'target')),
+      params,
+    );
   });
 
   test('target descriptor out of range or not an integer, as a number or an { fd } object', () => {
-    fc.assert(fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => mmap(v), 'range', 'target', rangeDetail(0, MAX_INT32))), params);
-    fc.assert(fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => mmap({ fd: v }), 'range', 'target', rangeDetail(0, MAX_INT32))), params);
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => mmap({ fd: v } as never), 'type', 'target')), params);
+    fc.assert(
+      fc.property(notIntegerIn(0, MAX_INT32), (v) =>
+        throwsArgError(() => mmap(v), 'range', 'target', rangeDetail(0, MAX_INT32)),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(0, MAX_INT32), (v) =>
+        throwsArgError(() => mmap({ fd: v }), 'range', 'target', rangeDetail(0, MAX_INT32)),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notNumber(false), (v) => throwsArgError(() => mmap({ fd: v } as never), 'type', 'target')),
+      params,
+    );
   });
 
   test('target path with a NUL byte, as a string or an encoded file: URL', () => {
-    fc.assert(fc.property(pathWithNul, (p) => throwsArgError(() => mmap(p), 'value', 'target', 'without null bytes')), params);
-    fc.assert(fc.property(urlWithNul, (url) => throwsArgError(() => mmap(url), 'value', 'target', 'without null bytes')), params);
+    fc.assert(
+      fc.property(pathWithNul, (p) => throwsArgError(() => mmap(p), 'value', 'target', 'without null bytes')),
+      params,
+    );
+    fc.assert(
+      fc.property(urlWithNul, (url) => throwsArgError(() => mmap(url), 'value', 'target', 'without null bytes')),
+      params,
+    );
   });
 
   test('target URLs that are not file: URLs', () => {
-    fc.assert(fc.property(notFileUrl, (url) => throwsArgError(() => mmap(url), 'value', 'target', 'must be a file: URL')), params);
+    fc.assert(
+      fc.property(notFileUrl, (url) => throwsArgError(() => mmap(url), 'value', 'target', 'must be a file: URL')),
+      params,
+    );
   });
 
   test('a closed MemoryFile or SharedMemory as the target is IpcError EBADF', () => {
@@ -317,7 +356,12 @@ describe('mmap(target, options)', () => {
   // The targets under which one file can be reached: its path, its file: URL, a descriptor, an { fd }.
   // (Descriptors are opened with `flags`; a path or URL is opened by mmap() itself.)
   const { O_RDONLY, O_RDWR, O_WRONLY } = fs.constants;
-  function withTarget<T>(file: string, form: 'path' | 'url' | 'fd' | 'object', flags: number, use: (target: string | URL | number | { fd: number }) => T): T {
+  function withTarget<T>(
+    file: string,
+    form: 'path' | 'url' | 'fd' | 'object',
+    flags: number,
+    use: (target: string | URL | number | { fd: number }) => T,
+  ): T {
     if (form === 'path') return use(file);
     if (form === 'url') return use(new URL(`file://${file}`));
     const fd = fs.openSync(file, flags);
@@ -335,7 +379,13 @@ describe('mmap(target, options)', () => {
     fc.assert(
       fc.property(forms, options, (form, o) =>
         withTarget(emptyFile(), form, O_RDWR, (target) =>
-          throwsArgError(() => mmap(target, o), 'range', 'options.length', /the file .* is empty .*beyondEnd/, LOOKS_AT_FILE),
+          throwsArgError(
+            () => mmap(target, o),
+            'range',
+            'options.length',
+            /the file .* is empty .*beyondEnd/,
+            LOOKS_AT_FILE,
+          ),
         ),
       ),
       few,
@@ -360,7 +410,13 @@ describe('mmap(target, options)', () => {
     fc.assert(
       fc.property(forms, cases, (form, { available, ...o }) =>
         withTarget(dataFile(), form, O_RDWR, (target) =>
-          throwsArgError(() => mmap(target, o), 'range', 'options.length', new RegExp(`It must be <= ${available} .*SIGBUS.*beyondEnd`), LOOKS_AT_FILE),
+          throwsArgError(
+            () => mmap(target, o),
+            'range',
+            'options.length',
+            new RegExp(`It must be <= ${available} .*SIGBUS.*beyondEnd`),
+            LOOKS_AT_FILE,
+          ),
         ),
       ),
       few,
@@ -371,7 +427,13 @@ describe('mmap(target, options)', () => {
     fc.assert(
       fc.property(forms, fc.integer({ min: 2, max: 2 ** 20 }), (form, pages) =>
         withTarget(dataFile(), form, O_RDONLY, (target) =>
-          throwsArgError(() => mmap(target, { offset: pages * PAGE_SIZE }), 'range', 'options.offset', `< ${DATA_SIZE}`, LOOKS_AT_FILE),
+          throwsArgError(
+            () => mmap(target, { offset: pages * PAGE_SIZE }),
+            'range',
+            'options.offset',
+            `< ${DATA_SIZE}`,
+            LOOKS_AT_FILE,
+          ),
         ),
       ),
       few,
@@ -420,8 +482,17 @@ describe('mmap(target, options)', () => {
   test('something other than a regular file without a length: ERR_INVALID_ARG_VALUE naming options.length', () => {
     using p = pipe();
     fc.assert(
-      fc.property(fc.constantFrom<unknown>(p.reader, p.reader.fd, { fd: p.reader.fd }), fc.boolean(), (target, shared) =>
-        throwsArgError(() => mmap(target as never, { prot: 'r', shared }), 'value', 'options.length', 'must be given when mapping something other than a regular file', LOOKS_AT_FILE),
+      fc.property(
+        fc.constantFrom<unknown>(p.reader, p.reader.fd, { fd: p.reader.fd }),
+        fc.boolean(),
+        (target, shared) =>
+          throwsArgError(
+            () => mmap(target as never, { prot: 'r', shared }),
+            'value',
+            'options.length',
+            'must be given when mapping something other than a regular file',
+            LOOKS_AT_FILE,
+          ),
       ),
       few,
     );
@@ -438,8 +509,14 @@ describe('mmap(target, options)', () => {
       code: 'ERR_OUT_OF_RANGE',
       message: `The value of "options.length" is out of range. It must be >= 1 && <= ${MAX_MAPPING_LENGTH}. Received 0`,
     });
-    assert.throws(() => mmap(missing(), { length: MAX_MAPPING_LENGTH + 1 }), { code: 'ERR_OUT_OF_RANGE', message: new RegExp(`Received ${MAX_MAPPING_LENGTH + 1}$`) });
-    assert.throws(() => mmap(missing(), { length: -PAGE_SIZE }), { code: 'ERR_OUT_OF_RANGE', message: /Received -4096$/ });
+    assert.throws(() => mmap(missing(), { length: MAX_MAPPING_LENGTH + 1 }), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: new RegExp(`Received ${MAX_MAPPING_LENGTH + 1}$`),
+    });
+    assert.throws(() => mmap(missing(), { length: -PAGE_SIZE }), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: /Received -4096$/,
+    });
     assert.throws(() => mmap(missing(), { prot: 'w' as never }), {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_VALUE',
@@ -455,8 +532,14 @@ describe('mmap(target, options)', () => {
       code: 'ERR_INVALID_ARG_TYPE',
       message: 'The "target" argument must be of type string or an instance of URL. Received type boolean (true)',
     });
-    assert.throws(() => mmap(-1), { code: 'ERR_OUT_OF_RANGE', message: 'The value of "target" is out of range. It must be >= 0 && <= 2147483647. Received -1' });
-    assert.throws(() => mmap(`${scratch.path}/a\0b`), { code: 'ERR_INVALID_ARG_VALUE', message: /^The argument 'target' must be a string or URL without null bytes\. Received / });
+    assert.throws(() => mmap(-1), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: 'The value of "target" is out of range. It must be >= 0 && <= 2147483647. Received -1',
+    });
+    assert.throws(() => mmap(`${scratch.path}/a\0b`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /^The argument 'target' must be a string or URL without null bytes\. Received /,
+    });
     assert.throws(() => mmap(emptyFile()), {
       code: 'ERR_OUT_OF_RANGE',
       message: `The value of "options.length" is out of range. It must be > 0, but the file '${emptyFile()}' is empty (pass beyondEnd to map past its end). Received 0`,
@@ -468,14 +551,29 @@ describe('mapAnonymous(length, options)', () => {
   expectNoSideEffects();
 
   test('length of the wrong type (including undefined)', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => mapAnonymous(v as never), 'type', 'length', 'must be of type number')), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) =>
+        throwsArgError(() => mapAnonymous(v as never), 'type', 'length', 'must be of type number'),
+      ),
+      params,
+    );
   });
 
   test('length 0, negative, above MAX_MAPPING_LENGTH, not an integer, NaN, ±Infinity, 2**53', () => {
-    fc.assert(fc.property(notIntegerIn(1, MAX_MAPPING_LENGTH), (v) => throwsArgError(() => mapAnonymous(v), 'range', 'length', rangeDetail(1, MAX_MAPPING_LENGTH))), params);
+    fc.assert(
+      fc.property(notIntegerIn(1, MAX_MAPPING_LENGTH), (v) =>
+        throwsArgError(() => mapAnonymous(v), 'range', 'length', rangeDetail(1, MAX_MAPPING_LENGTH)),
+      ),
+      params,
+    );
   });
 
-  optionProperties('mapAnonymous()', 'sync', (options) => mapAnonymous(PAGE_SIZE, options as never), booleanSlots('shared'));
+  optionProperties(
+    'mapAnonymous()',
+    'sync',
+    (options) => mapAnonymous(PAGE_SIZE, options as never),
+    booleanSlots('shared'),
+  );
 
   test('exact messages', () => {
     assert.throws(() => mapAnonymous(0), {
@@ -488,7 +586,10 @@ describe('mapAnonymous(length, options)', () => {
       code: 'ERR_INVALID_ARG_TYPE',
       message: `The "length" argument must be of type number. Received type string ('4096')`,
     });
-    assert.throws(() => mapAnonymous(PAGE_SIZE, { shared: 'yes' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /^The "options\.shared" property must be of type boolean/ });
+    assert.throws(() => mapAnonymous(PAGE_SIZE, { shared: 'yes' as never }), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: /^The "options\.shared" property must be of type boolean/,
+    });
   });
 });
 
@@ -529,41 +630,94 @@ describe('Mapping: sync(), syncSync(), fromShared(), use after close', () => {
     { key: 'length', kind: 'range', values: notIntegerIn(0, SIZE), detail: rangeDetail(0, SIZE) },
   ];
 
-  optionProperties('sync()', 'async', (options) => mapping.sync(options as never), [signalSlot, ...timeoutSlots, ...offsetSlots, ...lengthSlots]);
-  optionProperties('syncSync()', 'sync', (options) => mapping.syncSync(options as never), [...booleanSlots('wait'), ...offsetSlots, ...lengthSlots]);
+  optionProperties('sync()', 'async', (options) => mapping.sync(options as never), [
+    signalSlot,
+    ...timeoutSlots,
+    ...offsetSlots,
+    ...lengthSlots,
+  ]);
+  optionProperties('syncSync()', 'sync', (options) => mapping.syncSync(options as never), [
+    ...booleanSlots('wait'),
+    ...offsetSlots,
+    ...lengthSlots,
+  ]);
 
   test('a length reaching past the end of the mapping', async () => {
     const cases = fc
       .integer({ min: 0, max: SIZE })
-      .chain((offset) => fc.tuple(fc.constant(offset), fc.oneof(fc.integer({ min: SIZE - offset + 1, max: SIZE + 1 }), fc.integer({ min: SIZE - offset + 1, max: MAX_SAFE }))));
+      .chain((offset) =>
+        fc.tuple(
+          fc.constant(offset),
+          fc.oneof(
+            fc.integer({ min: SIZE - offset + 1, max: SIZE + 1 }),
+            fc.integer({ min: SIZE - offset + 1, max: MAX_SAFE }),
+          ),
+        ),
+      );
     fc.assert(
       fc.property(cases, fc.boolean(), ([offset, length], wait) =>
-        throwsArgError(() => mapping.syncSync({ offset, length, wait }), 'range', 'options.length', `>= 0 && <= ${SIZE - offset}`),
+        throwsArgError(
+          () => mapping.syncSync({ offset, length, wait }),
+          'range',
+          'options.length',
+          `>= 0 && <= ${SIZE - offset}`,
+        ),
       ),
       params,
     );
     await fc.assert(
-      fc.asyncProperty(cases, ([offset, length]) => rejectsArgError(() => mapping.sync({ offset, length }), 'range', 'options.length', `>= 0 && <= ${SIZE - offset}`)),
+      fc.asyncProperty(cases, ([offset, length]) =>
+        rejectsArgError(
+          () => mapping.sync({ offset, length }),
+          'range',
+          'options.length',
+          `>= 0 && <= ${SIZE - offset}`,
+        ),
+      ),
       params,
     );
   });
 
   test('any range inside the mapping is accepted (control)', async () => {
-    const ranges = fc.integer({ min: 0, max: SIZE }).chain((offset) => fc.tuple(fc.constant(offset), fc.option(fc.integer({ min: 0, max: SIZE - offset }), { nil: undefined })));
-    fc.assert(fc.property(ranges, fc.boolean(), ([offset, length], wait) => mapping.syncSync({ offset, length, wait })), few);
-    await fc.assert(fc.asyncProperty(ranges, async ([offset, length]) => assert.equal(await mapping.sync({ offset, length }), undefined)), few);
+    const ranges = fc
+      .integer({ min: 0, max: SIZE })
+      .chain((offset) =>
+        fc.tuple(fc.constant(offset), fc.option(fc.integer({ min: 0, max: SIZE - offset }), { nil: undefined })),
+      );
+    fc.assert(
+      fc.property(ranges, fc.boolean(), ([offset, length], wait) => mapping.syncSync({ offset, length, wait })),
+      few,
+    );
+    await fc.assert(
+      fc.asyncProperty(ranges, async ([offset, length]) =>
+        assert.equal(await mapping.sync({ offset, length }), undefined),
+      ),
+      few,
+    );
   });
 
   test('fromShared(token): token not an object (including undefined)', () => {
-    fc.assert(fc.property(notObject, (v) => throwsArgError(() => Mapping.fromShared(v as never), 'type', 'token', 'must be of type object')), params);
+    fc.assert(
+      fc.property(notObject, (v) =>
+        throwsArgError(() => Mapping.fromShared(v as never), 'type', 'token', 'must be of type object'),
+      ),
+      params,
+    );
   });
 
   test('fromShared(token): token.region missing or of the wrong type', () => {
     const tokens = fc.oneof(
       fc.record({ shared: fc.boolean(), writable: fc.boolean() }, { requiredKeys: [] }),
-      fc.tuple(notNumber(false), fc.boolean(), fc.boolean()).map(([region, shared, writable]) => ({ region, shared, writable })),
+      fc
+        .tuple(notNumber(false), fc.boolean(), fc.boolean())
+        .map(([region, shared, writable]) => ({ region, shared, writable })),
     );
-    fc.assert(fc.property(tokens, (token) => throwsArgError(() => Mapping.fromShared(token as never), 'type', 'token.region', 'must be of type number')), params);
+    fc.assert(
+      fc.property(tokens, (token) =>
+        throwsArgError(() => Mapping.fromShared(token as never), 'type', 'token.region', 'must be of type number'),
+      ),
+      params,
+    );
   });
 
   test('fromShared(token): token.region out of range or not an integer', () => {
@@ -596,7 +750,17 @@ describe('Mapping: sync(), syncSync(), fromShared(), use after close', () => {
   });
 
   type Op = 'sync' | 'syncSync' | 'syncSync-nowait' | 'share' | 'fromShared' | 'close' | 'detach' | 'dispose' | 'state';
-  const ops: Op[] = ['sync', 'syncSync', 'syncSync-nowait', 'share', 'fromShared', 'close', 'detach', 'dispose', 'state'];
+  const ops: Op[] = [
+    'sync',
+    'syncSync',
+    'syncSync-nowait',
+    'share',
+    'fromShared',
+    'close',
+    'detach',
+    'dispose',
+    'state',
+  ];
 
   test('use after close: sync() rejects and syncSync(), share(), fromShared() throw IpcError EBADF; closing again is harmless', async () => {
     const makers = fc.constantFrom<[string, () => Mapping]>(
@@ -695,7 +859,10 @@ describe('Mapping: sync(), syncSync(), fromShared(), use after close', () => {
       code: 'ERR_OUT_OF_RANGE',
       message: `The value of "options.offset" is out of range. It must be >= 0 && <= ${SIZE}. Received ${SIZE + 1}`,
     });
-    await assert.rejects(mapping.sync({ timeout: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /^The value of "options\.timeout" is out of range/ });
+    await assert.rejects(mapping.sync({ timeout: -1 }), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: /^The value of "options\.timeout" is out of range/,
+    });
     assert.throws(() => mapping.syncSync({ offset: PAGE_SIZE, length: SIZE }), {
       code: 'ERR_OUT_OF_RANGE',
       message: `The value of "options.length" is out of range. It must be >= 0 && <= ${SIZE - PAGE_SIZE}. Received ${SIZE}`,
@@ -705,7 +872,10 @@ describe('Mapping: sync(), syncSync(), fromShared(), use after close', () => {
       code: 'ERR_INVALID_ARG_TYPE',
       message: `The "options.wait" property must be of type boolean. Received type string ('no')`,
     });
-    assert.throws(() => Mapping.fromShared(7 as never), { code: 'ERR_INVALID_ARG_TYPE', message: 'The "token" argument must be of type object. Received type number (7)' });
+    assert.throws(() => Mapping.fromShared(7 as never), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "token" argument must be of type object. Received type number (7)',
+    });
     assert.throws(() => Mapping.fromShared({} as never), {
       code: 'ERR_INVALID_ARG_TYPE',
       message: 'The "token.region" property must be of type number. Received undefined',
@@ -730,12 +900,22 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
   });
 
   test('create(name): name of the wrong type', () => {
-    fc.assert(fc.property(notString(true), (v) => throwsArgError(() => MemoryFile.create(v as never), 'type', 'name', 'must be of type string')), params);
+    fc.assert(
+      fc.property(notString(true), (v) =>
+        throwsArgError(() => MemoryFile.create(v as never), 'type', 'name', 'must be of type string'),
+      ),
+      params,
+    );
   });
 
   const text = (maxLength = 20) => fc.string({ unit: 'binary', maxLength }).map((s) => s.replace(/[\0/]/g, ''));
   const withSlash = fc.tuple(text(), fc.string({ maxLength: 10 })).map(([a, b]) => `${a}/${b}`);
-  const withNul = fc.tuple(text(), fc.string({ maxLength: 10 }).map((s) => s.replaceAll('/', ''))).map(([a, b]) => `${a}\0${b}`);
+  const withNul = fc
+    .tuple(
+      text(),
+      fc.string({ maxLength: 10 }).map((s) => s.replaceAll('/', '')),
+    )
+    .map(([a, b]) => `${a}\0${b}`);
   /** Names of more than `limit` UTF-8 bytes, some of them at most `limit` UTF-16 units long. */
   const tooLong = (limit: number) =>
     fc
@@ -748,7 +928,17 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
 
   test("create(name): a '/', a NUL byte, or more than 249 bytes", () => {
     const bad = fc.oneof(withSlash, withNul, tooLong(249));
-    fc.assert(fc.property(bad, (name) => throwsArgError(() => MemoryFile.create(name), 'value', 'name', "must be well-formed, with no '/' or null bytes, and at most 249 bytes")), params);
+    fc.assert(
+      fc.property(bad, (name) =>
+        throwsArgError(
+          () => MemoryFile.create(name),
+          'value',
+          'name',
+          "must be well-formed, with no '/' or null bytes, and at most 249 bytes",
+        ),
+      ),
+      params,
+    );
   });
 
   optionProperties('create()', 'sync', (options) => MemoryFile.create(`${PREFIX}options`, options as never), [
@@ -757,15 +947,30 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
   ]);
 
   test('resize(size): of the wrong type (including undefined), out of range or not an integer', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => file.resize(v as never), 'type', 'size', 'must be of type number')), params);
-    fc.assert(fc.property(notIntegerIn(0, MAX_SAFE), (v) => throwsArgError(() => file.resize(v), 'range', 'size', rangeDetail(0, MAX_SAFE))), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) =>
+        throwsArgError(() => file.resize(v as never), 'type', 'size', 'must be of type number'),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(0, MAX_SAFE), (v) =>
+        throwsArgError(() => file.resize(v), 'range', 'size', rangeDetail(0, MAX_SAFE)),
+      ),
+      params,
+    );
   });
 
   test('seal(...seals): a bad seal name anywhere in the list (undefined included)', () => {
     const good = () => fc.array(fc.constantFrom(...SEALS), { maxLength: 4 });
     fc.assert(
       fc.property(good(), notOneOf(SEALS, false), good(), (head, bad, tail) =>
-        throwsArgError(() => file.seal(...([...head, bad, ...tail] as never[])), 'value', `seals[${head.length}]`, "must be one of: 'seal', 'shrink', 'grow', 'write'"),
+        throwsArgError(
+          () => file.seal(...([...head, bad, ...tail] as never[])),
+          'value',
+          `seals[${head.length}]`,
+          "must be one of: 'seal', 'shrink', 'grow', 'write'",
+        ),
       ),
       params,
     );
@@ -774,9 +979,19 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
   optionProperties('map()', 'sync', (options) => file.map(options as never), mapSlots);
 
   test('fromFd(fd): of the wrong type (objects with an fd included), out of range or not an integer', () => {
-    fc.assert(fc.property(notFdLike, (v) => throwsArgError(() => MemoryFile.fromFd(v as never), 'type', 'fd', 'must be of type number')), params);
+    fc.assert(
+      fc.property(notFdLike, (v) =>
+        throwsArgError(() => MemoryFile.fromFd(v as never), 'type', 'fd', 'must be of type number'),
+      ),
+      params,
+    );
     for (const value of [{ fd: file.fd }, file]) throwsArgError(() => MemoryFile.fromFd(value as never), 'type', 'fd');
-    fc.assert(fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => MemoryFile.fromFd(v), 'range', 'fd', rangeDetail(0, MAX_INT32))), params);
+    fc.assert(
+      fc.property(notIntegerIn(0, MAX_INT32), (v) =>
+        throwsArgError(() => MemoryFile.fromFd(v), 'range', 'fd', rangeDetail(0, MAX_INT32)),
+      ),
+      params,
+    );
   });
 
   test('fromFd(fd): a descriptor that is not a memfd is IpcError EINVAL and stays the caller’s', () => {
@@ -786,7 +1001,11 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
     const p = pipe();
     try {
       fs.writeFileSync(dir.file('regular'), 'x');
-      const descriptors = [fs.openSync(dir.file('regular'), 'r'), fs.openSync('/dev/null', 'r'), fs.openSync(dir.path, 'r')];
+      const descriptors = [
+        fs.openSync(dir.file('regular'), 'r'),
+        fs.openSync('/dev/null', 'r'),
+        fs.openSync(dir.path, 'r'),
+      ];
       try {
         for (const fd of [...descriptors, memory.fd, p.reader.fd, p.writer.fd]) {
           throwsIpcError(() => MemoryFile.fromFd(fd), 'EINVAL');
@@ -808,7 +1027,7 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
   });
 
   test('after close(): resize(), seal(), map() are IpcError EBADF; valid names up to 249 bytes work', () => {
-    const longest = MemoryFile.create('é'.repeat(124) + 'x');
+    const longest = MemoryFile.create(`${'é'.repeat(124)}x`);
     assert.equal(Buffer.byteLength(longest.name), 249);
     longest.close();
     longest.close();
@@ -821,11 +1040,21 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
     assert.throws(() => MemoryFile.create('a/b'), {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_VALUE',
-      message: "The argument 'name' must be well-formed, with no '/' or null bytes, and at most 249 bytes. Received 'a/b'",
+      message:
+        "The argument 'name' must be well-formed, with no '/' or null bytes, and at most 249 bytes. Received 'a/b'",
     });
-    assert.throws(() => MemoryFile.create('x'.repeat(250)), { code: 'ERR_INVALID_ARG_VALUE', message: /at most 249 bytes/ });
-    assert.throws(() => MemoryFile.create('é'.repeat(125)), { code: 'ERR_INVALID_ARG_VALUE', message: /at most 249 bytes/ });
-    assert.throws(() => MemoryFile.create(null as never), { code: 'ERR_INVALID_ARG_TYPE', message: 'The "name" argument must be of type string. Received null' });
+    assert.throws(() => MemoryFile.create('x'.repeat(250)), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /at most 249 bytes/,
+    });
+    assert.throws(() => MemoryFile.create('é'.repeat(125)), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /at most 249 bytes/,
+    });
+    assert.throws(() => MemoryFile.create(null as never), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "name" argument must be of type string. Received null',
+    });
     assert.throws(() => file.seal('grow', 'shrinkk' as never), {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_VALUE',
@@ -836,8 +1065,14 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
       code: 'ERR_OUT_OF_RANGE',
       message: `The value of "size" is out of range. It must be >= 0 && <= ${MAX_SAFE}. Received -1`,
     });
-    assert.throws(() => MemoryFile.fromFd(-1), { code: 'ERR_OUT_OF_RANGE', message: /^The value of "fd" is out of range/ });
-    assert.throws(() => file.map({ offset: PAGE_SIZE + 1 }), { code: 'ERR_OUT_OF_RANGE', message: new RegExp(`multiple of the page size \\(${PAGE_SIZE}\\)`) });
+    assert.throws(() => MemoryFile.fromFd(-1), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: /^The value of "fd" is out of range/,
+    });
+    assert.throws(() => file.map({ offset: PAGE_SIZE + 1 }), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: new RegExp(`multiple of the page size \\(${PAGE_SIZE}\\)`),
+    });
   });
 });
 
@@ -861,16 +1096,45 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
 
   // Invalid names. Whatever part of one glibc or the kernel might still accept starts with PREFIX.
   const badName = badIpcNames(PREFIX);
-  const nameDetail = /must be a name with one optional leading '\/' and no other '\/' or null bytes|must be at most 255 bytes long/;
+  const nameDetail =
+    /must be a name with one optional leading '\/' and no other '\/' or null bytes|must be at most 255 bytes long/;
 
   test('open(name) and unlink(name): name of the wrong type (including undefined)', () => {
-    fc.assert(fc.property(notString(false), (v) => throwsArgError(() => SharedMemory.open(v as never, { create: true, size: PAGE_SIZE }), 'type', 'name', 'must be of type string')), params);
-    fc.assert(fc.property(notString(false), (v) => throwsArgError(() => SharedMemory.unlink(v as never), 'type', 'name', 'must be of type string')), params);
+    fc.assert(
+      fc.property(notString(false), (v) =>
+        throwsArgError(
+          () => SharedMemory.open(v as never, { create: true, size: PAGE_SIZE }),
+          'type',
+          'name',
+          'must be of type string',
+        ),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notString(false), (v) =>
+        throwsArgError(() => SharedMemory.unlink(v as never), 'type', 'name', 'must be of type string'),
+      ),
+      params,
+    );
   });
 
   test("open(name) and unlink(name): empty, '/', '//x', 'a/b', '.', '..', a NUL byte, more than 255 bytes", () => {
-    fc.assert(fc.property(badName, (name) => throwsArgError(() => SharedMemory.open(name, { create: true, exclusive: true, size: PAGE_SIZE }), 'value', 'name', nameDetail)), params);
-    fc.assert(fc.property(badName, (name) => throwsArgError(() => SharedMemory.unlink(name), 'value', 'name', nameDetail)), params);
+    fc.assert(
+      fc.property(badName, (name) =>
+        throwsArgError(
+          () => SharedMemory.open(name, { create: true, exclusive: true, size: PAGE_SIZE }),
+          'value',
+          'name',
+          nameDetail,
+        ),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(badName, (name) => throwsArgError(() => SharedMemory.unlink(name), 'value', 'name', nameDetail)),
+      params,
+    );
   });
 
   test("one leading '/' is optional: 'x' and '/x' name the same object", () => {
@@ -933,15 +1197,30 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
       .filter((o) => o.truncate || o.size !== undefined);
     fc.assert(
       fc.property(fc.constantFrom(missing, fixtureName), options, (name, o) =>
-        throwsArgError(() => SharedMemory.open(name, { ...o, readOnly: true }), 'value', 'options.readOnly', 'cannot be combined with truncate or size'),
+        throwsArgError(
+          () => SharedMemory.open(name, { ...o, readOnly: true }),
+          'value',
+          'options.readOnly',
+          'cannot be combined with truncate or size',
+        ),
       ),
       params,
     );
   });
 
   test('resize(size): of the wrong type (including undefined), out of range or not an integer', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => memory.resize(v as never), 'type', 'size', 'must be of type number')), params);
-    fc.assert(fc.property(notIntegerIn(0, MAX_SAFE), (v) => throwsArgError(() => memory.resize(v), 'range', 'size', rangeDetail(0, MAX_SAFE))), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) =>
+        throwsArgError(() => memory.resize(v as never), 'type', 'size', 'must be of type number'),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(0, MAX_SAFE), (v) =>
+        throwsArgError(() => memory.resize(v), 'range', 'size', rangeDetail(0, MAX_SAFE)),
+      ),
+      params,
+    );
   });
 
   optionProperties('map()', 'sync', (options) => memory.map(options as never), mapSlots);
@@ -949,7 +1228,10 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
 
   test("map() of a read-only handle: shared 'rw' is IpcError EACCES; 'r' and private 'rw' work", () => {
     const options = validMapOptions.map((o) => ({ ...o, prot: 'rw' as const, shared: true }));
-    fc.assert(fc.property(options, (o) => throwsIpcError(() => readOnly.map(o), 'EACCES', 'mmap')), few);
+    fc.assert(
+      fc.property(options, (o) => throwsIpcError(() => readOnly.map(o), 'EACCES', 'mmap')),
+      few,
+    );
     readOnly.map().close();
     readOnly.map({ prot: 'rw', shared: false }).close();
   });
@@ -971,10 +1253,14 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
     assert.throws(() => SharedMemory.open('a/b'), {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_VALUE',
-      message: "The argument 'name' must be a name with one optional leading '/' and no other '/' or null bytes. Received 'a/b'",
+      message:
+        "The argument 'name' must be a name with one optional leading '/' and no other '/' or null bytes. Received 'a/b'",
     });
     assert.throws(() => SharedMemory.unlink('//x'), { code: 'ERR_INVALID_ARG_VALUE', message: /Received '\/\/x'$/ });
-    assert.throws(() => SharedMemory.open(`/${'n'.repeat(256)}`), { code: 'ERR_INVALID_ARG_VALUE', message: /^The argument 'name' must be at most 255 bytes long\. Received / });
+    assert.throws(() => SharedMemory.open(`/${'n'.repeat(256)}`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /^The argument 'name' must be at most 255 bytes long\. Received /,
+    });
     assert.throws(() => SharedMemory.open(missing, { readOnly: true, truncate: true }), {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_VALUE',
@@ -985,7 +1271,10 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
       code: 'ERR_OUT_OF_RANGE',
       message: 'The value of "options.mode" is out of range. It must be >= 0 && <= 4095. Received 4096',
     });
-    assert.throws(() => memory.resize(2 ** 53), { code: 'ERR_OUT_OF_RANGE', message: /^The value of "size" is out of range/ });
+    assert.throws(() => memory.resize(2 ** 53), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: /^The value of "size" is out of range/,
+    });
   });
 });
 
@@ -993,15 +1282,39 @@ describe('ftok(path, projectId)', () => {
   expectNoSideEffects();
 
   test('path of the wrong type, with a NUL byte, or a URL other than file:', () => {
-    fc.assert(fc.property(notPathLike, (v) => throwsArgError(() => ftok(v as never, 1), 'type', 'path', 'must be of type string or an instance of URL')), params);
-    fc.assert(fc.property(pathWithNul, (p) => throwsArgError(() => ftok(p, 1), 'value', 'path', 'without null bytes')), params);
-    fc.assert(fc.property(urlWithNul, (url) => throwsArgError(() => ftok(url, 1), 'value', 'path', 'without null bytes')), params);
-    fc.assert(fc.property(notFileUrl, (url) => throwsArgError(() => ftok(url, 1), 'value', 'path', 'must be a file: URL')), params);
+    fc.assert(
+      fc.property(notPathLike, (v) =>
+        throwsArgError(() => ftok(v as never, 1), 'type', 'path', 'must be of type string or an instance of URL'),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(pathWithNul, (p) => throwsArgError(() => ftok(p, 1), 'value', 'path', 'without null bytes')),
+      params,
+    );
+    fc.assert(
+      fc.property(urlWithNul, (url) => throwsArgError(() => ftok(url, 1), 'value', 'path', 'without null bytes')),
+      params,
+    );
+    fc.assert(
+      fc.property(notFileUrl, (url) => throwsArgError(() => ftok(url, 1), 'value', 'path', 'must be a file: URL')),
+      params,
+    );
   });
 
   test('projectId of the wrong type (including undefined), 0, 256, out of range or not an integer', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => ftok(scratch.path, v as never), 'type', 'projectId', 'must be of type number')), params);
-    fc.assert(fc.property(notIntegerIn(1, 255), (v) => throwsArgError(() => ftok(scratch.path, v), 'range', 'projectId', rangeDetail(1, 255))), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) =>
+        throwsArgError(() => ftok(scratch.path, v as never), 'type', 'projectId', 'must be of type number'),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(1, 255), (v) =>
+        throwsArgError(() => ftok(scratch.path, v), 'range', 'projectId', rangeDetail(1, 255)),
+      ),
+      params,
+    );
   });
 
   test('valid arguments (control): the path and its file: URL give the same key', () => {
@@ -1024,8 +1337,14 @@ describe('ftok(path, projectId)', () => {
         message: `The value of "projectId" is out of range. It must be >= 1 && <= 255. Received ${id}`,
       });
     }
-    assert.throws(() => ftok(scratch.path, 1.5), { code: 'ERR_OUT_OF_RANGE', message: 'The value of "projectId" is out of range. It must be an integer. Received 1.5' });
-    assert.throws(() => ftok(3 as never, 1), { code: 'ERR_INVALID_ARG_TYPE', message: /^The "path" argument must be of type string or an instance of URL/ });
+    assert.throws(() => ftok(scratch.path, 1.5), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: 'The value of "projectId" is out of range. It must be an integer. Received 1.5',
+    });
+    assert.throws(() => ftok(3 as never, 1), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: /^The "path" argument must be of type string or an instance of URL/,
+    });
   });
 });
 
@@ -1045,12 +1364,19 @@ describe('SysvSharedMemory: get(), fromId(), attach(), set()', () => {
   });
 
   test('get(key): key of the wrong type (including undefined)', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => SysvSharedMemory.get(v as never), 'type', 'key', 'must be of type number')), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) =>
+        throwsArgError(() => SysvSharedMemory.get(v as never), 'type', 'key', 'must be of type number'),
+      ),
+      params,
+    );
   });
 
   test('get(key): key outside [-2**31, 2**32 - 1] or not an integer', () => {
     fc.assert(
-      fc.property(notIntegerIn(-(2 ** 31), 2 ** 32 - 1), (v) => throwsArgError(() => SysvSharedMemory.get(v), 'range', 'key', rangeDetail(-(2 ** 31), 2 ** 32 - 1))),
+      fc.property(notIntegerIn(-(2 ** 31), 2 ** 32 - 1), (v) =>
+        throwsArgError(() => SysvSharedMemory.get(v), 'range', 'key', rangeDetail(-(2 ** 31), 2 ** 32 - 1)),
+      ),
       params,
     );
   });
@@ -1070,8 +1396,18 @@ describe('SysvSharedMemory: get(), fromId(), attach(), set()', () => {
 
   test('get(): create without a size (or size 0) is ERR_INVALID_ARG_VALUE naming options.size', () => {
     fc.assert(
-      fc.property(fc.constantFrom<number | 'free'>('free', IPC_PRIVATE), fc.constantFrom(0, undefined), fc.boolean(), fc.integer({ min: 0, max: 0o777 }), (k, size, exclusive, mode) =>
-        throwsArgError(() => SysvSharedMemory.get(k === 'free' ? key : k, { create: true, size, exclusive, mode }), 'value', 'options.size', 'must be given (> 0) to create a segment'),
+      fc.property(
+        fc.constantFrom<number | 'free'>('free', IPC_PRIVATE),
+        fc.constantFrom(0, undefined),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 0o777 }),
+        (k, size, exclusive, mode) =>
+          throwsArgError(
+            () => SysvSharedMemory.get(k === 'free' ? key : k, { create: true, size, exclusive, mode }),
+            'value',
+            'options.size',
+            'must be given (> 0) to create a segment',
+          ),
       ),
       params,
     );
@@ -1096,7 +1432,12 @@ describe('SysvSharedMemory: get(), fromId(), attach(), set()', () => {
       if (opened) assert.equal(opened.id, existing.id);
       fc.assert(
         fc.property(fc.integer({ min: 0o1000, max: 0o7777 }), (mode) => {
-          throwsArgError(() => SysvSharedMemory.get(IPC_PRIVATE, { create: true, size: PAGE_SIZE, mode }), 'range', 'options.mode', rangeDetail(0, 0o777));
+          throwsArgError(
+            () => SysvSharedMemory.get(IPC_PRIVATE, { create: true, size: PAGE_SIZE, mode }),
+            'range',
+            'options.mode',
+            rangeDetail(0, 0o777),
+          );
           throwsArgError(() => existing.set({ mode }), 'range', 'changes.mode', rangeDetail(0, 0o777));
         }),
         few,
@@ -1116,15 +1457,30 @@ describe('SysvSharedMemory: get(), fromId(), attach(), set()', () => {
         fc.option(fc.boolean(), { nil: undefined }),
         fc.constantFrom(IPC_PRIVATE, -0),
         (size, create, exclusive, k) =>
-          throwsArgError(() => SysvSharedMemory.get(k, { size, create, exclusive }), 'value', 'options.create', 'IPC_PRIVATE'),
+          throwsArgError(
+            () => SysvSharedMemory.get(k, { size, create, exclusive }),
+            'value',
+            'options.create',
+            'IPC_PRIVATE',
+          ),
       ),
       params,
     );
   });
 
   test('fromId(id): of the wrong type (including undefined), out of range or not an integer', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => SysvSharedMemory.fromId(v as never), 'type', 'id', 'must be of type number')), params);
-    fc.assert(fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => SysvSharedMemory.fromId(v), 'range', 'id', rangeDetail(0, MAX_INT32))), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) =>
+        throwsArgError(() => SysvSharedMemory.fromId(v as never), 'type', 'id', 'must be of type number'),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(0, MAX_INT32), (v) =>
+        throwsArgError(() => SysvSharedMemory.fromId(v), 'range', 'id', rangeDetail(0, MAX_INT32)),
+      ),
+      params,
+    );
   });
 
   test('fromId(id): an id of no segment is IpcError EINVAL; the fixture’s id works (control)', () => {
@@ -1137,7 +1493,10 @@ describe('SysvSharedMemory: get(), fromId(), attach(), set()', () => {
         .map((line) => Number(line.trim().split(/\s+/)[1])),
     );
     const unused = fc.integer({ min: 0, max: MAX_INT32 }).filter((id) => !used.has(id) && id !== segment.id);
-    fc.assert(fc.property(unused, (id) => throwsIpcError(() => SysvSharedMemory.fromId(id), 'EINVAL', 'shmctl')), few);
+    fc.assert(
+      fc.property(unused, (id) => throwsIpcError(() => SysvSharedMemory.fromId(id), 'EINVAL', 'shmctl')),
+      few,
+    );
     const same = SysvSharedMemory.fromId(segment.id);
     assert.equal(same.id, segment.id);
     assert.equal(same.key, IPC_PRIVATE);
@@ -1145,11 +1504,18 @@ describe('SysvSharedMemory: get(), fromId(), attach(), set()', () => {
 
   optionProperties('attach()', 'sync', (options) => segment.attach(options as never), booleanSlots('readOnly'));
 
-  optionProperties('set()', 'sync', (changes) => segment.set(changes as never), [
-    ...integerSlots('mode', 0, 0o7777, /It must be (an integer|>= 0 && <= \d+)\. Received /),
-    ...integerSlots('uid', 0, MAX_UID),
-    ...integerSlots('gid', 0, MAX_UID),
-  ], 'changes', notObject);
+  optionProperties(
+    'set()',
+    'sync',
+    (changes) => segment.set(changes as never),
+    [
+      ...integerSlots('mode', 0, 0o7777, /It must be (an integer|>= 0 && <= \d+)\. Received /),
+      ...integerSlots('uid', 0, MAX_UID),
+      ...integerSlots('gid', 0, MAX_UID),
+    ],
+    'changes',
+    notObject,
+  );
 
   test('exact messages', () => {
     assert.throws(() => SysvSharedMemory.get(2 ** 32), {
@@ -1157,17 +1523,35 @@ describe('SysvSharedMemory: get(), fromId(), attach(), set()', () => {
       code: 'ERR_OUT_OF_RANGE',
       message: 'The value of "key" is out of range. It must be >= -2147483648 && <= 4294967295. Received 4294967296',
     });
-    assert.throws(() => SysvSharedMemory.get(-(2 ** 31) - 1), { code: 'ERR_OUT_OF_RANGE', message: /Received -2147483649$/ });
+    assert.throws(() => SysvSharedMemory.get(-(2 ** 31) - 1), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: /Received -2147483649$/,
+    });
     assert.throws(() => SysvSharedMemory.get(key, { create: true }), {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_VALUE',
       message: "The property 'options.size' must be given (> 0) to create a segment. Received 0",
     });
-    assert.throws(() => SysvSharedMemory.get(key, { size: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /^The value of "options\.size" is out of range/ });
-    assert.throws(() => SysvSharedMemory.get(key, { size: MAX_MAPPING_LENGTH + 1 }), { code: 'ERR_OUT_OF_RANGE', message: /^The value of "options\.size" is out of range/ });
-    assert.throws(() => segment.set(undefined as never), { code: 'ERR_INVALID_ARG_TYPE', message: 'The "changes" argument must be of type object. Received undefined' });
-    assert.throws(() => segment.set({ uid: -1 }), { code: 'ERR_OUT_OF_RANGE', message: `The value of "changes.uid" is out of range. It must be >= 0 && <= ${MAX_UID}. Received -1` });
-    assert.throws(() => segment.attach({ readOnly: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE', message: 'The "options.readOnly" property must be of type boolean. Received type number (1)' });
+    assert.throws(() => SysvSharedMemory.get(key, { size: -1 }), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: /^The value of "options\.size" is out of range/,
+    });
+    assert.throws(() => SysvSharedMemory.get(key, { size: MAX_MAPPING_LENGTH + 1 }), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: /^The value of "options\.size" is out of range/,
+    });
+    assert.throws(() => segment.set(undefined as never), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "changes" argument must be of type object. Received undefined',
+    });
+    assert.throws(() => segment.set({ uid: -1 }), {
+      code: 'ERR_OUT_OF_RANGE',
+      message: `The value of "changes.uid" is out of range. It must be >= 0 && <= ${MAX_UID}. Received -1`,
+    });
+    assert.throws(() => segment.attach({ readOnly: 1 as never }), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "options.readOnly" property must be of type boolean. Received type number (1)',
+    });
   });
 });
 

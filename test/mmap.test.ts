@@ -4,18 +4,33 @@ import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { IPC_PRIVATE, IpcError, MAX_MAPPING_LENGTH, Mapping, MemoryFile, PAGE_SIZE, SysvSharedMemory, mapAnonymous, mmap, pipe, socketpair } from '../src/index.js';
-import { NODE_MAJOR, collector, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
+import {
+  IPC_PRIVATE,
+  IpcError,
+  MAX_MAPPING_LENGTH,
+  Mapping,
+  MemoryFile,
+  mapAnonymous,
+  mmap,
+  PAGE_SIZE,
+  pipe,
+  SysvSharedMemory,
+  socketpair,
+} from '../src/index.js';
+import { collector, finished, NODE_MAJOR, openFdCount, spawnPeer, tempDir } from './helpers.js';
 
 const mapsLines = (): string[] => fs.readFileSync('/proc/self/maps', 'utf8').trim().split('\n');
 
 // Lines of /proc/self/maps that map `path` (a deleted file shows as "path (deleted)").
 function mapsOf(path: string): number {
-  return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((line) => line.includes(path)).length;
+  return fs
+    .readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(path)).length;
 }
 
 describe('mmap() of files', () => {
-  test('two processes share a file mapping: each sees the other\'s writes without read() or write()', async () => {
+  test("two processes share a file mapping: each sees the other's writes without read() or write()", async () => {
     using dir = tempDir();
     const path = dir.file('shared.bin');
     fs.writeFileSync(path, Buffer.alloc(PAGE_SIZE * 3));
@@ -31,7 +46,13 @@ describe('mmap() of files', () => {
     assert.equal(Buffer.from(mapping.buffer, PAGE_SIZE * 2, 14).toString(), 'from the child');
     mapping.syncSync();
     await mapping.sync();
-    assert.equal(fs.readFileSync(path).subarray(PAGE_SIZE * 2, PAGE_SIZE * 2 + 14).toString(), 'from the child');
+    assert.equal(
+      fs
+        .readFileSync(path)
+        .subarray(PAGE_SIZE * 2, PAGE_SIZE * 2 + 14)
+        .toString(),
+      'from the child',
+    );
   });
 
   test('a private mapping is copy-on-write: its writes never reach the file', () => {
@@ -53,7 +74,12 @@ describe('mmap() of files', () => {
     using mapping = mmap(path, { offset: PAGE_SIZE });
     assert.equal(mapping.length, PAGE_SIZE + 10);
     assert.equal(Buffer.from(mapping.buffer, 0, 11).toString(), 'second page');
-    using fd = { fd: fs.openSync(path, 'r'), [Symbol.dispose]() { fs.closeSync(this.fd); } };
+    using fd = {
+      fd: fs.openSync(path, 'r'),
+      [Symbol.dispose]() {
+        fs.closeSync(this.fd);
+      },
+    };
     using byFd = mmap(fd.fd, { length: 11, offset: PAGE_SIZE });
     assert.equal(Buffer.from(byFd.buffer).toString(), 'second page');
   });
@@ -62,12 +88,15 @@ describe('mmap() of files', () => {
     using dir = tempDir();
     const path = dir.file('rules.bin');
     fs.writeFileSync(path, Buffer.alloc(100));
-    assert.throws(() => mmap(path, { offset: 100 }), (error: RangeError & { code: string }) => {
-      assert.ok(error instanceof RangeError);
-      assert.equal(error.code, 'ERR_OUT_OF_RANGE');
-      assert.match(error.message, new RegExp(`multiple of the page size \\(${PAGE_SIZE}\\)`));
-      return true;
-    });
+    assert.throws(
+      () => mmap(path, { offset: 100 }),
+      (error: RangeError & { code: string }) => {
+        assert.ok(error instanceof RangeError);
+        assert.equal(error.code, 'ERR_OUT_OF_RANGE');
+        assert.match(error.message, new RegExp(`multiple of the page size \\(${PAGE_SIZE}\\)`));
+        return true;
+      },
+    );
     fs.writeFileSync(dir.file('empty.bin'), '');
     assert.throws(() => mmap(dir.file('empty.bin')), { code: 'ERR_OUT_OF_RANGE', message: /is empty/ });
     assert.throws(() => mmap(path, { length: 101 }), { code: 'ERR_OUT_OF_RANGE', message: /SIGBUS/ });
@@ -76,20 +105,27 @@ describe('mmap() of files', () => {
     const readOnly = fs.openSync(path, 'r');
     const writeOnly = fs.openSync(path, fs.constants.O_WRONLY);
     try {
-      assert.throws(() => mmap(readOnly, { prot: 'rw' }), (error: IpcError) => {
-        assert.ok(error instanceof IpcError);
-        assert.equal(error.code, 'EACCES');
-        assert.equal(error.syscall, 'mmap');
-        assert.match(error.message, /open for reading and writing; this one is read-only/);
-        return true;
-      });
+      assert.throws(
+        () => mmap(readOnly, { prot: 'rw' }),
+        (error: IpcError) => {
+          assert.ok(error instanceof IpcError);
+          assert.equal(error.code, 'EACCES');
+          assert.equal(error.syscall, 'mmap');
+          assert.match(error.message, /open for reading and writing; this one is read-only/);
+          return true;
+        },
+      );
       mmap(readOnly, { prot: 'rw', shared: false }).close(); // copy-on-write needs only read access
       assert.throws(() => mmap(writeOnly, { length: 1 }), { code: 'EACCES', message: /write-only/ });
     } finally {
       fs.closeSync(readOnly);
       fs.closeSync(writeOnly);
     }
-    assert.throws(() => mmap(dir.file('absent.bin')), { code: 'ENOENT', syscall: 'open', path: dir.file('absent.bin') });
+    assert.throws(() => mmap(dir.file('absent.bin')), {
+      code: 'ENOENT',
+      syscall: 'open',
+      path: dir.file('absent.bin'),
+    });
     using p = pipe();
     assert.throws(() => mmap(p.reader), { code: 'ERR_INVALID_ARG_VALUE' }); // no size to default to
     assert.throws(() => mmap(p.reader, { length: 1 }), { code: 'ENODEV', syscall: 'mmap' }); // the kernel's word for "cannot be mapped"
@@ -180,7 +216,10 @@ describe('Mapping safety', () => {
     assert.equal(new Uint8Array(second.buffer).length, PAGE_SIZE);
     second.close();
     assert.equal(mapsOf(path), 0);
-    assert.throws(() => Mapping.fromShared(token), { code: 'EBADF', message: /closed before this thread could view it/ });
+    assert.throws(() => Mapping.fromShared(token), {
+      code: 'EBADF',
+      message: /closed before this thread could view it/,
+    });
 
     const gc = collector();
     (() => {
@@ -206,7 +245,11 @@ describe('Mapping safety', () => {
       assert.equal(new Uint8Array(structuredClone(mapping.buffer, { transfer: [mapping.buffer] }))[0], 7);
     }
     assert.equal(mapping.buffer.byteLength, PAGE_SIZE, 'still attached here');
-    assert.equal(new Uint8Array(structuredClone(mapping.buffer))[0], 7, 'a copy without transfer works as for any buffer');
+    assert.equal(
+      new Uint8Array(structuredClone(mapping.buffer))[0],
+      7,
+      'a copy without transfer works as for any buffer',
+    );
     port1.close();
     port2.close();
   });
@@ -217,21 +260,34 @@ describe('Mapping safety', () => {
     const mapping = mapAnonymous(PAGE_SIZE);
     const bytes = new Uint8Array(mapping.buffer);
     bytes[0] = 1;
-    if (NODE_MAJOR >= 22) assert.throws(() => structuredClone(bytes, { transfer: [mapping.buffer] }), { name: 'DataCloneError' });
+    if (NODE_MAJOR >= 22)
+      assert.throws(() => structuredClone(bytes, { transfer: [mapping.buffer] }), { name: 'DataCloneError' });
     else assert.equal(structuredClone(bytes, { transfer: [mapping.buffer] })[0], 1, 'copied');
     mapping.close();
     assert.equal(mapping.buffer.byteLength, 0);
     assert.equal(bytes.length, 0);
   });
 
-  test('a buffer moved by ArrayBuffer.prototype.transfer() (Node 22 on) outlives close() on inert pages, then is let go', { skip: typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function' }, async () => {
+  test('a buffer moved by ArrayBuffer.prototype.transfer() (Node 22 on) outlives close() on inert pages, then is let go', {
+    skip: typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function',
+  }, async () => {
     const gc = collector();
     using dir = tempDir();
     const path = dir.file('moved.bin');
     fs.writeFileSync(path, Buffer.alloc(PAGE_SIZE, 5));
     let mapping: Mapping | undefined = mmap(path, { prot: 'rw' });
-    const start = mapsLines().find((line) => line.includes(path))!.split('-')[0]!;
-    const covering = () => mapsLines().find((line) => { const [from, to] = line.split(' ')[0]!.split('-').map((hex) => BigInt(`0x${hex}`)); const at = BigInt(`0x${start}`); return at >= from! && at < to!; });
+    const start = mapsLines()
+      .find((line) => line.includes(path))!
+      .split('-')[0]!;
+    const covering = () =>
+      mapsLines().find((line) => {
+        const [from, to] = line
+          .split(' ')[0]!
+          .split('-')
+          .map((hex) => BigInt(`0x${hex}`));
+        const at = BigInt(`0x${start}`);
+        return at >= from! && at < to!;
+      });
     let moved: ArrayBuffer | undefined = (mapping.buffer as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
     assert.equal(mapping.buffer.byteLength, 0, 'transfer() detached the original');
     assert.equal(new Uint8Array(moved)[0], 5, 'the moved buffer shows the file');
@@ -254,9 +310,21 @@ describe('Mapping safety', () => {
 
 describe('no crash when memory is lost under code still using it', () => {
   const hazard = async (scenario: string, file = '', ...extra: string[]) => {
-    const child = spawnRaw(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./peers/mapping-hazards.ts', import.meta.url).pathname, scenario, file, ...extra], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawnRaw(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--import',
+        'tsx',
+        new URL('./peers/mapping-hazards.ts', import.meta.url).pathname,
+        scenario,
+        file,
+        ...extra,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     return finished(child);
   };
 
@@ -283,7 +351,7 @@ describe('no crash when memory is lost under code still using it', () => {
     assert.equal(stdout, '');
   });
 
-  test('scattered writes to a large read-only mapping stay within the kernel\'s map count', async () => {
+  test("scattered writes to a large read-only mapping stay within the kernel's map count", async () => {
     using dir = tempDir();
     fs.writeFileSync(dir.file('big'), '');
     fs.truncateSync(dir.file('big'), 40 * 2 ** 20);
@@ -386,12 +454,21 @@ describe('anonymous memory and worker threads', () => {
     const workers = [0, 1].map(
       () =>
         new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
-          workerData: { script: new URL('./peers/mapping-worker.ts', import.meta.url).href, token: mapping.share(), adds: 100_000 },
+          workerData: {
+            script: new URL('./peers/mapping-worker.ts', import.meta.url).href,
+            token: mapping.share(),
+            adds: 100_000,
+          },
         }),
     );
-    const reports = await Promise.all(workers.map((w) => new Promise<{ seen: number }>((resolve) => w.once('message', resolve))));
+    const reports = await Promise.all(
+      workers.map((w) => new Promise<{ seen: number }>((resolve) => w.once('message', resolve))),
+    );
     for (let i = 0; i < 100_000; i++) Atomics.add(counter, 0, 1);
-    assert.deepEqual(reports.map((r) => r.seen), [1234, 1234]);
+    assert.deepEqual(
+      reports.map((r) => r.seen),
+      [1234, 1234],
+    );
     assert.equal(Atomics.load(counter, 0), 300_000);
     mapping.close(); // the workers' views keep the pages
     for (const worker of workers) {
@@ -431,7 +508,10 @@ describe('MemoryFile (memfd)', () => {
     using mapping = file.map();
     const children = [0, 1].map(() => spawnPeer('atomic-counter', ['1000000'], { fds: [file.fd] }));
     const results = await Promise.all(children.map(finished));
-    assert.deepEqual(results.map((r) => r.code), [0, 0]);
+    assert.deepEqual(
+      results.map((r) => r.code),
+      [0, 0],
+    );
     assert.equal(Atomics.load(new Int32Array(mapping.buffer), 0), 2_000_000);
   });
 

@@ -27,7 +27,10 @@ if (unavailable) console.log(`# skipping the POSIX message queue tests: ${unavai
 const unlinkQuietly = (name: string): void => quietly(() => PosixQueue.unlink(name));
 
 /** Runs `body` with a new queue, closed and unlinked afterwards whatever happens. */
-async function withQueue(options: PosixQueueOptions, body: (queue: PosixQueue, name: string) => unknown): Promise<void> {
+async function withQueue(
+  options: PosixQueueOptions,
+  body: (queue: PosixQueue, name: string) => unknown,
+): Promise<void> {
   const name = uniqueName();
   const queue = PosixQueue.open(name, { create: true, exclusive: true, ...options });
   try {
@@ -46,18 +49,33 @@ function runOk(command: string, args: string[], input?: Uint8Array): string {
 
 function cSend(name: string, messages: Array<[number, Buffer | string]>): void {
   const texts = messages.map(([, data]) => Buffer.from(data));
-  runOk(compilePeer('mq_posix'), ['send', name, ...messages.map(([priority], i) => `${priority}:${texts[i]!.length}`)], Buffer.concat(texts));
+  runOk(
+    compilePeer('mq_posix'),
+    ['send', name, ...messages.map(([priority], i) => `${priority}:${texts[i]!.length}`)],
+    Buffer.concat(texts),
+  );
 }
 
 function cReceive(name: string, count: number): Array<{ priority: number; hex: string }> {
-  return runOk(compilePeer('mq_posix'), ['recv', name, String(count)]).trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  return runOk(compilePeer('mq_posix'), ['recv', name, String(count)])
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 describe('POSIX message queues', { skip: unavailable }, () => {
   test('highest priority first, FIFO within a priority; attributes count the messages', () =>
     withQueue({ maxMessages: 8, messageSize: 64 }, async (queue) => {
       assert.deepEqual(queue.attributes(), { maxMessages: 8, messageSize: 64, currentMessages: 0, nonBlocking: false });
-      const sent: Array<[number, string]> = [[0, 'low 1'], [5, 'mid 1'], [31, 'top'], [5, 'mid 2'], [0, 'low 2'], [32767, 'max']];
+      const sent: Array<[number, string]> = [
+        [0, 'low 1'],
+        [5, 'mid 1'],
+        [31, 'top'],
+        [5, 'mid 2'],
+        [0, 'low 2'],
+        [32767, 'max'],
+      ];
       for (const [i, [priority, text]] of sent.entries()) {
         if (i % 2 === 0) await queue.send(text, { priority });
         else queue.sendSync(text, { priority });
@@ -69,8 +87,7 @@ describe('POSIX message queues', { skip: unavailable }, () => {
         got.push(`${priority}:${data}`);
       }
       assert.deepEqual(got, ['32767:max', '31:top', '5:mid 1', '5:mid 2', '0:low 1', '0:low 2']);
-    }),
-  );
+    }));
 
   test('a C program receives what unipc sent, and unipc what C sent, bytes and priorities exact', () =>
     withQueue({ maxMessages: 10, messageSize: 8192 }, async (queue, name) => {
@@ -84,23 +101,33 @@ describe('POSIX message queues', { skip: unavailable }, () => {
         { priority: 1, hex: mine[2]!.toString('hex') },
       ]);
       const theirs = randomBytes(5000);
-      cSend(name, [[2, theirs], [9, 'urgent']]);
+      cSend(name, [
+        [2, theirs],
+        [9, 'urgent'],
+      ]);
       assert.deepEqual(await queue.receive(), { data: Buffer.from('urgent'), priority: 9 });
       const last = queue.receiveSync();
       assert.equal(last.priority, 2);
       assert.ok(last.data.equals(theirs));
-    }),
-  );
+    }));
 
   test('a queue C created opens by name with its attributes; C sees unipc’s count', async () => {
     const name = uniqueName();
     try {
-      assert.deepEqual(JSON.parse(runOk(compilePeer('mq_posix'), ['create', name, '3', '100'])), { maxmsg: 3, msgsize: 100, curmsgs: 0 });
+      assert.deepEqual(JSON.parse(runOk(compilePeer('mq_posix'), ['create', name, '3', '100'])), {
+        maxmsg: 3,
+        msgsize: 100,
+        curmsgs: 0,
+      });
       using queue = PosixQueue.open(name, { writeOnly: true });
       assert.equal(queue.maxMessages, 3);
       assert.equal(queue.messageSize, 100);
       await queue.send('one');
-      assert.deepEqual(JSON.parse(runOk(compilePeer('mq_posix'), ['attr', name])), { maxmsg: 3, msgsize: 100, curmsgs: 1 });
+      assert.deepEqual(JSON.parse(runOk(compilePeer('mq_posix'), ['attr', name])), {
+        maxmsg: 3,
+        msgsize: 100,
+        curmsgs: 1,
+      });
       await assert.rejects(queue.receive({ nowait: true }), { code: 'EBADF', syscall: 'mq_receive' });
     } finally {
       unlinkQuietly(name);
@@ -117,12 +144,16 @@ describe('POSIX message queues', { skip: unavailable }, () => {
 
       await queue.send('first');
       const sending = queue.send('second', { timeout: 30_000 });
-      const receiver = finished(spawnRaw(compilePeer('mq_posix'), ['recv', name, '2'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      const receiver = finished(
+        spawnRaw(compilePeer('mq_posix'), ['recv', name, '2'], { stdio: ['ignore', 'pipe', 'inherit'] }),
+      );
       await sending;
-      const lines = (await receiver).stdout.trim().split('\n').map((line) => Buffer.from(JSON.parse(line).hex, 'hex').toString());
+      const lines = (await receiver).stdout
+        .trim()
+        .split('\n')
+        .map((line) => Buffer.from(JSON.parse(line).hex, 'hex').toString());
       assert.deepEqual(lines, ['first', 'second']);
-    }),
-  );
+    }));
 
   test('abort and timeout leave the queue untouched; nowait and setNonBlocking() fail with EAGAIN', () =>
     withQueue({ maxMessages: 1, messageSize: 16 }, async (queue) => {
@@ -146,8 +177,7 @@ describe('POSIX message queues', { skip: unavailable }, () => {
       const waiting = queue.receive({ timeout: 30_000 });
       queue.sendSync('again');
       assert.deepEqual(await waiting, { data: Buffer.from('again'), priority: 0 });
-    }),
-  );
+    }));
 
   test('a call that may not wait does not overtake waiting ones of its object; a send sends what data held at the call', () =>
     withQueue({ maxMessages: 1, messageSize: 16 }, async (queue) => {
@@ -163,12 +193,14 @@ describe('POSIX message queues', { skip: unavailable }, () => {
       await assert.rejects(queue.receive({ nowait: true }), { code: 'EAGAIN', message: /waiting/ });
       queue.sendSync('fourth');
       assert.deepEqual(await waitingReceive, { data: Buffer.from('fourth'), priority: 0 });
-    }),
-  );
+    }));
 
   test('close() rejects pending receives with EBADF and ends messages(); double close is harmless', () =>
     withQueue({}, async (queue, name) => {
-      cSend(name, [[1, 'a'], [2, 'b']]);
+      cSend(name, [
+        [1, 'a'],
+        [2, 'b'],
+      ]);
       const got: string[] = [];
       const iteration = (async () => {
         for await (const { data } of queue.messages()) got.push(String(data));
@@ -181,12 +213,14 @@ describe('POSIX message queues', { skip: unavailable }, () => {
       assert.throws(() => queue.sendSync('x'), { code: 'EBADF', message: /PosixQueue is closed/ });
       await assert.rejects(queue.receive(), { code: 'EBADF' });
       assert.throws(() => queue.attributes(), { code: 'EBADF' });
-    }),
-  );
+    }));
 
   test('limits: messageSize is enforced before sending; attributes beyond the system’s say the limits', () =>
     withQueue({ messageSize: 10 }, async (queue, name) => {
-      assert.throws(() => queue.sendSync(Buffer.alloc(11)), { code: 'ERR_OUT_OF_RANGE', message: /<= 10 \(the queue's messageSize\)/ });
+      assert.throws(() => queue.sendSync(Buffer.alloc(11)), {
+        code: 'ERR_OUT_OF_RANGE',
+        message: /<= 10 \(the queue's messageSize\)/,
+      });
       await assert.rejects(queue.send(Buffer.alloc(11)), { code: 'ERR_OUT_OF_RANGE' });
       queue.sendSync(Buffer.alloc(10));
       const huge = uniqueName();
@@ -199,11 +233,13 @@ describe('POSIX message queues', { skip: unavailable }, () => {
       } finally {
         unlinkQuietly(huge);
       }
-      assert.throws(() => PosixQueue.open(name, { create: true, exclusive: true }), { code: 'EEXIST', objectName: name });
+      assert.throws(() => PosixQueue.open(name, { create: true, exclusive: true }), {
+        code: 'EEXIST',
+        objectName: name,
+      });
       assert.throws(() => PosixQueue.open(uniqueName()), { code: 'ENOENT', syscall: 'mq_open' });
       PosixQueue.unlink(name);
       assert.throws(() => PosixQueue.unlink(name), { code: 'ENOENT', syscall: 'mq_unlink' });
       assert.equal(queue.receiveSync().data.length, 10, 'an unlinked queue stays usable while open');
-    }),
-  );
+    }));
 });

@@ -55,13 +55,34 @@ interface CMessage {
 /** The C peer sends these messages, in this order, with msgsnd. */
 function cSend(queue: MessageQueue, messages: Array<[MessageType, Buffer | string]>): void {
   const texts = messages.map(([, data]) => Buffer.from(data));
-  runOk(compilePeer('msg_sysv'), ['send', String(queue.id), ...messages.map(([type], i) => `${type}:${texts[i]!.length}`)], Buffer.concat(texts));
+  runOk(
+    compilePeer('msg_sysv'),
+    ['send', String(queue.id), ...messages.map(([type], i) => `${type}:${texts[i]!.length}`)],
+    Buffer.concat(texts),
+  );
 }
 
 /** The C peer's msgrcv, COUNT times: the messages, or an errno name where it stopped. */
-function cReceive(queue: MessageQueue, count: number, type: MessageType = 0, flags = '-', maxSize = 65536): Array<CMessage | { errno: string }> {
-  const out = runOk(compilePeer('msg_sysv'), ['recv', String(queue.id), String(count), String(type), flags, String(maxSize)]);
-  return out.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+function cReceive(
+  queue: MessageQueue,
+  count: number,
+  type: MessageType = 0,
+  flags = '-',
+  maxSize = 65536,
+): Array<CMessage | { errno: string }> {
+  const out = runOk(compilePeer('msg_sysv'), [
+    'recv',
+    String(queue.id),
+    String(count),
+    String(type),
+    flags,
+    String(maxSize),
+  ]);
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 /** unipc receives with `options` and nowait until ENOMSG: the order the rule picks messages in. */
@@ -80,19 +101,49 @@ function drainWith(queue: MessageQueue, options: { type?: MessageType; except?: 
 
 // Sent by C in this order; each text names its type and its place among its type.
 const MIXED: Array<[number, string]> = [
-  [3, 'c1'], [1, 'a1'], [2, 'b1'], [5, 'e1'], [1, 'a2'], [3, 'c2'], [2, 'b2'], [4, 'd1'], [1, 'a3'],
+  [3, 'c1'],
+  [1, 'a1'],
+  [2, 'b1'],
+  [5, 'e1'],
+  [1, 'a2'],
+  [3, 'c2'],
+  [2, 'b2'],
+  [4, 'd1'],
+  [1, 'a3'],
 ];
 
 // Every selection rule: the order a receive loop with these options takes the messages in.
 const RULES: Array<{ rule: string; type?: MessageType; except?: boolean; order: string[] }> = [
-  { rule: 'type 0: the first message, whatever its type', type: 0, order: ['3:c1', '1:a1', '2:b1', '5:e1', '1:a2', '3:c2', '2:b2', '4:d1', '1:a3'] },
+  {
+    rule: 'type 0: the first message, whatever its type',
+    type: 0,
+    order: ['3:c1', '1:a1', '2:b1', '5:e1', '1:a2', '3:c2', '2:b2', '4:d1', '1:a3'],
+  },
   { rule: 'type > 0: the first message of that type', type: 1, order: ['1:a1', '1:a2', '1:a3'] },
   { rule: 'type > 0 with no such message', type: 6, order: [] },
-  { rule: 'type > 0 with except: the first of any other type', type: 1, except: true, order: ['3:c1', '2:b1', '5:e1', '3:c2', '2:b2', '4:d1'] },
-  { rule: 'except with a type absent from the queue: everything in order', type: 7, except: true, order: ['3:c1', '1:a1', '2:b1', '5:e1', '1:a2', '3:c2', '2:b2', '4:d1', '1:a3'] },
-  { rule: 'type < 0: the lowest type <= |type|, first of it first', type: -3, order: ['1:a1', '1:a2', '1:a3', '2:b1', '2:b2', '3:c1', '3:c2'] },
+  {
+    rule: 'type > 0 with except: the first of any other type',
+    type: 1,
+    except: true,
+    order: ['3:c1', '2:b1', '5:e1', '3:c2', '2:b2', '4:d1'],
+  },
+  {
+    rule: 'except with a type absent from the queue: everything in order',
+    type: 7,
+    except: true,
+    order: ['3:c1', '1:a1', '2:b1', '5:e1', '1:a2', '3:c2', '2:b2', '4:d1', '1:a3'],
+  },
+  {
+    rule: 'type < 0: the lowest type <= |type|, first of it first',
+    type: -3,
+    order: ['1:a1', '1:a2', '1:a3', '2:b1', '2:b2', '3:c1', '3:c2'],
+  },
   { rule: 'type -1: only type 1', type: -1, order: ['1:a1', '1:a2', '1:a3'] },
-  { rule: 'type < 0 beyond every type: all, by type then arrival', type: -100, order: ['1:a1', '1:a2', '1:a3', '2:b1', '2:b2', '3:c1', '3:c2', '4:d1', '5:e1'] },
+  {
+    rule: 'type < 0 beyond every type: all, by type then arrival',
+    type: -100,
+    order: ['1:a1', '1:a2', '1:a3', '2:b1', '2:b2', '3:c1', '3:c2', '4:d1', '5:e1'],
+  },
   { rule: 'type < 0 as a bigint', type: -4n, order: ['1:a1', '1:a2', '1:a3', '2:b1', '2:b2', '3:c1', '3:c2', '4:d1'] },
 ];
 
@@ -105,7 +156,9 @@ describe('System V message selection (msgrcv rules) against messages a C program
         assert.deepEqual(drainWith(queue, { type, except }), order);
         // What the rule left behind is still in arrival order, for C to read.
         const rest = MIXED.map(([t, text]) => `${t}:${text}`).filter((m) => !order.includes(m));
-        const left = cReceive(queue, rest.length + 1, 0, 'nowait').map((m) => ('errno' in m ? m.errno : `${m.type}:${Buffer.from(m.hex, 'hex')}`));
+        const left = cReceive(queue, rest.length + 1, 0, 'nowait').map((m) =>
+          'errno' in m ? m.errno : `${m.type}:${Buffer.from(m.hex, 'hex')}`,
+        );
         assert.deepEqual(left, [...rest, 'ENOMSG']);
       }),
     );
@@ -116,11 +169,13 @@ describe('System V message selection (msgrcv rules) against messages a C program
       for (const { type = 0, except, order } of RULES) {
         cSend(queue, MIXED);
         const got = cReceive(queue, order.length + 1, type, except ? 'except,nowait' : 'nowait');
-        assert.deepEqual(got.map((m) => ('errno' in m ? m.errno : `${m.type}:${Buffer.from(m.hex, 'hex')}`)), [...order, 'ENOMSG']);
+        assert.deepEqual(
+          got.map((m) => ('errno' in m ? m.errno : `${m.type}:${Buffer.from(m.hex, 'hex')}`)),
+          [...order, 'ENOMSG'],
+        );
         drainWith(queue, {});
       }
-    }),
-  );
+    }));
 
   test('the async receive() applies the same rules and waits for a matching type only', () =>
     withQueue(async (queue) => {
@@ -132,11 +187,13 @@ describe('System V message selection (msgrcv rules) against messages a C program
       const waiting = queue.receive({ type: 9, timeout: 30_000 });
       await new Promise((resolve) => setTimeout(resolve, 20));
       const before = queue.stat().messages;
-      cSend(queue, [[8, 'h1'], [9, 'i1']]);
+      cSend(queue, [
+        [8, 'h1'],
+        [9, 'i1'],
+      ]);
       assert.deepEqual(await waiting, { type: 9, data: Buffer.from('i1') });
       assert.equal(queue.stat().messages, before + 1, 'only the type-9 message was taken');
-    }),
-  );
+    }));
 });
 
 describe('System V messages between unipc and C, byte for byte', () => {
@@ -154,22 +211,28 @@ describe('System V messages between unipc and C, byte for byte', () => {
         else queue.sendSync(type, data);
       }
       const got = cReceive(queue, sent.length);
-      assert.deepEqual(got, sent.map(([type, data]) => ({ type: String(type), hex: data.toString('hex') })));
-    }),
-  );
+      assert.deepEqual(
+        got,
+        sent.map(([type, data]) => ({ type: String(type), hex: data.toString('hex') })),
+      );
+    }));
 
   test('unipc receives exactly what C sent; types above 2**53 - 1 come as bigints', () =>
     withQueue(async (queue) => {
       const big = randomBytes(MSGMAX);
-      cSend(queue, [[1, big], [9007199254740993n, 'past MAX_SAFE_INTEGER'], [9007199254740991, 'MAX_SAFE_INTEGER'], [42, '']]);
+      cSend(queue, [
+        [1, big],
+        [9007199254740993n, 'past MAX_SAFE_INTEGER'],
+        [9007199254740991, 'MAX_SAFE_INTEGER'],
+        [42, ''],
+      ]);
       const first = queue.receiveSync();
       assert.equal(first.type, 1);
       assert.ok(first.data.equals(big));
       assert.deepEqual(await queue.receive(), { type: 9007199254740993n, data: Buffer.from('past MAX_SAFE_INTEGER') });
       assert.deepEqual(queue.receiveSync(), { type: 9007199254740991, data: Buffer.from('MAX_SAFE_INTEGER') });
       assert.deepEqual(await queue.receive({ type: 42 }), { type: 42, data: Buffer.alloc(0) });
-    }),
-  );
+    }));
 
   test('a nowait send does not overtake a waiting one; a waiting send sends what data held at the call', () =>
     withQueue(async (queue) => {
@@ -182,8 +245,7 @@ describe('System V messages between unipc and C, byte for byte', () => {
       queue.receiveSync({ type: 1 });
       await waiting;
       assert.deepEqual(queue.receiveSync(), { type: 2, data: Buffer.from('second') });
-    }),
-  );
+    }));
 
   test('a queue made by ipcmk -Q is used by id, listed by ipcs -q with the counts stat() gives, removed by unipc', async () => {
     const output = runOk('ipcmk', ['-Q', '-p', '0640']);
@@ -205,7 +267,14 @@ describe('System V messages between unipc and C, byte for byte', () => {
       const c = JSON.parse(runOk(compilePeer('msg_sysv'), ['stat', String(queue.id)]));
       assert.deepEqual(
         { qnum: c.qnum, cbytes: c.cbytes, qbytes: c.qbytes, lspid: c.lspid, stime: c.stime, ctime: c.ctime },
-        { qnum: 2, cbytes: 1005, qbytes: stat.maxBytes, lspid: process.pid, stime: stat.lastSend!.getTime() / 1000, ctime: stat.lastChange.getTime() / 1000 },
+        {
+          qnum: 2,
+          cbytes: 1005,
+          qbytes: stat.maxBytes,
+          lspid: process.pid,
+          stime: stat.lastSend!.getTime() / 1000,
+          ctime: stat.lastChange.getTime() / 1000,
+        },
       );
       queue.remove();
       assert.equal(ipcsQueueIds().has(queue.id), false);
@@ -238,7 +307,13 @@ function ipcsQueueIds(): Map<number, { key: number; perms: number; usedBytes: nu
   const rows = new Map<number, { key: number; perms: number; usedBytes: number; messages: number }>();
   for (const line of runOk('ipcs', ['-q']).split('\n')) {
     const match = /^(0x[0-9a-f]+)\s+(\d+)\s+\S+\s+([0-7]+)\s+(\d+)\s+(\d+)$/.exec(line.trim());
-    if (match) rows.set(Number(match[2]), { key: parseInt(match[1]!, 16), perms: parseInt(match[3]!, 8), usedBytes: Number(match[4]), messages: Number(match[5]) });
+    if (match)
+      rows.set(Number(match[2]), {
+        key: parseInt(match[1]!, 16),
+        perms: parseInt(match[3]!, 8),
+        usedBytes: Number(match[4]),
+        messages: Number(match[5]),
+      });
   }
   return rows;
 }
@@ -256,29 +331,44 @@ describe('System V queues: ordering and volume', () => {
       for (const type of [2, 3, 1]) {
         const seen: number[] = [];
         for (let k = 0; k < 100; k++) seen.push(Number((await queue.receive({ type })).data.toString()));
-        assert.deepEqual(seen, Array.from({ length: 100 }, (_, k) => k * 3 + type - 1));
+        assert.deepEqual(
+          seen,
+          Array.from({ length: 100 }, (_, k) => k * 3 + type - 1),
+        );
       }
-    }),
-  );
+    }));
 
   test('sends of one object leave in call order, even those that had to wait for room', () =>
     withQueue(async (queue) => {
       queue.set({ maxBytes: 64 });
       const sends = Array.from({ length: 40 }, (_, i) => queue.send(1, `${i}`.padStart(8, '0')));
       // The queue holds 8 of them; C takes all 40 as they come.
-      const receiver = finished(spawnRaw(compilePeer('msg_sysv'), ['recv', String(queue.id), '40', '0', '-', '100'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      const receiver = finished(
+        spawnRaw(compilePeer('msg_sysv'), ['recv', String(queue.id), '40', '0', '-', '100'], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        }),
+      );
       await Promise.all(sends);
       const { stdout, code } = await receiver;
       assert.equal(code, 0);
-      const texts = stdout.trim().split('\n').map((line) => Buffer.from(JSON.parse(line).hex, 'hex').toString());
-      assert.deepEqual(texts, Array.from({ length: 40 }, (_, i) => `${i}`.padStart(8, '0')));
-    }),
-  );
+      const texts = stdout
+        .trim()
+        .split('\n')
+        .map((line) => Buffer.from(JSON.parse(line).hex, 'hex').toString());
+      assert.deepEqual(
+        texts,
+        Array.from({ length: 40 }, (_, i) => `${i}`.padStart(8, '0')),
+      );
+    }));
 
   test('100,000 messages from unipc to a C receiver and back, none lost or reordered', () =>
     withQueue(async (queue) => {
       const n = 100_000;
-      const drain = finished(spawnRaw(compilePeer('msg_sysv'), ['drain', String(queue.id), String(n)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      const drain = finished(
+        spawnRaw(compilePeer('msg_sysv'), ['drain', String(queue.id), String(n)], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        }),
+      );
       const text = Buffer.alloc(16, 0x5a);
       for (let i = 0; i < n; i++) {
         text.writeBigUInt64LE(BigInt(i));
@@ -289,17 +379,21 @@ describe('System V queues: ordering and volume', () => {
       assert.equal(drained.code, 0);
       assert.deepEqual(JSON.parse(drained.stdout), { received: n, outOfOrder: 0, wrongType: 0 });
 
-      const flood = finished(spawnRaw(compilePeer('msg_sysv'), ['flood', String(queue.id), String(n), '16'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      const flood = finished(
+        spawnRaw(compilePeer('msg_sysv'), ['flood', String(queue.id), String(n), '16'], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        }),
+      );
       let problems = 0;
       for (let i = 0; i < n; i++) {
         const message: QueueMessage = i % 2 === 0 ? queue.receiveSync() : await queue.receive();
-        if (message.data.readBigUInt64LE() !== BigInt(i) || message.type !== (i % 3) + 1 || message.data.length !== 16) problems++;
+        if (message.data.readBigUInt64LE() !== BigInt(i) || message.type !== (i % 3) + 1 || message.data.length !== 16)
+          problems++;
       }
       assert.equal((await flood).code, 0);
       assert.equal(problems, 0, 'messages lost, reordered or changed');
       assert.equal(queue.stat().messages, 0);
-    }),
-  );
+    }));
 });
 
 describe('System V queues: waiting, abort, timeout, removal', () => {
@@ -308,24 +402,38 @@ describe('System V queues: waiting, abort, timeout, removal', () => {
       const controller = new AbortController();
       const aborted = queue.receive({ signal: controller.signal });
       setTimeout(() => controller.abort(new Error('changed my mind')), 10);
-      await assert.rejects(aborted, (error: Error & { cause?: Error }) => error.name === 'AbortError' && error.cause?.message === 'changed my mind');
-      await assert.rejects(queue.receive({ timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'msgrcv', message: /timed out after 20 ms/ });
+      await assert.rejects(
+        aborted,
+        (error: Error & { cause?: Error }) => error.name === 'AbortError' && error.cause?.message === 'changed my mind',
+      );
+      await assert.rejects(queue.receive({ timeout: 20 }), {
+        code: 'ETIMEDOUT',
+        syscall: 'msgrcv',
+        message: /timed out after 20 ms/,
+      });
       assert.throws(() => queue.receiveSync({ timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'msgrcv' });
       await assert.rejects(queue.receive({ signal: AbortSignal.abort() }), { name: 'AbortError' });
       cSend(queue, [[1, 'still here']]);
       assert.equal(queue.stat().messages, 1);
       assert.deepEqual(cReceive(queue, 1), [{ type: '1', hex: Buffer.from('still here').toString('hex') }]);
       assert.equal(waiterStats().pending, 0);
-    }),
-  );
+    }));
 
   test('an aborted or timed-out send on a full queue sends nothing; nowait fails with EAGAIN', () =>
     withQueue(async (queue) => {
       queue.set({ maxBytes: 10 });
       queue.sendSync(1, '0123456789');
-      await assert.rejects(queue.send(1, 'x', { nowait: true }), { code: 'EAGAIN', syscall: 'msgsnd', message: /queue is full/ });
+      await assert.rejects(queue.send(1, 'x', { nowait: true }), {
+        code: 'EAGAIN',
+        syscall: 'msgsnd',
+        message: /queue is full/,
+      });
       assert.throws(() => queue.sendSync(1, 'x', { nowait: true }), { code: 'EAGAIN' });
-      await assert.rejects(queue.send(1, 'x', { timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'msgsnd', message: /timed out after 20 ms/ });
+      await assert.rejects(queue.send(1, 'x', { timeout: 20 }), {
+        code: 'ETIMEDOUT',
+        syscall: 'msgsnd',
+        message: /timed out after 20 ms/,
+      });
       assert.throws(() => queue.sendSync(1, 'x', { timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'msgsnd' });
       const controller = new AbortController();
       const aborted = queue.send(2, 'y', { signal: controller.signal });
@@ -337,8 +445,7 @@ describe('System V queues: waiting, abort, timeout, removal', () => {
       assert.deepEqual(queue.receiveSync(), { type: 1, data: Buffer.from('0123456789') });
       await waiting;
       assert.deepEqual(queue.receiveSync(), { type: 3, data: Buffer.from('z') });
-    }),
-  );
+    }));
 
   test('remove() wakes waiting receivers and senders, here and in a C process, with EIDRM', async () => {
     const full = MessageQueue.get(IPC_PRIVATE, { create: true });
@@ -348,7 +455,9 @@ describe('System V queues: waiting, abort, timeout, removal', () => {
       full.sendSync(1, 'x');
       const receivers = [empty.receive(), empty.receive({ type: 2 }), empty.receive({ type: -5, timeout: 30_000 })];
       const sender = full.send(1, 'y');
-      const cProcess = spawnRaw(compilePeer('msg_sysv'), ['recv', String(empty.id), '1', '0', '-', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const cProcess = spawnRaw(compilePeer('msg_sysv'), ['recv', String(empty.id), '1', '0', '-', '100'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const cReceiver = Object.assign(finished(cProcess), { pid: cProcess.pid! });
       const child = spawnPeer('msg-receive', [String(empty.id)]);
       const nodeReceiver = finished(child);
@@ -366,7 +475,10 @@ describe('System V queues: waiting, abort, timeout, removal', () => {
       ]);
       assert.deepEqual(JSON.parse((await cReceiver).stdout), { errno: 'EIDRM' });
       assert.match((await nodeReceiver).stdout, /^EIDRM$/m);
-      assert.throws(() => empty.stat(), (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code));
+      assert.throws(
+        () => empty.stat(),
+        (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code),
+      );
     } finally {
       removeQuietly(full);
       removeQuietly(empty);
@@ -380,44 +492,52 @@ describe('System V queues: waiting, abort, timeout, removal', () => {
       setTimeout(() => queue.remove(), 50);
       for await (const { type, data } of queue.messages({ type: 3 })) got.push(`${type}:${data}`);
       assert.deepEqual(got, ['3:c1', '3:c2']);
-    }),
-  );
+    }));
 
   test('a pending receive does not keep the process alive with ref: false', () =>
     withQueue(async (queue) => {
       const child = await finished(spawnPeer('msg-receive', [String(queue.id), 'unref']));
       assert.equal(child.code, 0);
       assert.match(child.stdout, /exited while waiting/);
-    }),
-  );
+    }));
 });
 
 describe('System V queues: limits and errors', () => {
   test(`a message longer than msgmax (${MSGMAX}) is a RangeError naming the limit; exactly msgmax is sent`, () =>
     withQueue(async (queue) => {
-      const detail = new RegExp(`It must be <= ${MSGMAX} \\(the system's msgmax, /proc/sys/kernel/msgmax\\)\\. Received ${MSGMAX + 1}`);
-      assert.throws(() => queue.sendSync(1, Buffer.alloc(MSGMAX + 1)), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: detail });
+      const detail = new RegExp(
+        `It must be <= ${MSGMAX} \\(the system's msgmax, /proc/sys/kernel/msgmax\\)\\. Received ${MSGMAX + 1}`,
+      );
+      assert.throws(() => queue.sendSync(1, Buffer.alloc(MSGMAX + 1)), {
+        name: 'RangeError',
+        code: 'ERR_OUT_OF_RANGE',
+        message: detail,
+      });
       await assert.rejects(queue.send(1, Buffer.alloc(MSGMAX + 1)), { code: 'ERR_OUT_OF_RANGE', message: detail });
       await queue.send(1, Buffer.alloc(MSGMAX, 7));
       assert.equal(queue.stat().bytes, MSGMAX);
-    }),
-  );
+    }));
 
   test('a message that could never fit the queue fails with EMSGSIZE instead of waiting forever', () =>
     withQueue(async (queue) => {
       queue.set({ maxBytes: 100 });
       assert.equal(queue.stat().maxBytes, 100);
-      await assert.rejects(queue.send(1, Buffer.alloc(101)), { code: 'EMSGSIZE', message: /101 bytes can never fit in a queue of maxBytes 100/ });
+      await assert.rejects(queue.send(1, Buffer.alloc(101)), {
+        code: 'EMSGSIZE',
+        message: /101 bytes can never fit in a queue of maxBytes 100/,
+      });
       assert.throws(() => queue.sendSync(1, Buffer.alloc(101)), { code: 'EMSGSIZE' });
       queue.sendSync(1, Buffer.alloc(100));
-    }),
-  );
+    }));
 
   test('a message longer than maxSize stays queued (E2BIG) unless noError truncates it', () =>
     withQueue(async (queue) => {
       const data = randomBytes(100);
       cSend(queue, [[4, data]]);
-      assert.throws(() => queue.receiveSync({ maxSize: 99 }), { code: 'E2BIG', message: /longer than maxSize \(99\) and stays queued; noError truncates it/ });
+      assert.throws(() => queue.receiveSync({ maxSize: 99 }), {
+        code: 'E2BIG',
+        message: /longer than maxSize \(99\) and stays queued; noError truncates it/,
+      });
       await assert.rejects(queue.receive({ maxSize: 10 }), { code: 'E2BIG' });
       assert.equal(queue.stat().messages, 1);
       assert.deepEqual(await queue.receive({ maxSize: 10, noError: true }), { type: 4, data: data.subarray(0, 10) });
@@ -430,12 +550,16 @@ describe('System V queues: limits and errors', () => {
       setTimeout(() => cSend(queue, [[2, 'truncated']]), 20);
       assert.deepEqual(await truncating, { type: 2, data: Buffer.from('tru') });
       assert.deepEqual(queue.receiveSync({ maxSize: 8 }), { type: 1, data: Buffer.from('too long') });
-    }),
-  );
+    }));
 
   test('ENOENT for a key without a queue, EEXIST for an exclusive create, ENOMSG for nowait', async () => {
     const key = randomKey();
-    assert.throws(() => MessageQueue.get(key), { code: 'ENOENT', syscall: 'msgget', key, message: new RegExp(`key 0x${key.toString(16).padStart(8, '0')}`) });
+    assert.throws(() => MessageQueue.get(key), {
+      code: 'ENOENT',
+      syscall: 'msgget',
+      key,
+      message: new RegExp(`key 0x${key.toString(16).padStart(8, '0')}`),
+    });
     const queue = MessageQueue.get(key, { create: true, exclusive: true, mode: 0o640 });
     try {
       assert.equal(queue.key, key);
@@ -453,21 +577,38 @@ describe('System V queues: limits and errors', () => {
     } finally {
       queue.remove();
     }
-    assert.throws(() => queue.stat(), (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code));
+    assert.throws(
+      () => queue.stat(),
+      (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code),
+    );
   });
 
-  test('EACCES for a process without permission (a child running as nobody)', { skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user' }, async () => {
+  test('EACCES for a process without permission (a child running as nobody)', {
+    skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user',
+  }, async () => {
     const key = randomKey();
     const queue = MessageQueue.get(key, { create: true, exclusive: true, mode: 0o600 });
     try {
       queue.sendSync(1, 'private');
-      const child = await finished(spawnPeer('msg-receive', [String(queue.id), 'access', String(key)], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' } }));
+      const child = await finished(
+        spawnPeer('msg-receive', [String(queue.id), 'access', String(key)], {
+          uid: 65534,
+          gid: 65534,
+          env: { ...process.env, HOME: '/tmp' },
+        }),
+      );
       assert.equal(child.code, 0, child.stdout);
       // msgget(key, 0) asks for no permission, so it succeeds, as in C; using the queue does not.
       assert.deepEqual(JSON.parse(child.stdout), { get: 'ok', receive: 'EACCES', send: 'EACCES' });
       // Opened to others: the same child can now take the message.
       queue.set({ mode: 0o666 });
-      const allowed = await finished(spawnPeer('msg-receive', [String(queue.id), 'access', String(key)], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' } }));
+      const allowed = await finished(
+        spawnPeer('msg-receive', [String(queue.id), 'access', String(key)], {
+          uid: 65534,
+          gid: 65534,
+          env: { ...process.env, HOME: '/tmp' },
+        }),
+      );
       assert.deepEqual(JSON.parse(allowed.stdout), { get: 'ok', receive: 'private', send: 'ok' });
       assert.equal(queue.stat().lastReceivePid > 0, true);
     } finally {
@@ -475,12 +616,20 @@ describe('System V queues: limits and errors', () => {
     }
   });
 
-  test('a user who may write but not read opens the queue by id, and a send to a full queue waits (ETIMEDOUT, not EACCES)', { skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user' }, async () => {
+  test('a user who may write but not read opens the queue by id, and a send to a full queue waits (ETIMEDOUT, not EACCES)', {
+    skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user',
+  }, async () => {
     const queue = MessageQueue.get(IPC_PRIVATE, { create: true, mode: 0o622 });
     try {
       queue.set({ maxBytes: 4 });
       queue.sendSync(1, 'full');
-      const child = await finished(spawnPeer('msg-receive', [String(queue.id), 'write-only'], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' } }));
+      const child = await finished(
+        spawnPeer('msg-receive', [String(queue.id), 'write-only'], {
+          uid: 65534,
+          gid: 65534,
+          env: { ...process.env, HOME: '/tmp' },
+        }),
+      );
       assert.equal(child.code, 0, child.stdout);
       assert.deepEqual(JSON.parse(child.stdout), { byId: 'ok', send: 'ETIMEDOUT' });
     } finally {
@@ -495,8 +644,22 @@ describe('System V queues: limits and errors', () => {
       queue.sendSync(2, 'hello');
       const stat = queue.stat();
       assert.deepEqual(Object.keys(stat).sort(), [
-        'bytes', 'creatorGid', 'creatorUid', 'gid', 'id', 'key', 'lastChange', 'lastReceive', 'lastReceivePid', 'lastSend',
-        'lastSendPid', 'maxBytes', 'messages', 'mode', 'sequence', 'uid',
+        'bytes',
+        'creatorGid',
+        'creatorUid',
+        'gid',
+        'id',
+        'key',
+        'lastChange',
+        'lastReceive',
+        'lastReceivePid',
+        'lastSend',
+        'lastSendPid',
+        'maxBytes',
+        'messages',
+        'mode',
+        'sequence',
+        'uid',
       ]);
       assert.equal(stat.lastReceivePid, process.pid);
       assert.equal(stat.lastSendPid, process.pid);
@@ -504,7 +667,10 @@ describe('System V queues: limits and errors', () => {
       assert.equal(stat.uid, process.getuid!());
       queue.set({ maxBytes: 4000, mode: 0o604 });
       const c = JSON.parse(runOk(compilePeer('msg_sysv'), ['stat', String(queue.id)]));
-      assert.deepEqual({ qbytes: c.qbytes, mode: c.mode, qnum: c.qnum, cbytes: c.cbytes, lrpid: c.lrpid }, { qbytes: 4000, mode: 0o604, qnum: 1, cbytes: 5, lrpid: process.pid });
+      assert.deepEqual(
+        { qbytes: c.qbytes, mode: c.mode, qnum: c.qnum, cbytes: c.cbytes, lrpid: c.lrpid },
+        { qbytes: 4000, mode: 0o604, qnum: 1, cbytes: 5, lrpid: process.pid },
+      );
       assert.deepEqual(ipcsQueue(queue.id), { key: IPC_PRIVATE, perms: 0o604, usedBytes: 5, messages: 1 });
       // Every permission field given: nothing needs reading first; maxBytes kept, or changed with them.
       const { uid, gid } = queue.stat();
@@ -512,6 +678,5 @@ describe('System V queues: limits and errors', () => {
       assert.deepEqual([queue.stat().mode, queue.stat().maxBytes], [0o640, 4000]);
       queue.set({ mode: 0o600, uid, gid, maxBytes: 3000 });
       assert.deepEqual([queue.stat().mode, queue.stat().maxBytes], [0o600, 3000]);
-    }),
-  );
+    }));
 });

@@ -39,7 +39,10 @@ test('a CommonJS program using the package in a fresh process', async () => {
   const { execFileSync } = await import('node:child_process');
   const out = execFileSync(
     process.execPath,
-    ['-e', "const u = require('unipc'); const [a, b] = u.socketpair('seqpacket'); a.sendSync('cjs'); console.log(b.receiveSync().data.toString()); a.close(); b.close();"],
+    [
+      '-e',
+      "const u = require('unipc'); const [a, b] = u.socketpair('seqpacket'); a.sendSync('cjs'); console.log(b.receiveSync().data.toString()); a.close(); b.close();",
+    ],
     { cwd: root, encoding: 'utf8' },
   );
   assert.equal(out.trim(), 'cjs');

@@ -4,7 +4,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { IpcError, type Pipe, PipeReader, PipeWriter, mapAnonymous, mkfifo, openFifo, openFifoSync, pipe, spawn, waiterStats } from '../src/index.js';
+import {
+  IpcError,
+  mapAnonymous,
+  mkfifo,
+  openFifo,
+  openFifoSync,
+  type Pipe,
+  PipeReader,
+  PipeWriter,
+  pipe,
+  spawn,
+  waiterStats,
+} from '../src/index.js';
 import { collector, compilePeer, finished, openFdCount, root, spawnPeer, tempDir } from './helpers.js';
 
 function sha256(data: Uint8Array): string {
@@ -25,7 +37,10 @@ describe('pipe()', () => {
     assert.equal(report.bytes, data.length);
     assert.equal(report.sha256, sha256(data));
     // The child got its end as fd 3 and nothing of the parent's write end, or EOF would never have come.
-    assert.deepEqual(report.fds.filter((fd: number) => fd === 3), [3]);
+    assert.deepEqual(
+      report.fds.filter((fd: number) => fd === 3),
+      [3],
+    );
   });
 
   test('child to parent: a pipe end written with writeSync in the child arrives through read()', async () => {
@@ -88,7 +103,9 @@ describe('pipe()', () => {
 
   test('EPIPE through the stream once the reading child has exited', async () => {
     const { reader, writer } = pipe();
-    const child = spawnRaw(process.execPath, ['-e', 'process.exit(0)'], { stdio: ['ignore', 'ignore', 'inherit', reader.fd] });
+    const child = spawnRaw(process.execPath, ['-e', 'process.exit(0)'], {
+      stdio: ['ignore', 'ignore', 'inherit', reader.fd],
+    });
     reader.close();
     await finished(child);
     const error = await new Promise<NodeJS.ErrnoException>((resolve) => {
@@ -176,7 +193,10 @@ describe('pipe()', () => {
   test('fromFd() adopts an inherited end and refuses descriptors of the wrong kind or direction', () => {
     using p = pipe();
     const duplicate = fs.openSync('/dev/null', 'r');
-    assert.throws(() => PipeReader.fromFd(duplicate), (error: IpcError) => error.code === 'EINVAL' && /not a pipe/.test(error.message));
+    assert.throws(
+      () => PipeReader.fromFd(duplicate),
+      (error: IpcError) => error.code === 'EINVAL' && /not a pipe/.test(error.message),
+    );
     fs.closeSync(duplicate);
     assert.throws(() => PipeWriter.fromFd(p.reader.fd), { code: 'EBADF' });
     assert.throws(() => PipeReader.fromFd(987654), { code: 'EBADF', syscall: 'fstat' });
@@ -189,7 +209,7 @@ describe('pipe()', () => {
     assert.throws(() => spawn(process.execPath, ['-e', '0'], { fds: [p.reader] }), { code: 'ERR_INVALID_STATE' });
   });
 
-  test('no stream while operations are pending; the stream\'s end closes the object too', async () => {
+  test("no stream while operations are pending; the stream's end closes the object too", async () => {
     const p = pipe();
     const pending = p.reader.read();
     assert.throws(() => p.reader.stream, { code: 'ERR_INVALID_STATE' });
@@ -221,7 +241,10 @@ describe('pipe()', () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     b.writer.writeSync('still heard');
-    assert.equal((await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve('deaf'), 2000))]))?.toString(), 'still heard');
+    assert.equal(
+      (await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve('deaf'), 2000))]))?.toString(),
+      'still heard',
+    );
   });
 
   test('a write already waiting when the reader goes away rejects with EPIPE', async () => {
@@ -235,7 +258,10 @@ describe('pipe()', () => {
   test('writeSync() and readSync() with a timeout cannot overrun it, even on a blocking descriptor', () => {
     using p = pipe();
     const started = performance.now();
-    assert.throws(() => p.writer.writeSync(Buffer.alloc(1024 * 1024), { timeout: 100 }), { code: 'ETIMEDOUT', syscall: 'write' });
+    assert.throws(() => p.writer.writeSync(Buffer.alloc(1024 * 1024), { timeout: 100 }), {
+      code: 'ETIMEDOUT',
+      syscall: 'write',
+    });
     assert.ok(performance.now() - started < 10_000);
     assert.equal(p.reader.readSync({ timeout: 100 })?.length, 65536, 'what the write got in before its deadline');
     assert.throws(() => p.reader.readSync({ timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'read' });
@@ -268,15 +294,18 @@ describe('FIFOs', () => {
     const stats = fs.statSync(path);
     assert.ok(stats.isFIFO());
     assert.equal(stats.mode & 0o777, 0o600);
-    assert.throws(() => mkfifo(path), (error: IpcError) => {
-      assert.ok(error instanceof IpcError);
-      assert.equal(error.code, 'EEXIST');
-      assert.equal(error.errno, 17);
-      assert.equal(error.syscall, 'mkfifo');
-      assert.equal(error.path, path);
-      assert.equal(error.message, `EEXIST: file already exists, mkfifo '${path}'`);
-      return true;
-    });
+    assert.throws(
+      () => mkfifo(path),
+      (error: IpcError) => {
+        assert.ok(error instanceof IpcError);
+        assert.equal(error.code, 'EEXIST');
+        assert.equal(error.errno, 17);
+        assert.equal(error.syscall, 'mkfifo');
+        assert.equal(error.path, path);
+        assert.equal(error.message, `EEXIST: file already exists, mkfifo '${path}'`);
+        return true;
+      },
+    );
     assert.throws(() => mkfifo(dir.file('missing/q')), { code: 'ENOENT', syscall: 'mkfifo' });
     mkfifo(new URL(`file://${dir.file('from-url')}`), { mode: 0o640 });
     assert.equal(fs.statSync(dir.file('from-url')).mode & 0o777, 0o640 & ~process.umask());
@@ -294,7 +323,11 @@ describe('FIFOs', () => {
       return [name, stats.ino, stats.mode, stats.mtimeMs];
     });
     for (const [name] of before) {
-      assert.throws(() => mkfifo(dir.file(name as string), { mode: 0o666 }), { code: 'EEXIST', syscall: 'mkfifo' }, name as string);
+      assert.throws(
+        () => mkfifo(dir.file(name as string), { mode: 0o666 }),
+        { code: 'EEXIST', syscall: 'mkfifo' },
+        name as string,
+      );
     }
     assert.deepEqual(
       before.map(([name]) => {
@@ -307,7 +340,9 @@ describe('FIFOs', () => {
     assert.equal(fs.existsSync(dir.file('would-be-created')), false, 'the dangling link was not followed');
   });
 
-  test('EACCES for a process that may not create the FIFO', { skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user' }, async () => {
+  test('EACCES for a process that may not create the FIFO', {
+    skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user',
+  }, async () => {
     using dir = tempDir();
     fs.chmodSync(dir.path, 0o755);
     const child = spawnPeer('mkfifo', [dir.file('q')], { uid: 65534, gid: 65534 });
@@ -381,7 +416,10 @@ describe('FIFOs', () => {
   test('openFifo refuses what is not a FIFO and reports a missing path', async () => {
     using dir = tempDir();
     fs.writeFileSync(dir.file('plain'), 'x');
-    await assert.rejects(openFifo(dir.file('plain'), 'r'), { code: 'EINVAL', message: `EINVAL: not a FIFO, open '${dir.file('plain')}'` });
+    await assert.rejects(openFifo(dir.file('plain'), 'r'), {
+      code: 'EINVAL',
+      message: `EINVAL: not a FIFO, open '${dir.file('plain')}'`,
+    });
     // Nor through a symbolic link, for writing: the file is neither opened nor truncated.
     fs.symlinkSync(dir.file('plain'), dir.file('link'));
     await assert.rejects(openFifo(dir.file('link'), 'w'), { code: 'EINVAL' });

@@ -20,7 +20,11 @@ export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 // Checking errors
 
 export type Kind = 'type' | 'range' | 'value';
-export const CODES: Record<Kind, string> = { type: 'ERR_INVALID_ARG_TYPE', range: 'ERR_OUT_OF_RANGE', value: 'ERR_INVALID_ARG_VALUE' };
+export const CODES: Record<Kind, string> = {
+  type: 'ERR_INVALID_ARG_TYPE',
+  range: 'ERR_OUT_OF_RANGE',
+  value: 'ERR_INVALID_ARG_VALUE',
+};
 /** What the rest of the message must say (the range, the page size, the allowed values). */
 export type Detail = string | RegExp | undefined;
 
@@ -31,8 +35,15 @@ export function show(value: unknown): string {
 /** Asserts that `error` is the Node-style argument error of `kind` for the argument or property `name`. */
 export function checkArgError(error: unknown, kind: Kind, name: string, detail?: Detail): void {
   assert.ok(error instanceof Error, `expected an Error, got ${show(error)}`);
-  assert.ok(!(error instanceof IpcError), `expected ${CODES[kind]} for ${name}, got a system call error: ${error.message}`);
-  assert.equal((error as { code?: unknown }).code, CODES[kind], `wrong code for ${name}: ${error.name}: ${error.message}`);
+  assert.ok(
+    !(error instanceof IpcError),
+    `expected ${CODES[kind]} for ${name}, got a system call error: ${error.message}`,
+  );
+  assert.equal(
+    (error as { code?: unknown }).code,
+    CODES[kind],
+    `wrong code for ${name}: ${error.name}: ${error.message}`,
+  );
   const property = name.includes('.');
   let prefix: string;
   if (kind === 'range') {
@@ -40,11 +51,24 @@ export function checkArgError(error: unknown, kind: Kind, name: string, detail?:
     prefix = `The value of "${name}" is out of range. It must be `;
   } else {
     assert.ok(error instanceof TypeError, `${CODES[kind]} must be a TypeError: ${error.message}`);
-    prefix = kind === 'type' ? `The "${name}" ${property ? 'property' : 'argument'} must be ` : `The ${property ? 'property' : 'argument'} '${name}' `;
+    prefix =
+      kind === 'type'
+        ? `The "${name}" ${property ? 'property' : 'argument'} must be `
+        : `The ${property ? 'property' : 'argument'} '${name}' `;
   }
-  assert.ok(error.message.startsWith(prefix), `message should start with ${JSON.stringify(prefix)}: ${JSON.stringify(error.message)}`);
-  assert.ok(error.message.includes('. Received '), `message should show the received value: ${JSON.stringify(error.message)}`);
-  if (typeof detail === 'string') assert.ok(error.message.includes(detail), `message should say ${JSON.stringify(detail)}: ${JSON.stringify(error.message)}`);
+  assert.ok(
+    error.message.startsWith(prefix),
+    `message should start with ${JSON.stringify(prefix)}: ${JSON.stringify(error.message)}`,
+  );
+  assert.ok(
+    error.message.includes('. Received '),
+    `message should show the received value: ${JSON.stringify(error.message)}`,
+  );
+  if (typeof detail === 'string')
+    assert.ok(
+      error.message.includes(detail),
+      `message should say ${JSON.stringify(detail)}: ${JSON.stringify(error.message)}`,
+    );
   else if (detail) assert.match(error.message, detail);
 }
 
@@ -94,7 +118,10 @@ const BOOKKEEPING = new Set(['waiterStats', 'faultedPages']);
  * returns; for a Promise-returning call, only what runs before it returns is observed (validation comes
  * first in every async method, before its first await).
  */
-export function nativeCallsOf(call: () => unknown): { calls: string[]; outcome: { value: unknown } | { error: unknown } } {
+export function nativeCallsOf(call: () => unknown): {
+  calls: string[];
+  outcome: { value: unknown } | { error: unknown };
+} {
   const target = native as unknown as Record<string, unknown>;
   const originals = new Map<string, unknown>();
   const calls: string[] = [];
@@ -130,7 +157,10 @@ function assertNoNativeCall(calls: string[], what: string, inspects: readonly st
   assert.deepEqual(unexpected, [], `the addon was called (${calls.join(', ')}) before ${what} was refused`);
 }
 
-export type Outcome = { state: 'fulfilled'; value: unknown } | { state: 'rejected'; error: unknown } | { state: 'pending' };
+export type Outcome =
+  | { state: 'fulfilled'; value: unknown }
+  | { state: 'rejected'; error: unknown }
+  | { state: 'pending' };
 
 /** One slot of an options (or other object) argument, and the values that are invalid in it. */
 export interface Slot {
@@ -156,7 +186,13 @@ export function argumentChecks({ params, release: own }: { params: fc.Parameters
    * A synchronous call must throw the argument error, without calling into the addon first (but for the
    * addon functions named in `inspects`, where the error depends on what they find out).
    */
-  function throwsArgError(call: () => unknown, kind: Kind, name: string, detail?: Detail, inspects?: readonly string[]): void {
+  function throwsArgError(
+    call: () => unknown,
+    kind: Kind,
+    name: string,
+    detail?: Detail,
+    inspects?: readonly string[],
+  ): void {
     const { calls, outcome } = nativeCallsOf(call);
     if ('error' in outcome) {
       checkArgError(outcome.error, kind, name, detail);
@@ -187,7 +223,9 @@ export function argumentChecks({ params, release: own }: { params: fc.Parameters
     const observed = nativeCallsOf(call);
     calls?.push(...observed.calls);
     if ('error' in observed.outcome) {
-      assert.fail(`expected a rejected Promise for ${what}, but the call threw synchronously: ${show(observed.outcome.error)}`);
+      assert.fail(
+        `expected a rejected Promise for ${what}, but the call threw synchronously: ${show(observed.outcome.error)}`,
+      );
     }
     const result = observed.outcome.value;
     assert.ok(result instanceof Promise, `expected a Promise, got ${show(result)}`);
@@ -217,7 +255,9 @@ export function argumentChecks({ params, release: own }: { params: fc.Parameters
       return;
     }
     if (outcome.state === 'fulfilled') undo(outcome.value);
-    assert.fail(`expected a rejection with ${CODES[kind]} for ${name}, but the Promise ${outcome.state === 'pending' ? 'is still pending' : `resolved with ${show(outcome.value)}`}`);
+    assert.fail(
+      `expected a rejection with ${CODES[kind]} for ${name}, but the Promise ${outcome.state === 'pending' ? 'is still pending' : `resolved with ${show(outcome.value)}`}`,
+    );
   }
 
   /**
@@ -233,17 +273,37 @@ export function argumentChecks({ params, release: own }: { params: fc.Parameters
     notArgument = notOptions,
   ): void {
     test(`${label}: ${argument} of the wrong type`, async () => {
-      if (mode === 'sync') fc.assert(fc.property(notArgument, (v) => throwsArgError(() => call(v), 'type', argument)), params);
-      else await fc.assert(fc.asyncProperty(notArgument, (v) => rejectsArgError(() => call(v), 'type', argument)), params);
+      if (mode === 'sync')
+        fc.assert(
+          fc.property(notArgument, (v) => throwsArgError(() => call(v), 'type', argument)),
+          params,
+        );
+      else
+        await fc.assert(
+          fc.asyncProperty(notArgument, (v) => rejectsArgError(() => call(v), 'type', argument)),
+          params,
+        );
     });
     for (const slot of slots) {
       const name = `${argument}.${slot.key}`;
-      const what = slot.note ?? (slot.kind === 'type' ? 'of the wrong type' : slot.kind === 'range' ? 'out of range' : 'not an allowed value');
+      const what =
+        slot.note ??
+        (slot.kind === 'type' ? 'of the wrong type' : slot.kind === 'range' ? 'out of range' : 'not an allowed value');
       test(`${label}: ${name} ${what}`, { todo: slot.todo }, async () => {
         if (mode === 'sync') {
-          fc.assert(fc.property(slot.values, (v) => throwsArgError(() => call({ [slot.key]: v }), slot.kind, name, slot.detail)), params);
+          fc.assert(
+            fc.property(slot.values, (v) =>
+              throwsArgError(() => call({ [slot.key]: v }), slot.kind, name, slot.detail),
+            ),
+            params,
+          );
         } else {
-          await fc.assert(fc.asyncProperty(slot.values, (v) => rejectsArgError(() => call({ [slot.key]: v }), slot.kind, name, slot.detail)), params);
+          await fc.assert(
+            fc.asyncProperty(slot.values, (v) =>
+              rejectsArgError(() => call({ [slot.key]: v }), slot.kind, name, slot.detail),
+            ),
+            params,
+          );
         }
       });
     }
@@ -319,7 +379,8 @@ export const isBytes = (v: unknown): boolean =>
   typeof v === 'string' || ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof SharedArrayBuffer;
 
 /** Not a number; `undefined` included only where it is not the default. */
-export const notNumber = (undefinedIsDefault = true) => anything.filter((v) => !isNumber(v) && !(undefinedIsDefault && v === undefined));
+export const notNumber = (undefinedIsDefault = true) =>
+  anything.filter((v) => !isNumber(v) && !(undefinedIsDefault && v === undefined));
 export const notBoolean = anything.filter((v) => typeof v !== 'boolean' && v !== undefined);
 /** Anything an options argument cannot be: undefined means {}, every non-array object is fine. */
 export const notOptions = anything.filter((v) => v !== undefined && !isObject(v));
@@ -328,14 +389,17 @@ export const notObject = anything.filter((v) => !isObject(v));
 export const notSignal = anything.filter((v) => v !== undefined && !(v instanceof AbortSignal));
 export const notBytes = anything.filter((v) => !isBytes(v));
 export const notPathLike = anything.filter((v) => typeof v !== 'string' && !(v instanceof URL));
-export const notString = (undefinedIsDefault: boolean) => anything.filter((v) => typeof v !== 'string' && !(undefinedIsDefault && v === undefined));
+export const notString = (undefinedIsDefault: boolean) =>
+  anything.filter((v) => typeof v !== 'string' && !(undefinedIsDefault && v === undefined));
 /** A value that is no descriptor at all: neither a number nor an object with an `fd`. */
 export const notFdLike = anything.filter((v) => !isNumber(v) && !hasFd(v));
 export const notArray = anything.filter((v) => v !== undefined && !Array.isArray(v));
 
 export function notOneOf(allowed: readonly unknown[], undefinedIsDefault: boolean): fc.Arbitrary<unknown> {
   const near = fc.constantFrom<unknown>(
-    ...allowed.flatMap((a) => (typeof a === 'string' ? [a.toUpperCase(), ` ${a}`, `${a}\0`, a + a, a.slice(1), new String(a), [a]] : [])),
+    ...allowed.flatMap((a) =>
+      typeof a === 'string' ? [a.toUpperCase(), ` ${a}`, `${a}\0`, a + a, a.slice(1), new String(a), [a]] : [],
+    ),
   );
   return fc
     .oneof(anything, fc.string(), near)
@@ -355,13 +419,11 @@ export function badIpcNames(prefix: string, maxBytes = 255): fc.Arbitrary<string
     fc.tuple(fc.constantFrom('//', '///'), text()).map(([slashes, rest]) => `${slashes}${prefix}${rest}`),
     fc.tuple(slash, text(), fc.string({ maxLength: 10 })).map(([lead, a, b]) => `${lead}${prefix}${a}/${b}`),
     fc.tuple(slash, text(), fc.string({ maxLength: 10 })).map(([lead, a, b]) => `${lead}${prefix}${a}\0${b}`),
-    fc
-      .tuple(slash, text(300), fc.constantFrom('a', 'é', '€', '😀'))
-      .map(([lead, rest, unit]) => {
-        let bare = `${prefix}${rest}`;
-        while (Buffer.byteLength(bare) <= maxBytes) bare += unit;
-        return lead + bare;
-      }),
+    fc.tuple(slash, text(300), fc.constantFrom('a', 'é', '€', '😀')).map(([lead, rest, unit]) => {
+      let bare = `${prefix}${rest}`;
+      while (Buffer.byteLength(bare) <= maxBytes) bare += unit;
+      return lead + bare;
+    }),
   );
 }
 
@@ -406,7 +468,18 @@ export function notIntegerIn(min: number, max: number): fc.Arbitrary<number> {
 export function notNumberIn(min: number, max: number): fc.Arbitrary<number> {
   return fc
     .oneof(
-      fc.constantFrom(NaN, Infinity, -Infinity, min - 1, min - 0.001, -Number.MIN_VALUE, max + 1, max + 0.5, 2 ** 53, Number.MAX_VALUE),
+      fc.constantFrom(
+        NaN,
+        Infinity,
+        -Infinity,
+        min - 1,
+        min - 0.001,
+        -Number.MIN_VALUE,
+        max + 1,
+        max + 0.5,
+        2 ** 53,
+        Number.MAX_VALUE,
+      ),
       fc.double({ max: min - Number.EPSILON }),
       fc.double({ min: max + 1 }),
       fc.double(),
@@ -425,7 +498,11 @@ export function rangeDetail(min: number, max: number): RegExp {
  * would see only the part in that directory. */
 export function pathsWithNul(dir: () => string): fc.Arbitrary<string> {
   return fc
-    .tuple(fc.stringMatching(/^[a-z0-9._-]{1,12}$/), fc.string({ unit: 'binary', maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 20 }))
+    .tuple(
+      fc.stringMatching(/^[a-z0-9._-]{1,12}$/),
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.string({ unit: 'binary', maxLength: 20 }),
+    )
     .map(([name, middle, tail]) => `${dir()}/${name.replace(/^\.+$/, 'dot')}${middle.replace(/[\0/]/g, '')}\0${tail}`);
 }
 
@@ -445,9 +522,19 @@ export function booleanSlots(...keys: string[]): Slot[] {
 
 export const timeoutSlots: Slot[] = [
   { key: 'timeout', kind: 'type', values: notNumber() },
-  { key: 'timeout', kind: 'range', values: notNumberIn(0, MAX_TIMEOUT), detail: `It must be >= 0 && <= ${MAX_TIMEOUT}` },
+  {
+    key: 'timeout',
+    kind: 'range',
+    values: notNumberIn(0, MAX_TIMEOUT),
+    detail: `It must be >= 0 && <= ${MAX_TIMEOUT}`,
+  },
 ];
-export const signalSlot: Slot = { key: 'signal', kind: 'type', values: notSignal, detail: 'must be an instance of AbortSignal' };
+export const signalSlot: Slot = {
+  key: 'signal',
+  kind: 'type',
+  values: notSignal,
+  detail: 'must be an instance of AbortSignal',
+};
 
 // ---------------------------------------------------------------------------------------------------
 // Observing that nothing happened
@@ -464,7 +551,10 @@ export interface Observed {
  * `unchanged` reads as it did before the test, no descriptor was left open (or closed), no thread wait
  * is pending, and `extra` (checks on the suite's fixtures) holds.
  */
-export function expectNoSideEffects(scratch: () => string, { unchanged = [], extra }: { unchanged?: Observed[]; extra?: () => void } = {}): void {
+export function expectNoSideEffects(
+  scratch: () => string,
+  { unchanged = [], extra }: { unchanged?: Observed[]; extra?: () => void } = {},
+): void {
   let fds = 0;
   let before: unknown[] = [];
   beforeEach(() => {

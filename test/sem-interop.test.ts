@@ -76,7 +76,10 @@ describe('System V semaphore sets ↔ util-linux and C', () => {
       assert.deepEqual(SemaphoreSet.get(set.key).id, set.id, 'found by its key too');
       set.setAll([4, 0, 32767]);
       set.post(1);
-      assert.deepEqual(ipcsSemaphores(set.id).map((r) => r.value), [4, 1, 32767]);
+      assert.deepEqual(
+        ipcsSemaphores(set.id).map((r) => r.value),
+        [4, 1, 32767],
+      );
       assert.equal(ipcsSemaphores(set.id)[1]!.pid, process.pid);
       assert.deepEqual(JSON.parse(runOk(program, ['getall', String(set.id)])), { count: 3, values: [4, 1, 32767] });
     } finally {
@@ -92,8 +95,14 @@ describe('System V semaphore sets ↔ util-linux and C', () => {
       set.setAll([0, 1, 2, 3]);
       assert.deepEqual(ipcsSets().get(set.id), { key, id: set.id, perms: 0o604, nsems: 4 });
       const rows = ipcsSemaphores(set.id);
-      assert.deepEqual(rows.map((r) => r.value), set.getAll());
-      assert.deepEqual(rows.map((r) => r.ncount), [0, 1, 2, 3].map((i) => set.waitingForIncrease(i)));
+      assert.deepEqual(
+        rows.map((r) => r.value),
+        set.getAll(),
+      );
+      assert.deepEqual(
+        rows.map((r) => r.ncount),
+        [0, 1, 2, 3].map((i) => set.waitingForIncrease(i)),
+      );
     } finally {
       removeQuietly(set);
     }
@@ -131,8 +140,12 @@ describe('System V semaphore sets ↔ util-linux and C', () => {
     try {
       set.set(0, 1);
       const runs = [
-        ...Array.from({ length: 2 }, () => finished(start(program, ['count', String(set.id), String(segment.id), '3000']))),
-        ...Array.from({ length: 2 }, () => finished(spawnPeer('semaphore', ['count-sysv', String(set.id), String(segment.id), '300']))),
+        ...Array.from({ length: 2 }, () =>
+          finished(start(program, ['count', String(set.id), String(segment.id), '3000'])),
+        ),
+        ...Array.from({ length: 2 }, () =>
+          finished(spawnPeer('semaphore', ['count-sysv', String(set.id), String(segment.id), '300'])),
+        ),
       ];
       for (const { code, stdout } of await Promise.all(runs)) {
         assert.equal(code, 0);

@@ -14,8 +14,6 @@ import fc from 'fast-check';
 import { IPC_PRIVATE, NamedSemaphore, SEMVMX, SemaphoreSet } from '../src/index.js';
 import { tempDir } from './helpers.js';
 import {
-  MAX_INT32,
-  MAX_SAFE,
   anything,
   argumentChecks,
   badIpcNames,
@@ -23,6 +21,8 @@ import {
   expectNoSideEffects,
   integerSlots,
   isObject,
+  MAX_INT32,
+  MAX_SAFE,
   notArray,
   notBoolean,
   notIntegerIn,
@@ -35,7 +35,12 @@ import {
 
 const params = { numRuns: 50, endOnFailure: true };
 const PREFIX = `unipc-sp-${process.pid}-`;
-const [SEMMSL, , SEMOPM] = fs.readFileSync('/proc/sys/kernel/sem', 'utf8').trim().split(/\s+/).map(Number) as [number, number, number, number];
+const [SEMMSL, , SEMOPM] = fs.readFileSync('/proc/sys/kernel/sem', 'utf8').trim().split(/\s+/).map(Number) as [
+  number,
+  number,
+  number,
+  number,
+];
 
 let fixture: SemaphoreSet;
 
@@ -70,25 +75,60 @@ describe('SemaphoreSet: get(), fromId(), op(), the helpers and semctl', () => {
   });
 
   test('get(key): key of the wrong type or outside [-2**31, 2**32 - 1]', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => SemaphoreSet.get(v as never), 'type', 'key')), params);
-    fc.assert(fc.property(notIntegerIn(-(2 ** 31), 2 ** 32 - 1), (v) => throwsArgError(() => SemaphoreSet.get(v), 'range', 'key', rangeDetail(-(2 ** 31), 2 ** 32 - 1))), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) => throwsArgError(() => SemaphoreSet.get(v as never), 'type', 'key')),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(-(2 ** 31), 2 ** 32 - 1), (v) =>
+        throwsArgError(() => SemaphoreSet.get(v), 'range', 'key', rangeDetail(-(2 ** 31), 2 ** 32 - 1)),
+      ),
+      params,
+    );
   });
 
-  optionProperties('get()', 'sync', (options) => SemaphoreSet.get(IPC_PRIVATE, isObject(options) ? { create: true, count: 1, ...(options as object) } : (options as never)), [
-    { key: 'count', kind: 'type', values: notNumber() },
-    { key: 'count', kind: 'range', values: notIntegerIn(0, SEMMSL), detail: /It must be (an integer|>= 0 && <= \d+( \(SEMMSL in \/proc\/sys\/kernel\/sem\))?)\. Received / },
-    ...booleanSlots('create', 'exclusive'),
-    ...integerSlots('mode', 0, 0o777),
-  ]);
+  optionProperties(
+    'get()',
+    'sync',
+    (options) =>
+      SemaphoreSet.get(
+        IPC_PRIVATE,
+        isObject(options) ? { create: true, count: 1, ...(options as object) } : (options as never),
+      ),
+    [
+      { key: 'count', kind: 'type', values: notNumber() },
+      {
+        key: 'count',
+        kind: 'range',
+        values: notIntegerIn(0, SEMMSL),
+        detail: /It must be (an integer|>= 0 && <= \d+( \(SEMMSL in \/proc\/sys\/kernel\/sem\))?)\. Received /,
+      },
+      ...booleanSlots('create', 'exclusive'),
+      ...integerSlots('mode', 0, 0o777),
+    ],
+  );
 
   test('get(): creating needs count > 0; IPC_PRIVATE needs create', () => {
-    throwsArgError(() => SemaphoreSet.get(IPC_PRIVATE, { create: true }), 'value', 'options.count', 'must be given (> 0) to create a set');
+    throwsArgError(
+      () => SemaphoreSet.get(IPC_PRIVATE, { create: true }),
+      'value',
+      'options.count',
+      'must be given (> 0) to create a set',
+    );
     throwsArgError(() => SemaphoreSet.get(IPC_PRIVATE, { count: 1 }), 'value', 'options.create', 'IPC_PRIVATE');
   });
 
   test('fromId(id): not an integer in [0, 2**31 - 1]', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => SemaphoreSet.fromId(v as never), 'type', 'id')), params);
-    fc.assert(fc.property(notIntegerIn(0, MAX_INT32), (v) => throwsArgError(() => SemaphoreSet.fromId(v), 'range', 'id', rangeDetail(0, MAX_INT32))), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) => throwsArgError(() => SemaphoreSet.fromId(v as never), 'type', 'id')),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(0, MAX_INT32), (v) =>
+        throwsArgError(() => SemaphoreSet.fromId(v), 'range', 'id', rangeDetail(0, MAX_INT32)),
+      ),
+      params,
+    );
   });
 
   const badIndex = notIntegerIn(0, 1);
@@ -108,24 +148,66 @@ describe('SemaphoreSet: get(), fromId(), op(), the helpers and semctl', () => {
   for (const [method, call, mode] of indexed) {
     test(`${method}(index): wrong type, or not an index of the set (0 to count - 1)`, async () => {
       if (mode === 'sync') {
-        fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => call(v), 'type', 'index')), params);
-        fc.assert(fc.property(badIndex, (v) => throwsArgError(() => call(v), 'range', 'index', rangeDetail(0, 1))), params);
+        fc.assert(
+          fc.property(notNumber(false), (v) => throwsArgError(() => call(v), 'type', 'index')),
+          params,
+        );
+        fc.assert(
+          fc.property(badIndex, (v) => throwsArgError(() => call(v), 'range', 'index', rangeDetail(0, 1))),
+          params,
+        );
       } else {
-        await fc.assert(fc.asyncProperty(notNumber(false), (v) => rejectsArgError(() => call(v), 'type', 'index')), params);
-        await fc.assert(fc.asyncProperty(badIndex, (v) => rejectsArgError(() => call(v), 'range', 'index', rangeDetail(0, 1))), params);
+        await fc.assert(
+          fc.asyncProperty(notNumber(false), (v) => rejectsArgError(() => call(v), 'type', 'index')),
+          params,
+        );
+        await fc.assert(
+          fc.asyncProperty(badIndex, (v) => rejectsArgError(() => call(v), 'range', 'index', rangeDetail(0, 1))),
+          params,
+        );
       }
     });
   }
 
   test('set(index, value): value not an integer in [0, SEMVMX]', () => {
-    fc.assert(fc.property(notNumber(false), (v) => throwsArgError(() => fixture.set(0, v as never), 'type', 'value')), params);
-    fc.assert(fc.property(notIntegerIn(0, SEMVMX), (v) => throwsArgError(() => fixture.set(0, v), 'range', 'value', rangeDetail(0, SEMVMX))), params);
+    fc.assert(
+      fc.property(notNumber(false), (v) => throwsArgError(() => fixture.set(0, v as never), 'type', 'value')),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(0, SEMVMX), (v) =>
+        throwsArgError(() => fixture.set(0, v), 'range', 'value', rangeDetail(0, SEMVMX)),
+      ),
+      params,
+    );
   });
 
   test('setAll(values): not an array, the wrong length, or an element not in [0, SEMVMX]', () => {
-    fc.assert(fc.property(notArray.filter((v) => v !== undefined), (v) => throwsArgError(() => fixture.setAll(v as never), 'type', 'values')), params);
-    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: SEMVMX }), { maxLength: 5 }).filter((a) => a.length !== 2), (v) => throwsArgError(() => fixture.setAll(v), 'range', 'values.length', "2 (the set's count)")), params);
-    fc.assert(fc.property(notIntegerIn(0, SEMVMX), fc.nat(1), (v, at) => throwsArgError(() => fixture.setAll(at === 0 ? [v, 100] : [100, v]), 'range', `values[${at}]`, rangeDetail(0, SEMVMX))), params);
+    fc.assert(
+      fc.property(
+        notArray.filter((v) => v !== undefined),
+        (v) => throwsArgError(() => fixture.setAll(v as never), 'type', 'values'),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: SEMVMX }), { maxLength: 5 }).filter((a) => a.length !== 2),
+        (v) => throwsArgError(() => fixture.setAll(v), 'range', 'values.length', "2 (the set's count)"),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notIntegerIn(0, SEMVMX), fc.nat(1), (v, at) =>
+        throwsArgError(
+          () => fixture.setAll(at === 0 ? [v, 100] : [100, v]),
+          'range',
+          `values[${at}]`,
+          rangeDetail(0, SEMVMX),
+        ),
+      ),
+      params,
+    );
   });
 
   // op() rejects and opSync() throws, with the same errors.
@@ -134,34 +216,103 @@ describe('SemaphoreSet: get(), fromId(), op(), the helpers and semctl', () => {
     ['opSync', (ops) => fixture.opSync(ops as never), 'sync'],
   ];
   for (const [method, call, mode] of opForms) {
-    const expect = async (arbitrary: fc.Arbitrary<unknown>, kind: 'type' | 'range', name: string | ((v: unknown) => string), detail?: string | RegExp) => {
+    const expect = async (
+      arbitrary: fc.Arbitrary<unknown>,
+      kind: 'type' | 'range',
+      name: string | ((v: unknown) => string),
+      detail?: string | RegExp,
+    ) => {
       const nameOf = (v: unknown) => (typeof name === 'string' ? name : name(v));
-      if (mode === 'sync') fc.assert(fc.property(arbitrary, (v) => throwsArgError(() => call(v), kind, nameOf(v), detail)), params);
-      else await fc.assert(fc.asyncProperty(arbitrary, (v) => rejectsArgError(() => call(v), kind, nameOf(v), detail)), params);
+      if (mode === 'sync')
+        fc.assert(
+          fc.property(arbitrary, (v) => throwsArgError(() => call(v), kind, nameOf(v), detail)),
+          params,
+        );
+      else
+        await fc.assert(
+          fc.asyncProperty(arbitrary, (v) => rejectsArgError(() => call(v), kind, nameOf(v), detail)),
+          params,
+        );
     };
     const op = (change: Record<string, unknown>) => ({ index: 0, delta: 1, ...change });
 
     test(`${method}(ops): not an array; empty or more than SEMOPM operations`, async () => {
-      await expect(notArray.filter((v) => v !== undefined), 'type', 'ops', 'must be an instance of Array');
+      await expect(
+        notArray.filter((v) => v !== undefined),
+        'type',
+        'ops',
+        'must be an instance of Array',
+      );
       await expect(fc.constant([]), 'range', 'ops.length', `>= 1 && <= ${SEMOPM} (SEMOPM`);
-      await expect(fc.integer({ min: SEMOPM + 1, max: SEMOPM + 50 }).map((n) => Array.from({ length: n }, () => op({}))), 'range', 'ops.length', `>= 1 && <= ${SEMOPM} (SEMOPM`);
+      await expect(
+        fc.integer({ min: SEMOPM + 1, max: SEMOPM + 50 }).map((n) => Array.from({ length: n }, () => op({}))),
+        'range',
+        'ops.length',
+        `>= 1 && <= ${SEMOPM} (SEMOPM`,
+      );
     });
 
     test(`${method}(ops): an operation that is not an object, or has a bad index, delta, nowait or undo`, async () => {
-      await expect(anything.filter((v) => !isObject(v)).map((v) => [op({}), v]), 'type', 'ops[1]');
-      await expect(notNumber(false).map((v) => [op({ index: v })]), 'type', 'ops[0].index');
-      await expect(badIndex.map((v) => [op({ index: v })]), 'range', 'ops[0].index', rangeDetail(0, 1));
-      await expect(notNumber(false).map((v) => [op({ delta: v })]), 'type', 'ops[0].delta');
-      await expect(notIntegerIn(-32768, 32767).map((v) => [op({}), op({ delta: v })]), 'range', 'ops[1].delta', rangeDetail(-32768, 32767));
-      await expect(notBoolean.map((v) => [op({ nowait: v })]), 'type', 'ops[0].nowait');
-      await expect(notBoolean.map((v) => [op({ undo: v })]), 'type', 'ops[0].undo');
+      await expect(
+        anything.filter((v) => !isObject(v)).map((v) => [op({}), v]),
+        'type',
+        'ops[1]',
+      );
+      await expect(
+        notNumber(false).map((v) => [op({ index: v })]),
+        'type',
+        'ops[0].index',
+      );
+      await expect(
+        badIndex.map((v) => [op({ index: v })]),
+        'range',
+        'ops[0].index',
+        rangeDetail(0, 1),
+      );
+      await expect(
+        notNumber(false).map((v) => [op({ delta: v })]),
+        'type',
+        'ops[0].delta',
+      );
+      await expect(
+        notIntegerIn(-32768, 32767).map((v) => [op({}), op({ delta: v })]),
+        'range',
+        'ops[1].delta',
+        rangeDetail(-32768, 32767),
+      );
+      await expect(
+        notBoolean.map((v) => [op({ nowait: v })]),
+        'type',
+        'ops[0].nowait',
+      );
+      await expect(
+        notBoolean.map((v) => [op({ undo: v })]),
+        'type',
+        'ops[0].undo',
+      );
     });
   }
 
-  optionProperties('op()', 'async', (options) => fixture.op([{ index: 0, delta: 1 }], options as never), [signalSlot, ...timeoutSlots, ...booleanSlots('ref')]);
-  optionProperties('opSync()', 'sync', (options) => fixture.opSync([{ index: 0, delta: 1 }], options as never), timeoutSlots);
-  optionProperties('wait()', 'async', (options) => fixture.wait(0, options as never), [signalSlot, ...timeoutSlots, ...booleanSlots('undo', 'ref')]);
-  optionProperties('waitSync()', 'sync', (options) => fixture.waitSync(0, options as never), [...timeoutSlots, ...booleanSlots('undo')]);
+  optionProperties('op()', 'async', (options) => fixture.op([{ index: 0, delta: 1 }], options as never), [
+    signalSlot,
+    ...timeoutSlots,
+    ...booleanSlots('ref'),
+  ]);
+  optionProperties(
+    'opSync()',
+    'sync',
+    (options) => fixture.opSync([{ index: 0, delta: 1 }], options as never),
+    timeoutSlots,
+  );
+  optionProperties('wait()', 'async', (options) => fixture.wait(0, options as never), [
+    signalSlot,
+    ...timeoutSlots,
+    ...booleanSlots('undo', 'ref'),
+  ]);
+  optionProperties('waitSync()', 'sync', (options) => fixture.waitSync(0, options as never), [
+    ...timeoutSlots,
+    ...booleanSlots('undo'),
+  ]);
   optionProperties('post()', 'sync', (options) => fixture.post(0, options as never), booleanSlots('undo'));
   optionProperties('tryWait()', 'sync', (options) => fixture.tryWait(0, options as never), booleanSlots('undo'));
 
@@ -186,7 +337,11 @@ describe('SemaphoreSet: waitForZero() and waitForZeroSync() options', () => {
     unchanged: [{ read: () => [zero.getAll(), zero.stat().lastOp], message: 'an invalid call operated on the set' }],
   });
 
-  optionProperties('waitForZero()', 'async', (options) => zero.waitForZero(0, options as never), [signalSlot, ...timeoutSlots, ...booleanSlots('ref')]);
+  optionProperties('waitForZero()', 'async', (options) => zero.waitForZero(0, options as never), [
+    signalSlot,
+    ...timeoutSlots,
+    ...booleanSlots('ref'),
+  ]);
   optionProperties('waitForZeroSync()', 'sync', (options) => zero.waitForZeroSync(0, options as never), timeoutSlots);
 });
 
@@ -210,13 +365,30 @@ describe('NamedSemaphore: open(), unlink(), wait(), waitSync()', () => {
   // Invalid names (251 bytes at most: glibc keeps sem.NAME in /dev/shm); whatever part of one glibc
   // might still accept starts with PREFIX.
   const badName = badIpcNames(PREFIX, 251);
-  const nameDetail = /must be a name with one optional leading '\/' and no other '\/' or null bytes|must be at most 25[15] bytes long/;
+  const nameDetail =
+    /must be a name with one optional leading '\/' and no other '\/' or null bytes|must be at most 25[15] bytes long/;
 
   test("open(name) and unlink(name): not a string; empty, '/', '//x', 'a/b', '.', '..', a NUL byte, more than 251 bytes", () => {
-    fc.assert(fc.property(notString(false), (v) => throwsArgError(() => NamedSemaphore.open(v as never, { create: true }), 'type', 'name')), params);
-    fc.assert(fc.property(notString(false), (v) => throwsArgError(() => NamedSemaphore.unlink(v as never), 'type', 'name')), params);
-    fc.assert(fc.property(badName, (name) => throwsArgError(() => NamedSemaphore.open(name, { create: true, exclusive: true }), 'value', 'name', nameDetail)), params);
-    fc.assert(fc.property(badName, (name) => throwsArgError(() => NamedSemaphore.unlink(name), 'value', 'name', nameDetail)), params);
+    fc.assert(
+      fc.property(notString(false), (v) =>
+        throwsArgError(() => NamedSemaphore.open(v as never, { create: true }), 'type', 'name'),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(notString(false), (v) => throwsArgError(() => NamedSemaphore.unlink(v as never), 'type', 'name')),
+      params,
+    );
+    fc.assert(
+      fc.property(badName, (name) =>
+        throwsArgError(() => NamedSemaphore.open(name, { create: true, exclusive: true }), 'value', 'name', nameDetail),
+      ),
+      params,
+    );
+    fc.assert(
+      fc.property(badName, (name) => throwsArgError(() => NamedSemaphore.unlink(name), 'value', 'name', nameDetail)),
+      params,
+    );
   });
 
   test('a name of exactly 251 bytes works', () => {
@@ -226,18 +398,39 @@ describe('NamedSemaphore: open(), unlink(), wait(), waitSync()', () => {
     NamedSemaphore.unlink(name);
   });
 
-  optionProperties('open()', 'sync', (options) => NamedSemaphore.open(`${PREFIX}options`, isObject(options) ? { create: true, exclusive: true, ...(options as object) } : (options as never)), [
-    ...booleanSlots('create', 'exclusive'),
-    ...integerSlots('mode', 0, 0o777),
-    ...integerSlots('initial', 0, 2 ** 31 - 1),
-  ]);
+  optionProperties(
+    'open()',
+    'sync',
+    (options) =>
+      NamedSemaphore.open(
+        `${PREFIX}options`,
+        isObject(options) ? { create: true, exclusive: true, ...(options as object) } : (options as never),
+      ),
+    [
+      ...booleanSlots('create', 'exclusive'),
+      ...integerSlots('mode', 0, 0o777),
+      ...integerSlots('initial', 0, 2 ** 31 - 1),
+    ],
+  );
 
-  optionProperties('wait()', 'async', (options) => semaphore.wait(options as never), [signalSlot, ...timeoutSlots, ...booleanSlots('ref')]);
+  optionProperties('wait()', 'async', (options) => semaphore.wait(options as never), [
+    signalSlot,
+    ...timeoutSlots,
+    ...booleanSlots('ref'),
+  ]);
   optionProperties('waitSync()', 'sync', (options) => semaphore.waitSync(options as never), timeoutSlots);
 
   test('initial near the top: 2**31 - 1 is accepted, 2**31 and 2**53 are not', () => {
-    throwsArgError(() => NamedSemaphore.open(`${PREFIX}top`, { create: true, initial: 2 ** 31 }), 'range', 'options.initial');
-    throwsArgError(() => NamedSemaphore.open(`${PREFIX}top`, { create: true, initial: 2 ** 53 }), 'range', 'options.initial');
+    throwsArgError(
+      () => NamedSemaphore.open(`${PREFIX}top`, { create: true, initial: 2 ** 31 }),
+      'range',
+      'options.initial',
+    );
+    throwsArgError(
+      () => NamedSemaphore.open(`${PREFIX}top`, { create: true, initial: 2 ** 53 }),
+      'range',
+      'options.initial',
+    );
     assert.equal(MAX_SAFE, 2 ** 53 - 1);
   });
 });

@@ -35,7 +35,10 @@ async function withSet(count: number, body: (set: SemaphoreSet) => Promise<void>
 }
 
 /** A new named semaphore; closed and unlinked after `body`, whatever happens. */
-async function withNamed(initial: number, body: (semaphore: NamedSemaphore, name: string) => Promise<void> | void): Promise<void> {
+async function withNamed(
+  initial: number,
+  body: (semaphore: NamedSemaphore, name: string) => Promise<void> | void,
+): Promise<void> {
   const name = uniqueName();
   const semaphore = NamedSemaphore.open(name, { create: true, exclusive: true, initial });
   try {
@@ -75,7 +78,22 @@ describe('SemaphoreSet', () => {
       assert.equal(set.key, IPC_PRIVATE);
       assert.deepEqual(set.getAll(), [0, 0, 0]);
       const stat = set.stat();
-      assert.deepEqual(Object.keys(stat).sort(), ['count', 'creatorGid', 'creatorUid', 'gid', 'id', 'key', 'lastChange', 'lastOp', 'mode', 'sequence', 'uid'].sort());
+      assert.deepEqual(
+        Object.keys(stat).sort(),
+        [
+          'count',
+          'creatorGid',
+          'creatorUid',
+          'gid',
+          'id',
+          'key',
+          'lastChange',
+          'lastOp',
+          'mode',
+          'sequence',
+          'uid',
+        ].sort(),
+      );
       assert.equal(stat.key, 0);
       assert.equal(stat.id, set.id);
       assert.equal(stat.count, 3);
@@ -102,11 +120,14 @@ describe('SemaphoreSet', () => {
       assert.equal(byId.key, key);
       assert.equal(byId.count, 2);
       assert.equal(byId.stat().mode, 0o640);
-      assert.throws(() => SemaphoreSet.get(key, { count: 2, create: true, exclusive: true }), (error: IpcError) => {
-        isCode('EEXIST', 'semget')(error);
-        assert.equal(error.key, key);
-        return true;
-      });
+      assert.throws(
+        () => SemaphoreSet.get(key, { count: 2, create: true, exclusive: true }),
+        (error: IpcError) => {
+          isCode('EEXIST', 'semget')(error);
+          assert.equal(error.key, key);
+          return true;
+        },
+      );
     } finally {
       removeQuietly(set);
     }
@@ -116,13 +137,23 @@ describe('SemaphoreSet', () => {
   test('op() applies all of its operations or none; a nowait one that cannot proceed is EAGAIN', () =>
     withSet(2, async (set) => {
       set.setAll([1, 0]);
-      const blocked = [{ index: 0, delta: -1 }, { index: 1, delta: -1, nowait: true }];
+      const blocked = [
+        { index: 0, delta: -1 },
+        { index: 1, delta: -1, nowait: true },
+      ];
       assert.throws(() => set.opSync(blocked), isCode('EAGAIN', 'semtimedop'));
       await assert.rejects(set.op(blocked), isCode('EAGAIN', 'semop'));
       assert.deepEqual(set.getAll(), [1, 0], 'nothing applied');
-      await set.op([{ index: 0, delta: -1 }, { index: 1, delta: 2 }, { index: 1, delta: -1 }]);
+      await set.op([
+        { index: 0, delta: -1 },
+        { index: 1, delta: 2 },
+        { index: 1, delta: -1 },
+      ]);
       assert.deepEqual(set.getAll(), [0, 1]);
-      set.opSync([{ index: 0, delta: 3 }, { index: 1, delta: -1 }]);
+      set.opSync([
+        { index: 0, delta: 3 },
+        { index: 1, delta: -1 },
+      ]);
       assert.deepEqual(set.getAll(), [3, 0]);
       assert.equal(set.lastPid(0), process.pid);
     }));
@@ -180,12 +211,18 @@ describe('SemaphoreSet', () => {
   test('aborted and timed-out waits, Promise and Sync, leave every value unchanged', () =>
     withSet(2, async (set) => {
       set.setAll([0, 5]);
-      const ops = [{ index: 1, delta: -2 }, { index: 0, delta: -1, undo: true }];
+      const ops = [
+        { index: 1, delta: -2 },
+        { index: 0, delta: -1, undo: true },
+      ];
       const controller = new AbortController();
       const aborted = set.op(ops, { signal: controller.signal });
       await until(() => set.waitingForIncrease(0) === 1);
       controller.abort(new Error('stop'));
-      await assert.rejects(aborted, (error: AbortError) => error instanceof AbortError && (error.cause as Error).message === 'stop');
+      await assert.rejects(
+        aborted,
+        (error: AbortError) => error instanceof AbortError && (error.cause as Error).message === 'stop',
+      );
       await assert.rejects(set.op(ops, { timeout: 15 }), isCode('ETIMEDOUT', 'semop'));
       await assert.rejects(set.wait(0, { timeout: 5, undo: true }), isCode('ETIMEDOUT', 'semop'));
       await assert.rejects(set.op(ops, { signal: AbortSignal.abort() }), AbortError);
@@ -204,7 +241,17 @@ describe('SemaphoreSet', () => {
       assert.throws(() => set.opSync([{ index: 0, delta: -1 }], { timeout: 0 }), isCode('ETIMEDOUT'));
       assert.throws(() => set.opSync([{ index: 0, delta: -1, nowait: true }], { timeout: 60_000 }), isCode('EAGAIN'));
       // The first operation sleeps (no nowait) until the timeout; the kernel's EAGAIN then is the timeout.
-      assert.throws(() => set.opSync([{ index: 1, delta: -1 }, { index: 0, delta: -1, nowait: true }], { timeout: 20 }), isCode('ETIMEDOUT'));
+      assert.throws(
+        () =>
+          set.opSync(
+            [
+              { index: 1, delta: -1 },
+              { index: 0, delta: -1, nowait: true },
+            ],
+            { timeout: 20 },
+          ),
+        isCode('ETIMEDOUT'),
+      );
       assert.deepEqual(set.getAll(), [0, 0]);
     }));
 
@@ -228,7 +275,10 @@ describe('SemaphoreSet', () => {
       assert.equal(code, 0);
       assert.match(stdout, /^EIDRM$/m);
       assert.equal((await cDone).code, 5, 'the C waiter failed with EIDRM too');
-      assert.throws(() => set.get(0), (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code));
+      assert.throws(
+        () => set.get(0),
+        (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code),
+      );
     } finally {
       peer.kill('SIGKILL');
       c.kill('SIGKILL');
@@ -236,12 +286,16 @@ describe('SemaphoreSet', () => {
     }
   });
 
-  test('a user who may alter but not read a set can still open it (by key and id) and use it', { skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user' }, async () => {
+  test('a user who may alter but not read a set can still open it (by key and id) and use it', {
+    skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user',
+  }, async () => {
     const key = randomInt(1, 2 ** 31 - 1);
     const set = SemaphoreSet.get(key, { count: 2, create: true, exclusive: true, mode: 0o622 });
     try {
       const env = { ...process.env, HOME: '/tmp' };
-      const child = await finished(spawnPeer('semaphore', ['alter-only', String(key)], { uid: 65534, gid: 65534, env }));
+      const child = await finished(
+        spawnPeer('semaphore', ['alter-only', String(key)], { uid: 65534, gid: 65534, env }),
+      );
       assert.equal(child.code, 0, child.stdout);
       const seen = JSON.parse(child.stdout);
       assert.equal(seen.read, 'EACCES', 'GETVAL needs read permission');
@@ -254,7 +308,10 @@ describe('SemaphoreSet', () => {
 
   test("opSync: a nowait operation that cannot proceed is 'EAGAIN' even with timeout 0", () =>
     withSet(2, (set) => {
-      assert.throws(() => set.opSync([{ index: 0, delta: -1, nowait: true }], { timeout: 0 }), isCode('EAGAIN', 'semtimedop'));
+      assert.throws(
+        () => set.opSync([{ index: 0, delta: -1, nowait: true }], { timeout: 0 }),
+        isCode('EAGAIN', 'semtimedop'),
+      );
       assert.throws(() => set.opSync([{ index: 0, delta: -1 }], { timeout: 0 }), isCode('ETIMEDOUT', 'semtimedop'));
     }));
 
@@ -263,7 +320,9 @@ describe('SemaphoreSet', () => {
       // The child's P must block, so that it is done on a waiter thread (an available unit is taken on
       // the JavaScript thread); that thread then retires (idle 50 ms) before the kill.
       set.set(0, 0);
-      const peer = spawnPeer('semaphore', ['undo-hold', String(set.id)], { env: { ...process.env, UNIPC_WAITER_IDLE_MS: '50' } });
+      const peer = spawnPeer('semaphore', ['undo-hold', String(set.id)], {
+        env: { ...process.env, UNIPC_WAITER_IDLE_MS: '50' },
+      });
       const done = finished(peer);
       try {
         await until(() => set.waitingForIncrease(0) === 1);
@@ -293,13 +352,16 @@ describe('SemaphoreSet', () => {
     } finally {
       set.remove();
     }
-    assert.throws(() => set.post(0), (error: IpcError) => {
-      assert.ok(['EINVAL', 'EIDRM'].includes(error.code));
-      assert.equal(error.key, key);
-      assert.equal(error.id, set.id);
-      assert.match(error.message, new RegExp(`semop key 0x${key.toString(16).padStart(8, '0')} id ${set.id}$`));
-      return true;
-    });
+    assert.throws(
+      () => set.post(0),
+      (error: IpcError) => {
+        assert.ok(['EINVAL', 'EIDRM'].includes(error.code));
+        assert.equal(error.key, key);
+        assert.equal(error.id, set.id);
+        assert.match(error.message, new RegExp(`semop key 0x${key.toString(16).padStart(8, '0')} id ${set.id}$`));
+        return true;
+      },
+    );
   });
 
   test('3 processes × 400 increments of a plain (non-atomic) counter in a System V segment under the set lose nothing', () =>
@@ -307,7 +369,9 @@ describe('SemaphoreSet', () => {
       set.set(0, 1);
       const segment = SysvSharedMemory.get(IPC_PRIVATE, { size: 4096, create: true });
       try {
-        const peers = Array.from({ length: 3 }, () => finished(spawnPeer('semaphore', ['count-sysv', String(set.id), String(segment.id), '400'])));
+        const peers = Array.from({ length: 3 }, () =>
+          finished(spawnPeer('semaphore', ['count-sysv', String(set.id), String(segment.id), '400'])),
+        );
         for (const { code, stdout } of await Promise.all(peers)) {
           assert.equal(code, 0);
           assert.match(stdout, /done/);
@@ -371,11 +435,14 @@ describe('NamedSemaphore', () => {
       assert.equal(semaphore.tryWait(), true);
       assert.equal(semaphore.tryWait(), false);
       semaphore.post();
-      assert.throws(() => NamedSemaphore.open(name, { create: true, exclusive: true }), (error: IpcError) => {
-        isCode('EEXIST', 'sem_open')(error);
-        assert.equal(error.objectName, `/${name}`);
-        return true;
-      });
+      assert.throws(
+        () => NamedSemaphore.open(name, { create: true, exclusive: true }),
+        (error: IpcError) => {
+          isCode('EEXIST', 'sem_open')(error);
+          assert.equal(error.objectName, `/${name}`);
+          return true;
+        },
+      );
       using other = NamedSemaphore.open(`/${name}`, { create: true, initial: 9 });
       assert.equal(other.value, 1, 'an existing semaphore keeps its value');
       NamedSemaphore.unlink(name);
@@ -422,7 +489,12 @@ describe('NamedSemaphore', () => {
   test('close() with waits pending rejects them with EBADF; then every use is EBADF and closing again does nothing', () =>
     withNamed(0, async (semaphore, name) => {
       using other = NamedSemaphore.open(name);
-      const waits = [semaphore.wait(), semaphore.wait(), semaphore.wait({ timeout: 60_000 })].map((p) => p.then(() => 'resolved', (e: unknown) => e));
+      const waits = [semaphore.wait(), semaphore.wait(), semaphore.wait({ timeout: 60_000 })].map((p) =>
+        p.then(
+          () => 'resolved',
+          (e: unknown) => e,
+        ),
+      );
       const unaffected = other.wait();
       await sleep(5);
       semaphore.close();
@@ -441,7 +513,7 @@ describe('NamedSemaphore', () => {
       await assert.rejects(semaphore.wait(), isCode('EBADF', 'sem_wait'));
       other.post();
       await unaffected;
-      assert.equal(other.value, 0, 'the closed object\'s waits took nothing');
+      assert.equal(other.value, 0, "the closed object's waits took nothing");
     }));
 
   test('a forgotten semaphore is closed by its finalizer, but never while a wait is pending', async () => {
@@ -497,7 +569,9 @@ describe('NamedSemaphore', () => {
       const shmName = uniqueName();
       using memory = SharedMemory.open(shmName, { create: true, exclusive: true, size: 4096 });
       try {
-        const peers = Array.from({ length: 3 }, () => finished(spawnPeer('semaphore', ['count-named', name, shmName, '400'])));
+        const peers = Array.from({ length: 3 }, () =>
+          finished(spawnPeer('semaphore', ['count-named', name, shmName, '400'])),
+        );
         for (const { code, stdout } of await Promise.all(peers)) {
           assert.equal(code, 0);
           assert.match(stdout, /done/);
@@ -520,7 +594,12 @@ describe('semaphore waits and the event loop', () => {
         const waits = [
           ...Array.from({ length: 500 }, () => set.wait(0, { signal })),
           ...Array.from({ length: 500 }, () => semaphore.wait({ signal })),
-        ].map((p) => p.then(() => 'resolved', (e: Error) => e));
+        ].map((p) =>
+          p.then(
+            () => 'resolved',
+            (e: Error) => e,
+          ),
+        );
         await until(() => set.waitingForIncrease(0) === 500);
         assert.equal(waiterStats().pending, 1000);
         const content = await fs.promises.readFile(new URL('../package.json', import.meta.url), 'utf8');

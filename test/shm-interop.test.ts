@@ -6,9 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
-import { IPC_PRIVATE, IpcError, PAGE_SIZE, SharedMemory, SysvSharedMemory, ftok } from '../src/index.js';
+import { pathToFileURL } from 'node:url';
+import { ftok, IPC_PRIVATE, IpcError, PAGE_SIZE, SharedMemory, SysvSharedMemory } from '../src/index.js';
 import { compilePeer, quietly, root, tempDir, uniqueIpcName } from './helpers.js';
 
 const pythonPeer = path.join(root, 'test', 'peers', 'shm.py');
@@ -73,7 +73,10 @@ function isCode(error: unknown, ...codes: string[]): boolean {
 
 /** The process umask, from /proc (process.umask() without an argument is deprecated). */
 function umask(): number {
-  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Umask:'));
+  const line = fs
+    .readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Umask:'));
   assert.ok(line, 'Umask in /proc/self/status');
   return parseInt(line.split(/\s+/)[1]!, 8);
 }
@@ -161,7 +164,11 @@ describe('POSIX shared memory ↔ Python multiprocessing.shared_memory', () => {
         assert.equal(view[PAGE_SIZE + 1], data[PAGE_SIZE + 1]! ^ 0xff);
         // The chunk around the write (up to 1 MiB; here the whole small object) became private.
         assert.equal(mapping.faultedPages, Math.ceil(mapping.length / PAGE_SIZE));
-        sameBytes(fromHex(JSON.parse(python(['read', name]).stdout).hex), data, 'what Python read after the private write');
+        sameBytes(
+          fromHex(JSON.parse(python(['read', name]).stdout).hex),
+          data,
+          'what Python read after the private write',
+        );
       }
       SharedMemory.unlink(name);
       assert.equal(fs.existsSync(`/dev/shm/${name}`), false);
@@ -348,7 +355,10 @@ describe('System V shared memory ↔ C and util-linux', () => {
       segment.remove();
       assert.equal(ipcsShm().has(id), false, 'ipcs -m no longer lists it');
       assert.throws(() => SysvSharedMemory.get(key), { code: 'ENOENT', syscall: 'shmget', key });
-      assert.throws(() => segment.stat(), (error) => isCode(error, 'EINVAL', 'EIDRM'));
+      assert.throws(
+        () => segment.stat(),
+        (error) => isCode(error, 'EINVAL', 'EIDRM'),
+      );
     } finally {
       removeQuietly(id);
     }
@@ -376,13 +386,16 @@ describe('System V shared memory ↔ C and util-linux', () => {
         new Uint8Array(mapping.buffer).set(mine);
       }
       const seen = JSON.parse(runOk(program, ['read', String(id)]).stdout);
-      assert.deepEqual({ id: seen.id, key: seen.key, size: seen.size, mode: seen.mode, nattch: seen.nattch }, {
-        id,
-        key: IPC_PRIVATE,
-        size,
-        mode: 0o600,
-        nattch: 1, // the C reader itself
-      });
+      assert.deepEqual(
+        { id: seen.id, key: seen.key, size: seen.size, mode: seen.mode, nattch: seen.nattch },
+        {
+          id,
+          key: IPC_PRIVATE,
+          size,
+          mode: 0o600,
+          nattch: 1, // the C reader itself
+        },
+      );
       sameBytes(fromHex(seen.hex), mine, 'what C read');
       segment.remove();
       assert.equal(ipcsShm().has(id), false);
@@ -402,16 +415,22 @@ describe('System V shared memory ↔ C and util-linux', () => {
       new Uint8Array(mapping.buffer).set(data);
 
       const seen = JSON.parse(runOk(program, ['readkey', String(key)]).stdout);
-      assert.deepEqual({ id: seen.id, key: seen.key, size: seen.size, mode: seen.mode, nattch: seen.nattch }, {
-        id: segment.id,
-        key,
-        size,
-        mode: 0o640,
-        nattch: 2, // unipc and the C reader
-      });
+      assert.deepEqual(
+        { id: seen.id, key: seen.key, size: seen.size, mode: seen.mode, nattch: seen.nattch },
+        {
+          id: segment.id,
+          key,
+          size,
+          mode: 0o640,
+          nattch: 2, // unipc and the C reader
+        },
+      );
       sameBytes(fromHex(seen.hex), data, 'what C read');
       const row = ipcsRow(segment.id);
-      assert.deepEqual({ key: row.key, perms: row.perms, bytes: row.bytes, nattch: row.nattch }, { key, perms: 0o640, bytes: size, nattch: 1 });
+      assert.deepEqual(
+        { key: row.key, perms: row.perms, bytes: row.bytes, nattch: row.nattch },
+        { key, perms: 0o640, bytes: size, nattch: 1 },
+      );
 
       const patch = randomBytes(100);
       runOk(program, ['write', String(segment.id), String(PAGE_SIZE - 50)], patch);
@@ -486,9 +505,18 @@ describe('System V shared memory ↔ C and util-linux', () => {
       assert.equal(mapping.closed, true);
       assert.equal(mapping.length, 0);
       assert.equal(bytes.length, 0, 'views of a detached attachment read as empty');
-      assert.throws(() => segment.stat(), (error) => isCode(error, 'EINVAL', 'EIDRM'));
-      assert.throws(() => SysvSharedMemory.fromId(id), (error) => isCode(error, 'EINVAL', 'EIDRM'));
-      assert.throws(() => segment.attach(), (error) => isCode(error, 'EINVAL', 'EIDRM'));
+      assert.throws(
+        () => segment.stat(),
+        (error) => isCode(error, 'EINVAL', 'EIDRM'),
+      );
+      assert.throws(
+        () => SysvSharedMemory.fromId(id),
+        (error) => isCode(error, 'EINVAL', 'EIDRM'),
+      );
+      assert.throws(
+        () => segment.attach(),
+        (error) => isCode(error, 'EINVAL', 'EIDRM'),
+      );
       assert.equal(ipcsShm().has(id), false, 'ipcs -m no longer lists it');
       assert.equal(run(program, ['read', String(id)]).status, 5, 'C gets EINVAL/EIDRM for the id');
     } finally {
@@ -511,7 +539,10 @@ describe('System V shared memory ↔ C and util-linux', () => {
       assert.equal(stat.attachments, 0);
       assert.equal(segment.key, stat.key);
       const row = ipcsRow(id);
-      assert.deepEqual({ key: row.key, perms: row.perms, bytes: row.bytes }, { key: stat.key, perms: 0o640, bytes: size });
+      assert.deepEqual(
+        { key: row.key, perms: row.perms, bytes: row.bytes },
+        { key: stat.key, perms: 0o640, bytes: size },
+      );
       if (stat.key !== IPC_PRIVATE) assert.equal(SysvSharedMemory.get(stat.key).id, id, 'found by its key too');
 
       const data = randomBytes(size);

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { spawn as spawnRaw } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { IPC_PRIVATE, IpcError, MemoryFile, PAGE_SIZE, SharedMemory, SysvSharedMemory, ftok } from '../src/index.js';
+import {
+  ftok,
+  IPC_PRIVATE,
+  type IpcError,
+  MemoryFile,
+  PAGE_SIZE,
+  SharedMemory,
+  SysvSharedMemory,
+} from '../src/index.js';
 import { finished, spawnPeer, tempDir } from './helpers.js';
 
 const unique = (what: string) => `unipc-test-${what}-${process.pid}`;
@@ -29,13 +37,16 @@ describe('POSIX shared memory', () => {
 
   test('create, exclusive, truncate, readOnly and unlink map to O_CREAT, O_EXCL, O_TRUNC, O_RDONLY, shm_unlink', () => {
     const name = unique('flags');
-    assert.throws(() => SharedMemory.open(name), (error: IpcError) => {
-      assert.equal(error.code, 'ENOENT');
-      assert.equal(error.syscall, 'shm_open');
-      assert.equal(error.objectName, `/${name}`);
-      assert.equal(error.message, `ENOENT: no such file or directory, shm_open '/${name}'`);
-      return true;
-    });
+    assert.throws(
+      () => SharedMemory.open(name),
+      (error: IpcError) => {
+        assert.equal(error.code, 'ENOENT');
+        assert.equal(error.syscall, 'shm_open');
+        assert.equal(error.objectName, `/${name}`);
+        assert.equal(error.message, `ENOENT: no such file or directory, shm_open '/${name}'`);
+        return true;
+      },
+    );
     const created = SharedMemory.open(`/${name}`, { create: true, size: 100, mode: 0o640 });
     try {
       assert.equal(fs.statSync(`/dev/shm/${name}`).mode & 0o777, 0o640 & ~process.umask());
@@ -64,9 +75,13 @@ describe('POSIX shared memory', () => {
     const peer = new URL('./peers/shm-oversize.ts', import.meta.url).pathname;
     for (const how of ['exclusive', 'plain']) {
       const name = unique(`oversize-${how}`);
-      const child = spawnRaw('bash', ['-c', `trap '' XFSZ; ulimit -f 100; exec "$0" --import tsx "$1" "$2" "$3"`, process.execPath, peer, name, how], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const child = spawnRaw(
+        'bash',
+        ['-c', `trap '' XFSZ; ulimit -f 100; exec "$0" --import tsx "$1" "$2" "$3"`, process.execPath, peer, name, how],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
       const { code, stdout } = await finished(child);
       assert.equal(code, 0);
       assert.deepEqual(JSON.parse(stdout), { code: 'EFBIG', leftBehind: false }, how);
@@ -74,7 +89,10 @@ describe('POSIX shared memory', () => {
   });
 
   test('names the kernel would see differently are refused: a lone surrogate would become U+FFFD', () => {
-    assert.throws(() => SharedMemory.open('x\uD800', { create: true }), { code: 'ERR_INVALID_ARG_VALUE', message: /well-formed/ });
+    assert.throws(() => SharedMemory.open('x\uD800', { create: true }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /well-formed/,
+    });
     assert.throws(() => SharedMemory.unlink('\uDC00x'), { code: 'ERR_INVALID_ARG_VALUE' });
   });
 
@@ -111,7 +129,10 @@ describe('POSIX shared memory', () => {
     try {
       using mapping = memory.map();
       const children = [0, 1].map(() => spawnPeer('atomic-counter', ['500000', 'shm', name]));
-      assert.deepEqual((await Promise.all(children.map(finished))).map((r) => r.code), [0, 0]);
+      assert.deepEqual(
+        (await Promise.all(children.map(finished))).map((r) => r.code),
+        [0, 0],
+      );
       assert.equal(Atomics.load(new Int32Array(mapping.buffer), 0), 1_000_000);
     } finally {
       SharedMemory.unlink(name);
@@ -169,19 +190,24 @@ describe('System V shared memory', () => {
     assert.equal(ftok(dir.file('anchor'), 42), key, 'the same file and project give the same key');
     assert.notEqual(ftok(dir.file('anchor'), 43), key);
     assert.throws(() => ftok(dir.file('absent'), 1), { code: 'ENOENT', syscall: 'ftok' });
-    assert.throws(() => SysvSharedMemory.get(key), (error: IpcError) => {
-      assert.equal(error.code, 'ENOENT');
-      assert.equal(error.syscall, 'shmget');
-      assert.equal(error.key, key);
-      assert.match(error.message, new RegExp(`shmget key 0x${key.toString(16).padStart(8, '0')}$`));
-      return true;
-    });
+    assert.throws(
+      () => SysvSharedMemory.get(key),
+      (error: IpcError) => {
+        assert.equal(error.code, 'ENOENT');
+        assert.equal(error.syscall, 'shmget');
+        assert.equal(error.key, key);
+        assert.match(error.message, new RegExp(`shmget key 0x${key.toString(16).padStart(8, '0')}$`));
+        return true;
+      },
+    );
     const segment = SysvSharedMemory.get(key, { size: PAGE_SIZE, create: true, exclusive: true, mode: 0o640 });
     try {
       assert.equal(segment.key, key);
       assert.equal(segment.stat().key, key);
       assert.equal(segment.stat().mode, 0o640);
-      assert.throws(() => SysvSharedMemory.get(key, { size: PAGE_SIZE, create: true, exclusive: true }), { code: 'EEXIST' });
+      assert.throws(() => SysvSharedMemory.get(key, { size: PAGE_SIZE, create: true, exclusive: true }), {
+        code: 'EEXIST',
+      });
       assert.equal(SysvSharedMemory.get(key).id, segment.id, 'opening by key finds it');
       assert.throws(() => SysvSharedMemory.get(key, { size: PAGE_SIZE * 2 }), { code: 'EINVAL' }, 'more than it has');
     } finally {
@@ -193,8 +219,14 @@ describe('System V shared memory', () => {
   });
 
   test('IPC_PRIVATE always makes a new segment, so it needs create', () => {
-    assert.throws(() => SysvSharedMemory.get(IPC_PRIVATE, { size: 100 }), { code: 'ERR_INVALID_ARG_VALUE', message: /IPC_PRIVATE/ });
-    assert.throws(() => SysvSharedMemory.get(IPC_PRIVATE, { create: true }), { code: 'ERR_INVALID_ARG_VALUE', message: /size/ });
+    assert.throws(() => SysvSharedMemory.get(IPC_PRIVATE, { size: 100 }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /IPC_PRIVATE/,
+    });
+    assert.throws(() => SysvSharedMemory.get(IPC_PRIVATE, { create: true }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /size/,
+    });
   });
 
   test('remove(): the key is freed at once; attachments work until the last is detached', () => {
@@ -212,7 +244,13 @@ describe('System V shared memory', () => {
     assert.equal(new Uint8Array(first.buffer)[0], 9);
     first.detach();
     second.detach();
-    assert.throws(() => segment.stat(), (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code));
-    assert.throws(() => segment.attach(), (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code));
+    assert.throws(
+      () => segment.stat(),
+      (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code),
+    );
+    assert.throws(
+      () => segment.attach(),
+      (error: IpcError) => ['EINVAL', 'EIDRM'].includes(error.code),
+    );
   });
 });

@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { IpcError, PipeWriter, type SocketType, UnixSocket, connect, connectSync, listen, pipe, socketpair, spawn } from '../src/index.js';
+import {
+  connect,
+  connectSync,
+  type IpcError,
+  listen,
+  PipeWriter,
+  pipe,
+  type SocketType,
+  socketpair,
+  spawn,
+  UnixSocket,
+} from '../src/index.js';
 import { constants, native } from '../src/native.js';
 import { compilePeer, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
 
@@ -72,7 +83,10 @@ describe('socketpair()', () => {
 
   test('receive() honours timeout and signal and the socket stays usable; close() rejects pending ones', async () => {
     const [a, b] = socketpair('seqpacket');
-    await assert.rejects(b.receive({ timeout: 15 }), (error: IpcError) => error.code === 'ETIMEDOUT' && error.syscall === 'recvmsg');
+    await assert.rejects(
+      b.receive({ timeout: 15 }),
+      (error: IpcError) => error.code === 'ETIMEDOUT' && error.syscall === 'recvmsg',
+    );
     const controller = new AbortController();
     const pending = b.receive({ signal: controller.signal });
     controller.abort();
@@ -90,7 +104,10 @@ describe('socketpair()', () => {
     const [a, b] = socketpair('seqpacket');
     const receives = [b.receive(), b.receive(), b.receive()];
     for (const text of ['first', 'second', 'third']) await a.send(text);
-    assert.deepEqual((await Promise.all(receives)).map((m) => m?.data.toString()), ['first', 'second', 'third']);
+    assert.deepEqual(
+      (await Promise.all(receives)).map((m) => m?.data.toString()),
+      ['first', 'second', 'third'],
+    );
     a.close();
     b.close();
   });
@@ -117,21 +134,31 @@ describe('socketpair()', () => {
     })();
     await new Promise((resolve) => setTimeout(resolve, 50));
     b.close();
-    await assert.rejects(waiting, (error: IpcError) => ['ECONNRESET', 'EPIPE'].includes(error.code) && error.syscall === 'sendmsg');
+    await assert.rejects(
+      waiting,
+      (error: IpcError) => ['ECONNRESET', 'EPIPE'].includes(error.code) && error.syscall === 'sendmsg',
+    );
     a.close();
   });
 
   test('sendSync() with a timeout cannot overrun it on a full stream socket', () => {
     const [a, b] = socketpair('stream');
     const started = performance.now();
-    assert.throws(() => a.sendSync(Buffer.alloc(8 * 1024 * 1024), { timeout: 100 }), { code: 'ETIMEDOUT', syscall: 'sendmsg' });
+    assert.throws(() => a.sendSync(Buffer.alloc(8 * 1024 * 1024), { timeout: 100 }), {
+      code: 'ETIMEDOUT',
+      syscall: 'sendmsg',
+    });
     assert.ok(performance.now() - started < 10_000);
     a.close();
     b.close();
   });
 
   test('send to a peer that is gone: EPIPE (seqpacket, stream), ECONNREFUSED (dgram)', async () => {
-    for (const [type, code] of [['seqpacket', 'EPIPE'], ['stream', 'EPIPE'], ['dgram', 'ECONNREFUSED']] as const) {
+    for (const [type, code] of [
+      ['seqpacket', 'EPIPE'],
+      ['stream', 'EPIPE'],
+      ['dgram', 'ECONNREFUSED'],
+    ] as const) {
       const [a, b] = socketpair(type);
       b.close();
       await assert.rejects(a.send('x'), (error: IpcError) => error.code === code && error.syscall === 'sendmsg');
@@ -179,7 +206,10 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
     const report = JSON.parse(stdout);
     assert.equal(report.text, 'take these');
     assert.equal(report.senderPid, process.pid);
-    assert.deepEqual(report.used, [{ kind: 'file', content: 'contents only the descriptor can show' }, { kind: 'pipe' }]);
+    assert.deepEqual(report.used, [
+      { kind: 'file', content: 'contents only the descriptor can show' },
+      { kind: 'pipe' },
+    ]);
     assert.equal(greeting?.toString(), `hello from ${child.pid}`);
     assert.equal(await reader.read(), null, 'the child closed the last copy of the write end');
     reader.close();
@@ -240,7 +270,7 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
     b.close();
   });
 
-  test('received descriptors are new, close-on-exec, and in the receiver\'s hands', async () => {
+  test("received descriptors are new, close-on-exec, and in the receiver's hands", async () => {
     const [a, b] = socketpair('seqpacket');
     const p = pipe();
     a.sendSync('fd', { fds: [p.writer.fd] });
@@ -259,7 +289,7 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
     b.close();
   });
 
-  test('up to 253 descriptors in one message (the kernel\'s limit); more is refused before sending', () => {
+  test("up to 253 descriptors in one message (the kernel's limit); more is refused before sending", () => {
     const before = openFdCount();
     const [a, b] = socketpair('seqpacket');
     using p = pipe();
@@ -339,12 +369,15 @@ describe('listen() and connect()', () => {
     using dir = tempDir();
     const path = dir.file('busy.sock');
     const server = listen(path);
-    assert.throws(() => listen(path), (error: IpcError) => {
-      assert.equal(error.code, 'EADDRINUSE');
-      assert.equal(error.syscall, 'bind');
-      assert.equal(error.path, path);
-      return true;
-    });
+    assert.throws(
+      () => listen(path),
+      (error: IpcError) => {
+        assert.equal(error.code, 'EADDRINUSE');
+        assert.equal(error.syscall, 'bind');
+        assert.equal(error.path, path);
+        return true;
+      },
+    );
     await assert.rejects(connect(dir.file('absent.sock')), { code: 'ENOENT', syscall: 'connect' });
     await assert.rejects(connect(path, { type: 'seqpacket' }), { code: 'EPROTOTYPE' });
     server.close();
@@ -356,13 +389,16 @@ describe('listen() and connect()', () => {
   test('a server handed to a child arrives in blocking mode', async () => {
     using dir = tempDir();
     const server = listen(dir.file('handed.sock'));
-    const child = spawn('sh', ['-c', 'grep ^flags: /proc/self/fdinfo/3'], { stdio: ['ignore', 'pipe', 'inherit'], fds: [server] });
+    const child = spawn('sh', ['-c', 'grep ^flags: /proc/self/fdinfo/3'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      fds: [server],
+    });
     const { code, stdout } = await finished(child);
     assert.equal(code, 0);
     const flags = parseInt(stdout.split(/\s+/)[1], 8);
     assert.equal(flags & 0o4000, 0, 'O_NONBLOCK is clear');
     assert.equal(server.closed, true);
-    assert.equal(fs.existsSync(dir.file('handed.sock')), false, 'closing the parent\'s server removed the socket file');
+    assert.equal(fs.existsSync(dir.file('handed.sock')), false, "closing the parent's server removed the socket file");
   });
 
   test('accept() honours timeout and signal', async () => {

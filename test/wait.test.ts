@@ -7,20 +7,20 @@ import { Worker } from 'node:worker_threads';
 import { Channel } from '../src/channel.js';
 import {
   AbortError,
+  connect,
   IPC_PRIVATE,
   IpcError,
+  listen,
   MessageQueue,
   Mutex,
-  NamedSemaphore,
-  PosixQueue,
-  Semaphore,
-  SemaphoreSet,
-  connect,
-  listen,
   mapAnonymous,
   mkfifo,
+  NamedSemaphore,
   openFifo,
+  PosixQueue,
   pipe,
+  Semaphore,
+  SemaphoreSet,
   socketpair,
   waiterStats,
 } from '../src/index.js';
@@ -72,14 +72,22 @@ function pendingWaits() {
     for (let i = 0; i < 100; i++) {
       const producer = Channel.create({ capacity: 4096 });
       const consumer = Channel.fromFd(native.fcntl(producer.fd, constants.F_DUPFD_CLOEXEC, 0));
-      cleanups.push(() => consumer.close(), () => producer.close());
+      cleanups.push(
+        () => consumer.close(),
+        () => producer.close(),
+      );
       waits.push(consumer.receive({ signal }));
     }
 
     for (let i = 0; i < 100; i++) {
       const [a, b] = socketpair('seqpacket');
       const { reader, writer } = pipe();
-      cleanups.push(() => a.close(), () => b.close(), () => reader.close(), () => writer.close());
+      cleanups.push(
+        () => a.close(),
+        () => b.close(),
+        () => reader.close(),
+        () => writer.close(),
+      );
       waits.push(b.receive({ signal }), reader.read({ signal }));
     }
 
@@ -94,7 +102,14 @@ function pendingWaits() {
     throw error;
   }
   let settled = 0;
-  const outcomes = waits.map((wait) => wait.then((value) => value, (error: Error) => error).finally(() => settled++));
+  const outcomes = waits.map((wait) =>
+    wait
+      .then(
+        (value) => value,
+        (error: Error) => error,
+      )
+      .finally(() => settled++),
+  );
   return {
     settled: () => settled,
     async abort(reason: Error): Promise<unknown[]> {
@@ -111,40 +126,47 @@ function pendingWaits() {
 
 describe('the waiting model', () => {
   // Under npm run soak (UNIPC_SOAK=1) the 1,000 waits are made and aborted 20 times over.
-  test('1,000 pending waits across ten mechanisms (700 on waiter threads, 300 polled) leave the event loop and fs responsive', soakTimeout, async (t) => {
-    const rounds = scale(1, 20);
-    const fdsBefore = openFdCount();
-    for (let round = 0; round < rounds; round++) {
-      await using waits = pendingWaits();
-      await sleep(20);
-      const stats = waiterStats();
-      assert.ok(stats.pending >= 400 && stats.pending <= 700, `waiter-thread waits pending: ${stats.pending}`);
+  test(
+    '1,000 pending waits across ten mechanisms (700 on waiter threads, 300 polled) leave the event loop and fs responsive',
+    soakTimeout,
+    async (t) => {
+      const rounds = scale(1, 20);
+      const fdsBefore = openFdCount();
+      for (let round = 0; round < rounds; round++) {
+        await using waits = pendingWaits();
+        await sleep(20);
+        const stats = waiterStats();
+        assert.ok(stats.pending >= 400 && stats.pending <= 700, `waiter-thread waits pending: ${stats.pending}`);
 
-      // Ten reads in a row, each needing a libuv thread-pool slot, while all 1,000 waits stay pending:
-      // none of the waits may sit in the pool. (No time limit: a hang is the failure.)
-      const started = performance.now();
-      for (let i = 0; i < 10; i++) {
-        const content = await fs.promises.readFile(new URL('../package.json', import.meta.url), 'utf8');
-        assert.match(content, /"name": "unipc"/);
-      }
-      if (round === 0) t.diagnostic(`10 readFile calls took ${(performance.now() - started).toFixed(1)} ms with 1,000 waits pending`);
-      assert.equal(waits.settled(), 0, 'no wait ended before the abort');
+        // Ten reads in a row, each needing a libuv thread-pool slot, while all 1,000 waits stay pending:
+        // none of the waits may sit in the pool. (No time limit: a hang is the failure.)
+        const started = performance.now();
+        for (let i = 0; i < 10; i++) {
+          const content = await fs.promises.readFile(new URL('../package.json', import.meta.url), 'utf8');
+          assert.match(content, /"name": "unipc"/);
+        }
+        if (round === 0)
+          t.diagnostic(
+            `10 readFile calls took ${(performance.now() - started).toFixed(1)} ms with 1,000 waits pending`,
+          );
+        assert.equal(waits.settled(), 0, 'no wait ended before the abort');
 
-      const outcomes = await waits.abort(new Error('enough'));
-      assert.equal(outcomes.length, 1000);
-      for (const outcome of outcomes) {
-        assert.ok(outcome instanceof AbortError, String(outcome));
-        assert.equal((outcome.cause as Error).message, 'enough');
+        const outcomes = await waits.abort(new Error('enough'));
+        assert.equal(outcomes.length, 1000);
+        for (const outcome of outcomes) {
+          assert.ok(outcome instanceof AbortError, String(outcome));
+          assert.equal((outcome.cause as Error).message, 'enough');
+        }
+        const after = waiterStats();
+        assert.equal(after.pending, 0);
+        assert.equal(after.cancelling, 0);
+        assert.equal(after.idle, after.threads, 'no waiter thread is still busy');
       }
-      const after = waiterStats();
-      assert.equal(after.pending, 0);
-      assert.equal(after.cancelling, 0);
-      assert.equal(after.idle, after.threads, 'no waiter thread is still busy');
-    }
-    // A mapping's own descriptor goes when the last futex wait on it has returned, just after.
-    for (let i = 0; i < 500 && openFdCount() !== fdsBefore; i++) await sleep(10);
-    assert.equal(openFdCount(), fdsBefore, 'no descriptor leaked');
-  });
+      // A mapping's own descriptor goes when the last futex wait on it has returned, just after.
+      for (let i = 0; i < 500 && openFdCount() !== fdsBefore; i++) await sleep(10);
+      assert.equal(openFdCount(), fdsBefore, 'no descriptor leaked');
+    },
+  );
 
   test('an already-aborted signal rejects at once without starting a wait', async () => {
     using dir = tempDir();
@@ -207,19 +229,29 @@ describe('the waiting model', () => {
     assert.equal(code, 0);
     const report = JSON.parse(stdout);
     assert.deepEqual(report.outcomes, ['AbortError']);
-    assert.ok(report.during.threads >= report.before + 50, `50 waits ran on their own threads (${JSON.stringify(report)})`);
+    assert.ok(
+      report.during.threads >= report.before + 50,
+      `50 waits ran on their own threads (${JSON.stringify(report)})`,
+    );
     assert.equal(report.during.stats.pending, 50);
     assert.equal(report.stats.threads, 0, 'every waiter thread retired');
-    assert.ok(report.after <= report.before + 1, `threads back to the start (the canceller may stay): ${report.before} → ${report.after}`);
+    assert.ok(
+      report.after <= report.before + 1,
+      `threads back to the start (the canceller may stay): ${report.before} → ${report.after}`,
+    );
   });
 
   test('the addon stays loaded while its threads live, even when only a worker thread used it', async () => {
     using dir = tempDir();
-    const child = spawnRaw(process.execPath, [new URL('./peers/worker-only.mjs', import.meta.url).pathname, dir.file('f')], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, UNIPC_WAITER_IDLE_MS: '100' },
-    });
+    const child = spawnRaw(
+      process.execPath,
+      [new URL('./peers/worker-only.mjs', import.meta.url).pathname, dir.file('f')],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, UNIPC_WAITER_IDLE_MS: '100' },
+      },
+    );
     const { code, signal, stdout } = await finished(child);
     assert.equal(signal, null, 'no crash when the idle waiter thread retired');
     assert.equal(code, 0);
@@ -227,10 +259,14 @@ describe('the waiting model', () => {
   });
 
   test('objects forgotten after Promise operations give back descriptors and poll handles', async () => {
-    const child = spawnRaw(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./peers/forgotten.ts', import.meta.url).pathname], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawnRaw(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', new URL('./peers/forgotten.ts', import.meta.url).pathname],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const { code, stdout } = await finished(child);
     assert.equal(code, 0);
     const { before, during, after } = JSON.parse(stdout);
@@ -277,7 +313,7 @@ describe('the waiting model', () => {
     await sleep(50);
     const stats = waiterStats();
     assert.equal(stats.cancelling, 0);
-    assert.equal(stats.idle, stats.threads, 'the workers\' waiter threads were released');
+    assert.equal(stats.idle, stats.threads, "the workers' waiter threads were released");
     assert.equal(openFdCount(), fdsBefore);
   });
 });

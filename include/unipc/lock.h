@@ -24,7 +24,8 @@
 #include <unistd.h>
 
 #if defined(__GLIBC__) && !defined(__USE_MISC)
-#error "unipc/lock.h needs syscall(2): compile with _GNU_SOURCE or _DEFAULT_SOURCE defined (e.g. -std=gnu11, or -D_DEFAULT_SOURCE with -std=c11)"
+#error \
+    "unipc/lock.h needs syscall(2): compile with _GNU_SOURCE or _DEFAULT_SOURCE defined (e.g. -std=gnu11, or -D_DEFAULT_SOURCE with -std=c11)"
 #endif
 
 #define UNIPC_MUTEX_TID_MASK 0x3fffffffu
@@ -37,9 +38,17 @@
 #define UNIPC_LIVENESS_INTERVAL_NS 100000000L
 #define UNIPC_RECHECK_INTERVAL_NS 1000000000L
 
-typedef struct { uint32_t word; } unipc_mutex;
-typedef struct { int32_t count; int32_t waiters; } unipc_semaphore;
-typedef struct { uint32_t sequence; int32_t waiters; } unipc_condition;
+typedef struct {
+  uint32_t word;
+} unipc_mutex;
+typedef struct {
+  int32_t count;
+  int32_t waiters;
+} unipc_semaphore;
+typedef struct {
+  uint32_t sequence;
+  int32_t waiters;
+} unipc_condition;
 
 static inline void unipc_forget_tid_(void);
 static inline void unipc_register_atfork_(void) { pthread_atfork(NULL, NULL, unipc_forget_tid_); }
@@ -56,11 +65,11 @@ static inline uint32_t unipc_gettid_(void) {
   return unipc_tid_;
 }
 
-static inline long unipc_futex_wait_(void *word, uint32_t expected, const struct timespec *relative) {
+static inline long unipc_futex_wait_(void* word, uint32_t expected, const struct timespec* relative) {
   return syscall(SYS_futex, word, FUTEX_WAIT, expected, relative, NULL, 0);
 }
 
-static inline long unipc_futex_wake_(void *word, int count) {
+static inline long unipc_futex_wake_(void* word, int count) {
   return syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
 }
 
@@ -69,24 +78,24 @@ static inline long unipc_futex_wake_(void *word, int count) {
 static inline int unipc_thread_gone_(uint32_t tid) {
   char path[64], buffer[512];
   snprintf(path, sizeof path, "/proc/%u/stat", tid);
-  FILE *file = fopen(path, "r");
+  FILE* file = fopen(path, "r");
   if (file == NULL) return kill((pid_t)tid, 0) == -1 && errno == ESRCH;
   size_t n = fread(buffer, 1, sizeof buffer - 1, file);
   fclose(file);
   buffer[n] = '\0';
-  char *paren = NULL;
-  for (char *p = buffer; *p; p++)
+  char* paren = NULL;
+  for (char* p = buffer; *p; p++)
     if (*p == ')') paren = p;
   if (paren == NULL || paren[1] == '\0') return 0;
   return paren[2] == 'Z' || paren[2] == 'X';
 }
 
-static inline int unipc_cas_(uint32_t *word, uint32_t expected, uint32_t desired) {
+static inline int unipc_cas_(uint32_t* word, uint32_t expected, uint32_t desired) {
   return __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 /* One try: 0 taken, EOWNERDEAD taken after a dead owner, ENOTRECOVERABLE, or EBUSY. */
-static inline int unipc_mutex_attempt_(unipc_mutex *m, uint32_t tid, uint32_t extra) {
+static inline int unipc_mutex_attempt_(unipc_mutex* m, uint32_t tid, uint32_t extra) {
   uint32_t word = __atomic_load_n(&m->word, __ATOMIC_SEQ_CST);
   uint32_t owner = word & UNIPC_MUTEX_TID_MASK;
   if (owner == UNIPC_MUTEX_NOT_RECOVERABLE) return ENOTRECOVERABLE;
@@ -97,13 +106,13 @@ static inline int unipc_mutex_attempt_(unipc_mutex *m, uint32_t tid, uint32_t ex
 }
 
 /* 0, or EBUSY when held. EOWNERDEAD and ENOTRECOVERABLE as for unipc_mutex_lock. */
-static inline int unipc_mutex_trylock(unipc_mutex *m) { return unipc_mutex_attempt_(m, unipc_gettid_(), 0); }
+static inline int unipc_mutex_trylock(unipc_mutex* m) { return unipc_mutex_attempt_(m, unipc_gettid_(), 0); }
 
 /*
  * 0 when taken; EOWNERDEAD when taken from an owner that died (repair the data, then
  * unipc_mutex_consistent); ENOTRECOVERABLE; EDEADLK if this thread holds it.
  */
-static inline int unipc_mutex_lock(unipc_mutex *m) {
+static inline int unipc_mutex_lock(unipc_mutex* m) {
   uint32_t tid = unipc_gettid_();
   uint32_t contended = 0;
   for (;;) {
@@ -135,12 +144,12 @@ static inline int unipc_mutex_lock(unipc_mutex *m) {
 }
 
 /* After EOWNERDEAD: the data is repaired, so unlocking leaves a usable mutex. */
-static inline void unipc_mutex_consistent(unipc_mutex *m) {
+static inline void unipc_mutex_consistent(unipc_mutex* m) {
   __atomic_fetch_and(&m->word, ~UNIPC_MUTEX_OWNER_DIED, __ATOMIC_SEQ_CST);
 }
 
 /* 0, or EPERM if this thread does not hold it. */
-static inline int unipc_mutex_unlock(unipc_mutex *m) {
+static inline int unipc_mutex_unlock(unipc_mutex* m) {
   uint32_t tid = unipc_gettid_();
   if (unipc_cas_(&m->word, tid, 0)) return 0;
   uint32_t word = __atomic_load_n(&m->word, __ATOMIC_SEQ_CST);
@@ -154,7 +163,7 @@ static inline int unipc_mutex_unlock(unipc_mutex *m) {
   return 0;
 }
 
-static inline int unipc_semaphore_trywait(unipc_semaphore *s) {
+static inline int unipc_semaphore_trywait(unipc_semaphore* s) {
   for (;;) {
     int32_t value = __atomic_load_n(&s->count, __ATOMIC_SEQ_CST);
     if (value <= 0) return EAGAIN;
@@ -162,7 +171,7 @@ static inline int unipc_semaphore_trywait(unipc_semaphore *s) {
   }
 }
 
-static inline void unipc_semaphore_wait(unipc_semaphore *s) {
+static inline void unipc_semaphore_wait(unipc_semaphore* s) {
   for (;;) {
     for (int spin = 0; spin < UNIPC_SPIN_LIMIT; spin++) {
       if (__atomic_load_n(&s->count, __ATOMIC_SEQ_CST) > 0 && unipc_semaphore_trywait(s) == 0) return;
@@ -176,7 +185,7 @@ static inline void unipc_semaphore_wait(unipc_semaphore *s) {
 }
 
 /* 0, or EOVERFLOW past INT32_MAX. */
-static inline int unipc_semaphore_post(unipc_semaphore *s) {
+static inline int unipc_semaphore_post(unipc_semaphore* s) {
   for (;;) {
     int32_t value = __atomic_load_n(&s->count, __ATOMIC_SEQ_CST);
     if (value == INT32_MAX) return EOVERFLOW;
@@ -187,7 +196,7 @@ static inline int unipc_semaphore_post(unipc_semaphore *s) {
 }
 
 /* Releases m, sleeps until notified (or spuriously), takes m again: unipc_mutex_lock's result. */
-static inline int unipc_condition_wait(unipc_condition *c, unipc_mutex *m) {
+static inline int unipc_condition_wait(unipc_condition* c, unipc_mutex* m) {
   uint32_t sequence = __atomic_load_n(&c->sequence, __ATOMIC_SEQ_CST);
   unipc_mutex_unlock(m);
   while (__atomic_load_n(&c->sequence, __ATOMIC_SEQ_CST) == sequence) {
@@ -200,11 +209,11 @@ static inline int unipc_condition_wait(unipc_condition *c, unipc_mutex *m) {
   return unipc_mutex_lock(m);
 }
 
-static inline void unipc_condition_notify(unipc_condition *c, int count) {
+static inline void unipc_condition_notify(unipc_condition* c, int count) {
   __atomic_fetch_add(&c->sequence, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&c->waiters, __ATOMIC_SEQ_CST) > 0) unipc_futex_wake_(&c->sequence, count);
 }
 
-static inline void unipc_condition_notify_all(unipc_condition *c) { unipc_condition_notify(c, INT_MAX); }
+static inline void unipc_condition_notify_all(unipc_condition* c) { unipc_condition_notify(c, INT_MAX); }
 
 #endif /* UNIPC_LOCK_H */

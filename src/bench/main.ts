@@ -10,22 +10,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import packageRoot from '#root';
-import { IpcError, MessageQueue, IPC_PRIVATE, SemaphoreSet, socketpair, spawn } from '../index.js';
+import { IPC_PRIVATE, IpcError, MessageQueue, SemaphoreSet, socketpair, spawn } from '../index.js';
 import { MECHANISMS } from './mechanisms.js';
 import type { ClientConfig, HeapFigures } from './peer.js';
 import {
   CASES,
   type CaseDef,
+  CHANNEL_SPIN,
   type Counts,
   FULL_COUNTS,
   KINDS,
   type Kind,
-  PLACEMENT_CPUS,
   type Phase,
+  PLACEMENT_CPUS,
+  phasesOf,
   QUICK_COUNTS,
   ringCapacity,
-  CHANNEL_SPIN,
-  phasesOf,
 } from './plan.js';
 import { type HeapRun, type Measurement, ratios, renderTables, targets } from './report.js';
 import { renderSvg } from './svg.js';
@@ -161,7 +161,9 @@ function compileC(): CTools | string {
   const binaries = new Map<string, string>();
   for (const program of C_PROGRAMS) {
     const output = path.join(dir, program);
-    const compiled = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', output, path.join(sources, `${program}.c`)], { encoding: 'utf8' });
+    const compiled = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', output, path.join(sources, `${program}.c`)], {
+      encoding: 'utf8',
+    });
     if (compiled.status !== 0) return `cc failed on ${program}.c: ${compiled.stderr.trim()}`;
     binaries.set(program, output);
   }
@@ -186,14 +188,24 @@ function runJson(command: string, args: string[], timeoutMs: number): Promise<an
       if (live.cancelled) return reject(new Cancelled());
       const last = out.trim().split('\n').pop() ?? '';
       if (code !== 0 || !last.startsWith('{')) {
-        return reject(new Error(`${path.basename(command)} ${args.slice(0, 2).join(' ')} failed (${signal ?? `exit ${code}`}): ${err.trim() || out.trim()}`));
+        return reject(
+          new Error(
+            `${path.basename(command)} ${args.slice(0, 2).join(' ')} failed (${signal ?? `exit ${code}`}): ${err.trim() || out.trim()}`,
+          ),
+        );
       }
       resolve(JSON.parse(last));
     });
   });
 }
 
-async function runCCase(def: CaseDef, tools: CTools, counts: Counts, progress: Progress, timeoutMs: number): Promise<Measurement[]> {
+async function runCCase(
+  def: CaseDef,
+  tools: CTools,
+  counts: Counts,
+  progress: Progress,
+  timeoutMs: number,
+): Promise<Measurement[]> {
   const out: Measurement[] = [];
   if (def.memcpy !== undefined) {
     const binary = tools.binaries.get('memcpy_bandwidth')!;
@@ -213,7 +225,15 @@ async function runCCase(def: CaseDef, tools: CTools, counts: Counts, progress: P
     progress.phase(phaseText(phase, i, phases.length));
     const cpus = PLACEMENT_CPUS[phase.placement];
     const kind = phase.kind as Kind;
-    const args = [c.mechanism, KINDS[kind].rtt ? 'rtt' : 'tput', String(cpus.client), String(cpus.server), String(phase.size), String(phase.count), String(phase.warmup)];
+    const args = [
+      c.mechanism,
+      KINDS[kind].rtt ? 'rtt' : 'tput',
+      String(cpus.client),
+      String(cpus.server),
+      String(phase.size),
+      String(phase.count),
+      String(phase.warmup),
+    ];
     let queue: MessageQueue | undefined;
     if (c.queue) {
       queue = MessageQueue.get(IPC_PRIVATE, { create: true });
@@ -237,7 +257,15 @@ async function runCCase(def: CaseDef, tools: CTools, counts: Counts, progress: P
 
 function toMeasurement(id: string, phase: Phase, result: any): Measurement {
   const kind = phase.kind as Kind;
-  if (KINDS[kind].rtt) return { case: id, kind, placement: phase.placement, median: result.median, p99: result.p99, samples: result.samples };
+  if (KINDS[kind].rtt)
+    return {
+      case: id,
+      kind,
+      placement: phase.placement,
+      median: result.median,
+      p99: result.p99,
+      samples: result.samples,
+    };
   const { seconds, messages, bytes } = result as { seconds: number; messages: number; bytes: number };
   return {
     case: id,
@@ -265,7 +293,13 @@ function nodeArgs(): string[] {
   return args;
 }
 
-async function runNodeCase(def: CaseDef, counts: Counts, progress: Progress, timeoutMs: number, heapRun: boolean): Promise<NodeCaseOutcome> {
+async function runNodeCase(
+  def: CaseDef,
+  counts: Counts,
+  progress: Progress,
+  timeoutMs: number,
+  heapRun: boolean,
+): Promise<NodeCaseOutcome> {
   const { mechanism } = def.node!;
   const phases = phasesOf(def, counts);
   if (heapRun) phases.push({ kind: 'heap', placement: 'cross-CPU', size: 64, count: counts.heapMessages, warmup: 0 });
@@ -275,11 +309,17 @@ async function runNodeCase(def: CaseDef, counts: Counts, progress: Progress, tim
   let server: ChildProcess | undefined;
   if (MECHANISMS[mechanism]!.spawnServer === undefined) {
     const [clientEnd, serverEnd] = socketpair('seqpacket');
-    server = spawn(process.execPath, [...args, peerProgram, 'server', mechanism, '3'], { stdio: ['ignore', 'ignore', 'inherit'], fds: [serverEnd] });
+    server = spawn(process.execPath, [...args, peerProgram, 'server', mechanism, '3'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      fds: [serverEnd],
+    });
     live.children.add(server);
     fds.push(clientEnd);
   }
-  const client = spawn(process.execPath, [...args, peerProgram, 'client', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'], fds });
+  const client = spawn(process.execPath, [...args, peerProgram, 'client', JSON.stringify(config)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    fds,
+  });
   live.children.add(client);
   const outcome: NodeCaseOutcome = { measurements: [] };
   const owned: Array<{ kind: 'msg' | 'sem'; id: number }> = [];
@@ -295,7 +335,12 @@ async function runNodeCase(def: CaseDef, counts: Counts, progress: Progress, tim
     } else if (message.result !== undefined) {
       const phase = phases[message.phase]!;
       if (phase.kind === 'heap') {
-        const { client: c, server: s, seconds, messages } = message.result as { client: HeapFigures; server: HeapFigures; seconds: number; messages: number };
+        const {
+          client: c,
+          server: s,
+          seconds,
+          messages,
+        } = message.result as { client: HeapFigures; server: HeapFigures; seconds: number; messages: number };
         outcome.heap = { messages, seconds, client: c, server: s };
       } else {
         outcome.measurements.push(toMeasurement(def.id, phase, message.result));
@@ -366,7 +411,8 @@ function defaultJsonPath(): string {
 function positive(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${name} must be a positive integer, not ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`--${name} must be a positive integer, not ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -397,8 +443,15 @@ export async function bench(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const filters = (values.only ?? []).flatMap((text) => text.split(',')).map((text) => text.trim().toLowerCase()).filter(Boolean);
-  const selected = CASES.filter((c) => filters.length === 0 || filters.some((f) => c.id.toLowerCase().startsWith(f) || c.label.toLowerCase().includes(f)));
+  const filters = (values.only ?? [])
+    .flatMap((text) => text.split(','))
+    .map((text) => text.trim().toLowerCase())
+    .filter(Boolean);
+  const selected = CASES.filter(
+    (c) =>
+      filters.length === 0 ||
+      filters.some((f) => c.id.toLowerCase().startsWith(f) || c.label.toLowerCase().includes(f)),
+  );
   if (values.list) {
     for (const c of CASES) process.stdout.write(`${c.id.padEnd(34)} ${c.label}\n`);
     return 0;
@@ -430,7 +483,7 @@ export async function bench(argv: string[]): Promise<number> {
     return 1;
   }
   const jsonPath = path.resolve(values.json ?? defaultJsonPath());
-  const svgPath = jsonPath.replace(/\.json$/, '') + '.svg';
+  const svgPath = `${jsonPath.replace(/\.json$/, '')}.svg`;
 
   const interrupt = (signal: NodeJS.Signals) => {
     live.cancelled = true;
@@ -492,7 +545,8 @@ export async function bench(argv: string[]): Promise<number> {
     date: started.toISOString(),
     durationSeconds: (Date.now() - started.getTime()) / 1000,
     quick: values.quick === true,
-    command: argv.length === 0 ? invocation : `${invocation}${invocation.startsWith('npm') ? ' --' : ''} ${argv.join(' ')}`,
+    command:
+      argv.length === 0 ? invocation : `${invocation}${invocation.startsWith('npm') ? ' --' : ''} ${argv.join(' ')}`,
     machine: { ...machineInfo, loadAverage: { ...load, end: os.loadavg() } },
     settings: {
       counts,
@@ -506,7 +560,8 @@ export async function bench(argv: string[]): Promise<number> {
       throughput: "timed at the sender from its first send to the receiver's acknowledgement of the last message",
       ringCapacities: Object.fromEntries(Object.values(KINDS).map((k) => [k.size, ringCapacity(k.size)])),
       channelSpin: CHANNEL_SPIN,
-      bestC: 'ratios divide by the best C figure of the same kind and placement among the two-process references (memcpy has a target of its own)',
+      bestC:
+        'ratios divide by the best C figure of the same kind and placement among the two-process references (memcpy has a target of its own)',
     },
     cases: results,
     measurements,
@@ -522,8 +577,12 @@ export async function bench(argv: string[]): Promise<number> {
     fs.writeFileSync(svgPath, renderSvg(shown, measurements, subtitle));
   }
   process.stdout.write(`${renderTables(measurements, ratioList, targetList, shown)}\n\n`);
-  process.stdout.write(`machine: ${machineInfo.cpu}, ${machineInfo.cores} CPUs, ${machineInfo.kernel}, Node ${machineInfo.node}; load ${load.start.map((x) => x.toFixed(2)).join(' ')}\n`);
-  process.stdout.write(`results: ${path.relative(process.cwd(), jsonPath) || jsonPath}${values['no-chart'] ? '' : `, chart: ${path.relative(process.cwd(), svgPath)}`}\n`);
+  process.stdout.write(
+    `machine: ${machineInfo.cpu}, ${machineInfo.cores} CPUs, ${machineInfo.kernel}, Node ${machineInfo.node}; load ${load.start.map((x) => x.toFixed(2)).join(' ')}\n`,
+  );
+  process.stdout.write(
+    `results: ${path.relative(process.cwd(), jsonPath) || jsonPath}${values['no-chart'] ? '' : `, chart: ${path.relative(process.cwd(), svgPath)}`}\n`,
+  );
   process.off('SIGINT', interrupt);
   process.off('SIGTERM', interrupt);
   return results.some((r) => r.error !== undefined) ? 1 : 0;

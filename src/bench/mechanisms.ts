@@ -5,7 +5,7 @@
 // A mechanism's loops come from one of five shapes — Sync or Promise messages, Sync or Promise byte
 // streams, Node streams ('data' events), child_process messages — fed with the mechanism's own calls
 // written the way a user of that API would write them.
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -17,25 +17,25 @@ import { Channel } from '../channel.js';
 import {
   Condition,
   IPC_PRIVATE,
+  type Mapping,
   MemoryFile,
   MessageQueue,
   Mutex,
+  mkfifo,
   NamedSemaphore,
+  openFifo,
+  openFifoSync,
   PipeReader,
   PipeWriter,
   PosixQueue,
+  pipe,
   Semaphore,
   SemaphoreSet,
   SharedMemory,
   SysvSharedMemory,
-  UnixSocket,
-  mkfifo,
-  openFifo,
-  openFifoSync,
-  pipe,
   socketpair,
   spawn,
-  type Mapping,
+  UnixSocket,
 } from '../index.js';
 import { KINDS, ringCapacity } from './plan.js';
 
@@ -89,7 +89,11 @@ function unexpectedEnd(): never {
 
 // During the warm-up only (the timed loop stays bare): what comes back is the message that went out.
 function checkReply(reply: Uint8Array, message: Uint8Array): void {
-  if (reply.length !== message.length || reply[0] !== message[0] || reply[reply.length - 1] !== message[message.length - 1]) {
+  if (
+    reply.length !== message.length ||
+    reply[0] !== message[0] ||
+    reply[reply.length - 1] !== message[message.length - 1]
+  ) {
     throw new Error(`the reply (${reply.length} bytes) is not the ${message.length}-byte message sent`);
   }
 }
@@ -491,7 +495,10 @@ const fifoMechanism: Mechanism = {
       fds: [],
       connect: async (ready) => {
         // The server opens `there` then `back`, blocking in each until this side opens it too.
-        const [writer, reader] = await Promise.all([openFifo(there, 'w', { timeout: 30_000 }), openFifo(back, 'r', { timeout: 30_000 })]);
+        const [writer, reader] = await Promise.all([
+          openFifo(there, 'w', { timeout: 30_000 }),
+          openFifo(back, 'r', { timeout: 30_000 }),
+        ]);
         await ready;
         fs.rmSync(dir, { recursive: true, force: true }); // both ends are open: the names can go
         return syncBytes({
@@ -523,10 +530,18 @@ function socketpairMechanism(type: 'stream' | 'seqpacket', api: 'sync' | 'async'
   const endpoint = (socket: UnixSocket): Endpoint => {
     const close = () => socket.close();
     if (type === 'stream') {
-      return syncBytes({ write: (data) => socket.sendSync(data), read: (max) => socket.receiveSync({ maxSize: max })?.data ?? null, close });
+      return syncBytes({
+        write: (data) => socket.sendSync(data),
+        read: (max) => socket.receiveSync({ maxSize: max })?.data ?? null,
+        close,
+      });
     }
     return api === 'sync'
-      ? syncMessages({ send: (data) => socket.sendSync(data), receive: () => (socket.receiveSync() ?? unexpectedEnd()).data, close })
+      ? syncMessages({
+          send: (data) => socket.sendSync(data),
+          receive: () => (socket.receiveSync() ?? unexpectedEnd()).data,
+          close,
+        })
       : asyncMessages({
           send: (data) => socket.send(data),
           receive: async () => ((await socket.receive()) ?? unexpectedEnd()).data,
@@ -559,8 +574,16 @@ function sysvQueueMechanism(api: 'sync' | 'async'): Mechanism {
   const endpoint = (queue: MessageQueue, mine: number, theirs: number, close: () => void): Endpoint => {
     const selector = { type: mine };
     return api === 'sync'
-      ? syncMessages({ send: (data) => queue.sendSync(theirs, data), receive: () => queue.receiveSync(selector).data, close })
-      : asyncMessages({ send: (data) => queue.send(theirs, data), receive: async () => (await queue.receive(selector)).data, close });
+      ? syncMessages({
+          send: (data) => queue.sendSync(theirs, data),
+          receive: () => queue.receiveSync(selector).data,
+          close,
+        })
+      : asyncMessages({
+          send: (data) => queue.send(theirs, data),
+          receive: async () => (await queue.receive(selector)).data,
+          close,
+        });
   };
   return {
     client() {
@@ -593,7 +616,9 @@ function posixQueueMechanism(api: 'sync' | 'async'): Mechanism {
   };
   return {
     client() {
-      const names = ['there', 'back'].map((way) => `/unipc-bench-${process.pid}-${way}-${randomBytes(4).toString('hex')}`);
+      const names = ['there', 'back'].map(
+        (way) => `/unipc-bench-${process.pid}-${way}-${randomBytes(4).toString('hex')}`,
+      );
       const [there, back] = names.map((name) => PosixQueue.open(name, { create: true, exclusive: true }));
       return {
         info: { names },
@@ -656,11 +681,17 @@ function channelMechanism(api: 'sync' | 'async' | 'zero-copy', spin?: number): M
         close,
       });
     }
-    return syncMessages({ configure, send: (data) => out.sendSync(data), receive: () => into.receiveSync() ?? unexpectedEnd(), close });
+    return syncMessages({
+      configure,
+      send: (data) => out.sendSync(data),
+      receive: () => into.receiveSync() ?? unexpectedEnd(),
+      close,
+    });
   };
   return {
     client() {
-      const make = () => CAPACITIES.map((capacity) => Channel.create({ capacity, maxMessageSize: capacity / 2 - 8, spin }));
+      const make = () =>
+        CAPACITIES.map((capacity) => Channel.create({ capacity, maxMessageSize: capacity / 2 - 8, spin }));
       const there = make();
       const back = make();
       return {
@@ -813,7 +844,8 @@ function slotEndpoint(there: Slots, back: Slots, client: boolean, close: () => v
   });
 }
 
-const directionData = (mapping: Mapping, direction: number) => Buffer.from(mapping.buffer, direction * DIRECTION_BYTES + HEADER_BYTES, SLOT_BYTES);
+const directionData = (mapping: Mapping, direction: number) =>
+  Buffer.from(mapping.buffer, direction * DIRECTION_BYTES + HEADER_BYTES, SLOT_BYTES);
 
 function futexSem(mapping: Mapping, offset: number): Sem {
   const semaphore = new Semaphore(mapping, offset);
@@ -888,7 +920,11 @@ const sysvSemaphoreMechanism: Mechanism = {
 };
 
 function sysvEndpoint(set: SemaphoreSet, mapping: Mapping, client: boolean, close: () => void): Endpoint {
-  const sem = (index: number): Sem => ({ wait: () => set.waitSync(index), post: () => set.post(index), reset: (value) => set.set(index, value) });
+  const sem = (index: number): Sem => ({
+    wait: () => set.waitSync(index),
+    post: () => set.post(index),
+    reset: (value) => set.set(index, value),
+  });
   const [there, back] = [0, 1].map((d) => new SemaphoreSlots(directionData(mapping, d), sem(2 * d), sem(2 * d + 1)));
   return slotEndpoint(there!, back!, client, close);
 }
@@ -932,7 +968,9 @@ function posixEndpoint(memory: SharedMemory, semaphores: NamedSemaphore[], clien
       for (let i = 0; i < value; i++) semaphore.post();
     },
   });
-  const [there, back] = [0, 1].map((d) => new SemaphoreSlots(directionData(mapping, d), sem(semaphores[2 * d]!), sem(semaphores[2 * d + 1]!)));
+  const [there, back] = [0, 1].map(
+    (d) => new SemaphoreSlots(directionData(mapping, d), sem(semaphores[2 * d]!), sem(semaphores[2 * d + 1]!)),
+  );
   return slotEndpoint(there!, back!, client, () => {
     mapping.close();
     memory.close();
@@ -946,7 +984,11 @@ function posixEndpoint(memory: SharedMemory, semaphores: NamedSemaphore[], clien
 function processSendMechanism(serialization: 'json' | 'advanced'): Mechanism {
   return {
     spawnServer(command, args, control) {
-      return spawn(command, [...args, '4'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization, fds: [control] });
+      return spawn(command, [...args, '4'], {
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        serialization,
+        fds: [control],
+      });
     },
     client(child) {
       return {
@@ -954,16 +996,26 @@ function processSendMechanism(serialization: 'json' | 'advanced'): Mechanism {
         fds: [],
         connect: async (ready) => {
           await ready;
-          return ipcEndpoint((message, callback) => child!.send(message as never, callback), child!, serialization === 'json', () => {
-            if (child!.connected) child!.disconnect();
-          });
+          return ipcEndpoint(
+            (message, callback) => child!.send(message as never, callback),
+            child!,
+            serialization === 'json',
+            () => {
+              if (child!.connected) child!.disconnect();
+            },
+          );
         },
       };
     },
     server: () =>
-      ipcEndpoint((message, callback) => process.send!(message, undefined, undefined, callback), process, serialization === 'json', () => {
-        if (process.connected) process.disconnect!();
-      }),
+      ipcEndpoint(
+        (message, callback) => process.send!(message, undefined, undefined, callback),
+        process,
+        serialization === 'json',
+        () => {
+          if (process.connected) process.disconnect!();
+        },
+      ),
   };
 }
 

@@ -9,9 +9,9 @@ import { type ChildProcess, execFileSync } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { UnixSocket, socketpair } from '../index.js';
+import { socketpair, UnixSocket } from '../index.js';
 import { type Endpoint, MECHANISMS } from './mechanisms.js';
-import { PLACEMENT_CPUS, type Phase } from './plan.js';
+import { type Phase, PLACEMENT_CPUS } from './plan.js';
 
 export interface ClientConfig {
   mechanism: string;
@@ -94,7 +94,11 @@ async function measureHeap(run: () => Promise<void>): Promise<HeapFigures> {
 
 function stats(samples: Float64Array): { median: number; p99: number; samples: number } {
   const sorted = Float64Array.from(samples).sort();
-  return { median: sorted[Math.floor(sorted.length / 2)]!, p99: sorted[Math.floor(sorted.length * 0.99)]!, samples: sorted.length };
+  return {
+    median: sorted[Math.floor(sorted.length / 2)]!,
+    p99: sorted[Math.floor(sorted.length * 0.99)]!,
+    samples: sorted.length,
+  };
 }
 
 async function runClient(config: ClientConfig): Promise<void> {
@@ -227,6 +231,8 @@ try {
   else throw new Error('usage: peer client <config> | peer server <mechanism> <control fd>');
 } catch (error) {
   if (role === 'client') report({ error: error instanceof Error ? error.message : String(error) });
-  process.stderr.write(`bench ${role} ${args[0]?.slice(0, 60) ?? ''}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `bench ${role} ${args[0]?.slice(0, 60) ?? ''}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exitCode = 1;
 }

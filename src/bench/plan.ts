@@ -63,7 +63,12 @@ const rttOnly = { tput64: NO_STREAM, tput64k: NO_STREAM, tput1m: NO_STREAM };
 
 export const CASES: CaseDef[] = [
   { id: 'c/pipe', label: 'C pipe() read/write', family: 'c', c: { program: 'pipe_family', mechanism: 'pipe' } },
-  { id: 'c/socketpair-stream', label: 'C socketpair stream', family: 'c', c: { program: 'pipe_family', mechanism: 'stream' } },
+  {
+    id: 'c/socketpair-stream',
+    label: 'C socketpair stream',
+    family: 'c',
+    c: { program: 'pipe_family', mechanism: 'stream' },
+  },
   {
     id: 'c/socketpair-seqpacket',
     label: 'C socketpair seqpacket',
@@ -126,8 +131,18 @@ export const CASES: CaseDef[] = [
     note: "the same through a 4 MiB window: the footprint of the channel's 1 MiB ring",
   },
 
-  { id: 'unipc/pipe-sync', label: 'unipc pipe() writeSync/readSync', family: 'unipc', node: { mechanism: 'pipe-sync' } },
-  { id: 'unipc/pipe-async', label: 'unipc pipe() write/read (Promise)', family: 'unipc', node: { mechanism: 'pipe-async' } },
+  {
+    id: 'unipc/pipe-sync',
+    label: 'unipc pipe() writeSync/readSync',
+    family: 'unipc',
+    node: { mechanism: 'pipe-sync' },
+  },
+  {
+    id: 'unipc/pipe-async',
+    label: 'unipc pipe() write/read (Promise)',
+    family: 'unipc',
+    node: { mechanism: 'pipe-async' },
+  },
   { id: 'unipc/pipe-stream', label: 'unipc pipe() .stream', family: 'unipc', node: { mechanism: 'pipe-stream' } },
   { id: 'unipc/fifo-sync', label: 'unipc FIFO writeSync/readSync', family: 'unipc', node: { mechanism: 'fifo-sync' } },
   {
@@ -252,7 +267,13 @@ export const CASES: CaseDef[] = [
     note: 'messages are Buffers of the size',
   },
   { id: 'node/net-unix', label: 'Node net Unix socket', family: 'node', node: { mechanism: 'net-unix' } },
-  { id: 'node/stdio', label: 'Node child stdio pipes', family: 'node', node: { mechanism: 'stdio' }, note: 'socketpairs, in fact' },
+  {
+    id: 'node/stdio',
+    label: 'Node child stdio pipes',
+    family: 'node',
+    node: { mechanism: 'stdio' },
+    note: 'socketpairs, in fact',
+  },
 ];
 
 export interface Counts {
@@ -268,8 +289,20 @@ export interface Counts {
   memcpyMebibytes: number;
 }
 
-export const FULL_COUNTS: Counts = { roundTrips: 20_000, messages: 300_000, mebibytes: 512, heapMessages: 10_000_000, memcpyMebibytes: 2048 };
-export const QUICK_COUNTS: Counts = { roundTrips: 1000, messages: 20_000, mebibytes: 32, heapMessages: 200_000, memcpyMebibytes: 512 };
+export const FULL_COUNTS: Counts = {
+  roundTrips: 20_000,
+  messages: 300_000,
+  mebibytes: 512,
+  heapMessages: 10_000_000,
+  memcpyMebibytes: 2048,
+};
+export const QUICK_COUNTS: Counts = {
+  roundTrips: 1000,
+  messages: 20_000,
+  mebibytes: 32,
+  heapMessages: 200_000,
+  memcpyMebibytes: 512,
+};
 
 /** One measurement as a peer runs it. */
 export interface Phase {
@@ -295,13 +328,21 @@ export function phasesOf(def: CaseDef, counts: Counts): Phase[] {
   for (const placement of ['cross-CPU', 'same-CPU'] as const) {
     if (placement === 'same-CPU' && def.noSameCpu !== undefined) continue;
     for (const kind of ['rtt8', 'rtt64'] as const) {
-      if (measured(kind)) phases.push({ kind, placement, size: KINDS[kind].size, count: counts.roundTrips, warmup: warmupFor(counts.roundTrips, true) });
+      if (measured(kind))
+        phases.push({
+          kind,
+          placement,
+          size: KINDS[kind].size,
+          count: counts.roundTrips,
+          warmup: warmupFor(counts.roundTrips, true),
+        });
     }
   }
   for (const kind of ['tput64', 'tput64k', 'tput1m'] as const) {
     if (!measured(kind)) continue;
     const size = KINDS[kind].size;
-    const count = kind === 'tput64' ? counts.messages : Math.max(1, Math.round((counts.mebibytes * 1024 * 1024) / size));
+    const count =
+      kind === 'tput64' ? counts.messages : Math.max(1, Math.round((counts.mebibytes * 1024 * 1024) / size));
     phases.push({ kind, placement: 'cross-CPU', size, count, warmup: warmupFor(count, false) });
   }
   return phases;

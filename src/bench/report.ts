@@ -1,6 +1,6 @@
 // From the measurements of one run to what is reported: the value of each figure, ratios to the best C
 // reference of the same kind, the issue's targets, and the terminal tables.
-import { CASES, type CaseDef, type Kind, KINDS, KIND_NAMES, type Placement } from './plan.js';
+import { CASES, type CaseDef, KIND_NAMES, KINDS, type Kind, type Placement } from './plan.js';
 
 export interface Measurement {
   case: string;
@@ -76,12 +76,23 @@ export function ratios(measurements: Measurement[]): Ratio[] {
     const reference = best.get(`${m.kind} ${m.placement}`);
     const value = valueOf(m);
     if (reference === undefined || value === undefined) continue;
-    out.push({ case: m.case, kind: m.kind, placement: m.placement, ratio: value / valueOf(reference)!, reference: reference.case });
+    out.push({
+      case: m.case,
+      kind: m.kind,
+      placement: m.placement,
+      ratio: value / valueOf(reference)!,
+      reference: reference.case,
+    });
   }
   return out;
 }
 
-function find(measurements: Measurement[], id: string, kind: Kind, placement: Placement = 'cross-CPU'): number | undefined {
+function find(
+  measurements: Measurement[],
+  id: string,
+  kind: Kind,
+  placement: Placement = 'cross-CPU',
+): number | undefined {
   const m = measurements.find((x) => x.case === id && x.kind === kind && (x.placement === placement || !isRtt(kind)));
   return m === undefined ? undefined : valueOf(m);
 }
@@ -122,7 +133,14 @@ export function targets(measurements: Measurement[], heap: HeapRun | undefined):
       note,
     });
   };
-  add('spin-rtt', 'channel Sync spin, 8 B RTT ÷ C shm spin RTT', ['unipc/channel-spin', 'rtt8'], ['c/shm-spin', 'rtt8'], '<=', 2);
+  add(
+    'spin-rtt',
+    'channel Sync spin, 8 B RTT ÷ C shm spin RTT',
+    ['unipc/channel-spin', 'rtt8'],
+    ['c/shm-spin', 'rtt8'],
+    '<=',
+    2,
+  );
   add(
     'sleeping-sync-rtt',
     'channel Sync (sleeping), 8 B RTT ÷ C shm + futex RTT',
@@ -158,7 +176,14 @@ export function targets(measurements: Measurement[], heap: HeapRun | undefined):
     '>=',
     20,
   );
-  add('ring-tput64', 'channel Sync 64 B throughput ÷ C ring (same design)', ['unipc/channel-sync', 'tput64'], ['c/ring', 'tput64'], '>=', 0.3);
+  add(
+    'ring-tput64',
+    'channel Sync 64 B throughput ÷ C ring (same design)',
+    ['unipc/channel-sync', 'tput64'],
+    ['c/ring', 'tput64'],
+    '>=',
+    0.3,
+  );
   add(
     'ring-tput64-zero-copy',
     'channel zero-copy 64 B throughput ÷ C ring (same design)',
@@ -186,14 +211,43 @@ export function targets(measurements: Measurement[], heap: HeapRun | undefined):
     0.5,
     "one copy, the sender's into its reservation",
   );
-  add('sysv-tput64', 'unipc System V queue Sync, 64 B throughput ÷ C (same loop)', ['unipc/sysv-queue-sync', 'tput64'], ['c/sysv-queue', 'tput64'], '>=', 0.7);
-  add('sysv-rtt8', 'C System V queue 8 B RTT ÷ unipc Sync (same loop)', ['c/sysv-queue', 'rtt8'], ['unipc/sysv-queue-sync', 'rtt8'], '>=', 0.7);
+  add(
+    'sysv-tput64',
+    'unipc System V queue Sync, 64 B throughput ÷ C (same loop)',
+    ['unipc/sysv-queue-sync', 'tput64'],
+    ['c/sysv-queue', 'tput64'],
+    '>=',
+    0.7,
+  );
+  add(
+    'sysv-rtt8',
+    'C System V queue 8 B RTT ÷ unipc Sync (same loop)',
+    ['c/sysv-queue', 'rtt8'],
+    ['unipc/sysv-queue-sync', 'rtt8'],
+    '>=',
+    0.7,
+  );
   for (const kind of ['tput64', 'tput64k', 'tput1m'] as const) {
-    add(`pipe-${kind}`, `unipc pipe Sync, ${KINDS[kind].label} throughput ÷ C pipe (same loop)`, ['unipc/pipe-sync', kind], ['c/pipe', kind], '>=', 0.7);
+    add(
+      `pipe-${kind}`,
+      `unipc pipe Sync, ${KINDS[kind].label} throughput ÷ C pipe (same loop)`,
+      ['unipc/pipe-sync', kind],
+      ['c/pipe', kind],
+      '>=',
+      0.7,
+    );
   }
-  add('pipe-rtt8', 'C pipe 8 B RTT ÷ unipc pipe Sync (same loop)', ['c/pipe', 'rtt8'], ['unipc/pipe-sync', 'rtt8'], '>=', 0.7);
+  add(
+    'pipe-rtt8',
+    'C pipe 8 B RTT ÷ unipc pipe Sync (same loop)',
+    ['c/pipe', 'rtt8'],
+    ['unipc/pipe-sync', 'rtt8'],
+    '>=',
+    0.7,
+  );
   if (heap !== undefined) {
-    const growth = Math.max(heap.client.endBytes - heap.client.startBytes, heap.server.endBytes - heap.server.startBytes) / 1e6;
+    const growth =
+      Math.max(heap.client.endBytes - heap.client.startBytes, heap.server.endBytes - heap.server.startBytes) / 1e6;
     list.push({
       id: 'heap',
       description: `zero-copy heap growth over ${heap.messages.toLocaleString('en-US')} messages of 64 B, MB`,
@@ -221,16 +275,34 @@ export function formatValue(kind: Kind, value: number | undefined): string {
 
 // Three decimals below 1, so that a ratio just under a threshold (0.296 against 0.3) does not print as it.
 export const formatRatio = (r: number | undefined) =>
-  r === undefined ? '' : r >= 100 ? `${r.toFixed(0)}×` : r >= 10 ? `${r.toFixed(1)}×` : r >= 1 ? `${r.toFixed(2)}×` : `${r.toFixed(3)}×`;
+  r === undefined
+    ? ''
+    : r >= 100
+      ? `${r.toFixed(0)}×`
+      : r >= 10
+        ? `${r.toFixed(1)}×`
+        : r >= 1
+          ? `${r.toFixed(2)}×`
+          : `${r.toFixed(3)}×`;
 
 function table(rows: string[][], align: Array<'l' | 'r'>): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => [...(row[i] ?? '')].length)));
   return rows
-    .map((row) => row.map((cell, i) => (align[i] === 'l' ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd())
+    .map((row) =>
+      row
+        .map((cell, i) => (align[i] === 'l' ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }
 
-export function renderTables(measurements: Measurement[], ratioList: Ratio[], targetList: Target[], cases: CaseDef[]): string {
+export function renderTables(
+  measurements: Measurement[],
+  ratioList: Ratio[],
+  targetList: Target[],
+  cases: CaseDef[],
+): string {
   const get = (id: string, kind: Kind, placement: Placement) =>
     measurements.find((m) => m.case === id && m.kind === kind && (m.placement === placement || !isRtt(kind)));
   const ratioOf = (id: string, kind: Kind, placement: Placement = 'cross-CPU') =>
@@ -257,13 +329,19 @@ export function renderTables(measurements: Measurement[], ratioList: Ratio[], ta
   }
   out.push(table(rttRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
 
-  const tputRows: string[][] = [['one-way, cross-CPU', '64 B msg/s', '×best C', '64 KiB GB/s', '×best C', '1 MiB GB/s', '×best C']];
+  const tputRows: string[][] = [
+    ['one-way, cross-CPU', '64 B msg/s', '×best C', '64 KiB GB/s', '×best C', '1 MiB GB/s', '×best C'],
+  ];
   for (const def of cases) {
     if (KIND_NAMES.filter((k) => !isRtt(k)).every((k) => def.skip?.[k] !== undefined)) continue;
-    const cell = (kind: Kind) => formatValue(kind, (() => {
-      const m = get(def.id, kind, 'cross-CPU');
-      return m === undefined ? undefined : valueOf(m);
-    })());
+    const cell = (kind: Kind) =>
+      formatValue(
+        kind,
+        (() => {
+          const m = get(def.id, kind, 'cross-CPU');
+          return m === undefined ? undefined : valueOf(m);
+        })(),
+      );
     tputRows.push([
       def.label,
       cell('tput64'),
@@ -278,11 +356,20 @@ export function renderTables(measurements: Measurement[], ratioList: Ratio[], ta
 
   const channelIds = cases.filter((c) => c.id.startsWith('unipc/channel')).map((c) => c.id);
   if (channelIds.length > 0) {
-    const rows: string[][] = [["channel vs process.send ('json')", 'RTT 8 B: lower by', '64 B msg/s: higher by', "vs 'advanced' RTT", "vs 'advanced' msg/s"]];
+    const rows: string[][] = [
+      [
+        "channel vs process.send ('json')",
+        'RTT 8 B: lower by',
+        '64 B msg/s: higher by',
+        "vs 'advanced' RTT",
+        "vs 'advanced' msg/s",
+      ],
+    ];
     for (const id of channelIds) {
       const rtt = find(measurements, id, 'rtt8');
       const tput = find(measurements, id, 'tput64');
-      const q = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
+      const q = (a: number | undefined, b: number | undefined) =>
+        a === undefined || b === undefined ? undefined : a / b;
       rows.push([
         caseOf(id)!.label,
         formatRatio(q(find(measurements, 'node/process-send-json', 'rtt8'), rtt)),

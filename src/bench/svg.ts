@@ -2,8 +2,8 @@
 // scale: cross-CPU median with its p99 as a tick, same-CPU median) and one-way throughput on the right
 // (GB/s, log scale: 64 B, 64 KiB and 1 MiB messages). The background is transparent; text and grid
 // switch colour with prefers-color-scheme so that it reads on GitHub's light and dark themes.
-import { type CaseDef, type Family, type Kind } from './plan.js';
-import { type Measurement } from './report.js';
+import type { CaseDef, Family, Kind } from './plan.js';
+import type { Measurement } from './report.js';
 
 const FAMILY_TITLES: Record<Family, string> = { c: 'C references', unipc: 'unipc', node: 'Node built-ins' };
 const RTT_SERIES = [
@@ -35,12 +35,20 @@ function tickLabel(exponent: number, unit: string): string {
 }
 
 function shortValue(value: number): string {
-  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value >= 0.1 ? value.toFixed(2) : value.toPrecision(2);
+  return value >= 100
+    ? value.toFixed(0)
+    : value >= 10
+      ? value.toFixed(1)
+      : value >= 0.1
+        ? value.toFixed(2)
+        : value.toPrecision(2);
 }
 
 export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitle: string): string {
   const get = (id: string, kind: Kind, placement?: string) =>
-    measurements.find((m) => m.case === id && m.kind === kind && (placement === undefined || m.placement === placement));
+    measurements.find(
+      (m) => m.case === id && m.kind === kind && (placement === undefined || m.placement === placement),
+    );
   const gbps = (m: Measurement | undefined): number | undefined => {
     if (m === undefined) return undefined;
     if (m.gigabytesPerSecond !== undefined) return m.gigabytesPerSecond;
@@ -58,7 +66,9 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
   const rowHeight = 3 * bar + 8;
   const top = 112;
 
-  const rttValues = cases.flatMap((c) => ['cross-CPU', 'same-CPU'].flatMap((p) => [get(c.id, 'rtt8', p)?.median, get(c.id, 'rtt8', p)?.p99]));
+  const rttValues = cases.flatMap((c) =>
+    ['cross-CPU', 'same-CPU'].flatMap((p) => [get(c.id, 'rtt8', p)?.median, get(c.id, 'rtt8', p)?.p99]),
+  );
   const tputValues = cases.flatMap((c) => TPUT_SERIES.map((s) => gbps(get(c.id, s.kind))));
   const [rttLow, rttHigh] = decades(rttValues.filter((v): v is number => v !== undefined));
   const [tputLow, tputHigh] = decades(tputValues.filter((v): v is number => v !== undefined));
@@ -75,7 +85,9 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
       rows.push(`<line class="rule" x1="8" x2="${width - 10}" y1="${y + 14}" y2="${y + 14}"/>`);
       y += 20;
     }
-    rows.push(`<text class="label" x="${labelWidth - 10}" y="${y + rowHeight / 2 + 1}" text-anchor="end">${escape(def.label)}</text>`);
+    rows.push(
+      `<text class="label" x="${labelWidth - 10}" y="${y + rowHeight / 2 + 1}" text-anchor="end">${escape(def.label)}</text>`,
+    );
     // Round trips: cross-CPU bar with a p99 tick, same-CPU bar under it.
     const cross = get(def.id, 'rtt8', 'cross-CPU');
     const same = get(def.id, 'rtt8', 'same-CPU');
@@ -86,18 +98,26 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
     rttBars.forEach(([median, p99, color], i) => {
       const by = y + 4 + i * (bar + 2);
       if (median === undefined) {
-        if (i === 0) rows.push(`<text class="na" x="${rttX + 4}" y="${by + bar}">${def.skip?.rtt8 !== undefined ? 'not a round-trip case' : 'n/a'}</text>`);
-        else if (cross !== undefined && def.noSameCpu !== undefined) rows.push(`<text class="na" x="${rttX + 4}" y="${by + bar}">same-CPU: not measured (busy-waits)</text>`);
+        if (i === 0)
+          rows.push(
+            `<text class="na" x="${rttX + 4}" y="${by + bar}">${def.skip?.rtt8 !== undefined ? 'not a round-trip case' : 'n/a'}</text>`,
+          );
+        else if (cross !== undefined && def.noSameCpu !== undefined)
+          rows.push(`<text class="na" x="${rttX + 4}" y="${by + bar}">same-CPU: not measured (busy-waits)</text>`);
         return;
       }
       const w = Math.max(1, scale(median, rttLow, rttHigh));
-      rows.push(`<rect x="${rttX}" y="${by}" width="${number(w)}" height="${bar}" fill="${color}"><title>${escape(`${def.label}: ${median.toFixed(2)} µs`)}</title></rect>`);
+      rows.push(
+        `<rect x="${rttX}" y="${by}" width="${number(w)}" height="${bar}" fill="${color}"><title>${escape(`${def.label}: ${median.toFixed(2)} µs`)}</title></rect>`,
+      );
       let label = shortValue(median);
       let end = rttX + w;
       if (p99 !== undefined) {
         // The p99 as a whisker from the bar's end, the label after it: "median · p99".
         const px = rttX + Math.max(1, scale(p99, rttLow, rttHigh));
-        rows.push(`<line class="whisker" x1="${number(end)}" x2="${number(px)}" y1="${by + bar / 2}" y2="${by + bar / 2}"/>`);
+        rows.push(
+          `<line class="whisker" x1="${number(end)}" x2="${number(px)}" y1="${by + bar / 2}" y2="${by + bar / 2}"/>`,
+        );
         rows.push(`<line class="p99" x1="${number(px)}" x2="${number(px)}" y1="${by}" y2="${by + bar}"/>`);
         end = Math.max(end, px);
         label += ` · p99 ${shortValue(p99)}`;
@@ -113,7 +133,9 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
       anyTput = true;
       const w = Math.max(1, scale(value, tputLow, tputHigh));
       const shown = series.kind === 'tput64' ? `${shortValue((value * 1e9) / 64 / 1e6)} M/s` : shortValue(value);
-      rows.push(`<rect x="${tputX}" y="${by}" width="${number(w)}" height="${bar - 1}" fill="${series.color}"><title>${escape(`${def.label}, ${series.label}: ${shown}${series.kind === 'tput64' ? '' : ' GB/s'}`)}</title></rect>`);
+      rows.push(
+        `<rect x="${tputX}" y="${by}" width="${number(w)}" height="${bar - 1}" fill="${series.color}"><title>${escape(`${def.label}, ${series.label}: ${shown}${series.kind === 'tput64' ? '' : ' GB/s'}`)}</title></rect>`,
+      );
       rows.push(`<text class="value" x="${number(tputX + w + 3)}" y="${by + bar - 1.5}">${shown}</text>`);
     });
     if (!anyTput) rows.push(`<text class="na" x="${tputX + 4}" y="${y + rowHeight / 2 + 3}">round trips only</text>`);
@@ -126,7 +148,9 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
     for (let e = low; e <= high; e++) {
       const x = x0 + ((e - low) / (high - low)) * panelWidth;
       parts.push(`<line class="grid" x1="${number(x)}" x2="${number(x)}" y1="${top - 4}" y2="${bottom}"/>`);
-      parts.push(`<text class="tick" x="${number(x)}" y="${top - 8}" text-anchor="middle">${tickLabel(e, unit)}</text>`);
+      parts.push(
+        `<text class="tick" x="${number(x)}" y="${top - 8}" text-anchor="middle">${tickLabel(e, unit)}</text>`,
+      );
     }
     return parts.join('\n');
   };

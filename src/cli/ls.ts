@@ -101,7 +101,10 @@ function pid(value: number): string {
 function stale(staleness: Staleness | undefined): [string, string] {
   if (staleness === undefined) return ['', ''];
   const unprovable = staleness.reason.startsWith('not provable: ');
-  return [staleness.stale ? 'yes' : unprovable ? '?' : 'no', unprovable ? staleness.reason.slice('not provable: '.length) : staleness.reason];
+  return [
+    staleness.stale ? 'yes' : unprovable ? '?' : 'no',
+    unprovable ? staleness.reason.slice('not provable: '.length) : staleness.reason,
+  ];
 }
 
 function count(n: number | null, what: string): string {
@@ -159,7 +162,11 @@ const COLUMNS: Record<IpcObjectType, Column[]> = {
     ['attached', (o: { attachments: number }) => String(o.attachments)],
     ['creator', (o: { creatorPid: number }) => pid(o.creatorPid)],
     ['last pid', (o: { lastPid: number }) => pid(o.lastPid)],
-    ['status', (o: { markedForRemoval: boolean; locked: boolean }) => [o.markedForRemoval ? 'removed' : '', o.locked ? 'locked' : ''].filter(Boolean).join(',') || '-'],
+    [
+      'status',
+      (o: { markedForRemoval: boolean; locked: boolean }) =>
+        [o.markedForRemoval ? 'removed' : '', o.locked ? 'locked' : ''].filter(Boolean).join(',') || '-',
+    ],
     ['stale', (o: { staleness?: Staleness }) => stale(o.staleness)[0]],
     ['why', (o: { staleness?: Staleness }) => stale(o.staleness)[1]],
   ],
@@ -203,7 +210,8 @@ const KIND_NOTES: Partial<Record<IpcObjectType, string>> = {
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `  ${cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd();
+  const line = (cells: string[]) =>
+    `  ${cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
@@ -237,7 +245,9 @@ export function ls(args: string[]): number {
   const objects = values.stale ? found.filter((object) => object.staleness!.stale) : found;
   const notes = unlisted.map(({ type, reason }) => `${TITLES[type]}: not listed: ${reason}`);
   if (values.mine && types.some((type) => !type.startsWith('posix-s'))) {
-    notes.push('--mine: only POSIX shared memory and named semaphores can carry unipc\'s creator mark; System V objects and POSIX queues have no place for one');
+    notes.push(
+      "--mine: only POSIX shared memory and named semaphores can carry unipc's creator mark; System V objects and POSIX queues have no place for one",
+    );
   }
   if (values.json) {
     process.stdout.write(`${JSON.stringify(objects, null, 2)}\n`);

@@ -6,20 +6,20 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import {
   Channel,
+  connect,
   type Mapping,
   MemoryFile,
   MessageQueue,
   Mutex,
-  SemaphoreSet,
+  mmap,
+  openFifo,
   PipeReader,
   PipeWriter,
   PosixQueue,
+  SemaphoreSet,
   SharedMemory,
   SysvSharedMemory,
   UnixSocket,
-  connect,
-  mmap,
-  openFifo,
 } from '../index.js';
 
 function report(value: unknown): void {
@@ -134,7 +134,11 @@ async function run(role: string, args: string[]): Promise<void> {
       const [kind, target] = args;
       const owner = kind === 'memfd' ? MemoryFile.fromFd(3) : kind === 'posix' ? SharedMemory.open(target) : undefined;
       const mapping: Mapping =
-        kind === 'file' ? mmap(target, { prot: 'rw' }) : kind === 'sysv' ? SysvSharedMemory.fromId(Number(target)).attach() : owner!.map();
+        kind === 'file'
+          ? mmap(target, { prot: 'rw' })
+          : kind === 'sysv'
+            ? SysvSharedMemory.fromId(Number(target)).attach()
+            : owner!.map();
       await ready();
       await go();
       const bytes = Buffer.from(mapping.buffer);
@@ -219,7 +223,11 @@ async function run(role: string, args: string[]): Promise<void> {
       const hash = createHash('sha256');
       let n = 0;
       let ordered = true;
-      for (let message = channel.receiveSync({ timeout: 30_000 }); message !== null; message = channel.receiveSync({ timeout: 30_000 })) {
+      for (
+        let message = channel.receiveSync({ timeout: 30_000 });
+        message !== null;
+        message = channel.receiveSync({ timeout: 30_000 })
+      ) {
         if (message.readUInt32LE(0) !== n) ordered = false;
         hash.update(message);
         n++;

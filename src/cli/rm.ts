@@ -2,7 +2,7 @@
 // first unless --yes, and refuses to guess when it cannot ask.
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { IPC_OBJECT_TYPES, type IpcObject, IpcError, remove, removeStale } from '../index.js';
+import { IPC_OBJECT_TYPES, IpcError, type IpcObject, remove, removeStale } from '../index.js';
 import { survey } from '../list.js';
 import { describe, parseTypes, quoted } from './ls.js';
 
@@ -29,7 +29,10 @@ Exit status: 0 done (or nothing to do), 1 an object could not be removed or a ta
 
 const NOT_CONFIRMED = 3;
 
-type Target = { kind: 'id'; id: number; text: string } | { kind: 'key'; key: number; text: string } | { kind: 'name'; name: string; text: string };
+type Target =
+  | { kind: 'id'; id: number; text: string }
+  | { kind: 'key'; key: number; text: string }
+  | { kind: 'name'; name: string; text: string };
 
 function parseTarget(text: string): Target | string {
   if (/^\d+$/.test(text)) {
@@ -39,11 +42,12 @@ function parseTarget(text: string): Target | string {
   if (/^0x[0-9a-f]+$/i.test(text)) {
     const key = Number.parseInt(text.slice(2), 16);
     if (key > 0xffffffff) return `${quoted(text)} is too large for a key (32 bits)`;
-    if (key === 0) return "0x00000000 is IPC_PRIVATE, the key of every private object: name the object by its id";
+    if (key === 0) return '0x00000000 is IPC_PRIVATE, the key of every private object: name the object by its id';
     return { kind: 'key', key, text };
   }
   const bare = text.startsWith('/') ? text.slice(1) : text;
-  if (bare === '' || bare.includes('/') || bare.includes('\0')) return `${quoted(text)} is neither an id, a key (0x…) nor a POSIX name (/name)`;
+  if (bare === '' || bare.includes('/') || bare.includes('\0'))
+    return `${quoted(text)} is neither an id, a key (0x…) nor a POSIX name (/name)`;
   return { kind: 'name', name: `/${bare}`, text };
 }
 
@@ -118,7 +122,9 @@ export async function rm(args: string[]): Promise<number> {
       process.stderr.write(`unipc rm: no object matches ${quoted(target.text)}${where}\n`);
       failed = true;
     } else if (found.length > 1) {
-      return usage(`${quoted(target.text)} matches ${found.length} objects; say which with --type:\n${found.map((o) => `  ${o.type}: ${describe(o)}`).join('\n')}`);
+      return usage(
+        `${quoted(target.text)} matches ${found.length} objects; say which with --type:\n${found.map((o) => `  ${o.type}: ${describe(o)}`).join('\n')}`,
+      );
     } else if (!chosen.includes(found[0]!)) {
       chosen.push(found[0]!);
     }
@@ -130,7 +136,9 @@ export async function rm(args: string[]): Promise<number> {
     if (targets.length > 0) {
       for (const object of kept) process.stdout.write(`kept ${describe(object)}: ${object.staleness!.reason}\n`);
     } else if (kept.length > 0) {
-      process.stdout.write(`${kept.length} object${kept.length === 1 ? ' is' : 's are'} not provably stale (\`unipc ls\` says why)\n`);
+      process.stdout.write(
+        `${kept.length} object${kept.length === 1 ? ' is' : 's are'} not provably stale (\`unipc ls\` says why)\n`,
+      );
     }
     if (chosen.length === 0) {
       process.stdout.write('nothing provably stale to remove\n');
@@ -139,10 +147,14 @@ export async function rm(args: string[]): Promise<number> {
   }
   if (chosen.length === 0) return 1;
 
-  const plan = chosen.map((object) => `  ${describe(object)}${stale ? `: ${object.staleness!.reason}` : ''}`).join('\n');
+  const plan = chosen
+    .map((object) => `  ${describe(object)}${stale ? `: ${object.staleness!.reason}` : ''}`)
+    .join('\n');
   if (!values.yes) {
     if (!process.stdin.isTTY) {
-      process.stderr.write(`unipc rm: would remove:\n${plan}\nunipc rm: not removing anything: stdin is not a terminal to ask on; add --yes to remove without asking\n`);
+      process.stderr.write(
+        `unipc rm: would remove:\n${plan}\nunipc rm: not removing anything: stdin is not a terminal to ask on; add --yes to remove without asking\n`,
+      );
       return NOT_CONFIRMED;
     }
     process.stderr.write(`unipc rm: about to remove:\n${plan}\n`);

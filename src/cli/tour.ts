@@ -11,21 +11,21 @@ import {
   Channel,
   type FdLike,
   IPC_PRIVATE,
+  listen,
   type Mapping,
   MemoryFile,
   MessageQueue,
   Mutex,
+  mkfifo,
+  mmap,
   NamedSemaphore,
-  SemaphoreSet,
   PAGE_SIZE,
   PosixQueue,
+  pipe,
+  SemaphoreSet,
   SharedMemory,
   type SocketType,
   SysvSharedMemory,
-  listen,
-  mkfifo,
-  mmap,
-  pipe,
   socketpair,
   spawn,
 } from '../index.js';
@@ -81,7 +81,11 @@ function quote(text: string): string {
 }
 
 function bytes(n: number): string {
-  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(0)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+  return n >= 1024 * 1024
+    ? `${(n / 1024 / 1024).toFixed(0)} MiB`
+    : n >= 1024
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : `${n} B`;
 }
 
 async function timed(run: () => Promise<void>): Promise<number> {
@@ -102,7 +106,12 @@ async function pipeToChild(): Promise<Row> {
     report = await peer.next();
   });
   await peer.exit();
-  return { mechanism: 'pipe(): parent → child', sent: quote(text), arrived: `${quote(report!.text)} in pid ${report!.pid}`, ms };
+  return {
+    mechanism: 'pipe(): parent → child',
+    sent: quote(text),
+    arrived: `${quote(report!.text)} in pid ${report!.pid}`,
+    ms,
+  };
 }
 
 async function pipeFromChild(): Promise<Row> {
@@ -118,7 +127,12 @@ async function pipeFromChild(): Promise<Row> {
   reader.close();
   await peer.next();
   await peer.exit();
-  return { mechanism: 'pipe(): child → parent', sent: `${quote(text)} (pid ${peer.pid})`, arrived: quote(Buffer.concat(chunks).toString()), ms };
+  return {
+    mechanism: 'pipe(): child → parent',
+    sent: `${quote(text)} (pid ${peer.pid})`,
+    arrived: quote(Buffer.concat(chunks).toString()),
+    ms,
+  };
 }
 
 async function pipeBulk(): Promise<Row> {
@@ -136,7 +150,13 @@ async function pipeBulk(): Promise<Row> {
   const matches = sha256 === createHash('sha256').update(data).digest('hex');
   if (!matches || report!.bytes !== data.length) throw new Error('the child received different bytes');
   const rate = `${(data.length / (ms / 1000) / 1e9).toFixed(2)} GB/s with one end.write()`;
-  return { mechanism: 'pipe() as Node streams', sent: `${bytes(data.length)} of random bytes`, arrived: `${bytes(report!.bytes)}, SHA-256 matches`, ms, note: rate };
+  return {
+    mechanism: 'pipe() as Node streams',
+    sent: `${bytes(data.length)} of random bytes`,
+    arrived: `${bytes(report!.bytes)}, SHA-256 matches`,
+    ms,
+    note: rate,
+  };
 }
 
 async function fifo(dir: string): Promise<Row> {
@@ -207,7 +227,12 @@ async function passFile(dir: string): Promise<Row> {
   fs.closeSync(fd);
   mine.close();
   await peer.exit();
-  return { mechanism: 'SCM_RIGHTS: an open file', sent: `fd ${fd} of a deleted file`, arrived: `read ${quote(report!.used[0])}`, ms };
+  return {
+    mechanism: 'SCM_RIGHTS: an open file',
+    sent: `fd ${fd} of a deleted file`,
+    arrived: `read ${quote(report!.used[0])}`,
+    ms,
+  };
 }
 
 async function passPipeEnd(): Promise<Row> {
@@ -275,7 +300,13 @@ async function sharedMemory(
     await peer.exit();
     const answer = bytes.subarray(64, 128).toString().replace(/\0+$/, '');
     const read = report!.seen === text ? 'child read it' : `child read ${quote(report!.seen)}`;
-    return { mechanism, sent: `${quote(text)} at offset 0`, arrived: `${read}; wrote ${quote(answer)} at 64`, ms, note: sent };
+    return {
+      mechanism,
+      sent: `${quote(text)} at offset 0`,
+      arrived: `${read}; wrote ${quote(answer)} at 64`,
+      ms,
+      note: sent,
+    };
   } finally {
     mapping.close();
     cleanup();
@@ -286,14 +317,26 @@ function fileMapping(dir: string): Promise<Row> {
   return sharedMemory('mmap() of a file, shared', () => {
     const file = path.join(dir, 'mapped.bin');
     fs.writeFileSync(file, Buffer.alloc(PAGE_SIZE));
-    return { mapping: mmap(file, { prot: 'rw' }), args: ['file', file], fds: [], sent: 'a 4 KiB file', cleanup: () => fs.rmSync(file) };
+    return {
+      mapping: mmap(file, { prot: 'rw' }),
+      args: ['file', file],
+      fds: [],
+      sent: 'a 4 KiB file',
+      cleanup: () => fs.rmSync(file),
+    };
   });
 }
 
 function memoryFile(): Promise<Row> {
   return sharedMemory('memfd handed to a child', () => {
     const file = MemoryFile.create('unipc-tour', { size: PAGE_SIZE });
-    return { mapping: file.map(), args: ['memfd'], fds: [file.fd], sent: 'fd 3 in the child', cleanup: () => file.close() };
+    return {
+      mapping: file.map(),
+      args: ['memfd'],
+      fds: [file.fd],
+      sent: 'fd 3 in the child',
+      cleanup: () => file.close(),
+    };
   });
 }
 
@@ -358,7 +401,11 @@ async function sharedCounter(locked: boolean): Promise<Row> {
     sent: `2 processes × ${n.toLocaleString('en-US')} increments`,
     arrived: `counter = ${total.toLocaleString('en-US')}: ${lost === 0 ? 'none lost' : `${lost.toLocaleString('en-US')} lost`}`,
     ms,
-    note: locked ? 'lockSync() around each increment' : lost === 0 ? 'no overlap this time: the races are real but need both on a CPU at once' : 'the lost updates a lock prevents',
+    note: locked
+      ? 'lockSync() around each increment'
+      : lost === 0
+        ? 'no overlap this time: the races are real but need both on a CPU at once'
+        : 'the lost updates a lock prevents',
   };
 }
 
@@ -477,7 +524,14 @@ async function namedSemaphore(dir: string): Promise<Row> {
 // rule picks, in the order msgrcv gives it. One child at a time, so the rules do not compete.
 async function sysvQueue(): Promise<Row> {
   const queue = MessageQueue.get(IPC_PRIVATE, { create: true });
-  const sent: Array<[number, string]> = [[3, 'c1'], [1, 'a1'], [2, 'b1'], [3, 'c2'], [1, 'a2'], [2, 'b2']];
+  const sent: Array<[number, string]> = [
+    [3, 'c1'],
+    [1, 'a1'],
+    [2, 'b1'],
+    [3, 'c2'],
+    [1, 'a2'],
+    [2, 'b2'],
+  ];
   const rules: Array<{ label: string; type: number; except?: boolean; count: number }> = [
     { label: '0', type: 0, count: 6 },
     { label: '2', type: 2, count: 2 },
@@ -488,7 +542,12 @@ async function sysvQueue(): Promise<Row> {
   let ms = 0; // from the first message sent to the child's report, summed over the children
   try {
     for (const rule of rules) {
-      const peer = new Peer('msg-receive', [String(queue.id), String(rule.type), String(rule.except ?? false), String(rule.count)]);
+      const peer = new Peer('msg-receive', [
+        String(queue.id),
+        String(rule.type),
+        String(rule.except ?? false),
+        String(rule.count),
+      ]);
       await peer.ready();
       let types: number[] = [];
       ms += await timed(async () => {
@@ -500,7 +559,13 @@ async function sysvQueue(): Promise<Row> {
       seen.push(`${rule.label}→${types.join('')}`);
       while (queue.stat().messages > 0) queue.receiveSync({ nowait: true });
     }
-    return { mechanism: 'msgrcv() by type (System V)', sent: `types ${sent.map(([type]) => type).join(',')} to each child`, arrived: seen.join(' '), ms, note: 'rules 0, >0, <0, except' };
+    return {
+      mechanism: 'msgrcv() by type (System V)',
+      sent: `types ${sent.map(([type]) => type).join(',')} to each child`,
+      arrived: seen.join(' '),
+      ms,
+      note: 'rules 0, >0, <0, except',
+    };
   } finally {
     queue.remove();
   }
@@ -520,7 +585,13 @@ async function posixQueue(): Promise<Row> {
       report = await peer.next();
     });
     await peer.exit();
-    return { mechanism: 'mq_send() priorities (POSIX)', sent: `priorities ${sent.join(', ')}`, arrived: `child got ${report!.priorities.join(', ')}`, ms, note: 'highest first' };
+    return {
+      mechanism: 'mq_send() priorities (POSIX)',
+      sent: `priorities ${sent.join(', ')}`,
+      arrived: `child got ${report!.priorities.join(', ')}`,
+      ms,
+      note: 'highest first',
+    };
   } finally {
     queue.close();
     PosixQueue.unlink(name);
@@ -553,7 +624,9 @@ async function channelStep(): Promise<Row> {
   return {
     mechanism: 'Channel (shared-memory ring)',
     sent: `${count.toLocaleString('en-US')} messages of 64 B, then close()`,
-    arrived: intact ? `all ${report!.n.toLocaleString('en-US')}, in order, sha256 matches` : `child got ${report!.n}, ordered ${report!.ordered}, digest ${intact ? 'ok' : 'differs'}`,
+    arrived: intact
+      ? `all ${report!.n.toLocaleString('en-US')}, in order, sha256 matches`
+      : `child got ${report!.n}, ordered ${report!.ordered}, digest ${intact ? 'ok' : 'differs'}`,
     ms,
     note: `${Math.round(count / (ms / 1000)).toLocaleString('en-US')} messages/s`,
   };
@@ -571,7 +644,10 @@ function cell(text: string, width: number): string {
 }
 
 function line(values: string[]): string {
-  return values.map((value, i) => cell(value, COLUMNS[i].width)).join('  ').trimEnd();
+  return values
+    .map((value, i) => cell(value, COLUMNS[i].width))
+    .join('  ')
+    .trimEnd();
 }
 
 function formatMs(ms: number): string {
@@ -613,7 +689,9 @@ export async function tour(): Promise<number> {
     for (const [name, step] of steps) {
       try {
         const row = await step();
-        out.write(`${line([row.mechanism, row.sent, row.arrived, formatMs(row.ms)])}${row.note ? `  (${row.note})` : ''}\n`);
+        out.write(
+          `${line([row.mechanism, row.sent, row.arrived, formatMs(row.ms)])}${row.note ? `  (${row.note})` : ''}\n`,
+        );
       } catch (error) {
         failures++;
         out.write(`${line([name, '', `FAILED: ${(error as Error).message}`, ''])}\n`);
@@ -622,6 +700,8 @@ export async function tour(): Promise<number> {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  out.write(failures === 0 ? `\nAll ${steps.length} steps passed.\n` : `\n${failures} of ${steps.length} steps failed.\n`);
+  out.write(
+    failures === 0 ? `\nAll ${steps.length} steps passed.\n` : `\n${failures} of ${steps.length} steps failed.\n`,
+  );
   return failures === 0 ? 0 : 1;
 }

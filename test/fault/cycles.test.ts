@@ -13,17 +13,17 @@ import {
   MemoryFile,
   MessageQueue,
   Mutex,
-  NamedSemaphore,
-  PosixQueue,
-  SemaphoreSet,
-  SharedMemory,
-  SysvSharedMemory,
   mappingStats,
   mkfifo,
   mmap,
+  NamedSemaphore,
   openFifo,
   openFifoSync,
+  PosixQueue,
   pipe,
+  SemaphoreSet,
+  SharedMemory,
+  SysvSharedMemory,
   socketpair,
   waiterStats,
 } from '../../src/index.js';
@@ -60,7 +60,16 @@ function resources(): Resources {
     if (name !== undefined && /^\/(memfd:|dev\/shm\/|SYSV|dev\/zero)|unipc-cycle/.test(name)) namedMappings++;
   }
   const stats = waiterStats();
-  return { fds: openFdCount(), threads: threadCount(), waiterThreads: stats.threads, pollers: stats.pollers, pending: stats.pending, namedMappings, mappedBytes, regions: mappingStats().regions };
+  return {
+    fds: openFdCount(),
+    threads: threadCount(),
+    waiterThreads: stats.threads,
+    pollers: stats.pollers,
+    pending: stats.pending,
+    namedMappings,
+    mappedBytes,
+    regions: mappingStats().regions,
+  };
 }
 
 /** Collects garbage until closed mappings' address ranges are given back (their buffers collected). */
@@ -306,14 +315,22 @@ describe(`soak: ${CYCLES.toLocaleString('en')} create/use/remove cycles per kind
         // space as a whole, where V8's heap may keep pages more (Node 24's more than Node 20's), while a
         // mapping kept per cycle would be CYCLES × 4 MiB.
         assert.ok(after.regions <= before.regions + 2, `regions: ${grown}`);
-        assert.ok(after.mappedBytes - before.mappedBytes < 256 << 20, `mapped address space grew by ${(after.mappedBytes - before.mappedBytes) >> 20} MiB: ${grown}`);
+        assert.ok(
+          after.mappedBytes - before.mappedBytes < 256 << 20,
+          `mapped address space grew by ${(after.mappedBytes - before.mappedBytes) >> 20} MiB: ${grown}`,
+        );
         const { sysv, names } = kind.leftovers ?? {};
         if (sysv) {
           const existing = sysvIds(sysv.kind);
           const left = sysv.ids.filter((id) => existing.has(id));
           assert.deepEqual(left, [], `System V ${sysv.kind} ids still there`);
         }
-        if (names) assert.deepEqual(names.of.filter((n) => !names.gone(n)), [], 'names still there');
+        if (names)
+          assert.deepEqual(
+            names.of.filter((n) => !names.gone(n)),
+            [],
+            'names still there',
+          );
       } finally {
         kind[Symbol.dispose]?.();
       }

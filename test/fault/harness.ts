@@ -15,10 +15,10 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
-import { type FdLike, IpcError, MemoryFile, type Mapping, spawn } from '../../src/index.js';
+import { type FdLike, IpcError, type Mapping, MemoryFile, spawn } from '../../src/index.js';
 import { constants, native } from '../../src/native.js';
 import { root } from '../helpers.js';
-import { Phase, REPORT_BYTES, Random, Report, messageError } from './peers/protocol.js';
+import { messageError, Phase, Random, REPORT_BYTES, Report } from './peers/protocol.js';
 
 export const soak = process.env.UNIPC_SOAK === '1';
 
@@ -26,7 +26,8 @@ function seedFromEnvironment(): number {
   const text = process.env.UNIPC_FAULT_SEED;
   if (text === undefined || text === '') return randomInt(2 ** 32);
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32) throw new Error(`UNIPC_FAULT_SEED must be an integer from 0 to 2^32 - 1, not ${text}`);
+  if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32)
+    throw new Error(`UNIPC_FAULT_SEED must be an integer from 0 to 2^32 - 1, not ${text}`);
   return value;
 }
 
@@ -36,7 +37,8 @@ function iterationsFromEnvironment(): number {
   const text = process.env.UNIPC_FAULT_ITERATIONS;
   if (text === undefined || text === '') return soak ? 100 : 5;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`UNIPC_FAULT_ITERATIONS must be a positive integer, not ${text}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`UNIPC_FAULT_ITERATIONS must be a positive integer, not ${text}`);
   return value;
 }
 
@@ -60,7 +62,8 @@ const peerSources = [path.join(root, 'src'), path.join(root, 'test', 'fault', 'p
 const peerOutput = path.join(root, 'build', 'test-peers', 'node');
 
 function typescriptFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts'))
     .map((entry) => path.join(entry.parentPath, entry.name));
 }
@@ -77,10 +80,12 @@ let peerPath: string | undefined;
 export function compiledPeer(): string {
   if (peerPath !== undefined) return peerPath;
   const sources = peerSources.flatMap(typescriptFiles).sort();
-  const signature = JSON.stringify(sources.map((file) => {
-    const stats = fs.statSync(file);
-    return [path.relative(root, file), stats.size, stats.mtimeMs];
-  }));
+  const signature = JSON.stringify(
+    sources.map((file) => {
+      const stats = fs.statSync(file);
+      return [path.relative(root, file), stats.size, stats.mtimeMs];
+    }),
+  );
   const stamp = path.join(peerOutput, 'sources.json');
   if (!fs.existsSync(stamp) || fs.readFileSync(stamp, 'utf8') !== signature) {
     const ts = createRequire(import.meta.url)('typescript') as typeof import('typescript');
@@ -124,7 +129,10 @@ export class FaultPeer {
     this.#mapping = file.map();
     this.report = new Report(this.#mapping.buffer);
     try {
-      this.child = spawn(process.execPath, [compiledPeer(), ...args], { stdio: ['ignore', 'ignore', 'inherit'], fds: [file.fd, ...fds] });
+      this.child = spawn(process.execPath, [compiledPeer(), ...args], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        fds: [file.fd, ...fds],
+      });
     } catch (error) {
       this.#mapping.close();
       throw error;
@@ -171,7 +179,10 @@ export class FaultPeer {
 // Scenarios
 
 /** When the peer dies: `delay` ms after it is ready, once its progress reaches `count`, or `early`: ms after its start. */
-export type KillPoint = { after: 'delay'; ms: number } | { after: 'count'; count: number } | { after: 'early'; ms: number };
+export type KillPoint =
+  | { after: 'delay'; ms: number }
+  | { after: 'count'; count: number }
+  | { after: 'early'; ms: number };
 
 function describePoint(point: KillPoint): string {
   if (point.after === 'count') return `once its progress reached ${point.count}`;
@@ -229,7 +240,9 @@ export class Iteration {
     const { maxCount = 3000, maxDelay = 40 } = options;
     const roll = this.random.next();
     if (roll < 0.15) return { after: 'early', ms: this.random.int(0, 30) };
-    return roll < 0.6 ? { after: 'delay', ms: this.random.int(0, maxDelay) } : { after: 'count', count: this.random.int(0, maxCount) };
+    return roll < 0.6
+      ? { after: 'delay', ms: this.random.int(0, maxDelay) }
+      : { after: 'count', count: this.random.int(0, maxCount) };
   }
 
   /**
@@ -247,8 +260,14 @@ export class Iteration {
     const progress = peer.report.progress;
     peer.kill();
     const { code, signal } = await peer.exited;
-    this.note(`killed ${describePoint(point)} (progress ${progress} at the kill, ${peer.report.progress} at its death)`);
-    assert.equal(signal, 'SIGKILL', `the peer ended by itself (exit code ${code}): ${peer.report.error ?? 'no report'}`);
+    this.note(
+      `killed ${describePoint(point)} (progress ${progress} at the kill, ${peer.report.progress} at its death)`,
+    );
+    assert.equal(
+      signal,
+      'SIGKILL',
+      `the peer ended by itself (exit code ${code}): ${peer.report.error ?? 'no report'}`,
+    );
     assert.equal(peer.report.error, undefined, `the peer found something wrong before it was killed`);
   }
 
@@ -272,7 +291,10 @@ export class Iteration {
   async settles<T>(promise: Promise<T>, who: string): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const hung = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${who} still waits ${HANG_MS / 1000} s after the peer was killed: hung`)), HANG_MS);
+      timer = setTimeout(
+        () => reject(new Error(`${who} still waits ${HANG_MS / 1000} s after the peer was killed: hung`)),
+        HANG_MS,
+      );
     });
     try {
       return await Promise.race([promise, hung]);
@@ -302,7 +324,11 @@ function replay(iteration: number): string {
  * the survivor's outcome (an error code, 'EOF', …), which must be one of `outcomes`: the documented
  * ones (docs/reliability.md). The outcomes seen are reported as a diagnostic.
  */
-export function faultScenario(name: string, outcomes: readonly string[], body: (iteration: Iteration) => Promise<string>): void {
+export function faultScenario(
+  name: string,
+  outcomes: readonly string[],
+  body: (iteration: Iteration) => Promise<string>,
+): void {
   test(name, soakTimeout, async (t) => {
     const seen = new Map<string, number>();
     let messages = 0;
@@ -323,7 +349,9 @@ export function faultScenario(name: string, outcomes: readonly string[], body: (
       await iteration.reaped();
     }
     const checked = messages > 0 ? `; ${messages} messages checked` : '';
-    t.diagnostic(`seed ${seed}, ${iterations} iterations: ${[...seen].map(([outcome, n]) => `${outcome} ×${n}`).join(', ')}${checked}`);
+    t.diagnostic(
+      `seed ${seed}, ${iterations} iterations: ${[...seen].map(([outcome, n]) => `${outcome} ×${n}`).join(', ')}${checked}`,
+    );
   });
 }
 
@@ -351,7 +379,10 @@ export function assertAllReportedArrived(received: number, reported: number): vo
  */
 export function assertRestQueued(first: number | undefined, count: number, checked: number, sent: number): void {
   const start = first ?? sent;
-  assert.ok(start === checked || start === checked + 1, `the queue resumes at message ${start}; the receiver had checked ${checked}`);
+  assert.ok(
+    start === checked || start === checked + 1,
+    `the queue resumes at message ${start}; the receiver had checked ${checked}`,
+  );
   assert.equal(start + count, sent, `messages ${start}…${start + count - 1} left of ${sent} sent: some lost or extra`);
 }
 

@@ -12,16 +12,16 @@ import {
   MemoryFile,
   Mutex,
   type MutexGuard,
+  mmap,
   NamedSemaphore,
   Semaphore,
   SemaphoreSet,
   SharedMemory,
   SysvSharedMemory,
-  mmap,
 } from '../../src/index.js';
 import { quietly, tempDir, uniqueIpcName } from '../helpers.js';
-import { type FaultPeer, type Iteration, codeOf, faultScenario } from './harness.js';
-import { MEMORY_BYTES, SLOTS, SLOT_BYTES, record, slotOf } from './peers/protocol.js';
+import { codeOf, type FaultPeer, faultScenario, type Iteration } from './harness.js';
+import { MEMORY_BYTES, record, SLOT_BYTES, SLOTS, slotOf } from './peers/protocol.js';
 
 const KINDS = ['memfd', 'POSIX shm', 'System V shm', 'file'] as const;
 type Kind = (typeof KINDS)[number];
@@ -45,7 +45,14 @@ function memory(it: Iteration): Memory {
     case 'memfd': {
       const file = MemoryFile.create('fault-memory', { size: MEMORY_BYTES });
       const mapping = file.map();
-      return { kind, mapping, target: 'fd', fds: [file], stillThere: () => {}, [Symbol.dispose]: () => mapping.close() };
+      return {
+        kind,
+        mapping,
+        target: 'fd',
+        fds: [file],
+        stillThere: () => {},
+        [Symbol.dispose]: () => mapping.close(),
+      };
     }
     case 'POSIX shm': {
       const name = `/${uniqueIpcName('fault-shm')}`;
@@ -100,23 +107,30 @@ function memory(it: Iteration): Memory {
 }
 
 describe('fault: shared memory, a peer killed with SIGKILL at a random point', () => {
-  faultScenario('writer killed: every record it published is intact; the memory stays, no signal comes', ['data kept'], async (it) => {
-    using shared = memory(it);
-    const peer = it.spawn('memory', 'write', { target: shared.target, fds: shared.fds });
-    await it.kill(peer, it.killPoint({ maxCount: 20_000 }));
-    const count = new Int32Array(shared.mapping.buffer, 0, 1);
-    const published = Atomics.load(count, 0);
-    const reported = peer.report.progress;
-    it.note(`${published} records published, ${reported} reported`);
-    assert.ok(published === reported || published === reported + 1, `count ${published}, the writer reported ${reported}`);
-    // The slot being written when it died may be torn: the published ones before it are whole.
-    const bytes = new Uint8Array(shared.mapping.buffer);
-    for (let i = Math.max(0, published - SLOTS + 1); i < published; i++) {
-      assert.ok(record(i).equals(bytes.subarray(slotOf(i), slotOf(i) + SLOT_BYTES)), `record ${i} of ${published}`);
-    }
-    shared.stillThere();
-    return 'data kept';
-  });
+  faultScenario(
+    'writer killed: every record it published is intact; the memory stays, no signal comes',
+    ['data kept'],
+    async (it) => {
+      using shared = memory(it);
+      const peer = it.spawn('memory', 'write', { target: shared.target, fds: shared.fds });
+      await it.kill(peer, it.killPoint({ maxCount: 20_000 }));
+      const count = new Int32Array(shared.mapping.buffer, 0, 1);
+      const published = Atomics.load(count, 0);
+      const reported = peer.report.progress;
+      it.note(`${published} records published, ${reported} reported`);
+      assert.ok(
+        published === reported || published === reported + 1,
+        `count ${published}, the writer reported ${reported}`,
+      );
+      // The slot being written when it died may be torn: the published ones before it are whole.
+      const bytes = new Uint8Array(shared.mapping.buffer);
+      for (let i = Math.max(0, published - SLOTS + 1); i < published; i++) {
+        assert.ok(record(i).equals(bytes.subarray(slotOf(i), slotOf(i) + SLOT_BYTES)), `record ${i} of ${published}`);
+      }
+      shared.stillThere();
+      return 'data kept';
+    },
+  );
 
   faultScenario('reader killed: nothing happens to the writer', ['no effect'], async (it) => {
     using shared = memory(it);
@@ -144,7 +158,13 @@ describe('fault: shared memory, a peer killed with SIGKILL at a random point', (
  * Takes and gives back a lock or semaphore over and over, in competition with the peer, until the peer
  * is dead and this side has taken it `after` more times: a taking that never returns is the hang.
  */
-async function contend(it: Iteration, peer: FaultPeer, take: () => Promise<void>, give: () => void, after = 3): Promise<number> {
+async function contend(
+  it: Iteration,
+  peer: FaultPeer,
+  take: () => Promise<void>,
+  give: () => void,
+  after = 3,
+): Promise<number> {
   let rounds = 0;
   let sinceDeath = 0;
   while (sinceDeath < after) {
@@ -168,7 +188,14 @@ describe('fault: semaphores, a holder killed with SIGKILL at a random point', ()
       try {
         set.post(0); // one unit: a lock
         const peer = it.spawn('sysv-sem', 'hold', { target: String(set.id) });
-        const survivor = it.survivor(() => contend(it, peer, () => set.wait(0, { undo: true }), () => set.post(0, { undo: true })));
+        const survivor = it.survivor(() =>
+          contend(
+            it,
+            peer,
+            () => set.wait(0, { undo: true }),
+            () => set.post(0, { undo: true }),
+          ),
+        );
         await it.kill(peer, it.killPoint({ maxCount: 300 }), survivor.settled);
         const rounds = await it.settles(survivor.promise, 'the survivor');
         it.note(`the peer was holding: ${peer.report.holding}; ${rounds} rounds here`);

@@ -6,7 +6,17 @@ import { describe } from 'node:test';
 import { Channel } from '../../src/channel.js';
 import { IPC_PRIVATE, MessageQueue, PosixQueue } from '../../src/index.js';
 import { quietly, uniqueIpcName } from '../helpers.js';
-import { type FaultPeer, type Iteration, assertAllReportedArrived, assertMessage, assertRestQueued, blockedIn, codeOf, dup, faultScenario } from './harness.js';
+import {
+  assertAllReportedArrived,
+  assertMessage,
+  assertRestQueued,
+  blockedIn,
+  codeOf,
+  dup,
+  type FaultPeer,
+  faultScenario,
+  type Iteration,
+} from './harness.js';
 import { MAX_MESSAGE, message } from './peers/protocol.js';
 
 /** What the tests need of a queue: one send and one receive with a timeout, each in a Sync and a Promise form. */
@@ -19,7 +29,12 @@ interface Endpoint {
  * Receives and checks messages until the survivor's last word: a timeout once the peer is dead (a
  * timeout while it lives is retried), an error, or the end (null). Sync forms only once the peer is dead.
  */
-async function receiveUntilOutcome(it: Iteration, peer: FaultPeer, endpoint: Endpoint, timeout: number): Promise<{ outcome: string; received: number }> {
+async function receiveUntilOutcome(
+  it: Iteration,
+  peer: FaultPeer,
+  endpoint: Endpoint,
+  timeout: number,
+): Promise<{ outcome: string; received: number }> {
   let received = 0;
   for (;;) {
     let data: Buffer | null;
@@ -37,7 +52,11 @@ async function receiveUntilOutcome(it: Iteration, peer: FaultPeer, endpoint: End
 }
 
 /** Sends messages 0, 1, … until a send fails once the peer is dead; a timed-out send while it lives is retried. */
-async function sendUntilOutcome(it: Iteration, peer: FaultPeer, endpoint: Endpoint): Promise<{ outcome: string; sent: number }> {
+async function sendUntilOutcome(
+  it: Iteration,
+  peer: FaultPeer,
+  endpoint: Endpoint,
+): Promise<{ outcome: string; sent: number }> {
   let sent = 0;
   for (;;) {
     try {
@@ -65,15 +84,18 @@ function drain(take: () => Buffer | null): { first: number | undefined; count: n
 
 function sysvEndpoint(queue: MessageQueue): Endpoint {
   return {
-    send: (i, sync) => (sync ? queue.sendSync(1, message(i), { timeout: 100 }) : queue.send(1, message(i), { timeout: 250 })),
-    receive: (sync, timeout) => (sync ? queue.receiveSync({ timeout }).data : queue.receive({ timeout }).then((m) => m.data)),
+    send: (i, sync) =>
+      sync ? queue.sendSync(1, message(i), { timeout: 100 }) : queue.send(1, message(i), { timeout: 250 }),
+    receive: (sync, timeout) =>
+      sync ? queue.receiveSync({ timeout }).data : queue.receive({ timeout }).then((m) => m.data),
   };
 }
 
 function posixEndpoint(queue: PosixQueue): Endpoint {
   return {
     send: (i, sync) => (sync ? queue.sendSync(message(i), { timeout: 100 }) : queue.send(message(i), { timeout: 250 })),
-    receive: (sync, timeout) => (sync ? queue.receiveSync({ timeout }).data : queue.receive({ timeout }).then((m) => m.data)),
+    receive: (sync, timeout) =>
+      sync ? queue.receiveSync({ timeout }).data : queue.receive({ timeout }).then((m) => m.data),
   };
 }
 
@@ -120,7 +142,9 @@ describe('fault: System V message queues, a peer killed with SIGKILL at a random
             throw error;
           }
         });
-        it.note(`${sent} sent, ${peer.report.progress} checked by the dead receiver, ${rest.count} left from ${rest.first}`);
+        it.note(
+          `${sent} sent, ${peer.report.progress} checked by the dead receiver, ${rest.count} left from ${rest.first}`,
+        );
         assertRestQueued(rest.first, rest.count, peer.report.progress, sent);
         it.checked(peer.report.progress + rest.count);
         return outcome;
@@ -136,7 +160,10 @@ describe('fault: POSIX message queues, a peer killed with SIGKILL at a random po
     const name = `/${uniqueIpcName('fault-mq')}`;
     const maxMessages = it.random.int(1, 10);
     it.note(`queue of ${maxMessages} messages`);
-    return { queue: PosixQueue.open(name, { create: true, exclusive: true, maxMessages, messageSize: MAX_MESSAGE }), name };
+    return {
+      queue: PosixQueue.open(name, { create: true, exclusive: true, maxMessages, messageSize: MAX_MESSAGE }),
+      name,
+    };
   }
 
   faultScenario(
@@ -184,7 +211,9 @@ describe('fault: POSIX message queues, a peer killed with SIGKILL at a random po
             throw error;
           }
         });
-        it.note(`${sent} sent, ${peer.report.progress} checked by the dead receiver, ${rest.count} left from ${rest.first}`);
+        it.note(
+          `${sent} sent, ${peer.report.progress} checked by the dead receiver, ${rest.count} left from ${rest.first}`,
+        );
         assertRestQueued(rest.first, rest.count, peer.report.progress, sent);
         it.checked(peer.report.progress + rest.count);
         return outcome;
@@ -219,7 +248,8 @@ describe('fault: the shared-memory channel, a peer killed with SIGKILL at a rand
       await it.kill(peer, it.killPoint(), survivor.settled);
       const { outcome, received } = await it.settles(survivor.promise, 'the consumer');
       assertAllReportedArrived(received, peer.report.progress);
-      if (outcome === 'ETIMEDOUT') assert.equal(received, 0, 'a timeout, though the producer had sent (and so was known)');
+      if (outcome === 'ETIMEDOUT')
+        assert.equal(received, 0, 'a timeout, though the producer had sent (and so was known)');
       it.checked(received);
       return outcome;
     },
@@ -233,17 +263,21 @@ describe('fault: the shared-memory channel, a peer killed with SIGKILL at a rand
       try {
         const peer = it.spawn('channel', 'receive', { fds: [channel.fd] });
         const endpoint: Endpoint = {
-          send: (i, sync) => (sync ? channel.sendSync(message(i), { timeout: 100 }) : channel.send(message(i), { timeout: 250 })),
+          send: (i, sync) =>
+            sync ? channel.sendSync(message(i), { timeout: 100 }) : channel.send(message(i), { timeout: 250 }),
           receive: () => assert.fail('the producer does not receive'),
         };
         const survivor = it.survivor(() => sendUntilOutcome(it, peer, endpoint));
         await it.kill(peer, it.killPoint(), survivor.settled);
         const { outcome, sent } = await it.settles(survivor.promise, 'the producer');
-        if (outcome === 'ETIMEDOUT') assert.equal(peer.report.progress, 0, 'a timeout, though the consumer had received (and so was known)');
+        if (outcome === 'ETIMEDOUT')
+          assert.equal(peer.report.progress, 0, 'a timeout, though the consumer had received (and so was known)');
         using next = Channel.fromFd(dup(channel));
         channel.close(); // the producer's close: the new consumer reads to the end, then null
         const rest = drain(() => next.receiveSync());
-        it.note(`${sent} sent, ${peer.report.progress} checked by the dead consumer, ${rest.count} left from ${rest.first}`);
+        it.note(
+          `${sent} sent, ${peer.report.progress} checked by the dead consumer, ${rest.count} left from ${rest.first}`,
+        );
         assertRestQueued(rest.first, rest.count, peer.report.progress, sent);
         it.checked(peer.report.progress + rest.count);
         return outcome;

@@ -3,13 +3,33 @@
 // the documented outcome (docs/reliability.md) and every message the sender had reported sent.
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { type PipeReader, type PipeWriter, type SocketType, mkfifo, openFifo, openFifoSync, pipe, socketpair } from '../../src/index.js';
+import {
+  mkfifo,
+  openFifo,
+  openFifoSync,
+  type PipeReader,
+  type PipeWriter,
+  pipe,
+  type SocketType,
+  socketpair,
+} from '../../src/index.js';
 import { tempDir } from '../helpers.js';
-import { type Iteration, type FaultPeer, assertAllReportedArrived, assertMessage, codeOf, faultScenario } from './harness.js';
-import { Deframer, Phase, frame } from './peers/protocol.js';
+import {
+  assertAllReportedArrived,
+  assertMessage,
+  codeOf,
+  type FaultPeer,
+  faultScenario,
+  type Iteration,
+} from './harness.js';
+import { Deframer, frame, Phase } from './peers/protocol.js';
 
 /** Reads framed messages until the end of data, checking each; after the peer's death, Sync reads at random. */
-async function readAll(it: Iteration, peer: FaultPeer, reader: PipeReader): Promise<{ outcome: string; received: number; torn: number }> {
+async function readAll(
+  it: Iteration,
+  peer: FaultPeer,
+  reader: PipeReader,
+): Promise<{ outcome: string; received: number; torn: number }> {
   const deframer = new Deframer();
   let received = 0;
   for (;;) {
@@ -26,7 +46,11 @@ async function readAll(it: Iteration, peer: FaultPeer, reader: PipeReader): Prom
 }
 
 /** Writes framed messages until a write fails; returns its code and how many writes returned. */
-async function writeAll(it: Iteration, peer: FaultPeer, writer: PipeWriter): Promise<{ outcome: string; sent: number }> {
+async function writeAll(
+  it: Iteration,
+  peer: FaultPeer,
+  writer: PipeWriter,
+): Promise<{ outcome: string; sent: number }> {
   let sent = 0;
   for (;;) {
     try {
@@ -41,10 +65,17 @@ async function writeAll(it: Iteration, peer: FaultPeer, writer: PipeWriter): Pro
 }
 
 /** Opens a FIFO, retrying timed-out opens while the peer lives: 'ETIMEDOUT' once it is dead. */
-async function openEnd(it: Iteration, peer: FaultPeer, path: string, access: 'r' | 'w'): Promise<PipeReader | PipeWriter | 'ETIMEDOUT'> {
+async function openEnd(
+  it: Iteration,
+  peer: FaultPeer,
+  path: string,
+  access: 'r' | 'w',
+): Promise<PipeReader | PipeWriter | 'ETIMEDOUT'> {
   for (;;) {
     try {
-      return peer.dead && it.random.chance(0.5) ? openFifoSync(path, access, { timeout: 100 }) : await openFifo(path, access, { timeout: 200 });
+      return peer.dead && it.random.chance(0.5)
+        ? openFifoSync(path, access, { timeout: 100 })
+        : await openFifo(path, access, { timeout: 200 });
     } catch (error) {
       if (codeOf(error) !== 'ETIMEDOUT') throw error;
       if (peer.dead) return 'ETIMEDOUT';
@@ -69,43 +100,52 @@ describe('fault: pipes and FIFOs, a peer killed with SIGKILL at a random point',
     }
   });
 
-  faultScenario('pipe, reader killed: the writer gets EPIPE (unread data goes with the pipe)', ['EPIPE'], async (it) => {
-    const { reader, writer } = pipe();
-    try {
-      const peer = it.spawn('pipe', 'receive', { fds: [reader] });
-      const survivor = it.survivor(() => writeAll(it, peer, writer));
-      await it.kill(peer, it.killPoint(), survivor.settled);
-      const { outcome, sent } = await it.settles(survivor.promise, 'the writer');
-      assert.ok(peer.report.progress <= sent, `the reader checked ${peer.report.progress} of ${sent} messages`);
-      it.checked(peer.report.progress);
-      return outcome;
-    } finally {
-      writer.close();
-    }
-  });
-
-  faultScenario('FIFO, writer killed: the reader gets every message written, then EOF (or its open times out)', ['EOF', 'ETIMEDOUT'], async (it) => {
-    using dir = tempDir();
-    const path = dir.file('fifo');
-    mkfifo(path);
-    const peer = it.spawn('fifo', 'send', { target: path });
-    const survivor = it.survivor(async () => {
-      const reader = await openEnd(it, peer, path, 'r');
-      if (reader === 'ETIMEDOUT') return { outcome: reader, received: 0, torn: 0 };
+  faultScenario(
+    'pipe, reader killed: the writer gets EPIPE (unread data goes with the pipe)',
+    ['EPIPE'],
+    async (it) => {
+      const { reader, writer } = pipe();
       try {
-        return await readAll(it, peer, reader as PipeReader);
+        const peer = it.spawn('pipe', 'receive', { fds: [reader] });
+        const survivor = it.survivor(() => writeAll(it, peer, writer));
+        await it.kill(peer, it.killPoint(), survivor.settled);
+        const { outcome, sent } = await it.settles(survivor.promise, 'the writer');
+        assert.ok(peer.report.progress <= sent, `the reader checked ${peer.report.progress} of ${sent} messages`);
+        it.checked(peer.report.progress);
+        return outcome;
       } finally {
-        reader.close();
+        writer.close();
       }
-    });
-    await it.kill(peer, it.killPoint(), survivor.settled);
-    const { outcome, received, torn } = await it.settles(survivor.promise, 'the reader');
-    if (outcome === 'ETIMEDOUT') assert.equal(peer.report.phase, Phase.starting, 'the open timed out though the peer had opened its end');
-    assertAllReportedArrived(received, peer.report.progress);
-    assert.equal(torn, 0, 'writes of up to PIPE_BUF bytes are whole or absent');
-    it.checked(received);
-    return outcome;
-  });
+    },
+  );
+
+  faultScenario(
+    'FIFO, writer killed: the reader gets every message written, then EOF (or its open times out)',
+    ['EOF', 'ETIMEDOUT'],
+    async (it) => {
+      using dir = tempDir();
+      const path = dir.file('fifo');
+      mkfifo(path);
+      const peer = it.spawn('fifo', 'send', { target: path });
+      const survivor = it.survivor(async () => {
+        const reader = await openEnd(it, peer, path, 'r');
+        if (reader === 'ETIMEDOUT') return { outcome: reader, received: 0, torn: 0 };
+        try {
+          return await readAll(it, peer, reader as PipeReader);
+        } finally {
+          reader.close();
+        }
+      });
+      await it.kill(peer, it.killPoint(), survivor.settled);
+      const { outcome, received, torn } = await it.settles(survivor.promise, 'the reader');
+      if (outcome === 'ETIMEDOUT')
+        assert.equal(peer.report.phase, Phase.starting, 'the open timed out though the peer had opened its end');
+      assertAllReportedArrived(received, peer.report.progress);
+      assert.equal(torn, 0, 'writes of up to PIPE_BUF bytes are whole or absent');
+      it.checked(received);
+      return outcome;
+    },
+  );
 
   faultScenario(
     'FIFO, reader killed: the writer gets EPIPE; what the reader had not read stays in the FIFO for the next',
@@ -169,95 +209,118 @@ function assertSendErrors(type: SocketType, codes: string[], unread: boolean | u
   if (type === 'dgram') assert.deepEqual(codes, ['ECONNREFUSED', 'ENOTCONN', 'ENOTCONN']);
   if (type === 'seqpacket') {
     const resets = codes.filter((code) => code === 'ECONNRESET').length;
-    assert.ok(codes.every((code) => code === 'EPIPE' || code === 'ECONNRESET') && resets <= 1, `send errors ${codes.join(', ')}`);
-    if (unread !== undefined) assert.equal(resets, unread ? 1 : 0, `send errors ${codes.join(', ')}: ECONNRESET once if and only if messages were left unread`);
+    assert.ok(
+      codes.every((code) => code === 'EPIPE' || code === 'ECONNRESET') && resets <= 1,
+      `send errors ${codes.join(', ')}`,
+    );
+    if (unread !== undefined)
+      assert.equal(
+        resets,
+        unread ? 1 : 0,
+        `send errors ${codes.join(', ')}: ECONNRESET once if and only if messages were left unread`,
+      );
   }
 }
 
 describe('fault: socketpairs, a peer killed with SIGKILL at a random point', () => {
   for (const type of ['stream', 'seqpacket', 'dgram'] as const) {
     const { senderKilled, receiverKilled } = socketOutcomes[type];
-    const end = type === 'dgram' ? 'waits until the timeout it asked for' : 'then EOF (ECONNRESET once first if it left data unread)';
-    faultScenario(`socketpair('${type}'), sender killed: the receiver gets every message sent, ${end}`, senderKilled, async (it) => {
-      const [mine, theirs] = socketpair(type);
-      try {
-        const peer = it.spawn('socket', 'send', { fds: [theirs] });
-        // Half the time the survivor also sends something the peer never reads: a socket closed with
-        // unread data leaves its peer an ECONNRESET, which is not the end of what it sent.
-        const unread = type !== 'dgram' && it.random.chance(0.5);
-        if (unread) mine.sendSync(frame(0));
-        it.note(`data left unread by the peer: ${unread}`);
-        const survivor = it.survivor(async () => {
-          const deframer = new Deframer();
-          let received = 0;
-          let resets = 0;
-          for (;;) {
-            let message;
-            try {
-              message = peer.dead && it.random.chance(0.5) ? mine.receiveSync({ timeout: 100 }) : await mine.receive({ timeout: 250 });
-            } catch (error) {
-              const code = codeOf(error);
-              if (code === 'ETIMEDOUT' && !peer.dead) continue;
-              if (code === 'ECONNRESET' && resets++ === 0) continue; // reported once; what is queued still comes
-              return { outcome: code, received, torn: deframer.pending, resets };
+    const end =
+      type === 'dgram'
+        ? 'waits until the timeout it asked for'
+        : 'then EOF (ECONNRESET once first if it left data unread)';
+    faultScenario(
+      `socketpair('${type}'), sender killed: the receiver gets every message sent, ${end}`,
+      senderKilled,
+      async (it) => {
+        const [mine, theirs] = socketpair(type);
+        try {
+          const peer = it.spawn('socket', 'send', { fds: [theirs] });
+          // Half the time the survivor also sends something the peer never reads: a socket closed with
+          // unread data leaves its peer an ECONNRESET, which is not the end of what it sent.
+          const unread = type !== 'dgram' && it.random.chance(0.5);
+          if (unread) mine.sendSync(frame(0));
+          it.note(`data left unread by the peer: ${unread}`);
+          const survivor = it.survivor(async () => {
+            const deframer = new Deframer();
+            let received = 0;
+            let resets = 0;
+            for (;;) {
+              let message;
+              try {
+                message =
+                  peer.dead && it.random.chance(0.5)
+                    ? mine.receiveSync({ timeout: 100 })
+                    : await mine.receive({ timeout: 250 });
+              } catch (error) {
+                const code = codeOf(error);
+                if (code === 'ETIMEDOUT' && !peer.dead) continue;
+                if (code === 'ECONNRESET' && resets++ === 0) continue; // reported once; what is queued still comes
+                return { outcome: code, received, torn: deframer.pending, resets };
+              }
+              if (message === null)
+                return { outcome: resets > 0 ? 'ECONNRESET, EOF' : 'EOF', received, torn: deframer.pending, resets };
+              if (type === 'stream') for (const one of deframer.push(message.data)) assertMessage(one, received++);
+              else assertMessage(message.data, received++);
+              await it.breathe();
             }
-            if (message === null) return { outcome: resets > 0 ? 'ECONNRESET, EOF' : 'EOF', received, torn: deframer.pending, resets };
-            if (type === 'stream') for (const one of deframer.push(message.data)) assertMessage(one, received++);
-            else assertMessage(message.data, received++);
-            await it.breathe();
-          }
-        });
-        await it.kill(peer, it.killPoint(), survivor.settled);
-        const { outcome, received, torn, resets } = await it.settles(survivor.promise, 'the receiver');
-        assertAllReportedArrived(received, peer.report.progress);
-        assert.equal(torn, 0, 'no message cut short');
-        assert.equal(resets, unread ? 1 : 0, 'one ECONNRESET if and only if the peer left data unread');
-        it.checked(received);
-        return outcome;
-      } finally {
-        mine.close();
-      }
-    });
-
-    faultScenario(`socketpair('${type}'), receiver killed: the sender gets ${receiverKilled.join(' or ')}`, receiverKilled, async (it) => {
-      const [mine, theirs] = socketpair(type);
-      try {
-        const peer = it.spawn('socket', 'receive', { fds: [theirs] });
-        const survivor = it.survivor(async () => {
-          let sent = 0;
-          for (;;) {
-            const bytes = type === 'stream' ? frame(sent) : frame(sent).subarray(2);
-            try {
-              if (peer.dead && it.random.chance(0.5)) mine.sendSync(bytes);
-              else await mine.send(bytes);
-              sent++;
-            } catch (error) {
-              return { outcome: codeOf(error), sent };
-            }
-            await it.breathe();
-          }
-        });
-        await it.kill(peer, it.killPoint(), survivor.settled);
-        const { outcome, sent } = await it.settles(survivor.promise, 'the sender');
-        assert.ok(peer.report.progress <= sent, `the receiver checked ${peer.report.progress} of ${sent} messages`);
-        it.checked(peer.report.progress);
-        const codes = [outcome];
-        for (let i = 0; i < 2; i++) {
-          try {
-            mine.sendSync('again');
-            codes.push('sent');
-          } catch (error) {
-            codes.push(codeOf(error));
-          }
+          });
+          await it.kill(peer, it.killPoint(), survivor.settled);
+          const { outcome, received, torn, resets } = await it.settles(survivor.promise, 'the receiver');
+          assertAllReportedArrived(received, peer.report.progress);
+          assert.equal(torn, 0, 'no message cut short');
+          assert.equal(resets, unread ? 1 : 0, 'one ECONNRESET if and only if the peer left data unread');
+          it.checked(received);
+          return outcome;
+        } finally {
+          mine.close();
         }
-        it.note(`send errors ${codes.join(', ')} after ${sent} sent`);
-        // More sent than checked, and than the one it may have taken unchecked: some were surely unread.
-        const checked = peer.report.progress;
-        assertSendErrors(type, codes, sent > checked + 1 ? true : sent === checked ? false : undefined);
-        return outcome;
-      } finally {
-        mine.close();
-      }
-    });
+      },
+    );
+
+    faultScenario(
+      `socketpair('${type}'), receiver killed: the sender gets ${receiverKilled.join(' or ')}`,
+      receiverKilled,
+      async (it) => {
+        const [mine, theirs] = socketpair(type);
+        try {
+          const peer = it.spawn('socket', 'receive', { fds: [theirs] });
+          const survivor = it.survivor(async () => {
+            let sent = 0;
+            for (;;) {
+              const bytes = type === 'stream' ? frame(sent) : frame(sent).subarray(2);
+              try {
+                if (peer.dead && it.random.chance(0.5)) mine.sendSync(bytes);
+                else await mine.send(bytes);
+                sent++;
+              } catch (error) {
+                return { outcome: codeOf(error), sent };
+              }
+              await it.breathe();
+            }
+          });
+          await it.kill(peer, it.killPoint(), survivor.settled);
+          const { outcome, sent } = await it.settles(survivor.promise, 'the sender');
+          assert.ok(peer.report.progress <= sent, `the receiver checked ${peer.report.progress} of ${sent} messages`);
+          it.checked(peer.report.progress);
+          const codes = [outcome];
+          for (let i = 0; i < 2; i++) {
+            try {
+              mine.sendSync('again');
+              codes.push('sent');
+            } catch (error) {
+              codes.push(codeOf(error));
+            }
+          }
+          it.note(`send errors ${codes.join(', ')} after ${sent} sent`);
+          // More sent than checked, and than the one it may have taken unchecked: some were surely unread.
+          const checked = peer.report.progress;
+          assertSendErrors(type, codes, sent > checked + 1 ? true : sent === checked ? false : undefined);
+          return outcome;
+        } finally {
+          mine.close();
+        }
+      },
+    );
   }
 });

@@ -8,8 +8,8 @@ import { describe, test } from 'node:test';
 import { Channel } from '../../src/channel.js';
 import { IPC_PRIVATE, MessageQueue, PosixQueue } from '../../src/index.js';
 import { quietly, uniqueIpcName } from '../helpers.js';
-import { FaultPeer, codeOf, scale, seed, soakTimeout } from './harness.js';
-import { MAX_MESSAGE, Phase, Random, message } from './peers/protocol.js';
+import { codeOf, FaultPeer, scale, seed, soakTimeout } from './harness.js';
+import { MAX_MESSAGE, message, Phase, Random } from './peers/protocol.js';
 
 const MESSAGES = scale(10_000, 1_000_000);
 
@@ -26,7 +26,8 @@ const kinds: Record<string, () => Target> = {
     const queue = MessageQueue.get(IPC_PRIVATE, { create: true });
     return {
       peer: ['sysv-queue', String(queue.id), []],
-      send: (bytes, sync, timeout) => (sync ? queue.sendSync(1, bytes, { timeout }) : queue.send(1, bytes, { timeout })),
+      send: (bytes, sync, timeout) =>
+        sync ? queue.sendSync(1, bytes, { timeout }) : queue.send(1, bytes, { timeout }),
       close: () => quietly(() => queue.remove()),
     };
   },
@@ -72,7 +73,10 @@ describe(`load: ${MESSAGES.toLocaleString('en')} messages to another process, ch
               break;
             } catch (error) {
               if (codeOf(error) !== 'ETIMEDOUT') throw error;
-              assert.ok(!peer.dead, `the receiver died after ${peer.report.progress} messages: ${peer.report.error ?? 'no report'}`);
+              assert.ok(
+                !peer.dead,
+                `the receiver died after ${peer.report.progress} messages: ${peer.report.error ?? 'no report'}`,
+              );
             }
           }
         }

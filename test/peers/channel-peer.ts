@@ -10,10 +10,9 @@
 //                                                 lock), print "reserved", wait to be killed
 // In a worker thread (workerData.args instead of argv), the channel is named, and the peer produces.
 import { createHash } from 'node:crypto';
+import { isMainThread, workerData } from 'node:worker_threads';
 import { Channel } from '../../src/channel.js';
 import { message, tagged } from './channel-messages.js';
-
-import { isMainThread, workerData } from 'node:worker_threads';
 
 const [command, mode, count, name] = isMainThread ? process.argv.slice(2) : (workerData.args as string[]);
 

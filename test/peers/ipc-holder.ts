@@ -7,11 +7,17 @@ import { IPC_PRIVATE, NamedSemaphore, SharedMemory, SysvSharedMemory } from '../
 
 const [role, shmName, semName, sysvId] = process.argv.slice(2);
 
-const shm = role === 'create' ? SharedMemory.open(shmName!, { create: true, exclusive: true, size: 4096 }) : SharedMemory.open(shmName!);
+const shm =
+  role === 'create'
+    ? SharedMemory.open(shmName!, { create: true, exclusive: true, size: 4096 })
+    : SharedMemory.open(shmName!);
 const mapping = shm.map();
 shm.close(); // the mapping alone keeps the object in use
 const semaphore = NamedSemaphore.open(semName!, role === 'create' ? { create: true, exclusive: true } : undefined);
-const segment = role === 'create' ? SysvSharedMemory.get(IPC_PRIVATE, { create: true, size: 4096 }) : SysvSharedMemory.fromId(Number(sysvId));
+const segment =
+  role === 'create'
+    ? SysvSharedMemory.get(IPC_PRIVATE, { create: true, size: 4096 })
+    : SysvSharedMemory.fromId(Number(sysvId));
 const attachment = segment.attach();
 
 console.log(JSON.stringify({ pid: process.pid, sysvId: segment.id }));

@@ -15,7 +15,10 @@ if (process.argv[2] === 'holder') {
   const file = MemoryFile.create('lock-ref', { size: 4096 });
   const mapping = file.map();
   const mutex = new Mutex(mapping);
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'holder'], { stdio: ['ignore', 'pipe', 'inherit'], fds: [file.fd] });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'holder'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    fds: [file.fd],
+  });
   await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
   child.unref();
   (child.stdout as unknown as { unref(): void }).unref?.();

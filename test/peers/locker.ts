@@ -6,8 +6,8 @@
 //   hold                 take the mutex, print "held <tid>", then wait to be killed
 //   worker-hold          a worker thread takes the mutex and ends without releasing it
 //   set-flag n           set the flag to n under the mutex and notify the condition
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Condition, Mutex, Semaphore, SharedMemory, SysvSharedMemory, mmap } from '../../src/index.js';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Condition, Mutex, mmap, Semaphore, SharedMemory, SysvSharedMemory } from '../../src/index.js';
 
 const [name, command, count] = isMainThread ? process.argv.slice(2) : (workerData.args as string[]);
 // The memory: a POSIX shared memory name, `sysv:<id>` for a System V segment, `file:<path>` for a file.

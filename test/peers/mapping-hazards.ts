@@ -15,7 +15,7 @@ import { randomFill } from 'node:crypto';
 import fs from 'node:fs';
 import { ReadableStream } from 'node:stream/web';
 import { Worker } from 'node:worker_threads';
-import { Mapping, PAGE_SIZE, mapAnonymous, mmap } from '../../src/index.js';
+import { Mapping, mapAnonymous, mmap, PAGE_SIZE } from '../../src/index.js';
 
 const [scenario, file] = process.argv.slice(2);
 const mapsCount = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').length;
@@ -25,9 +25,13 @@ switch (scenario) {
   case 'threadpool': {
     const size = 64 * 2 ** 20;
     const first = mapAnonymous(size);
-    const filled = new Promise((resolve, reject) => randomFill(new Uint8Array(first.buffer), (e) => (e ? reject(e) : resolve(null))));
+    const filled = new Promise((resolve, reject) =>
+      randomFill(new Uint8Array(first.buffer), (e) => (e ? reject(e) : resolve(null))),
+    );
     const sink = fs.openSync('/dev/null', 'w');
-    const written = new Promise((resolve, reject) => fs.write(sink, new Uint8Array(first.buffer), (e) => (e ? reject(e) : resolve(null))));
+    const written = new Promise((resolve, reject) =>
+      fs.write(sink, new Uint8Array(first.buffer), (e) => (e ? reject(e) : resolve(null))),
+    );
     first.close(); // while both jobs still use the pages
     const second = mapAnonymous(size); // must not be handed the addresses the jobs are writing to
     await Promise.all([filled, written]);
@@ -140,7 +144,13 @@ switch (scenario) {
   }
   case 'byob-close': {
     const mapping = mapAnonymous(65536);
-    const stream = new ReadableStream({ type: 'bytes', pull(c) { (c.byobRequest!.view as Uint8Array)[0] = 9; c.byobRequest!.respond(1); } });
+    const stream = new ReadableStream({
+      type: 'bytes',
+      pull(c) {
+        (c.byobRequest!.view as Uint8Array)[0] = 9;
+        c.byobRequest!.respond(1);
+      },
+    });
     let { value } = await stream.getReader({ mode: 'byob' }).read(new Uint8Array(mapping.buffer, 0, 16));
     const seen = value![0];
     value = undefined;

@@ -16,7 +16,10 @@ if (kind === 'fifo') {
 } else {
   const [a, b] = socketpair('seqpacket');
   if (rest[0] === 'unref') b.unref();
-  b.receive().then((m) => console.log(`received ${m}`), (error) => console.log(`failed ${error}`));
+  b.receive().then(
+    (m) => console.log(`received ${m}`),
+    (error) => console.log(`failed ${error}`),
+  );
   // Kept reachable: a forgotten end is closed when collected, and its peer's receive() would end.
   process.on('exit', () => a.close());
 }

@@ -11,5 +11,8 @@ for await (const chunk of reader.stream) {
   hash.update(chunk as Buffer);
   bytes += (chunk as Buffer).length;
 }
-const fds = fs.readdirSync('/proc/self/fd').map(Number).filter((fd) => fd > 2);
+const fds = fs
+  .readdirSync('/proc/self/fd')
+  .map(Number)
+  .filter((fd) => fd > 2);
 console.log(JSON.stringify({ bytes, sha256: hash.digest('hex'), fds }));

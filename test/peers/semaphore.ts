@@ -10,7 +10,11 @@ import { IpcError, NamedSemaphore, SemaphoreSet, SharedMemory, SysvSharedMemory 
 
 const [role, target, memory, times] = process.argv.slice(2);
 
-async function count(acquire: (sync: boolean) => Promise<void> | void, release: () => void, map: { buffer: ArrayBuffer; close(): void }) {
+async function count(
+  acquire: (sync: boolean) => Promise<void> | void,
+  release: () => void,
+  map: { buffer: ArrayBuffer; close(): void },
+) {
   const counter = new Int32Array(map.buffer);
   for (let i = 0, n = Number(times); i < n; i++) {
     await acquire(i % 2 === 0);
@@ -39,11 +43,19 @@ if (role === 'undo-hold') {
 } else if (role === 'count-sysv') {
   const set = SemaphoreSet.fromId(Number(target));
   const map = SysvSharedMemory.fromId(Number(memory)).attach();
-  await count((sync) => (sync ? set.waitSync(0) : set.wait(0)), () => set.post(0), map);
+  await count(
+    (sync) => (sync ? set.waitSync(0) : set.wait(0)),
+    () => set.post(0),
+    map,
+  );
 } else if (role === 'count-named') {
   using semaphore = NamedSemaphore.open(target!);
   using shm = SharedMemory.open(memory!);
-  await count((sync) => (sync ? semaphore.waitSync() : semaphore.wait()), () => semaphore.post(), shm.map());
+  await count(
+    (sync) => (sync ? semaphore.waitSync() : semaphore.wait()),
+    () => semaphore.post(),
+    shm.map(),
+  );
 } else if (role === 'alter-only') {
   // Run as a user that may alter but not read the set of key `target`: open it by key and by id, post.
   const set = SemaphoreSet.get(Number(target));

@@ -5,7 +5,7 @@
 //   memfd-socket <text>           receive a MemoryFile over the socket inherited as fd 3; same
 //   posix <name> <text>           open and map a POSIX shared memory object; same
 //   sysv <id> <text>              attach a System V segment by id; same, then detach
-import { MemoryFile, SharedMemory, SysvSharedMemory, UnixSocket, type Mapping } from '../../src/index.js';
+import { type Mapping, MemoryFile, SharedMemory, SysvSharedMemory, UnixSocket } from '../../src/index.js';
 
 const [role, ...args] = process.argv.slice(2);
 

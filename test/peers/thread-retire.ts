@@ -8,11 +8,15 @@ const path = process.argv[2];
 const threads = () => fs.readdirSync('/proc/self/task').length;
 const before = threads();
 const controller = new AbortController();
-const waits = Array.from({ length: 50 }, () => openFifo(path, 'r', { signal: controller.signal }).catch((e: Error) => e.name));
+const waits = Array.from({ length: 50 }, () =>
+  openFifo(path, 'r', { signal: controller.signal }).catch((e: Error) => e.name),
+);
 await sleep(50);
 const during = { threads: threads(), stats: waiterStats() };
 controller.abort();
 const outcomes = await Promise.all(waits);
 // Retirement takes the idle timeout plus scheduling: wait for it, however long a loaded machine takes.
 for (let waited = 0; waiterStats().threads > 0 && waited < 30_000; waited += 20) await sleep(20);
-console.log(JSON.stringify({ before, during, outcomes: [...new Set(outcomes)], after: threads(), stats: waiterStats() }));
+console.log(
+  JSON.stringify({ before, during, outcomes: [...new Set(outcomes)], after: threads(), stats: waiterStats() }),
+);

@@ -4,6 +4,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { NamedSemaphore } from '../../src/index.js';
 
 const kept = NamedSemaphore.open(workerData.name as string);
-NamedSemaphore.open(workerData.name as string).wait().catch(() => {});
+NamedSemaphore.open(workerData.name as string)
+  .wait()
+  .catch(() => {});
 (globalThis as { kept?: unknown }).kept = kept;
 parentPort!.postMessage('waiting');

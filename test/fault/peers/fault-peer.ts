@@ -19,7 +19,10 @@ import {
   MemoryFile,
   MessageQueue,
   Mutex,
+  mmap,
   NamedSemaphore,
+  openFifo,
+  openFifoSync,
   PipeReader,
   PipeWriter,
   PosixQueue,
@@ -28,13 +31,29 @@ import {
   SharedMemory,
   SysvSharedMemory,
   UnixSocket,
-  mmap,
-  openFifo,
-  openFifoSync,
 } from '../../../src/index.js';
-import { Deframer, MEMORY_BYTES, Phase, Random, Report, SLOTS, SLOT_BYTES, frame, message, messageError, record, slotOf } from './protocol.js';
+import {
+  Deframer,
+  frame,
+  MEMORY_BYTES,
+  message,
+  messageError,
+  Phase,
+  Random,
+  Report,
+  record,
+  SLOT_BYTES,
+  SLOTS,
+  slotOf,
+} from './protocol.js';
 
-const [mechanism, role, seedText, target, limitText] = process.argv.slice(2) as [string, string, string, string | undefined, string | undefined];
+const [mechanism, role, seedText, target, limitText] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string | undefined,
+  string | undefined,
+];
 const limit = limitText === undefined ? Infinity : Number(limitText);
 const report = new Report(MemoryFile.fromFd(3).map().buffer);
 const random = new Random(Number(seedText), 'peer');
@@ -79,7 +98,10 @@ async function sendAll(send: (bytes: Buffer) => void | Promise<void>, end: () =>
 }
 
 /** Receives until `receive` gives null (the end), checking each message. */
-async function receiveAll(receive: () => Uint8Array | null | Promise<Uint8Array | null>, framed = false): Promise<void> {
+async function receiveAll(
+  receive: () => Uint8Array | null | Promise<Uint8Array | null>,
+  framed = false,
+): Promise<void> {
   report.phase = Phase.ready;
   const deframer = new Deframer();
   const hash = limit === Infinity ? undefined : createHash('sha256');
@@ -104,7 +126,11 @@ async function pipeEnd(fdOrPath: number | string, access: 'r' | 'w'): Promise<Pi
 async function streams(source: number | string): Promise<void> {
   if (role === 'send') {
     const writer = (await pipeEnd(source, 'w')) as PipeWriter;
-    await sendAll((bytes) => (sync() ? writer.writeSync(bytes) : writer.write(bytes)), () => writer.close(), true);
+    await sendAll(
+      (bytes) => (sync() ? writer.writeSync(bytes) : writer.write(bytes)),
+      () => writer.close(),
+      true,
+    );
   } else {
     const reader = (await pipeEnd(source, 'r')) as PipeReader;
     await receiveAll(() => (sync() ? reader.readSync() : reader.read()), true);
@@ -115,7 +141,11 @@ async function socket(): Promise<void> {
   const end = UnixSocket.fromFd(4);
   const stream = end.type === 'stream';
   if (role === 'send') {
-    await sendAll((bytes) => (sync() ? end.sendSync(bytes) : end.send(bytes)), () => end.close(), stream);
+    await sendAll(
+      (bytes) => (sync() ? end.sendSync(bytes) : end.send(bytes)),
+      () => end.close(),
+      stream,
+    );
   } else {
     const data = (m: { data: Buffer } | null) => (m === null ? null : m.data);
     await receiveAll(() => (sync() ? data(end.receiveSync()) : end.receive().then(data)), stream);
@@ -125,18 +155,30 @@ async function socket(): Promise<void> {
 async function queue(): Promise<void> {
   if (mechanism === 'sysv-queue') {
     const q = MessageQueue.fromId(Number(target));
-    if (role === 'send') await sendAll((bytes) => (sync() ? q.sendSync(1, bytes) : q.send(1, bytes)), () => {});
+    if (role === 'send')
+      await sendAll(
+        (bytes) => (sync() ? q.sendSync(1, bytes) : q.send(1, bytes)),
+        () => {},
+      );
     else await receiveAll(() => (sync() ? q.receiveSync().data : q.receive().then((m) => m.data)));
   } else {
     const q = PosixQueue.open(target!);
-    if (role === 'send') await sendAll((bytes) => (sync() ? q.sendSync(bytes) : q.send(bytes)), () => q.close());
+    if (role === 'send')
+      await sendAll(
+        (bytes) => (sync() ? q.sendSync(bytes) : q.send(bytes)),
+        () => q.close(),
+      );
     else await receiveAll(() => (sync() ? q.receiveSync().data : q.receive().then((m) => m.data)));
   }
 }
 
 async function channel(): Promise<void> {
   const end = Channel.fromFd(4);
-  if (role === 'send') await sendAll((bytes) => (sync() ? end.sendSync(bytes) : end.send(bytes)), () => end.close());
+  if (role === 'send')
+    await sendAll(
+      (bytes) => (sync() ? end.sendSync(bytes) : end.send(bytes)),
+      () => end.close(),
+    );
   else await receiveAll(() => (sync() ? end.receiveSync() : end.receive()));
 }
 
@@ -202,12 +244,18 @@ async function holder(): Promise<void> {
     );
   } else if (mechanism === 'named-sem') {
     const semaphore = NamedSemaphore.open(target!);
-    await hold(() => (sync() ? semaphore.waitSync() : semaphore.wait()), () => semaphore.post());
+    await hold(
+      () => (sync() ? semaphore.waitSync() : semaphore.wait()),
+      () => semaphore.post(),
+    );
   } else {
     const mapping = MemoryFile.fromFd(4).map();
     if (mechanism === 'futex-sem') {
       const semaphore = new Semaphore(mapping, 0);
-      await hold(() => (sync() ? semaphore.waitSync() : semaphore.wait()), () => semaphore.post());
+      await hold(
+        () => (sync() ? semaphore.waitSync() : semaphore.wait()),
+        () => semaphore.post(),
+      );
     } else {
       // Under the mutex, a and b are equal; the update makes them unequal for a moment.
       const mutex = new Mutex(mapping, 0);

@@ -77,7 +77,8 @@ export function messageError(received: Uint8Array, expected: number): string | u
   const number = Buffer.from(received.buffer, received.byteOffset, received.byteLength).readUInt32LE(0);
   if (number !== expected >>> 0) return `message ${number} where message ${expected} was due`;
   const wanted = message(expected);
-  if (!wanted.equals(received)) return `message ${expected} arrived with the wrong contents (${received.byteLength} bytes, ${wanted.length} sent)`;
+  if (!wanted.equals(received))
+    return `message ${expected} arrived with the wrong contents (${received.byteLength} bytes, ${wanted.length} sent)`;
   return undefined;
 }
 
