@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES, type Kind } from '../src/bench/plan.js';
-import { formatRatio, formatValue, type Measurement, type Target, valueOf } from '../src/bench/report.js';
+import { figureOf, formatRatio, formatValue, type Measurement, type Target } from '../src/bench/report.js';
 
 const file = process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 const results = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -15,7 +15,7 @@ const figure = (id: string, kind: Kind, placement = 'cross-CPU') => {
   const m = measurements.find(
     (x) => x.case === id && x.kind === kind && (x.placement === placement || !kind.startsWith('rtt')),
   );
-  return m === undefined ? undefined : valueOf(m);
+  return m === undefined ? undefined : figureOf(m);
 };
 const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
 

@@ -4,7 +4,7 @@
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
 import { errnoValue, IpcError, timeoutError } from './errors.js';
-import { Queue, remaining, SharedWords, threadGone, threadId } from './futex.js';
+import { Queue, remaining, SharedWords, type SleepResult, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
 import { type Mapping, MemoryFile, mappingInternals } from './mmap.js';
 import { native } from './native.js';
@@ -758,7 +758,8 @@ export class Channel extends SharedWords implements Disposable {
   // A view lent out until commit() or release() detach it. It must not move to a buffer that release()
   // cannot reach (structuredClone(), postMessage(), transfer()): see LENT_VIEW_GUARD.
   #window(offset: number, length: number): Uint8Array {
-    const view = native.window((this.#windows ??= this.#windowSource()), offset, length);
+    this.#windows ??= this.#windowSource();
+    const view = native.window(this.#windows, offset, length);
     if (LENT_VIEW_GUARD === 'mark') markAsUntransferable(view.buffer);
     return view;
   }
@@ -925,7 +926,7 @@ export class Channel extends SharedWords implements Disposable {
         if (quiet) nextCheck = now + LIVENESS_INTERVAL_MS;
         continue;
       }
-      let slept;
+      let slept: SleepResult;
       Atomics.add(this.words, waiting, 1);
       try {
         if (this.#moved(side, value)) continue;
@@ -981,7 +982,7 @@ export class Channel extends SharedWords implements Disposable {
           }
           Atomics.add(this.words, waiting, 1);
           this.#announced = waiting;
-          let slept;
+          let slept: SleepResult;
           try {
             if (this.#moved(side, value)) continue;
             const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
@@ -1019,7 +1020,8 @@ export class Channel extends SharedWords implements Disposable {
     const { index, cpu, peerCpu } = SIDES[side];
     const waitingFor = side === 'producer' ? this.#fullAt : this.words[W.head]!;
     if (limit !== Infinity) {
-      const here = (threadCpu = native.currentCpu());
+      const here = native.currentCpu();
+      threadCpu = here;
       if (this.words[cpu] !== here) this.words[cpu] = here;
       if (limit === 0 || this.words[peerCpu] === here)
         return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;

@@ -235,7 +235,8 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
       poller = this.#resources.poller = new FdPoller(fd);
       poller.setKeepAlive(this.#keepAlive);
     }
-    const turnstile = (this.#turnstiles[direction] ??= new Turnstile());
+    this.#turnstiles[direction] ??= new Turnstile();
+    const turnstile = this.#turnstiles[direction];
     this.#operations++;
     try {
       return await whenReady(poller, turnstile, direction, options, syscall, this.errorContext(), attempt);

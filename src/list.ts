@@ -209,41 +209,45 @@ function sysvCommon(row: Record<string, number>, idColumn: string): SysvObjectRe
   };
 }
 
+// One row of /proc/sysvipc as its record. A function with a declared return type rather than map()'s
+// callback, so that TypeScript checks that the switch covers every type.
+function sysvRecord(type: 'sysv-queue' | 'sysv-semaphores' | 'sysv-shm', row: Record<string, number>): IpcObject {
+  switch (type) {
+    case 'sysv-queue':
+      return {
+        type,
+        ...sysvCommon(row, 'msqid'),
+        bytes: row.cbytes!,
+        messages: row.qnum!,
+        lastSendPid: row.lspid!,
+        lastReceivePid: row.lrpid!,
+        lastSend: secondsToDate(row.stime!),
+        lastReceive: secondsToDate(row.rtime!),
+      };
+    case 'sysv-semaphores':
+      return { type, ...sysvCommon(row, 'semid'), count: row.nsems!, lastOp: secondsToDate(row.otime!) };
+    case 'sysv-shm':
+      return {
+        type,
+        ...sysvCommon(row, 'shmid'),
+        size: row.size!,
+        creatorPid: row.cpid!,
+        lastPid: row.lpid!,
+        attachments: row.nattch!,
+        lastAttach: secondsToDate(row.atime!),
+        lastDetach: secondsToDate(row.dtime!),
+        markedForRemoval: (row.perms! & constants.SHM_DEST) !== 0,
+        locked: (row.perms! & constants.SHM_LOCKED) !== 0,
+        resident: row.rss ?? 0,
+        swapped: row.swap ?? 0,
+      };
+  }
+}
+
 function readSysv(type: 'sysv-queue' | 'sysv-semaphores' | 'sysv-shm'): IpcObject[] | string {
   const table = sysvTable(SYSV_FILES[type]);
   if (typeof table === 'string') return table;
-  const records: IpcObject[] = table.map((row) => {
-    switch (type) {
-      case 'sysv-queue':
-        return {
-          type,
-          ...sysvCommon(row, 'msqid'),
-          bytes: row.cbytes!,
-          messages: row.qnum!,
-          lastSendPid: row.lspid!,
-          lastReceivePid: row.lrpid!,
-          lastSend: secondsToDate(row.stime!),
-          lastReceive: secondsToDate(row.rtime!),
-        };
-      case 'sysv-semaphores':
-        return { type, ...sysvCommon(row, 'semid'), count: row.nsems!, lastOp: secondsToDate(row.otime!) };
-      case 'sysv-shm':
-        return {
-          type,
-          ...sysvCommon(row, 'shmid'),
-          size: row.size!,
-          creatorPid: row.cpid!,
-          lastPid: row.lpid!,
-          attachments: row.nattch!,
-          lastAttach: secondsToDate(row.atime!),
-          lastDetach: secondsToDate(row.dtime!),
-          markedForRemoval: (row.perms! & constants.SHM_DEST) !== 0,
-          locked: (row.perms! & constants.SHM_LOCKED) !== 0,
-          resident: row.rss ?? 0,
-          swapped: row.swap ?? 0,
-        };
-    }
-  });
+  const records: IpcObject[] = table.map((row) => sysvRecord(type, row));
   return records.sort((a, b) => (a as SysvObjectRecord).id - (b as SysvObjectRecord).id);
 }
 
@@ -464,9 +468,9 @@ function listOptions(options: ListOptions | undefined): { types: IpcObjectType[]
   let types: IpcObjectType[] = [...IPC_OBJECT_TYPES];
   if (type !== undefined) {
     const asked: unknown[] = Array.isArray(type) ? type : [type];
-    asked.forEach((value, i) =>
-      validateOneOf(value, Array.isArray(type) ? `options.type[${i}]` : 'options.type', IPC_OBJECT_TYPES),
-    );
+    asked.forEach((value, i) => {
+      validateOneOf(value, Array.isArray(type) ? `options.type[${i}]` : 'options.type', IPC_OBJECT_TYPES);
+    });
     types = IPC_OBJECT_TYPES.filter((t) => asked.includes(t));
   }
   return { types, mine, staleness };
@@ -773,7 +777,9 @@ function removeIfStale(object: IpcObject, view: ProcessView): { removed: boolean
  */
 export function removeStale(objects: readonly IpcObject[]): StaleRemoval[] {
   if (!Array.isArray(objects)) throw invalidArgType('objects', 'an instance of Array', objects);
-  objects.forEach((object, i) => validateRecord(object, `objects[${i}]`));
+  objects.forEach((object, i) => {
+    validateRecord(object, `objects[${i}]`);
+  });
   const view = new ProcessView();
   return objects.map((object) => {
     try {

@@ -228,7 +228,10 @@ export class PosixQueue extends FdHandle {
     const bytes = toBytes(data, 'data');
     const checked = syncWaitOptions(options);
     const { priority, nowait } = this.#sendPlan(bytes, checked);
-    if (nowait) return this.#sendNow(bytes, priority);
+    if (nowait) {
+      this.#sendNow(bytes, priority);
+      return;
+    }
     this.readySync('write', checked, 'mq_send', () => this.#attemptSend(bytes, priority));
   }
 

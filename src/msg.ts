@@ -444,7 +444,7 @@ export class MessageQueue {
     if (maxBytes !== undefined) validateInteger(maxBytes, 'changes.maxBytes', 0, 2 ** 31 - 1);
     let current: MessageQueueStat | undefined;
     const { mode, uid, gid } = permissionsToSet(changes, () => (current ??= this.stat()));
-    const result = native.msgctlSet(this.id, uid, gid, mode, maxBytes ?? (current ??= this.stat()).maxBytes);
+    const result = native.msgctlSet(this.id, uid, gid, mode, maxBytes ?? (current ?? this.stat()).maxBytes);
     if (result === -errnoValue('EPERM') && maxBytes !== undefined) {
       const msgmnb = fs.readFileSync('/proc/sys/kernel/msgmnb', 'utf8').trim();
       throw new IpcError(

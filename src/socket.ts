@@ -289,7 +289,8 @@ export class UnixSocket extends FdHandle {
   #attemptReceive(streamSize: number): Message | null | typeof AGAIN {
     const fd = this.openFd('recvmsg');
     const message = this.type !== 'stream';
-    const buffer = (receiveBuffer ??= Buffer.allocUnsafe(Math.max(largestDatagram(), DEFAULT_STREAM_READ)));
+    receiveBuffer ??= Buffer.allocUnsafe(Math.max(largestDatagram(), DEFAULT_STREAM_READ));
+    const buffer = receiveBuffer;
     const length = message ? buffer.length : Math.min(streamSize, buffer.length);
     const flags = constants.MSG_CMSG_CLOEXEC | constants.MSG_DONTWAIT | (message ? constants.MSG_TRUNC : 0);
     const n = attemptResult(native.recvmsg(fd, buffer, 0, length, flags, receiveMeta), 'recvmsg');

@@ -4,8 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 
 type ErrorWithCode<E extends Error> = E & { code: string };
+// The function whose frame, and those above it, the stack trace leaves out (Error.captureStackTrace).
+type Caller = (...args: never[]) => unknown;
 
-function withCode<E extends Error>(error: E, code: string, caller: Function): ErrorWithCode<E> {
+function withCode<E extends Error>(error: E, code: string, caller: Caller): ErrorWithCode<E> {
   Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
   Error.captureStackTrace(error, caller);
   return error as ErrorWithCode<E>;
@@ -28,7 +30,7 @@ function argumentLabel(name: string): string {
 }
 
 /** ERR_INVALID_ARG_TYPE */
-export function invalidArgType(name: string, expected: string, actual: unknown, caller: Function = invalidArgType) {
+export function invalidArgType(name: string, expected: string, actual: unknown, caller: Caller = invalidArgType) {
   return withCode(
     new TypeError(`The ${argumentLabel(name)} must be ${expected}. Received ${describeReceived(actual)}`),
     'ERR_INVALID_ARG_TYPE',
@@ -37,7 +39,7 @@ export function invalidArgType(name: string, expected: string, actual: unknown, 
 }
 
 /** ERR_OUT_OF_RANGE */
-export function outOfRange(name: string, range: string, actual: unknown, caller: Function = outOfRange) {
+export function outOfRange(name: string, range: string, actual: unknown, caller: Caller = outOfRange) {
   const shown = typeof actual === 'bigint' ? `${actual}n` : inspect(actual);
   return withCode(
     new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`),
@@ -51,7 +53,7 @@ export function invalidArgValue(
   name: string,
   actual: unknown,
   reason = 'is invalid',
-  caller: Function = invalidArgValue,
+  caller: Caller = invalidArgValue,
 ) {
   const kind = name.includes('.') ? 'property' : 'argument';
   let shown = inspect(actual);
@@ -60,7 +62,7 @@ export function invalidArgValue(
 }
 
 /** ERR_INVALID_STATE */
-export function invalidState(message: string, caller: Function = invalidState) {
+export function invalidState(message: string, caller: Caller = invalidState) {
   return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE', caller);
 }
 

@@ -249,11 +249,8 @@ describe('Channel', () => {
       using channel = Channel.create({ capacity: 1 << 14, multipleProducers: true });
       const modes = ['sync', 'async', 'in-place', 'sync'];
       const perProducer = 20_000;
-      let hanging;
-      if (kill) {
-        hanging = spawnWith(channel, ['reserve-and-hang']);
-        await lineFrom(hanging, 'reserved');
-      }
+      const hanging = kill ? spawnWith(channel, ['reserve-and-hang']) : undefined;
+      if (hanging) await lineFrom(hanging, 'reserved');
       const producers = modes.map((mode, id) =>
         spawnWith(channel, ['produce-tagged', mode, String(perProducer), String(id)]),
       );

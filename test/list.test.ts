@@ -543,15 +543,15 @@ describe('remove()', () => {
   test('names chosen to hurt: control characters, bytes that are not UTF-8, an empty sem.* file, and what is no object', () => {
     const base = uniqueIpcName('hostile');
     const raw = (suffix: Buffer | string) => Buffer.concat([Buffer.from(`/dev/shm/${base}`), Buffer.from(suffix)]);
-    const escape = raw('-\u001b[31mred\nfake line');
+    const escapeSequence = raw('-\u001b[31mred\nfake line');
     const notUtf8 = raw(Buffer.from([0x2d, 0xff, 0xfe, 0x80]));
     const emptySemaphore = Buffer.from(`/dev/shm/sem.${base}-empty`);
     const fifo = raw('-fifo');
     const link = raw('-link');
     const directory = raw('-dir');
-    const made = [escape, notUtf8, emptySemaphore, fifo, link, directory];
+    const made = [escapeSequence, notUtf8, emptySemaphore, fifo, link, directory];
     try {
-      fs.writeFileSync(escape, 'x');
+      fs.writeFileSync(escapeSequence, 'x');
       fs.writeFileSync(notUtf8, 'xy');
       fs.writeFileSync(emptySemaphore, '');
       spawnSync('mkfifo', [fifo.toString('latin1')]);
@@ -571,7 +571,7 @@ describe('remove()', () => {
       remove(ours.find((o) => o.name.includes('\ufffd'))!);
       assert.equal(fs.existsSync(notUtf8), false);
       remove(ours.find((o) => o.name.includes('fake line'))!);
-      assert.equal(fs.existsSync(escape), false);
+      assert.equal(fs.existsSync(escapeSequence), false);
       remove(ours.find((o) => o.type === 'posix-semaphore')!);
       assert.equal(fs.existsSync(emptySemaphore), false);
       assert.ok(

@@ -377,7 +377,10 @@ describe('FIFOs', () => {
     const path = dir.file('rendezvous');
     mkfifo(path);
     let opened = false;
-    const opening = openFifo(path, 'r').then((reader) => ((opened = true), reader));
+    const opening = openFifo(path, 'r').then((reader) => {
+      opened = true;
+      return reader;
+    });
     // Timers and file I/O complete while the open waits for a writer.
     await new Promise((resolve) => setTimeout(resolve, 10));
     assert.match(await fs.promises.readFile(`${root}/package.json`, 'utf8'), /"name": "unipc"/);

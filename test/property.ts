@@ -563,7 +563,9 @@ export function expectNoSideEffects(
   });
   afterEach(() => {
     assert.deepEqual(fs.readdirSync(scratch()), [], 'an invalid call created something in the scratch directory');
-    unchanged.forEach((observed, i) => assert.deepEqual(observed.read(), before[i], observed.message));
+    unchanged.forEach((observed, i) => {
+      assert.deepEqual(observed.read(), before[i], observed.message);
+    });
     assert.equal(openFdCount(), fds, 'an invalid call left a descriptor open (or closed one)');
     assert.equal(waiterStats().pending, 0, 'an invalid call left a thread wait pending');
     extra?.();

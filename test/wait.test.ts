@@ -64,7 +64,9 @@ function pendingWaits() {
     const memory = mapAnonymous(4096, { shared: true });
     cleanups.push(() => memory.close());
     const guards = Array.from({ length: 100 }, (_, i) => new Mutex(memory, 4 * i).lockSync());
-    cleanups.unshift(() => guards.forEach((guard) => guard.unlock()));
+    cleanups.unshift(() => {
+      for (const guard of guards) guard.unlock();
+    });
     // Another object on each held word: its lock() waits until this thread's guard is released.
     each((i) => new Mutex(memory, 4 * i).lock({ signal }));
     each((i) => new Semaphore(memory, 400 + 8 * i).wait({ signal }));

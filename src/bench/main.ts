@@ -171,7 +171,7 @@ function compileC(): CTools | string {
 }
 
 /** Runs a program to its end and returns its last stdout line as JSON; kills it after `timeoutMs`. */
-function runJson(command: string, args: string[], timeoutMs: number): Promise<any> {
+function runJson(command: string, args: string[], timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const child = spawnChild(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     live.children.add(child);
@@ -214,7 +214,7 @@ async function runCCase(
       progress.phase(`${KINDS[kind].label} (${i + 1}/${kinds.length})`);
       const chunkKiB = KINDS[kind].size / 1024;
       const args = ['-c', '0', binary, String(counts.memcpyMebibytes), String(chunkKiB), String(def.memcpy.windowMiB)];
-      const result = await runJson('taskset', args, timeoutMs);
+      const result = (await runJson('taskset', args, timeoutMs)) as { shared: number };
       out.push({ case: def.id, kind, placement: 'one CPU', gigabytesPerSecond: result.shared });
     }
     return out;
@@ -255,17 +255,12 @@ async function runCCase(
   return out;
 }
 
-function toMeasurement(id: string, phase: Phase, result: any): Measurement {
+function toMeasurement(id: string, phase: Phase, result: unknown): Measurement {
   const kind = phase.kind as Kind;
-  if (KINDS[kind].rtt)
-    return {
-      case: id,
-      kind,
-      placement: phase.placement,
-      median: result.median,
-      p99: result.p99,
-      samples: result.samples,
-    };
+  if (KINDS[kind].rtt) {
+    const { median, p99, samples } = result as { median: number; p99: number; samples: number };
+    return { case: id, kind, placement: phase.placement, median, p99, samples };
+  }
   const { seconds, messages, bytes } = result as { seconds: number; messages: number; bytes: number };
   return {
     case: id,
@@ -416,24 +411,23 @@ function positive(value: string | undefined, name: string): number | undefined {
   return n;
 }
 
+const BENCH_OPTIONS = {
+  quick: { type: 'boolean' },
+  only: { type: 'string', multiple: true },
+  json: { type: 'string' },
+  'no-chart': { type: 'boolean' },
+  list: { type: 'boolean' },
+  'round-trips': { type: 'string' },
+  messages: { type: 'string' },
+  mebibytes: { type: 'string' },
+  'heap-messages': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function bench(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof BENCH_OPTIONS }>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean' },
-        only: { type: 'string', multiple: true },
-        json: { type: 'string' },
-        'no-chart': { type: 'boolean' },
-        list: { type: 'boolean' },
-        'round-trips': { type: 'string' },
-        messages: { type: 'string' },
-        mebibytes: { type: 'string' },
-        'heap-messages': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args: argv, options: BENCH_OPTIONS });
   } catch (error) {
     process.stderr.write(`unipc bench: ${(error as Error).message}\n\n${HELP}`);
     return 2;

@@ -67,7 +67,7 @@ export interface ClientSetup {
   /** After the descriptors went out: close this process's copies of the server's ends. */
   afterSend?(): void;
   /** Given the server's readiness, finishes setting up and returns the client's loops. */
-  connect(ready: Promise<void>): Promise<Endpoint>;
+  connect(ready: Promise<unknown>): Promise<Endpoint>;
 }
 
 export interface Mechanism {
@@ -77,7 +77,9 @@ export interface Mechanism {
    */
   spawnServer?(command: string, args: string[], control: UnixSocket): ChildProcess;
   client(child: ChildProcess | undefined): MaybePromise<ClientSetup>;
-  server(info: any, fds: number[], ready: () => void): MaybePromise<Endpoint>;
+  // `info` is the client's ClientSetup.info after a trip through JSON: each server states the shape its
+  // client sent (a method's parameters are bivariant, so a narrower type than unknown is accepted).
+  server(info: unknown, fds: number[], ready: () => void): MaybePromise<Endpoint>;
 }
 
 const ACK = Buffer.from([1]);
@@ -345,12 +347,14 @@ function streamEndpoint(readable: Readable, writable: Writable, close: () => May
       let expected = arrivals.received;
       for (let i = 0; i < warmup; i++) {
         writable.write(message);
-        await arrivals.until((expected += message.length));
+        expected += message.length;
+        await arrivals.until(expected);
       }
       let previous = performance.now();
       for (let i = 0; i < count; i++) {
         writable.write(message);
-        await arrivals.until((expected += message.length));
+        expected += message.length;
+        await arrivals.until(expected);
         const now = performance.now();
         samples[i] = (now - previous) * 1000;
         previous = now;

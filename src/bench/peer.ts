@@ -32,6 +32,17 @@ export interface HeapFigures {
   collections: number;
 }
 
+/** What the server says on the control socket: each step under its own key, or the error it failed with. */
+interface ServerMessage {
+  hello?: number; // its pid
+  ready?: true;
+  started?: true;
+  done?: true;
+  heap?: HeapFigures; // with done, after a heap run
+  bye?: true;
+  error?: string;
+}
+
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function report(value: unknown): void {
@@ -42,17 +53,21 @@ function sendJson(control: UnixSocket, value: unknown, fds?: number[]): void {
   control.sendSync(JSON.stringify(value), fds === undefined ? undefined : { fds });
 }
 
-async function receiveJson(control: UnixSocket): Promise<{ value: any; fds: number[] } | null> {
+async function receiveJson(control: UnixSocket): Promise<{ value: unknown; fds: number[] } | null> {
   const message = await control.receive({ timeout: 120_000 });
   return message === null ? null : { value: JSON.parse(message.data.toString()), fds: message.fds };
 }
 
-async function expect(control: UnixSocket, key: string): Promise<any> {
+async function expect<K extends keyof ServerMessage>(
+  control: UnixSocket,
+  key: K,
+): Promise<ServerMessage & Required<Pick<ServerMessage, K>>> {
   const message = await receiveJson(control);
   if (message === null) throw new Error(`the server ended before saying ${key}`);
-  if (message.value.error !== undefined) throw new Error(`server: ${message.value.error}`);
-  if (message.value[key] === undefined) throw new Error(`the server said ${JSON.stringify(message.value)}, not ${key}`);
-  return message.value;
+  const value = message.value as ServerMessage;
+  if (value.error !== undefined) throw new Error(`server: ${value.error}`);
+  if (value[key] === undefined) throw new Error(`the server said ${JSON.stringify(value)}, not ${key}`);
+  return value as ServerMessage & Required<Pick<ServerMessage, K>>;
 }
 
 /** All threads of `pid` onto one CPU: the ones Node and the addon start later inherit it. */
@@ -183,7 +198,8 @@ async function runServer(name: string, controlFd: number): Promise<void> {
       if (!readySent) sendJson(control, { ready: true });
       readySent = true;
     };
-    const endpoint: Endpoint = await mechanism.server(setup.value.setup, setup.fds, ready);
+    const { setup: info } = setup.value as { setup: unknown };
+    const endpoint: Endpoint = await mechanism.server(info, setup.fds, ready);
     ready();
     for (;;) {
       const received = await receiveJson(control);

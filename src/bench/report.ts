@@ -42,7 +42,7 @@ export interface Target {
 export const isRtt = (kind: Kind): boolean => KINDS[kind].rtt;
 
 /** The figure of a measurement: RTT median µs, 64 B messages/s, or GB/s for the larger chunks. */
-export function valueOf(m: Measurement): number | undefined {
+export function figureOf(m: Measurement): number | undefined {
   if (isRtt(m.kind)) return m.median;
   return m.kind === 'tput64' ? m.messagesPerSecond : m.gigabytesPerSecond;
 }
@@ -59,11 +59,11 @@ export function bestC(measurements: Measurement[]): Map<string, Measurement> {
   for (const m of measurements) {
     const def = caseOf(m.case);
     if (def?.family !== 'c' || def.memcpy !== undefined) continue;
-    const value = valueOf(m);
+    const value = figureOf(m);
     if (value === undefined) continue;
     const key = `${m.kind} ${m.placement}`;
     const current = best.get(key);
-    if (current === undefined || better(m.kind, value, valueOf(current)!)) best.set(key, m);
+    if (current === undefined || better(m.kind, value, figureOf(current)!)) best.set(key, m);
   }
   return best;
 }
@@ -74,13 +74,13 @@ export function ratios(measurements: Measurement[]): Ratio[] {
   for (const m of measurements) {
     if (caseOf(m.case)?.family === 'c') continue;
     const reference = best.get(`${m.kind} ${m.placement}`);
-    const value = valueOf(m);
+    const value = figureOf(m);
     if (reference === undefined || value === undefined) continue;
     out.push({
       case: m.case,
       kind: m.kind,
       placement: m.placement,
-      ratio: value / valueOf(reference)!,
+      ratio: value / figureOf(reference)!,
       reference: reference.case,
     });
   }
@@ -94,7 +94,7 @@ function find(
   placement: Placement = 'cross-CPU',
 ): number | undefined {
   const m = measurements.find((x) => x.case === id && x.kind === kind && (x.placement === placement || !isRtt(kind)));
-  return m === undefined ? undefined : valueOf(m);
+  return m === undefined ? undefined : figureOf(m);
 }
 
 export interface HeapRun {
@@ -339,7 +339,7 @@ export function renderTables(
         kind,
         (() => {
           const m = get(def.id, kind, 'cross-CPU');
-          return m === undefined ? undefined : valueOf(m);
+          return m === undefined ? undefined : figureOf(m);
         })(),
       );
     tputRows.push([

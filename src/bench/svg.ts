@@ -16,7 +16,7 @@ const TPUT_SERIES: Array<{ kind: Kind; label: string; color: string }> = [
   { kind: 'tput1m', label: '1 MiB chunks', color: '#b07aa1' },
 ];
 
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const number = (x: number) => (Math.round(x * 10) / 10).toString();
 
 /** A log10 axis over whole decades that covers every value. */
@@ -86,7 +86,7 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
       y += 20;
     }
     rows.push(
-      `<text class="label" x="${labelWidth - 10}" y="${y + rowHeight / 2 + 1}" text-anchor="end">${escape(def.label)}</text>`,
+      `<text class="label" x="${labelWidth - 10}" y="${y + rowHeight / 2 + 1}" text-anchor="end">${escapeXml(def.label)}</text>`,
     );
     // Round trips: cross-CPU bar with a p99 tick, same-CPU bar under it.
     const cross = get(def.id, 'rtt8', 'cross-CPU');
@@ -108,7 +108,7 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
       }
       const w = Math.max(1, scale(median, rttLow, rttHigh));
       rows.push(
-        `<rect x="${rttX}" y="${by}" width="${number(w)}" height="${bar}" fill="${color}"><title>${escape(`${def.label}: ${median.toFixed(2)} µs`)}</title></rect>`,
+        `<rect x="${rttX}" y="${by}" width="${number(w)}" height="${bar}" fill="${color}"><title>${escapeXml(`${def.label}: ${median.toFixed(2)} µs`)}</title></rect>`,
       );
       let label = shortValue(median);
       let end = rttX + w;
@@ -134,7 +134,7 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
       const w = Math.max(1, scale(value, tputLow, tputHigh));
       const shown = series.kind === 'tput64' ? `${shortValue((value * 1e9) / 64 / 1e6)} M/s` : shortValue(value);
       rows.push(
-        `<rect x="${tputX}" y="${by}" width="${number(w)}" height="${bar - 1}" fill="${series.color}"><title>${escape(`${def.label}, ${series.label}: ${shown}${series.kind === 'tput64' ? '' : ' GB/s'}`)}</title></rect>`,
+        `<rect x="${tputX}" y="${by}" width="${number(w)}" height="${bar - 1}" fill="${series.color}"><title>${escapeXml(`${def.label}, ${series.label}: ${shown}${series.kind === 'tput64' ? '' : ' GB/s'}`)}</title></rect>`,
       );
       rows.push(`<text class="value" x="${number(tputX + w + 3)}" y="${by + bar - 1.5}">${shown}</text>`);
     });
@@ -158,7 +158,7 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
     items
       .map((item, i) => {
         const ly = 66 + i * 12;
-        return `<rect x="${x0}" y="${ly - 7}" width="10" height="7" fill="${item.color}"/><text class="legend" x="${x0 + 14}" y="${ly}">${escape(item.label)}</text>`;
+        return `<rect x="${x0}" y="${ly - 7}" width="10" height="7" fill="${item.color}"/><text class="legend" x="${x0 + 14}" y="${ly}">${escapeXml(item.label)}</text>`;
       })
       .join('\n');
 
@@ -182,7 +182,7 @@ export function renderSvg(cases: CaseDef[], measurements: Measurement[], subtitl
   }
 </style>
 <text class="title" x="8" y="20">unipc benchmark: two processes, one run</text>
-<text class="subtitle" x="8" y="35">${escape(subtitle)}</text>
+<text class="subtitle" x="8" y="35">${escapeXml(subtitle)}</text>
 <text class="group" x="${rttX}" y="54">Round trip, 8 B, µs (log scale; shorter is better)</text>
 ${legend(rttX, [...RTT_SERIES])}
 <text class="group" x="${tputX}" y="54">One-way throughput, GB/s (log scale; longer is better)</text>

@@ -215,19 +215,18 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
+const LS_OPTIONS = {
+  type: { type: 'string', short: 't', multiple: true },
+  mine: { type: 'boolean' },
+  stale: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function ls(args: string[]): number {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof LS_OPTIONS }>>['values'];
   try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        type: { type: 'string', short: 't', multiple: true },
-        mine: { type: 'boolean' },
-        stale: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = parseArgs({ args, options: LS_OPTIONS }));
   } catch (error) {
     process.stderr.write(`unipc ls: ${(error as Error).message}\n\n${LS_HELP}`);
     return 2;

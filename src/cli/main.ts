@@ -34,6 +34,8 @@ function version(): string {
   return JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version;
 }
 
+const MAIN_OPTIONS = { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } } as const;
+
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === '__peer') {
     await runPeer(argv[1], argv.slice(2));
@@ -47,13 +49,9 @@ async function main(argv: string[]): Promise<number> {
     const { bench } = await import('../bench/main.js');
     return bench(argv.slice(1));
   }
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof MAIN_OPTIONS }>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: MAIN_OPTIONS });
   } catch (error) {
     process.stderr.write(`unipc: ${(error as Error).message}\n\n${HELP}`);
     return 2;

@@ -75,19 +75,17 @@ async function confirmed(question: string): Promise<boolean> {
   }
 }
 
+const RM_OPTIONS = {
+  stale: { type: 'boolean' },
+  type: { type: 'string', short: 't', multiple: true },
+  yes: { type: 'boolean', short: 'y' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function rm(args: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof RM_OPTIONS }>>;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        stale: { type: 'boolean' },
-        type: { type: 'string', short: 't', multiple: true },
-        yes: { type: 'boolean', short: 'y' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args, allowPositionals: true, options: RM_OPTIONS });
   } catch (error) {
     process.stderr.write(`unipc rm: ${(error as Error).message}\n\n${RM_HELP}`);
     return 2;

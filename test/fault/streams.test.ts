@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import {
+  type Message,
   mkfifo,
   openFifo,
   openFifoSync,
@@ -246,7 +247,7 @@ describe('fault: socketpairs, a peer killed with SIGKILL at a random point', () 
             let received = 0;
             let resets = 0;
             for (;;) {
-              let message;
+              let message: Message | null;
               try {
                 message =
                   peer.dead && it.random.chance(0.5)
