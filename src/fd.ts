@@ -1,6 +1,6 @@
 // Ownership of file descriptors, shared by every object of unipc that holds one.
 import net from 'node:net';
-import { closedError, IpcError, type IpcErrorContext } from './errors.js';
+import { check, closedError, IpcError, type IpcErrorContext } from './errors.js';
 import { constants, native } from './native.js';
 import { invalidState, validateFd } from './validate.js';
 import {
@@ -83,12 +83,15 @@ export function closeCopies(copies: Int32Array): void {
   }
 }
 
-/** Sets or clears O_NONBLOCK on the open file description behind fd (shared with its duplicates). */
+/**
+ * Sets or clears O_NONBLOCK on the open file description behind fd (shared with its duplicates). Throws
+ * IpcError (fcntl) when that fails: a caller that went on would block where it meant not to, or the other
+ * way round.
+ */
 export function setNonBlocking(fd: number, nonBlocking: boolean): void {
-  const flags = native.fcntl(fd, constants.F_GETFL, 0);
-  if (flags < 0) return;
+  const flags = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', { fd });
   const wanted = nonBlocking ? flags | constants.O_NONBLOCK : flags & ~constants.O_NONBLOCK;
-  if (wanted !== flags) native.fcntl(fd, constants.F_SETFL, wanted);
+  if (wanted !== flags) check(native.fcntl(fd, constants.F_SETFL, wanted), 'fcntl', { fd });
 }
 
 /**
