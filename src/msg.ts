@@ -171,6 +171,16 @@ function msgmax(fresh = false): number {
   return msgmaxCache.value;
 }
 
+// The limit an EPERM from IPC_SET may be about, for its message; undefined when /proc cannot tell, so
+// that the caller reports the kernel's EPERM rather than an error of reading the file.
+function readMsgmnb(): string | undefined {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/msgmnb', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 function tooLong(length: number, limit: number): RangeError {
   return outOfRange('data.byteLength', `<= ${limit} (the system's msgmax, ${MSGMAX_FILE})`, length);
 }
@@ -445,8 +455,8 @@ export class MessageQueue {
     let current: MessageQueueStat | undefined;
     const { mode, uid, gid } = permissionsToSet(changes, () => (current ??= this.stat()));
     const result = native.msgctlSet(this.id, uid, gid, mode, maxBytes ?? (current ?? this.stat()).maxBytes);
-    if (result === -errnoValue('EPERM') && maxBytes !== undefined) {
-      const msgmnb = fs.readFileSync('/proc/sys/kernel/msgmnb', 'utf8').trim();
+    const msgmnb = result === -errnoValue('EPERM') && maxBytes !== undefined ? readMsgmnb() : undefined;
+    if (msgmnb !== undefined) {
       throw new IpcError(
         -result,
         'msgctl',
