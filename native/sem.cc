@@ -31,6 +31,15 @@ union SemUnion {
 
 // ---- System V ------------------------------------------------------------------------------------
 
+// An output array too short for its fields is a bug in the TypeScript that sized it, not something the
+// kernel said: a TypeError, where -EINVAL would surface as a kernel-looking IpcError.
+Napi::Value OutputTooShort(Napi::Env env, const char* function, size_t fields, size_t bytes) {
+  std::string message = std::string("unipc native call: ") + function + " needs an output Float64Array of at least " +
+                        std::to_string(fields) + " elements; it got " + std::to_string(bytes) + " bytes";
+  napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", message.c_str());
+  return env.Undefined();
+}
+
 // semget(key, nsems, flags) → id
 Napi::Value Semget(const Napi::CallbackInfo& info) {
   Args args(info);
@@ -151,8 +160,9 @@ Napi::Value SemctlGetAll(const Napi::CallbackInfo& info) {
   return Result(info.Env(), nsems);
 }
 
-// semctlSetAll(id, values: Uint16Array) → 0 (SETALL); -EINVAL unless there is one value per semaphore,
-// since SETALL reads as many as the set has.
+// semctlSetAll(id, values: Uint16Array) → 0 (SETALL). SETALL reads as many values as the set has, and
+// TypeScript passes one per semaphore of the set it opened (whose size never changes): any other number
+// is a bug there, so a TypeError rather than an errno.
 Napi::Value SemctlSetAll(const Napi::CallbackInfo& info) {
   Args args(info);
   int id = args.Int32(0);
@@ -160,7 +170,12 @@ Napi::Value SemctlSetAll(const Napi::CallbackInfo& info) {
   if (!args.ok()) return info.Env().Undefined();
   int64_t nsems = SetSize(id);
   if (nsems < 0) return Result(info.Env(), nsems);
-  if (in.length != static_cast<size_t>(nsems) * sizeof(unsigned short)) return Result(info.Env(), -EINVAL);
+  if (in.length != static_cast<size_t>(nsems) * sizeof(unsigned short)) {
+    std::string message = "unipc native call: semctlSetAll needs a Uint16Array of one value per semaphore (" +
+                          std::to_string(nsems) + "); it got " + std::to_string(in.length) + " bytes";
+    napi_throw_type_error(info.Env(), "ERR_INVALID_ARG_VALUE", message.c_str());
+    return info.Env().Undefined();
+  }
   std::vector<unsigned short> values(static_cast<size_t>(nsems) + 1);
   std::memcpy(values.data(), in.data, in.length);
   SemUnion arg;
@@ -177,7 +192,8 @@ Napi::Value SemctlStat(const Napi::CallbackInfo& info) {
   int id = args.Int32(0);
   ByteRange out = args.Bytes(1);
   if (!args.ok()) return info.Env().Undefined();
-  if (out.length < kStatFields * sizeof(double)) return Result(info.Env(), -EINVAL);
+  if (out.length < kStatFields * sizeof(double))
+    return OutputTooShort(info.Env(), "semctlStat", kStatFields, out.length);
   struct semid_ds stat;
   SemUnion arg;
   arg.buf = &stat;

@@ -4,9 +4,9 @@
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
 import { errnoValue, IpcError, timeoutError } from './errors.js';
-import { Queue, remaining, SharedWords, type SleepResult, threadGone, threadId } from './futex.js';
+import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
-import { type Mapping, MemoryFile, mappingInternals } from './mmap.js';
+import { type Mapping, MemoryFile } from './mmap.js';
 import { native } from './native.js';
 import { SharedMemory, toIpcName } from './shm.js';
 import {
@@ -159,12 +159,19 @@ interface Loan {
   next: number;
 }
 
+/** @internal For tests that act behind a channel's back: the mapping under its header and ring. */
+export let channelInternals: (channel: Channel) => { mapping: Mapping };
+
 /**
  * One end of a shared-memory channel. A channel carries messages one way: producers send, one consumer
  * receives, in the same or different processes or threads. The first send of an object makes it a
  * producer, the first receive the consumer.
  */
-export class Channel extends SharedWords implements Disposable {
+export class Channel implements Disposable {
+  static {
+    channelInternals = (channel) => ({ mapping: channel.#header.mapping });
+  }
+
   /** The descriptor of the shared memory, to hand to a child (spawn fds) or another process. */
   readonly fd: number;
   readonly name: string | undefined;
@@ -173,6 +180,10 @@ export class Channel extends SharedWords implements Disposable {
   /** Whether the channel takes several producers (ChannelOptions.multipleProducers). */
   readonly multipleProducers: boolean;
   readonly #owner: MemoryFile | SharedMemory;
+  /** The header's words and the futex calls on them (kept private: the mapping is this end's to close). */
+  readonly #header: FutexWords;
+  /** #header.words, held directly: the send and receive loops read and write them at every message. */
+  readonly #words: Int32Array;
   readonly #data: Uint8Array;
   readonly #dataWords: Int32Array;
   readonly #mask: number;
@@ -198,12 +209,13 @@ export class Channel extends SharedWords implements Disposable {
   #announced = -1;
 
   private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined, spin: number) {
-    super(mapping, 0, HEADER_BYTES);
+    this.#header = new FutexWords(mapping, 0, HEADER_BYTES);
+    this.#words = this.#header.words;
     this.#owner = owner;
     this.fd = owner.fd;
     this.name = name;
     this.#spin = spin;
-    const words = this.words;
+    const words = this.#words;
     if (Atomics.load(words, W.magic) !== MAGIC) {
       throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, 'not a unipc channel (no magic number at its start)');
     }
@@ -334,8 +346,8 @@ export class Channel extends SharedWords implements Disposable {
 
   /** How many producers are attached now (a producer that died counts until the consumer notices). */
   get producers(): number {
-    this.ensureOpen('producers');
-    let mask = Atomics.load(this.words, W.producerMask);
+    this.#header.ensureOpen('producers');
+    let mask = Atomics.load(this.#words, W.producerMask);
     let count = 0;
     for (; mask !== 0; mask &= mask - 1) count++;
     return count;
@@ -507,7 +519,7 @@ export class Channel extends SharedWords implements Disposable {
     if (loan === undefined) return;
     this.#loan = undefined;
     this.#cutOff(loan.view);
-    if (this.mapping.closed) return;
+    if (this.#header.mapping.closed) return;
     this.#advanceHead(loan.next);
   }
 
@@ -557,19 +569,19 @@ export class Channel extends SharedWords implements Disposable {
     if (reservation) this.#cutOff(reservation.view);
     if (this.#loan) this.#cutOff(this.#loan.view);
     this.#loan = undefined;
-    if (!this.mapping.closed) {
+    if (!this.#header.mapping.closed) {
       // A Promise-form call sleeping now ends with 'EBADF' once the mapping is gone: it must not be
       // counted as a sleeper forever (the peer would make a futex call for every message).
-      if (this.#announced >= 0) Atomics.sub(this.words, this.#announced, 1);
+      if (this.#announced >= 0) Atomics.sub(this.#words, this.#announced, 1);
       this.#announced = -1;
       reservation?.guard?.unlock();
       if (this.#role === 'producer') this.#detachProducer();
       if (this.#role === 'consumer') {
-        Atomics.or(this.words, W.state, CONSUMER_CLOSED);
-        this.wake(W.head, INT32_MAX);
+        Atomics.or(this.#words, W.state, CONSUMER_CLOSED);
+        this.#header.wake(W.head, INT32_MAX);
       }
     }
-    this.mapping.close();
+    this.#header.mapping.close();
     this.#owner.close();
   }
 
@@ -603,7 +615,7 @@ export class Channel extends SharedWords implements Disposable {
   // The first send or receive of an object makes it a producer or the consumer.
   #claim(role: Role): void {
     if (this.#role === role && !this.#closed) return;
-    this.ensureOpen(role === 'producer' ? 'send' : 'receive');
+    this.#header.ensureOpen(role === 'producer' ? 'send' : 'receive');
     if (this.#role !== undefined) {
       throw new IpcError(
         errnoValue('EINVAL'),
@@ -619,17 +631,17 @@ export class Channel extends SharedWords implements Disposable {
 
   #attachConsumer(): void {
     const tid = threadId();
-    this.#knownTail = Atomics.load(this.words, W.head);
-    const current = Atomics.load(this.words, W.consumer);
+    this.#knownTail = Atomics.load(this.#words, W.head);
+    const current = Atomics.load(this.#words, W.consumer);
     if (
       (current !== 0 && !threadGone(current)) ||
-      Atomics.compareExchange(this.words, W.consumer, current, tid) !== current
+      Atomics.compareExchange(this.#words, W.consumer, current, tid) !== current
     ) {
       throw new IpcError(
         errnoValue('EBUSY'),
         'receive',
         {},
-        `the channel has a consumer already (thread ${current || Atomics.load(this.words, W.consumer)}): one per channel`,
+        `the channel has a consumer already (thread ${current || Atomics.load(this.#words, W.consumer)}): one per channel`,
       );
     }
   }
@@ -641,13 +653,13 @@ export class Channel extends SharedWords implements Disposable {
     const slots = this.multipleProducers ? MAX_PRODUCERS : 1;
     for (const takeOver of [false, true]) {
       for (let slot = 0; slot < slots; slot++) {
-        const current = Atomics.load(this.words, W.producerSlots + slot);
+        const current = Atomics.load(this.#words, W.producerSlots + slot);
         if (takeOver ? current === 0 || !threadGone(current) : current !== 0) continue;
-        if (Atomics.compareExchange(this.words, W.producerSlots + slot, current, tid) !== current) continue;
-        Atomics.or(this.words, W.producerMask, 1 << slot);
-        Atomics.or(this.words, W.state, PRODUCER_ATTACHED);
+        if (Atomics.compareExchange(this.#words, W.producerSlots + slot, current, tid) !== current) continue;
+        Atomics.or(this.#words, W.producerMask, 1 << slot);
+        Atomics.or(this.#words, W.state, PRODUCER_ATTACHED);
         this.#slot = slot;
-        this.#knownHead = Atomics.load(this.words, W.head);
+        this.#knownHead = Atomics.load(this.#words, W.head);
         return;
       }
     }
@@ -662,29 +674,29 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #detachProducer(): void {
-    Atomics.and(this.words, W.producerMask, ~(1 << this.#slot));
-    Atomics.compareExchange(this.words, W.producerSlots + this.#slot, threadId(), 0);
-    this.wake(W.tail, 1);
+    Atomics.and(this.#words, W.producerMask, ~(1 << this.#slot));
+    Atomics.compareExchange(this.#words, W.producerSlots + this.#slot, threadId(), 0);
+    this.#header.wake(W.tail, 1);
   }
 
   // The consumer's check, after a quiet wait, for producers that died without closing: their bits are
   // cleared (and put back should another producer have taken the slot over meanwhile).
   #reapProducers(): void {
-    const mask = Atomics.load(this.words, W.producerMask);
+    const mask = Atomics.load(this.#words, W.producerMask);
     for (let slot = 0; slot < MAX_PRODUCERS; slot++) {
       if ((mask & (1 << slot)) === 0) continue;
-      const tid = Atomics.load(this.words, W.producerSlots + slot);
+      const tid = Atomics.load(this.#words, W.producerSlots + slot);
       if (tid === 0 || !threadGone(tid)) continue;
-      Atomics.and(this.words, W.producerMask, ~(1 << slot));
-      if (Atomics.compareExchange(this.words, W.producerSlots + slot, tid, 0) === tid)
-        Atomics.or(this.words, W.state, PRODUCER_DIED);
-      else Atomics.or(this.words, W.producerMask, 1 << slot);
+      Atomics.and(this.#words, W.producerMask, ~(1 << slot));
+      if (Atomics.compareExchange(this.#words, W.producerSlots + slot, tid, 0) === tid)
+        Atomics.or(this.#words, W.state, PRODUCER_DIED);
+      else Atomics.or(this.#words, W.producerMask, 1 << slot);
     }
   }
 
   #assertConsumerAlive(): void {
-    if (Atomics.load(this.words, W.state) & CONSUMER_CLOSED) return;
-    const tid = Atomics.load(this.words, W.consumer);
+    if (Atomics.load(this.#words, W.state) & CONSUMER_CLOSED) return;
+    const tid = Atomics.load(this.#words, W.consumer);
     if (tid !== 0 && threadGone(tid)) {
       throw new IpcError(
         errnoValue('EPIPE'),
@@ -696,16 +708,16 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #assertReceiverThere(): void {
-    if (Atomics.load(this.words, W.state) & CONSUMER_CLOSED) {
+    if (Atomics.load(this.#words, W.state) & CONSUMER_CLOSED) {
       throw new IpcError(errnoValue('EPIPE'), 'send', {}, 'the consumer closed the channel');
     }
   }
 
   // With the ring empty: whether no message will come any more (null), or a producer died ('EPIPE').
   #ended(): boolean {
-    const state = Atomics.load(this.words, W.state);
-    if ((state & PRODUCER_ATTACHED) === 0 || Atomics.load(this.words, W.producerMask) !== 0) return false;
-    if (Atomics.load(this.words, W.tail) !== this.words[W.head]) return false;
+    const state = Atomics.load(this.#words, W.state);
+    if ((state & PRODUCER_ATTACHED) === 0 || Atomics.load(this.#words, W.producerMask) !== 0) return false;
+    if (Atomics.load(this.#words, W.tail) !== this.#words[W.head]) return false;
     if (state & PRODUCER_DIED) {
       throw new IpcError(
         errnoValue('EPIPE'),
@@ -741,7 +753,7 @@ export class Channel extends SharedWords implements Disposable {
       if (held === null) return AGAIN;
       consistent(held);
     }
-    const tail = this.words[W.tail]!;
+    const tail = this.#words[W.tail]!;
     const room = this.#room(tail, size);
     if (room < 0) {
       if (held !== guard) held?.unlock();
@@ -765,7 +777,7 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #windowSource(): object {
-    const source = native.windowSource(mappingInternals(this.mapping).region, LENT_VIEW_GUARD === 'key');
+    const source = native.windowSource(this.#header.region, LENT_VIEW_GUARD === 'key');
     if (typeof source === 'number') throw new IpcError(-source, 'mmap');
     return source;
   }
@@ -784,7 +796,7 @@ export class Channel extends SharedWords implements Disposable {
     // A single producer re-reads head (the consumer's cache line) only when the head it saw last, which
     // can only have grown since, leaves too little room. (Other producers move tail too: they re-read.)
     if (this.#lock === null && this.capacity - ((tail - this.#knownHead) >>> 0) >= skip + need) return skip;
-    const head = Atomics.load(this.words, W.head);
+    const head = Atomics.load(this.#words, W.head);
     this.#knownHead = head;
     if (this.capacity - ((tail - head) >>> 0) < skip + need) {
       this.#fullAt = head;
@@ -794,7 +806,7 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #write(bytes: Uint8Array): boolean {
-    const tail = this.words[W.tail]!;
+    const tail = this.#words[W.tail]!;
     const skip = this.#room(tail, bytes.byteLength);
     if (skip < 0) return false;
     let position = tail & this.#mask;
@@ -809,28 +821,29 @@ export class Channel extends SharedWords implements Disposable {
   }
 
   #publish(tail: number, bytes: number): void {
-    if (this.words[W.producerCpu] !== threadCpu) this.words[W.producerCpu] = threadCpu;
-    Atomics.store(this.words, W.tail, (tail + bytes) | 0);
-    if (Atomics.load(this.words, W.consumerWaiting) !== 0) this.wake(W.tail, 1);
+    if (this.#words[W.producerCpu] !== threadCpu) this.#words[W.producerCpu] = threadCpu;
+    Atomics.store(this.#words, W.tail, (tail + bytes) | 0);
+    if (Atomics.load(this.#words, W.consumerWaiting) !== 0) this.#header.wake(W.tail, 1);
   }
 
   #advanceHead(head: number): void {
-    if (this.words[W.consumerCpu] !== threadCpu) this.words[W.consumerCpu] = threadCpu;
-    Atomics.store(this.words, W.head, head);
+    if (this.#words[W.consumerCpu] !== threadCpu) this.#words[W.consumerCpu] = threadCpu;
+    Atomics.store(this.#words, W.head, head);
     this.#wakeProducers();
   }
 
   #wakeProducers(): void {
-    if (Atomics.load(this.words, W.producerWaiting) !== 0) this.wake(W.head, this.#lock === null ? 1 : INT32_MAX);
+    if (Atomics.load(this.#words, W.producerWaiting) !== 0)
+      this.#header.wake(W.head, this.#lock === null ? 1 : INT32_MAX);
   }
 
   // Finds the next record: true, with its bytes at #recordStart, #recordLength long, and the head after
   // it in #recordNext; or false when the ring is empty. (Fields, not an object: no garbage per message.)
   #next(): boolean {
-    const first = this.words[W.head]!;
+    const first = this.#words[W.head]!;
     // The producers' cache line is read only when the records known to be there are used up.
     if (first === this.#knownTail) {
-      this.#knownTail = Atomics.load(this.words, W.tail);
+      this.#knownTail = Atomics.load(this.#words, W.tail);
       if (first === this.#knownTail) return false;
     }
     const tail = this.#knownTail;
@@ -927,13 +940,13 @@ export class Channel extends SharedWords implements Disposable {
         continue;
       }
       let slept: SleepResult;
-      Atomics.add(this.words, waiting, 1);
+      Atomics.add(this.#words, waiting, 1);
       try {
         if (this.#moved(side, value)) continue;
         if (deadline !== undefined && performance.now() >= deadline) throw timeoutError(syscall, timeout!);
-        slept = this.sleepSync(index, value, remaining(deadline, LIVENESS_INTERVAL_MS));
+        slept = this.#header.sleepSync(index, value, remaining(deadline, LIVENESS_INTERVAL_MS));
       } finally {
-        Atomics.sub(this.words, waiting, 1);
+        Atomics.sub(this.#words, waiting, 1);
       }
       quiet = slept === 'timedout';
     }
@@ -955,7 +968,7 @@ export class Channel extends SharedWords implements Disposable {
       try {
         let quiet = false;
         for (;;) {
-          this.ensureOpen(syscall);
+          this.#header.ensureOpen(syscall);
           const left =
             allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
           const guard =
@@ -963,10 +976,10 @@ export class Channel extends SharedWords implements Disposable {
           let result: T | typeof AGAIN;
           try {
             if (guard !== null) consistent(guard);
-            this.ensureOpen(syscall);
+            this.#header.ensureOpen(syscall);
             result = attempt(guard);
           } catch (error) {
-            if (guard !== null && !this.mapping.closed) guard.unlock();
+            if (guard !== null && !this.#header.mapping.closed) guard.unlock();
             throw error;
           }
           if (result !== AGAIN) {
@@ -980,16 +993,16 @@ export class Channel extends SharedWords implements Disposable {
           if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
             throw timeoutError(syscall, allowance.timeout!);
           }
-          Atomics.add(this.words, waiting, 1);
+          Atomics.add(this.#words, waiting, 1);
           this.#announced = waiting;
           let slept: SleepResult;
           try {
             if (this.#moved(side, value)) continue;
             const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
-            slept = await this.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue });
+            slept = await this.#header.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue });
           } finally {
             // close() takes the 1 back itself, while the memory is still mapped.
-            if (this.#announced >= 0 && !this.mapping.closed) Atomics.sub(this.words, waiting, 1);
+            if (this.#announced >= 0 && !this.#header.mapping.closed) Atomics.sub(this.#words, waiting, 1);
             this.#announced = -1;
           }
           quiet = slept === 'timedout';
@@ -1009,7 +1022,7 @@ export class Channel extends SharedWords implements Disposable {
 
   // Whether, after announcing that it sleeps, this side has anything to do after all.
   #moved(side: Role, value: number): boolean {
-    return Atomics.load(this.words, SIDES[side].index) !== value || (side === 'consumer' && this.#ended());
+    return Atomics.load(this.#words, SIDES[side].index) !== value || (side === 'consumer' && this.#ended());
   }
 
   // Spins while the other side's index still holds the value that made this side wait (for the consumer
@@ -1018,18 +1031,18 @@ export class Channel extends SharedWords implements Disposable {
   // Spinning is skipped when the peer last waited on this CPU: it could not run while this side spins.
   #spinWhile(side: Role, limit: number): number | undefined {
     const { index, cpu, peerCpu } = SIDES[side];
-    const waitingFor = side === 'producer' ? this.#fullAt : this.words[W.head]!;
+    const waitingFor = side === 'producer' ? this.#fullAt : this.#words[W.head]!;
     if (limit !== Infinity) {
       const here = native.currentCpu();
       threadCpu = here;
-      if (this.words[cpu] !== here) this.words[cpu] = here;
-      if (limit === 0 || this.words[peerCpu] === here)
-        return Atomics.load(this.words, index) === waitingFor ? waitingFor : undefined;
+      if (this.#words[cpu] !== here) this.#words[cpu] = here;
+      if (limit === 0 || this.#words[peerCpu] === here)
+        return Atomics.load(this.#words, index) === waitingFor ? waitingFor : undefined;
     }
     // Spinning for good goes round the caller's loop now and then, for its deadline and liveness checks.
     const reads = limit === Infinity ? 100_000 : limit;
     for (let spin = 0; spin < reads; spin++) {
-      if (Atomics.load(this.words, index) !== waitingFor) return undefined;
+      if (Atomics.load(this.#words, index) !== waitingFor) return undefined;
     }
     return waitingFor;
   }

@@ -91,14 +91,18 @@ export function remaining(deadline: number | undefined, cap?: number): number {
   return left < 0 ? cap : Math.min(left, cap);
 }
 
-/** Words at a 4-byte aligned offset of a writable Mapping, and the futex calls on them. */
-export abstract class SharedWords {
+/**
+ * @internal Words at a 4-byte aligned offset of a writable Mapping, and the futex calls on them: what the
+ * locks (through SharedWords) and the channel (privately) are built on.
+ */
+export class FutexWords {
   /** The mapping the words live in. */
   readonly mapping: Mapping;
   /** Byte offset of the first word in the mapping. */
   readonly offset: number;
-  protected readonly words: Int32Array;
-  readonly #region: number;
+  readonly words: Int32Array;
+  /** The mapping's region in the addon's registry: what the futex calls and lent views name it by. */
+  readonly region: number;
   readonly #onClose: (listener: () => void) => () => void;
 
   constructor(mapping: unknown, offset: unknown, size: number) {
@@ -116,17 +120,17 @@ export abstract class SharedWords {
     this.offset = offset;
     this.words = new Int32Array(mapping.buffer, offset, size / 4);
     const internals = mappingInternals(mapping);
-    this.#region = internals.region;
+    this.region = internals.region;
     this.#onClose = internals.onClose;
   }
 
-  protected ensureOpen(syscall: string): void {
+  ensureOpen(syscall: string): void {
     if (this.mapping.closed) throw closedError('the mapping', syscall);
   }
 
   /** Wakes up to `count` threads sleeping on word `index`; returns how many were woken. */
-  protected wake(index: number, count: number): number {
-    const result = native.futexWake(this.#region, this.offset + index * 4, count);
+  wake(index: number, count: number): number {
+    const result = native.futexWake(this.region, this.offset + index * 4, count);
     if (result < 0) throw new IpcError(-result, 'futex');
     return result;
   }
@@ -136,10 +140,10 @@ export abstract class SharedWords {
    * in word `sleepers` meanwhile if given (counted before the futex call reads the word, so that a
    * writer that changes the word and then reads the count cannot miss this sleeper).
    */
-  protected sleepSync(index: number, expected: number, timeoutMs: number, sleepers?: number): SleepResult {
+  sleepSync(index: number, expected: number, timeoutMs: number, sleepers?: number): SleepResult {
     if (sleepers !== undefined) Atomics.add(this.words, sleepers, 1);
     try {
-      return sleepResult(native.futexWait(this.#region, this.offset + index * 4, expected, timeoutMs), 'futex');
+      return sleepResult(native.futexWait(this.region, this.offset + index * 4, expected, timeoutMs), 'futex');
     } finally {
       if (sleepers !== undefined) Atomics.sub(this.words, sleepers, 1);
     }
@@ -149,18 +153,13 @@ export abstract class SharedWords {
    * The Promise form of sleepSync(), on a waiter thread. Closing the mapping ends it with 'EBADF' and,
    * while the pages are still mapped, uncounts it and passes on one wake it may have used up.
    */
-  protected async sleep(
-    index: number,
-    expected: number,
-    timeoutMs: number,
-    options: SleepOptions,
-  ): Promise<SleepResult> {
+  async sleep(index: number, expected: number, timeoutMs: number, options: SleepOptions): Promise<SleepResult> {
     const { sleepers, queue } = options;
     let id = -1;
     let counted = sleepers !== undefined;
     const stopWatching = this.#onClose(() => {
       if (id >= 0) native.cancelWait(id);
-      native.futexWake(this.#region, this.offset + index * 4, 1);
+      native.futexWake(this.region, this.offset + index * 4, 1);
       if (counted) Atomics.sub(this.words, sleepers!, 1);
       counted = false;
     });
@@ -168,7 +167,7 @@ export abstract class SharedWords {
     try {
       const result = await waitOnThread(
         (callback) => {
-          id = native.futexWaitAsync(this.#region, this.offset + index * 4, expected, timeoutMs, (r) =>
+          id = native.futexWaitAsync(this.region, this.offset + index * 4, expected, timeoutMs, (r) =>
             callback(r === -EAGAIN || r === -ETIMEDOUT ? -r : r),
           );
           if (queue) queue.sleeping = id;
@@ -186,5 +185,45 @@ export abstract class SharedWords {
       if (counted) Atomics.sub(this.words, sleepers!, 1);
       stopWatching();
     }
+  }
+}
+
+/**
+ * Words at a 4-byte aligned offset of a writable Mapping, and the futex calls on them: the base of the
+ * locks, whose `mapping` and `offset` are public.
+ */
+export abstract class SharedWords {
+  /** The mapping the words live in. */
+  readonly mapping: Mapping;
+  /** Byte offset of the first word in the mapping. */
+  readonly offset: number;
+  protected readonly words: Int32Array;
+  readonly #futex: FutexWords;
+
+  constructor(mapping: unknown, offset: unknown, size: number) {
+    const futex = new FutexWords(mapping, offset, size);
+    this.#futex = futex;
+    this.mapping = futex.mapping;
+    this.offset = futex.offset;
+    this.words = futex.words;
+  }
+
+  protected ensureOpen(syscall: string): void {
+    this.#futex.ensureOpen(syscall);
+  }
+
+  /** Wakes up to `count` threads sleeping on word `index`; returns how many were woken. */
+  protected wake(index: number, count: number): number {
+    return this.#futex.wake(index, count);
+  }
+
+  /** Sleeps on word `index` while it holds `expected`; see FutexWords.sleepSync(). */
+  protected sleepSync(index: number, expected: number, timeoutMs: number, sleepers?: number): SleepResult {
+    return this.#futex.sleepSync(index, expected, timeoutMs, sleepers);
+  }
+
+  /** The Promise form of sleepSync(), on a waiter thread; see FutexWords.sleep(). */
+  protected sleep(index: number, expected: number, timeoutMs: number, options: SleepOptions): Promise<SleepResult> {
+    return this.#futex.sleep(index, expected, timeoutMs, options);
   }
 }
