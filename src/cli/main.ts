@@ -71,6 +71,16 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+// A reader that stops early (`unipc bench --list | head -1`) closes the pipe, and Node, which ignores
+// SIGPIPE, reports EPIPE as an error event: unhandled, a stack trace. The command finishes quietly
+// instead: its output is dropped (a stream destroyed by the error drops later writes), and it still
+// cleans up after itself (the tour's temporary objects, the rest of an rm), which exiting here would skip.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
 // Until main() settles: a command whose event loop ran dry with work still pending must not look successful.
 process.exitCode = 1;
 main(process.argv.slice(2)).then(
