@@ -114,7 +114,7 @@ async function testOn(node) {
     pass: count(suite.output, 'pass'),
     fail: count(suite.output, 'fail'),
     skipped: count(suite.output, 'skipped'),
-    leakCheck: /leak check: the suite left no IPC objects/.test(suite.output),
+    leakCheck: /leak check: the suite left nothing behind/.test(suite.output),
     tour: tour.code === 0 ? (/All (\d+) steps passed/.exec(tour.output)?.[0] ?? 'passed') : `failed (${tour.code})`,
     ok: suite.code === 0 && tour.code === 0,
   };

@@ -1,14 +1,25 @@
-// Runs the test suite (node --test through tsx) and checks that it left nothing behind: no System V
-// objects, /dev/shm or /dev/mqueue entries that were not there before, nothing in the private directory
-// tests create their FIFOs and sockets in, and no new file in the project's directory.
+// Runs the test suite (node --test through tsx) and checks that it left nothing behind.
 //   node scripts/test.mjs [test files...]
+//
+// Where it can, the suite runs in an IPC and mount namespace of its own (unshare: as root, or else in a
+// user namespace of the current user), with a fresh tmpfs on /dev/shm and an mqueue filesystem of its
+// own: System V ids start small on every run, as on a freshly booted machine, other programs' objects are
+// out of sight, and the leak check is exact (whatever IPC object exists at the end is the suite's). Where
+// it cannot (no unshare, or namespaces forbidden), it says so and runs on the machine's namespaces; the
+// leak check then counts only what is recognisably this run's: POSIX names and System V keys with this
+// run's tag (test/helpers.ts: RUN, testKey()), so another program's objects, another run's included, can
+// never fail it; objects it cannot tell apart (IPC_PRIVATE ones) are counted but not held against it. UNIPC_TEST_NAMESPACE=0 asks for that form. Both also check that nothing is left in the
+// private directory tests create their FIFOs and sockets in, nor a new file in the project's directory.
 import { spawnSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const here = fileURLToPath(import.meta.url);
+const INSIDE = 'inside';
 
 function listTests(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -18,32 +29,97 @@ function listTests(dir) {
   });
 }
 
-function ipcSnapshot() {
-  const objects = new Set();
+/** System V objects of this IPC namespace: { kind, key, id, uid } (uid: the creator's). */
+function sysvObjects() {
+  const objects = [];
   for (const kind of ['msg', 'sem', 'shm']) {
     let lines = [];
     try {
-      lines = fs.readFileSync(`/proc/sysvipc/${kind}`, 'utf8').trim().split('\n').slice(1);
+      lines = fs.readFileSync(`/proc/sysvipc/${kind}`, 'utf8').trim().split('\n');
     } catch {
       continue;
     }
-    for (const line of lines) {
-      const [key, id] = line.trim().split(/\s+/);
-      objects.add(`System V ${kind} key ${key} id ${id}`);
-    }
-  }
-  for (const dir of ['/dev/shm', '/dev/mqueue']) {
-    try {
-      for (const name of fs.readdirSync(dir)) objects.add(`${dir}/${name}`);
-    } catch {
-      // not mounted
+    const header = lines[0].trim().split(/\s+/);
+    for (const line of lines.slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const field = (name) => Number(fields[header.indexOf(name)]);
+      objects.push({ kind, key: field('key'), id: fields[1], cuid: field('cuid') });
     }
   }
   return objects;
 }
 
+// Where this process's mqueue filesystem is mounted, if anywhere (as src/list.ts finds it).
+function mqueueMount() {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [before, after] = line.split(' - ');
+    if (after?.split(' ')[0] === 'mqueue') return before.split(' ')[4];
+  }
+  return undefined;
+}
+
+function posixNames() {
+  const names = [];
+  for (const dir of ['/dev/shm', mqueueMount()]) {
+    if (dir === undefined) continue;
+    try {
+      for (const name of fs.readdirSync(dir)) names.push({ dir, name });
+    } catch {
+      // not readable
+    }
+  }
+  return names;
+}
+
+const describe = (o) => (o.kind ? `System V ${o.kind} key ${o.key} id ${o.id}` : `${o.dir}/${o.name}`);
+
+// The unshare command that gives a fresh IPC and mount namespace here, or why there is none.
+function namespaceCommand(mqueueDir) {
+  const base = ['--ipc', '--mount', '--propagation', 'private'];
+  const args = process.getuid() === 0 ? base : ['--user', '--map-current-user', ...base];
+  const setup = 'mount -t tmpfs -o mode=1777 unipc-test /dev/shm && mount -t mqueue unipc-test "$0" && exec "$@"';
+  const probe = spawnSync('unshare', [...args, 'sh', '-c', setup, mqueueDir, 'true'], { encoding: 'utf8' });
+  if (probe.error) return { reason: `unshare: ${probe.error.message}` };
+  if (probe.status !== 0) return { reason: (probe.stderr || `unshare exited with ${probe.status}`).trim() };
+  return { command: ['unshare', ...args, 'sh', '-c', setup, mqueueDir] };
+}
+
 const files = process.argv.length > 2 ? process.argv.slice(2) : listTests(path.join(root, 'test')).sort();
-const before = ipcSnapshot();
+
+if (process.env.UNIPC_TEST_NAMESPACE !== INSIDE) {
+  let reason = 'UNIPC_TEST_NAMESPACE=0';
+  if (process.env.UNIPC_TEST_NAMESPACE !== '0') {
+    const mqueueDir = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-mqueue-'));
+    const namespace = namespaceCommand(mqueueDir);
+    if (namespace.command) {
+      console.log(
+        'npm test: in an IPC and mount namespace of its own (fresh System V ids, private /dev/shm and mqueue)',
+      );
+      const [command, ...args] = namespace.command;
+      const inner = spawnSync(command, [...args, process.execPath, here, ...files], {
+        stdio: 'inherit',
+        env: { ...process.env, UNIPC_TEST_NAMESPACE: INSIDE },
+      });
+      fs.rmSync(mqueueDir, { recursive: true, force: true });
+      process.exit(inner.status ?? 1);
+    }
+    fs.rmSync(mqueueDir, { recursive: true, force: true });
+    reason = `no IPC namespace of its own here: ${namespace.reason}`;
+  }
+  console.log(
+    `npm test: on the machine's IPC namespace (${reason}); the leak check counts only this run's objects: ` +
+      'POSIX names and System V keys with the tag of this run',
+  );
+}
+
+const inside = process.env.UNIPC_TEST_NAMESPACE === INSIDE;
+// This run's tag: bits 16–30 of the System V keys the tests use (test/helpers.ts testKey()), and the
+// token in every POSIX IPC name they make (RUN, in uniqueIpcName and the fixtures' prefixes).
+const keyTag = Number(process.env.UNIPC_TEST_KEY_TAG ?? randomInt(1, 0x8000));
+const runToken = `run${keyTag.toString(16)}`;
+const ofThisRun = (o) => (o.kind ? (o.key >>> 16) % 0x8000 === keyTag : o.name.includes(`-${runToken}-`));
+
+const beforeObjects = new Set([...sysvObjects(), ...posixNames()].map(describe));
 const rootBefore = new Set(fs.readdirSync(root));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-test-'));
 const concurrency = Math.max(2, os.availableParallelism());
@@ -65,7 +141,11 @@ const run = spawnSync(
     `--test-timeout=${timeout}`,
     ...files,
   ],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, UNIPC_TEST_TMPDIR: tmp } },
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, UNIPC_TEST_TMPDIR: tmp, UNIPC_TEST_KEY_TAG: String(keyTag), UNIPC_TEST_RUN: runToken },
+  },
 );
 
 const problems = [];
@@ -74,10 +154,19 @@ if (leftInTmp.length > 0) problems.push(`left in the test directory ${tmp}: ${le
 fs.rmSync(tmp, { recursive: true, force: true });
 const strays = fs.readdirSync(root).filter((name) => !rootBefore.has(name));
 if (strays.length > 0) problems.push(`left in the project directory: ${strays.join(', ')}`);
-const leaked = [...ipcSnapshot()].filter((object) => !before.has(object));
-if (leaked.length > 0) problems.push(`IPC objects the suite created and did not remove:\n  ${leaked.join('\n  ')}`);
+const appeared = [...sysvObjects(), ...posixNames()].filter((o) => !beforeObjects.has(describe(o)));
+const leaked = inside ? appeared : appeared.filter(ofThisRun);
+if (leaked.length > 0) {
+  problems.push(`IPC objects the suite created and did not remove:\n  ${leaked.map(describe).join('\n  ')}`);
+}
 for (const problem of problems) console.error(`\nleak check: ${problem}`);
-if (problems.length === 0) console.log('\nleak check: the suite left no IPC objects, FIFOs or sockets behind');
+if (problems.length === 0) {
+  const others = appeared.length - leaked.length;
+  const scope = inside
+    ? 'its namespace holds no IPC object'
+    : `no IPC object of this run is left (${others} of other programs or unrecognisable appeared meanwhile)`;
+  console.log(`\nleak check: the suite left nothing behind: ${scope}, no FIFO or socket, no stray file`);
+}
 
 process.exitCode = run.status ?? 1;
 if (problems.length > 0) process.exitCode = 1;

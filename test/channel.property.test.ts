@@ -8,12 +8,13 @@
 // the send fixture's consumer has closed (a send that slipped through fails with 'EPIPE' at once), the
 // receive fixture's producer has closed (a receive that slipped through returns null at once).
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Channel } from '../src/channel.js';
 import { MemoryFile, mmap, SharedMemory } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { RUN, tempDir } from './helpers.js';
 import {
   argumentChecks,
   badIpcNames,
@@ -32,7 +33,7 @@ import {
 } from './property.js';
 
 const params = { numRuns: 50, endOnFailure: true };
-const PREFIX = `unipc-cp-${process.pid}-`;
+const PREFIX = `unipc-cp-${RUN}-${process.pid}-${randomBytes(4).toString('hex')}-`;
 const CAPACITY = 4096;
 const HEADER_BYTES = 4096;
 /** Int32 indices of the header words that record which thread produces and consumes (docs/channel.md). */

@@ -3,7 +3,6 @@
 // of their own meanwhile.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -17,7 +16,7 @@ import {
   SharedMemory,
   SysvSharedMemory,
 } from '../src/index.js';
-import { finished, lineFrom, quietly, root, spawnPeer, uniqueIpcName } from './helpers.js';
+import { finished, lineFrom, quietly, root, spawnPeer, testKey, uniqueIpcName } from './helpers.js';
 
 const bin = path.join(root, 'dist', 'esm', 'cli', 'main.js');
 const unipc = (...args: string[]) =>
@@ -131,7 +130,7 @@ test('rm asks first: without a terminal it refuses (exit 3); at a terminal "n" k
 });
 
 test('rm --yes removes by id, key and name; a key two kinds share needs --type; a target matching nothing is exit 1', () => {
-  const key = randomInt(0x10000, 0x7fffffff);
+  const key = testKey();
   const hex = `0x${key.toString(16).padStart(8, '0')}`;
   const set = SemaphoreSet.get(key, { create: true, exclusive: true, count: 1 });
   const queue = MessageQueue.get(key, { create: true, exclusive: true });

@@ -1,13 +1,13 @@
 // Shared by the tests: private temporary paths, Node peer processes, C peer programs.
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { IpcError, type SpawnOptions, spawn } from '../src/index.js';
+import { ftok, IpcError, type SpawnOptions, spawn } from '../src/index.js';
 
 export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -147,10 +147,74 @@ export function threadCount(): number {
   return fs.readdirSync('/proc/self/task').length;
 }
 
+/**
+ * A random System V key of this test run, never IPC_PRIVATE: bits 16–30 are the run's tag
+ * (UNIPC_TEST_KEY_TAG, set by scripts/test.mjs), by which the runner's leak check tells this run's objects
+ * from other programs' where the suite cannot have an IPC namespace of its own. With `highBit`, a key
+ * that is negative as a C key_t.
+ */
+export function testKey({ highBit = false } = {}): number {
+  const tag = Number(process.env.UNIPC_TEST_KEY_TAG ?? 0x7fff) & 0x7fff;
+  return ((highBit ? 0x8000 : 0) | tag) * 0x10000 + randomInt(1, 0x10000);
+}
+
+/**
+ * A new empty file in `dir` whose ftok() key for each of `projects` no System V segment has now: a key
+ * keeps only part of the inode and device, so another program's segment may have it.
+ */
+export function ftokAnchor(dir: string, projects: number[]): string {
+  const taken = new Set(
+    fs
+      .readFileSync('/proc/sysvipc/shm', 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => Number(line.trim().split(/\s+/)[0]) >>> 0),
+  );
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const file = path.join(dir, `anchor-${attempt}`);
+    fs.writeFileSync(file, '');
+    if (projects.every((project) => !taken.has(ftok(file, project)))) return file;
+  }
+  throw new Error(`no file in ${dir} has free ftok keys for projects ${projects.join(', ')}`);
+}
+
+let nobody: string | false | undefined;
+/**
+ * Why a peer cannot run here as another user (nobody, uid 65534), or false when it can: that takes root,
+ * and a checkout that user may read (not one under a mode-700 home, say). For `skip` in a test's options.
+ */
+export function cannotRunAsNobody(): string | false {
+  if (nobody === undefined) {
+    if (process.getuid?.() !== 0) {
+      nobody = 'needs root to run a peer as another user';
+    } else {
+      const env = { ...process.env, HOME: '/tmp' };
+      const probe = spawnSync(process.execPath, ['--import', 'tsx', '-e', 'process.stdout.write("ok")'], {
+        cwd: root,
+        uid: 65534,
+        gid: 65534,
+        env,
+        encoding: 'utf8',
+      });
+      nobody =
+        probe.stdout === 'ok' ? false : 'a Node peer cannot run as uid 65534 here (is the checkout readable to it?)';
+    }
+  }
+  return nobody;
+}
+
 let nameCounter = 0;
-/** A POSIX IPC name, `unipc-<family>-…` without the slash, that no other test file or run can be using. */
+/**
+ * This test run's token (UNIPC_TEST_RUN, set by scripts/test.mjs), in every POSIX IPC name the tests make:
+ * by it the runner's leak check tells this run's objects from other programs' (another run's included)
+ * where the suite cannot have an IPC namespace of its own.
+ */
+export const RUN = process.env.UNIPC_TEST_RUN ?? 'run0';
+
+/** A POSIX IPC name, `unipc-<family>-<RUN>-…` without the slash, that no other test file or run can be using. */
 export function uniqueIpcName(family: string): string {
-  return `unipc-${family}-${process.pid}-${++nameCounter}-${randomBytes(4).toString('hex')}`;
+  return `unipc-${family}-${RUN}-${process.pid}-${++nameCounter}-${randomBytes(4).toString('hex')}`;
 }
 
 /**

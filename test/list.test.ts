@@ -35,7 +35,8 @@ import { native } from '../src/native.js';
 import { compilePeer, finished, lineFrom, quietly, root, spawnPeer, tempDir, uniqueIpcName } from './helpers.js';
 
 const isRoot = process.geteuid?.() === 0;
-const hasUnshare = spawnSync('unshare', ['--version']).status === 0;
+// Whether this process may make a mount namespace (root in a container often may not).
+const canUnshareMount = spawnSync('unshare', ['--mount', 'true']).status === 0;
 
 function find<T extends IpcObject>(
   type: T['type'],
@@ -274,27 +275,32 @@ describe('list()', () => {
           const m = o as SysvShmRecord;
           return [...common, String(m.size), String(m.attachments), ...(m.markedForRemoval ? ['dest'] : [])];
         });
-      // Other tests create and remove objects meanwhile: compare only a snapshot that did not change
-      // while ipcs ran (the same before and after).
-      let compared = false;
-      for (let attempt = 0; attempt < 50 && !compared; attempt++) {
+      // Other tests and programs create and remove objects meanwhile, between any two of these reads: a
+      // snapshot counts only if list() saw the same before and after ipcs ran, and a disagreement only
+      // if every such snapshot disagrees (the last one is reported).
+      const sort = (table: string[][]) => [...table].sort((a, b) => Number(a[1]) - Number(b[1]));
+      let disagreement: string | undefined = 'no snapshot held still while ipcs ran';
+      for (let attempt = 0; attempt < 50 && disagreement !== undefined; attempt++) {
         const before = IPC_KINDS.map(shown);
         const text = IPC_KINDS.map((_, i) => ipcs(['-q', '-s', '-m'][i]!));
         const totals = ipcs('-u');
         const after = IPC_KINDS.map(shown);
         if (JSON.stringify(before) !== JSON.stringify(after)) continue;
-        IPC_KINDS.forEach((kind, i) => {
-          const fromIpcs = rows(text[i]!).map((row) => row.filter((cell) => cell !== ''));
-          const sort = (table: string[][]) => [...table].sort((a, b) => Number(a[1]) - Number(b[1]));
-          assert.deepEqual(sort(after[i]!), sort(fromIpcs), `${kind}: list() and ipcs show the same objects`);
-        });
+        const fromIpcs = text.map((t) => sort(rows(t).map((row) => row.filter((cell) => cell !== ''))));
         // ipcs -u counts from msgctl(MSG_INFO), semctl(SEM_INFO) and shmctl(SHM_INFO): the kernel's own tally.
-        assert.equal(after[0]!.length, summary(totals, /allocated queues = (\d+)/));
-        assert.equal(after[1]!.length, summary(totals, /used arrays = (\d+)/));
-        assert.equal(after[2]!.length, summary(totals, /segments allocated (\d+)/));
-        compared = true;
+        const tallies = [/allocated queues = (\d+)/, /used arrays = (\d+)/, /segments allocated (\d+)/];
+        const kind = IPC_KINDS.findIndex(
+          (_, i) =>
+            JSON.stringify(sort(after[i]!)) !== JSON.stringify(fromIpcs[i]) ||
+            after[i]!.length !== summary(totals, tallies[i]!),
+        );
+        disagreement =
+          kind === -1
+            ? undefined
+            : `${IPC_KINDS[kind]}: list() ${JSON.stringify(sort(after[kind]!))}, ipcs ${JSON.stringify(fromIpcs[kind])}, ` +
+              `ipcs -u ${summary(totals, tallies[kind]!)}`;
       }
-      assert.ok(compared, 'the machine held still long enough for one comparison');
+      assert.equal(disagreement, undefined, 'list() and ipcs show the same objects, and the kernel the same count');
       assert.ok(
         list({ type: 'sysv-queue' }).some(
           (o) => (o as SysvQueueRecord).id === queue.id && (o as SysvQueueRecord).bytes === 8,
@@ -308,7 +314,9 @@ describe('list()', () => {
   });
 
   test('POSIX queues are listed from a mounted mqueue filesystem, and otherwise said to be unlisted', {
-    skip: !(isRoot && hasUnshare) && 'needs root and unshare(1) to mount mqueue in a private mount namespace',
+    skip:
+      !(isRoot && canUnshareMount) &&
+      'needs to make a mount namespace (root, and unshare(1) allowed) to mount mqueue privately',
   }, () => {
     const name = `/${uniqueIpcName('list')}`;
     using dir = tempDir('mq-');

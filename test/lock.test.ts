@@ -3,7 +3,6 @@
 // C header (include/unipc/lock.h) taking the same locks.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -22,7 +21,7 @@ import {
   SysvSharedMemory,
   waiterStats,
 } from '../src/index.js';
-import { compilePeer, finished, lineFrom, spawnPeer, tempDir } from './helpers.js';
+import { compilePeer, finished, lineFrom, spawnPeer, tempDir, uniqueIpcName } from './helpers.js';
 
 const OWNER_DIED = 0x40000000;
 
@@ -40,7 +39,7 @@ interface Shared {
 
 /** A fresh POSIX shared memory page laid out as test/peers/locker.ts and lock_peer.c expect. */
 function shared(): Shared {
-  const name = `/unipc-lock-${randomBytes(6).toString('hex')}`;
+  const name = `/${uniqueIpcName('lock')}`;
   const memory = SharedMemory.open(name, { create: true, exclusive: true, size: 4096 });
   const mapping = memory.map();
   memory.close();

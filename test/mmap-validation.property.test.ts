@@ -12,6 +12,7 @@
 // segments this process created are ever removed.
 import assert from 'node:assert/strict';
 import { spawn as spawnChild } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
@@ -30,7 +31,7 @@ import {
   SharedMemory,
   SysvSharedMemory,
 } from '../src/index.js';
-import { root, tempDir } from './helpers.js';
+import { RUN, root, tempDir, testKey } from './helpers.js';
 import {
   anything,
   argumentChecks,
@@ -65,7 +66,7 @@ const few = { numRuns: 12, endOnFailure: true };
 const MAX_UID = 2 ** 32 - 2;
 const SEALS = ['seal', 'shrink', 'grow', 'write'] as const;
 /** Every POSIX shared memory object this file could create (even by a call that slipped through). */
-const PREFIX = `unipc-mv-${process.pid}-`;
+const PREFIX = `unipc-mv-${RUN}-${process.pid}-${randomBytes(4).toString('hex')}-`;
 
 // ---------------------------------------------------------------------------------------------------
 // Checking errors (the checks are in ./property.ts; what this file adds is how to undo shared memory)
@@ -168,7 +169,7 @@ function freeKey(): number {
       .map((line) => Number(line.trim().split(/\s+/)[0])),
   );
   for (;;) {
-    const key = (0x6d760000 + ((process.pid * 7919 + Math.floor(Math.random() * 0xffff)) & 0xffff)) | 0;
+    const key = testKey() | 0; // as /proc/sysvipc prints it
     if (!used.has(key)) return key;
   }
 }
@@ -1484,15 +1485,14 @@ describe('SysvSharedMemory: get(), fromId(), attach(), set()', () => {
   });
 
   test('fromId(id): an id of no segment is IpcError EINVAL; the fixture’s id works (control)', () => {
-    const used = new Set(
-      fs
-        .readFileSync('/proc/sysvipc/shm', 'utf8')
-        .trim()
-        .split('\n')
-        .slice(1)
-        .map((line) => Number(line.trim().split(/\s+/)[1])),
-    );
-    const unused = fc.integer({ min: 0, max: MAX_INT32 }).filter((id) => !used.has(id) && id !== segment.id);
+    // Ids of segments this test made and removed: no other program can hold them now (an id absent from
+    // a snapshot could be handed out to a concurrent one meanwhile, small ids first on a fresh machine).
+    const removed = Array.from({ length: 5 }, () => {
+      const gone = SysvSharedMemory.get(IPC_PRIVATE, { create: true, size: PAGE_SIZE });
+      gone.remove();
+      return gone.id;
+    });
+    const unused = fc.constantFrom(...removed);
     fc.assert(
       fc.property(unused, (id) => throwsIpcError(() => SysvSharedMemory.fromId(id), 'EINVAL', 'shmctl')),
       few,

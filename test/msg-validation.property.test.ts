@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { IPC_PRIVATE, MessageQueue, PosixQueue } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { RUN, tempDir, uniqueIpcName } from './helpers.js';
 import {
   anything,
   argumentChecks,
@@ -206,7 +206,7 @@ describe('MessageQueue arguments', () => {
 
 describe('PosixQueue arguments', () => {
   let closed: PosixQueue;
-  const missing = `/unipc-validation-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const missing = `/${uniqueIpcName('validation')}`;
   before(() => {
     const name = `${missing}-fixture`;
     closed = PosixQueue.open(name, { create: true, exclusive: true, messageSize: 16, maxMessages: 2 });
@@ -345,7 +345,7 @@ describe('MessageQueue: fromId(), messages(), set() owners', () => {
 });
 
 describe('PosixQueue: names, unlink(), messages(), setNonBlocking()', () => {
-  const PREFIX = `unipc-mqp-${process.pid}-`;
+  const PREFIX = `unipc-mqp-${RUN}-${process.pid}-${randomBytes(4).toString('hex')}-`;
   let open: PosixQueue;
   let closed: PosixQueue;
   const fixture = `/${PREFIX}fixture`;

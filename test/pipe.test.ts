@@ -17,7 +17,16 @@ import {
   spawn,
   waiterStats,
 } from '../src/index.js';
-import { collector, compilePeer, finished, openFdCount, root, spawnPeer, tempDir } from './helpers.js';
+import {
+  cannotRunAsNobody,
+  collector,
+  compilePeer,
+  finished,
+  openFdCount,
+  root,
+  spawnPeer,
+  tempDir,
+} from './helpers.js';
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -341,7 +350,7 @@ describe('FIFOs', () => {
   });
 
   test('EACCES for a process that may not create the FIFO', {
-    skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user',
+    skip: cannotRunAsNobody(),
   }, async () => {
     using dir = tempDir();
     fs.chmodSync(dir.path, 0o755);

@@ -3,11 +3,10 @@
 // directions of every wait, and counters shared by C and Node processes under the semaphore.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn as spawnRaw, spawnSync } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { IPC_PRIVATE, NamedSemaphore, SemaphoreSet, SharedMemory, SysvSharedMemory } from '../src/index.js';
-import { compilePeer, finished, lineFrom, spawnPeer } from './helpers.js';
+import { compilePeer, finished, lineFrom, spawnPeer, testKey } from './helpers.js';
 import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
 
 /** Runs a program to its end in the C locale (stable util-linux output); asserts exit code 0. */
@@ -89,7 +88,7 @@ describe('System V semaphore sets ↔ util-linux and C', () => {
   });
 
   test('a set unipc made is listed by ipcs -s with its key, perms and nsems, and ipcs -s -i matches getAll()', () => {
-    const key = randomInt(1, 0x7fffffff);
+    const key = testKey();
     const set = SemaphoreSet.get(key, { count: 4, create: true, exclusive: true, mode: 0o604 });
     try {
       set.setAll([0, 1, 2, 3]);

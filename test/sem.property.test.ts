@@ -8,11 +8,12 @@
 // block; names start with PREFIX (this process's own); System V calls that could create use IPC_PRIVATE,
 // and what a slipped call created is removed.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { IPC_PRIVATE, NamedSemaphore, SEMVMX, SemaphoreSet } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { RUN, tempDir } from './helpers.js';
 import {
   anything,
   argumentChecks,
@@ -34,7 +35,7 @@ import {
 } from './property.js';
 
 const params = { numRuns: 50, endOnFailure: true };
-const PREFIX = `unipc-sp-${process.pid}-`;
+const PREFIX = `unipc-sp-${RUN}-${process.pid}-${randomBytes(4).toString('hex')}-`;
 const [SEMMSL, , SEMOPM] = fs.readFileSync('/proc/sys/kernel/sem', 'utf8').trim().split(/\s+/).map(Number) as [
   number,
   number,

@@ -3,7 +3,6 @@
 // Every set made here is removed and every name unlinked, also when a test fails.
 import assert from 'node:assert/strict';
 import { spawn as spawnRaw } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +18,7 @@ import {
   SysvSharedMemory,
   waiterStats,
 } from '../src/index.js';
-import { collector, compilePeer, finished, lineFrom, spawnPeer } from './helpers.js';
+import { cannotRunAsNobody, collector, compilePeer, finished, lineFrom, spawnPeer, testKey } from './helpers.js';
 import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
 
 // ---- fixtures that never leak ----------------------------------------------------------------------
@@ -110,7 +109,7 @@ describe('SemaphoreSet', () => {
     }));
 
   test('a random key: exclusive creation, then found by key (count 0) and by id; EEXIST names the key', () => {
-    const key = randomInt(1, 0x7fffffff);
+    const key = testKey();
     const set = SemaphoreSet.get(key, { count: 2, create: true, exclusive: true, mode: 0o640 });
     try {
       const again = SemaphoreSet.get(key);
@@ -287,9 +286,9 @@ describe('SemaphoreSet', () => {
   });
 
   test('a user who may alter but not read a set can still open it (by key and id) and use it', {
-    skip: process.getuid?.() !== 0 && 'needs root to run a peer as another user',
+    skip: cannotRunAsNobody(),
   }, async () => {
-    const key = randomInt(1, 2 ** 31 - 1);
+    const key = testKey();
     const set = SemaphoreSet.get(key, { count: 2, create: true, exclusive: true, mode: 0o622 });
     try {
       const env = { ...process.env, HOME: '/tmp' };
@@ -340,7 +339,7 @@ describe('SemaphoreSet', () => {
     }));
 
   test('errors name the key and the id; setPermissions() changes only what it is given', () => {
-    const key = randomInt(1, 0x7fffffff);
+    const key = testKey();
     const set = SemaphoreSet.get(key, { count: 1, create: true, exclusive: true });
     try {
       set.setPermissions({ mode: 0o604 });

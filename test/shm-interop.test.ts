@@ -3,13 +3,13 @@
 // (shmget/shmat), util-linux's ipcs/ipcrm/ipcmk, and ftok() as C computes it. Every peer is a real process.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { ftok, IPC_PRIVATE, IpcError, PAGE_SIZE, SharedMemory, SysvSharedMemory } from '../src/index.js';
-import { compilePeer, quietly, root, tempDir, uniqueIpcName } from './helpers.js';
+import { compilePeer, ftokAnchor, quietly, root, tempDir, testKey, uniqueIpcName } from './helpers.js';
 
 const pythonPeer = path.join(root, 'test', 'peers', 'shm.py');
 
@@ -61,11 +61,8 @@ function fromHex(hex: string): Buffer {
 
 const uniqueName = (): string => uniqueIpcName('interop');
 
-/** A random System V key, not IPC_PRIVATE; with `highBit`, one that is negative as a C key_t. */
-function randomKey(highBit: boolean): number {
-  const low = randomInt(1, 0x7fffffff);
-  return highBit ? (low | 0x80000000) >>> 0 : low;
-}
+/** A random System V key of this run, not IPC_PRIVATE; with `highBit`, one that is negative as a C key_t. */
+const randomKey = (highBit: boolean): number => testKey({ highBit });
 
 function isCode(error: unknown, ...codes: string[]): boolean {
   return error instanceof IpcError && codes.includes(error.code);
@@ -597,8 +594,7 @@ describe('ftok() ↔ C', () => {
   test('a key from ftok names the same segment in C and in unipc, both ways', () => {
     const program = compilePeer('shm_sysv');
     using dir = tempDir('ftok-');
-    const file = dir.file('key-file');
-    fs.writeFileSync(file, 'ftok');
+    const file = ftokAnchor(dir.path, [85, 255]);
     const ids: number[] = [];
     try {
       // C creates with its own ftok(file, 'U'); unipc finds it with unipc's.

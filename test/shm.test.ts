@@ -11,9 +11,9 @@ import {
   SharedMemory,
   SysvSharedMemory,
 } from '../src/index.js';
-import { finished, spawnPeer, tempDir } from './helpers.js';
+import { finished, ftokAnchor, spawnPeer, tempDir, uniqueIpcName } from './helpers.js';
 
-const unique = (what: string) => `unipc-test-${what}-${process.pid}`;
+const unique = (what: string) => uniqueIpcName(`test-${what}`);
 
 describe('POSIX shared memory', () => {
   test('two processes share an object by name; it is created 0o600 and sized with ftruncate', async () => {
@@ -184,11 +184,11 @@ describe('System V shared memory', () => {
 
   test('keys from ftok; create, exclusive and permissions; set() changes the mode', () => {
     using dir = tempDir();
-    fs.writeFileSync(dir.file('anchor'), '');
-    const key = ftok(dir.file('anchor'), 42);
+    const anchor = ftokAnchor(dir.path, [42]);
+    const key = ftok(anchor, 42);
     assert.ok(key > 0 && key <= 0xffffffff);
-    assert.equal(ftok(dir.file('anchor'), 42), key, 'the same file and project give the same key');
-    assert.notEqual(ftok(dir.file('anchor'), 43), key);
+    assert.equal(ftok(anchor, 42), key, 'the same file and project give the same key');
+    assert.notEqual(ftok(anchor, 43), key);
     assert.throws(() => ftok(dir.file('absent'), 1), { code: 'ENOENT', syscall: 'ftok' });
     assert.throws(
       () => SysvSharedMemory.get(key),

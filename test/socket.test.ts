@@ -15,7 +15,7 @@ import {
   UnixSocket,
 } from '../src/index.js';
 import { constants, native } from '../src/native.js';
-import { compilePeer, finished, openFdCount, spawnPeer, tempDir } from './helpers.js';
+import { compilePeer, finished, openFdCount, spawnPeer, tempDir, uniqueIpcName } from './helpers.js';
 
 describe('socketpair()', () => {
   for (const type of ['seqpacket', 'dgram'] as const) {
@@ -351,7 +351,7 @@ describe('listen() and connect()', () => {
   }
 
   test('connectSync, an abstract name, and connections() iteration', async () => {
-    const name = `\0unipc-test-${process.pid}`;
+    const name = `\0${uniqueIpcName('abstract')}`;
     const server = listen(name, { type: 'seqpacket' });
     const client = connectSync(name, { type: 'seqpacket', timeout: 1000 });
     const iterator = server.connections();

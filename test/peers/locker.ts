@@ -60,8 +60,10 @@ switch (command) {
       const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
         workerData: { script: import.meta.url, args: [name, 'worker-hold'] },
       });
+      // Listened for before the message is awaited: the worker may be gone by the time it is handled.
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
       const tid = await new Promise((resolve) => worker.once('message', resolve));
-      await new Promise((resolve) => worker.once('exit', resolve));
+      await exited;
       console.log(`worker ${tid} gone`);
       setInterval(() => {}, 1 << 30);
     } else {

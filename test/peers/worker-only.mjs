@@ -14,8 +14,10 @@ import('unipc').then(async (u) => {
   parentPort.postMessage({ outcome, threads: u.waiterStats().threads });
 });`;
 const worker = new Worker(code, { eval: true, workerData: { fifo } });
+// Listened for before the message is awaited: the worker may be gone by the time the message is handled.
+const exited = new Promise((resolve) => worker.once('exit', resolve));
 const report = await new Promise((resolve) => worker.once('message', resolve));
-await new Promise((resolve) => worker.once('exit', resolve));
+await exited;
 fs.rmSync(fifo);
 await sleep(Number(process.env.UNIPC_WAITER_IDLE_MS) * 5 + 300);
 const mapped = fs.readFileSync('/proc/self/maps', 'utf8').includes('unipc.node');
