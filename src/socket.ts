@@ -90,6 +90,9 @@ function largestDatagram(): number {
   return 1024 * 1024;
 }
 
+const EAGAIN = errnoValue('EAGAIN');
+const ECONNRESET = errnoValue('ECONNRESET');
+
 let receiveBuffer: Buffer | undefined;
 const receiveMeta = new Int32Array(constants.RECVMSG_META_FIRST_FD + constants.SCM_MAX_FD);
 const META_FLAGS = 0;
@@ -124,6 +127,8 @@ function receiveSize(type: SocketType, options: { maxSize?: number }): number {
  */
 export class UnixSocket extends FdHandle {
   readonly type: SocketType;
+  // An ECONNRESET taken from the kernel while messages were still queued, reported once they are received.
+  #resetPending = false;
 
   /** @internal Use socketpair(), connect(), UnixServer.accept() or UnixSocket.fromFd(). */
   constructor(fd: number, type: SocketType) {
@@ -293,7 +298,16 @@ export class UnixSocket extends FdHandle {
     const buffer = receiveBuffer;
     const length = message ? buffer.length : Math.min(streamSize, buffer.length);
     const flags = constants.MSG_CMSG_CLOEXEC | constants.MSG_DONTWAIT | (message ? constants.MSG_TRUNC : 0);
-    const n = attemptResult(native.recvmsg(fd, buffer, 0, length, flags, receiveMeta), 'recvmsg');
+    let returned = native.recvmsg(fd, buffer, 0, length, flags, receiveMeta);
+    if (returned === -ECONNRESET) {
+      // The peer's end was closed with data of ours unread. On a message socket the kernel reports that
+      // (once: it clears the error) ahead of the messages the peer sent before, still queued: held back
+      // until they are received, as a 'stream' socket reports it only after its bytes.
+      this.#resetPending = true;
+      returned = native.recvmsg(fd, buffer, 0, length, flags, receiveMeta);
+    }
+    if (returned === -EAGAIN && this.#resetPending) return this.#reportReset();
+    const n = attemptResult(returned, 'recvmsg');
     if (n === AGAIN) return AGAIN;
     const meta = receiveMeta;
     const fds = Array.from(
@@ -301,7 +315,7 @@ export class UnixSocket extends FdHandle {
     );
     const hasCredentials = meta[META_HAS_CREDENTIALS] === 1;
     if (n === 0 && fds.length === 0 && (this.type === 'stream' || (this.type === 'seqpacket' && !hasCredentials))) {
-      return null;
+      return this.#resetPending ? this.#reportReset() : null;
     }
     if (n > length) {
       for (const received of fds) native.close(received);
@@ -318,6 +332,11 @@ export class UnixSocket extends FdHandle {
     }
     if (meta[META_FLAGS] & constants.MSG_CTRUNC) result.fdsTruncated = true;
     return result;
+  }
+
+  #reportReset(): never {
+    this.#resetPending = false;
+    throw new IpcError(ECONNRESET, 'recvmsg');
   }
 }
 
