@@ -324,7 +324,10 @@ export class SysvSharedMemory {
   static fromId(id: number): SysvSharedMemory {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
     const probe = new SysvSharedMemory(id, IPC_PRIVATE);
-    return new SysvSharedMemory(id, probe.stat().key);
+    // Reading the key needs read permission, which removing the segment or changing its owner and mode
+    // do not (they need ownership): a segment this user may not read opens keyless.
+    const stat = statUnlessDenied(() => probe.stat());
+    return stat ? new SysvSharedMemory(id, stat.key) : probe;
   }
 
   /**
