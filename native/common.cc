@@ -80,4 +80,14 @@ int32_t* Args::Int32Out(size_t i, size_t min_length, size_t* length) {
   return view.Data();
 }
 
+ByteRange Args::Float64Out(size_t i, size_t elements, const char* call) {
+  ByteRange out = Bytes(i);
+  if (!ok_ || out.length >= elements * sizeof(double)) return out;
+  ok_ = false;
+  std::string message = std::string("unipc native call: ") + call + " needs an output Float64Array of at least " +
+                        std::to_string(elements) + " elements; it got " + std::to_string(out.length) + " bytes";
+  napi_throw_type_error(Env(), "ERR_INVALID_ARG_VALUE", message.c_str());
+  return {nullptr, 0};
+}
+
 }  // namespace unipc

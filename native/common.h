@@ -68,6 +68,10 @@ class Args {
   ByteRange Bytes(size_t i, size_t offset_index, size_t length_index);
   // An Int32Array the call writes its outputs into, of at least min_length elements.
   int32_t* Int32Out(size_t i, size_t min_length, size_t* length = nullptr);
+  // The bytes of the view `call` writes `elements` doubles into. One too short is a bug in the TypeScript
+  // that sized it, not something the kernel said: a TypeError (ERR_INVALID_ARG_VALUE) naming the call,
+  // where -EINVAL would surface as a kernel-looking IpcError.
+  ByteRange Float64Out(size_t i, size_t elements, const char* call);
 
  private:
   bool Check(size_t i, bool valid, const char* expected);

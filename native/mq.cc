@@ -12,15 +12,6 @@
 namespace unipc {
 namespace {
 
-// An output array too short for its fields is a bug in the TypeScript that sized it, not something the
-// kernel said: a TypeError, where -EINVAL would surface as a kernel-looking IpcError.
-Napi::Value OutputTooShort(Napi::Env env, const char* function, size_t fields, size_t bytes) {
-  std::string message = std::string("unipc native call: ") + function + " needs an output Float64Array of at least " +
-                        std::to_string(fields) + " elements; it got " + std::to_string(bytes) + " bytes";
-  napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", message.c_str());
-  return env.Undefined();
-}
-
 // mqOpen(name, flags, mode, maxMessages, messageSize) → descriptor. Attributes are passed only when
 // maxMessages > 0 (otherwise a new queue gets the system's defaults). The kernel sets close-on-exec.
 Napi::Value MqOpen(const Napi::CallbackInfo& info) {
@@ -74,10 +65,9 @@ Napi::Value MqReceive(const Napi::CallbackInfo& info) {
 Napi::Value MqGetattr(const Napi::CallbackInfo& info) {
   Args args(info);
   int fd = args.Int32(0);
-  ByteRange out = args.Bytes(1);
-  if (!args.ok()) return info.Env().Undefined();
   constexpr size_t kFields = 4;
-  if (out.length < kFields * sizeof(double)) return OutputTooShort(info.Env(), "mqGetattr", kFields, out.length);
+  ByteRange out = args.Float64Out(1, kFields, "mqGetattr");
+  if (!args.ok()) return info.Env().Undefined();
   struct mq_attr attr {};
   if (mq_getattr(fd, &attr) != 0) return Result(info.Env(), -errno);
   double fields[kFields] = {static_cast<double>(attr.mq_flags), static_cast<double>(attr.mq_maxmsg),

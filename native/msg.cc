@@ -19,15 +19,6 @@
 namespace unipc {
 namespace {
 
-// An output array too short for its fields is a bug in the TypeScript that sized it, not something the
-// kernel said: a TypeError, where -EINVAL would surface as a kernel-looking IpcError.
-Napi::Value OutputTooShort(Napi::Env env, const char* function, size_t fields, size_t bytes) {
-  std::string message = std::string("unipc native call: ") + function + " needs an output Float64Array of at least " +
-                        std::to_string(fields) + " elements; it got " + std::to_string(bytes) + " bytes";
-  napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", message.c_str());
-  return env.Undefined();
-}
-
 // A message type or selector: a C long, given as a Number (exact) or a BigInt. Throws a TypeError when it
 // is neither or does not fit (TypeScript validated it; this only guards against a bug there).
 bool LongArg(const Napi::CallbackInfo& info, size_t i, long* out) {
@@ -180,10 +171,8 @@ enum StatField {
 Napi::Value MsgctlStat(const Napi::CallbackInfo& info) {
   Args args(info);
   int id = args.Int32(0);
-  ByteRange out = args.Bytes(1);
+  ByteRange out = args.Float64Out(1, kStatFields, "msgctlStat");
   if (!args.ok()) return info.Env().Undefined();
-  if (out.length < kStatFields * sizeof(double))
-    return OutputTooShort(info.Env(), "msgctlStat", kStatFields, out.length);
   struct msqid_ds stat;
   if (msgctl(id, IPC_STAT, &stat) != 0) return Result(info.Env(), -errno);
   double fields[kStatFields];

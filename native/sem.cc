@@ -31,15 +31,6 @@ union SemUnion {
 
 // ---- System V ------------------------------------------------------------------------------------
 
-// An output array too short for its fields is a bug in the TypeScript that sized it, not something the
-// kernel said: a TypeError, where -EINVAL would surface as a kernel-looking IpcError.
-Napi::Value OutputTooShort(Napi::Env env, const char* function, size_t fields, size_t bytes) {
-  std::string message = std::string("unipc native call: ") + function + " needs an output Float64Array of at least " +
-                        std::to_string(fields) + " elements; it got " + std::to_string(bytes) + " bytes";
-  napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", message.c_str());
-  return env.Undefined();
-}
-
 // semget(key, nsems, flags) → id
 Napi::Value Semget(const Napi::CallbackInfo& info) {
   Args args(info);
@@ -190,10 +181,8 @@ enum StatField { kStatNsems = kPermFields, kStatOtime, kStatCtime, kStatFields }
 Napi::Value SemctlStat(const Napi::CallbackInfo& info) {
   Args args(info);
   int id = args.Int32(0);
-  ByteRange out = args.Bytes(1);
+  ByteRange out = args.Float64Out(1, kStatFields, "semctlStat");
   if (!args.ok()) return info.Env().Undefined();
-  if (out.length < kStatFields * sizeof(double))
-    return OutputTooShort(info.Env(), "semctlStat", kStatFields, out.length);
   struct semid_ds stat;
   SemUnion arg;
   arg.buf = &stat;
