@@ -371,21 +371,29 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
     else fdOf(entry, `options.fds[${i}]`);
   });
   const stdio = normalizeStdio(spawnOptions.stdio);
-  const given = entries.map((entry) => {
-    if (!(entry instanceof FdHandle)) return { fd: fdOf(entry, 'fd'), owner: undefined, flags: -1 };
-    const flags = native.fcntl(entry.fd, constants.F_GETFL, 0);
-    return { fd: prepareForTransfer(entry), owner: entry, flags };
-  });
+  const given: Array<{ fd: number; owner: FdHandle | undefined; flags: number }> = [];
   let child: ChildProcess;
   try {
+    for (const entry of entries) {
+      if (!(entry instanceof FdHandle)) {
+        given.push({ fd: fdOf(entry, 'fd'), owner: undefined, flags: -1 });
+        continue;
+      }
+      const flags = native.fcntl(entry.fd, constants.F_GETFL, 0);
+      given.push({ fd: prepareForTransfer(entry), owner: entry, flags });
+    }
     child = child_process.spawn(command, [...args], {
       ...spawnOptions,
       stdio: [...stdio, ...given.map((g) => g.fd)] as child_process.StdioOptions,
     });
   } catch (error) {
-    // Node refused one of its own options (cwd, env, uid, …): the ends stay this process's, as they were.
+    // Node refused one of its own options (cwd, env, uid, …), or an end could not be made ready: the ends
+    // stay this process's, as they were. The first error is the one to report, not a failure to restore.
     for (const { fd, owner, flags } of given) {
-      if (owner && flags >= 0 && (flags & constants.O_NONBLOCK) !== 0) setNonBlocking(fd, true);
+      if (!owner || flags < 0 || (flags & constants.O_NONBLOCK) === 0) continue;
+      try {
+        setNonBlocking(fd, true);
+      } catch {}
     }
     throw error;
   }
