@@ -8,7 +8,8 @@ import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } 
 import { Mutex, type MutexGuard } from './lock.js';
 import { type Mapping, MemoryFile } from './mmap.js';
 import { native } from './native.js';
-import { SharedMemory, toIpcName } from './shm.js';
+import { toIpcName } from './posix-name.js';
+import { SharedMemory } from './shm.js';
 import {
   invalidArgValue,
   invalidState,

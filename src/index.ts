@@ -94,12 +94,8 @@ export {
   type SemaphoreWaitSyncOptions,
 } from './sem.js';
 export {
-  ftok,
-  IPC_PRIVATE,
   SharedMemory,
   type SharedMemoryOptions,
-  type SysvObjectStat,
-  type SysvPermissions,
   SysvSharedMemory,
   type SysvSharedMemoryOptions,
   type SysvSharedMemoryStat,
@@ -122,4 +118,5 @@ export {
   UnixServer,
   UnixSocket,
 } from './socket.js';
+export { ftok, IPC_PRIVATE, type SysvObjectStat, type SysvPermissions } from './sysv.js';
 export type { RefOptions, SyncWaitOptions, WaitOptions } from './wait.js';

@@ -18,7 +18,8 @@ import { PosixQueue } from './mq.js';
 import { MessageQueue } from './msg.js';
 import { constants, native } from './native.js';
 import { NamedSemaphore, SemaphoreSet } from './sem.js';
-import { SharedMemory, SysvSharedMemory, secondsToDate } from './shm.js';
+import { SharedMemory, SysvSharedMemory } from './shm.js';
+import { secondsToDate } from './sysv.js';
 import {
   invalidArgType,
   validateBoolean,

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { check, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
 import { type Bytes, FdHandle } from './fd.js';
 import { constants, native } from './native.js';
-import { toIpcName } from './shm.js';
+import { toIpcName } from './posix-name.js';
 import {
   invalidArgValue,
   outOfRange,

@@ -18,7 +18,7 @@ import {
   secondsToDate,
   statUnlessDenied,
   toKey,
-} from './shm.js';
+} from './sysv.js';
 import {
   invalidArgType,
   invalidArgValue,

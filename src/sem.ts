@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { check, closedError, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { markCreatedPath } from './mark.js';
 import { constants, native } from './native.js';
+import { toIpcName } from './posix-name.js';
 import {
   IPC_PRIVATE,
   permissionFields,
@@ -12,9 +13,8 @@ import {
   type SysvPermissions,
   secondsToDate,
   statUnlessDenied,
-  toIpcName,
   toKey,
-} from './shm.js';
+} from './sysv.js';
 import {
   invalidArgType,
   invalidArgValue,

@@ -5,35 +5,25 @@ import { FdHandle } from './fd.js';
 import { markCreated } from './mark.js';
 import { MAX_MAPPING_LENGTH, type MapOptions, type Mapping, mapDescriptorOf, newMapping } from './mmap.js';
 import { constants, native } from './native.js';
+import { toIpcName } from './posix-name.js';
 import {
-  invalidArgType,
+  IPC_PRIVATE,
+  permissionFields,
+  permissionsToSet,
+  type SysvObjectStat,
+  type SysvPermissions,
+  secondsToDate,
+  statUnlessDenied,
+  toKey,
+} from './sysv.js';
+import {
   invalidArgValue,
-  isWellFormed,
-  toPath,
   validateBoolean,
   validateFd,
   validateInteger,
   validateMode,
-  validateObject,
   validateOptions,
 } from './validate.js';
-
-const NAME_MAX = 255;
-
-/**
- * A POSIX IPC name as the kernel and glibc take it: '/name' or 'name' (one leading slash, no other),
- * at most 255 bytes after the slash, not '.' or '..'. Returns the '/name' form.
- */
-export function toIpcName(value: unknown, name = 'name'): string {
-  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
-  const bare = value.startsWith('/') ? value.slice(1) : value;
-  if (bare.length === 0 || bare.includes('/') || bare.includes('\0') || bare === '.' || bare === '..') {
-    throw invalidArgValue(name, value, "must be a name with one optional leading '/' and no other '/' or null bytes");
-  }
-  if (Buffer.byteLength(bare) > NAME_MAX) throw invalidArgValue(name, value, `must be at most ${NAME_MAX} bytes long`);
-  if (!isWellFormed(bare)) throw invalidArgValue(name, value, 'must be well-formed Unicode (no lone surrogates)');
-  return `/${bare}`;
-}
 
 export interface SharedMemoryOptions {
   /** Create the object if it does not exist (O_CREAT). Default false. */
@@ -151,24 +141,6 @@ export class SharedMemory extends FdHandle {
 
 // ---- System V ------------------------------------------------------------------------------------
 
-/** The key that always makes a new System V object (IPC_PRIVATE). */
-export const IPC_PRIVATE = 0;
-
-/** A System V key: a 32-bit value, given signed (as key_t) or unsigned (as ipcs shows it). */
-export function toKey(value: unknown, name = 'key'): number {
-  validateInteger(value, name, -(2 ** 31), 2 ** 32 - 1);
-  return value | 0;
-}
-
-/** ftok(path, projId): a System V key derived from an existing file and a project id (1–255). */
-export function ftok(path: string | URL, projectId: number): number {
-  const target = toPath(path);
-  validateInteger(projectId, 'projectId', 1, 255);
-  const out = new Int32Array(1);
-  check(native.ftok(target, projectId, out), 'ftok', { path: target });
-  return out[0] >>> 0;
-}
-
 export interface SysvSharedMemoryOptions {
   /** Size in bytes; needed to create, optional (0) to open an existing segment. */
   size?: number;
@@ -178,37 +150,6 @@ export interface SysvSharedMemoryOptions {
   exclusive?: boolean;
   /** Permission bits of a new segment. Default 0o600. */
   mode?: number;
-}
-
-/** The ipc_perm part of a System V object's IPC_STAT, by name, with the object's id. */
-export interface SysvObjectStat {
-  key: number;
-  id: number;
-  uid: number;
-  gid: number;
-  creatorUid: number;
-  creatorGid: number;
-  /** Permission bits (0o777 part of the perm's mode). */
-  mode: number;
-  /** Slot usage sequence number (the perm's __seq). */
-  sequence: number;
-}
-
-/**
- * The ipc_perm fields of a native IPC_STAT output (shmctlStat, semctlStat), which puts them first:
- * key, uid, gid, cuid, cgid, mode, seq.
- */
-export function permissionFields(out: Float64Array, id: number): SysvObjectStat {
-  return {
-    key: out[0]!,
-    id,
-    uid: out[1]!,
-    gid: out[2]!,
-    creatorUid: out[3]!,
-    creatorGid: out[4]!,
-    mode: out[5]! & 0o777,
-    sequence: out[6]!,
-  };
 }
 
 /** Every field of shmid_ds, by name. Times are null when the event never happened. */
@@ -228,61 +169,6 @@ export interface SysvSharedMemoryStat extends SysvObjectStat {
 
 // After the ipc_perm fields (permissionFields()); mode is read again for its SHM_DEST and SHM_LOCKED bits.
 const STAT = { mode: 5, size: 7, atime: 8, dtime: 9, ctime: 10, cpid: 11, lpid: 12, nattch: 13 } as const;
-
-export function secondsToDate(seconds: number): Date | null {
-  return seconds === 0 ? null : new Date(seconds * 1000);
-}
-
-/** What IPC_SET may change on a System V object: its owner and permission bits. */
-export interface SysvPermissions {
-  mode?: number;
-  uid?: number;
-  gid?: number;
-}
-
-/**
- * What `read` (an IPC_STAT) returns, or undefined when this user may not read the object ('EACCES'):
- * using a System V object needs only write (alter) permission, so callers carry on without the status.
- */
-export function statUnlessDenied<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof IpcError && error.code === 'EACCES') return undefined;
-    throw error;
-  }
-}
-
-/**
- * The values for IPC_SET: `changes` validated, and what it leaves out taken from `current()` (IPC_STAT),
- * since the kernel sets all three at once.
- */
-export function permissionsToSet(
-  changes: unknown,
-  current: () => Required<SysvPermissions>,
-): Required<SysvPermissions> {
-  validateObject<SysvPermissions>(changes, 'changes');
-  const { mode, uid, gid } = changes;
-  if (mode !== undefined) validateInteger(mode, 'changes.mode', 0, 0o777);
-  if (uid !== undefined) validateInteger(uid, 'changes.uid', 0, 2 ** 32 - 2);
-  if (gid !== undefined) validateInteger(gid, 'changes.gid', 0, 2 ** 32 - 2);
-  if (mode !== undefined && uid !== undefined && gid !== undefined) return { mode, uid, gid };
-  let now: Required<SysvPermissions>;
-  try {
-    now = current();
-  } catch (error) {
-    if (error instanceof IpcError && error.code === 'EACCES') {
-      throw new IpcError(
-        error.errno,
-        error.syscall,
-        error,
-        'may not read the values to keep (IPC_STAT): give mode, uid and gid together',
-      );
-    }
-    throw error;
-  }
-  return { mode: mode ?? now.mode, uid: uid ?? now.uid, gid: gid ?? now.gid };
-}
 
 /**
  * A System V shared memory segment (shmget), named by a key and listed by `ipcs -m`. It outlives every

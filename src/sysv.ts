@@ -1,0 +1,110 @@
+// What every System V IPC family shares (shared memory, semaphore sets, message queues), as native/sysv.h
+// does for the native side: keys, the ipc_perm part of IPC_STAT, IPC_SET of the permissions.
+import { check, IpcError } from './errors.js';
+import { native } from './native.js';
+import { toPath, validateInteger, validateObject } from './validate.js';
+
+/** The key that always makes a new System V object (IPC_PRIVATE). */
+export const IPC_PRIVATE = 0;
+
+/** A System V key: a 32-bit value, given signed (as key_t) or unsigned (as ipcs shows it). */
+export function toKey(value: unknown, name = 'key'): number {
+  validateInteger(value, name, -(2 ** 31), 2 ** 32 - 1);
+  return value | 0;
+}
+
+/** ftok(path, projId): a System V key derived from an existing file and a project id (1–255). */
+export function ftok(path: string | URL, projectId: number): number {
+  const target = toPath(path);
+  validateInteger(projectId, 'projectId', 1, 255);
+  const out = new Int32Array(1);
+  check(native.ftok(target, projectId, out), 'ftok', { path: target });
+  return out[0] >>> 0;
+}
+
+/** The ipc_perm part of a System V object's IPC_STAT, by name, with the object's id. */
+export interface SysvObjectStat {
+  key: number;
+  id: number;
+  uid: number;
+  gid: number;
+  creatorUid: number;
+  creatorGid: number;
+  /** Permission bits (0o777 part of the perm's mode). */
+  mode: number;
+  /** Slot usage sequence number (the perm's __seq). */
+  sequence: number;
+}
+
+/**
+ * The ipc_perm fields of a native IPC_STAT output (shmctlStat, semctlStat), which puts them first:
+ * key, uid, gid, cuid, cgid, mode, seq.
+ */
+export function permissionFields(out: Float64Array, id: number): SysvObjectStat {
+  return {
+    key: out[0]!,
+    id,
+    uid: out[1]!,
+    gid: out[2]!,
+    creatorUid: out[3]!,
+    creatorGid: out[4]!,
+    mode: out[5]! & 0o777,
+    sequence: out[6]!,
+  };
+}
+
+/** A System V time field (seconds since the epoch) as a Date, or null for an event that never happened. */
+export function secondsToDate(seconds: number): Date | null {
+  return seconds === 0 ? null : new Date(seconds * 1000);
+}
+
+/** What IPC_SET may change on a System V object: its owner and permission bits. */
+export interface SysvPermissions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * What `read` (an IPC_STAT) returns, or undefined when this user may not read the object ('EACCES'):
+ * using a System V object needs only write (alter) permission, so callers carry on without the status.
+ */
+export function statUnlessDenied<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof IpcError && error.code === 'EACCES') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The values for IPC_SET: `changes` validated, and what it leaves out taken from `current()` (IPC_STAT),
+ * since the kernel sets all three at once.
+ */
+export function permissionsToSet(
+  changes: unknown,
+  current: () => Required<SysvPermissions>,
+): Required<SysvPermissions> {
+  validateObject<SysvPermissions>(changes, 'changes');
+  const { mode, uid, gid } = changes;
+  if (mode !== undefined) validateInteger(mode, 'changes.mode', 0, 0o777);
+  if (uid !== undefined) validateInteger(uid, 'changes.uid', 0, 2 ** 32 - 2);
+  if (gid !== undefined) validateInteger(gid, 'changes.gid', 0, 2 ** 32 - 2);
+  if (mode !== undefined && uid !== undefined && gid !== undefined) return { mode, uid, gid };
+  let now: Required<SysvPermissions>;
+  try {
+    now = current();
+  } catch (error) {
+    if (error instanceof IpcError && error.code === 'EACCES') {
+      throw new IpcError(
+        error.errno,
+        error.syscall,
+        error,
+        'may not read the values to keep (IPC_STAT): give mode, uid and gid together',
+      );
+    }
+    throw error;
+  }
+  return { mode: mode ?? now.mode, uid: uid ?? now.uid, gid: gid ?? now.gid };
+}
