@@ -9,6 +9,20 @@ import { Mutex, type MutexGuard } from './lock.js';
 import { type Mapping, MemoryFile } from './mmap.js';
 import { native } from './native.js';
 import { toIpcName } from './posix-name.js';
+import {
+  advance,
+  endsWithin,
+  fits,
+  isCapacity,
+  longestMessage,
+  MAX_CAPACITY,
+  MIN_CAPACITY,
+  nextLap,
+  recordBytes,
+  ringOffset,
+  skipBefore,
+  WRAP,
+} from './ring.js';
 import { SharedMemory } from './shm.js';
 import {
   invalidArgValue,
@@ -73,8 +87,6 @@ const MULTI_PRODUCER = 1;
 const PRODUCER_ATTACHED = 1;
 const CONSUMER_CLOSED = 2;
 const PRODUCER_DIED = 4;
-/** A length word that means: no record here, the next one starts at offset 0. */
-const WRAP = -1;
 /** A CPU word nobody wrote yet. */
 const NO_CPU = -1;
 /**
@@ -93,8 +105,6 @@ function spinDefault(): number {
   const value = Number(process.env.UNIPC_CHANNEL_SPIN);
   return Number.isInteger(value) && value >= 0 && value <= 1e8 ? value : 1000;
 }
-
-const pad4 = (n: number): number => (n + 3) & ~3;
 
 /**
  * @internal How a lent view is kept in this thread, so that release() can always cut it off:
@@ -187,7 +197,6 @@ export class Channel implements Disposable {
   readonly #words: Int32Array;
   readonly #data: Uint8Array;
   readonly #dataWords: Int32Array;
-  readonly #mask: number;
   readonly #queue = new Queue();
   readonly #lock: Mutex | null;
   #spin: number;
@@ -232,11 +241,9 @@ export class Channel implements Disposable {
     this.maxMessageSize = words[W.maxMessageSize]!;
     // Another process wrote the header: numbers create() would never write are a damaged channel, not
     // arguments to compute offsets from.
-    const capacityValid =
-      this.capacity >= 4096 && this.capacity <= 2 ** 30 && (this.capacity & (this.capacity - 1)) === 0;
     if (
-      !capacityValid ||
-      !(this.maxMessageSize >= 1 && this.maxMessageSize <= this.capacity / 2 - 8) ||
+      !isCapacity(this.capacity) ||
+      !(this.maxMessageSize >= 1 && this.maxMessageSize <= longestMessage(this.capacity)) ||
       words[W.dataOffset] !== HEADER_BYTES
     ) {
       throw new IpcError(
@@ -258,18 +265,17 @@ export class Channel implements Disposable {
     this.#lock = this.multipleProducers ? new Mutex(mapping, W.producerLock * 4) : null;
     this.#data = new Uint8Array(mapping.buffer, HEADER_BYTES, this.capacity);
     this.#dataWords = new Int32Array(mapping.buffer, HEADER_BYTES, this.capacity / 4);
-    this.#mask = this.capacity - 1;
   }
 
   /** Makes a channel in a memfd, or in POSIX shared memory under `name` (created exclusively, mode 0o600). */
   static create(options?: ChannelOptions): Channel {
     const { name, capacity = 1 << 20, maxMessageSize, multipleProducers = false, spin } = validateOptions(options);
     if (name !== undefined) toIpcName(name, 'options.name');
-    validateInteger(capacity, 'options.capacity', 4096, 2 ** 30);
+    validateInteger(capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
     if ((capacity & (capacity - 1)) !== 0)
       throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
     const longest = maxMessageSize === undefined ? capacity / 4 : maxMessageSize;
-    validateInteger(longest, 'options.maxMessageSize', 1, capacity / 2 - 8);
+    validateInteger(longest, 'options.maxMessageSize', 1, longestMessage(capacity));
     validateBoolean(multipleProducers, 'options.multipleProducers');
     const spinReads = spinOption(spin);
     const size = HEADER_BYTES + capacity;
@@ -444,7 +450,7 @@ export class Channel implements Disposable {
       position = 0;
     }
     this.#dataWords[position >> 2] = size;
-    this.#publish(reservation.tail, reservation.skip + 4 + pad4(size));
+    this.#publish(reservation.tail, reservation.skip + recordBytes(size));
     reservation.guard?.unlock();
   }
 
@@ -760,7 +766,7 @@ export class Channel implements Disposable {
       if (held !== guard) held?.unlock();
       return AGAIN;
     }
-    const position = tail & this.#mask;
+    const position = ringOffset(tail, this.capacity);
     const start = room > 0 ? 0 : position;
     const view = this.#window(HEADER_BYTES + start + 4, size);
     // A guard from the waiting loop stays held by the reservation: the loop must not unlock it.
@@ -791,15 +797,14 @@ export class Channel implements Disposable {
   // Bytes to skip before a record of `size` bytes at `tail` (the rest of the ring when it would cross
   // the end), or -1 when there is no room for it now (remembering the head that said so).
   #room(tail: number, size: number): number {
-    const position = tail & this.#mask;
-    const need = 4 + pad4(size);
-    const skip = position + need > this.capacity ? this.capacity - position : 0;
+    const need = recordBytes(size);
+    const skip = skipBefore(tail, need, this.capacity);
     // A single producer re-reads head (the consumer's cache line) only when the head it saw last, which
     // can only have grown since, leaves too little room. (Other producers move tail too: they re-read.)
-    if (this.#lock === null && this.capacity - ((tail - this.#knownHead) >>> 0) >= skip + need) return skip;
+    if (this.#lock === null && fits(this.#knownHead, tail, skip + need, this.capacity)) return skip;
     const head = Atomics.load(this.#words, W.head);
     this.#knownHead = head;
-    if (this.capacity - ((tail - head) >>> 0) < skip + need) {
+    if (!fits(head, tail, skip + need, this.capacity)) {
       this.#fullAt = head;
       return -1;
     }
@@ -810,20 +815,20 @@ export class Channel implements Disposable {
     const tail = this.#words[W.tail]!;
     const skip = this.#room(tail, bytes.byteLength);
     if (skip < 0) return false;
-    let position = tail & this.#mask;
+    let position = ringOffset(tail, this.capacity);
     if (skip > 0) {
       this.#dataWords[position >> 2] = WRAP;
       position = 0;
     }
     this.#dataWords[position >> 2] = bytes.byteLength;
     this.#data.set(bytes, position + 4);
-    this.#publish(tail, skip + 4 + pad4(bytes.byteLength));
+    this.#publish(tail, skip + recordBytes(bytes.byteLength));
     return true;
   }
 
   #publish(tail: number, bytes: number): void {
     if (this.#words[W.producerCpu] !== threadCpu) this.#words[W.producerCpu] = threadCpu;
-    Atomics.store(this.#words, W.tail, (tail + bytes) | 0);
+    Atomics.store(this.#words, W.tail, advance(tail, bytes));
     if (Atomics.load(this.#words, W.consumerWaiting) !== 0) this.#header.wake(W.tail, 1);
   }
 
@@ -849,17 +854,17 @@ export class Channel implements Disposable {
     }
     const tail = this.#knownTail;
     let head = first;
-    let position = head & this.#mask;
+    let position = ringOffset(head, this.capacity);
     let length = this.#dataWords[position >> 2]!;
     if (length === WRAP) {
-      head = (head + this.capacity - position) | 0;
+      head = nextLap(head, this.capacity);
       position = 0;
       length = this.#dataWords[0]!;
     }
-    const next = (head + 4 + pad4(length)) | 0;
+    const next = advance(head, recordBytes(length));
     // A producer wrote the length: one outside what it may send, or a record running past what it
     // published, would have the consumer hand out stale bytes and lose its place in the ring.
-    if (length < 0 || length > this.maxMessageSize || (next - first) >>> 0 > (tail - first) >>> 0) {
+    if (length < 0 || length > this.maxMessageSize || !endsWithin(first, next, tail)) {
       throw new IpcError(
         errnoValue('EPROTO'),
         'receive',
