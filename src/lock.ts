@@ -6,11 +6,12 @@
 // thread, the Promise forms on a waiter thread of the waiting model (docs/design.md). The layout and the
 // protocol are documented in docs/locks.md, for C programs that want to take the same locks.
 import { errnoValue, IpcError, timeoutError } from './errors.js';
-import { Queue, remaining, SharedWords, threadGone, threadId } from './futex.js';
+import { Queue, remaining, SharedWords, type SleepResult, threadGone, threadId } from './futex.js';
 import type { Mapping } from './mmap.js';
 import { constants } from './native.js';
 import { invalidArgType, invalidArgValue, validateInteger } from './validate.js';
 import {
+  AGAIN,
   abortedError,
   type Budget,
   budget,
@@ -248,22 +249,43 @@ export class Mutex extends SharedWords {
     return Atomics.compareExchange(this.words, 0, word, next) === word ? AFTER_DEATH : undefined;
   }
 
-  // Spins a while, then marks the word as waited for. Returns the value to sleep on, or undefined when
-  // the mutex became free (try again) — or the acquisition itself when spinning took it.
-  #prepareSleep(tid: number, contended: boolean): { acquired?: Acquired; sleepOn?: number; owner: number } {
+  // One round of a wait for the mutex, the protocol of docs/locks.md shared by lockSync() and lock():
+  // try; give up past the deadline; spin a while; mark the word as waited for. Returns the acquisition,
+  // or the word value to sleep on (it names the owner), or AGAIN when the mutex became free meanwhile.
+  // `contended`: this locker has gone round before, so others may sleep too. `blocking`: a Sync locker,
+  // which cannot wait for a guard of its own thread ('EDEADLK'); a Promise-form one waits for it.
+  #lockRound(
+    tid: number,
+    contended: boolean,
+    deadline: number | undefined,
+    timeout: number | undefined,
+    blocking: boolean,
+  ): Acquired | number | typeof AGAIN {
+    const acquired = this.#attempt(tid, contended);
+    if (acquired) return acquired;
+    if (blocking && (Atomics.load(this.words, 0) & TID_MASK) === tid) {
+      throw new IpcError(errnoValue('EDEADLK'), 'lock', {}, 'this thread holds the mutex already');
+    }
+    if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('lock', timeout!);
     for (let spin = 0; spin < SPIN_LIMIT; spin++) {
       if ((Atomics.load(this.words, 0) & TID_MASK) === 0) {
-        const acquired = this.#attempt(tid, contended);
-        if (acquired) return { acquired, owner: 0 };
+        const taken = this.#attempt(tid, contended);
+        if (taken) return taken;
       }
     }
     const word = Atomics.load(this.words, 0);
     const owner = word & TID_MASK;
-    if (owner === 0) return { owner };
+    if (owner === 0) return AGAIN;
     if (owner === NOT_RECOVERABLE) throw notRecoverable();
-    if ((word & WAITERS) === 0 && Atomics.compareExchange(this.words, 0, word, word | WAITERS) !== word)
-      return { owner };
-    return { sleepOn: word | WAITERS, owner };
+    if ((word & WAITERS) === 0 && Atomics.compareExchange(this.words, 0, word, word | WAITERS) !== word) return AGAIN;
+    return word | WAITERS;
+  }
+
+  // After a sleep on `word` that timed out: the mutex, taken over if the owner the word names has died.
+  // (An owner that is this thread lives: a Promise-form locker waits for its own thread's guard.)
+  #afterSleep(result: SleepResult, word: number, tid: number): Acquired | undefined {
+    const owner = word & TID_MASK;
+    return result === 'timedout' && owner !== tid ? this.#takeOver(owner, tid) : undefined;
   }
 
   /** @internal The blocking acquisition of lockSync() and Condition.waitSync(). */
@@ -272,20 +294,12 @@ export class Mutex extends SharedWords {
     const tid = threadId();
     const deadline = options.timeout === undefined ? undefined : performance.now() + options.timeout;
     for (let contended = false; ; contended = true) {
-      const acquired = this.#attempt(tid, contended);
-      if (acquired) return acquired;
-      if ((Atomics.load(this.words, 0) & TID_MASK) === tid) {
-        throw new IpcError(errnoValue('EDEADLK'), 'lock', {}, 'this thread holds the mutex already');
-      }
-      if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('lock', options.timeout!);
-      const prepared = this.#prepareSleep(tid, contended);
-      if (prepared.acquired) return prepared.acquired;
-      if (prepared.sleepOn === undefined) continue;
-      const result = this.sleepSync(0, prepared.sleepOn, remaining(deadline, LIVENESS_INTERVAL_MS));
-      if (result === 'timedout') {
-        const takenOver = this.#takeOver(prepared.owner, tid);
-        if (takenOver) return takenOver;
-      }
+      const round = this.#lockRound(tid, contended, deadline, options.timeout, true);
+      if (round === AGAIN) continue;
+      if (typeof round !== 'number') return round;
+      const result = this.sleepSync(0, round, remaining(deadline, LIVENESS_INTERVAL_MS));
+      const takenOver = this.#afterSleep(result, round, tid);
+      if (takenOver) return takenOver;
     }
   }
 
@@ -304,21 +318,14 @@ export class Mutex extends SharedWords {
       try {
         for (let contended = false; ; contended = true) {
           this.ensureOpen('lock');
-          const acquired = this.#attempt(tid, contended);
-          if (acquired) return acquired;
-          if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
-            throw timeoutError('lock', allowance.timeout!);
-          }
-          const prepared = this.#prepareSleep(tid, contended);
-          if (prepared.acquired) return prepared.acquired;
-          if (prepared.sleepOn === undefined) continue;
+          const round = this.#lockRound(tid, contended, allowance.deadline, allowance.timeout, false);
+          if (round === AGAIN) continue;
+          if (typeof round !== 'number') return round;
           // Bounded even when this thread is the owner: the owner can change while this waiter sleeps.
           const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
-          const result = await this.sleep(0, prepared.sleepOn, slice, { signal: allowance.signal, queue: this.#queue });
-          if (result === 'timedout' && prepared.owner !== tid) {
-            const takenOver = this.#takeOver(prepared.owner, tid);
-            if (takenOver) return takenOver;
-          }
+          const result = await this.sleep(0, round, slice, { signal: allowance.signal, queue: this.#queue });
+          const takenOver = this.#afterSleep(result, round, tid);
+          if (takenOver) return takenOver;
         }
       } finally {
         leave();
@@ -403,10 +410,7 @@ export class Semaphore extends SharedWords {
       try {
         for (;;) {
           this.ensureOpen('sem_wait');
-          if (this.#spinTake()) return;
-          if (allowance.deadline !== undefined && performance.now() >= allowance.deadline) {
-            throw timeoutError('sem_wait', allowance.timeout!);
-          }
+          if (this.#waitRound(allowance.deadline, allowance.timeout)) return;
           const slice = remaining(allowance.deadline, RECHECK_INTERVAL_MS);
           await this.sleep(0, 0, slice, { signal: allowance.signal, sleepers: 1, queue: this.#queue });
         }
@@ -424,8 +428,7 @@ export class Semaphore extends SharedWords {
     this.ensureOpen('sem_wait');
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     for (;;) {
-      if (this.#spinTake()) return;
-      if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('sem_wait', timeout!);
+      if (this.#waitRound(deadline, timeout)) return;
       this.sleepSync(0, 0, remaining(deadline, RECHECK_INTERVAL_MS), 1);
     }
   }
@@ -442,6 +445,14 @@ export class Semaphore extends SharedWords {
       if (Atomics.compareExchange(this.words, 0, value, value + count) === value) break;
     }
     if (Atomics.load(this.words, 1) > 0) this.wake(0, count);
+  }
+
+  // One round of a wait, shared by waitSync() and wait(): true once one is taken (after spinning a
+  // while); false to sleep, counted in `sleepers`, on the count being 0; 'ETIMEDOUT' past the deadline.
+  #waitRound(deadline: number | undefined, timeout: number | undefined): boolean {
+    if (this.#spinTake()) return true;
+    if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('sem_wait', timeout!);
+    return false;
   }
 
   #take(): boolean {
@@ -482,11 +493,7 @@ export class Condition extends SharedWords {
     const sequence = this.#begin(guard);
     let failure: unknown;
     try {
-      while (Atomics.load(this.words, 0) === sequence) {
-        if (deadline !== undefined && performance.now() >= deadline) {
-          failure = timeoutError('pthread_cond_wait', checked.timeout!);
-          break;
-        }
+      while (this.#waitRound(sequence, deadline, checked.timeout)) {
         const slice = remaining(deadline, RECHECK_INTERVAL_MS);
         const result = await this.sleep(0, sequence, slice, { signal: checked.signal, ref: checked.ref, sleepers: 1 });
         if (result === 'woken') break; // possibly spuriously, which callers must allow for
@@ -509,11 +516,7 @@ export class Condition extends SharedWords {
     const sequence = this.#begin(guard);
     let failure: unknown;
     try {
-      while (Atomics.load(this.words, 0) === sequence) {
-        if (deadline !== undefined && performance.now() >= deadline) {
-          failure = timeoutError('pthread_cond_wait', timeout!);
-          break;
-        }
+      while (this.#waitRound(sequence, deadline, timeout)) {
         if (this.sleepSync(0, sequence, remaining(deadline, RECHECK_INTERVAL_MS), 1) === 'woken') break;
       }
     } catch (error) {
@@ -540,6 +543,14 @@ export class Condition extends SharedWords {
     this.ensureOpen('pthread_cond_broadcast');
     Atomics.add(this.words, 0, 1);
     return Atomics.load(this.words, 1) > 0 ? this.wake(0, INT32_MAX) : 0;
+  }
+
+  // One round of a wait, shared by waitSync() and wait(): whether to sleep (again) on `sequence`, which
+  // no notify has changed yet; 'ETIMEDOUT' past the deadline (the caller re-takes the mutex either way).
+  #waitRound(sequence: number, deadline: number | undefined, timeout: number | undefined): boolean {
+    if (Atomics.load(this.words, 0) !== sequence) return false;
+    if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('pthread_cond_wait', timeout!);
+    return true;
   }
 
   // Releases the mutex; returns the sequence number to sleep on (read first, so that a notify after the
