@@ -42,7 +42,7 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 }
 
-describe('Channel (review)', () => {
+describe('Channel (adversarial)', () => {
   test('a send while this end has a reservation out is refused: it neither lands on the reserved bytes nor is lost', async () => {
     using producer = Channel.create({ capacity: 4096 });
     using consumer = Channel.fromFd(dup(producer));
@@ -290,7 +290,7 @@ describe('Channel (review)', () => {
   });
 });
 
-describe('Channel windows and threads (review)', () => {
+describe('Channel windows and threads (adversarial)', () => {
   for (const portable of [true, false]) {
     test(`lent views made ${portable ? 'through Node-API (UNIPC_PORTABLE_VIEWS=1)' : "the runtime's own way"} are cut off, and threads ending with their finalizers pending give their regions back`, async () => {
       const env = { ...process.env, UNIPC_PORTABLE_VIEWS: portable ? '1' : '0' };
