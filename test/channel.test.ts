@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { Channel, channelInternals } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
 import { constants, native } from '../src/native.js';
-import { finished, lineFrom, root } from './helpers.js';
+import { finished, lineFrom, root, uniqueIpcName } from './helpers.js';
 import { message, tagged } from './peers/channel-messages.js';
 
 const peer = path.join(root, 'test', 'peers', 'channel-peer.ts');
@@ -56,7 +56,7 @@ describe('Channel', () => {
   });
 
   test('worker threads: a named channel opened in a worker; values through sendValue/receiveValue', async () => {
-    const name = `/unipc-channel-${randomBytes(6).toString('hex')}`;
+    const name = `/${uniqueIpcName('channel')}`;
     using channel = Channel.create({ name, capacity: 4096 });
     try {
       const worker = new Worker(new URL('./peers/worker-bootstrap.mjs', import.meta.url), {
