@@ -3,7 +3,7 @@
 // Layout and protocol: docs/channel.md.
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
-import { errnoValue, IpcError, timeoutError } from './errors.js';
+import { E, IpcError, timeoutError } from './errors.js';
 import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
 import { type Mapping, MemoryFile } from './mmap.js';
@@ -227,11 +227,11 @@ export class Channel implements Disposable {
     this.#spin = spin;
     const words = this.#words;
     if (Atomics.load(words, W.magic) !== MAGIC) {
-      throw new IpcError(errnoValue('EPROTO'), 'mmap', {}, 'not a unipc channel (no magic number at its start)');
+      throw new IpcError(E.EPROTO, 'mmap', {}, 'not a unipc channel (no magic number at its start)');
     }
     if (words[W.version] !== VERSION) {
       throw new IpcError(
-        errnoValue('EPROTO'),
+        E.EPROTO,
         'mmap',
         {},
         `a channel of layout version ${words[W.version]}; this unipc speaks ${VERSION}`,
@@ -247,19 +247,14 @@ export class Channel implements Disposable {
       words[W.dataOffset] !== HEADER_BYTES
     ) {
       throw new IpcError(
-        errnoValue('EPROTO'),
+        E.EPROTO,
         'mmap',
         {},
         'a damaged channel header (capacity, maxMessageSize or data offset out of range)',
       );
     }
     if (mapping.length < HEADER_BYTES + this.capacity) {
-      throw new IpcError(
-        errnoValue('EPROTO'),
-        'mmap',
-        {},
-        `the channel's memory is shorter than its capacity (${this.capacity})`,
-      );
+      throw new IpcError(E.EPROTO, 'mmap', {}, `the channel's memory is shorter than its capacity (${this.capacity})`);
     }
     this.multipleProducers = (words[W.flags]! & MULTI_PRODUCER) !== 0;
     this.#lock = this.multipleProducers ? new Mutex(mapping, W.producerLock * 4) : null;
@@ -325,12 +320,7 @@ export class Channel implements Disposable {
     try {
       // Mapping memory shorter than the header would fail for reasons about map() options the caller never gave.
       if (owner.size < HEADER_BYTES) {
-        throw new IpcError(
-          errnoValue('EPROTO'),
-          'mmap',
-          {},
-          `not a unipc channel (${owner.size} bytes, less than its header)`,
-        );
+        throw new IpcError(E.EPROTO, 'mmap', {}, `not a unipc channel (${owner.size} bytes, less than its header)`);
       }
       mapping = owner.map();
       return new Channel(owner, mapping, name, spin);
@@ -623,13 +613,9 @@ export class Channel implements Disposable {
   #claim(role: Role): void {
     if (this.#role === role && !this.#closed) return;
     this.#header.ensureOpen(role === 'producer' ? 'send' : 'receive');
+    // A usage error, not a kernel's answer: no system call says EINVAL for it.
     if (this.#role !== undefined) {
-      throw new IpcError(
-        errnoValue('EINVAL'),
-        role === 'producer' ? 'send' : 'receive',
-        {},
-        `this end is the channel's ${this.#role}`,
-      );
+      throw invalidState(`${role === 'producer' ? 'send' : 'receive'}(): this end is the channel's ${this.#role}`);
     }
     if (role === 'producer') this.#attachProducer();
     else this.#attachConsumer();
@@ -645,7 +631,7 @@ export class Channel implements Disposable {
       Atomics.compareExchange(this.#words, W.consumer, current, tid) !== current
     ) {
       throw new IpcError(
-        errnoValue('EBUSY'),
+        E.EBUSY,
         'receive',
         {},
         `the channel has a consumer already (thread ${current || Atomics.load(this.#words, W.consumer)}): one per channel`,
@@ -671,7 +657,7 @@ export class Channel implements Disposable {
       }
     }
     throw new IpcError(
-      errnoValue('EBUSY'),
+      E.EBUSY,
       'send',
       {},
       this.multipleProducers
@@ -705,18 +691,13 @@ export class Channel implements Disposable {
     if (Atomics.load(this.#words, W.state) & CONSUMER_CLOSED) return;
     const tid = Atomics.load(this.#words, W.consumer);
     if (tid !== 0 && threadGone(tid)) {
-      throw new IpcError(
-        errnoValue('EPIPE'),
-        'send',
-        {},
-        `the consumer (thread ${tid}) died without closing the channel`,
-      );
+      throw new IpcError(E.EPIPE, 'send', {}, `the consumer (thread ${tid}) died without closing the channel`);
     }
   }
 
   #assertReceiverThere(): void {
     if (Atomics.load(this.#words, W.state) & CONSUMER_CLOSED) {
-      throw new IpcError(errnoValue('EPIPE'), 'send', {}, 'the consumer closed the channel');
+      throw new IpcError(E.EPIPE, 'send', {}, 'the consumer closed the channel');
     }
   }
 
@@ -727,7 +708,7 @@ export class Channel implements Disposable {
     if (Atomics.load(this.#words, W.tail) !== this.#words[W.head]) return false;
     if (state & PRODUCER_DIED) {
       throw new IpcError(
-        errnoValue('EPIPE'),
+        E.EPIPE,
         'receive',
         {},
         'a producer died without closing the channel (everything it sent was received)',
@@ -866,7 +847,7 @@ export class Channel implements Disposable {
     // published, would have the consumer hand out stale bytes and lose its place in the ring.
     if (length < 0 || length > this.maxMessageSize || !endsWithin(first, next, tail)) {
       throw new IpcError(
-        errnoValue('EPROTO'),
+        E.EPROTO,
         'receive',
         {},
         `a damaged record in the ring (length ${length >>> 0} at index ${head >>> 0})`,

@@ -49,6 +49,36 @@ export function errnoValue(code: string): number {
   return value;
 }
 
+/**
+ * The errno values unipc compares results with or raises itself, by name: one table, rather than a constant
+ * per module or a bare number.
+ */
+export const E = Object.freeze({
+  E2BIG: errnoValue('E2BIG'),
+  EACCES: errnoValue('EACCES'),
+  EAGAIN: errnoValue('EAGAIN'),
+  EBADF: errnoValue('EBADF'),
+  EBUSY: errnoValue('EBUSY'),
+  ECANCELED: errnoValue('ECANCELED'),
+  ECONNRESET: errnoValue('ECONNRESET'),
+  EDEADLK: errnoValue('EDEADLK'),
+  EFBIG: errnoValue('EFBIG'),
+  EIDRM: errnoValue('EIDRM'),
+  EINTR: errnoValue('EINTR'),
+  EINVAL: errnoValue('EINVAL'),
+  EMFILE: errnoValue('EMFILE'),
+  EMSGSIZE: errnoValue('EMSGSIZE'),
+  ENOENT: errnoValue('ENOENT'),
+  ENOMSG: errnoValue('ENOMSG'),
+  ENOSYS: errnoValue('ENOSYS'),
+  ENOTRECOVERABLE: errnoValue('ENOTRECOVERABLE'),
+  EOVERFLOW: errnoValue('EOVERFLOW'),
+  EPERM: errnoValue('EPERM'),
+  EPIPE: errnoValue('EPIPE'),
+  EPROTO: errnoValue('EPROTO'),
+  ETIMEDOUT: errnoValue('ETIMEDOUT'),
+});
+
 function describe(errno: number, code: string): string {
   const known = util.getSystemErrorMap().get(-errno);
   return known?.[1] ?? extraDescriptions[code] ?? code.toLowerCase();
@@ -120,12 +150,12 @@ export function check(result: number, syscall: string, context?: IpcErrorContext
 
 /** The IpcError for a wait that ran out of time. */
 export function timeoutError(syscall: string, timeoutMs: number, context?: IpcErrorContext): IpcError {
-  return new IpcError(errnoValue('ETIMEDOUT'), syscall, context, `timed out after ${timeoutMs} ms`);
+  return new IpcError(E.ETIMEDOUT, syscall, context, `timed out after ${timeoutMs} ms`);
 }
 
 /** The IpcError for using an object after close(). */
 export function closedError(what: string, syscall: string, context?: IpcErrorContext): IpcError {
-  return new IpcError(errnoValue('EBADF'), syscall, context, `${what} is closed`);
+  return new IpcError(E.EBADF, syscall, context, `${what} is closed`);
 }
 
 /** Node's AbortError shape: name 'AbortError', code 'ABORT_ERR', the signal's reason as `cause`. */

@@ -1,6 +1,6 @@
 // Ownership of file descriptors, shared by every object of unipc that holds one.
 import net from 'node:net';
-import { check, closedError, IpcError, type IpcErrorContext } from './errors.js';
+import { check, closedError, E, IpcError, type IpcErrorContext } from './errors.js';
 import { constants, native } from './native.js';
 import { invalidState, validateFd } from './validate.js';
 import {
@@ -29,7 +29,7 @@ interface Resources {
 // would take the new owner's descriptor out of epoll. Objects that gave their descriptor to a stream
 // unregister first.
 const forgotten = new FinalizationRegistry<Resources>(({ fd, poller }) => {
-  poller?.close(new IpcError(9, 'poll', { fd }, 'descriptor was garbage-collected'));
+  poller?.close(new IpcError(E.EBADF, 'poll', { fd }, 'descriptor was garbage-collected'));
   native.ownFd(fd, false);
   native.close(fd);
 });
@@ -43,7 +43,7 @@ export type Bytes = string | ArrayBufferView | ArrayBufferLike;
  */
 export function assertIntact(bytes: Uint8Array, length: number, syscall: string): void {
   if (bytes.byteLength !== length) {
-    throw new IpcError(9, syscall, {}, 'the data was detached (its mapping was closed) before it was all sent');
+    throw new IpcError(E.EBADF, syscall, {}, 'the data was detached (its mapping was closed) before it was all sent');
   }
 }
 

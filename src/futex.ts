@@ -2,14 +2,11 @@
 // and the channel (src/channel.ts). Words are read and changed with Atomics by the callers; this module
 // puts a thread to sleep on one and wakes sleepers (native/futex.cc), and tells whether a thread lives.
 import fs from 'node:fs';
-import { closedError, errnoValue, IpcError } from './errors.js';
+import { closedError, E, IpcError } from './errors.js';
 import { Mapping, mappingInternals } from './mmap.js';
 import { native } from './native.js';
 import { invalidArgType, invalidArgValue, validateInteger } from './validate.js';
 import { Turnstile, waitOnThread } from './wait.js';
-
-const EAGAIN = errnoValue('EAGAIN');
-const ETIMEDOUT = errnoValue('ETIMEDOUT');
 
 let ownThreadId = 0;
 /** The id (gettid) of the calling thread: what a Mutex records as its owner. */
@@ -79,8 +76,8 @@ export type SleepResult = 'woken' | 'changed' | 'timedout';
 
 function sleepResult(result: number, syscall: string): SleepResult {
   if (result === 0) return 'woken';
-  if (result === -EAGAIN || result === EAGAIN) return 'changed';
-  if (result === -ETIMEDOUT || result === ETIMEDOUT) return 'timedout';
+  if (result === -E.EAGAIN || result === E.EAGAIN) return 'changed';
+  if (result === -E.ETIMEDOUT || result === E.ETIMEDOUT) return 'timedout';
   throw new IpcError(Math.abs(result), syscall);
 }
 
@@ -168,7 +165,7 @@ export class FutexWords {
       const result = await waitOnThread(
         (callback) => {
           id = native.futexWaitAsync(this.region, this.offset + index * 4, expected, timeoutMs, (r) =>
-            callback(r === -EAGAIN || r === -ETIMEDOUT ? -r : r),
+            callback(r === -E.EAGAIN || r === -E.ETIMEDOUT ? -r : r),
           );
           if (queue) queue.sleeping = id;
           return id;

@@ -12,7 +12,7 @@
 // semaphore set or message queue of either kind is never provably stale.
 import fs from 'node:fs';
 import os from 'node:os';
-import { errnoValue, IpcError, type IpcErrorContext } from './errors.js';
+import { E, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
 import { bootId, type CreatorMark, namespaceInode, processStartTime, readMark } from './mark.js';
 import { PosixQueue } from './mq.js';
 import { MessageQueue } from './msg.js';
@@ -435,7 +435,7 @@ function queueAttributes(
 ): Pick<PosixQueueRecord, 'messages' | 'maxMessages' | 'messageSize'> | 'other namespace' | undefined {
   if (Buffer.byteLength(name) > 256 || name.includes('\0')) return undefined;
   const fd = native.mqOpen(name, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_CLOEXEC, 0, 0, 0);
-  if (fd < 0) return fd === -errnoValue('ENOENT') ? 'other namespace' : undefined;
+  if (fd < 0) return fd === -E.ENOENT ? 'other namespace' : undefined;
   try {
     const opened = fs.fstatSync(fd);
     if (opened.dev !== stats.dev) return 'other namespace';
@@ -609,8 +609,8 @@ function whileSoleHolder<T>(
       return { reason: 'its name now belongs to another object' };
     native.fcntl(fd, constants.F_SETSIG, LEASE_BREAK_SIGNAL);
     const leased = native.fcntl(fd, constants.F_SETLEASE, constants.F_WRLCK);
-    if (leased === -errnoValue('EAGAIN')) return { reason: 'open or mapped by a process (the kernel refused a lease)' };
-    if (leased === -errnoValue('EACCES'))
+    if (leased === -E.EAGAIN) return { reason: 'open or mapped by a process (the kernel refused a lease)' };
+    if (leased === -E.EACCES)
       return { reason: 'not provable: only its owner or root (CAP_LEASE) can check that nobody has it open' };
     if (leased < 0)
       return {
@@ -680,11 +680,10 @@ function currentSysv(object: SysvQueueRecord | SysvSemaphoresRecord | SysvShmRec
   const syscall = SYSV_SYSCALLS[object.type];
   const table = readSysv(object.type);
   const now = typeof table === 'string' ? undefined : table.find((r) => (r as SysvObjectRecord).id === object.id);
-  if (now === undefined)
-    throw new IpcError(errnoValue('EINVAL'), syscall, contextOf(object), 'no such object (removed already)');
+  if (now === undefined) throw new IpcError(E.EINVAL, syscall, contextOf(object), 'no such object (removed already)');
   const { key, creatorUid } = now as SysvObjectRecord;
   if (key !== object.key || creatorUid !== object.creatorUid) {
-    throw new IpcError(errnoValue('ENOENT'), syscall, contextOf(object), 'its id now names another object');
+    throw new IpcError(E.ENOENT, syscall, contextOf(object), 'its id now names another object');
   }
   return now;
 }
@@ -706,7 +705,7 @@ function unlinkPosix(object: PosixShmRecord | PosixSemaphoreRecord | PosixQueueR
     throw new IpcError(errnoValue(errorCode(error) ?? 'ENOENT'), syscall, contextOf(object));
   }
   if (now.ino !== object.inode || now.dev !== object.device) {
-    throw new IpcError(errnoValue('ENOENT'), syscall, contextOf(object), 'its name now belongs to another object');
+    throw new IpcError(E.ENOENT, syscall, contextOf(object), 'its name now belongs to another object');
   }
   if (rawPath !== undefined) {
     // A name that is not UTF-8 cannot travel as a JavaScript string to shm_unlink(); unlinking its file

@@ -5,11 +5,11 @@
 // costs no system call. Waiting sleeps in the kernel on a shared futex: the Sync forms on the calling
 // thread, the Promise forms on a waiter thread of the waiting model (docs/design.md). The layout and the
 // protocol are documented in docs/locks.md, for C programs that want to take the same locks.
-import { errnoValue, IpcError, timeoutError } from './errors.js';
+import { E, IpcError, timeoutError } from './errors.js';
 import { Queue, remaining, SharedWords, type SleepResult, threadGone, threadId } from './futex.js';
 import type { Mapping } from './mmap.js';
 import { constants } from './native.js';
-import { invalidArgType, invalidArgValue, validateInteger } from './validate.js';
+import { invalidArgType, invalidArgValue, invalidState, validateInteger } from './validate.js';
 import {
   AGAIN,
   abortedError,
@@ -68,7 +68,7 @@ const AFTER_DEATH: Acquired = Object.freeze({ ownerDied: true });
 
 function notRecoverable(): IpcError {
   return new IpcError(
-    errnoValue('ENOTRECOVERABLE'),
+    E.ENOTRECOVERABLE,
     'lock',
     {},
     'a previous owner died and its successor released the mutex without markConsistent(); reset() it once the data is repaired',
@@ -136,8 +136,10 @@ export class MutexGuard implements Disposable {
   }
 }
 
-function invalidStateError(method: string): IpcError {
-  return new IpcError(errnoValue('EPERM'), method, {}, 'the guard no longer holds the mutex');
+// A guard is unipc's own notion: its misuse is a state error, not an errno (unlocking a mutex this thread
+// does not own stays EPERM, as pthread_mutex_unlock() says for a robust mutex).
+function invalidStateError(method: string): Error {
+  return invalidState(`${method}(): the guard no longer holds the mutex`);
 }
 
 /**
@@ -264,7 +266,7 @@ export class Mutex extends SharedWords {
     const acquired = this.#attempt(tid, contended);
     if (acquired) return acquired;
     if (blocking && (Atomics.load(this.words, 0) & TID_MASK) === tid) {
-      throw new IpcError(errnoValue('EDEADLK'), 'lock', {}, 'this thread holds the mutex already');
+      throw new IpcError(E.EDEADLK, 'lock', {}, 'this thread holds the mutex already');
     }
     if (deadline !== undefined && performance.now() >= deadline) throw timeoutError('lock', timeout!);
     for (let spin = 0; spin < SPIN_LIMIT; spin++) {
@@ -342,7 +344,7 @@ export class Mutex extends SharedWords {
     const word = Atomics.compareExchange(this.words, 0, tid, 0);
     if (word === tid) return;
     if ((word & TID_MASK) !== tid) {
-      throw new IpcError(errnoValue('EPERM'), 'unlock', {}, 'this thread does not own the mutex');
+      throw new IpcError(E.EPERM, 'unlock', {}, 'this thread does not own the mutex');
     }
     if (word & OWNER_DIED) {
       Atomics.store(this.words, 0, NOT_RECOVERABLE);
@@ -440,7 +442,7 @@ export class Semaphore extends SharedWords {
     for (;;) {
       const value = Atomics.load(this.words, 0);
       if (value > INT32_MAX - count) {
-        throw new IpcError(errnoValue('EOVERFLOW'), 'sem_post', {}, `the count would exceed ${INT32_MAX}`);
+        throw new IpcError(E.EOVERFLOW, 'sem_post', {}, `the count would exceed ${INT32_MAX}`);
       }
       if (Atomics.compareExchange(this.words, 0, value, value + count) === value) break;
     }

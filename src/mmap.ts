@@ -3,7 +3,7 @@
 // read-only pages or past the end of a shrunk file are caught instead of killing the process.
 import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
-import { check, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
+import { check, E, IpcError, type IpcErrorContext } from './errors.js';
 import { FdHandle, fdOf } from './fd.js';
 import { constants, type NativeView, native } from './native.js';
 import {
@@ -226,7 +226,7 @@ export class Mapping implements Disposable {
   }
 
   #closedError(syscall: string): IpcError {
-    return new IpcError(errnoValue('EBADF'), syscall, this.#context, 'the mapping is closed');
+    return new IpcError(E.EBADF, syscall, this.#context, 'the mapping is closed');
   }
 }
 
@@ -262,7 +262,7 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
   const access = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', context) & constants.O_ACCMODE;
   if (access === constants.O_WRONLY) {
     throw new IpcError(
-      errnoValue('EACCES'),
+      E.EACCES,
       'mmap',
       context,
       'a mapping needs a descriptor open for reading; this one is write-only',
@@ -270,7 +270,7 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
   }
   if (prot === 'rw' && shared && access !== constants.O_RDWR) {
     throw new IpcError(
-      errnoValue('EACCES'),
+      E.EACCES,
       'mmap',
       context,
       "a shared 'rw' mapping needs a descriptor open for reading and writing; this one is read-only",
@@ -451,10 +451,10 @@ export class MemoryFile extends FdHandle {
     try {
       target = fs.readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
-      throw new IpcError(errnoValue('EBADF'), 'readlink', { fd });
+      throw new IpcError(E.EBADF, 'readlink', { fd });
     }
     if (!target.startsWith('/memfd:')) {
-      throw new IpcError(errnoValue('EINVAL'), 'readlink', { fd }, `descriptor ${fd} is not a memfd (${target})`);
+      throw invalidArgValue('fd', fd, `must be a memfd descriptor; it is ${target}`);
     }
     check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
     return new MemoryFile(fd, target.slice('/memfd:'.length).replace(/ \(deleted\)$/, ''));

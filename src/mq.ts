@@ -3,7 +3,7 @@
 // readiness wait like a pipe's — no thread. unipc opens every queue O_NONBLOCK so the event loop can never
 // block on it; `nowait` (per call, or setNonBlocking() for the object) is what makes calls fail at once.
 import fs from 'node:fs';
-import { check, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
+import { check, E, IpcError, type IpcErrorContext } from './errors.js';
 import { type Bytes, FdHandle } from './fd.js';
 import { constants, native } from './native.js';
 import { toIpcName } from './posix-name.js';
@@ -100,7 +100,7 @@ function systemDefault(name: string, fallback: number): number {
 
 function openError(result: number, name: string, maxMessages: number, messageSize: number): IpcError {
   const context = { objectName: name };
-  if (result === -errnoValue('ENOSYS')) {
+  if (result === -E.ENOSYS) {
     return new IpcError(
       -result,
       'mq_open',
@@ -108,7 +108,7 @@ function openError(result: number, name: string, maxMessages: number, messageSiz
       'POSIX message queues are not available in this kernel or container (CONFIG_POSIX_MQUEUE)',
     );
   }
-  if (result === -errnoValue('EINVAL') && maxMessages > 0) {
+  if (result === -E.EINVAL && maxMessages > 0) {
     return new IpcError(
       -result,
       'mq_open',
@@ -118,7 +118,7 @@ function openError(result: number, name: string, maxMessages: number, messageSiz
         'with CAP_SYS_RESOURCE up to 65536 messages and 16 MiB)',
     );
   }
-  if (result === -errnoValue('EMFILE') && maxMessages > 0) {
+  if (result === -E.EMFILE && maxMessages > 0) {
     return new IpcError(
       -result,
       'mq_open',
@@ -337,30 +337,19 @@ export class PosixQueue extends FdHandle {
   // of this object are waiting already, since a call that may not wait must not overtake them.
   #sendNow(bytes: Uint8Array, priority: number): void {
     if (this.waiting('write')) {
-      throw new IpcError(
-        errnoValue('EAGAIN'),
-        'mq_send',
-        this.errorContext(),
-        'earlier sends of this object are waiting',
-      );
+      throw new IpcError(E.EAGAIN, 'mq_send', this.errorContext(), 'earlier sends of this object are waiting');
     }
     if (this.#attemptSend(bytes, priority) === AGAIN) {
-      throw new IpcError(errnoValue('EAGAIN'), 'mq_send', this.errorContext(), 'queue is full');
+      throw new IpcError(E.EAGAIN, 'mq_send', this.errorContext(), 'queue is full');
     }
   }
 
   #receiveNow(): PosixMessage {
     if (this.waiting('read')) {
-      throw new IpcError(
-        errnoValue('EAGAIN'),
-        'mq_receive',
-        this.errorContext(),
-        'earlier receives of this object are waiting',
-      );
+      throw new IpcError(E.EAGAIN, 'mq_receive', this.errorContext(), 'earlier receives of this object are waiting');
     }
     const message = this.#attemptReceive();
-    if (message === AGAIN)
-      throw new IpcError(errnoValue('EAGAIN'), 'mq_receive', this.errorContext(), 'queue is empty');
+    if (message === AGAIN) throw new IpcError(E.EAGAIN, 'mq_receive', this.errorContext(), 'queue is empty');
     return message;
   }
 }

@@ -2,11 +2,11 @@
 // processes, byte-compatible with C's `struct msgbuf { long mtype; char mtext[]; }`.
 //
 // Waiting: msgsnd/msgrcv have no descriptor to poll. Every Promise-form call first tries IPC_NOWAIT on
-// the JavaScript thread — no thread when a message is there or there is room — and only on EAGAIN/ENOMSG
+// the JavaScript thread — no thread when a message is there or there is room — and only on E.EAGAIN/E.ENOMSG
 // blocks on a waiter thread (waitOnThread), where abort and timeout interrupt it without sending or
 // taking anything. Sync forms block the calling thread (with a timeout: on a waiter thread, RunSync).
 import fs from 'node:fs';
-import { check, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { check, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import type { Bytes } from './fd.js';
 import { constants, native } from './native.js';
 import {
@@ -121,13 +121,6 @@ const LONG_MAX = 2n ** (LONG_BITS - 1n) - 1n;
 const LONG_MIN = -(2n ** (LONG_BITS - 1n));
 const NUMBER_MAX = Math.min(Number.MAX_SAFE_INTEGER, Number(LONG_MAX));
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
-
-const EAGAIN = errnoValue('EAGAIN');
-const ENOMSG = errnoValue('ENOMSG');
-const EINVAL = errnoValue('EINVAL');
-const EIDRM = errnoValue('EIDRM');
-const E2BIG = errnoValue('E2BIG');
-const ETIMEDOUT = errnoValue('ETIMEDOUT');
 
 /** A message type (positive) or receive selector (any sign) as a C long; numbers must be exact. */
 function toMessageType(value: unknown, name: string, positive: boolean): MessageType {
@@ -306,12 +299,7 @@ export class MessageQueue {
     if (!this.#sendTurnstile.busy && this.#trySend(mtype, bytes, nowait)) return;
     // Sends leave in call order: one that may not wait cannot go ahead of those waiting.
     if (nowait)
-      throw new IpcError(
-        errnoValue('EAGAIN'),
-        'msgsnd',
-        this.#context(),
-        'earlier sends of this object are waiting for room',
-      );
+      throw new IpcError(E.EAGAIN, 'msgsnd', this.#context(), 'earlier sends of this object are waiting for room');
     // The message is what `data` held at the call: later changes to it (or its transfer) do not count.
     const message = new Uint8Array(bytes);
     const { signal, timeout, ref } = checked;
@@ -347,7 +335,7 @@ export class MessageQueue {
     if (this.#trySend(mtype, bytes, nowait)) return;
     this.#assertFits(bytes.byteLength);
     const result = native.msgsnd(this.id, mtype, bytes, 0, bytes.byteLength, 0, timeout ?? -1);
-    if (result === -ETIMEDOUT && timeout !== undefined) throw timeoutError('msgsnd', timeout, this.#context());
+    if (result === -E.ETIMEDOUT && timeout !== undefined) throw timeoutError('msgsnd', timeout, this.#context());
     this.#checkSend(result, bytes.byteLength);
   }
 
@@ -379,7 +367,7 @@ export class MessageQueue {
         // This buffer is the message's own: its text is viewed, not copied.
         return { type: typeIn(buffer!), data: Buffer.from(buffer!, constants.SIZEOF_LONG, length) };
       } catch (error) {
-        if (!(error instanceof IpcError && error.errno === E2BIG)) throw error;
+        if (!(error instanceof IpcError && error.errno === E.E2BIG)) throw error;
         if (!this.#grown(plan)) throw this.#tooBig(plan);
       }
     }
@@ -395,9 +383,9 @@ export class MessageQueue {
     for (;;) {
       const buffer = bufferFor(plan.size);
       const result = native.msgrcv(this.id, buffer, plan.size, plan.selector, plan.flags, timeout ?? -1);
-      if (result === -ETIMEDOUT && timeout !== undefined) throw timeoutError('msgrcv', timeout, this.#context());
-      if (result === -E2BIG && this.#grown(plan)) continue;
-      if (result === -E2BIG) throw this.#tooBig(plan);
+      if (result === -E.ETIMEDOUT && timeout !== undefined) throw timeoutError('msgrcv', timeout, this.#context());
+      if (result === -E.E2BIG && this.#grown(plan)) continue;
+      if (result === -E.E2BIG) throw this.#tooBig(plan);
       check(result, 'msgrcv', this.#context());
       return messageIn(buffer, result);
     }
@@ -455,7 +443,7 @@ export class MessageQueue {
     let current: MessageQueueStat | undefined;
     const { mode, uid, gid } = permissionsToSet(changes, () => (current ??= this.stat()));
     const result = native.msgctlSet(this.id, uid, gid, mode, maxBytes ?? (current ?? this.stat()).maxBytes);
-    const msgmnb = result === -errnoValue('EPERM') && maxBytes !== undefined ? readMsgmnb() : undefined;
+    const msgmnb = result === -E.EPERM && maxBytes !== undefined ? readMsgmnb() : undefined;
     if (msgmnb !== undefined) {
       throw new IpcError(
         -result,
@@ -478,8 +466,8 @@ export class MessageQueue {
   // A send without waiting; true when sent, false when the queue is full (and waiting is allowed).
   #trySend(type: MessageType, bytes: Uint8Array, nowait: boolean): boolean {
     const result = native.msgsnd(this.id, type, bytes, 0, bytes.byteLength, constants.IPC_NOWAIT, -1);
-    if (result === -EAGAIN) {
-      if (nowait) throw new IpcError(EAGAIN, 'msgsnd', this.#context(), 'queue is full');
+    if (result === -E.EAGAIN) {
+      if (nowait) throw new IpcError(E.EAGAIN, 'msgsnd', this.#context(), 'queue is full');
       return false;
     }
     this.#checkSend(result, bytes.byteLength);
@@ -488,7 +476,7 @@ export class MessageQueue {
 
   #checkSend(result: number, length: number): void {
     // msgmax may have been lowered since it was last read.
-    if (result === -EINVAL && length > msgmax(true)) throw tooLong(length, msgmax());
+    if (result === -E.EINVAL && length > msgmax(true)) throw tooLong(length, msgmax());
     check(result, 'msgsnd', this.#context());
   }
 
@@ -498,7 +486,7 @@ export class MessageQueue {
     const maxBytes = statUnlessDenied(() => this.stat())?.maxBytes;
     if (maxBytes !== undefined && length > maxBytes) {
       throw new IpcError(
-        errnoValue('EMSGSIZE'),
+        E.EMSGSIZE,
         'msgsnd',
         this.#context(),
         `a message of ${length} bytes can never fit in a queue of maxBytes ${maxBytes}`,
@@ -510,12 +498,12 @@ export class MessageQueue {
   #receiveNow(plan: ReceivePlan): QueueMessage | undefined {
     const buffer = bufferFor(plan.size);
     const result = native.msgrcv(this.id, buffer, plan.size, plan.selector, plan.flags | constants.IPC_NOWAIT, -1);
-    if (result === -ENOMSG) {
-      if (plan.nowait) throw new IpcError(ENOMSG, 'msgrcv', this.#context());
+    if (result === -E.ENOMSG) {
+      if (plan.nowait) throw new IpcError(E.ENOMSG, 'msgrcv', this.#context());
       return undefined;
     }
-    if (result === -E2BIG && this.#grown(plan)) return this.#receiveNow(plan);
-    if (result === -E2BIG) throw this.#tooBig(plan);
+    if (result === -E.E2BIG && this.#grown(plan)) return this.#receiveNow(plan);
+    if (result === -E.E2BIG) throw this.#tooBig(plan);
     check(result, 'msgrcv', this.#context());
     return messageIn(buffer, result);
   }
@@ -533,23 +521,23 @@ export class MessageQueue {
   #tooBig(plan: ReceivePlan): IpcError {
     const what = plan.maxSize === undefined ? `msgmax (${plan.size})` : `maxSize (${plan.maxSize})`;
     return new IpcError(
-      E2BIG,
+      E.E2BIG,
       'msgrcv',
       this.#context(),
       `the message is longer than ${what} and stays queued; noError truncates it`,
     );
   }
 
-  // Whether a failed receive means the queue is gone (EIDRM while waiting, EINVAL for the stale id).
+  // Whether a failed receive means the queue is gone (E.EIDRM while waiting, E.EINVAL for the stale id).
   #removed(error: unknown): boolean {
     if (!(error instanceof IpcError)) return false;
-    if (error.errno === EIDRM) return true;
-    if (error.errno !== EINVAL) return false;
+    if (error.errno === E.EIDRM) return true;
+    if (error.errno !== E.EINVAL) return false;
     try {
       this.stat();
       return false;
     } catch (statError) {
-      return statError instanceof IpcError && (statError.errno === EINVAL || statError.errno === EIDRM);
+      return statError instanceof IpcError && (statError.errno === E.EINVAL || statError.errno === E.EIDRM);
     }
   }
 
@@ -567,7 +555,7 @@ async function retimed<T>(promise: Promise<T>, timeout: number | undefined, cont
   try {
     return await promise;
   } catch (error) {
-    if (timeout !== undefined && error instanceof IpcError && error.errno === ETIMEDOUT)
+    if (timeout !== undefined && error instanceof IpcError && error.errno === E.ETIMEDOUT)
       throw timeoutError(error.syscall, timeout, context);
     throw error;
   }

@@ -2,7 +2,7 @@
 import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { check, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { check, E, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import {
   assertIntact,
   assertTransferable,
@@ -59,19 +59,14 @@ function adopt(fd: number, access: 'read' | 'write', kind: string): void {
     throw new IpcError(errnoValue((error as NodeJS.ErrnoException).code ?? 'EBADF'), 'fstat', { fd });
   }
   if (!stats.isFIFO() && !stats.isSocket()) {
-    throw new IpcError(
-      errnoValue('EINVAL'),
-      'fstat',
-      { fd },
-      `descriptor ${fd} is not a pipe, FIFO or socket, so not a ${kind}`,
-    );
+    throw new IpcError(E.EINVAL, 'fstat', { fd }, `descriptor ${fd} is not a pipe, FIFO or socket, so not a ${kind}`);
   }
   const flags = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', { fd });
   const mode = flags & constants.O_ACCMODE;
   const wrongWay = access === 'read' ? mode === constants.O_WRONLY : mode === constants.O_RDONLY;
   if (wrongWay) {
     throw new IpcError(
-      errnoValue('EBADF'),
+      E.EBADF,
       'fcntl',
       { fd },
       `descriptor ${fd} is not open for ${access === 'read' ? 'reading' : 'writing'}`,
@@ -277,12 +272,12 @@ function fifoFlags(access: FifoAccess): number {
 }
 
 // A FIFO is the only kind of file openFifo opens: anything else is refused before open() and, in case
-// the path changed in between, again after it.
+// the path changed in between, again after it. An argument error, not an errno: open(2) would open it.
 function assertFifo(path: string, fd?: number): void {
   const stats = fd === undefined ? fs.statSync(path, { throwIfNoEntry: false }) : fs.fstatSync(fd);
   if (stats && !stats.isFIFO()) {
     if (fd !== undefined) native.close(fd);
-    throw new IpcError(errnoValue('EINVAL'), 'open', { path }, 'not a FIFO');
+    throw invalidArgValue('path', path, 'must name a FIFO (mkfifo), and names another kind of file');
   }
 }
 
@@ -340,7 +335,7 @@ export function openFifoSync(
   const { timeout } = syncWaitOptions(options);
   assertFifo(target);
   const fd = native.open(target, fifoFlags(access), 0, timeout ?? -1);
-  if (fd === -errnoValue('ETIMEDOUT')) throw timeoutError('open', timeout!, { path: target });
+  if (fd === -E.ETIMEDOUT) throw timeoutError('open', timeout!, { path: target });
   check(fd, 'open', { path: target });
   return fifoEnd(access, fd, target);
 }

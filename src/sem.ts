@@ -1,7 +1,7 @@
 // Semaphores: System V sets (semget/semop/semctl, listed by ipcs -s) and POSIX named semaphores
 // (sem_open, living in /dev/shm as sem.NAME).
 import fs from 'node:fs';
-import { check, closedError, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { check, closedError, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { markCreatedPath } from './mark.js';
 import { constants, native } from './native.js';
 import { toIpcName } from './posix-name.js';
@@ -33,10 +33,6 @@ import {
   waitOnThread,
   waitOptions,
 } from './wait.js';
-
-const EAGAIN = errnoValue('EAGAIN');
-const EINTR = errnoValue('EINTR');
-const ETIMEDOUT = errnoValue('ETIMEDOUT');
 
 /** Largest value of a System V semaphore (the kernel's SEMVMX). */
 export const SEMVMX: number = constants.SEMVMX;
@@ -214,7 +210,7 @@ export class SemaphoreSet {
   /**
    * op() on the calling thread (semtimedop), for scripts and workers. A timeout that expires is
    * IpcError 'ETIMEDOUT' and a `nowait` operation that cannot proceed 'EAGAIN'. The kernel reports both
-   * as EAGAIN; unipc calls it a timeout when no operation has `nowait`, or when the deadline has passed.
+   * as E.EAGAIN; unipc calls it a timeout when no operation has `nowait`, or when the deadline has passed.
    */
   opSync(ops: readonly SemaphoreOp[], options?: SyncWaitOptions): void {
     const { timeout } = syncWaitOptions(options);
@@ -243,7 +239,7 @@ export class SemaphoreSet {
     this.#validateIndex(index, 'index');
     const flags = constants.IPC_NOWAIT | validateUndo(undo, 'options.undo');
     const result = native.semtimedop(this.id, Int32Array.of(index, -1, flags), -1);
-    if (result === -EAGAIN) return false;
+    if (result === -E.EAGAIN) return false;
     check(result, 'semop', this.#context());
     return true;
   }
@@ -396,8 +392,8 @@ export class SemaphoreSet {
     for (let i = 2; i < now.length; i += 3) now[i]! |= constants.IPC_NOWAIT;
     const result = native.semtimedop(this.id, now, -1);
     if (result >= 0) return;
-    // Which operation blocks decides between EAGAIN (it has `nowait`) and sleeping: the real call knows.
-    if (result !== -EAGAIN && result !== -EINTR) throw new IpcError(-result, 'semop', this.#context());
+    // Which operation blocks decides between E.EAGAIN (it has `nowait`) and sleeping: the real call knows.
+    if (result !== -E.EAGAIN && result !== -E.EINTR) throw new IpcError(-result, 'semop', this.#context());
     await waitOnThread((callback) => native.semopAsync(this.id, ops, callback), options, 'semop', this.#context());
   }
 
@@ -408,11 +404,11 @@ export class SemaphoreSet {
       const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
       const result = native.semtimedop(this.id, ops, remaining);
       if (result >= 0) return;
-      if (result === -EINTR) continue;
-      // The kernel says EAGAIN both for an expired timeout and for a `nowait` operation that cannot
+      if (result === -E.EINTR) continue;
+      // The kernel says E.EAGAIN both for an expired timeout and for a `nowait` operation that cannot
       // proceed; with `nowait` in the set it is a timeout only if it came no sooner than the timeout.
       if (
-        result === -EAGAIN &&
+        result === -E.EAGAIN &&
         deadline !== undefined &&
         (!nowait || (timeout! > 0 && performance.now() >= deadline))
       ) {
@@ -523,7 +519,7 @@ export class NamedSemaphore implements Disposable {
   /** Decrements the value if it is positive (sem_trywait): true if it did, false if it was 0. */
   tryWait(): boolean {
     const result = native.semTryWait(this.#open('sem_trywait'));
-    if (result === -EAGAIN) return false;
+    if (result === -E.EAGAIN) return false;
     check(result, 'sem_trywait', this.#context());
     return true;
   }
@@ -571,8 +567,8 @@ export class NamedSemaphore implements Disposable {
       const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
       const result = native.semWait(handle, remaining);
       if (result >= 0) return;
-      if (result === -EINTR) continue;
-      if (result === -ETIMEDOUT) throw timeoutError(syscall, timeout!, this.#context());
+      if (result === -E.EINTR) continue;
+      if (result === -E.ETIMEDOUT) throw timeoutError(syscall, timeout!, this.#context());
       throw new IpcError(-result, syscall, this.#context());
     }
   }

@@ -1,6 +1,6 @@
 // Shared memory by name: POSIX (shm_open, /dev/shm) and System V (shmget/shmat/shmctl, ipcs -m).
 import fs from 'node:fs';
-import { check, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
+import { check, E, IpcError, type IpcErrorContext } from './errors.js';
 import { FdHandle } from './fd.js';
 import { markCreated } from './mark.js';
 import { MAX_MAPPING_LENGTH, type MapOptions, type Mapping, mapDescriptorOf, newMapping } from './mmap.js';
@@ -227,7 +227,7 @@ export class SysvSharedMemory {
     const { size } = this.stat();
     if (size > MAX_MAPPING_LENGTH) {
       throw new IpcError(
-        errnoValue('EFBIG'),
+        E.EFBIG,
         'shmat',
         this.#context(),
         `a segment of ${size} bytes is larger than one ArrayBuffer can view (${MAX_MAPPING_LENGTH})`,

@@ -2,7 +2,7 @@
 // 'seqpacket', byte streams on 'stream', descriptor passing (SCM_RIGHTS) and credentials.
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { check, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { check, E, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { assertIntact, type Bytes, closeCopies, copyFds, FdHandle, type FdLike, fdOf, setNonBlocking } from './fd.js';
 import { constants, native } from './native.js';
 import {
@@ -90,9 +90,6 @@ function largestDatagram(): number {
   return 1024 * 1024;
 }
 
-const EAGAIN = errnoValue('EAGAIN');
-const ECONNRESET = errnoValue('ECONNRESET');
-
 let receiveBuffer: Buffer | undefined;
 const receiveMeta = new Int32Array(constants.RECVMSG_META_FIRST_FD + constants.SCM_MAX_FD);
 const META_FLAGS = 0;
@@ -127,7 +124,7 @@ function receiveSize(type: SocketType, options: { maxSize?: number }): number {
  */
 export class UnixSocket extends FdHandle {
   readonly type: SocketType;
-  // An ECONNRESET taken from the kernel while messages were still queued, reported once they are received.
+  // An E.ECONNRESET taken from the kernel while messages were still queued, reported once they are received.
   #resetPending = false;
 
   /** @internal Use socketpair(), connect(), UnixServer.accept() or UnixSocket.fromFd(). */
@@ -145,13 +142,11 @@ export class UnixSocket extends FdHandle {
   static fromFd(fd: number): UnixSocket {
     validateFd(fd);
     const domain = check(native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_DOMAIN), 'getsockopt', { fd });
-    if (domain !== constants.AF_UNIX) {
-      throw new IpcError(errnoValue('EINVAL'), 'getsockopt', { fd }, `descriptor ${fd} is not a Unix domain socket`);
-    }
+    if (domain !== constants.AF_UNIX) throw invalidArgValue('fd', fd, 'must be a Unix domain socket');
     const type = typeOfFlag(
       check(native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_TYPE), 'getsockopt', { fd }),
     );
-    if (type === undefined) throw new IpcError(errnoValue('EINVAL'), 'getsockopt', { fd }, 'unsupported socket type');
+    if (type === undefined) throw invalidArgValue('fd', fd, "must be a 'stream', 'seqpacket' or 'dgram' socket");
     check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
     return new UnixSocket(fd, type);
   }
@@ -299,14 +294,14 @@ export class UnixSocket extends FdHandle {
     const length = message ? buffer.length : Math.min(streamSize, buffer.length);
     const flags = constants.MSG_CMSG_CLOEXEC | constants.MSG_DONTWAIT | (message ? constants.MSG_TRUNC : 0);
     let returned = native.recvmsg(fd, buffer, 0, length, flags, receiveMeta);
-    if (returned === -ECONNRESET) {
+    if (returned === -E.ECONNRESET) {
       // The peer's end was closed with data of ours unread. On a message socket the kernel reports that
       // (once: it clears the error) ahead of the messages the peer sent before, still queued: held back
       // until they are received, as a 'stream' socket reports it only after its bytes.
       this.#resetPending = true;
       returned = native.recvmsg(fd, buffer, 0, length, flags, receiveMeta);
     }
-    if (returned === -EAGAIN && this.#resetPending) return this.#reportReset();
+    if (returned === -E.EAGAIN && this.#resetPending) return this.#reportReset();
     const n = attemptResult(returned, 'recvmsg');
     if (n === AGAIN) return AGAIN;
     const meta = receiveMeta;
@@ -320,7 +315,7 @@ export class UnixSocket extends FdHandle {
     if (n > length) {
       for (const received of fds) native.close(received);
       throw new IpcError(
-        errnoValue('EMSGSIZE'),
+        E.EMSGSIZE,
         'recvmsg',
         {},
         `message of ${n} bytes exceeds the ${length}-byte receive buffer and was discarded`,
@@ -336,7 +331,7 @@ export class UnixSocket extends FdHandle {
 
   #reportReset(): never {
     this.#resetPending = false;
-    throw new IpcError(ECONNRESET, 'recvmsg');
+    throw new IpcError(E.ECONNRESET, 'recvmsg');
   }
 }
 
@@ -512,7 +507,7 @@ export async function connect(path: string, options?: ConnectOptions): Promise<U
   native.ownFd(fd, true); // closed at teardown should this worker be terminated while connecting
   try {
     const immediate = native.connect(fd, target, -1);
-    if (immediate < 0 && -immediate !== errnoValue('EAGAIN')) check(immediate, 'connect', context);
+    if (immediate < 0 && -immediate !== E.EAGAIN) check(immediate, 'connect', context);
     setNonBlocking(fd, false);
     if (immediate < 0) {
       await waitOnThread((callback) => native.connectAsync(fd, target, callback), checked, 'connect', context);
@@ -535,7 +530,7 @@ export function connectSync(path: string, options?: ConnectSyncOptions): UnixSoc
   const result = native.connect(fd, target, timeout ?? -1);
   if (result < 0) {
     native.close(fd);
-    if (result === -errnoValue('ETIMEDOUT')) throw timeoutError('connect', timeout!, context);
+    if (result === -E.ETIMEDOUT) throw timeoutError('connect', timeout!, context);
     check(result, 'connect', context);
   }
   return new UnixSocket(fd, type);

@@ -6,7 +6,7 @@
 // - thread waits (waitOnThread): a blocking system call runs on one of the addon's waiter threads and is
 //   interrupted by a signal when cancelled.
 // Both take { signal, timeout }: abort rejects with AbortError, expiry with IpcError 'ETIMEDOUT'.
-import { AbortError, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { AbortError, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { constants, type NativePoller, native, type WaitCallback } from './native.js';
 import { validateAbortSignal, validateBoolean, validateOptions, validateTimeout } from './validate.js';
 
@@ -125,9 +125,6 @@ function armCancellation(allowance: Budget, onCancel: (cancellation: Cancellatio
   return disarm;
 }
 
-const ECANCELED = errnoValue('ECANCELED');
-const EINTR = errnoValue('EINTR');
-
 /**
  * Runs a blocking native call on a waiter thread. `start` passes the callback to the native function and
  * returns the wait's id (or a negated errno). The promise settles only when the waiter thread is done, so
@@ -146,7 +143,7 @@ export function waitOnThread(
     const id = start((result) => {
       disarm();
       if (result >= 0) resolve(result);
-      else if (result === -ECANCELED && cancellation) reject(cancellationError(cancellation, syscall, context));
+      else if (result === -E.ECANCELED && cancellation) reject(cancellationError(cancellation, syscall, context));
       else reject(new IpcError(-result, syscall, context));
     });
     if (id < 0) {
@@ -296,12 +293,10 @@ export class FdPoller {
 export const AGAIN: unique symbol = Symbol('AGAIN');
 export type Attempt<T> = () => T | typeof AGAIN;
 
-const EAGAIN = errnoValue('EAGAIN');
-
-/** Turns a native result into a value, AGAIN for EAGAIN/EINTR, or a thrown IpcError. */
+/** Turns a native result into a value, AGAIN for E.EAGAIN/E.EINTR, or a thrown IpcError. */
 export function attemptResult(result: number, syscall: string, context?: IpcErrorContext): number | typeof AGAIN {
   if (result >= 0) return result;
-  if (result === -EAGAIN || result === -EINTR) return AGAIN;
+  if (result === -E.EAGAIN || result === -E.EINTR) return AGAIN;
   throw new IpcError(-result, syscall, context);
 }
 
@@ -412,6 +407,6 @@ function pollSync(
     const result = native.poll(fd, events, remaining);
     if (result > 0) return;
     if (result === 0) throw timeoutError(syscall, timeout!, context);
-    if (result !== -EINTR) throw new IpcError(-result, 'poll', { ...context, fd });
+    if (result !== -E.EINTR) throw new IpcError(-result, 'poll', { ...context, fd });
   }
 }

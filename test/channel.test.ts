@@ -151,9 +151,9 @@ describe('Channel', () => {
     using channel = Channel.create({ capacity: 4096 });
     using other = Channel.fromFd(dup(channel));
     channel.trySend('a');
-    assert.throws(() => channel.tryReceive(), { code: 'EINVAL', message: /producer/ });
+    assert.throws(() => channel.tryReceive(), { code: 'ERR_INVALID_STATE', message: /producer/ });
     assert.equal(other.tryReceive()!.toString(), 'a');
-    assert.throws(() => other.trySend('b'), { code: 'EINVAL', message: /consumer/ });
+    assert.throws(() => other.trySend('b'), { code: 'ERR_INVALID_STATE', message: /consumer/ });
   });
 
   test('1,000,000 messages written in place in another process, received as views: all, in order, intact', async () => {

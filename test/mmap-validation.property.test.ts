@@ -995,7 +995,7 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
     );
   });
 
-  test('fromFd(fd): a descriptor that is not a memfd is IpcError EINVAL and stays the caller’s', () => {
+  test('fromFd(fd): a descriptor that is not a memfd is ERR_INVALID_ARG_VALUE and stays the caller’s', () => {
     const dir = tempDir('memfd-');
     const name = `${PREFIX}not-memfd`;
     const memory = SharedMemory.open(name, { create: true, exclusive: true, size: PAGE_SIZE });
@@ -1009,7 +1009,7 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
       ];
       try {
         for (const fd of [...descriptors, memory.fd, p.reader.fd, p.writer.fd]) {
-          throwsIpcError(() => MemoryFile.fromFd(fd), 'EINVAL');
+          throwsArgError(() => MemoryFile.fromFd(fd), 'value', 'fd', 'must be a memfd descriptor');
           fs.fstatSync(fd); // still open: not closed, not taken over
         }
       } finally {

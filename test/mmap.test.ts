@@ -543,7 +543,7 @@ describe('MemoryFile (memfd)', () => {
     using dir = tempDir();
     fs.writeFileSync(dir.file('plain'), '');
     const plain = fs.openSync(dir.file('plain'), 'r');
-    assert.throws(() => MemoryFile.fromFd(plain), { code: 'EINVAL', message: /not a memfd/ });
+    assert.throws(() => MemoryFile.fromFd(plain), { code: 'ERR_INVALID_ARG_VALUE', message: /must be a memfd/ });
     fs.closeSync(plain);
     assert.equal(openFdCount(), before);
   });

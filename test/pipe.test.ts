@@ -429,13 +429,14 @@ describe('FIFOs', () => {
     using dir = tempDir();
     fs.writeFileSync(dir.file('plain'), 'x');
     await assert.rejects(openFifo(dir.file('plain'), 'r'), {
-      code: 'EINVAL',
-      message: `EINVAL: not a FIFO, open '${dir.file('plain')}'`,
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: `The argument 'path' must name a FIFO (mkfifo), and names another kind of file. Received '${dir.file('plain')}'`,
     });
     // Nor through a symbolic link, for writing: the file is neither opened nor truncated.
     fs.symlinkSync(dir.file('plain'), dir.file('link'));
-    await assert.rejects(openFifo(dir.file('link'), 'w'), { code: 'EINVAL' });
-    assert.throws(() => openFifoSync(dir.file('link'), 'w'), { code: 'EINVAL' });
+    await assert.rejects(openFifo(dir.file('link'), 'w'), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => openFifoSync(dir.file('link'), 'w'), { code: 'ERR_INVALID_ARG_VALUE' });
     assert.equal(fs.readFileSync(dir.file('plain'), 'utf8'), 'x');
     await assert.rejects(openFifo(dir.file('absent'), 'r'), { code: 'ENOENT', syscall: 'open' });
   });
