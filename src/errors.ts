@@ -32,6 +32,8 @@ const extraDescriptions: Record<string, string> = {
 /**
  * The errno name for a positive errno value, e.g. 17 → 'EEXIST'. (Node's own fs errors carry the negated
  * value, which is refused here rather than named 'E-17'.)
+ *
+ * @throws argument errors (not an integer from 1 to 2³¹ − 1).
  */
 export function errnoName(errno: number): string {
   validateInteger(errno, 'errno', 1, 2 ** 31 - 1);

@@ -106,7 +106,12 @@ export class PipeReader extends PipeEnd {
     super(fd, path);
   }
 
-  /** Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeReader.fromFd(3)`. */
+  /**
+   * Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeReader.fromFd(3)`.
+   *
+   * @throws {@link IpcError} 'EBADF' (`fd` is not open, or open for writing only), 'EINVAL' (not a pipe,
+   *   FIFO or socket); argument errors.
+   */
   static fromFd(fd: number): PipeReader {
     validateFd(fd);
     adopt(fd, 'read', 'PipeReader');
@@ -116,12 +121,20 @@ export class PipeReader extends PipeEnd {
   /**
    * A Readable stream over this end, created on first use; from then on the stream owns the
    * descriptor and read()/readSync() are off.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed); ERR_INVALID_STATE (a read() is pending).
    */
   get stream(): Readable {
     return this.socketStream(true, false, 'read');
   }
 
-  /** Reads what is available, up to maxSize bytes, waiting for data; null at the end of data. */
+  /**
+   * Reads what is available, up to maxSize bytes, waiting for data; null at the end of data.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed, also while waiting), 'ETIMEDOUT' (`timeout`), other errnos of
+   *   read(2); {@link AbortError} (`signal`); ERR_INVALID_STATE (`.stream` owns the descriptor); argument
+   *   errors.
+   */
   async read(options?: ReadOptions): Promise<Buffer | null> {
     const checked = waitOptions(options);
     const size = validateMaxSize(checked, DEFAULT_READ_SIZE);
@@ -130,7 +143,12 @@ export class PipeReader extends PipeEnd {
     return this.ready('read', checked, 'read', () => this.#attemptRead(buffer));
   }
 
-  /** Reads what is available, up to maxSize bytes, blocking until data comes; null at the end of data. */
+  /**
+   * Reads what is available, up to maxSize bytes, blocking until data comes; null at the end of data.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), 'ETIMEDOUT' (`timeout`), other errnos of read(2);
+   *   ERR_INVALID_STATE (`.stream` owns the descriptor); argument errors.
+   */
   readSync(options?: ReadSyncOptions): Buffer | null {
     const checked = syncWaitOptions(options);
     const size = validateMaxSize(checked, DEFAULT_READ_SIZE);
@@ -156,7 +174,12 @@ export class PipeWriter extends PipeEnd {
     super(fd, path);
   }
 
-  /** Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeWriter.fromFd(3)`. */
+  /**
+   * Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeWriter.fromFd(3)`.
+   *
+   * @throws {@link IpcError} 'EBADF' (`fd` is not open, or open for reading only), 'EINVAL' (not a pipe,
+   *   FIFO or socket); argument errors.
+   */
   static fromFd(fd: number): PipeWriter {
     validateFd(fd);
     adopt(fd, 'write', 'PipeWriter');
@@ -166,6 +189,8 @@ export class PipeWriter extends PipeEnd {
   /**
    * A Writable stream over this end, created on first use; from then on the stream owns the
    * descriptor, and ending the stream closes it, which readers see as the end.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed); ERR_INVALID_STATE (a write() is pending).
    */
   get stream(): Writable {
     return this.socketStream(false, true, 'write');
@@ -174,6 +199,10 @@ export class PipeWriter extends PipeEnd {
   /**
    * Writes all of data, waiting while the pipe is full. Writes of up to PIPE_BUF (4096) bytes are
    * atomic: they never interleave with other writers' data.
+   *
+   * @throws {@link IpcError} 'EPIPE' (every reader is gone), 'EBADF' (closed, also while waiting; or the
+   *   Mapping under `data` closed while waiting), 'ETIMEDOUT' (`timeout`), other errnos of write(2);
+   *   {@link AbortError} (`signal`); ERR_INVALID_STATE (`.stream` owns the descriptor); argument errors.
    */
   async write(data: Bytes, options?: WaitOptions): Promise<void> {
     const bytes = toBytes(data, 'data');
@@ -187,7 +216,12 @@ export class PipeWriter extends PipeEnd {
     });
   }
 
-  /** Writes all of data, blocking while the pipe is full. */
+  /**
+   * Writes all of data, blocking while the pipe is full.
+   *
+   * @throws {@link IpcError} 'EPIPE' (every reader is gone), 'EBADF' (closed), 'ETIMEDOUT' (`timeout`),
+   *   other errnos of write(2); ERR_INVALID_STATE (`.stream` owns the descriptor); argument errors.
+   */
   writeSync(data: Bytes, options?: SyncWaitOptions): void {
     const bytes = toBytes(data, 'data');
     const checked = syncWaitOptions(options);
@@ -228,6 +262,9 @@ export interface PipeOptions {
 /**
  * Creates an anonymous pipe (pipe2 with O_CLOEXEC): bytes written to `writer` come out of `reader`,
  * once, in order. Hand an end to a child with spawn(…, { fds: [end] }).
+ *
+ * @throws {@link IpcError} 'EMFILE'/'ENFILE' (descriptor limits), 'EPERM' (`size` above
+ *   /proc/sys/fs/pipe-max-size, without CAP_SYS_RESOURCE); argument errors.
  */
 export function pipe(options?: PipeOptions): Pipe {
   const { size } = validateOptions(options);
@@ -256,7 +293,13 @@ export interface MkfifoOptions {
   mode?: number;
 }
 
-/** Creates a FIFO (named pipe) at path. Fails with IpcError 'EEXIST' if anything is there. */
+/**
+ * Creates a FIFO (named pipe) at path.
+ *
+ * @throws {@link IpcError} 'EEXIST' (anything is at `path`), 'ENOENT' (a directory on the way is missing),
+ *   'EACCES' (the directory may not be written to, or one on the way searched), other errnos of mkfifo(2);
+ *   argument errors.
+ */
 export function mkfifo(path: string | URL, options?: MkfifoOptions): void {
   const target = toPath(path);
   const { mode = 0o600 } = validateOptions(options);
@@ -291,6 +334,11 @@ export type OpenFifoOptions = WaitOptions & RefOptions;
 /**
  * Opens a FIFO for reading ('r') or writing ('w'). Like open(2), this waits until the other side opens
  * it too, but on a waiter thread: the event loop runs on, and `signal`/`timeout` cancel the wait.
+ *
+ * @throws {@link IpcError} 'ENOENT' (nothing at `path`), 'EACCES' (the FIFO's mode forbids `access`, or a
+ *   directory on the way may not be searched), 'ETIMEDOUT' (`timeout`: nobody opened the other side), other
+ *   errnos of open(2); {@link AbortError} (`signal`); argument errors (ERR_INVALID_ARG_VALUE also when
+ *   `path` names a file that is not a FIFO).
  */
 export function openFifo(path: string | URL, access: 'r', options?: OpenFifoOptions): Promise<PipeReader>;
 export function openFifo(path: string | URL, access: 'w', options?: OpenFifoOptions): Promise<PipeWriter>;
@@ -317,7 +365,14 @@ export async function openFifo(
   return fifoEnd(access, fd, target);
 }
 
-/** Opens a FIFO, blocking until the other side opens it too (or the timeout passes). */
+/**
+ * Opens a FIFO, blocking until the other side opens it too (or the timeout passes).
+ *
+ * @throws {@link IpcError} 'ENOENT' (nothing at `path`), 'EACCES' (the FIFO's mode forbids `access`, or a
+ *   directory on the way may not be searched), 'ETIMEDOUT' (`timeout`: nobody opened the other side), other
+ *   errnos of open(2); argument errors (ERR_INVALID_ARG_VALUE also when `path` names a file that is not a
+ *   FIFO).
+ */
 export function openFifoSync(path: string | URL, access: 'r', options?: SyncWaitOptions): PipeReader;
 export function openFifoSync(path: string | URL, access: 'w', options?: SyncWaitOptions): PipeWriter;
 export function openFifoSync(
@@ -353,6 +408,11 @@ export interface SpawnOptions extends child_process.SpawnOptions {
 /**
  * child_process.spawn() that also hands descriptors to the child — the spawn-era form of the
  * classic pipe()+fork(): the child gets its end, the parent closes it and keeps the other.
+ *
+ * @throws {@link IpcError} 'EBADF' (a unipc object in `fds` is closed); ERR_INVALID_STATE (one is in use as
+ *   a stream); argument errors, Node's own among them for its options; and what child_process.spawn()
+ *   throws itself (an Error with code 'EBADF' for a number in `fds` that is no open descriptor). A command
+ *   that cannot be run is the child's 'error' event, as with child_process.spawn().
  */
 export function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
   validateCommand(command, args);

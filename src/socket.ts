@@ -138,7 +138,12 @@ export class UnixSocket extends FdHandle {
     if (type !== 'stream') native.setsockoptInt(fd, constants.SOL_SOCKET, constants.SO_PASSCRED, 1);
   }
 
-  /** Takes ownership of an open Unix socket descriptor, e.g. one inherited from a parent. */
+  /**
+   * Takes ownership of an open Unix socket descriptor, e.g. one inherited from a parent.
+   *
+   * @throws {@link IpcError} 'EBADF' (`fd` is not open), 'ENOTSOCK' (not a socket); argument errors
+   *   (ERR_INVALID_ARG_VALUE also for a socket that is not a Unix one of a type unipc knows).
+   */
   static fromFd(fd: number): UnixSocket {
     validateFd(fd);
     const domain = check(native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_DOMAIN), 'getsockopt', { fd });
@@ -154,6 +159,9 @@ export class UnixSocket extends FdHandle {
   /**
    * A Node Duplex stream over a 'stream' socket (a net.Socket on the descriptor). Created on first use;
    * from then on the stream owns the descriptor and send()/receive() are off.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed); ERR_INVALID_STATE (a send() or receive() is pending);
+   *   ERR_INVALID_ARG_VALUE (a 'dgram' or 'seqpacket' socket).
    */
   get stream(): Duplex {
     if (this.type !== 'stream') {
@@ -164,7 +172,14 @@ export class UnixSocket extends FdHandle {
 
   /**
    * Sends data (a whole message, or all the bytes on 'stream'), waiting while the peer's queue is full.
-   * `fds` travel with it. A peer that is gone gives IpcError 'EPIPE' ('ECONNREFUSED' on 'dgram').
+   * `fds` travel with it.
+   *
+   * @throws {@link IpcError} 'EPIPE' (the peer is gone; on 'seqpacket' 'ECONNRESET' if it left data of ours
+   *   unread; on 'dgram' 'ECONNREFUSED', then 'ENOTCONN'), 'EMSGSIZE' (a 'dgram' or 'seqpacket' message
+   *   larger than the send buffer), 'EBADF' (closed, also while waiting; the Mapping under `data` closed
+   *   while waiting; a number in `fds` that is no open descriptor), 'ETIMEDOUT' (`timeout`), other errnos
+   *   of sendmsg(2); {@link AbortError} (`signal`); ERR_INVALID_STATE (`.stream` owns the descriptor);
+   *   argument errors.
    */
   async send(data: Bytes, options?: SendOptions): Promise<void> {
     const bytes = toBytes(data, 'data');
@@ -186,7 +201,15 @@ export class UnixSocket extends FdHandle {
     }
   }
 
-  /** Sends data, blocking while the peer's queue is full. */
+  /**
+   * Sends data, blocking while the peer's queue is full.
+   *
+   * @throws {@link IpcError} 'EPIPE' (the peer is gone; on 'seqpacket' 'ECONNRESET' if it left data of ours
+   *   unread; on 'dgram' 'ECONNREFUSED', then 'ENOTCONN'), 'EMSGSIZE' (a 'dgram' or 'seqpacket' message
+   *   larger than the send buffer), 'EBADF' (closed; a number in `fds` that is no open descriptor),
+   *   'ETIMEDOUT' (`timeout`), other errnos of sendmsg(2); ERR_INVALID_STATE (`.stream` owns the
+   *   descriptor); argument errors.
+   */
   sendSync(data: Bytes, options?: SendSyncOptions): void {
     const bytes = toBytes(data, 'data');
     const checked = syncWaitOptions(options);
@@ -202,6 +225,10 @@ export class UnixSocket extends FdHandle {
   /**
    * Receives the next message (on 'stream': the bytes available, up to maxSize), waiting for one.
    * Resolves null when the peer has closed ('stream' and 'seqpacket').
+   *
+   * @throws {@link IpcError} 'ECONNRESET' (once, after its last message: the peer closed with data of ours
+   *   unread), 'EBADF' (closed, also while waiting), 'ETIMEDOUT' (`timeout`), other errnos of recvmsg(2);
+   *   {@link AbortError} (`signal`); ERR_INVALID_STATE (`.stream` owns the descriptor); argument errors.
    */
   async receive(options?: ReceiveOptions): Promise<Message | null> {
     const checked = waitOptions(options);
@@ -210,7 +237,13 @@ export class UnixSocket extends FdHandle {
     return this.ready('read', checked, 'recvmsg', () => this.#attemptReceive(size));
   }
 
-  /** Receives the next message, blocking until one comes; null when the peer has closed. */
+  /**
+   * Receives the next message, blocking until one comes; null when the peer has closed.
+   *
+   * @throws {@link IpcError} 'ECONNRESET' (once, after its last message: the peer closed with data of ours
+   *   unread), 'EBADF' (closed), 'ETIMEDOUT' (`timeout`), other errnos of recvmsg(2); ERR_INVALID_STATE
+   *   (`.stream` owns the descriptor); argument errors.
+   */
   receiveSync(options?: ReceiveSyncOptions): Message | null {
     const checked = syncWaitOptions(options);
     const size = receiveSize(this.type, checked);
@@ -218,7 +251,11 @@ export class UnixSocket extends FdHandle {
     return this.readySync('read', checked, 'recvmsg', () => this.#attemptReceive(size));
   }
 
-  /** Messages until the peer closes: `for await (const message of socket.messages({ signal }))`. */
+  /**
+   * Messages until the peer closes: `for await (const message of socket.messages({ signal }))`.
+   *
+   * @throws what receive() rejects with, from the iteration.
+   */
   async *messages(options?: { signal?: AbortSignal; maxSize?: number }): AsyncGenerator<Message, void, undefined> {
     for (;;) {
       const message = await this.receive(options);
@@ -235,6 +272,8 @@ export class UnixSocket extends FdHandle {
    * The peer's pid, uid and gid as they were when the connection was made (SO_PEERCRED). For a
    * socketpair both ends report the process that created the pair; per-message `credentials` tell
    * who actually sent each message.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
    */
   peerCredentials(): Credentials {
     const out = new Int32Array(3);
@@ -242,7 +281,12 @@ export class UnixSocket extends FdHandle {
     return { pid: out[0], uid: out[1] >>> 0, gid: out[2] >>> 0 };
   }
 
-  /** Ends sending ('write': the peer reads the end), receiving ('read'), or both. */
+  /**
+   * Ends sending ('write': the peer reads the end), receiving ('read'), or both.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), 'ENOTCONN' (not connected); ERR_INVALID_STATE (`.stream`
+   *   owns the descriptor); argument errors.
+   */
   shutdown(how: 'read' | 'write' | 'both' = 'write'): void {
     validateOneOf(how, 'how', ['read', 'write', 'both'] as const);
     const flag = how === 'read' ? constants.SHUT_RD : how === 'write' ? constants.SHUT_WR : constants.SHUT_RDWR;
@@ -335,7 +379,11 @@ export class UnixSocket extends FdHandle {
   }
 }
 
-/** Two connected sockets: a full-duplex channel, e.g. between a parent and the child it spawns. */
+/**
+ * Two connected sockets: a full-duplex channel, e.g. between a parent and the child it spawns.
+ *
+ * @throws {@link IpcError} 'EMFILE'/'ENFILE' (descriptor limits); argument errors.
+ */
 export function socketpair(type: SocketType = 'stream'): [UnixSocket, UnixSocket] {
   validateOneOf(type, 'type', SOCKET_TYPES);
   const fds = new Int32Array(2);
@@ -386,19 +434,33 @@ export class UnixServer extends FdHandle {
     this.type = type;
   }
 
-  /** Waits for the next connection. */
+  /**
+   * Waits for the next connection.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed, also while waiting), 'ETIMEDOUT' (`timeout`), other errnos of
+   *   accept4(2) ('EMFILE', …); {@link AbortError} (`signal`); argument errors.
+   */
   async accept(options?: WaitOptions): Promise<UnixSocket> {
     const checked = waitOptions(options);
     return this.ready('read', checked, 'accept4', () => this.#attemptAccept());
   }
 
-  /** Blocks until the next connection. */
+  /**
+   * Blocks until the next connection.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), 'ETIMEDOUT' (`timeout`), other errnos of accept4(2)
+   *   ('EMFILE', …); argument errors.
+   */
   acceptSync(options?: SyncWaitOptions): UnixSocket {
     const checked = syncWaitOptions(options);
     return this.readySync('read', checked, 'accept4', () => this.#attemptAccept());
   }
 
-  /** Connections as they come, until the server is closed or the signal aborts. */
+  /**
+   * Connections as they come, until the server is closed or the signal aborts.
+   *
+   * @throws what accept() rejects with, from the iteration (closing the server ends it instead).
+   */
   async *connections(options?: { signal?: AbortSignal }): AsyncGenerator<UnixSocket, void, undefined> {
     const checked = waitOptions(options); // also when closed already: bad options never pass silently
     while (!this.closed) {
@@ -417,7 +479,12 @@ export class UnixServer extends FdHandle {
     return this.connections();
   }
 
-  /** Stops listening and removes the socket file. */
+  /**
+   * Stops listening and removes the socket file.
+   *
+   * @throws Node's own error of fs.rmSync() (not an IpcError) when something else now at `path` cannot be
+   *   removed, a directory for one; the server is closed all the same.
+   */
   override close(): void {
     if (this.closed) return;
     super.close();
@@ -440,7 +507,11 @@ export class UnixServer extends FdHandle {
 
 /**
  * Listens on a socket path (or an abstract name: '\0name'). The file is created with `mode` (0o600)
- * and removed by close(). Fails with IpcError 'EADDRINUSE' when the path exists.
+ * and removed by close().
+ *
+ * @throws {@link IpcError} 'EADDRINUSE' (anything is at `path`, or the abstract name is taken), 'ENOENT' (a
+ *   directory on the way is missing), 'EACCES' (the directory may not be written to, or one on the way
+ *   searched), other errnos of socket(2), bind(2), listen(2); argument errors.
  */
 export function listen(path: string, options?: ListenOptions): UnixServer {
   const target = toSocketPath(path);
@@ -495,6 +566,11 @@ function connectionType(type: unknown): number {
 /**
  * Connects to a listening socket. Usually immediate; when the listener's backlog is full this waits
  * on a waiter thread (AF_UNIX cannot poll for that), cancellable by `signal` and `timeout`.
+ *
+ * @throws {@link IpcError} 'ENOENT' (nothing at `path`), 'ECONNREFUSED' (nobody listens there: a file that
+ *   is no socket, a stale socket file, an unbound abstract name), 'EACCES' (the socket file may not be
+ *   written to, or a directory on the way searched), 'EPROTOTYPE' (`type` is not the listener's),
+ *   'ETIMEDOUT' (`timeout`), other errnos of connect(2); {@link AbortError} (`signal`); argument errors.
  */
 export async function connect(path: string, options?: ConnectOptions): Promise<UnixSocket> {
   const target = toSocketPath(path);
@@ -520,7 +596,14 @@ export async function connect(path: string, options?: ConnectOptions): Promise<U
   return new UnixSocket(fd, type);
 }
 
-/** Connects to a listening socket, blocking while its backlog is full (up to `timeout`). */
+/**
+ * Connects to a listening socket, blocking while its backlog is full (up to `timeout`).
+ *
+ * @throws {@link IpcError} 'ENOENT' (nothing at `path`), 'ECONNREFUSED' (nobody listens there: a file that
+ *   is no socket, a stale socket file, an unbound abstract name), 'EACCES' (the socket file may not be
+ *   written to, or a directory on the way searched), 'EPROTOTYPE' (`type` is not the listener's),
+ *   'ETIMEDOUT' (`timeout`), other errnos of connect(2); argument errors.
+ */
 export function connectSync(path: string, options?: ConnectSyncOptions): UnixSocket {
   const target = toSocketPath(path);
   const { type = 'stream', timeout } = syncWaitOptions(options);

@@ -13,7 +13,12 @@ export function toKey(value: unknown, name = 'key'): number {
   return value | 0;
 }
 
-/** ftok(path, projId): a System V key derived from an existing file and a project id (1–255). */
+/**
+ * ftok(path, projId): a System V key derived from an existing file and a project id (1–255).
+ *
+ * @throws {@link IpcError} 'ENOENT' (no file at `path`), 'EACCES' (a directory on the way may not be
+ *   searched), other errnos of stat(2); argument errors.
+ */
 export function ftok(path: string | URL, projectId: number): number {
   const target = toPath(path);
   validateInteger(projectId, 'projectId', 1, 255);
