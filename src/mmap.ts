@@ -127,8 +127,10 @@ export class Mapping implements Disposable {
   }
 
   /**
-   * Another view of the pages share() described, e.g. in a worker thread of this process; throws
-   * 'EBADF' once every view of them is closed (or for a token from another process).
+   * Another view of the pages share() described, e.g. in a worker thread of this process.
+   *
+   * @throws {@link IpcError} 'EBADF' (every view of the pages is closed, or the token is from another
+   *   process); argument errors.
    */
   static fromShared(token: SharedMapping): Mapping {
     validateObject<SharedMapping>(token, 'token');
@@ -161,7 +163,11 @@ export class Mapping implements Disposable {
     return Math.max(0, native.faultedPages(this.#region));
   }
 
-  /** A token to view the same pages from another thread (send it with postMessage). */
+  /**
+   * A token to view the same pages from another thread (send it with postMessage).
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
   share(): SharedMapping {
     if (this.#closed) throw this.#closedError('share');
     return { region: this.#region };
@@ -170,6 +176,9 @@ export class Mapping implements Disposable {
   /**
    * Writes dirty pages back to the file and waits until they are written (msync MS_SYNC), on a waiter
    * thread. Cancelling stops the wait, not the write-back.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), 'ETIMEDOUT' (`timeout`), other errnos of msync(2);
+   *   {@link AbortError} (`signal`); argument errors.
    */
   async sync(options?: SyncOptions & WaitOptions): Promise<void> {
     const checked = waitOptions(options);
@@ -186,6 +195,8 @@ export class Mapping implements Disposable {
   /**
    * Writes dirty pages back: waits for the write-back (MS_SYNC), or with `wait: false` only starts it
    * (MS_ASYNC) and returns at once.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), other errnos of msync(2); argument errors.
    */
   syncSync(options?: SyncOptions & { wait?: boolean }): void {
     const checked = validateOptions(options);
@@ -197,7 +208,12 @@ export class Mapping implements Disposable {
     check(native.msync(this.#region, offset, length, flags), 'msync', this.#context);
   }
 
-  /** Unmaps (munmap, or shmdt for a System V attachment) once no other thread views the pages. */
+  /**
+   * Unmaps (munmap, or shmdt for a System V attachment) once no other thread views the pages.
+   *
+   * @throws {@link IpcError} 'ENOMEM' (rarely: the kernel would not put inert pages in their place, e.g. at
+   *   vm.max_map_count); the mapping is closed all the same.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -207,11 +223,20 @@ export class Mapping implements Disposable {
     if (result < 0) throw new IpcError(-result, 'munmap', this.#context);
   }
 
-  /** The same as close(); reads naturally for a System V attachment. */
+  /**
+   * The same as close(); reads naturally for a System V attachment.
+   *
+   * @throws as close().
+   */
   detach(): void {
     this.close();
   }
 
+  /**
+   * close(), for `using`.
+   *
+   * @throws as close().
+   */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -337,6 +362,14 @@ function mapOptions(options: MapOptions | undefined, defaultProt: Protection) {
  * checked first, with errors that say what is wrong: the offset must be a multiple of PAGE_SIZE, an
  * empty file cannot be mapped, a shared 'rw' mapping needs a descriptor open for reading and writing,
  * and the mapping may not reach past the end of the file unless `beyondEnd` says so.
+ *
+ * @throws {@link IpcError} 'ENOENT' (no file at `target`), 'EACCES' (the file may not be opened for `prot`;
+ *   a write-only descriptor, or a read-only one for a shared 'rw' mapping), 'EBADF' (a number that is no
+ *   open descriptor, a closed object), 'ENODEV' (nothing mappable: a pipe, socket or directory), 'EPERM' (a
+ *   shared 'rw' mapping of a memfd sealed against writes), 'ENOMEM' (no address space left), other errnos
+ *   of open(2), mmap(2); argument errors (ERR_OUT_OF_RANGE also for an offset that is no multiple of
+ *   PAGE_SIZE, an empty file, or a length past the end without `beyondEnd`; ERR_INVALID_ARG_VALUE for no
+ *   `length` where the size is not known).
  */
 export function mmap(target: MapTarget, options?: MapOptions): Mapping {
   const checked = mapOptions(options, 'r');
@@ -368,6 +401,8 @@ export interface AnonymousOptions {
  * Anonymous memory (MAP_ANONYMOUS), zero-filled. It is shared with nothing outside this process — Node
  * spawns rather than forks — but share() lets worker threads view the same pages. To share memory
  * with another process, use a MemoryFile or SharedMemory.
+ *
+ * @throws {@link IpcError} 'ENOMEM' (no address space or memory left); argument errors.
  */
 export function mapAnonymous(length: number, options?: AnonymousOptions): Mapping {
   validateInteger(length, 'length', 1, MAX_MAPPING_LENGTH);
@@ -418,6 +453,13 @@ export class MemoryFile extends FdHandle {
     this.name = name;
   }
 
+  /**
+   * memfd_create(name): a new file in memory, of `size` zero bytes.
+   *
+   * @throws {@link IpcError} 'EMFILE'/'ENFILE' (descriptor limits), 'ENOSPC' (`reserve`: the kernel will
+   *   not commit that much memory; asked for more than the machine has, the OOM killer may act first),
+   *   other errnos of memfd_create(2), ftruncate(2), fallocate(2); argument errors.
+   */
   static create(name = 'unipc', options?: MemoryFileOptions): MemoryFile {
     if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
     if (name.includes('\0') || name.includes('/') || Buffer.byteLength(name) > MAX_MEMFD_NAME || !isWellFormed(name)) {
@@ -444,7 +486,12 @@ export class MemoryFile extends FdHandle {
     return file;
   }
 
-  /** Takes ownership of a memfd descriptor, e.g. one inherited from a parent or received over a socket. */
+  /**
+   * Takes ownership of a memfd descriptor, e.g. one inherited from a parent or received over a socket.
+   *
+   * @throws {@link IpcError} 'EBADF' (`fd` is not open); argument errors (ERR_INVALID_ARG_VALUE also for a
+   *   descriptor that is not a memfd).
+   */
   static fromFd(fd: number): MemoryFile {
     validateFd(fd);
     let target: string;
@@ -460,19 +507,32 @@ export class MemoryFile extends FdHandle {
     return new MemoryFile(fd, target.slice('/memfd:'.length).replace(/ \(deleted\)$/, ''));
   }
 
+  /**
+   * The file's size in bytes (fstat).
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
   get size(): number {
     return fs.fstatSync(this.openFd('fstat')).size;
   }
 
-  /** Sets the size (ftruncate); fails with 'EPERM' if a seal forbids it. */
+  /**
+   * Sets the size (ftruncate).
+   *
+   * @throws {@link IpcError} 'EPERM' (a 'shrink' or 'grow' seal forbids it), 'EBADF' (closed), other errnos
+   *   of ftruncate(2); argument errors.
+   */
   resize(size: number): void {
     validateInteger(size, 'size', 0, MAX_FILE_SIZE);
     check(native.ftruncate(this.openFd('ftruncate'), size), 'ftruncate', this.errorContext());
   }
 
   /**
-   * Adds seals (F_ADD_SEALS): 'shrink' and 'grow' fix the size, 'write' the contents (refused with
-   * 'EBUSY' while a shared writable mapping exists), 'seal' forbids further seals.
+   * Adds seals (F_ADD_SEALS): 'shrink' and 'grow' fix the size, 'write' the contents, 'seal' forbids
+   * further seals.
+   *
+   * @throws {@link IpcError} 'EPERM' (created without `sealable`, or sealed with 'seal'), 'EBUSY' ('write'
+   *   while a shared writable mapping exists), 'EBADF' (closed); argument errors.
    */
   seal(...seals: Seal[]): void {
     let flags = 0;
@@ -483,13 +543,24 @@ export class MemoryFile extends FdHandle {
     check(native.fcntl(this.openFd('fcntl'), constants.F_ADD_SEALS, flags), 'fcntl', this.errorContext());
   }
 
-  /** The seals in force. */
+  /**
+   * The seals in force.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
   get seals(): Seal[] {
     const flags = check(native.fcntl(this.openFd('fcntl'), constants.F_GET_SEALS, 0), 'fcntl', this.errorContext());
     return SEALS.filter((seal) => flags & sealFlag(seal));
   }
 
-  /** Maps the file; `prot` defaults to 'rw', the whole file to the default length. */
+  /**
+   * Maps the file; `prot` defaults to 'rw', the whole file to the default length.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), 'EPERM' (a shared 'rw' mapping after a 'write' seal),
+   *   'EACCES' (a shared 'rw' mapping of a descriptor open for reading only), 'ENOMEM' (no address space
+   *   left), other errnos of mmap(2); argument errors (ERR_OUT_OF_RANGE also for an empty file, or a length
+   *   past its end without `beyondEnd`).
+   */
   map(options?: MapOptions): Mapping {
     return mapDescriptorOf(this.openFd('mmap'), options, 'rw', this.errorContext());
   }

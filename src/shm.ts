@@ -65,6 +65,14 @@ export class SharedMemory extends FdHandle {
     this.readOnly = readOnly;
   }
 
+  /**
+   * shm_open(name): opens the object `name` ('/name' or 'name'), or creates it with `create`.
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such object, without `create`), 'EEXIST' (`create` and
+   *   `exclusive`, and it exists), 'EACCES' (its mode forbids the access asked for), 'EMFILE'/'ENFILE'
+   *   (descriptor limits), 'ENOSPC' (`reserve`: /dev/shm is full), other errnos of shm_open(3),
+   *   ftruncate(2), fallocate(2); argument errors.
+   */
   static open(name: string, options?: SharedMemoryOptions): SharedMemory {
     const ipcName = toIpcName(name);
     const {
@@ -113,23 +121,43 @@ export class SharedMemory extends FdHandle {
     return memory;
   }
 
-  /** Removes the name; processes that have it open or mapped keep using it until they let go. */
+  /**
+   * Removes the name; processes that have it open or mapped keep using it until they let go.
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such name), 'EACCES' (another user's object); argument errors.
+   */
   static unlink(name: string): void {
     const ipcName = toIpcName(name);
     check(native.shmUnlink(ipcName), 'shm_unlink', { objectName: ipcName });
   }
 
+  /**
+   * The object's size in bytes (fstat).
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
   get size(): number {
     return fs.fstatSync(this.openFd('fstat')).size;
   }
 
-  /** Sets the size (ftruncate). */
+  /**
+   * Sets the size (ftruncate).
+   *
+   * @throws {@link IpcError} 'EINVAL' (opened `readOnly`), 'EBADF' (closed), other errnos of ftruncate(2);
+   *   argument errors.
+   */
   resize(size: number): void {
     validateInteger(size, 'size', 0, Number.MAX_SAFE_INTEGER);
     check(native.ftruncate(this.openFd('ftruncate'), size), 'ftruncate', this.errorContext());
   }
 
-  /** Maps the object; `prot` defaults to 'rw' unless it was opened read-only. */
+  /**
+   * Maps the object; `prot` defaults to 'rw' unless it was opened read-only.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), 'EACCES' (a shared 'rw' mapping of an object opened
+   *   `readOnly`), 'ENOMEM' (no address space left), other errnos of mmap(2); argument errors
+   *   (ERR_OUT_OF_RANGE also for an empty object, or a length past its end without `beyondEnd`).
+   */
   map(options?: MapOptions): Mapping {
     return mapDescriptorOf(this.openFd('mmap'), options, this.readOnly ? 'r' : 'rw', this.errorContext());
   }
@@ -185,6 +213,14 @@ export class SysvSharedMemory {
     this.key = key;
   }
 
+  /**
+   * shmget(key): opens the segment of `key` (from ftok() or IPC_PRIVATE), or creates it with `create`.
+   *
+   * @throws {@link IpcError} 'ENOENT' (the key has no segment, without `create`), 'EEXIST' (`create` and
+   *   `exclusive`, and the key has one), 'EACCES' (`create`, and the existing segment does not grant this
+   *   user `mode`), 'EINVAL' (the existing segment is smaller than `size`), 'ENOSPC' (the system's limits
+   *   on segments, SHMMNI, or on shared memory, SHMALL), other errnos of shmget(2); argument errors.
+   */
   static get(key: number, options?: SysvSharedMemoryOptions): SysvSharedMemory {
     const k = toKey(key);
     const { size = 0, create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
@@ -206,7 +242,11 @@ export class SysvSharedMemory {
     return new SysvSharedMemory(id, k >>> 0);
   }
 
-  /** A segment by its id, as `ipcs -m` lists it. */
+  /**
+   * A segment by its id, as `ipcs -m` lists it.
+   *
+   * @throws {@link IpcError} 'EINVAL' (no segment has that id); argument errors.
+   */
   static fromId(id: number): SysvSharedMemory {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
     const probe = new SysvSharedMemory(id, IPC_PRIVATE);
@@ -220,6 +260,10 @@ export class SysvSharedMemory {
    * Attaches the segment (shmat) and returns its memory as a Mapping; detach() (or close(), `using`)
    * detaches it after detaching the ArrayBuffer. A readOnly attachment (SHM_RDONLY) written to through
    * its buffer gets a private copy of the 1 MiB around the write rather than a crash.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the segment, or without `readOnly` write it),
+   *   'EINVAL' (the segment is gone), 'EFBIG' (larger than MAX_MAPPING_LENGTH), 'ENOMEM' (no address space
+   *   left), other errnos of shmctl(2), shmat(2); argument errors.
    */
   attach(options?: { readOnly?: boolean }): Mapping {
     const { readOnly = false } = validateOptions(options);
@@ -242,7 +286,11 @@ export class SysvSharedMemory {
     return newMapping(view, this.#context());
   }
 
-  /** shmctl(IPC_STAT): every field of the segment's shmid_ds. */
+  /**
+   * shmctl(IPC_STAT): every field of the segment's shmid_ds.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the segment), 'EINVAL' (the segment is gone).
+   */
   stat(): SysvSharedMemoryStat {
     const out = new Float64Array(constants.SHMCTL_STAT_FIELDS);
     check(native.shmctlStat(this.id, out), 'shmctl', this.#context());
@@ -261,7 +309,13 @@ export class SysvSharedMemory {
     };
   }
 
-  /** shmctl(IPC_SET): change the owner and permission bits; unspecified ones keep their values. */
+  /**
+   * shmctl(IPC_SET): change the owner and permission bits; unspecified ones keep their values.
+   *
+   * @throws {@link IpcError} 'EPERM' (neither the owner's nor the creator's uid, nor CAP_SYS_ADMIN),
+   *   'EACCES' (some of `mode`, `uid`, `gid` left out, and the segment may not be read for them), 'EINVAL'
+   *   (the segment is gone); argument errors.
+   */
   set(changes: SysvPermissions): void {
     const { mode, uid, gid } = permissionsToSet(changes, () => this.stat());
     check(native.shmctlSet(this.id, uid, gid, mode), 'shmctl', this.#context());
@@ -270,6 +324,9 @@ export class SysvSharedMemory {
   /**
    * shmctl(IPC_RMID): the segment loses its key at once (a new get() by key will not find it) and is
    * destroyed when its last attachment is detached; existing attachments keep working until then.
+   *
+   * @throws {@link IpcError} 'EPERM' (neither the owner's nor the creator's uid, nor CAP_SYS_ADMIN),
+   *   'EINVAL' (the segment is gone).
    */
   remove(): void {
     check(native.shmctlRemove(this.id), 'shmctl', this.#context());
