@@ -103,13 +103,24 @@ export class MutexGuard implements Disposable {
     return this.#ownerDied;
   }
 
-  /** Declares the protected data repaired after `ownerDied`, so that unlock() leaves a usable mutex. */
+  /**
+   * Declares the protected data repaired after `ownerDied`, so that unlock() leaves a usable mutex.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed); ERR_INVALID_STATE (the guard no longer holds
+   *   the mutex).
+   */
   markConsistent(): void {
     if (!this.#held) throw invalidStateError('markConsistent');
     this.mutex[kMarkConsistent]();
     this.#ownerDied = false;
   }
 
+  /**
+   * Releases the mutex (waking a waiter, if any); harmless when released already.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed: release locks before closing it), 'EPERM' (the
+   *   mutex is no longer this thread's, e.g. after a reset()).
+   */
   unlock(): void {
     if (!this.#held) return;
     this.#held = false;
@@ -161,19 +172,33 @@ export class Mutex extends SharedWords {
   // Promise-form lockers of this object queue here, so that at most one of them sleeps on a thread.
   readonly #queue = new Queue();
 
-  /** The mutex at `offset` of `mapping` (nothing is written: zero-filled memory is unlocked). */
+  /**
+   * The mutex at `offset` of `mapping` (nothing is written: zero-filled memory is unlocked).
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed); argument errors (ERR_INVALID_ARG_VALUE also
+   *   for a read-only mapping, an offset that is no multiple of 4, or one too close to its end).
+   */
   constructor(mapping: Mapping, offset = 0) {
     super(mapping, offset, Mutex.SIZE);
   }
 
-  /** The owner's thread id, or 0 when unlocked (or not recoverable). */
+  /**
+   * The owner's thread id, or 0 when unlocked (or not recoverable).
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed).
+   */
   get owner(): number {
     this.ensureOpen('lock');
     const owner = Atomics.load(this.words, 0) & TID_MASK;
     return owner === NOT_RECOVERABLE ? 0 : owner;
   }
 
-  /** Takes the mutex if it is free: a guard, or null. Never sleeps. */
+  /**
+   * Takes the mutex if it is free: a guard, or null. Never sleeps.
+   *
+   * @throws {@link IpcError} 'ENOTRECOVERABLE' (left inconsistent: reset() it), 'EBADF' (the mapping is
+   *   closed).
+   */
   tryLock(): MutexGuard | null {
     this.ensureOpen('lock');
     const acquired = this.#attempt(threadId(), false);
@@ -182,8 +207,10 @@ export class Mutex extends SharedWords {
 
   /**
    * Takes the mutex, waiting while another thread holds it (on a waiter thread: the event loop stays
-   * free). Rejects with AbortError on `signal`, IpcError 'ETIMEDOUT' after `timeout` ms, 'EBADF' if the
-   * mapping is closed meanwhile, 'ENOTRECOVERABLE' for a mutex left inconsistent.
+   * free).
+   *
+   * @throws {@link IpcError} 'ENOTRECOVERABLE' (left inconsistent: reset() it), 'EBADF' (the mapping is
+   *   closed, also while waiting), 'ETIMEDOUT' (`timeout`); {@link AbortError} (`signal`); argument errors.
    */
   lock(options?: WaitOptions & RefOptions): Promise<MutexGuard> {
     try {
@@ -199,21 +226,36 @@ export class Mutex extends SharedWords {
     }
   }
 
-  /** Takes the mutex, blocking the calling thread while another holds it; 'EDEADLK' if this one does. */
+  /**
+   * Takes the mutex, blocking the calling thread while another holds it.
+   *
+   * @throws {@link IpcError} 'EDEADLK' (this thread holds it), 'ENOTRECOVERABLE' (left inconsistent:
+   *   reset() it), 'EBADF' (the mapping is closed), 'ETIMEDOUT' (`timeout`); argument errors.
+   */
   lockSync(options?: SyncWaitOptions): MutexGuard {
     const checked = syncWaitOptions(options);
     this.ensureOpen('lock');
     return new MutexGuard(this, this.lockSyncAcquire(checked));
   }
 
-  /** Runs `fn` holding the mutex and releases it when `fn` (or the promise it returns) settles. */
+  /**
+   * Runs `fn` holding the mutex and releases it when `fn` (or the promise it returns) settles.
+   *
+   * @throws what lock() rejects with; what `fn` throws or rejects with; what the guard's unlock() throws
+   *   (the mapping closed meanwhile: 'EBADF'); argument errors.
+   */
   async withLock<T>(fn: (guard: MutexGuard) => T | PromiseLike<T>, options?: WaitOptions & RefOptions): Promise<T> {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
     using guard = await this.lock(options);
     return await fn(guard);
   }
 
-  /** Runs `fn` holding the mutex (taken with lockSync) and releases it when `fn` returns or throws. */
+  /**
+   * Runs `fn` holding the mutex (taken with lockSync) and releases it when `fn` returns or throws.
+   *
+   * @throws what lockSync() throws; what `fn` throws; what the guard's unlock() throws (the mapping closed
+   *   meanwhile: 'EBADF'); argument errors.
+   */
   withLockSync<T>(fn: (guard: MutexGuard) => T, options?: SyncWaitOptions): T {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
     using guard = this.lockSync(options);
@@ -223,6 +265,8 @@ export class Mutex extends SharedWords {
   /**
    * Writes the unlocked state and wakes every waiter. For memory being reused, and to make a mutex
    * usable again after 'ENOTRECOVERABLE' — only while no one holds it.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed).
    */
   reset(): void {
     this.ensureOpen('lock');
@@ -375,17 +419,31 @@ export class Semaphore extends SharedWords {
 
   readonly #queue = new Queue();
 
+  /**
+   * The semaphore at `offset` of `mapping` (nothing is written: zero-filled memory has count 0).
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed); argument errors (ERR_INVALID_ARG_VALUE also
+   *   for a read-only mapping, an offset that is no multiple of 4, or one too close to its end).
+   */
   constructor(mapping: Mapping, offset = 0) {
     super(mapping, offset, Semaphore.SIZE);
   }
 
-  /** The current count. */
+  /**
+   * The current count.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed).
+   */
   get value(): number {
     this.ensureOpen('sem_getvalue');
     return Atomics.load(this.words, 0);
   }
 
-  /** Sets the count (before others use the semaphore, or to reinitialise it) and wakes waiters. */
+  /**
+   * Sets the count (before others use the semaphore, or to reinitialise it) and wakes waiters.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed); argument errors.
+   */
   reset(value = 0): void {
     validateInteger(value, 'value', 0, INT32_MAX);
     this.ensureOpen('sem_init');
@@ -393,13 +451,22 @@ export class Semaphore extends SharedWords {
     if (value > 0) this.wake(0, INT32_MAX);
   }
 
-  /** Takes one if the count is positive: true, or false without waiting. */
+  /**
+   * Takes one if the count is positive: true, or false without waiting.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed).
+   */
   tryWait(): boolean {
     this.ensureOpen('sem_trywait');
     return this.#take();
   }
 
-  /** Takes one, waiting (on a waiter thread) while the count is 0. */
+  /**
+   * Takes one, waiting (on a waiter thread) while the count is 0.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed, also while waiting), 'ETIMEDOUT' (`timeout`);
+   *   {@link AbortError} (`signal`); argument errors.
+   */
   async wait(options?: WaitOptions & RefOptions): Promise<void> {
     const checked = waitOptions(options);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
@@ -424,7 +491,11 @@ export class Semaphore extends SharedWords {
     }
   }
 
-  /** Takes one, blocking the calling thread while the count is 0. */
+  /**
+   * Takes one, blocking the calling thread while the count is 0.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed), 'ETIMEDOUT' (`timeout`); argument errors.
+   */
   waitSync(options?: SyncWaitOptions): void {
     const { timeout } = syncWaitOptions(options);
     this.ensureOpen('sem_wait');
@@ -435,7 +506,12 @@ export class Semaphore extends SharedWords {
     }
   }
 
-  /** Adds `count` (default 1) and wakes as many waiters; 'EOVERFLOW' past MAX_VALUE. */
+  /**
+   * Adds `count` (default 1) and wakes as many waiters.
+   *
+   * @throws {@link IpcError} 'EOVERFLOW' (past MAX_VALUE), 'EBADF' (the mapping is closed); argument
+   *   errors.
+   */
   post(count = 1): void {
     validateInteger(count, 'count', 1, INT32_MAX);
     this.ensureOpen('sem_post');
@@ -483,11 +559,23 @@ export class Condition extends SharedWords {
   static readonly SIZE = 8;
   static readonly ALIGNMENT = 4;
 
+  /**
+   * The condition variable at `offset` of `mapping` (nothing is written: zero-filled memory will do).
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed); argument errors (ERR_INVALID_ARG_VALUE also
+   *   for a read-only mapping, an offset that is no multiple of 4, or one too close to its end).
+   */
   constructor(mapping: Mapping, offset = 0) {
     super(mapping, offset, Condition.SIZE);
   }
 
-  /** Releases `guard`'s mutex, waits (on a waiter thread) to be notified, and re-takes the mutex. */
+  /**
+   * Releases `guard`'s mutex, waits (on a waiter thread) to be notified, and re-takes the mutex.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed, also while waiting), 'ETIMEDOUT' (`timeout`),
+   *   'ENOTRECOVERABLE' (re-taking a mutex left inconsistent); {@link AbortError} (`signal`); argument
+   *   errors (ERR_INVALID_ARG_VALUE also for a guard that no longer holds its mutex).
+   */
   async wait(guard: MutexGuard, options?: WaitOptions & RefOptions): Promise<void> {
     const checked = waitOptions(options);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
@@ -511,7 +599,13 @@ export class Condition extends SharedWords {
     if (failure) throw failure;
   }
 
-  /** Releases `guard`'s mutex, blocks the calling thread until notified, and re-takes the mutex. */
+  /**
+   * Releases `guard`'s mutex, blocks the calling thread until notified, and re-takes the mutex.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed), 'ETIMEDOUT' (`timeout`), 'ENOTRECOVERABLE'
+   *   (re-taking a mutex left inconsistent); argument errors (ERR_INVALID_ARG_VALUE also for a guard that
+   *   no longer holds its mutex).
+   */
   waitSync(guard: MutexGuard, options?: SyncWaitOptions): void {
     const { timeout } = syncWaitOptions(options);
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
@@ -532,7 +626,11 @@ export class Condition extends SharedWords {
     if (failure) throw failure;
   }
 
-  /** Wakes up to `count` waiters (default 1); returns how many were sleeping and woke. */
+  /**
+   * Wakes up to `count` waiters (default 1); returns how many were sleeping and woke.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed); argument errors.
+   */
   notify(count = 1): number {
     validateInteger(count, 'count', 1, INT32_MAX);
     this.ensureOpen('pthread_cond_signal');
@@ -540,7 +638,11 @@ export class Condition extends SharedWords {
     return Atomics.load(this.words, 1) > 0 ? this.wake(0, count) : 0;
   }
 
-  /** Wakes every waiter. */
+  /**
+   * Wakes every waiter.
+   *
+   * @throws {@link IpcError} 'EBADF' (the mapping is closed).
+   */
   notifyAll(): number {
     this.ensureOpen('pthread_cond_broadcast');
     Atomics.add(this.words, 0, 1);

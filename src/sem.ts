@@ -156,6 +156,12 @@ export class SemaphoreSet {
    * semget(): opens the set of `key` (from ftok() or IPC_PRIVATE), or creates it with `count`
    * semaphores, all 0. Unless this call surely made the set (IPC_PRIVATE or exclusive), its real size is
    * then read with IPC_STAT, which needs read permission.
+   *
+   * @throws {@link IpcError} 'ENOENT' (the key has no set, without `create`), 'EEXIST' (`create` and
+   *   `exclusive`, and the key has one), 'EACCES' (`create`, and the existing set does not grant this user
+   *   `mode`), 'EINVAL' (the existing set has fewer than `count` semaphores), 'ENOSPC' (the system's limits
+   *   on sets, SEMMNI, or semaphores, SEMMNS), other errnos of semget(2); argument errors (ERR_OUT_OF_RANGE
+   *   also for a `count` above SEMMSL).
    */
   static get(key: number, options?: SemaphoreSetOptions): SemaphoreSet {
     const k = toKey(key);
@@ -182,7 +188,11 @@ export class SemaphoreSet {
     return new SemaphoreSet(id, k >>> 0, size ?? (count > 0 ? count : limitFor('maxPerSet', 0)));
   }
 
-  /** A set by its id, as `ipcs -s` lists it. */
+  /**
+   * A set by its id, as `ipcs -s` lists it.
+   *
+   * @throws {@link IpcError} 'EINVAL' (no set has that id); argument errors.
+   */
   static fromId(id: number): SemaphoreSet {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
     const stat = statUnlessDenied(() => new SemaphoreSet(id, IPC_PRIVATE, 0).stat());
@@ -191,7 +201,11 @@ export class SemaphoreSet {
       : new SemaphoreSet(id, IPC_PRIVATE, limitFor('maxPerSet', 0));
   }
 
-  /** The kernel's limits (SEMMSL, SEMMNS, SEMOPM, SEMMNI), read now from /proc/sys/kernel/sem. */
+  /**
+   * The kernel's limits (SEMMSL, SEMMNS, SEMOPM, SEMMNI), read now from /proc/sys/kernel/sem.
+   *
+   * @throws Node's own fs error (not an IpcError) when /proc/sys/kernel/sem cannot be read.
+   */
   static limits(): SemaphoreLimits {
     return { ...readLimits() };
   }
@@ -199,8 +213,12 @@ export class SemaphoreSet {
   /**
    * Applies every operation atomically (semop): either all at once, waiting until they all can
    * proceed, or none. Runs on a waiter thread; an aborted or timed-out op() has changed nothing.
-   * An operation with `nowait` that cannot proceed rejects with IpcError 'EAGAIN'; removal of the set
-   * meanwhile with 'EIDRM'.
+   *
+   * @throws {@link IpcError} 'EAGAIN' (an operation with `nowait` cannot proceed), 'EIDRM' (the set was
+   *   removed while waiting), 'EINVAL' (the set is gone), 'ERANGE' (a value would exceed SEMVMX), 'EACCES'
+   *   (this user may not alter the set, or for a delta of 0 read it), 'EFBIG' (an index past the end of a
+   *   set whose size this user cannot read), 'ETIMEDOUT' (`timeout`), other errnos of semop(2);
+   *   {@link AbortError} (`signal`); argument errors.
    */
   async op(ops: readonly SemaphoreOp[], options?: WaitOptions & RefOptions): Promise<void> {
     const copied = waitOptions(options);
@@ -208,9 +226,15 @@ export class SemaphoreSet {
   }
 
   /**
-   * op() on the calling thread (semtimedop), for scripts and workers. A timeout that expires is
-   * IpcError 'ETIMEDOUT' and a `nowait` operation that cannot proceed 'EAGAIN'. The kernel reports both
-   * as E.EAGAIN; unipc calls it a timeout when no operation has `nowait`, or when the deadline has passed.
+   * op() on the calling thread (semtimedop), for scripts and workers. The kernel reports an expired
+   * timeout and a `nowait` operation that cannot proceed alike (EAGAIN); unipc calls it a timeout when no
+   * operation has `nowait`, or when the deadline has passed.
+   *
+   * @throws {@link IpcError} 'EAGAIN' (an operation with `nowait` cannot proceed), 'EIDRM' (the set was
+   *   removed while waiting), 'EINVAL' (the set is gone), 'ERANGE' (a value would exceed SEMVMX), 'EACCES'
+   *   (this user may not alter the set, or for a delta of 0 read it), 'EFBIG' (an index past the end of a
+   *   set whose size this user cannot read), 'ETIMEDOUT' (`timeout`), other errnos of semtimedop(2);
+   *   argument errors.
    */
   opSync(ops: readonly SemaphoreOp[], options?: SyncWaitOptions): void {
     const { timeout } = syncWaitOptions(options);
@@ -218,7 +242,13 @@ export class SemaphoreSet {
     this.#opSync(buffer, timeout, nowait);
   }
 
-  /** Waits until semaphore `index` is positive and decrements it (P, delta −1). */
+  /**
+   * Waits until semaphore `index` is positive and decrements it (P, delta −1).
+   *
+   * @throws {@link IpcError} 'EIDRM' (the set was removed while waiting), 'EINVAL' (the set is gone),
+   *   'EACCES' (this user may not alter the set), 'ETIMEDOUT' (`timeout`), other errnos of semop(2);
+   *   {@link AbortError} (`signal`); argument errors.
+   */
   async wait(index: number, options?: SemaphoreWaitOptions): Promise<void> {
     const copied = waitOptions(options);
     this.#validateIndex(index, 'index');
@@ -226,14 +256,25 @@ export class SemaphoreSet {
     await this.#opAsync(Int32Array.of(index, -1, flags), copied);
   }
 
-  /** wait() on the calling thread. */
+  /**
+   * wait() on the calling thread.
+   *
+   * @throws {@link IpcError} 'EIDRM' (the set was removed while waiting), 'EINVAL' (the set is gone),
+   *   'EACCES' (this user may not alter the set), 'ETIMEDOUT' (`timeout`), other errnos of semtimedop(2);
+   *   argument errors.
+   */
   waitSync(index: number, options?: SemaphoreWaitSyncOptions): void {
     const { timeout, undo } = syncWaitOptions(options);
     this.#validateIndex(index, 'index');
     this.#opSync(Int32Array.of(index, -1, validateUndo(undo, 'options.undo')), timeout, false);
   }
 
-  /** Decrements semaphore `index` if it is positive (IPC_NOWAIT): true if it did, false if it was 0. */
+  /**
+   * Decrements semaphore `index` if it is positive (IPC_NOWAIT): true if it did, false if it was 0.
+   *
+   * @throws {@link IpcError} 'EINVAL' (the set is gone), 'EACCES' (this user may not alter the set), other
+   *   errnos of semop(2); argument errors.
+   */
   tryWait(index: number, options?: { undo?: boolean }): boolean {
     const { undo } = validateOptions(options);
     this.#validateIndex(index, 'index');
@@ -244,7 +285,12 @@ export class SemaphoreSet {
     return true;
   }
 
-  /** Increments semaphore `index` (V, delta +1); never waits. Above 32767 it is IpcError 'ERANGE'. */
+  /**
+   * Increments semaphore `index` (V, delta +1); never waits.
+   *
+   * @throws {@link IpcError} 'ERANGE' (above SEMVMX, 32767), 'EINVAL' (the set is gone), 'EACCES' (this
+   *   user may not alter the set), other errnos of semop(2); argument errors.
+   */
   post(index: number, options?: { undo?: boolean }): void {
     const { undo } = validateOptions(options);
     this.#validateIndex(index, 'index');
@@ -255,41 +301,72 @@ export class SemaphoreSet {
     );
   }
 
-  /** Waits until semaphore `index` is 0 (delta 0). */
+  /**
+   * Waits until semaphore `index` is 0 (delta 0).
+   *
+   * @throws {@link IpcError} 'EIDRM' (the set was removed while waiting), 'EINVAL' (the set is gone),
+   *   'EACCES' (this user may not read the set), 'ETIMEDOUT' (`timeout`), other errnos of semop(2);
+   *   {@link AbortError} (`signal`); argument errors.
+   */
   async waitForZero(index: number, options?: WaitOptions & RefOptions): Promise<void> {
     const copied = waitOptions(options);
     this.#validateIndex(index, 'index');
     await this.#opAsync(Int32Array.of(index, 0, 0), copied);
   }
 
-  /** waitForZero() on the calling thread. */
+  /**
+   * waitForZero() on the calling thread.
+   *
+   * @throws {@link IpcError} 'EIDRM' (the set was removed while waiting), 'EINVAL' (the set is gone),
+   *   'EACCES' (this user may not read the set), 'ETIMEDOUT' (`timeout`), other errnos of semtimedop(2);
+   *   argument errors.
+   */
   waitForZeroSync(index: number, options?: SyncWaitOptions): void {
     const { timeout } = syncWaitOptions(options);
     this.#validateIndex(index, 'index');
     this.#opSync(Int32Array.of(index, 0, 0), timeout, false);
   }
 
-  /** The value of semaphore `index` (GETVAL). */
+  /**
+   * The value of semaphore `index` (GETVAL).
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the set), 'EINVAL' (the set is gone);
+   *   argument errors.
+   */
   get(index: number): number {
     this.#validateIndex(index, 'index');
     return this.#semctl(index, constants.GETVAL);
   }
 
-  /** Sets semaphore `index` to `value`, 0 to 32767 (SETVAL); waiters that can now proceed do. */
+  /**
+   * Sets semaphore `index` to `value`, 0 to 32767 (SETVAL); waiters that can now proceed do.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not alter the set), 'EINVAL' (the set is gone, or
+   *   `index` is past its end); argument errors.
+   */
   set(index: number, value: number): void {
     this.#validateIndex(index, 'index');
     validateInteger(value, 'value', 0, SEMVMX);
     this.#semctl(index, constants.SETVAL, value);
   }
 
-  /** Every value, in index order (GETALL). */
+  /**
+   * Every value, in index order (GETALL).
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the set), 'EINVAL' (the set is gone).
+   */
   getAll(): number[] {
     const out = new Uint16Array(this.count);
     check(native.semctlGetAll(this.id, out), 'semctl', this.#context());
     return Array.from(out);
   }
 
-  /** Sets every value at once (SETALL): one per semaphore, each 0 to 32767. */
+  /**
+   * Sets every value at once (SETALL): one per semaphore, each 0 to 32767.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not alter the set), 'EINVAL' (the set is gone);
+   *   argument errors (ERR_OUT_OF_RANGE also unless `values` has `count` entries).
+   */
   setAll(values: readonly number[]): void {
     if (!Array.isArray(values)) throw invalidArgType('values', 'an instance of Array', values);
     const length = values.length;
@@ -303,25 +380,45 @@ export class SemaphoreSet {
     check(native.semctlSetAll(this.id, copy), 'semctl', this.#context());
   }
 
-  /** The process that last changed semaphore `index` (GETPID): by op(), and on Linux also by set()/setAll(); 0 if none has. */
+  /**
+   * The process that last changed semaphore `index` (GETPID): by op(), and on Linux also by set()/setAll();
+   * 0 if none has.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the set), 'EINVAL' (the set is gone);
+   *   argument errors.
+   */
   lastPid(index: number): number {
     this.#validateIndex(index, 'index');
     return this.#semctl(index, constants.GETPID);
   }
 
-  /** How many waits are blocked until semaphore `index` increases (GETNCNT), in every process. */
+  /**
+   * How many waits are blocked until semaphore `index` increases (GETNCNT), in every process.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the set), 'EINVAL' (the set is gone);
+   *   argument errors.
+   */
   waitingForIncrease(index: number): number {
     this.#validateIndex(index, 'index');
     return this.#semctl(index, constants.GETNCNT);
   }
 
-  /** How many waits are blocked until semaphore `index` is 0 (GETZCNT), in every process. */
+  /**
+   * How many waits are blocked until semaphore `index` is 0 (GETZCNT), in every process.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the set), 'EINVAL' (the set is gone);
+   *   argument errors.
+   */
   waitingForZero(index: number): number {
     this.#validateIndex(index, 'index');
     return this.#semctl(index, constants.GETZCNT);
   }
 
-  /** semctl(IPC_STAT): every field of the set's semid_ds. */
+  /**
+   * semctl(IPC_STAT): every field of the set's semid_ds.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the set), 'EINVAL' (the set is gone).
+   */
   stat(): SemaphoreSetStat {
     const out = new Float64Array(constants.SEMCTL_STAT_FIELDS);
     check(native.semctlStat(this.id, out), 'semctl', this.#context());
@@ -333,7 +430,13 @@ export class SemaphoreSet {
     };
   }
 
-  /** semctl(IPC_SET): change the owner and permission bits; unspecified ones keep their values. */
+  /**
+   * semctl(IPC_SET): change the owner and permission bits; unspecified ones keep their values.
+   *
+   * @throws {@link IpcError} 'EPERM' (neither the owner's nor the creator's uid, nor CAP_SYS_ADMIN),
+   *   'EACCES' (some of `mode`, `uid`, `gid` left out, and the set may not be read for them), 'EINVAL' (the
+   *   set is gone); argument errors.
+   */
   setPermissions(changes: SysvPermissions): void {
     const { mode, uid, gid } = permissionsToSet(changes, () => this.stat());
     check(native.semctlSet(this.id, uid, gid, mode), 'semctl', this.#context());
@@ -342,6 +445,9 @@ export class SemaphoreSet {
   /**
    * semctl(IPC_RMID): destroys the set at once. Every wait on it, in any process, fails with IpcError
    * 'EIDRM'; later calls with 'EINVAL' (or 'EIDRM').
+   *
+   * @throws {@link IpcError} 'EPERM' (neither the owner's nor the creator's uid, nor CAP_SYS_ADMIN),
+   *   'EINVAL' (the set is gone).
    */
   remove(): void {
     this.#semctl(0, constants.IPC_RMID);
@@ -475,7 +581,13 @@ export class NamedSemaphore implements Disposable {
     forgottenSemaphores.register(this, handle, this);
   }
 
-  /** sem_open(): opens the semaphore `name` ('/name' or 'name'), or creates it with `initial`. */
+  /**
+   * sem_open(): opens the semaphore `name` ('/name' or 'name'), or creates it with `initial`.
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such semaphore, without `create`), 'EEXIST' (`create` and
+   *   `exclusive`, and it exists), 'EACCES' (its mode forbids this user), 'EMFILE'/'ENFILE' (descriptor
+   *   limits), other errnos of sem_open(3); argument errors.
+   */
   static open(name: string, options?: NamedSemaphoreOptions): NamedSemaphore {
     const ipcName = toSemaphoreName(name);
     const { create = false, exclusive = false, mode = 0o600, initial = 0 } = validateOptions(options);
@@ -495,7 +607,11 @@ export class NamedSemaphore implements Disposable {
     return semaphore;
   }
 
-  /** sem_unlink(): removes the name; processes that have it open keep using it until they close it. */
+  /**
+   * sem_unlink(): removes the name; processes that have it open keep using it until they close it.
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such name), 'EACCES' (another user's semaphore); argument errors.
+   */
   static unlink(name: string): void {
     const ipcName = toSemaphoreName(name);
     check(native.semUnlink(ipcName), 'sem_unlink', { objectName: ipcName });
@@ -506,17 +622,29 @@ export class NamedSemaphore implements Disposable {
     return this.#handle === 0;
   }
 
-  /** The current value (sem_getvalue); by the time it is read, another process may have changed it. */
+  /**
+   * The current value (sem_getvalue); by the time it is read, another process may have changed it.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
   get value(): number {
     return check(native.semGetValue(this.#open('sem_getvalue')), 'sem_getvalue', this.#context());
   }
 
-  /** Increments the value (sem_post), waking one waiter; beyond SEM_VALUE_MAX it is IpcError 'EOVERFLOW'. */
+  /**
+   * Increments the value (sem_post), waking one waiter.
+   *
+   * @throws {@link IpcError} 'EOVERFLOW' (beyond SEM_VALUE_MAX, 2³¹ − 1), 'EBADF' (closed).
+   */
   post(): void {
     check(native.semPost(this.#open('sem_post')), 'sem_post', this.#context());
   }
 
-  /** Decrements the value if it is positive (sem_trywait): true if it did, false if it was 0. */
+  /**
+   * Decrements the value if it is positive (sem_trywait): true if it did, false if it was 0.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
   tryWait(): boolean {
     const result = native.semTryWait(this.#open('sem_trywait'));
     if (result === -E.EAGAIN) return false;
@@ -526,7 +654,10 @@ export class NamedSemaphore implements Disposable {
 
   /**
    * Waits until the value is positive and decrements it (sem_wait on a waiter thread). Aborted or
-   * timed out, it has not decremented anything; close() meanwhile rejects it with IpcError 'EBADF'.
+   * timed out, it has not decremented anything.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed, also while waiting), 'ETIMEDOUT' (`timeout`);
+   *   {@link AbortError} (`signal`); argument errors.
    */
   async wait(options?: WaitOptions & RefOptions): Promise<void> {
     const copied = waitOptions(options);
@@ -557,7 +688,11 @@ export class NamedSemaphore implements Disposable {
     }
   }
 
-  /** wait() on the calling thread: sem_wait, or with a timeout sem_clockwait on CLOCK_MONOTONIC. */
+  /**
+   * wait() on the calling thread: sem_wait, or with a timeout sem_clockwait on CLOCK_MONOTONIC.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), 'ETIMEDOUT' (`timeout`); argument errors.
+   */
   waitSync(options?: SyncWaitOptions): void {
     const { timeout } = syncWaitOptions(options);
     const handle = this.#open('sem_wait');
