@@ -162,6 +162,15 @@ export class PosixQueue extends FdHandle {
     this.messageSize = attributes[2]!;
   }
 
+  /**
+   * mq_open(name): opens the queue `name` ('/name' or 'name'), or creates it with `create`.
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such queue, without `create`), 'EEXIST' (`create` and
+   *   `exclusive`, and it exists), 'EACCES' (its mode forbids the access asked for), 'EINVAL'
+   *   (`maxMessages` or `messageSize` beyond /proc/sys/fs/mqueue/msg_max or msgsize_max), 'EMFILE'
+   *   (RLIMIT_MSGQUEUE, or the descriptor limit), 'ENOSPC' (the system's limit on queues, queues_max),
+   *   'ENOSYS' (no POSIX queues in this kernel or container), other errnos of mq_open(3); argument errors.
+   */
   static open(name: string, options?: PosixQueueOptions): PosixQueue {
     const ipcName = toIpcName(name);
     const {
@@ -203,13 +212,24 @@ export class PosixQueue extends FdHandle {
     return new PosixQueue(fd, ipcName, { readOnly, writeOnly });
   }
 
-  /** Removes the name; processes that have the queue open keep using it until they close it. */
+  /**
+   * Removes the name; processes that have the queue open keep using it until they close it.
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such name), 'EACCES' (another user's queue); argument errors.
+   */
   static unlink(name: string): void {
     const ipcName = toIpcName(name);
     check(native.mqUnlink(ipcName), 'mq_unlink', { objectName: ipcName });
   }
 
-  /** Sends one message, waiting (on the event loop, no thread) while the queue is full. */
+  /**
+   * Sends one message, waiting (on the event loop, no thread) while the queue is full.
+   *
+   * @throws {@link IpcError} 'EAGAIN' (`nowait` or setNonBlocking(), and the queue is full or earlier sends
+   *   of this object wait), 'EBADF' (closed, also while waiting; or opened `readOnly`), 'ETIMEDOUT'
+   *   (`timeout`), other errnos of mq_send(3); {@link AbortError} (`signal`); argument errors
+   *   (ERR_OUT_OF_RANGE also for data longer than messageSize).
+   */
   async send(data: Bytes, options?: PosixSendOptions): Promise<void> {
     const bytes = toBytes(data, 'data');
     const checked = waitOptions(options);
@@ -223,7 +243,13 @@ export class PosixQueue extends FdHandle {
     await this.ready('write', checked, 'mq_send', () => this.#attemptSend(message, priority));
   }
 
-  /** Sends one message, blocking while the queue is full (up to `timeout`; not at all with `nowait`). */
+  /**
+   * Sends one message, blocking while the queue is full (up to `timeout`; not at all with `nowait`).
+   *
+   * @throws {@link IpcError} 'EAGAIN' (`nowait` or setNonBlocking(), and the queue is full or earlier sends
+   *   of this object wait), 'EBADF' (closed, or opened `readOnly`), 'ETIMEDOUT' (`timeout`), other errnos
+   *   of mq_send(3); argument errors (ERR_OUT_OF_RANGE also for data longer than messageSize).
+   */
   sendSync(data: Bytes, options?: PosixSendSyncOptions): void {
     const bytes = toBytes(data, 'data');
     const checked = syncWaitOptions(options);
@@ -235,7 +261,14 @@ export class PosixQueue extends FdHandle {
     this.readySync('write', checked, 'mq_send', () => this.#attemptSend(bytes, priority));
   }
 
-  /** Receives the oldest message of the highest priority, waiting (no thread) for one. */
+  /**
+   * Receives the oldest message of the highest priority, waiting (no thread) for one.
+   *
+   * @throws {@link IpcError} 'EAGAIN' (`nowait` or setNonBlocking(), and the queue is empty or earlier
+   *   receives of this object wait), 'EBADF' (closed, also while waiting; or opened `writeOnly`),
+   *   'ETIMEDOUT' (`timeout`), other errnos of mq_receive(3); {@link AbortError} (`signal`); argument
+   *   errors.
+   */
   async receive(options?: PosixReceiveOptions): Promise<PosixMessage> {
     const checked = waitOptions(options);
     if (this.#noWait(checked)) return this.#receiveNow();
@@ -247,14 +280,24 @@ export class PosixQueue extends FdHandle {
     return this.ready('read', checked, 'mq_receive', () => this.#attemptReceive());
   }
 
-  /** Receives a message, blocking until one comes (up to `timeout`; not at all with `nowait`). */
+  /**
+   * Receives a message, blocking until one comes (up to `timeout`; not at all with `nowait`).
+   *
+   * @throws {@link IpcError} 'EAGAIN' (`nowait` or setNonBlocking(), and the queue is empty or earlier
+   *   receives of this object wait), 'EBADF' (closed, or opened `writeOnly`), 'ETIMEDOUT' (`timeout`),
+   *   other errnos of mq_receive(3); argument errors.
+   */
   receiveSync(options?: PosixReceiveSyncOptions): PosixMessage {
     const checked = syncWaitOptions(options);
     if (this.#noWait(checked)) return this.#receiveNow();
     return this.readySync('read', checked, 'mq_receive', () => this.#attemptReceive());
   }
 
-  /** Messages as they come, until the queue is closed or `signal` aborts (AbortError). */
+  /**
+   * Messages as they come, until the queue is closed or `signal` aborts.
+   *
+   * @throws what receive() rejects with, from the iteration (closing the queue ends it instead).
+   */
   async *messages(options?: { signal?: AbortSignal }): AsyncGenerator<PosixMessage, void, undefined> {
     const checked = waitOptions(options); // also when closed already: bad options never pass silently
     while (!this.closed) {
@@ -273,7 +316,11 @@ export class PosixQueue extends FdHandle {
     return this.messages();
   }
 
-  /** mq_getattr: the queue's capacity, message size and current number of messages. */
+  /**
+   * mq_getattr: the queue's capacity, message size and current number of messages.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
   attributes(): PosixQueueAttributes {
     const out = new Float64Array(4);
     check(native.mqGetattr(this.openFd('mq_getattr'), out), 'mq_getattr', this.errorContext());
@@ -284,6 +331,8 @@ export class PosixQueue extends FdHandle {
    * Makes this object's send() and receive() (and their Sync forms) fail with 'EAGAIN' instead of
    * waiting, as mq_setattr(O_NONBLOCK) does in C; a call's own `nowait` still overrides it. The
    * descriptor itself is always non-blocking: that is how unipc waits without blocking the event loop.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed); argument errors.
    */
   setNonBlocking(nonBlocking = true): void {
     validateBoolean(nonBlocking, 'nonBlocking');

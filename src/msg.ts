@@ -260,7 +260,14 @@ export class MessageQueue {
     this.key = key;
   }
 
-  /** msgget(key): opens the key's queue, or creates it with `create` (IPC_PRIVATE: always a new one). */
+  /**
+   * msgget(key): opens the key's queue, or creates it with `create` (IPC_PRIVATE: always a new one).
+   *
+   * @throws {@link IpcError} 'ENOENT' (the key has no queue, without `create`), 'EEXIST' (`create` and
+   *   `exclusive`, and the key has one), 'EACCES' (`create`, and the existing queue does not grant this
+   *   user `mode`), 'ENOSPC' (the system's limit on queues, MSGMNI), other errnos of msgget(2); argument
+   *   errors.
+   */
   static get(key: number, options?: MessageQueueOptions): MessageQueue {
     const k = toKey(key);
     const { create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
@@ -275,7 +282,11 @@ export class MessageQueue {
     return new MessageQueue(id, k >>> 0);
   }
 
-  /** A queue by its id, as `ipcs -q` lists it. */
+  /**
+   * A queue by its id, as `ipcs -q` lists it.
+   *
+   * @throws {@link IpcError} 'EINVAL' (no queue has that id); argument errors.
+   */
   static fromId(id: number): MessageQueue {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
     const probe = new MessageQueue(id, IPC_PRIVATE);
@@ -285,8 +296,14 @@ export class MessageQueue {
   }
 
   /**
-   * Sends a message of `type` (> 0), waiting while the queue is full — unless `nowait`, which fails with
-   * 'EAGAIN'. Aborted or timed out, the message was not sent.
+   * Sends a message of `type` (> 0), waiting while the queue is full — unless `nowait`. Aborted or timed
+   * out, the message was not sent.
+   *
+   * @throws {@link IpcError} 'EAGAIN' (`nowait`, and the queue is full or earlier sends of this object
+   *   wait), 'EMSGSIZE' (longer than the queue's maxBytes, to a user who may read the queue), 'EIDRM' (the
+   *   queue was removed while waiting), 'EINVAL' (the queue is gone), 'EACCES' (this user may not write to
+   *   the queue), 'ETIMEDOUT' (`timeout`), other errnos of msgsnd(2); {@link AbortError} (`signal`);
+   *   argument errors (ERR_OUT_OF_RANGE also for data longer than msgmax).
    */
   async send(type: MessageType, data: Bytes, options?: QueueSendOptions): Promise<void> {
     const mtype = toMessageType(type, 'type', true);
@@ -325,7 +342,15 @@ export class MessageQueue {
     }
   }
 
-  /** Sends a message, blocking while the queue is full (up to `timeout`; not at all with `nowait`). */
+  /**
+   * Sends a message, blocking while the queue is full (up to `timeout`; not at all with `nowait`).
+   *
+   * @throws {@link IpcError} 'EAGAIN' (`nowait`, and the queue is full), 'EMSGSIZE' (longer than the
+   *   queue's maxBytes, to a user who may read the queue), 'EIDRM' (the queue was removed while waiting),
+   *   'EINVAL' (the queue is gone), 'EACCES' (this user may not write to the queue), 'ETIMEDOUT'
+   *   (`timeout`), other errnos of msgsnd(2); argument errors (ERR_OUT_OF_RANGE also for data longer than
+   *   msgmax).
+   */
   sendSync(type: MessageType, data: Bytes, options?: QueueSendSyncOptions): void {
     const mtype = toMessageType(type, 'type', true);
     const bytes = toBytes(data, 'data');
@@ -340,9 +365,14 @@ export class MessageQueue {
   }
 
   /**
-   * Receives the message `type` selects (see QueueReceiveOptions.type), waiting for one — unless `nowait`,
-   * which fails with 'ENOMSG'. A message longer than maxSize stays queued and the call fails with 'E2BIG',
-   * or is truncated with `noError`. Aborted or timed out, nothing was taken from the queue.
+   * Receives the message `type` selects (see QueueReceiveOptions.type), waiting for one — unless `nowait`.
+   * A message longer than maxSize stays queued, or is truncated with `noError`. Aborted or timed out,
+   * nothing was taken from the queue.
+   *
+   * @throws {@link IpcError} 'ENOMSG' (`nowait`, and no message matches), 'E2BIG' (the message is longer
+   *   than `maxSize`, without `noError`), 'EIDRM' (the queue was removed while waiting), 'EINVAL' (the
+   *   queue is gone), 'EACCES' (this user may not read the queue), 'ETIMEDOUT' (`timeout`), other errnos of
+   *   msgrcv(2); {@link AbortError} (`signal`); argument errors.
    */
   async receive(options?: QueueReceiveOptions): Promise<QueueMessage> {
     const checked = waitOptions(options);
@@ -373,7 +403,14 @@ export class MessageQueue {
     }
   }
 
-  /** Receives the selected message, blocking until one comes (up to `timeout`; not at all with `nowait`). */
+  /**
+   * Receives the selected message, blocking until one comes (up to `timeout`; not at all with `nowait`).
+   *
+   * @throws {@link IpcError} 'ENOMSG' (`nowait`, and no message matches), 'E2BIG' (the message is longer
+   *   than `maxSize`, without `noError`), 'EIDRM' (the queue was removed while waiting), 'EINVAL' (the
+   *   queue is gone), 'EACCES' (this user may not read the queue), 'ETIMEDOUT' (`timeout`), other errnos of
+   *   msgrcv(2); argument errors.
+   */
   receiveSync(options?: QueueReceiveSyncOptions): QueueMessage {
     const checked = syncWaitOptions(options);
     const plan = receivePlan(checked);
@@ -393,7 +430,9 @@ export class MessageQueue {
 
   /**
    * The selected messages as they come: `for await (const { type, data } of queue.messages({ type: 2 }))`.
-   * Ends when the queue is removed; an abort of `signal` ends it with an AbortError.
+   * Ends when the queue is removed.
+   *
+   * @throws what receive() rejects with, from the iteration (removal of the queue ends it instead).
    */
   async *messages(
     options?: Omit<QueueReceiveOptions, 'timeout' | 'nowait'>,
@@ -415,7 +454,11 @@ export class MessageQueue {
     return this.messages();
   }
 
-  /** msgctl(IPC_STAT): every field of the queue's msqid_ds. */
+  /**
+   * msgctl(IPC_STAT): every field of the queue's msqid_ds.
+   *
+   * @throws {@link IpcError} 'EACCES' (this user may not read the queue), 'EINVAL' (the queue is gone).
+   */
   stat(): MessageQueueStat {
     const out = new Float64Array(constants.MSGCTL_STAT_FIELDS);
     check(native.msgctlStat(this.id, out), 'msgctl', this.#context());
@@ -434,7 +477,11 @@ export class MessageQueue {
 
   /**
    * msgctl(IPC_SET): change the capacity, owner and permission bits; unspecified ones keep their values.
-   * Raising maxBytes above the system's msgmnb (/proc/sys/kernel/msgmnb) needs CAP_SYS_RESOURCE ('EPERM').
+   * Raising maxBytes above the system's msgmnb (/proc/sys/kernel/msgmnb) needs CAP_SYS_RESOURCE.
+   *
+   * @throws {@link IpcError} 'EPERM' (neither the owner's nor the creator's uid, nor CAP_SYS_ADMIN; or
+   *   `maxBytes` above msgmnb without CAP_SYS_RESOURCE), 'EACCES' (some of `mode`, `uid`, `gid`, `maxBytes`
+   *   left out, and the queue may not be read for them), 'EINVAL' (the queue is gone); argument errors.
    */
   set(changes: SysvPermissions & { maxBytes?: number }): void {
     validateObject(changes, 'changes');
@@ -458,6 +505,9 @@ export class MessageQueue {
   /**
    * msgctl(IPC_RMID): the queue and its messages are gone at once; waiting senders and receivers, in
    * every process, fail with 'EIDRM'.
+   *
+   * @throws {@link IpcError} 'EPERM' (neither the owner's nor the creator's uid, nor CAP_SYS_ADMIN),
+   *   'EINVAL' (the queue is gone).
    */
   remove(): void {
     check(native.msgctlRemove(this.id), 'msgctl', this.#context());
