@@ -262,7 +262,13 @@ export class Channel implements Disposable {
     this.#dataWords = new Int32Array(mapping.buffer, HEADER_BYTES, this.capacity / 4);
   }
 
-  /** Makes a channel in a memfd, or in POSIX shared memory under `name` (created exclusively, mode 0o600). */
+  /**
+   * Makes a channel in a memfd, or in POSIX shared memory under `name` (created exclusively, mode 0o600).
+   *
+   * @throws {@link IpcError} 'EEXIST' (a shared memory object has that `name`), 'EMFILE'/'ENFILE'
+   *   (descriptor limits), 'ENOMEM' (no address space left), other errnos of memfd_create(2) or
+   *   shm_open(3), ftruncate(2), mmap(2); argument errors.
+   */
   static create(options?: ChannelOptions): Channel {
     const { name, capacity = 1 << 20, maxMessageSize, multipleProducers = false, spin } = validateOptions(options);
     if (name !== undefined) toIpcName(name, 'options.name');
@@ -299,7 +305,13 @@ export class Channel implements Disposable {
     }
   }
 
-  /** The channel another process created under `name`. */
+  /**
+   * The channel another process created under `name`.
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such name), 'EACCES' (this user may not open it for reading and
+   *   writing), 'EPROTO' (no unipc channel, one of another layout version, or a damaged header), other
+   *   errnos of shm_open(3), mmap(2); argument errors.
+   */
   static open(name: string, options?: EndOptions): Channel {
     const checked = validateOptions(options);
     const spin = spinOption(checked.spin); // before the kernel sees anything
@@ -307,7 +319,13 @@ export class Channel implements Disposable {
     return Channel.#attach(owner, owner.name, spin);
   }
 
-  /** The channel behind a descriptor (a memfd handed over by spawn, fd passing, or inheritance). */
+  /**
+   * The channel behind a descriptor (a memfd handed over by spawn, fd passing, or inheritance).
+   *
+   * @throws {@link IpcError} 'EBADF' (`fd` is not open), 'EPROTO' (no unipc channel, one of another layout
+   *   version, or a damaged header), other errnos of mmap(2); argument errors (ERR_INVALID_ARG_VALUE also
+   *   for a descriptor that is not a memfd, a named channel's among them: open() that by name).
+   */
   static fromFd(fd: number, options?: EndOptions): Channel {
     validateFd(fd);
     const checked = validateOptions(options);
@@ -331,7 +349,11 @@ export class Channel implements Disposable {
     }
   }
 
-  /** Removes a named channel's name (processes that have it open keep using it). */
+  /**
+   * Removes a named channel's name (processes that have it open keep using it).
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such name), 'EACCES' (another user's); argument errors.
+   */
   static unlink(name: string): void {
     SharedMemory.unlink(name);
   }
@@ -341,7 +363,11 @@ export class Channel implements Disposable {
     return this.#closed;
   }
 
-  /** How many producers are attached now (a producer that died counts until the consumer notices). */
+  /**
+   * How many producers are attached now (a producer that died counts until the consumer notices).
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
   get producers(): number {
     this.#header.ensureOpen('producers');
     let mask = Atomics.load(this.#words, W.producerMask);
@@ -350,7 +376,11 @@ export class Channel implements Disposable {
     return count;
   }
 
-  /** The reads a waiting Sync call makes before it sleeps (EndOptions.spin); settable. */
+  /**
+   * The reads a waiting Sync call makes before it sleeps (EndOptions.spin); settable.
+   *
+   * @throws argument errors (when set).
+   */
   get spin(): number {
     return this.#spin;
   }
@@ -361,14 +391,29 @@ export class Channel implements Disposable {
 
   // ---- Sending ------------------------------------------------------------------------------------
 
-  /** Sends a message if there is room now: true, or false when the ring is full (or another producer is writing). */
+  /**
+   * Sends a message if there is room now: true, or false when the ring is full (or another producer is
+   * writing).
+   *
+   * @throws {@link IpcError} 'EPIPE' (the consumer closed), 'EBUSY' (another end is the producer; 32 are,
+   *   on a `multipleProducers` channel), 'EBADF' (closed); ERR_INVALID_STATE (this end is the consumer, or
+   *   a reservation is pending); argument errors (ERR_OUT_OF_RANGE also for data longer than
+   *   maxMessageSize).
+   */
   trySend(data: string | ArrayBufferView | ArrayBuffer): boolean {
     const bytes = this.#message(data);
     this.#claim('producer');
     return this.#attemptSend(bytes, null) !== AGAIN;
   }
 
-  /** Sends a message, blocking the calling thread while the ring is full (backpressure). */
+  /**
+   * Sends a message, blocking the calling thread while the ring is full (backpressure).
+   *
+   * @throws {@link IpcError} 'EPIPE' (the consumer closed, or died while this end waited), 'EBUSY' (another
+   *   end is the producer; 32 are, on a `multipleProducers` channel), 'EBADF' (closed), 'ETIMEDOUT'
+   *   (`timeout`); ERR_INVALID_STATE (this end is the consumer, or a reservation is pending); argument
+   *   errors (ERR_OUT_OF_RANGE also for data longer than maxMessageSize).
+   */
   sendSync(data: string | ArrayBufferView | ArrayBuffer, options?: SyncWaitOptions): void {
     const bytes = this.#message(data);
     const { timeout } = syncWaitOptions(options);
@@ -378,7 +423,15 @@ export class Channel implements Disposable {
     this.#waitSync('producer', timeout, (guard) => this.#attemptSend(bytes, guard));
   }
 
-  /** Sends a message, waiting (on a waiter thread, never blocking the event loop) while the ring is full. */
+  /**
+   * Sends a message, waiting (on a waiter thread, never blocking the event loop) while the ring is full.
+   *
+   * @throws {@link IpcError} 'EPIPE' (the consumer closed, or died while this end waited), 'EBUSY' (another
+   *   end is the producer; 32 are, on a `multipleProducers` channel), 'EBADF' (closed, also while waiting),
+   *   'ETIMEDOUT' (`timeout`); {@link AbortError} (`signal`); ERR_INVALID_STATE (this end is the consumer,
+   *   or a reservation is pending); argument errors (ERR_OUT_OF_RANGE also for data longer than
+   *   maxMessageSize).
+   */
   async send(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions & RefOptions): Promise<void> {
     const checked = waitOptions(options);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
@@ -393,6 +446,10 @@ export class Channel implements Disposable {
    * Reserves room for a message of up to `size` bytes and lends it out to be written in place: a view
    * into the ring, or null when there is no room now. commit() sends it; until then this end sends
    * nothing else (and, on a multi-producer channel, holds the producers' lock).
+   *
+   * @throws {@link IpcError} 'EPIPE' (the consumer closed), 'EBUSY' (another end is the producer; 32 are,
+   *   on a `multipleProducers` channel), 'EBADF' (closed); ERR_INVALID_STATE (this end is the consumer, or
+   *   a reservation is pending); argument errors (ERR_OUT_OF_RANGE also for a `size` above maxMessageSize).
    */
   tryReserve(size: number): Uint8Array | null {
     this.#checkReserve(size);
@@ -400,7 +457,14 @@ export class Channel implements Disposable {
     return reservation === AGAIN ? null : reservation;
   }
 
-  /** reserve() blocking the calling thread while the ring is full. */
+  /**
+   * reserve() blocking the calling thread while the ring is full.
+   *
+   * @throws {@link IpcError} 'EPIPE' (the consumer closed, or died while this end waited), 'EBUSY' (another
+   *   end is the producer; 32 are, on a `multipleProducers` channel), 'EBADF' (closed), 'ETIMEDOUT'
+   *   (`timeout`); ERR_INVALID_STATE (this end is the consumer, or a reservation is pending); argument
+   *   errors (ERR_OUT_OF_RANGE also for a `size` above maxMessageSize).
+   */
   reserveSync(size: number, options?: SyncWaitOptions): Uint8Array {
     this.#checkReserve(size);
     const { timeout } = syncWaitOptions(options);
@@ -411,7 +475,15 @@ export class Channel implements Disposable {
     return this.#waitSync('producer', timeout, (guard) => this.#attemptReserve(size, guard), true);
   }
 
-  /** Reserves room for a message of up to `size` bytes, waiting while the ring is full; see tryReserve(). */
+  /**
+   * Reserves room for a message of up to `size` bytes, waiting while the ring is full; see tryReserve().
+   *
+   * @throws {@link IpcError} 'EPIPE' (the consumer closed, or died while this end waited), 'EBUSY' (another
+   *   end is the producer; 32 are, on a `multipleProducers` channel), 'EBADF' (closed, also while waiting),
+   *   'ETIMEDOUT' (`timeout`); {@link AbortError} (`signal`); ERR_INVALID_STATE (this end is the consumer,
+   *   or a reservation is pending); argument errors (ERR_OUT_OF_RANGE also for a `size` above
+   *   maxMessageSize).
+   */
   async reserve(size: number, options?: WaitOptions & RefOptions): Promise<Uint8Array> {
     const checked = waitOptions(options);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
@@ -426,6 +498,9 @@ export class Channel implements Disposable {
   /**
    * Sends the reserved message: its first `length` bytes (default: all it reserved). The view is cut off
    * from the ring (it reads as empty from now on).
+   *
+   * @throws ERR_INVALID_STATE (nothing is reserved); argument errors (ERR_OUT_OF_RANGE also for a `length`
+   *   above the size reserved).
    */
   commit(length?: number): void {
     const reservation = this.#reservation;
@@ -446,7 +521,13 @@ export class Channel implements Disposable {
 
   // ---- Receiving ----------------------------------------------------------------------------------
 
-  /** The next message (a copy), or null if there is none now — or none will come (the producers closed). */
+  /**
+   * The next message (a copy), or null if there is none now — or none will come (the producers closed).
+   *
+   * @throws {@link IpcError} 'EPIPE' (a producer died without closing, once all it sent is received),
+   *   'EBUSY' (the channel has another consumer), 'EPROTO' (a damaged record in the ring), 'EBADF'
+   *   (closed); ERR_INVALID_STATE (this end is a producer, or a viewed message is still lent out).
+   */
   tryReceive(): Buffer | null {
     this.#claim('consumer');
     const message = this.#attemptReceive();
@@ -456,12 +537,24 @@ export class Channel implements Disposable {
   /**
    * The next message, blocking the calling thread until one comes; null once every producer has closed
    * and every message sent is received.
+   *
+   * @throws {@link IpcError} 'EPIPE' (a producer died without closing, once all it sent is received),
+   *   'EBUSY' (the channel has another consumer), 'EPROTO' (a damaged record in the ring), 'EBADF'
+   *   (closed), 'ETIMEDOUT' (`timeout`); ERR_INVALID_STATE (this end is a producer, or a viewed message is
+   *   still lent out); argument errors.
    */
   receiveSync(options?: SyncWaitOptions): Buffer | null {
     return this.#consumeSync(options, this.#receiveAttempt);
   }
 
-  /** The next message, waiting for one without blocking the event loop; null at the end (see receiveSync). */
+  /**
+   * The next message, waiting for one without blocking the event loop; null at the end (see receiveSync).
+   *
+   * @throws {@link IpcError} 'EPIPE' (a producer died without closing, once all it sent is received),
+   *   'EBUSY' (the channel has another consumer), 'EPROTO' (a damaged record in the ring), 'EBADF' (closed,
+   *   also while waiting), 'ETIMEDOUT' (`timeout`); {@link AbortError} (`signal`); ERR_INVALID_STATE (this
+   *   end is a producer, or a viewed message is still lent out); argument errors.
+   */
   receive(options?: WaitOptions & RefOptions): Promise<Buffer | null> {
     return this.#consume(options, this.#receiveAttempt);
   }
@@ -469,6 +562,10 @@ export class Channel implements Disposable {
   /**
    * The next message without copying it: a view into the ring, lent until release(), after which it
    * reads as empty. Null if there is none now (or at the end). Nothing else is received meanwhile.
+   *
+   * @throws {@link IpcError} 'EPIPE' (a producer died without closing, once all it sent is received),
+   *   'EBUSY' (the channel has another consumer), 'EPROTO' (a damaged record in the ring), 'EBADF'
+   *   (closed); ERR_INVALID_STATE (this end is a producer, or a viewed message is still lent out).
    */
   tryReceiveView(): Uint8Array | null {
     this.#claim('consumer');
@@ -476,12 +573,26 @@ export class Channel implements Disposable {
     return view === AGAIN ? null : view;
   }
 
-  /** receiveView() blocking the calling thread until a message comes; null at the end. */
+  /**
+   * receiveView() blocking the calling thread until a message comes; null at the end.
+   *
+   * @throws {@link IpcError} 'EPIPE' (a producer died without closing, once all it sent is received),
+   *   'EBUSY' (the channel has another consumer), 'EPROTO' (a damaged record in the ring), 'EBADF'
+   *   (closed), 'ETIMEDOUT' (`timeout`); ERR_INVALID_STATE (this end is a producer, or a viewed message is
+   *   still lent out); argument errors.
+   */
   receiveViewSync(options?: SyncWaitOptions): Uint8Array | null {
     return this.#consumeSync(options, this.#loanAttempt);
   }
 
-  /** The next message as a view into the ring (see tryReceiveView()), waiting for one; null at the end. */
+  /**
+   * The next message as a view into the ring (see tryReceiveView()), waiting for one; null at the end.
+   *
+   * @throws {@link IpcError} 'EPIPE' (a producer died without closing, once all it sent is received),
+   *   'EBUSY' (the channel has another consumer), 'EPROTO' (a damaged record in the ring), 'EBADF' (closed,
+   *   also while waiting), 'ETIMEDOUT' (`timeout`); {@link AbortError} (`signal`); ERR_INVALID_STATE (this
+   *   end is a producer, or a viewed message is still lent out); argument errors.
+   */
   receiveView(options?: WaitOptions & RefOptions): Promise<Uint8Array | null> {
     return this.#consume(options, this.#loanAttempt);
   }
@@ -526,23 +637,37 @@ export class Channel implements Disposable {
    * Sends any value the structured clone algorithm can copy (v8.serialize: objects, Maps, typed arrays,
    * Dates, …) as one message; receiveValue() at the other end rebuilds it. A convenience on top of the
    * byte messages, which both ends must agree to use.
+   *
+   * @throws what send() rejects with; v8.serialize()'s Error for a value it cannot clone.
    */
   async sendValue(value: unknown, options?: WaitOptions & RefOptions): Promise<void> {
     await this.send(v8.serialize(value), options);
   }
 
-  /** sendValue() blocking the calling thread while the ring is full. */
+  /**
+   * sendValue() blocking the calling thread while the ring is full.
+   *
+   * @throws what sendSync() throws; v8.serialize()'s Error for a value it cannot clone.
+   */
   sendValueSync(value: unknown, options?: SyncWaitOptions): void {
     this.sendSync(v8.serialize(value), options);
   }
 
-  /** The next value sent with sendValue(); undefined at the end of the channel. */
+  /**
+   * The next value sent with sendValue(); undefined at the end of the channel.
+   *
+   * @throws what receive() rejects with; v8.deserialize()'s Error for a message sendValue() did not make.
+   */
   async receiveValue(options?: WaitOptions & RefOptions): Promise<unknown> {
     const bytes = await this.receive(options);
     return bytes === null ? undefined : v8.deserialize(bytes);
   }
 
-  /** receiveValue() blocking the calling thread. */
+  /**
+   * receiveValue() blocking the calling thread.
+   *
+   * @throws what receiveSync() throws; v8.deserialize()'s Error for a message sendValue() did not make.
+   */
   receiveValueSync(options?: SyncWaitOptions): unknown {
     const bytes = this.receiveSync(options);
     return bytes === null ? undefined : v8.deserialize(bytes);
@@ -557,6 +682,8 @@ export class Channel implements Disposable {
    * Closes this end. A producer's close lets the consumer drain what was sent and then, once no producer
    * is left, see the end; a consumer's close makes sends fail with 'EPIPE'. A reservation is dropped
    * unsent, a lent view cut off. Unmaps the memory. Twice is harmless.
+   *
+   * @throws {@link IpcError} 'ENOMEM' (rarely, as Mapping.close()).
    */
   close(): void {
     if (this.#closed) return;

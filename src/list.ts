@@ -498,6 +498,8 @@ export function survey(options?: ListOptions): { objects: IpcObject[]; unlisted:
 /**
  * Every IPC object on the machine (in this IPC namespace), as typed records discriminated by `type`.
  * Kinds that cannot be listed here are left out; unlistedTypes() says which and why.
+ *
+ * @throws argument errors (what cannot be read is left out, not thrown).
  */
 export function list(options?: ListOptions): IpcObject[] {
   return survey(options).objects;
@@ -723,10 +725,14 @@ function unlinkPosix(object: PosixShmRecord | PosixSemaphoreRecord | PosixQueueR
 /**
  * Removes the object a record of list() describes — IPC_RMID for a System V object, the unlink of its
  * name for a POSIX one — after checking that it is still that object: the same key and creator at that
- * id, the same file (inode) under that name; otherwise it is IpcError 'ENOENT' (or 'EINVAL' for an id
- * that is gone) and nothing is removed. What removal does is each kind's own: a System V segment lives on
- * until its last detach and a POSIX object until its last close or unmap, while a semaphore set or a
- * queue goes at once, failing waiting calls with 'EIDRM'.
+ * id, the same file (inode) under that name; otherwise nothing is removed. What removal does is each
+ * kind's own: a System V segment lives on until its last detach and a POSIX object until its last close
+ * or unmap, while a semaphore set or a queue goes at once, failing waiting calls with 'EIDRM'.
+ *
+ * @throws {@link IpcError} 'ENOENT' (the name is gone, or it or the id now names another object), 'EINVAL'
+ *   (the id is gone), 'EPERM' (a System V object neither this user's nor its creator's, without
+ *   CAP_SYS_ADMIN), 'EACCES' (another user's POSIX object), other errnos of msgctl(2), semctl(2),
+ *   shmctl(2), the unlink functions; argument errors.
  */
 export function remove(object: IpcObject): void {
   validateRecord(object);
@@ -774,6 +780,8 @@ function removeIfStale(object: IpcObject, view: ProcessView): { removed: boolean
  * removal: a System V segment from a fresh IPC_STAT-equivalent read, a POSIX object under a file lease
  * that keeps anyone from opening it between the judgement and the unlink. A record that has since gained
  * an attachment or a holder, or whose name or id now belongs to another object, is kept.
+ *
+ * @throws argument errors. A removal that fails is reported in its StaleRemoval (`error`), not thrown.
  */
 export function removeStale(objects: readonly IpcObject[]): StaleRemoval[] {
   if (!Array.isArray(objects)) throw invalidArgType('objects', 'an instance of Array', objects);
