@@ -1,13 +1,14 @@
 // A message channel over shared memory: a ring of variable-size records in a memfd or POSIX shared memory
 // object, with indices advanced by Atomics and futex wake-ups only for a side that said it sleeps.
 // Layout and protocol: docs/channel.md.
+import fs from 'node:fs';
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
-import { E, IpcError, timeoutError } from './errors.js';
+import { check, E, IpcError, timeoutError } from './errors.js';
 import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
 import { type Mapping, MemoryFile } from './mmap.js';
-import { native } from './native.js';
+import { constants, native } from './native.js';
 import { toIpcName } from './posix-name.js';
 import {
   advance,
@@ -320,17 +321,19 @@ export class Channel implements Disposable {
   }
 
   /**
-   * The channel behind a descriptor (a memfd handed over by spawn, fd passing, or inheritance).
+   * The channel behind a descriptor handed over by spawn, fd passing, or inheritance: a memfd, or a named
+   * channel's POSIX shared memory object (`channel.fd` either way). The Channel owns the descriptor from
+   * then on, and closes it if the memory turns out to be no channel.
    *
    * @throws {@link IpcError} 'EBADF' (`fd` is not open), 'EPROTO' (no unipc channel, one of another layout
    *   version, or a damaged header), other errnos of mmap(2); argument errors (ERR_INVALID_ARG_VALUE also
-   *   for a descriptor that is not a memfd, a named channel's among them: open() that by name).
+   *   for a descriptor of anything else, which stays the caller's).
    */
   static fromFd(fd: number, options?: EndOptions): Channel {
     validateFd(fd);
     const checked = validateOptions(options);
     const spin = spinOption(checked.spin);
-    return Channel.#attach(MemoryFile.fromFd(fd), undefined, spin);
+    return Channel.#attach(adoptChannelMemory(fd), undefined, spin);
   }
 
   static #attach(owner: MemoryFile | SharedMemory, name: string | undefined, spin: number): Channel {
@@ -919,30 +922,36 @@ export class Channel implements Disposable {
     return skip;
   }
 
+  // The send and receive paths read fields into locals once: V8 inlines them into their callers within a
+  // budget of bytecode, which every repeated `this.#field` read spends (see bench/ and src/ring.ts).
   #write(bytes: Uint8Array): boolean {
+    const size = bytes.byteLength;
     const tail = this.#words[W.tail]!;
-    const skip = this.#room(tail, bytes.byteLength);
+    const skip = this.#room(tail, size);
     if (skip < 0) return false;
+    const dataWords = this.#dataWords;
     let position = ringOffset(tail, this.capacity);
     if (skip > 0) {
-      this.#dataWords[position >> 2] = WRAP;
+      dataWords[position >> 2] = WRAP;
       position = 0;
     }
-    this.#dataWords[position >> 2] = bytes.byteLength;
+    dataWords[position >> 2] = size;
     this.#data.set(bytes, position + 4);
-    this.#publish(tail, skip + recordBytes(bytes.byteLength));
+    this.#publish(tail, skip + recordBytes(size));
     return true;
   }
 
   #publish(tail: number, bytes: number): void {
-    if (this.#words[W.producerCpu] !== threadCpu) this.#words[W.producerCpu] = threadCpu;
-    Atomics.store(this.#words, W.tail, advance(tail, bytes));
-    if (Atomics.load(this.#words, W.consumerWaiting) !== 0) this.#header.wake(W.tail, 1);
+    const words = this.#words;
+    if (words[W.producerCpu] !== threadCpu) words[W.producerCpu] = threadCpu;
+    Atomics.store(words, W.tail, advance(tail, bytes));
+    if (Atomics.load(words, W.consumerWaiting) !== 0) this.#header.wake(W.tail, 1);
   }
 
   #advanceHead(head: number): void {
-    if (this.#words[W.consumerCpu] !== threadCpu) this.#words[W.consumerCpu] = threadCpu;
-    Atomics.store(this.#words, W.head, head);
+    const words = this.#words;
+    if (words[W.consumerCpu] !== threadCpu) words[W.consumerCpu] = threadCpu;
+    Atomics.store(words, W.head, head);
     this.#wakeProducers();
   }
 
@@ -954,10 +963,11 @@ export class Channel implements Disposable {
   // Finds the next record: true, with its bytes at #recordStart, #recordLength long, and the head after
   // it in #recordNext; or false when the ring is empty. (Fields, not an object: no garbage per message.)
   #next(): boolean {
-    const first = this.#words[W.head]!;
+    const words = this.#words;
+    const first = words[W.head]!;
     // The producers' cache line is read only when the records known to be there are used up.
     if (first === this.#knownTail) {
-      this.#knownTail = Atomics.load(this.#words, W.tail);
+      this.#knownTail = Atomics.load(words, W.tail);
       if (first === this.#knownTail) return false;
     }
     const tail = this.#knownTail;
@@ -1163,6 +1173,24 @@ export class Channel implements Disposable {
 }
 
 // An end's spin option: a whole number of reads, or Infinity; the default when not given.
+// The memory behind a channel's descriptor: a memfd, or a named channel's object in /dev/shm.
+function adoptChannelMemory(fd: number): MemoryFile | SharedMemory {
+  let target: string;
+  try {
+    target = fs.readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '');
+  } catch {
+    return MemoryFile.fromFd(fd); // which reports the descriptor that is not open
+  }
+  if (target.startsWith('/memfd:')) return MemoryFile.fromFd(fd);
+  const named = /^\/dev\/shm\/([^/]+)$/.exec(target);
+  if (!named) {
+    throw invalidArgValue('fd', fd, `must be a channel's memfd or POSIX shared memory descriptor; it is ${target}`);
+  }
+  const access = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', { fd }) & constants.O_ACCMODE;
+  check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
+  return new SharedMemory(fd, `/${named[1]}`, access === constants.O_RDONLY);
+}
+
 function spinOption(value: unknown): number {
   if (value === undefined) return DEFAULT_SPIN;
   if (value === Infinity) return Infinity;

@@ -59,7 +59,7 @@ function adopt(fd: number, access: 'read' | 'write', kind: string): void {
     throw new IpcError(errnoValue((error as NodeJS.ErrnoException).code ?? 'EBADF'), 'fstat', { fd });
   }
   if (!stats.isFIFO() && !stats.isSocket()) {
-    throw new IpcError(E.EINVAL, 'fstat', { fd }, `descriptor ${fd} is not a pipe, FIFO or socket, so not a ${kind}`);
+    throw invalidArgValue('fd', fd, `must be a pipe, FIFO or socket descriptor to be a ${kind}`);
   }
   const flags = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', { fd });
   const mode = flags & constants.O_ACCMODE;

@@ -8,6 +8,7 @@ import { constants, native } from './native.js';
 import {
   invalidArgType,
   invalidArgValue,
+  invalidState,
   toBytes,
   validateFd,
   validateInteger,
@@ -160,12 +161,12 @@ export class UnixSocket extends FdHandle {
    * A Node Duplex stream over a 'stream' socket (a net.Socket on the descriptor). Created on first use;
    * from then on the stream owns the descriptor and send()/receive() are off.
    *
-   * @throws {@link IpcError} 'EBADF' (closed); ERR_INVALID_STATE (a send() or receive() is pending);
-   *   ERR_INVALID_ARG_VALUE (a 'dgram' or 'seqpacket' socket).
+   * @throws {@link IpcError} 'EBADF' (closed); ERR_INVALID_STATE (a send() or receive() is pending, or a
+   *   'dgram' or 'seqpacket' socket).
    */
   get stream(): Duplex {
     if (this.type !== 'stream') {
-      throw invalidArgValue('type', this.type, "must be 'stream' for .stream; use send()/receive() for messages");
+      throw invalidState(`.stream of a '${this.type}' socket: only 'stream' sockets have one; use send()/receive()`);
     }
     return this.socketStream(true, true, 'stream');
   }

@@ -3,13 +3,14 @@
 // consumer's close and a dead peer ('EPIPE'), and a clear error for memory that is no channel.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Channel, channelInternals } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
 import { constants, native } from '../src/native.js';
-import { finished, lineFrom, root, uniqueIpcName } from './helpers.js';
+import { finished, lineFrom, root, tempDir, uniqueIpcName } from './helpers.js';
 import { message, tagged } from './peers/channel-messages.js';
 
 const peer = path.join(root, 'test', 'peers', 'channel-peer.ts');
@@ -347,6 +348,27 @@ describe('Channel', () => {
     using channel = Channel.create({ capacity: 4096 });
     assert.throws(() => channel.trySend(Buffer.alloc(channel.maxMessageSize + 1)), { code: 'ERR_OUT_OF_RANGE' });
     assert.throws(() => channel.trySend(42 as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  });
+
+  test("fromFd() takes a named channel's descriptor as well as a memfd, and refuses other files, which stay the caller's", () => {
+    const name = `/${uniqueIpcName('channel-fd')}`;
+    using named = Channel.create({ name, capacity: 4096 });
+    try {
+      using consumer = Channel.fromFd(dup(named));
+      named.trySend('through the name');
+      assert.equal(consumer.tryReceive()?.toString(), 'through the name');
+    } finally {
+      Channel.unlink(name);
+    }
+    using dir = tempDir();
+    fs.writeFileSync(dir.file('plain'), Buffer.alloc(8192));
+    const plain = fs.openSync(dir.file('plain'), 'r+');
+    assert.throws(() => Channel.fromFd(plain), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /must be a channel's memfd or POSIX shared memory descriptor/,
+    });
+    fs.fstatSync(plain); // still open
+    fs.closeSync(plain);
   });
 });
 

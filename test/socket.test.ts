@@ -168,7 +168,7 @@ describe('socketpair()', () => {
 
   test('.stream is only for stream sockets', () => {
     const [a, b] = socketpair('dgram');
-    assert.throws(() => a.stream, { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => a.stream, { code: 'ERR_INVALID_STATE', message: /only 'stream' sockets have one/ });
     a.close();
     b.close();
   });
