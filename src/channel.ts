@@ -922,8 +922,9 @@ export class Channel implements Disposable {
     return skip;
   }
 
-  // The send and receive paths read fields into locals once: V8 inlines them into their callers within a
-  // budget of bytecode, which every repeated `this.#field` read spends (see bench/ and src/ring.ts).
+  // Here and in #publish(), #advanceHead() and #next(), a field read more than once is read into a local:
+  // V8 inlines these into the send and receive calls within a budget of bytecode, which each `this.#field`
+  // read spends (the ring's functions take their share; over it, a check of every send stayed a call).
   #write(bytes: Uint8Array): boolean {
     const size = bytes.byteLength;
     const tail = this.#words[W.tail]!;
