@@ -295,11 +295,13 @@ export class Mutex extends SharedWords {
     return Atomics.compareExchange(this.words, 0, word, next) === word ? AFTER_DEATH : undefined;
   }
 
-  // One round of a wait for the mutex, the protocol of docs/locks.md shared by lockSync() and lock():
-  // try; give up past the deadline; spin a while; mark the word as waited for. Returns the acquisition,
-  // or the word value to sleep on (it names the owner), or AGAIN when the mutex became free meanwhile.
-  // `contended`: this locker has gone round before, so others may sleep too. `blocking`: a Sync locker,
-  // which cannot wait for a guard of its own thread ('EDEADLK'); a Promise-form one waits for it.
+  // The rest of one round of a wait for the mutex, after a try that failed (the callers try first, in
+  // line, so that taking a free mutex costs them no further call): the protocol of docs/locks.md shared
+  // by lockSync() and lock(). Gives up past the deadline, spins a while, marks the word as waited for.
+  // Returns the acquisition (spinning took it), or the word value to sleep on (it names the owner), or
+  // AGAIN when the mutex became free meanwhile. `contended`: this locker has gone round before, so
+  // others may sleep too. `blocking`: a Sync locker, which cannot wait for a guard of its own thread
+  // ('EDEADLK'); a Promise-form one waits for it.
   #lockRound(
     tid: number,
     contended: boolean,
@@ -307,8 +309,6 @@ export class Mutex extends SharedWords {
     timeout: number | undefined,
     blocking: boolean,
   ): Acquired | number | typeof AGAIN {
-    const acquired = this.#attempt(tid, contended);
-    if (acquired) return acquired;
     if (blocking && (Atomics.load(this.words, 0) & TID_MASK) === tid) {
       throw new IpcError(E.EDEADLK, 'lock', {}, 'this thread holds the mutex already');
     }
@@ -340,6 +340,8 @@ export class Mutex extends SharedWords {
     const tid = threadId();
     const deadline = options.timeout === undefined ? undefined : performance.now() + options.timeout;
     for (let contended = false; ; contended = true) {
+      const acquired = this.#attempt(tid, contended);
+      if (acquired) return acquired;
       const round = this.#lockRound(tid, contended, deadline, options.timeout, true);
       if (round === AGAIN) continue;
       if (typeof round !== 'number') return round;
@@ -364,6 +366,8 @@ export class Mutex extends SharedWords {
       try {
         for (let contended = false; ; contended = true) {
           this.ensureOpen('lock');
+          const acquired = this.#attempt(tid, contended);
+          if (acquired) return acquired;
           const round = this.#lockRound(tid, contended, allowance.deadline, allowance.timeout, false);
           if (round === AGAIN) continue;
           if (typeof round !== 'number') return round;
