@@ -256,11 +256,13 @@ describe('Channel', () => {
         spawnWith(channel, ['produce-tagged', mode, String(perProducer), String(id)]),
       );
       const done = producers.map((child) => finished(child));
-      if (hanging) {
-        // Once all have attached (and wait for the lock it holds), it dies: they take the lock over.
-        while (channel.producers < modes.length + 1) await new Promise((resolve) => setTimeout(resolve, 10));
-        hanging.kill('SIGKILL');
-      }
+      // Consumed only once all have attached: the ring holds far fewer than a producer sends, so none can
+      // finish before, while one that attached first could otherwise finish (and the channel end for the
+      // consumer) before the others started.
+      while (channel.producers < modes.length + (hanging ? 1 : 0))
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      // Once all have attached (and wait for the lock it holds), it dies: they take the lock over.
+      hanging?.kill('SIGKILL');
       const next = modes.map(() => 0);
       let before = 0;
       const consume = async () => {
