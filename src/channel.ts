@@ -33,6 +33,7 @@ import {
   validateBoolean,
   validateFd,
   validateInteger,
+  validateOneOf,
   validateOptions,
 } from './validate.js';
 import {
@@ -149,9 +150,16 @@ export interface EndOptions {
    * would only keep the peer from running.
    */
   spin?: number;
+  /**
+   * Claim the role now rather than with the first send or receive: 'EBUSY' at once if it is taken, and a
+   * producer that ends up sending nothing still ends the stream for the consumer when it closes (a
+   * channel ends once a producer has attached and none is left).
+   */
+  role?: Role;
 }
 
 type Role = 'producer' | 'consumer';
+const ROLES: readonly Role[] = ['producer', 'consumer'];
 
 /** A message being written in place: reserve() made it, commit() sends it. */
 interface Reservation {
@@ -271,7 +279,14 @@ export class Channel implements Disposable {
    *   shm_open(3), ftruncate(2), mmap(2); argument errors.
    */
   static create(options?: ChannelOptions): Channel {
-    const { name, capacity = 1 << 20, maxMessageSize, multipleProducers = false, spin } = validateOptions(options);
+    const {
+      name,
+      capacity = 1 << 20,
+      maxMessageSize,
+      multipleProducers = false,
+      spin,
+      role,
+    } = validateOptions(options);
     if (name !== undefined) toIpcName(name, 'options.name');
     validateInteger(capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
     if ((capacity & (capacity - 1)) !== 0)
@@ -280,6 +295,7 @@ export class Channel implements Disposable {
     validateInteger(longest, 'options.maxMessageSize', 1, longestMessage(capacity));
     validateBoolean(multipleProducers, 'options.multipleProducers');
     const spinReads = spinOption(spin);
+    if (role !== undefined) validateOneOf(role, 'options.role', ROLES);
     const size = HEADER_BYTES + capacity;
     const owner =
       name === undefined
@@ -297,7 +313,9 @@ export class Channel implements Disposable {
       words[W.consumerCpu] = NO_CPU;
       words[W.producerCpu] = NO_CPU;
       Atomics.store(words, W.magic, MAGIC); // last: an opener never sees half a header
-      return new Channel(owner, mapping, owner instanceof SharedMemory ? owner.name : undefined, spinReads);
+      const channel = new Channel(owner, mapping, owner instanceof SharedMemory ? owner.name : undefined, spinReads);
+      if (role !== undefined) channel.#claim(role);
+      return channel;
     } catch (error) {
       mapping?.close();
       owner.close();
@@ -314,10 +332,9 @@ export class Channel implements Disposable {
    *   errnos of shm_open(3), mmap(2); argument errors.
    */
   static open(name: string, options?: EndOptions): Channel {
-    const checked = validateOptions(options);
-    const spin = spinOption(checked.spin); // before the kernel sees anything
+    const end = endOptions(options); // before the kernel sees anything
     const owner = SharedMemory.open(name);
-    return Channel.#attach(owner, owner.name, spin);
+    return Channel.#attach(owner, owner.name, end);
   }
 
   /**
@@ -331,12 +348,11 @@ export class Channel implements Disposable {
    */
   static fromFd(fd: number, options?: EndOptions): Channel {
     validateFd(fd);
-    const checked = validateOptions(options);
-    const spin = spinOption(checked.spin);
-    return Channel.#attach(adoptChannelMemory(fd), undefined, spin);
+    const end = endOptions(options);
+    return Channel.#attach(adoptChannelMemory(fd), undefined, end);
   }
 
-  static #attach(owner: MemoryFile | SharedMemory, name: string | undefined, spin: number): Channel {
+  static #attach(owner: MemoryFile | SharedMemory, name: string | undefined, end: CheckedEnd): Channel {
     let mapping: Mapping | undefined;
     try {
       // Mapping memory shorter than the header would fail for reasons about map() options the caller never gave.
@@ -344,7 +360,15 @@ export class Channel implements Disposable {
         throw new IpcError(E.EPROTO, 'mmap', {}, `not a unipc channel (${owner.size} bytes, less than its header)`);
       }
       mapping = owner.map();
-      return new Channel(owner, mapping, name, spin);
+      const channel = new Channel(owner, mapping, name, end.spin);
+      mapping = undefined; // the channel's now: closing it closes both
+      try {
+        if (end.role !== undefined) channel.#claim(end.role);
+      } catch (error) {
+        channel.close();
+        throw error;
+      }
+      return channel;
     } catch (error) {
       mapping?.close();
       owner.close();
@@ -1190,6 +1214,17 @@ function adoptChannelMemory(fd: number): MemoryFile | SharedMemory {
   const access = check(native.fcntl(fd, constants.F_GETFL, 0), 'fcntl', { fd }) & constants.O_ACCMODE;
   check(native.fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC), 'fcntl', { fd });
   return new SharedMemory(fd, `/${named[1]}`, access === constants.O_RDONLY);
+}
+
+interface CheckedEnd {
+  spin: number;
+  role: Role | undefined;
+}
+
+function endOptions(options: EndOptions | undefined): CheckedEnd {
+  const { spin, role } = validateOptions(options);
+  if (role !== undefined) validateOneOf(role, 'options.role', ROLES);
+  return { spin: spinOption(spin), role };
 }
 
 function spinOption(value: unknown): number {

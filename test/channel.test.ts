@@ -352,6 +352,20 @@ describe('Channel', () => {
     assert.throws(() => channel.trySend(42 as never), { code: 'ERR_INVALID_ARG_TYPE' });
   });
 
+  test('role: claimed at open, a producer that sends nothing still ends the stream when it closes; the role is held', async () => {
+    using consumer = Channel.create({ capacity: 4096, role: 'consumer' });
+    const producer = Channel.fromFd(dup(consumer), { role: 'producer' });
+    assert.equal(consumer.producers, 1);
+    const waiting = consumer.receive({ timeout: 10_000 });
+    producer.close();
+    assert.equal(await waiting, null, 'the end, not a wait forever');
+    assert.throws(() => consumer.trySend('x'), { code: 'ERR_INVALID_STATE', message: /consumer/ });
+    assert.throws(() => Channel.fromFd(dup(consumer), { role: 'consumer' }), { code: 'EBUSY' });
+    const fd = dup(consumer);
+    assert.throws(() => Channel.fromFd(fd, { role: 'reader' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
+    fs.closeSync(fd); // an argument error leaves the descriptor the caller's
+  });
+
   test("fromFd() takes a named channel's descriptor as well as a memfd, and refuses other files, which stay the caller's", () => {
     const name = `/${uniqueIpcName('channel-fd')}`;
     using named = Channel.create({ name, capacity: 4096 });
