@@ -104,6 +104,21 @@ test('npm run bench (through tsx): the cases run, the JSON and the SVG are compl
   checkResults(jsonPath, ids);
 });
 
+test("unipc bench run from another directory writes ./unipc-bench.json there, never into the package's bench/results", () => {
+  using dir = tempDir('bench-');
+  const bin = path.join(root, 'dist', 'esm', 'cli', 'main.js');
+  const committed = path.join(root, 'bench', 'results', 'latest.json');
+  const before = fs.statSync(committed).mtimeMs;
+  const run = spawnSync(process.execPath, [bin, 'bench', ...TINY, '--only', 'unipc/socketpair-seqpacket-sync'], {
+    cwd: dir.path,
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr + run.stdout);
+  assert.ok(fs.existsSync(dir.file('unipc-bench.json')), 'the results in the current directory');
+  assert.ok(fs.existsSync(dir.file('unipc-bench.svg')), 'and the chart beside them');
+  assert.equal(fs.statSync(committed).mtimeMs, before, "the package's own results untouched");
+});
+
 test('unipc bench (compiled, no tsx) runs a case; bad options fail with usage', () => {
   using dir = tempDir('bench-');
   const bin = path.join(root, 'dist', 'esm', 'cli', 'main.js');

@@ -37,8 +37,8 @@ Usage: unipc bench [options]
   --quick              small counts: the whole run in under a minute
   --only <text>        only the cases whose id starts with <text> or whose label contains it
                        (case-insensitive; comma-separated, repeatable), e.g. c/,channel
-  --json <path>        where to write the results (default: bench/results/latest.json in a checkout,
-                       ./unipc-bench.json otherwise); the chart goes beside it as .svg
+  --json <path>        where to write the results (default: bench/results/latest.json when run in a
+                       checkout's own directory, ./unipc-bench.json elsewhere); the chart goes beside it
   --no-chart           no SVG
   --list               list the cases and exit
   --round-trips <n>    timed round trips per RTT figure
@@ -398,9 +398,12 @@ function machine(): Record<string, unknown> {
   };
 }
 
+// Results go where the command runs: bench/results/latest.json when that is a checkout's own directory
+// (npm run bench), ./unipc-bench.json anywhere else, never into the package from somewhere else.
 function defaultJsonPath(): string {
   const results = path.join(packageRoot, 'bench', 'results');
-  return fs.existsSync(results) ? path.join(results, 'latest.json') : path.resolve('unipc-bench.json');
+  const inCheckout = path.resolve(process.cwd()) === path.resolve(packageRoot) && fs.existsSync(results);
+  return inCheckout ? path.join(results, 'latest.json') : path.resolve('unipc-bench.json');
 }
 
 function positive(value: string | undefined, name: string): number | undefined {
