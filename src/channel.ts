@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
 import { check, E, IpcError, timeoutError } from './errors.js';
+import { handOverBySpawn } from './fd.js';
 import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
 import { type Mapping, MemoryFile } from './mmap.js';
@@ -232,6 +233,7 @@ export class Channel implements Disposable {
     this.#words = this.#header.words;
     this.#owner = owner;
     this.fd = owner.fd;
+    handOverBySpawn(this); // spawn(…, { fds: [channel] }) closes it here, as every unipc object given
     this.name = name;
     this.#spin = spin;
     const words = this.#words;

@@ -279,6 +279,27 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   }
 }
 
+/** @internal An object other than an FdHandle that spawn() hands over (closing it in the parent). */
+export interface HandedOver {
+  readonly fd: number;
+  readonly closed: boolean;
+  close(): void;
+}
+const handedOver = new WeakSet<object>();
+
+/**
+ * @internal Makes spawn() hand `object` over as it does every FdHandle: objects that own a descriptor
+ * together with more (the Channel, its mapping).
+ */
+export function handOverBySpawn(object: HandedOver): void {
+  handedOver.add(object);
+}
+
+/** @internal */
+export function isHandedOver(entry: unknown): entry is HandedOver {
+  return typeof entry === 'object' && entry !== null && handedOver.has(entry);
+}
+
 // Internal: let spawn() check and prepare any FdHandle for transfer.
 type Transferable = { assertTransferable(): number; prepareForTransfer(): number };
 

@@ -2,7 +2,7 @@
 import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { check, E, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { check, closedError, E, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import {
   assertIntact,
   assertTransferable,
@@ -10,6 +10,7 @@ import {
   FdHandle,
   type FdLike,
   fdOf,
+  isHandedOver,
   prepareForTransfer,
   setNonBlocking,
 } from './fd.js';
@@ -423,7 +424,9 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
   const entries = [...fds];
   entries.forEach((entry, i) => {
     if (entry instanceof FdHandle) assertTransferable(entry);
-    else fdOf(entry, `options.fds[${i}]`);
+    else if (isHandedOver(entry) && entry.closed) {
+      throw closedError(`options.fds[${i}]`, 'spawn');
+    } else fdOf(entry, `options.fds[${i}]`);
   });
   const stdio = normalizeStdio(spawnOptions.stdio);
   const given: Array<{ fd: number; owner: FdHandle | undefined; flags: number }> = [];
@@ -453,6 +456,9 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
     throw error;
   }
   for (const { owner } of given) owner?.close();
+  for (const entry of entries) {
+    if (isHandedOver(entry)) entry.close();
+  }
   return child;
 }
 

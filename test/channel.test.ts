@@ -352,6 +352,19 @@ describe('Channel', () => {
     assert.throws(() => channel.trySend(42 as never), { code: 'ERR_INVALID_ARG_TYPE' });
   });
 
+  test('spawn(…, { fds: [channel] }) hands the channel over, as every unipc object: closed here, the child has it', async () => {
+    const handed = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(dup(handed), { role: 'consumer' });
+    const program = `const { Channel } = await import(${JSON.stringify(path.join(root, 'dist', 'esm', 'index.js'))});
+      const producer = Channel.fromFd(3); producer.sendSync('from the child'); producer.close();`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', program], { fds: [handed] });
+    assert.equal(handed.closed, true, 'closed in the parent once the child has it');
+    assert.equal((await consumer.receive({ timeout: 30_000 }))?.toString(), 'from the child');
+    assert.equal(await consumer.receive({ timeout: 30_000 }), null);
+    assert.equal((await finished(child)).code, 0);
+    assert.throws(() => spawn('true', [], { fds: [handed] }), { code: 'EBADF', syscall: 'spawn' });
+  });
+
   test('role: claimed at open, a producer that sends nothing still ends the stream when it closes; the role is held', async () => {
     using consumer = Channel.create({ capacity: 4096, role: 'consumer' });
     const producer = Channel.fromFd(dup(consumer), { role: 'producer' });
