@@ -9,6 +9,7 @@ import { constants, type NativeView, native } from './native.js';
 import {
   invalidArgType,
   invalidArgValue,
+  invalidState,
   isWellFormed,
   outOfRange,
   toPath,
@@ -305,7 +306,16 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
   const stats = fs.fstatSync(fd);
   const regular = stats.isFile();
   if (regular) {
-    const where = context.path === undefined ? `behind descriptor ${fd}` : `'${context.path}'`;
+    const named = context.path ?? context.objectName;
+    const where = named === undefined ? `behind descriptor ${fd}` : `'${named}'`;
+    // An object of unipc's own (a SharedMemory, a MemoryFile) that is still empty: what it needs is a
+    // size, not map() options the caller never passed.
+    if (stats.size === 0 && !beyondEnd && context.objectName !== undefined && options.length === undefined) {
+      throw invalidState(
+        `map(): ${where} is empty (size 0): give it a size first (open(name, { create: true, size }), ` +
+          'create(name, { size }) or resize(size))',
+      );
+    }
     if (stats.size === 0 && !beyondEnd) {
       throw outOfRange(
         'options.length',

@@ -16,6 +16,7 @@ import {
   type SysvObjectStat,
   type SysvPermissions,
   secondsToDate,
+  statOfId,
   statUnlessDenied,
   toKey,
 } from './sysv.js';
@@ -291,7 +292,7 @@ export class MessageQueue {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
     const probe = new MessageQueue(id, IPC_PRIVATE);
     // Reading the key needs read permission, which sending does not: such a queue opens keyless.
-    const stat = statUnlessDenied(() => probe.stat());
+    const stat = statOfId('queue', 'msgctl', id, () => probe.stat());
     return stat ? new MessageQueue(id, stat.key) : probe;
   }
 

@@ -12,6 +12,7 @@ import {
   type SysvObjectStat,
   type SysvPermissions,
   secondsToDate,
+  statOfId,
   statUnlessDenied,
   toKey,
 } from './sysv.js';
@@ -195,7 +196,7 @@ export class SemaphoreSet {
    */
   static fromId(id: number): SemaphoreSet {
     validateInteger(id, 'id', 0, 2 ** 31 - 1);
-    const stat = statUnlessDenied(() => new SemaphoreSet(id, IPC_PRIVATE, 0).stat());
+    const stat = statOfId('semaphore set', 'semctl', id, () => new SemaphoreSet(id, IPC_PRIVATE, 0).stat());
     return stat
       ? new SemaphoreSet(id, stat.key, stat.count)
       : new SemaphoreSet(id, IPC_PRIVATE, limitFor('maxPerSet', 0));

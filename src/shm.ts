@@ -13,7 +13,7 @@ import {
   type SysvObjectStat,
   type SysvPermissions,
   secondsToDate,
-  statUnlessDenied,
+  statOfId,
   toKey,
 } from './sysv.js';
 import {
@@ -252,7 +252,7 @@ export class SysvSharedMemory {
     const probe = new SysvSharedMemory(id, IPC_PRIVATE);
     // Reading the key needs read permission, which removing the segment or changing its owner and mode
     // do not (they need ownership): a segment this user may not read opens keyless.
-    const stat = statUnlessDenied(() => probe.stat());
+    const stat = statOfId('segment', 'shmctl', id, () => probe.stat());
     return stat ? new SysvSharedMemory(id, stat.key) : probe;
   }
 

@@ -84,6 +84,21 @@ export function statUnlessDenied<T>(read: () => T): T | undefined {
 }
 
 /**
+ * The IPC_STAT `read` of the object `fromId()` was given, as statUnlessDenied(); 'EINVAL', the kernel's
+ * word for an id that names nothing, gets a message that says so.
+ */
+export function statOfId<T>(what: string, syscall: string, id: number, read: () => T): T | undefined {
+  try {
+    return statUnlessDenied(read);
+  } catch (error) {
+    if (error instanceof IpcError && error.code === 'EINVAL') {
+      throw new IpcError(error.errno, syscall, { id }, `no ${what} has this id (removed, or never made)`);
+    }
+    throw error;
+  }
+}
+
+/**
  * The values for IPC_SET: `changes` validated, and what it leaves out taken from `current()` (IPC_STAT),
  * since the kernel sets all three at once.
  */

@@ -503,6 +503,17 @@ describe('System V queues: waiting, abort, timeout, removal', () => {
 });
 
 describe('System V queues: limits and errors', () => {
+  test('fromId() of an id that names no queue says so', () => {
+    const gone = MessageQueue.get(IPC_PRIVATE, { create: true });
+    gone.remove();
+    assert.throws(() => MessageQueue.fromId(gone.id), {
+      code: 'EINVAL',
+      syscall: 'msgctl',
+      id: gone.id,
+      message: `EINVAL: no queue has this id (removed, or never made), msgctl id ${gone.id}`,
+    });
+  });
+
   test(`a message longer than msgmax (${MSGMAX}) is a RangeError naming the limit; exactly msgmax is sent`, () =>
     withQueue(async (queue) => {
       const detail = new RegExp(

@@ -16,6 +16,19 @@ import { finished, ftokAnchor, spawnPeer, tempDir, uniqueIpcName } from './helpe
 const unique = (what: string) => uniqueIpcName(`test-${what}`);
 
 describe('POSIX shared memory', () => {
+  test('map() of an object still empty names the object and asks for a size, not for map() options', () => {
+    const name = `/${unique('empty')}`;
+    using memory = SharedMemory.open(name, { create: true, exclusive: true });
+    try {
+      assert.throws(() => memory.map(), {
+        code: 'ERR_INVALID_STATE',
+        message: new RegExp(`map\\(\\): '${name}' is empty \\(size 0\\): give it a size first`),
+      });
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  });
+
   test('two processes share an object by name; it is created 0o600 and sized with ftruncate', async () => {
     const name = unique('posix');
     using memory = SharedMemory.open(name, { create: true, exclusive: true, size: PAGE_SIZE });
