@@ -8,7 +8,7 @@ import { root } from './helpers.js';
 
 const bin = path.join(root, 'dist', 'esm', 'cli', 'main.js');
 
-test('every command writing into a pipe whose reader is gone exits 0, with nothing on stderr', () => {
+test('every command writing into a pipe whose reader is gone exits 0, with nothing on stderr but its notices', () => {
   for (const args of [
     ['bench', '--list'],
     ['bench', '--help'],
@@ -29,7 +29,10 @@ test('every command writing into a pipe whose reader is gone exits 0, with nothi
         stdio: ['ignore', writer.fd, 'pipe'],
         encoding: 'utf8',
       });
-      assert.equal(result.stderr, '', `unipc ${args.join(' ')}`);
+      // `ls` says on stderr which kinds it cannot list here (POSIX queues, where no mqueue filesystem is
+      // mounted): a notice of the machine's, not of the closed output.
+      const notices = /^unipc ls: [^\n]*: not listed: [^\n]*\n/gm;
+      assert.equal(result.stderr.replace(notices, ''), '', `unipc ${args.join(' ')}`);
       assert.deepEqual([result.status, result.signal], [0, null], `unipc ${args.join(' ')}`);
     } finally {
       writer.close();
