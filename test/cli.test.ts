@@ -61,4 +61,6 @@ test('the tour runs every step between real processes and passes', () => {
   }
   assert.match(result.stdout, /All 22 steps passed\./);
   assert.doesNotMatch(result.stdout, /FAILED/);
+  assert.doesNotMatch(result.stdout, /…/, 'no cell cut short: long ones wrap');
+  assert.ok(result.stdout.includes('markConsistent()'));
 });

@@ -140,8 +140,8 @@ const COLUMNS: Record<IpcObjectType, Column[]> = {
     ['perms', (o: { mode: number }) => octal(o.mode)],
     ['messages', (o: { messages: number }) => String(o.messages)],
     ['bytes', (o: { bytes: number }) => String(o.bytes)],
-    ['last send', (o: { lastSendPid: number }) => pid(o.lastSendPid)],
-    ['last receive', (o: { lastReceivePid: number }) => pid(o.lastReceivePid)],
+    ['send pid', (o: { lastSendPid: number }) => pid(o.lastSendPid)],
+    ['receive pid', (o: { lastReceivePid: number }) => pid(o.lastReceivePid)],
     ['changed', (o: { lastChange: Date }) => time(o.lastChange)],
   ],
   'sysv-semaphores': [

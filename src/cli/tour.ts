@@ -639,15 +639,38 @@ const COLUMNS = [
   { title: 'time', width: 10 },
 ];
 
-function cell(text: string, width: number): string {
-  return text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width);
+// The lines of a cell, wrapped at spaces (a word longer than the column is cut where it must be): a
+// cell is never cut short.
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of text.split(' ')) {
+    const joined = current === '' ? word : `${current} ${word}`;
+    if (joined.length <= width) {
+      current = joined;
+      continue;
+    }
+    if (current !== '') lines.push(current);
+    current = word;
+    while (current.length > width) {
+      lines.push(current.slice(0, width));
+      current = current.slice(width);
+    }
+  }
+  lines.push(current);
+  return lines;
 }
 
-function line(values: string[]): string {
-  return values
-    .map((value, i) => cell(value, COLUMNS[i].width))
-    .join('  ')
-    .trimEnd();
+// A row of the table; `note` follows the first line, after the time.
+function line(values: string[], note = ''): string {
+  const cells = values.map((value, i) => wrap(value, COLUMNS[i].width));
+  const height = Math.max(...cells.map((lines) => lines.length));
+  const rows: string[] = [];
+  for (let row = 0; row < height; row++) {
+    const text = cells.map((lines, i) => (lines[row] ?? '').padEnd(COLUMNS[i].width)).join('  ');
+    rows.push(`${text.trimEnd()}${row === 0 && note !== '' ? `  (${note})` : ''}`);
+  }
+  return rows.join('\n');
 }
 
 function formatMs(ms: number): string {
@@ -689,9 +712,7 @@ export async function tour(): Promise<number> {
     for (const [name, step] of steps) {
       try {
         const row = await step();
-        out.write(
-          `${line([row.mechanism, row.sent, row.arrived, formatMs(row.ms)])}${row.note ? `  (${row.note})` : ''}\n`,
-        );
+        out.write(`${line([row.mechanism, row.sent, row.arrived, formatMs(row.ms)], row.note)}\n`);
       } catch (error) {
         failures++;
         out.write(`${line([name, '', `FAILED: ${(error as Error).message}`, ''])}\n`);
