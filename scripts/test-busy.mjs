@@ -12,13 +12,23 @@ const churn = `
 const u = await import(${JSON.stringify(`${root}/dist/esm/index.js`)});
 const { setTimeout: sleep } = await import('node:timers/promises');
 let made = 0;
-const stop = () => { console.error('test:busy: the other program made and removed ' + made + ' objects'); process.exit(0); };
-process.on('SIGTERM', stop);
-for (let i = 0; ; i++) {
+let stopping = false;
+// A key someone else holds is left to them (exclusive), and a private object made instead.
+const get = (Kind, key, options) => {
+  try {
+    return Kind.get(key, { ...options, create: true, exclusive: true });
+  } catch (error) {
+    if (error.code !== 'EEXIST') throw error;
+    return Kind.get(u.IPC_PRIVATE, { ...options, create: true });
+  }
+};
+process.on('SIGTERM', () => { stopping = true; });
+// Stops between two rounds, so that it leaves nothing behind.
+for (let i = 0; !stopping; i++) {
   const key = 1 + (i % 0xfffe);
   const objects = [
-    u.MessageQueue.get(i % 2 ? u.IPC_PRIVATE : key, { create: true }),
-    u.SemaphoreSet.get(i % 2 ? key : u.IPC_PRIVATE, { create: true, count: 1 }),
+    get(u.MessageQueue, i % 2 ? u.IPC_PRIVATE : key, {}),
+    get(u.SemaphoreSet, i % 2 ? key : u.IPC_PRIVATE, { count: 1 }),
     u.SysvSharedMemory.get(u.IPC_PRIVATE, { create: true, size: 4096 }),
   ];
   const name = '/other-program-' + process.pid + '-' + i;
@@ -32,7 +42,9 @@ for (let i = 0; ; i++) {
   u.PosixQueue.unlink(name);
   made += 6;
   await sleep(3);
-}`;
+}
+console.error('test:busy: the other program made and removed ' + made + ' objects');
+`;
 
 const other = spawn(process.execPath, ['--input-type=module', '-e', churn], {
   cwd: root,

@@ -331,6 +331,15 @@ function openSame(entry: DirectoryEntry): number | undefined {
   return fd;
 }
 
+function stillThere(entry: DirectoryEntry): boolean {
+  try {
+    const now = fs.lstatSync(entry.rawPath);
+    return now.ino === entry.stats.ino && now.dev === entry.stats.dev;
+  } catch {
+    return false;
+  }
+}
+
 function markOf(entry: DirectoryEntry): CreatorMark | null {
   const fd = openSame(entry);
   if (fd === undefined) return null;
@@ -414,7 +423,8 @@ function readMqueue(): IpcObject[] | string {
       }
     }
     if (entry.exact) {
-      const attributes = queueAttributes(record.name, entry.stats);
+      const attributes = queueAttributes(record.name, entry);
+      if (attributes === 'gone') continue;
       if (attributes === 'other namespace') {
         return `the mqueue filesystem mounted at ${mountPoint} belongs to another IPC namespace than this process's`;
       }
@@ -428,14 +438,17 @@ function readMqueue(): IpcObject[] | string {
 }
 
 // mq_getattr of the queue `name`, opened read-only without blocking; undefined when this user may not
-// open it, 'other namespace' when the queue by that name here is not the file the mount showed.
+// open it, 'other namespace' when the queue by that name here is not the file the mount showed, 'gone'
+// when it was unlinked since the directory was read (another program's queue, on a busy machine).
 function queueAttributes(
   name: string,
-  stats: fs.Stats,
-): Pick<PosixQueueRecord, 'messages' | 'maxMessages' | 'messageSize'> | 'other namespace' | undefined {
+  entry: DirectoryEntry,
+): Pick<PosixQueueRecord, 'messages' | 'maxMessages' | 'messageSize'> | 'other namespace' | 'gone' | undefined {
+  const { stats } = entry;
   if (Buffer.byteLength(name) > 256 || name.includes('\0')) return undefined;
   const fd = native.mqOpen(name, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_CLOEXEC, 0, 0, 0);
-  if (fd < 0) return fd === -E.ENOENT ? 'other namespace' : undefined;
+  if (fd === -E.ENOENT) return stillThere(entry) ? 'other namespace' : 'gone';
+  if (fd < 0) return undefined;
   try {
     const opened = fs.fstatSync(fd);
     if (opened.dev !== stats.dev) return 'other namespace';
