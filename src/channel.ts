@@ -140,6 +140,11 @@ export interface ChannelOptions extends EndOptions {
    * under a robust mutex in the header). Default false: one producer, which sends without any lock.
    */
   multipleProducers?: boolean;
+  /**
+   * With `name`: make this end the name's owner: close() — which `using` calls, and spawn() when it hands
+   * the channel over — also unlinks the name, if it still names this channel. Default false.
+   */
+  removeOnDispose?: boolean;
 }
 
 export interface EndOptions {
@@ -288,8 +293,13 @@ export class Channel implements Disposable {
       multipleProducers = false,
       spin,
       role,
+      removeOnDispose = false,
     } = validateOptions(options);
     if (name !== undefined) toIpcName(name, 'options.name');
+    validateBoolean(removeOnDispose, 'options.removeOnDispose');
+    if (removeOnDispose && name === undefined) {
+      throw invalidArgValue('options.removeOnDispose', removeOnDispose, 'needs a name (a memfd channel has none)');
+    }
     validateInteger(capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
     if ((capacity & (capacity - 1)) !== 0)
       throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
@@ -302,7 +312,7 @@ export class Channel implements Disposable {
     const owner =
       name === undefined
         ? MemoryFile.create('unipc-channel', { size })
-        : SharedMemory.open(name, { create: true, exclusive: true, size });
+        : SharedMemory.open(name, { create: true, exclusive: true, size, removeOnDispose });
     let mapping: Mapping | undefined;
     try {
       mapping = owner.map();
@@ -320,8 +330,9 @@ export class Channel implements Disposable {
       return channel;
     } catch (error) {
       mapping?.close();
+      const unlinked = owner instanceof SharedMemory && owner.removeOnDispose; // by its close()
       owner.close();
-      if (owner instanceof SharedMemory) SharedMemory.unlink(owner.name);
+      if (owner instanceof SharedMemory && !unlinked) SharedMemory.unlink(owner.name);
       throw error;
     }
   }
@@ -390,6 +401,11 @@ export class Channel implements Disposable {
   /** Whether this end is closed. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Whether close() also unlinks the channel's name (ChannelOptions.removeOnDispose). */
+  get removeOnDispose(): boolean {
+    return this.#owner instanceof SharedMemory && this.#owner.removeOnDispose;
   }
 
   /**
@@ -710,9 +726,10 @@ export class Channel implements Disposable {
   /**
    * Closes this end. A producer's close lets the consumer drain what was sent and then, once no producer
    * is left, see the end; a consumer's close makes sends fail with 'EPIPE'. A reservation is dropped
-   * unsent, a lent view cut off. Unmaps the memory. Twice is harmless.
+   * unsent, a lent view cut off. Unmaps the memory; the end made with `removeOnDispose` also unlinks the
+   * name, if it still names this channel. Twice is harmless.
    *
-   * @throws {@link IpcError} 'ENOMEM' (rarely, as Mapping.close()).
+   * @throws {@link IpcError} 'ENOMEM' (rarely, as Mapping.close()); (an owner) errnos of shm_unlink(3).
    */
   close(): void {
     if (this.#closed) return;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
 import { type Bytes, FdHandle } from './fd.js';
 import { constants, native } from './native.js';
-import { toIpcName } from './posix-name.js';
+import { type FileIdentity, toIpcName, unlinkIfStillOurs } from './posix-name.js';
 import {
   invalidArgValue,
   outOfRange,
@@ -48,6 +48,11 @@ export interface PosixQueueOptions {
   readOnly?: boolean;
   /** Open for sending only (O_WRONLY). Default false. */
   writeOnly?: boolean;
+  /**
+   * Make this handle the queue's owner: close() — which `using` calls, and spawn() when it hands the
+   * queue over — also unlinks the name, if it still names this queue. Default false.
+   */
+  removeOnDispose?: boolean;
 }
 
 interface NoWait {
@@ -134,6 +139,23 @@ function openError(result: number, name: string, maxMessages: number, messageSiz
 let receiveBuffer = Buffer.alloc(0);
 const receivedPriority = new Int32Array(1);
 
+// The queue `name` names now (mq_open, then fstat). A queue this user may open in neither direction cannot
+// be told apart: it is taken for the owner's own, `ours`, whose creator made it so.
+function queueIdentity(name: string, ours: FileIdentity): FileIdentity | undefined {
+  for (const access of [constants.O_RDONLY, constants.O_WRONLY]) {
+    const fd = native.mqOpen(name, access | constants.O_NONBLOCK | constants.O_CLOEXEC, 0, 0, 0);
+    if (fd === -E.ENOENT) return undefined;
+    if (fd < 0) continue;
+    try {
+      const { dev, ino } = fs.fstatSync(fd);
+      return { dev, ino };
+    } finally {
+      native.close(fd);
+    }
+  }
+  return ours;
+}
+
 /**
  * A POSIX message queue (mq_open): messages of up to messageSize bytes, received highest priority first
  * and in order within a priority, by any process that opens the name — C programs included. The queue
@@ -148,6 +170,8 @@ export class PosixQueue extends FdHandle {
   readonly readOnly: boolean;
   readonly writeOnly: boolean;
   #nonBlocking = false;
+  /** The queue this handle owns (removeOnDispose), or undefined. */
+  #owned: FileIdentity | undefined;
 
   /** @internal Use PosixQueue.open(). */
   constructor(fd: number, name: string, access: { readOnly: boolean; writeOnly: boolean }) {
@@ -181,8 +205,10 @@ export class PosixQueue extends FdHandle {
       messageSize,
       readOnly = false,
       writeOnly = false,
+      removeOnDispose = false,
     } = validateOptions(options);
     validateBoolean(create, 'options.create');
+    validateBoolean(removeOnDispose, 'options.removeOnDispose');
     validateBoolean(exclusive, 'options.exclusive');
     validateBoolean(readOnly, 'options.readOnly');
     validateBoolean(writeOnly, 'options.writeOnly');
@@ -209,7 +235,35 @@ export class PosixQueue extends FdHandle {
       constants.O_NONBLOCK;
     const fd = native.mqOpen(ipcName, flags, mode, messages, size);
     if (fd < 0) throw openError(fd, ipcName, messages, size);
-    return new PosixQueue(fd, ipcName, { readOnly, writeOnly });
+    const queue = new PosixQueue(fd, ipcName, { readOnly, writeOnly });
+    if (removeOnDispose) {
+      const { dev, ino } = fs.fstatSync(fd);
+      queue.#owned = { dev, ino };
+    }
+    return queue;
+  }
+
+  /** Whether close() also unlinks the name (PosixQueueOptions.removeOnDispose). */
+  get removeOnDispose(): boolean {
+    return this.#owned !== undefined;
+  }
+
+  /**
+   * Closes the descriptor; an owner (removeOnDispose) then unlinks the name if it still names this queue.
+   * Pending operations reject with IpcError 'EBADF'. Closing twice does nothing.
+   *
+   * @throws {@link IpcError} (an owner) 'EACCES' and other errnos of mq_unlink(3); the descriptor is
+   *   closed either way.
+   */
+  override close(): void {
+    if (this.closed) return;
+    super.close();
+    const owned = this.#owned;
+    this.#owned = undefined;
+    if (owned === undefined) return;
+    unlinkIfStillOurs(owned, queueIdentity(this.name, owned), () => native.mqUnlink(this.name), 'mq_unlink', {
+      objectName: this.name,
+    });
   }
 
   /**

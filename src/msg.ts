@@ -13,6 +13,7 @@ import {
   IPC_PRIVATE,
   permissionFields,
   permissionsToSet,
+  removeUnlessGone,
   type SysvObjectStat,
   type SysvPermissions,
   secondsToDate,
@@ -64,6 +65,11 @@ export interface MessageQueueOptions {
   exclusive?: boolean;
   /** Permission bits of a new queue. Default 0o600. */
   mode?: number;
+  /**
+   * Make this handle the queue's owner: disposing it (`using`, or [Symbol.dispose]()) removes the queue
+   * (IPC_RMID) by its id. Default false.
+   */
+  removeOnDispose?: boolean;
 }
 
 interface NoWait {
@@ -249,11 +255,12 @@ function receivePlan(options: Selection): ReceivePlan {
  * type 1 must not hold up one for type 2. Among receivers that are waiting, the kernel serves the one
  * that started waiting first, whichever process it is in.
  */
-export class MessageQueue {
+export class MessageQueue implements Disposable {
   readonly id: number;
   /** The key it was opened by (IPC_PRIVATE for a private one or one opened by id). */
   readonly key: number;
   readonly #sendTurnstile = new Turnstile();
+  #removeOnDispose = false;
 
   /** @internal Use MessageQueue.get() or MessageQueue.fromId(). */
   constructor(id: number, key: number) {
@@ -271,16 +278,19 @@ export class MessageQueue {
    */
   static get(key: number, options?: MessageQueueOptions): MessageQueue {
     const k = toKey(key);
-    const { create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
+    const { create = false, exclusive = false, mode = 0o600, removeOnDispose = false } = validateOptions(options);
     validateBoolean(create, 'options.create');
     validateBoolean(exclusive, 'options.exclusive');
+    validateBoolean(removeOnDispose, 'options.removeOnDispose');
     validateInteger(mode, 'options.mode', 0, 0o777); // higher bits are msgget() flags (IPC_CREAT, …)
     if (k === IPC_PRIVATE && !create) {
       throw invalidArgValue('options.create', create, 'must be true with IPC_PRIVATE, which always makes a new queue');
     }
     const flags = (create ? constants.IPC_CREAT | mode : 0) | (create && exclusive ? constants.IPC_EXCL : 0);
     const id = check(native.msgget(k, flags), 'msgget', { key: k >>> 0 });
-    return new MessageQueue(id, k >>> 0);
+    const queue = new MessageQueue(id, k >>> 0);
+    queue.#removeOnDispose = removeOnDispose;
+    return queue;
   }
 
   /**
@@ -512,6 +522,23 @@ export class MessageQueue {
    */
   remove(): void {
     check(native.msgctlRemove(this.id), 'msgctl', this.#context());
+  }
+
+  /** Whether disposing this handle removes the queue (MessageQueueOptions.removeOnDispose). */
+  get removeOnDispose(): boolean {
+    return this.#removeOnDispose;
+  }
+
+  /**
+   * For `using`: an owner (removeOnDispose) removes the queue, unless it is gone already; other handles
+   * hold nothing to let go of.
+   *
+   * @throws {@link IpcError} (an owner) 'EPERM' (neither the owner's nor the creator's uid).
+   */
+  [Symbol.dispose](): void {
+    if (!this.#removeOnDispose) return;
+    this.#removeOnDispose = false;
+    removeUnlessGone(() => this.remove());
   }
 
   // A send without waiting; true when sent, false when the queue is full (and waiting is allowed).

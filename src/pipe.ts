@@ -401,9 +401,46 @@ export interface SpawnOptions extends child_process.SpawnOptions {
    * Descriptors for the child, which receives them right after the stdio entries: as 3, 4, 5, … with
    * the usual three.
    * unipc objects given here are closed in this process once the child has its copy, so each end
-   * of a pipe lives in exactly one process; plain numbers are left open.
+   * of a pipe lives in exactly one process; plain numbers are left open. The close is close()'s: an
+   * owner handle (removeOnDispose) unlinks its name then, and the child keeps the object by descriptor.
    */
   fds?: FdLike[];
+  /**
+   * Node options for a Node child, put before `args` as child_process.fork() puts them before the module:
+   * `true` for this process's own (process.execArgv — loaders such as tsx's `--import` among them — less
+   * `-e`/`-p` and the code they run), or a list of its own. Default: none, `args` go as given.
+   */
+  execArgv?: boolean | readonly string[];
+}
+
+// Options that name code to run instead of a script: the child would run the parent's code, not its own.
+const EVAL_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '-pe']);
+
+function parentExecArgv(): string[] {
+  const kept: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (EVAL_OPTIONS.has(arg)) {
+      i++; // and its code
+      continue;
+    }
+    if (!/^--(eval|print)=/.test(arg)) kept.push(arg);
+  }
+  return kept;
+}
+
+function nodeOptionsFor(execArgv: unknown): string[] {
+  if (execArgv === undefined || execArgv === false) return [];
+  if (execArgv === true) return parentExecArgv();
+  if (!Array.isArray(execArgv)) throw invalidArgType('options.execArgv', 'of type boolean or an array', execArgv);
+  return execArgv.map((arg: unknown, i) => {
+    if (typeof arg !== 'string') throw invalidArgType(`options.execArgv[${i}]`, 'of type string', arg);
+    if (arg.includes('\0')) {
+      throw invalidArgValue(`options.execArgv[${i}]`, arg, 'must be a string without null bytes');
+    }
+    return arg;
+  });
 }
 
 /**
@@ -418,8 +455,9 @@ export interface SpawnOptions extends child_process.SpawnOptions {
 export function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
   validateCommand(command, args);
   validateOptions(options);
-  const { fds = [], ...spawnOptions } = options;
+  const { fds = [], execArgv, ...spawnOptions } = options;
   if (!Array.isArray(fds)) throw invalidArgType('options.fds', 'an array', fds);
+  const nodeOptions = nodeOptionsFor(execArgv);
   // Every entry is checked before any is touched: a bad one must not leave the others changed.
   const entries = [...fds];
   entries.forEach((entry, i) => {
@@ -440,7 +478,7 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
       const flags = native.fcntl(entry.fd, constants.F_GETFL, 0);
       given.push({ fd: prepareForTransfer(entry), owner: entry, flags });
     }
-    child = child_process.spawn(command, [...args], {
+    child = child_process.spawn(command, [...nodeOptions, ...args], {
       ...spawnOptions,
       stdio: [...stdio, ...given.map((g) => g.fd)] as child_process.StdioOptions,
     });

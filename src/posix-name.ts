@@ -1,4 +1,6 @@
 // POSIX IPC names (shm_open, sem_open, mq_open) as the kernel and glibc take them.
+import fs from 'node:fs';
+import { check, E, type IpcErrorContext } from './errors.js';
 import { invalidArgType, invalidArgValue, isWellFormed } from './validate.js';
 
 const NAME_MAX = 255;
@@ -16,4 +18,37 @@ export function toIpcName(value: unknown, name = 'name'): string {
   if (Buffer.byteLength(bare) > NAME_MAX) throw invalidArgValue(name, value, `must be at most ${NAME_MAX} bytes long`);
   if (!isWellFormed(bare)) throw invalidArgValue(name, value, 'must be well-formed Unicode (no lone surrogates)');
   return `/${bare}`;
+}
+
+/** What tells two handles of one file apart from a file made since under the same name. */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** The identity of the file at `path` now, or undefined when nothing is there. */
+export function identityAt(path: string): FileIdentity | undefined {
+  try {
+    const { dev, ino } = fs.lstatSync(path);
+    return { dev, ino };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The name removal of an owner handle (removeOnDispose): `unlink` runs only while `current()` finds the
+ * object the handle holds under its name, since another process may have removed it and made a new one
+ * under the same name meanwhile; a name already gone is no error.
+ */
+export function unlinkIfStillOurs(
+  ours: FileIdentity,
+  current: FileIdentity | undefined,
+  unlink: () => number,
+  syscall: string,
+  context: IpcErrorContext,
+): void {
+  if (current === undefined || current.dev !== ours.dev || current.ino !== ours.ino) return;
+  const result = unlink();
+  if (result !== -E.ENOENT) check(result, syscall, context);
 }

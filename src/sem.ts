@@ -4,11 +4,12 @@ import fs from 'node:fs';
 import { check, closedError, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { markCreatedPath } from './mark.js';
 import { constants, native } from './native.js';
-import { toIpcName } from './posix-name.js';
+import { type FileIdentity, identityAt, toIpcName, unlinkIfStillOurs } from './posix-name.js';
 import {
   IPC_PRIVATE,
   permissionFields,
   permissionsToSet,
+  removeUnlessGone,
   type SysvObjectStat,
   type SysvPermissions,
   secondsToDate,
@@ -97,6 +98,11 @@ export interface SemaphoreSetOptions {
   exclusive?: boolean;
   /** Permission bits of a new set. Default 0o600. */
   mode?: number;
+  /**
+   * Make this handle the set's owner: disposing it (`using`, or [Symbol.dispose]()) removes the set
+   * (IPC_RMID) by its id. Default false.
+   */
+  removeOnDispose?: boolean;
 }
 
 /** Options of the Promise-form waits of a set: `signal`, `timeout`, `ref`, and `undo`. */
@@ -134,7 +140,7 @@ function validateUndo(undo: unknown, name: string): number {
  * A System V semaphore set (semget), named by a key and listed by `ipcs -s`: `count` semaphores, each
  * 0 to 32767, changed atomically together by op(). It outlives every process until remove().
  */
-export class SemaphoreSet {
+export class SemaphoreSet implements Disposable {
   /** The set's identifier, as `ipcs -s` lists it. */
   readonly id: number;
   /** The key it was opened by (IPC_PRIVATE for a private one); fromId() gives the set's own key. */
@@ -145,6 +151,7 @@ export class SemaphoreSet {
    * the real end is the kernel's 'EFBIG'.
    */
   readonly count: number;
+  #removeOnDispose = false;
 
   /** @internal Use SemaphoreSet.get() or SemaphoreSet.fromId(). */
   constructor(id: number, key: number, count: number) {
@@ -165,8 +172,16 @@ export class SemaphoreSet {
    *   also for a `count` above SEMMSL).
    */
   static get(key: number, options?: SemaphoreSetOptions): SemaphoreSet {
+    const { removeOnDispose = false, ...rest } = validateOptions(options);
+    validateBoolean(removeOnDispose, 'options.removeOnDispose');
+    const set = SemaphoreSet.#get(key, rest);
+    set.#removeOnDispose = removeOnDispose;
+    return set;
+  }
+
+  static #get(key: number, options: SemaphoreSetOptions): SemaphoreSet {
     const k = toKey(key);
-    const { count = 0, create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
+    const { count = 0, create = false, exclusive = false, mode = 0o600 } = options;
     validateInteger(count, 'options.count', 0, Number.MAX_SAFE_INTEGER);
     const maxPerSet = limitFor('maxPerSet', count);
     if (count > maxPerSet)
@@ -454,6 +469,23 @@ export class SemaphoreSet {
     this.#semctl(0, constants.IPC_RMID);
   }
 
+  /** Whether disposing this handle removes the set (SemaphoreSetOptions.removeOnDispose). */
+  get removeOnDispose(): boolean {
+    return this.#removeOnDispose;
+  }
+
+  /**
+   * For `using`: an owner (removeOnDispose) removes the set, unless it is gone already; other handles
+   * hold nothing to let go of.
+   *
+   * @throws {@link IpcError} (an owner) 'EPERM' (neither the owner's nor the creator's uid).
+   */
+  [Symbol.dispose](): void {
+    if (!this.#removeOnDispose) return;
+    this.#removeOnDispose = false;
+    removeUnlessGone(() => this.remove());
+  }
+
   #semctl(index: number, cmd: number, value = 0): number {
     return check(native.semctl(this.id, index, cmd, value), 'semctl', this.#context());
   }
@@ -544,7 +576,15 @@ export interface NamedSemaphoreOptions {
   mode?: number;
   /** Value of a new semaphore, 0 to SEM_VALUE_MAX (2³¹ − 1); an existing one keeps its value. Default 0. */
   initial?: number;
+  /**
+   * Make this handle the semaphore's owner: close() — which `using` calls — also unlinks the name, if it
+   * still names this semaphore. Default false.
+   */
+  removeOnDispose?: boolean;
 }
+
+// glibc keeps a named semaphore in /dev/shm as sem.NAME.
+const semaphorePath = (ipcName: string) => `/dev/shm/sem.${ipcName.slice(1)}`;
 
 // A semaphore whose object was garbage-collected without close() is closed here. An object with a
 // pending wait is never collected: the wait's callback refers to it.
@@ -574,6 +614,8 @@ export class NamedSemaphore implements Disposable {
   readonly name: string;
   #handle: number;
   readonly #waits = new Set<number>();
+  /** The semaphore this handle owns (removeOnDispose), or undefined. */
+  #owned: FileIdentity | undefined;
 
   /** @internal Use NamedSemaphore.open(). */
   constructor(handle: number, name: string) {
@@ -591,8 +633,15 @@ export class NamedSemaphore implements Disposable {
    */
   static open(name: string, options?: NamedSemaphoreOptions): NamedSemaphore {
     const ipcName = toSemaphoreName(name);
-    const { create = false, exclusive = false, mode = 0o600, initial = 0 } = validateOptions(options);
+    const {
+      create = false,
+      exclusive = false,
+      mode = 0o600,
+      initial = 0,
+      removeOnDispose = false,
+    } = validateOptions(options);
     validateBoolean(create, 'options.create');
+    validateBoolean(removeOnDispose, 'options.removeOnDispose');
     validateBoolean(exclusive, 'options.exclusive');
     validateInteger(mode, 'options.mode', 0, 0o777);
     validateInteger(initial, 'options.initial', 0, constants.SEM_VALUE_MAX);
@@ -604,8 +653,15 @@ export class NamedSemaphore implements Disposable {
     const semaphore = new NamedSemaphore(handle, ipcName);
     // glibc keeps the semaphore in /dev/shm/sem.NAME. Between sem_open and this open only the owner or
     // root could replace that file (/dev/shm is sticky), so the file marked is the one just made.
-    if (created) markCreatedPath(`/dev/shm/sem.${ipcName.slice(1)}`);
+    if (created) markCreatedPath(semaphorePath(ipcName));
+    // The same holds for the file an owner records as the one to unlink.
+    if (removeOnDispose) semaphore.#owned = identityAt(semaphorePath(ipcName));
     return semaphore;
+  }
+
+  /** Whether close() also unlinks the name (NamedSemaphoreOptions.removeOnDispose). */
+  get removeOnDispose(): boolean {
+    return this.#owned !== undefined;
   }
 
   /**
@@ -712,7 +768,11 @@ export class NamedSemaphore implements Disposable {
   /**
    * Lets go of the semaphore (sem_close); the name stays until unlink(). Pending waits reject with
    * IpcError 'EBADF' (one that already got the semaphore resolves); the semaphore is closed once their
-   * threads have returned. Closing twice does nothing.
+   * threads have returned. An owner (removeOnDispose) then unlinks the name if it still names this
+   * semaphore. Closing twice does nothing.
+   *
+   * @throws {@link IpcError} (an owner) 'EACCES' and other errnos of sem_unlink(3); the semaphore is
+   *   closed either way.
    */
   close(): void {
     const handle = this.#handle;
@@ -721,6 +781,12 @@ export class NamedSemaphore implements Disposable {
     forgottenSemaphores.unregister(this);
     native.semClose(handle);
     for (const id of this.#waits) native.cancelWait(id);
+    const owned = this.#owned;
+    this.#owned = undefined;
+    if (owned === undefined) return;
+    unlinkIfStillOurs(owned, identityAt(semaphorePath(this.name)), () => native.semUnlink(this.name), 'sem_unlink', {
+      objectName: this.name,
+    });
   }
 
   /** close(), for `using`. */

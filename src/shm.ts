@@ -5,11 +5,12 @@ import { FdHandle } from './fd.js';
 import { markCreated } from './mark.js';
 import { MAX_MAPPING_LENGTH, type MapOptions, type Mapping, mapDescriptorOf, newMapping } from './mmap.js';
 import { constants, native } from './native.js';
-import { toIpcName } from './posix-name.js';
+import { type FileIdentity, identityAt, toIpcName, unlinkIfStillOurs } from './posix-name.js';
 import {
   IPC_PRIVATE,
   permissionFields,
   permissionsToSet,
+  removeUnlessGone,
   type SysvObjectStat,
   type SysvPermissions,
   secondsToDate,
@@ -46,7 +47,15 @@ export interface SharedMemoryOptions {
    * than SIGBUS at a write through a mapping later (the one fault unipc cannot turn into an error).
    */
   reserve?: boolean;
+  /**
+   * Make this handle the object's owner: close() — which `using` calls, and spawn() when it hands the
+   * object over — also unlinks the name, if it still names this object. Default false.
+   */
+  removeOnDispose?: boolean;
 }
+
+// glibc's shm_open() keeps POSIX shared memory as files in /dev/shm.
+const shmPath = (ipcName: string) => `/dev/shm${ipcName}`;
 
 /**
  * A POSIX shared memory object (shm_open): a named file in /dev/shm that any process — Node, C,
@@ -56,6 +65,8 @@ export class SharedMemory extends FdHandle {
   /** The name, in its '/name' form. */
   readonly name: string;
   readonly readOnly: boolean;
+  /** The object this handle owns (removeOnDispose), or undefined. */
+  #owned: FileIdentity | undefined;
 
   /** @internal Use SharedMemory.open(). */
   constructor(fd: number, name: string, readOnly: boolean) {
@@ -63,6 +74,29 @@ export class SharedMemory extends FdHandle {
     super(fd);
     this.name = name;
     this.readOnly = readOnly;
+  }
+
+  /** Whether close() also unlinks the name (SharedMemoryOptions.removeOnDispose). */
+  get removeOnDispose(): boolean {
+    return this.#owned !== undefined;
+  }
+
+  /**
+   * Closes the descriptor; an owner (removeOnDispose) then unlinks the name if it still names this object.
+   * Closing twice does nothing.
+   *
+   * @throws {@link IpcError} (an owner) 'EACCES', 'EPERM' and other errnos of shm_unlink(3); the descriptor
+   *   is closed either way.
+   */
+  override close(): void {
+    if (this.closed) return;
+    super.close();
+    const owned = this.#owned;
+    this.#owned = undefined;
+    if (owned === undefined) return;
+    unlinkIfStillOurs(owned, identityAt(shmPath(this.name)), () => native.shmUnlink(this.name), 'shm_unlink', {
+      objectName: this.name,
+    });
   }
 
   /**
@@ -83,9 +117,11 @@ export class SharedMemory extends FdHandle {
       size,
       mode = 0o600,
       reserve = false,
+      removeOnDispose = false,
     } = validateOptions(options);
     validateBoolean(create, 'options.create');
     validateBoolean(reserve, 'options.reserve');
+    validateBoolean(removeOnDispose, 'options.removeOnDispose');
     validateBoolean(exclusive, 'options.exclusive');
     validateBoolean(truncate, 'options.truncate');
     validateBoolean(readOnly, 'options.readOnly');
@@ -109,10 +145,15 @@ export class SharedMemory extends FdHandle {
     if (fd < 0) fd = check(native.shmOpen(ipcName, flags, mode), 'shm_open', context);
     if (created) markCreated(fd);
     const memory = new SharedMemory(fd, ipcName, readOnly);
+    if (removeOnDispose) {
+      const { dev, ino } = fs.fstatSync(fd);
+      memory.#owned = { dev, ino };
+    }
     try {
       if (size !== undefined) check(native.ftruncate(fd, size), 'ftruncate', context);
       if (size !== undefined && size > 0 && reserve) check(native.fallocate(fd, 0, size), 'fallocate', context);
     } catch (error) {
+      memory.#owned = undefined;
       memory.close();
       // This call made the object: do not leave it behind, empty, to block a retry.
       if (created) native.shmUnlink(ipcName);
@@ -178,6 +219,11 @@ export interface SysvSharedMemoryOptions {
   exclusive?: boolean;
   /** Permission bits of a new segment. Default 0o600. */
   mode?: number;
+  /**
+   * Make this handle the segment's owner: disposing it (`using`, or [Symbol.dispose]()) removes the segment
+   * (IPC_RMID) by its id. Default false.
+   */
+  removeOnDispose?: boolean;
 }
 
 /** Every field of shmid_ds, by name. Times are null when the event never happened. */
@@ -202,10 +248,11 @@ const STAT = { mode: 5, size: 7, atime: 8, dtime: 9, ctime: 10, cpid: 11, lpid: 
  * A System V shared memory segment (shmget), named by a key and listed by `ipcs -m`. It outlives every
  * process until remove() (or `ipcrm -m`) — and even then until its last attachment is detached.
  */
-export class SysvSharedMemory {
+export class SysvSharedMemory implements Disposable {
   readonly id: number;
   /** The key it was opened by (IPC_PRIVATE for a private one or one opened by id). */
   readonly key: number;
+  #removeOnDispose = false;
 
   /** @internal Use SysvSharedMemory.get() or SysvSharedMemory.fromId(). */
   constructor(id: number, key: number) {
@@ -223,9 +270,16 @@ export class SysvSharedMemory {
    */
   static get(key: number, options?: SysvSharedMemoryOptions): SysvSharedMemory {
     const k = toKey(key);
-    const { size = 0, create = false, exclusive = false, mode = 0o600 } = validateOptions(options);
+    const {
+      size = 0,
+      create = false,
+      exclusive = false,
+      mode = 0o600,
+      removeOnDispose = false,
+    } = validateOptions(options);
     validateInteger(size, 'options.size', 0, MAX_MAPPING_LENGTH);
     validateBoolean(create, 'options.create');
+    validateBoolean(removeOnDispose, 'options.removeOnDispose');
     validateBoolean(exclusive, 'options.exclusive');
     validateInteger(mode, 'options.mode', 0, 0o777); // higher bits are shmget() flags (IPC_CREAT, …)
     if (create && size === 0) throw invalidArgValue('options.size', size, 'must be given (> 0) to create a segment');
@@ -239,7 +293,9 @@ export class SysvSharedMemory {
     const flags =
       (create ? constants.IPC_CREAT : 0) | (create && exclusive ? constants.IPC_EXCL : 0) | (create ? mode : 0);
     const id = check(native.shmget(k, size, flags), 'shmget', { key: k >>> 0 });
-    return new SysvSharedMemory(id, k >>> 0);
+    const segment = new SysvSharedMemory(id, k >>> 0);
+    segment.#removeOnDispose = removeOnDispose;
+    return segment;
   }
 
   /**
@@ -330,6 +386,23 @@ export class SysvSharedMemory {
    */
   remove(): void {
     check(native.shmctlRemove(this.id), 'shmctl', this.#context());
+  }
+
+  /** Whether disposing this handle removes the segment (SysvSharedMemoryOptions.removeOnDispose). */
+  get removeOnDispose(): boolean {
+    return this.#removeOnDispose;
+  }
+
+  /**
+   * For `using`: an owner (removeOnDispose) removes the segment, unless it is gone already; other handles
+   * hold nothing to let go of. Attachments stay valid until detached.
+   *
+   * @throws {@link IpcError} (an owner) 'EPERM' (neither the owner's nor the creator's uid).
+   */
+  [Symbol.dispose](): void {
+    if (!this.#removeOnDispose) return;
+    this.#removeOnDispose = false;
+    removeUnlessGone(() => this.remove());
   }
 
   #context(): IpcErrorContext {

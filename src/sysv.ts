@@ -128,3 +128,15 @@ export function permissionsToSet(
   }
   return { mode: mode ?? now.mode, uid: uid ?? now.uid, gid: gid ?? now.gid };
 }
+
+/**
+ * The removal an owner handle (removeOnDispose) makes when disposed: a queue, set or segment someone
+ * removed already ('EINVAL', 'EIDRM') is no error.
+ */
+export function removeUnlessGone(remove: () => void): void {
+  try {
+    remove();
+  } catch (error) {
+    if (!(error instanceof IpcError && (error.code === 'EINVAL' || error.code === 'EIDRM'))) throw error;
+  }
+}

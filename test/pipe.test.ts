@@ -441,3 +441,86 @@ describe('FIFOs', () => {
     await assert.rejects(openFifo(dir.file('absent'), 'r'), { code: 'ENOENT', syscall: 'open' });
   });
 });
+
+describe('spawn(…, { execArgv })', () => {
+  // This suite runs under tsx (--import tsx): a TypeScript child runs only with the parent's loader.
+  const child = (execArgv?: boolean | string[]) =>
+    spawn(process.execPath, ['-e', 'process.stdout.write(JSON.stringify(process.execArgv))', '--', 'after'], {
+      execArgv,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    } as Parameters<typeof spawn>[2]);
+
+  test("true carries this process's Node options before the arguments, as fork() does", async () => {
+    using dir = tempDir('exec-argv-');
+    const script = `${dir.path}/child.ts`;
+    fs.writeFileSync(script, 'const typed: string = "ran as TypeScript";\nprocess.stdout.write(typed);\n');
+    const withLoader = await finished(spawn(process.execPath, [script], { execArgv: true, cwd: root }));
+    assert.equal(withLoader.code, 0);
+    assert.equal(withLoader.stdout, 'ran as TypeScript');
+    assert.ok(process.execArgv.length > 0, 'the suite runs with Node options (tsx)');
+    const { stdout } = await finished(child(true));
+    assert.deepEqual(JSON.parse(stdout), [
+      ...process.execArgv,
+      '-e',
+      'process.stdout.write(JSON.stringify(process.execArgv))',
+    ]);
+  });
+
+  test('a list of its own goes first; false and none leave the arguments as given', async () => {
+    const own = await finished(child(['--no-warnings', '--stack-size=2000']));
+    assert.deepEqual(JSON.parse(own.stdout).slice(0, 2), ['--no-warnings', '--stack-size=2000']);
+    for (const execArgv of [false, undefined]) {
+      const { stdout } = await finished(child(execArgv));
+      assert.deepEqual(JSON.parse(stdout), ['-e', 'process.stdout.write(JSON.stringify(process.execArgv))']);
+    }
+  });
+
+  test('a parent run with -e, -p or --eval= does not hand its code to the child', async () => {
+    const forms = [
+      (code: string) => ['-e', code],
+      (code: string) => ['--eval', code],
+      (code: string) => [`--eval=${code}`],
+      (code: string) => ['-p', code],
+      (code: string) => ['-pe', code],
+    ];
+    for (const form of forms) {
+      const parent = spawnRaw(
+        process.execPath,
+        [
+          '--no-warnings',
+          ...form(`const { spawn } = require(${JSON.stringify(`${root}/dist/cjs/index.js`)});
+           const c = spawn(process.execPath, ['-e', 'console.log(JSON.stringify(process.execArgv))'], { execArgv: true, stdio: 'inherit' });
+           c.on('exit', () => {}); 0`),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const { code, stdout } = await finished(parent);
+      assert.equal(code, 0);
+      const childLine = stdout.split('\n').find((line) => line.startsWith('['))!;
+      assert.deepEqual(
+        JSON.parse(childLine),
+        ['--no-warnings', '-e', 'console.log(JSON.stringify(process.execArgv))'],
+        `parent ${form('…').join(' ')}`,
+      );
+    }
+  });
+
+  test('validation before anything is touched', () => {
+    const ends = pipe();
+    try {
+      for (const [execArgv, code] of [
+        ['--import tsx', 'ERR_INVALID_ARG_TYPE'],
+        [[1], 'ERR_INVALID_ARG_TYPE'],
+        [['a\0b'], 'ERR_INVALID_ARG_VALUE'],
+      ] as const) {
+        assert.throws(
+          () => spawn(process.execPath, [], { fds: [ends.reader], execArgv } as unknown as Parameters<typeof spawn>[2]),
+          { code },
+        );
+        assert.equal(ends.reader.closed, false, 'the end stays with this process');
+      }
+    } finally {
+      ends.close();
+    }
+  });
+});
