@@ -1,6 +1,7 @@
 // The unipc command, as installed (the built bin).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -18,6 +19,15 @@ test('--version prints the package version; --help and no command print usage', 
     assert.equal(result.status, 0);
     assert.match(result.stdout, /Usage: unipc <command>/);
     assert.match(result.stdout, /tour/);
+  }
+});
+
+test('a command ends while its stdin is a pipe still open (as execFile and CI steps leave it)', async () => {
+  for (const args of [['--version'], ['ls', '--type', 'sysv-shm', '--json']]) {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+    const [code] = await once(child, 'exit');
+    child.stdin.end();
+    assert.equal(code, 0, `unipc ${args.join(' ')}`);
   }
 });
 

@@ -26,13 +26,16 @@ function report(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-const stdinLines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+// Made at the first go(): reading stdin from the start would keep every `unipc` command alive for as
+// long as its stdin stays open (this module is loaded with the CLI).
+let stdinLines: AsyncIterator<string> | undefined;
 
 async function ready(): Promise<void> {
   report({ ready: true });
 }
 
 async function go(): Promise<void> {
+  stdinLines ??= readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   await stdinLines.next();
 }
 
