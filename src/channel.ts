@@ -128,6 +128,7 @@ function markedBuffer(): ArrayBuffer {
   return buffer;
 }
 
+/** How Channel.create() makes a channel, and the options of the end it returns (EndOptions). */
 export interface ChannelOptions extends EndOptions {
   /** A POSIX shared memory name for other processes to open(); without one, a memfd (pass its `fd`). */
   name?: string;
@@ -147,6 +148,7 @@ export interface ChannelOptions extends EndOptions {
   removeOnDispose?: boolean;
 }
 
+/** The options of one end of a channel: Channel.create(), Channel.open(), Channel.fromFd(). */
 export interface EndOptions {
   /**
    * How many times a waiting Sync call re-reads the other side's index before it sleeps (about 15 ns a
@@ -164,6 +166,7 @@ export interface EndOptions {
   role?: Role;
 }
 
+/** @inline */
 type Role = 'producer' | 'consumer';
 const ROLES: readonly Role[] = ['producer', 'consumer'];
 
@@ -192,6 +195,23 @@ export let channelInternals: (channel: Channel) => { mapping: Mapping };
  * One end of a shared-memory channel. A channel carries messages one way: producers send, one consumer
  * receives, in the same or different processes or threads. The first send of an object makes it a
  * producer, the first receive the consumer.
+ *
+ * The ring lives in a memfd (hand its `fd` over) or a POSIX shared memory object (open it by name); while
+ * both sides are busy, messages pass without a system call. Layout and protocol: docs/channel.md.
+ *
+ * @example
+ * ```ts
+ * import { Channel, spawn } from 'unipc';
+ *
+ * using channel = Channel.create({ capacity: 1 << 20 }); // a memfd; { name: '/jobs' } for POSIX shm
+ * // The consumer: `for await (const job of Channel.fromFd(3)) …` until the end.
+ * spawn(process.execPath, ['consumer.js'], { stdio: 'inherit', fds: [channel.fd] });
+ * await channel.send('job 1'); // waits while the ring is full
+ * await channel.sendValue({ id: 2, at: new Date() }); // v8.serialize on top of bytes
+ * channel.close(); // the consumer drains what was sent, then sees the end
+ * ```
+ *
+ * @see memfd_create(2), shm_open(3), mmap(2), futex(2)
  */
 export class Channel implements Disposable {
   static {
@@ -200,8 +220,11 @@ export class Channel implements Disposable {
 
   /** The descriptor of the shared memory, to hand to a child (spawn fds) or another process. */
   readonly fd: number;
+  /** The POSIX shared memory name ('/name') of a channel made or opened by name; undefined otherwise. */
   readonly name: string | undefined;
+  /** Bytes of the ring, a power of two: what Channel.create() was given. */
   readonly capacity: number;
+  /** The longest message the channel takes, in bytes. */
   readonly maxMessageSize: number;
   /** Whether the channel takes several producers (ChannelOptions.multipleProducers). */
   readonly multipleProducers: boolean;
@@ -421,15 +444,16 @@ export class Channel implements Disposable {
     return count;
   }
 
-  /**
-   * The reads a waiting Sync call makes before it sleeps (EndOptions.spin); settable.
-   *
-   * @throws argument errors (when set).
-   */
+  /** The reads a waiting Sync call makes before it sleeps (EndOptions.spin); settable. */
   get spin(): number {
     return this.#spin;
   }
 
+  /**
+   * Changes the reads a waiting Sync call makes before it sleeps: a whole number, or Infinity.
+   *
+   * @throws argument errors.
+   */
   set spin(value: number) {
     this.#spin = spinOption(value);
   }
@@ -755,6 +779,11 @@ export class Channel implements Disposable {
     this.#owner.close();
   }
 
+  /**
+   * close(), for `using`.
+   *
+   * @throws as close().
+   */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -1216,7 +1245,6 @@ export class Channel implements Disposable {
   }
 }
 
-// An end's spin option: a whole number of reads, or Infinity; the default when not given.
 // The memory behind a channel's descriptor: a memfd, or a named channel's object in /dev/shm.
 function adoptChannelMemory(fd: number): MemoryFile | SharedMemory {
   let target: string;
@@ -1246,6 +1274,7 @@ function endOptions(options: EndOptions | undefined): CheckedEnd {
   return { spin: spinOption(spin), role };
 }
 
+// An end's spin option: a whole number of reads, or Infinity; the default when not given.
 function spinOption(value: unknown): number {
   if (value === undefined) return DEFAULT_SPIN;
   if (value === Infinity) return Infinity;

@@ -31,9 +31,24 @@ const extraDescriptions: Record<string, string> = {
 
 /**
  * The errno name for a positive errno value, e.g. 17 → 'EEXIST'. (Node's own fs errors carry the negated
- * value, which is refused here rather than named 'E-17'.)
+ * value, which is refused here rather than named 'E-17'.) A value no name is known for is 'E' and the
+ * number, e.g. 'E4095'.
  *
  * @throws argument errors (not an integer from 1 to 2³¹ − 1).
+ *
+ * @example
+ * ```ts
+ * import { errnoName, spawn } from 'unipc';
+ *
+ * // A C helper that exits with the errno of what failed: exit(errno).
+ * const helper = spawn('./attach-segment', ['/frames'], { stdio: 'inherit' });
+ * helper.on('exit', (code) => {
+ *   if (code) console.error(`attach-segment failed: ${errnoName(code)}`); // e.g. 'EACCES'
+ * });
+ * ```
+ *
+ * @see errno(3): the names are those of <errno.h>, as Node's os.constants.errno has them, completed by
+ *   the addon's (EOWNERDEAD, ENOTRECOVERABLE, …).
  */
 export function errnoName(errno: number): string {
   validateInteger(errno, 'errno', 1, 2 ** 31 - 1);
@@ -106,6 +121,31 @@ function formatKey(key: number): string {
   return `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 }
 
+/**
+ * A system call that failed, as Node reports its own: `code` ('EEXIST'), `errno` (positive, 17), `syscall`,
+ * and what it acted on (`path`, `key`, `id`, `objectName`, `fd`: only those that apply are set). The
+ * message reads "EEXIST: file already exists, shm_open '/frames'". unipc throws (or rejects with) one when
+ * a system call fails, and for what it finds itself that C would meet as an errno: a closed object is
+ * 'EBADF', an expired timeout 'ETIMEDOUT'.
+ *
+ * @example
+ * ```ts
+ * import { IpcError, SharedMemory } from 'unipc';
+ *
+ * let shm: SharedMemory;
+ * try {
+ *   shm = SharedMemory.open('/frames', { create: true, exclusive: true, size: 65536 });
+ * } catch (error) {
+ *   if (!(error instanceof IpcError && error.code === 'EEXIST')) throw error;
+ *   console.log(error.message); // "EEXIST: file already exists, shm_open '/frames'"
+ *   shm = SharedMemory.open(error.objectName!); // someone made it first: use theirs
+ * }
+ * console.log(`${shm.name}: ${shm.size} bytes`);
+ * ```
+ *
+ * @see errno(3) for the codes; each method's `@throws` says which it can meet, and the man page of its
+ *   call the rest.
+ */
 export class IpcError extends Error {
   /** The errno name, e.g. 'EEXIST'. */
   readonly code: string;
@@ -114,13 +154,23 @@ export class IpcError extends Error {
   /** The system call that failed, e.g. 'mkfifo'. */
   readonly syscall: string;
   // Declared, not initialised: only the ones that apply become (enumerable) properties.
+  /** The filesystem path involved: a FIFO, a socket, a file. */
   declare readonly path?: string;
+  /** A second path, e.g. a bind target. */
   declare readonly dest?: string;
+  /** The System V key involved (unsigned, as `ipcs` shows it in hex). */
   declare readonly key?: number;
+  /** The System V identifier involved. */
   declare readonly id?: number;
+  /** The name of the POSIX IPC object involved ('/frames'); `name` stays 'IpcError'. */
   declare readonly objectName?: string;
+  /** The file descriptor involved. */
   declare readonly fd?: number;
 
+  /**
+   * The error for `errno` (positive) from `syscall`: code and description are looked up (`description`
+   * replaces the latter), and `context` becomes properties and part of the message.
+   */
   constructor(errno: number, syscall: string, context: IpcErrorContext = {}, description?: string) {
     const code = nameOf(errno);
     let message = `${code}: ${description ?? describe(errno, code)}, ${syscall}`;
@@ -160,9 +210,31 @@ export function closedError(what: string, syscall: string, context?: IpcErrorCon
   return new IpcError(E.EBADF, syscall, context, `${what} is closed`);
 }
 
-/** Node's AbortError shape: name 'AbortError', code 'ABORT_ERR', the signal's reason as `cause`. */
+/**
+ * What a Promise-form call rejects with when its `signal` aborts: Node's AbortError shape, name
+ * 'AbortError', code 'ABORT_ERR', the signal's reason as `cause`. The call was cancelled cleanly: a wait
+ * that had already succeeded resolves instead, so nothing is taken or sent and then lost.
+ *
+ * @example
+ * ```ts
+ * import { AbortError, NamedSemaphore } from 'unipc';
+ *
+ * using jobs = NamedSemaphore.open('/jobs', { create: true });
+ * const stop = new AbortController();
+ * process.once('SIGINT', () => stop.abort('interrupted'));
+ * try {
+ *   for (;;) await jobs.wait({ signal: stop.signal });
+ * } catch (error) {
+ *   if (!(error instanceof AbortError)) throw error;
+ *   console.log(`stopped: ${error.cause}`); // "stopped: interrupted"
+ * }
+ * ```
+ */
 export class AbortError extends Error {
+  /** Always 'ABORT_ERR', as Node's own AbortError. */
   readonly code = 'ABORT_ERR';
+
+  /** Node's message by default; `options.cause` is the signal's reason. */
 
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options);

@@ -48,7 +48,12 @@ export function assertIntact(bytes: Uint8Array, length: number, syscall: string)
 }
 
 /** Anything that stands for an open descriptor: an object of unipc or a raw descriptor number. */
-export type FdLike = number | { readonly fd: number };
+export type FdLike =
+  | number
+  | {
+      /** The descriptor number the object holds. */
+      readonly fd: number;
+    };
 
 /** The descriptor number of an FdLike, validated; a closed unipc object is IpcError 'EBADF'. */
 export function fdOf(value: FdLike, name: string): number {
@@ -98,6 +103,20 @@ export function setNonBlocking(fd: number, nonBlocking: boolean): void {
  * The base of every object that owns a descriptor: close() (idempotent), `using` and `await using`,
  * ref()/unref() for pending waits, a finalizer for forgotten objects, and the readiness machinery that
  * gives its operations a Promise form (with signal and timeout) and a …Sync form.
+ *
+ * @example
+ * ```ts
+ * import { type FdHandle, pipe, socketpair } from 'unipc';
+ *
+ * const { reader, writer } = pipe();
+ * const [mine, theirs] = socketpair('seqpacket');
+ * const handles: FdHandle[] = [reader, writer, mine, theirs];
+ * for (const handle of handles) handle.unref(); // their pending waits no longer keep the process alive
+ * // …
+ * for (const handle of handles) handle.close(); // twice is harmless; .fd is -1 and .closed true after
+ * ```
+ *
+ * @see close(2); Promise forms wait for readiness with libuv's epoll(7), Sync forms with poll(2).
  */
 export abstract class FdHandle implements Disposable, AsyncDisposable {
   #fd: number;
@@ -120,6 +139,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     return this.#fd;
   }
 
+  /** Whether close() was called (or the stream that took the descriptor over closed it). */
   get closed(): boolean {
     return this.#fd < 0;
   }
@@ -140,10 +160,20 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
     }
   }
 
+  /**
+   * close(), for `using`.
+   *
+   * @throws as close().
+   */
   [Symbol.dispose](): void {
     this.close();
   }
 
+  /**
+   * close(), for `await using`.
+   *
+   * @throws as close() (the promise rejects).
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
   }

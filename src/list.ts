@@ -38,11 +38,14 @@ export const IPC_OBJECT_TYPES = [
   'posix-semaphore',
   'posix-queue',
 ] as const;
+/** A kind of IPC object list() finds: one of IPC_OBJECT_TYPES, and the `type` of its records. */
 export type IpcObjectType = (typeof IPC_OBJECT_TYPES)[number];
 
 /** Whether an object is provably stale, and why (or why that cannot be proven). */
 export interface Staleness {
+  /** True only when proven: its creator is gone and no process has it attached, open or mapped. */
   stale: boolean;
+  /** Why it is stale, or why not or not provably, e.g. 'creator pid 3652 is running'. */
   reason: string;
 }
 
@@ -50,10 +53,15 @@ export interface Staleness {
 export interface SysvObjectRecord {
   /** The key as `ipcs` shows it (unsigned); 0 is IPC_PRIVATE. */
   key: number;
+  /** The identifier, as `ipcs` lists it and fromId() takes it. */
   id: number;
+  /** The owner's user id. */
   uid: number;
+  /** The owner's group id. */
   gid: number;
+  /** The creator's user id. */
   creatorUid: number;
+  /** The creator's group id. */
   creatorGid: number;
   /** Permission bits (0o777). */
   mode: number;
@@ -63,7 +71,9 @@ export interface SysvObjectRecord {
   staleness?: Staleness;
 }
 
+/** A System V message queue (`ipcs -q`), from /proc/sysvipc/msg. */
 export interface SysvQueueRecord extends SysvObjectRecord {
+  /** The kind of object. */
   type: 'sysv-queue';
   /** Bytes of text queued (msg_cbytes). */
   bytes: number;
@@ -71,33 +81,47 @@ export interface SysvQueueRecord extends SysvObjectRecord {
   messages: number;
   /** 0 when none yet (or the process is in a PID namespace this /proc does not see). */
   lastSendPid: number;
+  /** The last process to receive (msg_lrpid); 0 as for lastSendPid. */
   lastReceivePid: number;
+  /** The last send (msg_stime); null when none yet. */
   lastSend: Date | null;
+  /** The last receive (msg_rtime); null when none yet. */
   lastReceive: Date | null;
 }
 
+/** A System V semaphore set (`ipcs -s`), from /proc/sysvipc/sem. */
 export interface SysvSemaphoresRecord extends SysvObjectRecord {
+  /** The kind of object. */
   type: 'sysv-semaphores';
   /** Semaphores in the set. */
   count: number;
+  /** The last semop (sem_otime); null when none yet. */
   lastOp: Date | null;
 }
 
+/** A System V shared memory segment (`ipcs -m`), from /proc/sysvipc/shm. */
 export interface SysvShmRecord extends SysvObjectRecord {
+  /** The kind of object. */
   type: 'sysv-shm';
+  /** Bytes of the segment (shm_segsz). */
   size: number;
   /** 0 when the creator is in a PID namespace this /proc does not see. */
   creatorPid: number;
   /** The last process to attach or detach; 0 when none has. */
   lastPid: number;
+  /** Attachments now, in every process (shm_nattch). */
   attachments: number;
+  /** The last attach (shm_atime); null when none yet. */
   lastAttach: Date | null;
+  /** The last detach (shm_dtime); null when none yet. */
   lastDetach: Date | null;
   /** Removed (IPC_RMID) but still attached somewhere; it has lost its key. */
   markedForRemoval: boolean;
+  /** Locked in memory (SHM_LOCK): never swapped out. */
   locked: boolean;
-  /** Bytes of the segment in memory and in swap. */
+  /** Bytes of the segment in memory (0 where the kernel does not say). */
   resident: number;
+  /** Bytes of the segment in swap (0 where the kernel does not say). */
   swapped: number;
 }
 
@@ -107,43 +131,61 @@ export interface PosixObjectRecord {
   name: string;
   /** The file that holds it: /dev/shm/NAME, /dev/shm/sem.NAME, or NAME in the mqueue mount. */
   path: string;
+  /** The file's owner. */
   uid: number;
+  /** The file's group. */
   gid: number;
   /** Permission bits (0o7777). */
   mode: number;
+  /** The device of the filesystem that holds the file (st_dev); with `inode`, what remove() checks. */
   device: number;
+  /** The file's inode: a file made since under the same name has another. */
   inode: number;
+  /** st_atime of the file. */
   lastAccess: Date;
+  /** st_mtime of the file. */
   lastModification: Date;
+  /** st_ctime of the file. */
   lastChange: Date;
   /** Present when listed with `staleness: true`. */
   staleness?: Staleness;
 }
 
+/** A POSIX shared memory object, from /dev/shm. */
 export interface PosixShmRecord extends PosixObjectRecord {
+  /** The kind of object. */
   type: 'posix-shm';
+  /** Bytes (the file's size). */
   size: number;
   /** unipc's record of the process that created it; null for objects unipc did not create (or cannot read). */
   mark: CreatorMark | null;
 }
 
+/** A POSIX named semaphore, from /dev/shm (where glibc keeps one as sem.NAME). */
 export interface PosixSemaphoreRecord extends PosixObjectRecord {
+  /** The kind of object. */
   type: 'posix-semaphore';
   /** The size of the file glibc keeps the semaphore in (sizeof(sem_t), 32 bytes on 64-bit Linux). */
   size: number;
+  /** unipc's record of the process that created it; null for semaphores unipc did not create (or cannot read). */
   mark: CreatorMark | null;
 }
 
+/** A POSIX message queue, from the mounted mqueue filesystem. */
 export interface PosixQueueRecord extends PosixObjectRecord {
+  /** The kind of object. */
   type: 'posix-queue';
   /** Bytes of the messages queued (QSIZE of the mqueue file); null when this user may not read it. */
   bytes: number | null;
-  /** From mq_getattr; null when this user may not open the queue for reading. */
+  /** Messages queued (mq_curmsgs); null when this user may not open the queue for reading. */
   messages: number | null;
+  /** Its capacity in messages (mq_maxmsg); null as for `messages`. */
   maxMessages: number | null;
+  /** Its largest message in bytes (mq_msgsize); null as for `messages`. */
   messageSize: number | null;
 }
 
+/** A record of list(): one of the six kinds of IPC object, told apart by `type`. */
 export type IpcObject =
   | SysvQueueRecord
   | SysvSemaphoresRecord
@@ -152,6 +194,7 @@ export type IpcObject =
   | PosixSemaphoreRecord
   | PosixQueueRecord;
 
+/** What list() lists. */
 export interface ListOptions {
   /** The kinds to list: one or several. Default: all. */
   type?: IpcObjectType | readonly IpcObjectType[];
@@ -163,7 +206,9 @@ export interface ListOptions {
 
 /** A kind of object that could not be listed here, and why. */
 export interface Unlisted {
+  /** The kind of object. */
   type: IpcObjectType;
+  /** Why, e.g. that no mqueue filesystem is mounted. */
   reason: string;
 }
 
@@ -513,12 +558,39 @@ export function survey(options?: ListOptions): { objects: IpcObject[]; unlisted:
  * Kinds that cannot be listed here are left out; unlistedTypes() says which and why.
  *
  * @throws argument errors (what cannot be read is left out, not thrown).
+ *
+ * @example
+ * ```ts
+ * import { list } from 'unipc';
+ *
+ * for (const object of list({ type: ['sysv-shm', 'posix-shm'], staleness: true })) {
+ *   if (object.type === 'sysv-shm') console.log(`segment ${object.id}: ${object.attachments} attached`);
+ *   else if (object.type === 'posix-shm') console.log(`${object.name}: ${object.size} bytes`);
+ *   console.log(`  stale: ${object.staleness?.stale} (${object.staleness?.reason})`);
+ * }
+ * ```
+ *
+ * @see proc(5) for /proc/sysvipc/msg, sem and shm (what ipcs(1) reads); shm_overview(7) and
+ *   sem_overview(7) for /dev/shm; mq_overview(7) for the mqueue filesystem, and mq_getattr(3); for
+ *   `staleness`, kill(2) and fcntl(2) (F_SETLEASE).
  */
 export function list(options?: ListOptions): IpcObject[] {
   return survey(options).objects;
 }
 
-/** The kinds of object list() cannot find on this machine, and why (for one: no mqueue mount). */
+/**
+ * The kinds of object list() cannot find on this machine, and why (for one: no mqueue mount).
+ *
+ * @example
+ * ```ts
+ * import { unlistedTypes } from 'unipc';
+ *
+ * for (const { type, reason } of unlistedTypes()) console.warn(`${type} not listed: ${reason}`);
+ * ```
+ *
+ * @see proc(5) for /proc/sysvipc and /proc/self/mountinfo (where it looks for an mqueue mount),
+ *   mq_overview(7)
+ */
 export function unlistedTypes(): Unlisted[] {
   return survey().unlisted;
 }
@@ -746,6 +818,18 @@ function unlinkPosix(object: PosixShmRecord | PosixSemaphoreRecord | PosixQueueR
  *   (the id is gone), 'EPERM' (a System V object neither this user's nor its creator's, without
  *   CAP_SYS_ADMIN), 'EACCES' (another user's POSIX object), other errnos of msgctl(2), semctl(2),
  *   shmctl(2), the unlink functions; argument errors.
+ *
+ * @example
+ * ```ts
+ * import { list, remove } from 'unipc';
+ *
+ * // Empty System V queues of this user.
+ * for (const queue of list({ type: 'sysv-queue' })) {
+ *   if (queue.type === 'sysv-queue' && queue.messages === 0 && queue.uid === process.getuid?.()) remove(queue);
+ * }
+ * ```
+ *
+ * @see msgctl(2), semctl(2), shmctl(2) (IPC_RMID); shm_unlink(3), sem_unlink(3), mq_unlink(3)
  */
 export function remove(object: IpcObject): void {
   validateRecord(object);
@@ -759,6 +843,7 @@ export function remove(object: IpcObject): void {
 
 /** The outcome of removeStale() for one object. */
 export interface StaleRemoval {
+  /** The record, as given to removeStale(). */
   object: IpcObject;
   /** Whether it was removed: it was provably stale when judged again at removal. */
   removed: boolean;
@@ -795,6 +880,18 @@ function removeIfStale(object: IpcObject, view: ProcessView): { removed: boolean
  * an attachment or a holder, or whose name or id now belongs to another object, is kept.
  *
  * @throws argument errors. A removal that fails is reported in its StaleRemoval (`error`), not thrown.
+ *
+ * @example
+ * ```ts
+ * import { list, removeStale } from 'unipc';
+ *
+ * for (const { object, removed, reason } of removeStale(list({ mine: true }))) {
+ *   const which = 'name' in object ? object.name : `id ${object.id}`;
+ *   console.log(`${object.type} ${which}: ${removed ? 'removed' : 'kept'} (${reason})`);
+ * }
+ * ```
+ *
+ * @see shmctl(2) (IPC_RMID), shm_unlink(3), sem_unlink(3); fcntl(2) (F_SETLEASE), kill(2)
  */
 export function removeStale(objects: readonly IpcObject[]): StaleRemoval[] {
   if (!Array.isArray(objects)) throw invalidArgType('objects', 'an instance of Array', objects);

@@ -81,8 +81,30 @@ function notRecoverable(): IpcError {
  * When `ownerDied` is true, the previous owner died holding the mutex (its process was killed, its
  * thread ended): the data it protects may be half-updated. Repair it, then call markConsistent(); a
  * mutex released without that becomes unusable ('ENOTRECOVERABLE'), as with POSIX robust mutexes.
+ *
+ * @example
+ * ```ts
+ * import { Mutex, SharedMemory } from 'unipc';
+ *
+ * using shm = SharedMemory.open('/inventory', { create: true, size: 4096 });
+ * using map = shm.map();
+ * const mutex = new Mutex(map, 0);
+ * const stock = new Int32Array(map.buffer, 8, 2); // [on hand, reserved]: updated together
+ * {
+ *   using guard = await mutex.lock({ timeout: 1000 });
+ *   if (guard.ownerDied) {
+ *     stock[1] = 0; // its holder died mid-update: repair what the mutex protects …
+ *     guard.markConsistent(); // … and say so, or the mutex becomes 'ENOTRECOVERABLE'
+ *   }
+ *   stock[0] -= 1;
+ *   stock[1] += 1;
+ * } // unlocked here
+ * ```
+ *
+ * @see pthread_mutex_consistent(3), pthread_mutexattr_setrobust(3): the robust-mutex semantics it follows.
  */
 export class MutexGuard implements Disposable {
+  /** The mutex this guard holds, or held. */
   readonly mutex: Mutex;
   #held = true;
   #ownerDied: boolean;
@@ -127,6 +149,11 @@ export class MutexGuard implements Disposable {
     this.mutex[kRelease]();
   }
 
+  /**
+   * unlock(), for `using`.
+   *
+   * @throws as unlock().
+   */
   [Symbol.dispose](): void {
     this.unlock();
   }
@@ -162,6 +189,23 @@ function invalidStateError(method: string): Error {
  *
  * A thread cannot take a mutex it holds: lockSync() throws 'EDEADLK' there, while lock() waits for the
  * thread's own guard to be released (Promise forms of one thread may queue behind each other).
+ *
+ * The layout and the protocol, which C programs can follow (include/unipc/lock.h), are in docs/locks.md.
+ *
+ * @example
+ * ```ts
+ * import { Mutex, SharedMemory } from 'unipc';
+ *
+ * using shm = SharedMemory.open('/counters', { create: true, size: 4096 });
+ * using map = shm.map();
+ * const mutex = new Mutex(map, 0); // 4 bytes at offset 0: zero-filled memory is unlocked
+ * const total = new Float64Array(map.buffer, 8, 1); // a float64 cannot be changed atomically: lock it
+ * await mutex.withLock(() => {
+ *   total[0] += 0.5; // no other process or thread is in here meanwhile
+ * });
+ * ```
+ *
+ * @see futex(2), pthread_mutexattr_setrobust(3)
  */
 export class Mutex extends SharedWords {
   /** Bytes the mutex occupies. */
@@ -414,9 +458,27 @@ export class Mutex extends SharedWords {
  * Zero-filled memory is a semaphore with count 0; reset(n) sets another start value. Unlike a Mutex it
  * has no owner, so nothing is given back for a process that dies after wait() — use a System V
  * semaphore with `undo` for that.
+ *
+ * @example
+ * ```ts
+ * import { MemoryFile, Semaphore, spawn } from 'unipc';
+ *
+ * using file = MemoryFile.create('slots', { size: 4096 });
+ * using map = file.map();
+ * const slots = new Semaphore(map, 0);
+ * slots.reset(4); // four holders at a time, in every process
+ * // The worker takes the same semaphore: new Semaphore(MemoryFile.fromFd(3).map(), 0).
+ * spawn(process.execPath, ['worker.js'], { stdio: 'inherit', fds: [file] });
+ * await slots.wait({ timeout: 5000 }); // take one …
+ * slots.post(); // … and give it back
+ * ```
+ *
+ * @see futex(2), sem_overview(7): it behaves as a POSIX semaphore (sem_wait(3), sem_post(3)) in shared memory.
  */
 export class Semaphore extends SharedWords {
+  /** Bytes the semaphore occupies: the count, then the number of sleeping waiters. */
   static readonly SIZE = 8;
+  /** Alignment it needs, in bytes. */
   static readonly ALIGNMENT = 4;
   /** The largest count. */
   static readonly MAX_VALUE = INT32_MAX;
@@ -558,9 +620,31 @@ export class Semaphore extends SharedWords {
  * used with a Mutex: wait() releases the mutex, sleeps until notified, and takes the mutex again before
  * it returns — also when it fails (timeout, abort). Wake-ups can be spurious: wait in a loop that
  * re-checks the condition, as with pthread_cond_wait.
+ *
+ * @example
+ * ```ts
+ * import { Condition, MemoryFile, Mutex } from 'unipc';
+ *
+ * using file = MemoryFile.create('queue', { size: 4096 });
+ * using map = file.map();
+ * const mutex = new Mutex(map, 0);
+ * const nonEmpty = new Condition(map, 8);
+ * const queued = new Int32Array(map.buffer, 16, 1);
+ * // A consumer: wait, in a loop, until there is something; the mutex is released while it waits.
+ * {
+ *   using guard = await mutex.lock();
+ *   while (queued[0] === 0) await nonEmpty.wait(guard, { timeout: 5000 });
+ *   queued[0] -= 1;
+ * }
+ * // A producer, in any process or thread: under the mutex, queued[0] += 1, then nonEmpty.notify().
+ * ```
+ *
+ * @see futex(2), pthread_cond_wait(3p)
  */
 export class Condition extends SharedWords {
+  /** Bytes the condition variable occupies: a sequence number, then the number of sleepers. */
   static readonly SIZE = 8;
+  /** Alignment it needs, in bytes. */
   static readonly ALIGNMENT = 4;
 
   /**

@@ -14,8 +14,12 @@ import { native } from './native.js';
 
 export const MARK_ATTRIBUTE = 'user.unipc.creator';
 
-/** Who created an object, as its creator mark records. */
+/**
+ * Who created a POSIX shared memory object or named semaphore, as its creator mark records: the
+ * extended attribute user.unipc.creator that unipc writes on one it creates (`mark` of list()'s records).
+ */
 export interface CreatorMark {
+  /** The creating process's pid, in the PID namespace `pidNamespace` names. */
   pid: number;
   /** The creator's start time, in clock ticks after boot (field 22 of /proc/<pid>/stat). */
   startTime: number;

@@ -22,18 +22,45 @@ import {
 } from './validate.js';
 import { type WaitOptions, waitOnThread, waitOptions } from './wait.js';
 
-/** The size of a memory page: mapping offsets are multiples of it. */
+/**
+ * The size of a memory page (sysconf(_SC_PAGESIZE); 4096 on x86-64): mapping offsets are multiples of it.
+ *
+ * @example
+ * ```ts
+ * import { mmap, PAGE_SIZE } from 'unipc';
+ *
+ * // Record 1000 of a file of 512-byte records: map the pages around it.
+ * const start = 1000 * 512;
+ * const offset = start - (start % PAGE_SIZE);
+ * using window = mmap('/var/data/records.bin', { offset, length: start - offset + 512 });
+ * const record = new Uint8Array(window.buffer, start - offset, 512);
+ * console.log(record[0]);
+ * ```
+ */
 export const PAGE_SIZE: number = constants.PAGE_SIZE;
 
-/** The longest single mapping: an ArrayBuffer over external memory is limited to this (4 GiB). */
+/**
+ * The longest single mapping: what one ArrayBuffer over external memory can view (Node's
+ * buffer.constants.MAX_LENGTH: 4 GiB on Node 20, 2⁵³ − 1 from Node 22 on). Map windows with `offset`
+ * for more.
+ */
 export const MAX_MAPPING_LENGTH: number = bufferConstants.MAX_LENGTH;
 
+/** A mapping's protection: 'r' (PROT_READ) or 'rw' (PROT_READ | PROT_WRITE). */
 export type Protection = 'r' | 'rw';
 const PROTECTIONS: readonly Protection[] = ['r', 'rw'];
 
 /** What a mapping may be made of: a path, a descriptor, or an object holding one (MemoryFile, SharedMemory). */
-export type MapTarget = string | URL | number | { readonly fd: number };
+export type MapTarget =
+  | string
+  | URL
+  | number
+  | {
+      /** The descriptor of the file to map. */
+      readonly fd: number;
+    };
 
+/** How mmap() and map() map a file: which part, with what protection, shared or private. */
 export interface MapOptions {
   /** Bytes to map. Default: from `offset` to the end of the file. At most MAX_MAPPING_LENGTH. */
   length?: number;
@@ -53,9 +80,11 @@ export interface MapOptions {
 
 /** Passed to another thread (postMessage) to view the same pages there with Mapping.fromShared(). */
 export interface SharedMapping {
+  /** The pages' number in this process's registry of mapped regions: meaningless in another process. */
   readonly region: number;
 }
 
+/** The range of a mapping that sync() and syncSync() write back; the whole mapping by default. */
 export interface SyncOptions {
   /** Start of the range to write back (rounded down to a page). Default 0. */
   offset?: number;
@@ -63,17 +92,6 @@ export interface SyncOptions {
   length?: number;
 }
 
-/**
- * Mapped memory as an ArrayBuffer (`.buffer`), usable with any TypedArray, DataView or Buffer view —
- * including Atomics across processes on a shared mapping.
- *
- * - close() (or `using`) unmaps the pages, after detaching the buffer: every view of it reads as length
- *   0 from then on, so nothing can touch unmapped memory. A Mapping never closed is unmapped when its
- *   buffer is garbage-collected.
- * - Writing through the buffer of a read-only mapping does not crash: the page becomes a private copy
- *   of this process (it stops following the file), and `faultedPages` counts it. Likewise pages past
- *   the end of a file that shrank read as zeros instead of raising SIGBUS.
- */
 const kCreate = Symbol('Mapping');
 
 /** @internal The one way to make a Mapping: from a view the native side just made. */
@@ -91,6 +109,32 @@ export interface MappingInternals {
 /** @internal */
 export let mappingInternals: (mapping: Mapping) => MappingInternals;
 
+/**
+ * Mapped memory as an ArrayBuffer (`.buffer`), usable with any TypedArray, DataView or Buffer view —
+ * including Atomics across processes on a shared mapping.
+ *
+ * - close() (or `using`) unmaps the pages, after detaching the buffer: every view of it reads as length
+ *   0 from then on, so nothing can touch unmapped memory. A Mapping never closed is unmapped when its
+ *   buffer is garbage-collected.
+ * - Writing through the buffer of a read-only mapping does not crash: the 1 MiB around the write becomes
+ *   a private copy of this process (it stops following the file), and `faultedPages` counts its pages.
+ *   Likewise pages past the end of a file that shrank read as zeros instead of raising SIGBUS.
+ *
+ * Made by mmap(), mapAnonymous(), the map() of a MemoryFile or SharedMemory, SysvSharedMemory.attach(),
+ * Mapping.fromShared().
+ *
+ * @example
+ * ```ts
+ * import { mmap } from 'unipc';
+ *
+ * using map = mmap('/var/data/counters.bin', { prot: 'rw' }); // shared: every process mapping it sees it
+ * const counters = new Int32Array(map.buffer);
+ * Atomics.add(counters, 0, 1); // atomic across processes
+ * await map.sync(); // msync(MS_SYNC) on a waiter thread
+ * ```
+ *
+ * @see mmap(2), munmap(2), msync(2); shmdt(2) for a System V attachment.
+ */
 export class Mapping implements Disposable {
   static {
     mappingInternals = (mapping) => ({
@@ -154,6 +198,7 @@ export class Mapping implements Disposable {
     return this.#buffer.byteLength;
   }
 
+  /** Whether close() (or detach()) was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -380,6 +425,17 @@ function mapOptions(options: MapOptions | undefined, defaultProt: Protection) {
  *   of open(2), mmap(2); argument errors (ERR_OUT_OF_RANGE also for an offset that is no multiple of
  *   PAGE_SIZE, an empty file, or a length past the end without `beyondEnd`; ERR_INVALID_ARG_VALUE for no
  *   `length` where the size is not known).
+ *
+ * @example
+ * ```ts
+ * import { mmap } from 'unipc';
+ *
+ * using table = mmap('/var/data/table.bin'); // 'r', the whole file
+ * const header = new DataView(table.buffer, 0, 16);
+ * console.log(header.getUint32(0, true), table.length);
+ * ```
+ *
+ * @see mmap(2), open(2)
  */
 export function mmap(target: MapTarget, options?: MapOptions): Mapping {
   const checked = mapOptions(options, 'r');
@@ -402,6 +458,7 @@ export function mapDescriptorOf(
   return mapDescriptor({ fd, opened: false, context }, mapOptions(options, defaultProt));
 }
 
+/** How mapAnonymous() maps its memory. */
 export interface AnonymousOptions {
   /** MAP_SHARED rather than MAP_PRIVATE. Within one process the two behave the same; see the README. */
   shared?: boolean;
@@ -413,6 +470,21 @@ export interface AnonymousOptions {
  * with another process, use a MemoryFile or SharedMemory.
  *
  * @throws {@link IpcError} 'ENOMEM' (no address space or memory left); argument errors.
+ *
+ * @example
+ * ```ts
+ * import { Worker } from 'node:worker_threads';
+ * import { mapAnonymous } from 'unipc';
+ *
+ * const map = mapAnonymous(1 << 20);
+ * const worker = new Worker('./worker.js', { workerData: map.share() }); // Mapping.fromShared() there
+ * worker.once('exit', () => {
+ *   console.log(Atomics.load(new Int32Array(map.buffer), 0)); // what the worker stored
+ *   map.close();
+ * });
+ * ```
+ *
+ * @see mmap(2)
  */
 export function mapAnonymous(length: number, options?: AnonymousOptions): Mapping {
   validateInteger(length, 'length', 1, MAX_MAPPING_LENGTH);
@@ -424,6 +496,10 @@ export function mapAnonymous(length: number, options?: AnonymousOptions): Mappin
   return newMapping(view);
 }
 
+/**
+ * A memfd seal (fcntl F_ADD_SEALS): 'shrink' (F_SEAL_SHRINK) and 'grow' (F_SEAL_GROW) fix the size,
+ * 'write' (F_SEAL_WRITE) the contents, 'seal' (F_SEAL_SEAL) forbids further seals.
+ */
 export type Seal = 'seal' | 'shrink' | 'grow' | 'write';
 const SEALS: readonly Seal[] = ['seal', 'shrink', 'grow', 'write'];
 
@@ -436,6 +512,7 @@ function sealFlag(seal: Seal): number {
   }[seal];
 }
 
+/** How MemoryFile.create() makes the file. */
 export interface MemoryFileOptions {
   /** Initial size in bytes (ftruncate). Default 0. */
   size?: number;
@@ -452,8 +529,23 @@ const MAX_MEMFD_NAME = 249; // the kernel's limit: 249 bytes, for "memfd:" + nam
  * An anonymous file in memory (memfd_create): the way to share memory with a process Node spawns.
  * Hand it over as an inherited descriptor (spawn(…, { fds: [file] })) or over a Unix socket
  * (send(…, { fds: [file] })); both sides map() it. Seals can freeze its size or contents.
+ *
+ * @example
+ * ```ts
+ * import { MemoryFile, spawn } from 'unipc';
+ *
+ * using file = MemoryFile.create('frames', { size: 1 << 20 });
+ * using map = file.map(); // 'rw', shared; it outlives the descriptor
+ * file.seal('shrink', 'grow'); // the size is fixed for good
+ * new Uint8Array(map.buffer).fill(7);
+ * // The child's fd 3, which it maps with MemoryFile.fromFd(3).map(); `file` is closed here now.
+ * spawn(process.execPath, ['child.js'], { stdio: 'inherit', fds: [file] });
+ * ```
+ *
+ * @see memfd_create(2), ftruncate(2), fcntl(2) (F_ADD_SEALS, F_GET_SEALS), mmap(2)
  */
 export class MemoryFile extends FdHandle {
+  /** The name given to create() (shown as /memfd:NAME in /proc/PID/fd; not unique, names nothing). */
   readonly name: string;
 
   /** @internal Use MemoryFile.create() or MemoryFile.fromFd(). */

@@ -27,6 +27,7 @@ import {
   waitOptions,
 } from './wait.js';
 
+/** How PosixQueue.open() opens a queue, or makes one. */
 export interface PosixQueueOptions {
   /** Create the queue if it does not exist (O_CREAT). Default false. */
   create?: boolean;
@@ -60,23 +61,32 @@ interface NoWait {
   nowait?: boolean;
 }
 
+/** Options of PosixQueue.send(). */
 export interface PosixSendOptions extends WaitOptions, NoWait {
   /** 0 (default) to MQ_PRIO_MAX - 1 (32767 on Linux); higher priorities are received first. */
   priority?: number;
 }
 
+/** Options of PosixQueue.sendSync(). */
 export interface PosixSendSyncOptions extends SyncWaitOptions, NoWait {
+  /** 0 (default) to MQ_PRIO_MAX - 1 (32767 on Linux); higher priorities are received first. */
   priority?: number;
 }
 
+/** Options of PosixQueue.receive() and messages(). */
 export interface PosixReceiveOptions extends WaitOptions, NoWait {}
+/** Options of PosixQueue.receiveSync(). */
 export interface PosixReceiveSyncOptions extends SyncWaitOptions, NoWait {}
 
+/** A message received from a POSIX queue. */
 export interface PosixMessage {
+  /** The message's bytes, copied out of the kernel. */
   data: Buffer;
+  /** The priority it was sent with. */
   priority: number;
 }
 
+/** What PosixQueue.attributes() reads (mq_getattr), and this object's own non-blocking setting. */
 export interface PosixQueueAttributes {
   /** mq_maxmsg */
   maxMessages: number;
@@ -159,15 +169,33 @@ function queueIdentity(name: string, ours: FileIdentity): FileIdentity | undefin
 /**
  * A POSIX message queue (mq_open): messages of up to messageSize bytes, received highest priority first
  * and in order within a priority, by any process that opens the name — C programs included. The queue
- * stays until PosixQueue.unlink(); close() (or `using`) closes this descriptor.
+ * stays until unlinked (PosixQueue.unlink(), or the close() of a handle opened with `removeOnDispose`);
+ * close() (or `using`) closes this descriptor.
+ *
+ * @example
+ * ```ts
+ * import { PosixQueue } from 'unipc';
+ *
+ * using queue = PosixQueue.open('/jobs', { create: true, maxMessages: 10, messageSize: 1024 });
+ * await queue.send('routine');
+ * await queue.send('urgent', { priority: 9 });
+ * const { data, priority } = await queue.receive({ timeout: 1000 }); // the highest priority first
+ * console.log(`${data} (${priority})`); // "urgent (9)"
+ * PosixQueue.unlink('/jobs'); // the name goes; open descriptors keep the queue
+ * ```
+ *
+ * @see mq_overview(7), mq_open(3), mq_send(3), mq_receive(3), mq_getattr(3), mq_unlink(3)
  */
 export class PosixQueue extends FdHandle {
   /** The name, in its '/name' form. */
   readonly name: string;
-  /** The queue's mq_maxmsg and mq_msgsize, fixed when it was created. */
+  /** The queue's capacity in messages (mq_maxmsg), fixed when it was created. */
   readonly maxMessages: number;
+  /** The queue's largest message in bytes (mq_msgsize), fixed when it was created. */
   readonly messageSize: number;
+  /** Opened for receiving only (PosixQueueOptions.readOnly). */
   readonly readOnly: boolean;
+  /** Opened for sending only (PosixQueueOptions.writeOnly). */
   readonly writeOnly: boolean;
   #nonBlocking = false;
   /** The queue this handle owns (removeOnDispose), or undefined. */
@@ -366,6 +394,11 @@ export class PosixQueue extends FdHandle {
     }
   }
 
+  /**
+   * messages(), for `for await (const { data, priority } of queue)`.
+   *
+   * @throws as messages().
+   */
   [Symbol.asyncIterator](): AsyncGenerator<PosixMessage, void, undefined> {
     return this.messages();
   }

@@ -51,6 +51,7 @@ import {
  */
 export type MessageType = number | bigint;
 
+/** A message received from a System V queue. */
 export interface QueueMessage {
   /** The sender's mtype: a number, or a bigint when it is above Number.MAX_SAFE_INTEGER. */
   type: MessageType;
@@ -58,6 +59,7 @@ export interface QueueMessage {
   data: Buffer;
 }
 
+/** How MessageQueue.get() opens a key's queue, or makes one. */
 export interface MessageQueueOptions {
   /** Create the queue if the key has none (IPC_CREAT). Default false; IPC_PRIVATE needs true. */
   create?: boolean;
@@ -80,7 +82,9 @@ interface NoWait {
   nowait?: boolean;
 }
 
+/** Options of MessageQueue.send(). */
 export interface QueueSendOptions extends WaitOptions, RefOptions, NoWait {}
+/** Options of MessageQueue.sendSync(). */
 export interface QueueSendSyncOptions extends SyncWaitOptions, NoWait {}
 
 interface Selection extends NoWait {
@@ -97,7 +101,9 @@ interface Selection extends NoWait {
   maxSize?: number;
 }
 
+/** Options of MessageQueue.receive() and messages(): which message, and how to wait for it. */
 export interface QueueReceiveOptions extends WaitOptions, RefOptions, Selection {}
+/** Options of MessageQueue.receiveSync(): which message, and how long to wait for it. */
 export interface QueueReceiveSyncOptions extends SyncWaitOptions, Selection {}
 
 /** Every field of msqid_ds, by name. Times are null when the event never happened. */
@@ -248,16 +254,34 @@ function receivePlan(options: Selection): ReceivePlan {
 
 /**
  * A System V message queue (msgget), named by a key and listed by `ipcs -q`. It outlives every process
- * until remove() (or `ipcrm -q`). Nothing to close: the object is just the id.
+ * until remove() (or `ipcrm -q`, or the disposal of a handle opened with `removeOnDispose`). Nothing to
+ * close: the object is just the id.
  *
  * Order: the sends of one object leave in call order (a send never overtakes one that is waiting for
  * room). Receives are not queued behind each other: each has its own selector, and a receiver waiting for
  * type 1 must not hold up one for type 2. Among receivers that are waiting, the kernel serves the one
  * that started waiting first, whichever process it is in.
+ *
+ * @example
+ * ```ts
+ * import { ftok, MessageQueue } from 'unipc';
+ *
+ * const queue = MessageQueue.get(ftok('/etc/myapp.conf', 2), { create: true }); // mode 0o600
+ * await queue.send(2, 'a job'); // a C peer's msgrcv() gets mtype 2 and these bytes
+ * const { type, data } = await queue.receive({ type: -3, timeout: 1000 }); // the lowest type <= 3
+ * console.log(type, String(data));
+ * queue.remove(); // IPC_RMID: gone for every process, waiters get 'EIDRM'
+ * ```
+ *
+ * @see sysvipc(7), msgget(2), msgsnd(2), msgrcv(2), msgctl(2)
  */
 export class MessageQueue implements Disposable {
+  /** The queue's identifier, as `ipcs -q` lists it. */
   readonly id: number;
-  /** The key it was opened by (IPC_PRIVATE for a private one or one opened by id). */
+  /**
+   * The key it was opened by (IPC_PRIVATE for a private one); fromId() gives the queue's own key, or
+   * IPC_PRIVATE when this user may not read the queue.
+   */
   readonly key: number;
   readonly #sendTurnstile = new Turnstile();
   #removeOnDispose = false;
@@ -461,6 +485,11 @@ export class MessageQueue implements Disposable {
     }
   }
 
+  /**
+   * messages() of every type, for `for await (const { type, data } of queue)`.
+   *
+   * @throws as messages().
+   */
   [Symbol.asyncIterator](): AsyncGenerator<QueueMessage, void, undefined> {
     return this.messages();
   }

@@ -130,9 +130,11 @@ export interface NativePoller {
   setRef(keepAlive: boolean): void;
 }
 
+/** What waiterStats() reports: the waiter threads of the process and this environment's pending waits. */
 export interface WaiterStats {
   /** Waiter threads alive in the process, busy or idle. */
   readonly threads: number;
+  /** Of those, the ones without a call; each exits after 5 s idle (UNIPC_WAITER_IDLE_MS). */
   readonly idle: number;
   /** Cancelled calls still in their system call. */
   readonly cancelling: number;
@@ -144,13 +146,15 @@ export interface WaiterStats {
   readonly signal: number;
 }
 
+/** What mappingStats() reports: the mapped regions of the process. */
 export interface MappingStats {
   /** Mapped regions of the process (every thread's): open ones, and retired ones not yet unmapped. */
   readonly regions: number;
   /** Regions every view of which is closed: inert pages, unmapped once no buffer can reach them. */
   readonly retired: number;
-  /** Bytes of all the regions, and of the retired ones. */
+  /** Bytes of all the regions. */
   readonly bytes: number;
+  /** Bytes of the retired regions: address space reserved, no memory. */
   readonly retiredBytes: number;
 }
 

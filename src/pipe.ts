@@ -40,11 +40,13 @@ import {
 
 const DEFAULT_READ_SIZE = 64 * 1024;
 
+/** Options of PipeReader.read(). */
 export interface ReadOptions extends WaitOptions {
   /** Most bytes to return at once. Default 65536. */
   maxSize?: number;
 }
 
+/** Options of PipeReader.readSync(). */
 export interface ReadSyncOptions extends SyncWaitOptions {
   /** Most bytes to return at once. Default 65536. */
   maxSize?: number;
@@ -100,6 +102,19 @@ abstract class PipeEnd extends FdHandle {
  * The read end of a pipe or FIFO. Read it as a Node stream (`.stream`), with read()/readSync(), or
  * hand its descriptor (`.fd`) to another process; data is read once, and the end of data comes when
  * the last writer closes.
+ *
+ * @example
+ * ```ts
+ * import { PipeReader } from 'unipc';
+ *
+ * // In a child that was handed the read end of a pipe as fd 3 (spawn(…, { fds: [reader] })):
+ * using input = PipeReader.fromFd(3);
+ * for (let chunk = await input.read(); chunk !== null; chunk = await input.read()) {
+ *   process.stdout.write(chunk);
+ * }
+ * ```
+ *
+ * @see pipe(7), fifo(7), read(2)
  */
 export class PipeReader extends PipeEnd {
   /** @internal Use pipe(), openFifo() or PipeReader.fromFd(). */
@@ -110,8 +125,8 @@ export class PipeReader extends PipeEnd {
   /**
    * Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeReader.fromFd(3)`.
    *
-   * @throws {@link IpcError} 'EBADF' (`fd` is not open, or open for writing only), 'EINVAL' (not a pipe,
-   *   FIFO or socket); argument errors.
+   * @throws {@link IpcError} 'EBADF' (`fd` is not open, or open for writing only); argument errors
+   *   (ERR_INVALID_ARG_VALUE also for a descriptor that is not a pipe, FIFO or socket).
    */
   static fromFd(fd: number): PipeReader {
     validateFd(fd);
@@ -168,6 +183,17 @@ export class PipeReader extends PipeEnd {
 /**
  * The write end of a pipe or FIFO. Write through `.stream`, write()/writeSync(), or hand `.fd` to
  * another process. When every reader is gone, writing fails with IpcError 'EPIPE' (no SIGPIPE).
+ *
+ * @example
+ * ```ts
+ * import { PipeWriter } from 'unipc';
+ *
+ * // In a child that was handed the write end of a pipe as fd 3 (spawn(…, { fds: [writer] })):
+ * using log = PipeWriter.fromFd(3);
+ * await log.write(`worker ${process.pid} ready\n`); // up to PIPE_BUF (4096) bytes: never interleaved
+ * ```
+ *
+ * @see pipe(7), fifo(7), write(2)
  */
 export class PipeWriter extends PipeEnd {
   /** @internal Use pipe(), openFifo() or PipeWriter.fromFd(). */
@@ -178,8 +204,8 @@ export class PipeWriter extends PipeEnd {
   /**
    * Takes ownership of an open descriptor, e.g. one inherited from a parent: `PipeWriter.fromFd(3)`.
    *
-   * @throws {@link IpcError} 'EBADF' (`fd` is not open, or open for reading only), 'EINVAL' (not a pipe,
-   *   FIFO or socket); argument errors.
+   * @throws {@link IpcError} 'EBADF' (`fd` is not open, or open for reading only); argument errors
+   *   (ERR_INVALID_ARG_VALUE also for a descriptor that is not a pipe, FIFO or socket).
    */
   static fromFd(fd: number): PipeWriter {
     validateFd(fd);
@@ -250,11 +276,15 @@ export class PipeWriter extends PipeEnd {
 
 /** Both ends of a new pipe; disposing it closes whichever ends are still open. */
 export interface Pipe extends Disposable {
+  /** The read end. */
   readonly reader: PipeReader;
+  /** The write end. */
   readonly writer: PipeWriter;
+  /** Closes both ends, those still open; [Symbol.dispose]() does the same. */
   close(): void;
 }
 
+/** Options of pipe(). */
 export interface PipeOptions {
   /** The pipe's capacity in bytes (F_SETPIPE_SZ; rounded up by the kernel to a power of two pages). */
   size?: number;
@@ -266,6 +296,21 @@ export interface PipeOptions {
  *
  * @throws {@link IpcError} 'EMFILE'/'ENFILE' (descriptor limits), 'EPERM' (`size` above
  *   /proc/sys/fs/pipe-max-size, without CAP_SYS_RESOURCE); argument errors.
+ *
+ * @example
+ * ```ts
+ * import { pipe, spawn } from 'unipc';
+ *
+ * const { reader, writer } = pipe();
+ * // The child writes to fd 3; `writer` is closed here, so the end of data comes when the child exits.
+ * spawn('sh', ['-c', 'echo done >&3'], { stdio: 'inherit', fds: [writer] });
+ * for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) {
+ *   process.stdout.write(chunk);
+ * }
+ * reader.close();
+ * ```
+ *
+ * @see pipe(2) (pipe2), pipe(7), fcntl(2) (F_SETPIPE_SZ)
  */
 export function pipe(options?: PipeOptions): Pipe {
   const { size } = validateOptions(options);
@@ -289,6 +334,7 @@ export function pipe(options?: PipeOptions): Pipe {
   return { reader, writer, close, [Symbol.dispose]: close };
 }
 
+/** Options of mkfifo(). */
 export interface MkfifoOptions {
   /** Permission bits of the new FIFO, before the umask. Default 0o600. */
   mode?: number;
@@ -298,8 +344,19 @@ export interface MkfifoOptions {
  * Creates a FIFO (named pipe) at path.
  *
  * @throws {@link IpcError} 'EEXIST' (anything is at `path`), 'ENOENT' (a directory on the way is missing),
- *   'EACCES' (the directory may not be written to, or one on the way searched), other errnos of mkfifo(2);
+ *   'EACCES' (the directory may not be written to, or one on the way searched), other errnos of mkfifo(3);
  *   argument errors.
+ *
+ * @example
+ * ```ts
+ * import { mkfifo, openFifo } from 'unipc';
+ *
+ * mkfifo('/tmp/chat'); // mode 0o600
+ * using reader = await openFifo('/tmp/chat', 'r', { timeout: 5000 }); // waits for a writer
+ * for await (const chunk of reader.stream) console.log(String(chunk));
+ * ```
+ *
+ * @see mkfifo(3), fifo(7)
  */
 export function mkfifo(path: string | URL, options?: MkfifoOptions): void {
   const target = toPath(path);
@@ -308,6 +365,7 @@ export function mkfifo(path: string | URL, options?: MkfifoOptions): void {
   check(native.mkfifo(target, mode), 'mkfifo', { path: target });
 }
 
+/** Which end of a FIFO to open: 'r' (O_RDONLY) gives a PipeReader, 'w' (O_WRONLY) a PipeWriter. */
 export type FifoAccess = 'r' | 'w';
 const FIFO_ACCESS: readonly FifoAccess[] = ['r', 'w'];
 
@@ -330,6 +388,7 @@ function fifoEnd(access: FifoAccess, fd: number, path: string): PipeReader | Pip
   return access === 'r' ? new PipeReader(fd, path) : new PipeWriter(fd, path);
 }
 
+/** Options of openFifo(): how long to wait for the other side, and whether the wait keeps the process alive. */
 export type OpenFifoOptions = WaitOptions & RefOptions;
 
 /**
@@ -340,6 +399,17 @@ export type OpenFifoOptions = WaitOptions & RefOptions;
  *   directory on the way may not be searched), 'ETIMEDOUT' (`timeout`: nobody opened the other side), other
  *   errnos of open(2); {@link AbortError} (`signal`); argument errors (ERR_INVALID_ARG_VALUE also when
  *   `path` names a file that is not a FIFO).
+ *
+ * @example
+ * ```ts
+ * import { openFifo } from 'unipc';
+ *
+ * // A C program writes its events to the FIFO; until it opens it, the event loop runs on.
+ * using events = await openFifo('/run/myapp/events', 'r', { signal: AbortSignal.timeout(10_000) });
+ * for await (const chunk of events.stream) console.log(String(chunk));
+ * ```
+ *
+ * @see open(2), fifo(7)
  */
 export function openFifo(path: string | URL, access: 'r', options?: OpenFifoOptions): Promise<PipeReader>;
 export function openFifo(path: string | URL, access: 'w', options?: OpenFifoOptions): Promise<PipeWriter>;
@@ -373,6 +443,16 @@ export async function openFifo(
  *   directory on the way may not be searched), 'ETIMEDOUT' (`timeout`: nobody opened the other side), other
  *   errnos of open(2); argument errors (ERR_INVALID_ARG_VALUE also when `path` names a file that is not a
  *   FIFO).
+ *
+ * @example
+ * ```ts
+ * import { openFifoSync } from 'unipc';
+ *
+ * using commands = openFifoSync('/run/myapp/commands', 'w', { timeout: 1000 }); // until a reader opens it
+ * commands.writeSync('reload\n');
+ * ```
+ *
+ * @see open(2), fifo(7)
  */
 export function openFifoSync(path: string | URL, access: 'r', options?: SyncWaitOptions): PipeReader;
 export function openFifoSync(path: string | URL, access: 'w', options?: SyncWaitOptions): PipeWriter;
@@ -396,6 +476,7 @@ export function openFifoSync(
   return fifoEnd(access, fd, target);
 }
 
+/** child_process.spawn()'s options, and `fds` and `execArgv`. */
 export interface SpawnOptions extends child_process.SpawnOptions {
   /**
    * Descriptors for the child, which receives them right after the stdio entries: as 3, 4, 5, … with
@@ -451,6 +532,20 @@ function nodeOptionsFor(execArgv: unknown): string[] {
  *   a stream); argument errors, Node's own among them for its options; and what child_process.spawn()
  *   throws itself (an Error with code 'EBADF' for a number in `fds` that is no open descriptor). A command
  *   that cannot be run is the child's 'error' event, as with child_process.spawn().
+ *
+ * @example
+ * ```ts
+ * import { pipe, spawn } from 'unipc';
+ *
+ * const { reader, writer } = pipe();
+ * // The child reads its end as fd 3 (PipeReader.fromFd(3)); `execArgv: true` passes on tsx's --import.
+ * const child = spawn(process.execPath, ['child.ts'], { stdio: 'inherit', fds: [reader], execArgv: true });
+ * writer.writeSync('hello\n'); // `reader` is closed here: the child holds the only read end
+ * writer.close(); // the child reads the end of data
+ * child.on('exit', (code) => console.log(`child exited with ${code}`));
+ * ```
+ *
+ * @see fork(2), execve(2): what child_process.spawn() does, through libuv; the child inherits `fds`.
  */
 export function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
   validateCommand(command, args);

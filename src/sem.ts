@@ -36,7 +36,10 @@ import {
   waitOptions,
 } from './wait.js';
 
-/** Largest value of a System V semaphore (the kernel's SEMVMX). */
+/**
+ * Largest value of a System V semaphore (the kernel's SEMVMX, 32767): set() and setAll() take no more,
+ * and an operation that would pass it fails with 'ERANGE'.
+ */
 export const SEMVMX: number = constants.SEMVMX;
 const SHORT_MIN = -32768;
 const SHORT_MAX = 32767;
@@ -89,6 +92,7 @@ export interface SemaphoreOp {
   undo?: boolean;
 }
 
+/** How SemaphoreSet.get() opens a key's set, or makes one. */
 export interface SemaphoreSetOptions {
   /** Semaphores in the set (nsems): needed to create; 0 (the default) opens an existing set. */
   count?: number;
@@ -138,12 +142,30 @@ function validateUndo(undo: unknown, name: string): number {
 
 /**
  * A System V semaphore set (semget), named by a key and listed by `ipcs -s`: `count` semaphores, each
- * 0 to 32767, changed atomically together by op(). It outlives every process until remove().
+ * 0 to 32767, changed atomically together by op(). It outlives every process until remove() (or the
+ * disposal of a handle opened with `removeOnDispose`).
+ *
+ * @example
+ * ```ts
+ * import { IPC_PRIVATE, SemaphoreSet } from 'unipc';
+ *
+ * using set = SemaphoreSet.get(IPC_PRIVATE, { count: 2, create: true, removeOnDispose: true });
+ * set.setAll([1, 0]); // 0: a lock, free; 1: items ready, none yet
+ * set.post(1); // an item is ready
+ * // Take an item and the lock at once, or neither; SEM_UNDO gives the lock back if this process dies.
+ * await set.op([{ index: 1, delta: -1 }, { index: 0, delta: -1, undo: true }], { timeout: 1000 });
+ * set.post(0, { undo: true }); // release the lock (and cancel its undo)
+ * ```
+ *
+ * @see sysvipc(7), semget(2), semop(2) (semtimedop), semctl(2)
  */
 export class SemaphoreSet implements Disposable {
   /** The set's identifier, as `ipcs -s` lists it. */
   readonly id: number;
-  /** The key it was opened by (IPC_PRIVATE for a private one); fromId() gives the set's own key. */
+  /**
+   * The key it was opened by (IPC_PRIVATE for a private one); fromId() gives the set's own key, or
+   * IPC_PRIVATE when this user may not read the set.
+   */
   readonly key: number;
   /**
    * Semaphores in the set (nsems), read from the kernel when the object was made. A user who may alter
@@ -567,6 +589,7 @@ export class SemaphoreSet implements Disposable {
 /** glibc's limit: the file /dev/shm/sem.NAME must have a name of at most 255 bytes. */
 const SEM_NAME_MAX = 251;
 
+/** How NamedSemaphore.open() opens a semaphore, or makes one. */
 export interface NamedSemaphoreOptions {
   /** Create the semaphore if it does not exist (O_CREAT). Default false. */
   create?: boolean;
@@ -608,6 +631,20 @@ function toSemaphoreName(value: unknown): string {
  * A POSIX named semaphore (sem_open): a counter any process — Node, or C with sem_open() — can open by
  * name. It lives in /dev/shm (as sem.NAME) until unlinked; close() or `using` lets go of this process's
  * handle.
+ *
+ * @example
+ * ```ts
+ * import { NamedSemaphore } from 'unipc';
+ *
+ * // C: sem_open("/jobs", O_CREAT, 0600, 0) opens the same semaphore.
+ * using jobs = NamedSemaphore.open('/jobs', { create: true, initial: 0 });
+ * jobs.post(); // a job is ready
+ * await jobs.wait({ timeout: 1000 }); // take it (on a waiter thread, if it must wait)
+ * console.log(jobs.value); // 0
+ * NamedSemaphore.unlink('/jobs');
+ * ```
+ *
+ * @see sem_overview(7), sem_open(3), sem_wait(3), sem_post(3), sem_getvalue(3), sem_close(3), sem_unlink(3)
  */
 export class NamedSemaphore implements Disposable {
   /** The name, in its '/name' form. */

@@ -26,6 +26,7 @@ import {
   validateOptions,
 } from './validate.js';
 
+/** How SharedMemory.open() opens an object, or makes one. */
 export interface SharedMemoryOptions {
   /** Create the object if it does not exist (O_CREAT). Default false. */
   create?: boolean;
@@ -59,11 +60,27 @@ const shmPath = (ipcName: string) => `/dev/shm${ipcName}`;
 
 /**
  * A POSIX shared memory object (shm_open): a named file in /dev/shm that any process — Node, C,
- * Python's multiprocessing.shared_memory — can open by name and map. It stays until unlinked.
+ * Python's multiprocessing.shared_memory — can open by name and map. It stays until unlinked
+ * (SharedMemory.unlink(), or the close() of a handle opened with `removeOnDispose`).
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory } from 'unipc';
+ *
+ * using shm = SharedMemory.open('/frames', { create: true, exclusive: true, size: 65536 }); // mode 0o600
+ * using map = shm.map();
+ * new Uint8Array(map.buffer).set([1, 2, 3]);
+ * // Any process: SharedMemory.open('/frames').map(), C's shm_open("/frames", O_RDWR, 0) and mmap(), or
+ * // Python's multiprocessing.shared_memory.SharedMemory(name='frames').
+ * SharedMemory.unlink('/frames'); // the name goes; mappings and open descriptors keep the memory
+ * ```
+ *
+ * @see shm_overview(7), shm_open(3), shm_unlink(3), ftruncate(2), mmap(2)
  */
 export class SharedMemory extends FdHandle {
   /** The name, in its '/name' form. */
   readonly name: string;
+  /** Opened for reading only (SharedMemoryOptions.readOnly): map() then defaults to 'r'. */
   readonly readOnly: boolean;
   /** The object this handle owns (removeOnDispose), or undefined. */
   #owned: FileIdentity | undefined;
@@ -210,6 +227,7 @@ export class SharedMemory extends FdHandle {
 
 // ---- System V ------------------------------------------------------------------------------------
 
+/** How SysvSharedMemory.get() opens a key's segment, or makes one. */
 export interface SysvSharedMemoryOptions {
   /** Size in bytes; needed to create, optional (0) to open an existing segment. */
   size?: number;
@@ -232,12 +250,19 @@ export interface SysvSharedMemoryStat extends SysvObjectStat {
   markedForRemoval: boolean;
   /** Locked in memory (SHM_LOCKED). */
   locked: boolean;
+  /** Bytes of the segment (shm_segsz). */
   size: number;
+  /** The last attach (shm_atime). */
   lastAttach: Date | null;
+  /** The last detach (shm_dtime). */
   lastDetach: Date | null;
+  /** Creation or last IPC_SET (shm_ctime). */
   lastChange: Date;
+  /** The creating process (shm_cpid). */
   creatorPid: number;
+  /** The last process to attach or detach it (shm_lpid). */
   lastPid: number;
+  /** Attachments now, in every process (shm_nattch). */
   attachments: number;
 }
 
@@ -246,11 +271,29 @@ const STAT = { mode: 5, size: 7, atime: 8, dtime: 9, ctime: 10, cpid: 11, lpid: 
 
 /**
  * A System V shared memory segment (shmget), named by a key and listed by `ipcs -m`. It outlives every
- * process until remove() (or `ipcrm -m`) — and even then until its last attachment is detached.
+ * process until remove() (or `ipcrm -m`, or the disposal of a handle opened with `removeOnDispose`) —
+ * and even then until its last attachment is detached.
+ *
+ * @example
+ * ```ts
+ * import { ftok, SysvSharedMemory } from 'unipc';
+ *
+ * const segment = SysvSharedMemory.get(ftok('/etc/myapp.conf', 1), { size: 65536, create: true });
+ * using map = segment.attach(); // shmat; shmdt when the block ends
+ * new Uint32Array(map.buffer)[0] = process.pid;
+ * console.log(segment.stat().attachments); // 1, or more where others have it attached
+ * segment.remove(); // IPC_RMID: destroyed once the last attachment is detached
+ * ```
+ *
+ * @see sysvipc(7), shmget(2), shmat(2), shmdt(2), shmctl(2)
  */
 export class SysvSharedMemory implements Disposable {
+  /** The segment's identifier, as `ipcs -m` lists it. */
   readonly id: number;
-  /** The key it was opened by (IPC_PRIVATE for a private one or one opened by id). */
+  /**
+   * The key it was opened by (IPC_PRIVATE for a private one); fromId() gives the segment's own key, or
+   * IPC_PRIVATE when this user may not read the segment.
+   */
   readonly key: number;
   #removeOnDispose = false;
 

@@ -28,6 +28,10 @@ import {
   waitOptions,
 } from './wait.js';
 
+/**
+ * A Unix socket's type: 'stream' (SOCK_STREAM: bytes), 'dgram' (SOCK_DGRAM: whole messages) or
+ * 'seqpacket' (SOCK_SEQPACKET: whole messages, in order, with an end of connection).
+ */
 export type SocketType = 'stream' | 'dgram' | 'seqpacket';
 const SOCKET_TYPES: readonly SocketType[] = ['stream', 'dgram', 'seqpacket'];
 const CONNECTION_TYPES: readonly SocketType[] = ['stream', 'seqpacket'];
@@ -42,11 +46,15 @@ function typeOfFlag(flag: number): SocketType | undefined {
 
 /** A process's identity as the kernel records it. */
 export interface Credentials {
+  /** The process id, as this process's PID namespace sees it. */
   pid: number;
+  /** The user id. */
   uid: number;
+  /** The group id. */
   gid: number;
 }
 
+/** A message received from a UnixSocket. */
 export interface Message {
   /** The bytes: one whole message on 'dgram'/'seqpacket', what was available on 'stream'. */
   data: Buffer;
@@ -58,21 +66,27 @@ export interface Message {
   fdsTruncated?: boolean;
 }
 
+/** Options of UnixSocket.send(). */
 export interface SendOptions extends WaitOptions {
   /** Descriptors to pass along (at most 253), as numbers or objects with an `fd`; they stay open here. */
   fds?: FdLike[];
 }
 
+/** Options of UnixSocket.sendSync(). */
 export interface SendSyncOptions extends SyncWaitOptions {
+  /** Descriptors to pass along (at most 253), as numbers or objects with an `fd`; they stay open here. */
   fds?: FdLike[];
 }
 
+/** Options of UnixSocket.receive(). */
 export interface ReceiveOptions extends WaitOptions {
   /** On 'stream' sockets, the most bytes to return at once. Default 65536. */
   maxSize?: number;
 }
 
+/** Options of UnixSocket.receiveSync(). */
 export interface ReceiveSyncOptions extends SyncWaitOptions {
+  /** On 'stream' sockets, the most bytes to return at once. Default 65536. */
   maxSize?: number;
 }
 
@@ -122,8 +136,26 @@ function receiveSize(type: SocketType, options: { maxSize?: number }): number {
  * - 'stream': a byte stream; use `.stream` for a Node Duplex, or send()/receive() for raw chunks.
  *
  * Every type carries descriptors (send(data, { fds })) and tells the peer's credentials.
+ *
+ * @example
+ * ```ts
+ * import fs from 'node:fs';
+ * import { connect } from 'unipc';
+ *
+ * using socket = await connect('/run/myapp.sock', { type: 'seqpacket' });
+ * const log = fs.openSync('/var/log/myapp.log', 'a');
+ * await socket.send('here is the log', { fds: [log] }); // SCM_RIGHTS: the peer gets a descriptor of its own
+ * fs.closeSync(log);
+ * for await (const { data, fds, credentials } of socket) {
+ *   console.log(String(data), credentials?.pid); // until the peer closes
+ *   for (const fd of fds) fs.closeSync(fd); // received descriptors are yours to close
+ * }
+ * ```
+ *
+ * @see unix(7), sendmsg(2), recvmsg(2), cmsg(3), shutdown(2)
  */
 export class UnixSocket extends FdHandle {
+  /** The socket's type, fixed when it was made. */
   readonly type: SocketType;
   // An E.ECONNRESET taken from the kernel while messages were still queued, reported once they are received.
   #resetPending = false;
@@ -265,6 +297,11 @@ export class UnixSocket extends FdHandle {
     }
   }
 
+  /**
+   * messages(), for `for await (const message of socket)`.
+   *
+   * @throws as messages().
+   */
   [Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
     return this.messages();
   }
@@ -384,6 +421,20 @@ export class UnixSocket extends FdHandle {
  * Two connected sockets: a full-duplex channel, e.g. between a parent and the child it spawns.
  *
  * @throws {@link IpcError} 'EMFILE'/'ENFILE' (descriptor limits); argument errors.
+ *
+ * @example
+ * ```ts
+ * import { socketpair, spawn } from 'unipc';
+ *
+ * const [mine, theirs] = socketpair('seqpacket');
+ * spawn('./worker', [], { stdio: 'inherit', fds: [theirs] }); // the worker's fd 3; closed here now
+ * await mine.send('job 1'); // one whole message
+ * const reply = await mine.receive({ timeout: 1000 }); // null once the worker has closed its end
+ * if (reply) console.log(String(reply.data), 'from pid', reply.credentials?.pid);
+ * mine.close();
+ * ```
+ *
+ * @see socketpair(2), unix(7)
  */
 export function socketpair(type: SocketType = 'stream'): [UnixSocket, UnixSocket] {
   validateOneOf(type, 'type', SOCKET_TYPES);
@@ -412,6 +463,7 @@ function displayPath(path: string): string {
   return isAbstract(path) ? `@${path.slice(1)}` : path;
 }
 
+/** Options of listen(). */
 export interface ListenOptions {
   /** 'stream' (default) or 'seqpacket'. */
   type?: SocketType;
@@ -421,9 +473,28 @@ export interface ListenOptions {
   mode?: number;
 }
 
-/** A listening Unix socket; accept() gives one UnixSocket per connecting peer. */
+/**
+ * A listening Unix socket; accept() gives one UnixSocket per connecting peer.
+ *
+ * @example
+ * ```ts
+ * import { listen } from 'unipc';
+ *
+ * using server = listen('/run/myapp.sock', { type: 'seqpacket', mode: 0o660 });
+ * for await (const client of server) {
+ *   const { uid } = client.peerCredentials(); // who connected (SO_PEERCRED)
+ *   const request = await client.receive({ timeout: 1000 }); // one whole message, or null
+ *   await client.send(`uid ${uid} asked for ${request?.data}`);
+ *   client.close();
+ * }
+ * ```
+ *
+ * @see unix(7), socket(2), bind(2), listen(2), accept(2) (accept4)
+ */
 export class UnixServer extends FdHandle {
+  /** The path it listens on, or '\0' and the abstract name. */
   readonly path: string;
+  /** 'stream' or 'seqpacket': the type of the sockets accept() gives. */
   readonly type: SocketType;
 
   /** @internal Use listen(). */
@@ -476,6 +547,11 @@ export class UnixServer extends FdHandle {
     }
   }
 
+  /**
+   * connections(), for `for await (const socket of server)`.
+   *
+   * @throws as connections().
+   */
   [Symbol.asyncIterator](): AsyncGenerator<UnixSocket, void, undefined> {
     return this.connections();
   }
@@ -513,6 +589,18 @@ export class UnixServer extends FdHandle {
  * @throws {@link IpcError} 'EADDRINUSE' (anything is at `path`, or the abstract name is taken), 'ENOENT' (a
  *   directory on the way is missing), 'EACCES' (the directory may not be written to, or one on the way
  *   searched), other errnos of socket(2), bind(2), listen(2); argument errors.
+ *
+ * @example
+ * ```ts
+ * import { listen } from 'unipc';
+ *
+ * const server = listen('\0myapp', { type: 'seqpacket' }); // an abstract name: no file to remove
+ * const client = await server.accept({ timeout: 5000 });
+ * console.log(client.peerCredentials()); // { pid, uid, gid } of whoever connected
+ * server.close();
+ * ```
+ *
+ * @see socket(2), bind(2), listen(2), unix(7)
  */
 export function listen(path: string, options?: ListenOptions): UnixServer {
   const target = toSocketPath(path);
@@ -550,12 +638,15 @@ export function listen(path: string, options?: ListenOptions): UnixServer {
   return new UnixServer(fd, target, type);
 }
 
+/** Options of connect(). */
 export interface ConnectOptions extends WaitOptions {
   /** 'stream' (default) or 'seqpacket'; must match the listener's. */
   type?: SocketType;
 }
 
+/** Options of connectSync(). */
 export interface ConnectSyncOptions extends SyncWaitOptions {
+  /** 'stream' (default) or 'seqpacket'; must match the listener's. */
   type?: SocketType;
 }
 
@@ -572,6 +663,18 @@ function connectionType(type: unknown): number {
  *   is no socket, a stale socket file, an unbound abstract name), 'EACCES' (the socket file may not be
  *   written to, or a directory on the way searched), 'EPROTOTYPE' (`type` is not the listener's),
  *   'ETIMEDOUT' (`timeout`), other errnos of connect(2); {@link AbortError} (`signal`); argument errors.
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'unipc';
+ *
+ * using socket = await connect('/run/myapp.sock', { type: 'seqpacket', timeout: 1000 });
+ * await socket.send('status');
+ * const reply = await socket.receive({ timeout: 1000 });
+ * console.log(reply === null ? 'the server closed' : String(reply.data));
+ * ```
+ *
+ * @see connect(2), unix(7)
  */
 export async function connect(path: string, options?: ConnectOptions): Promise<UnixSocket> {
   const target = toSocketPath(path);
@@ -604,6 +707,18 @@ export async function connect(path: string, options?: ConnectOptions): Promise<U
  *   is no socket, a stale socket file, an unbound abstract name), 'EACCES' (the socket file may not be
  *   written to, or a directory on the way searched), 'EPROTOTYPE' (`type` is not the listener's),
  *   'ETIMEDOUT' (`timeout`), other errnos of connect(2); argument errors.
+ *
+ * @example
+ * ```ts
+ * import { connectSync } from 'unipc';
+ *
+ * using socket = connectSync('/run/myapp.sock', { timeout: 1000 }); // 'stream'
+ * socket.sendSync('reload\n');
+ * const reply = socket.receiveSync({ timeout: 1000 }); // the bytes available; null at the end
+ * console.log(reply && String(reply.data));
+ * ```
+ *
+ * @see connect(2), unix(7)
  */
 export function connectSync(path: string, options?: ConnectSyncOptions): UnixSocket {
   const target = toSocketPath(path);

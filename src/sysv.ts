@@ -4,7 +4,19 @@ import { check, IpcError } from './errors.js';
 import { native } from './native.js';
 import { toPath, validateInteger, validateObject } from './validate.js';
 
-/** The key that always makes a new System V object (IPC_PRIVATE). */
+/**
+ * The key that always makes a new System V object (IPC_PRIVATE), which no other get() can find by key:
+ * hand its id to the processes that should use it.
+ *
+ * @example
+ * ```ts
+ * import { IPC_PRIVATE, SemaphoreSet, spawn } from 'unipc';
+ *
+ * const set = SemaphoreSet.get(IPC_PRIVATE, { count: 1, create: true });
+ * const worker = spawn(process.execPath, ['worker.js', String(set.id)], { stdio: 'inherit' }); // fromId() there
+ * worker.on('exit', () => set.remove());
+ * ```
+ */
 export const IPC_PRIVATE = 0;
 
 /** A System V key: a 32-bit value, given signed (as key_t) or unsigned (as ipcs shows it). */
@@ -14,10 +26,23 @@ export function toKey(value: unknown, name = 'key'): number {
 }
 
 /**
- * ftok(path, projId): a System V key derived from an existing file and a project id (1–255).
+ * ftok(path, projId): a System V key derived from an existing file and a project id (1–255). Every
+ * process that agrees on both gets the same key, C programs included; it comes from the file's inode
+ * and device, so a file replaced since gives another key.
  *
  * @throws {@link IpcError} 'ENOENT' (no file at `path`), 'EACCES' (a directory on the way may not be
  *   searched), other errnos of stat(2); argument errors.
+ *
+ * @example
+ * ```ts
+ * import { ftok, MessageQueue } from 'unipc';
+ *
+ * // The same queue as a C program's msgget(ftok("/etc/myapp.conf", 'Q'), IPC_CREAT | 0600).
+ * const queue = MessageQueue.get(ftok('/etc/myapp.conf', 'Q'.charCodeAt(0)), { create: true });
+ * await queue.send(1, 'hello');
+ * ```
+ *
+ * @see ftok(3), stat(2)
  */
 export function ftok(path: string | URL, projectId: number): number {
   const target = toPath(path);
@@ -29,11 +54,20 @@ export function ftok(path: string | URL, projectId: number): number {
 
 /** The ipc_perm part of a System V object's IPC_STAT, by name, with the object's id. */
 export interface SysvObjectStat {
+  /**
+   * The key (the perm's __key), unsigned as `ipcs` shows it; 0 (IPC_PRIVATE) for a private object, and for
+   * a segment removed while still attached.
+   */
   key: number;
+  /** The identifier, as `ipcs` lists it. */
   id: number;
+  /** The owner's user id (IPC_SET can change it). */
   uid: number;
+  /** The owner's group id (IPC_SET can change it). */
   gid: number;
+  /** The creator's user id, fixed. */
   creatorUid: number;
+  /** The creator's group id, fixed. */
   creatorGid: number;
   /** Permission bits (0o777 part of the perm's mode). */
   mode: number;
@@ -65,8 +99,11 @@ export function secondsToDate(seconds: number): Date | null {
 
 /** What IPC_SET may change on a System V object: its owner and permission bits. */
 export interface SysvPermissions {
+  /** Permission bits, 0 to 0o777. */
   mode?: number;
+  /** The new owner's user id. */
   uid?: number;
+  /** The new owner's group id. */
   gid?: number;
 }
 

@@ -10,6 +10,7 @@ import { AbortError, E, IpcError, type IpcErrorContext, timeoutError } from './e
 import { constants, type NativePoller, native, type WaitCallback } from './native.js';
 import { validateAbortSignal, validateBoolean, validateOptions, validateTimeout } from './validate.js';
 
+/** How long a Promise-form call may wait: until `signal` aborts, or `timeout` ms pass. */
 export interface WaitOptions {
   /** Cancels the wait; the promise rejects with an AbortError whose `cause` is the signal's reason. */
   signal?: AbortSignal;
@@ -17,11 +18,13 @@ export interface WaitOptions {
   timeout?: number;
 }
 
+/** How long a …Sync call may block its thread. Default: until it can proceed. */
 export interface SyncWaitOptions {
   /** Gives up after this many milliseconds, throwing IpcError code 'ETIMEDOUT'. */
   timeout?: number;
 }
 
+/** Whether a pending Promise-form wait keeps the process alive. */
 export interface RefOptions {
   /** When false, the pending wait does not keep the process alive (like timer.unref()). Default true. */
   ref?: boolean;
