@@ -1,4 +1,4 @@
-// Prints the README's Benchmark tables (the run, the figures that matter most, the targets) as Markdown
+// Prints docs/benchmark.md's tables (the run, the figures that matter most, the targets) as Markdown
 // from a results file, so that a new run can replace the old figures without copying them by hand.
 //   node --import tsx bench/markdown.ts [results.json, default bench/results/latest.json]
 import fs from 'node:fs';

@@ -460,7 +460,7 @@ export function mapDescriptorOf(
 
 /** How mapAnonymous() maps its memory. */
 export interface AnonymousOptions {
-  /** MAP_SHARED rather than MAP_PRIVATE. Within one process the two behave the same; see the README. */
+  /** MAP_SHARED rather than MAP_PRIVATE. Within one process the two behave the same; see docs/guide.md, "Memory mapping". */
   shared?: boolean;
 }
 

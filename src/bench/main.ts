@@ -2,7 +2,7 @@
 // two real processes pinned with taskset. Runs each case's processes, shows progress on stderr, prints
 // the tables on stdout, writes the results as JSON and the chart as SVG.
 //   unipc bench [--quick] [--only <text>[,<text>…]] [--json <path>] [--no-chart] [--list] [counts]
-// (`npm run bench` from a checkout.) Design and the meaning of every figure: README.md, "Benchmark".
+// (`npm run bench` from a checkout.) Design and the meaning of every figure: docs/benchmark.md.
 import { type ChildProcess, spawn as spawnChild, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
