@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
 import { type Bytes, FdHandle } from './fd.js';
 import { constants, native } from './native.js';
-import { type FileIdentity, toIpcName, unlinkIfStillOurs } from './posix-name.js';
+import { type FileIdentity, OwnedName, toIpcName } from './posix-name.js';
 import {
   invalidArgValue,
   outOfRange,
@@ -198,8 +198,8 @@ export class PosixQueue extends FdHandle {
   /** Opened for sending only (PosixQueueOptions.writeOnly). */
   readonly writeOnly: boolean;
   #nonBlocking = false;
-  /** The queue this handle owns (removeOnDispose), or undefined. */
-  #owned: FileIdentity | undefined;
+  /** The name this handle unlinks when closed (removeOnDispose), or undefined. */
+  #owned: OwnedName | undefined;
 
   /** @internal Use PosixQueue.open(). */
   constructor(fd: number, name: string, access: { readOnly: boolean; writeOnly: boolean }) {
@@ -266,14 +266,15 @@ export class PosixQueue extends FdHandle {
     const queue = new PosixQueue(fd, ipcName, { readOnly, writeOnly });
     if (removeOnDispose) {
       const { dev, ino } = fs.fstatSync(fd);
-      queue.#owned = { dev, ino };
+      const current = (ours: FileIdentity) => queueIdentity(ipcName, ours);
+      queue.#owned = new OwnedName({ dev, ino }, ipcName, current, native.mqUnlink, 'mq_unlink');
     }
     return queue;
   }
 
   /** Whether close() also unlinks the name (PosixQueueOptions.removeOnDispose). */
   get removeOnDispose(): boolean {
-    return this.#owned !== undefined;
+    return this.#owned?.held ?? false;
   }
 
   /**
@@ -286,12 +287,7 @@ export class PosixQueue extends FdHandle {
   override close(): void {
     if (this.closed) return;
     super.close();
-    const owned = this.#owned;
-    this.#owned = undefined;
-    if (owned === undefined) return;
-    unlinkIfStillOurs(owned, queueIdentity(this.name, owned), () => native.mqUnlink(this.name), 'mq_unlink', {
-      objectName: this.name,
-    });
+    this.#owned?.release();
   }
 
   /**

@@ -1,6 +1,6 @@
 // POSIX IPC names (shm_open, sem_open, mq_open) as the kernel and glibc take them.
 import fs from 'node:fs';
-import { check, E, type IpcErrorContext } from './errors.js';
+import { check, E } from './errors.js';
 import { invalidArgType, invalidArgValue, isWellFormed } from './validate.js';
 
 const NAME_MAX = 255;
@@ -37,18 +37,49 @@ export function identityAt(path: string): FileIdentity | undefined {
 }
 
 /**
- * The name removal of an owner handle (removeOnDispose): `unlink` runs only while `current()` finds the
- * object the handle holds under its name, since another process may have removed it and made a new one
- * under the same name meanwhile; a name already gone is no error.
+ * The name an owner handle (removeOnDispose) unlinks when it is closed: only while the name still names
+ * the object the handle holds (`current` finds the same file), since another process may have removed it
+ * and made a new one under the same name meanwhile. A name gone already is no error.
  */
-export function unlinkIfStillOurs(
-  ours: FileIdentity,
-  current: FileIdentity | undefined,
-  unlink: () => number,
-  syscall: string,
-  context: IpcErrorContext,
-): void {
-  if (current === undefined || current.dev !== ours.dev || current.ino !== ours.ino) return;
-  const result = unlink();
-  if (result !== -E.ENOENT) check(result, syscall, context);
+export class OwnedName {
+  #ours: FileIdentity | undefined;
+  readonly #name: string;
+  readonly #current: (ours: FileIdentity) => FileIdentity | undefined;
+  readonly #unlink: (name: string) => number;
+  readonly #syscall: string;
+
+  constructor(
+    ours: FileIdentity,
+    name: string,
+    current: (ours: FileIdentity) => FileIdentity | undefined,
+    unlink: (name: string) => number,
+    syscall: string,
+  ) {
+    this.#ours = ours;
+    this.#name = name;
+    this.#current = current;
+    this.#unlink = unlink;
+    this.#syscall = syscall;
+  }
+
+  /** Whether release() is still to unlink the name. */
+  get held(): boolean {
+    return this.#ours !== undefined;
+  }
+
+  /** Drops the duty without unlinking (the object was never fully made). */
+  forget(): void {
+    this.#ours = undefined;
+  }
+
+  /** Unlinks the name if it still names the object; does nothing the second time. */
+  release(): void {
+    const ours = this.#ours;
+    if (ours === undefined) return;
+    this.#ours = undefined;
+    const current = this.#current(ours);
+    if (current === undefined || current.dev !== ours.dev || current.ino !== ours.ino) return;
+    const result = this.#unlink(this.#name);
+    if (result !== -E.ENOENT) check(result, this.#syscall, { objectName: this.#name });
+  }
 }

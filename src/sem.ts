@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { check, closedError, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { markCreatedPath } from './mark.js';
 import { constants, native } from './native.js';
-import { type FileIdentity, identityAt, toIpcName, unlinkIfStillOurs } from './posix-name.js';
+import { identityAt, OwnedName, toIpcName } from './posix-name.js';
 import {
   IPC_PRIVATE,
   permissionFields,
@@ -651,8 +651,8 @@ export class NamedSemaphore implements Disposable {
   readonly name: string;
   #handle: number;
   readonly #waits = new Set<number>();
-  /** The semaphore this handle owns (removeOnDispose), or undefined. */
-  #owned: FileIdentity | undefined;
+  /** The name this handle unlinks when closed (removeOnDispose), or undefined. */
+  #owned: OwnedName | undefined;
 
   /** @internal Use NamedSemaphore.open(). */
   constructor(handle: number, name: string) {
@@ -692,13 +692,17 @@ export class NamedSemaphore implements Disposable {
     // root could replace that file (/dev/shm is sticky), so the file marked is the one just made.
     if (created) markCreatedPath(semaphorePath(ipcName));
     // The same holds for the file an owner records as the one to unlink.
-    if (removeOnDispose) semaphore.#owned = identityAt(semaphorePath(ipcName));
+    const ours = removeOnDispose ? identityAt(semaphorePath(ipcName)) : undefined;
+    if (ours) {
+      const current = () => identityAt(semaphorePath(ipcName));
+      semaphore.#owned = new OwnedName(ours, ipcName, current, native.semUnlink, 'sem_unlink');
+    }
     return semaphore;
   }
 
   /** Whether close() also unlinks the name (NamedSemaphoreOptions.removeOnDispose). */
   get removeOnDispose(): boolean {
-    return this.#owned !== undefined;
+    return this.#owned?.held ?? false;
   }
 
   /**
@@ -818,12 +822,7 @@ export class NamedSemaphore implements Disposable {
     forgottenSemaphores.unregister(this);
     native.semClose(handle);
     for (const id of this.#waits) native.cancelWait(id);
-    const owned = this.#owned;
-    this.#owned = undefined;
-    if (owned === undefined) return;
-    unlinkIfStillOurs(owned, identityAt(semaphorePath(this.name)), () => native.semUnlink(this.name), 'sem_unlink', {
-      objectName: this.name,
-    });
+    this.#owned?.release();
   }
 
   /** close(), for `using`. */

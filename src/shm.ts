@@ -5,7 +5,7 @@ import { FdHandle } from './fd.js';
 import { markCreated } from './mark.js';
 import { MAX_MAPPING_LENGTH, type MapOptions, type Mapping, mapDescriptorOf, newMapping } from './mmap.js';
 import { constants, native } from './native.js';
-import { type FileIdentity, identityAt, toIpcName, unlinkIfStillOurs } from './posix-name.js';
+import { identityAt, OwnedName, toIpcName } from './posix-name.js';
 import {
   IPC_PRIVATE,
   permissionFields,
@@ -82,8 +82,8 @@ export class SharedMemory extends FdHandle {
   readonly name: string;
   /** Opened for reading only (SharedMemoryOptions.readOnly): map() then defaults to 'r'. */
   readonly readOnly: boolean;
-  /** The object this handle owns (removeOnDispose), or undefined. */
-  #owned: FileIdentity | undefined;
+  /** The name this handle unlinks when closed (removeOnDispose), or undefined. */
+  #owned: OwnedName | undefined;
 
   /** @internal Use SharedMemory.open(). */
   constructor(fd: number, name: string, readOnly: boolean) {
@@ -95,7 +95,7 @@ export class SharedMemory extends FdHandle {
 
   /** Whether close() also unlinks the name (SharedMemoryOptions.removeOnDispose). */
   get removeOnDispose(): boolean {
-    return this.#owned !== undefined;
+    return this.#owned?.held ?? false;
   }
 
   /**
@@ -108,12 +108,7 @@ export class SharedMemory extends FdHandle {
   override close(): void {
     if (this.closed) return;
     super.close();
-    const owned = this.#owned;
-    this.#owned = undefined;
-    if (owned === undefined) return;
-    unlinkIfStillOurs(owned, identityAt(shmPath(this.name)), () => native.shmUnlink(this.name), 'shm_unlink', {
-      objectName: this.name,
-    });
+    this.#owned?.release();
   }
 
   /**
@@ -164,13 +159,14 @@ export class SharedMemory extends FdHandle {
     const memory = new SharedMemory(fd, ipcName, readOnly);
     if (removeOnDispose) {
       const { dev, ino } = fs.fstatSync(fd);
-      memory.#owned = { dev, ino };
+      const current = () => identityAt(shmPath(ipcName));
+      memory.#owned = new OwnedName({ dev, ino }, ipcName, current, native.shmUnlink, 'shm_unlink');
     }
     try {
       if (size !== undefined) check(native.ftruncate(fd, size), 'ftruncate', context);
       if (size !== undefined && size > 0 && reserve) check(native.fallocate(fd, 0, size), 'fallocate', context);
     } catch (error) {
-      memory.#owned = undefined;
+      memory.#owned?.forget();
       memory.close();
       // This call made the object: do not leave it behind, empty, to block a retry.
       if (created) native.shmUnlink(ipcName);

@@ -61,6 +61,27 @@ function markOnFile(path: string): string | undefined {
   }
 }
 
+// Runs an ES module `script` in a mount namespace of its own, where an mqueue filesystem is mounted at
+// `mountPoint`: the queues of the IPC namespace it shares with this process become listable there.
+function runWithMqueueMount(mountPoint: string, script: string) {
+  return spawnSync(
+    'unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount -t mqueue none "$1" && exec "$2" --import tsx --input-type=module -e "$3"',
+      'sh',
+      mountPoint,
+      process.execPath,
+      script,
+    ],
+    { cwd: root, encoding: 'utf8' },
+  );
+}
+
 describe('list()', () => {
   test('finds one object of each System V kind with what IPC_STAT says of it, mode 0o600 by default', () => {
     const queue = MessageQueue.get(IPC_PRIVATE, { create: true });
@@ -346,22 +367,7 @@ describe('list()', () => {
       // The mount lives only in the child's mount namespace; the queue is in the IPC namespace both share.
       const script = `import { list } from ${JSON.stringify(pathToFileURL(path.join(root, 'src', 'index.ts')).href)};
         console.log(JSON.stringify(list({ type: 'posix-queue', staleness: true }).filter((q) => q.name === ${JSON.stringify(name)})));`;
-      const child = spawnSync(
-        'unshare',
-        [
-          '--mount',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          'mount -t mqueue none "$1" && exec "$2" --import tsx --input-type=module -e "$3"',
-          'sh',
-          dir.path,
-          process.execPath,
-          script,
-        ],
-        { cwd: root, encoding: 'utf8' },
-      );
+      const child = runWithMqueueMount(dir.path, script);
       assert.equal(child.status, 0, child.stderr);
       const [record] = JSON.parse(child.stdout) as PosixQueueRecord[];
       assert.ok(record, 'the queue is listed');
@@ -426,22 +432,7 @@ describe('list()', () => {
         for (let round = 0; round < 400; round++)
           if (!list({ type: 'posix-queue' }).some((q) => q.name === ${JSON.stringify(name)})) missed++;
         console.log(JSON.stringify({ missed }));`;
-      const child = spawnSync(
-        'unshare',
-        [
-          '--mount',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          'mount -t mqueue none "$1" && exec "$2" --import tsx --input-type=module -e "$3"',
-          'sh',
-          dir.path,
-          process.execPath,
-          script,
-        ],
-        { cwd: root, encoding: 'utf8' },
-      );
+      const child = runWithMqueueMount(dir.path, script);
       assert.equal(child.status, 0, child.stderr);
       assert.deepEqual(JSON.parse(child.stdout), { missed: 0 });
     } finally {
