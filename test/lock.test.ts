@@ -413,14 +413,28 @@ describe('Semaphore', () => {
 
   test('a C program posts what Node waits for, and the reverse', async () => {
     using s = shared();
+    // This test once outlived the runner's timeout (Node 26, a heavily loaded machine) and could not be
+    // made to again: should it hang, this says where, before the runner gives up on it.
+    let step = 'Node waits for what C posts';
+    let waited = 0;
+    const watchdog = setTimeout(() => {
+      const [count, waiters] = [s.word(128), s.word(132)];
+      console.error(
+        `watchdog: still at "${step}" after 100 s: ${waited} waits done; count ${count}, waiters ${waiters};`,
+      );
+      console.error(`watchdog: ${JSON.stringify(waiterStats())}; poster ${poster.exitCode ?? poster.signalCode}`);
+    }, 100_000).unref();
     const poster = spawn(cPeer(), [s.name, 'sem-post', '1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    for (let i = 0; i < 1000; i++) await s.semaphore.wait({ timeout: 10_000 });
+    for (; waited < 1000; waited++) await s.semaphore.wait({ timeout: 10_000 });
+    step = 'the C poster exits';
     assert.equal((await finished(poster)).code, 0);
+    step = 'the C waiter takes what Node posts';
     const waiter = spawn(cPeer(), [s.name, 'sem-wait', '1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const done = finished(waiter);
     for (let i = 0; i < 1000; i++) s.semaphore.post();
     assert.equal((await done).code, 0);
     assert.equal(s.semaphore.value, 0);
+    clearTimeout(watchdog);
   });
 });
 
