@@ -1,4 +1,5 @@
 // What the waiting machinery is doing, for tests and for users chasing a leak.
+import { overdueSleepCount } from './futex.js';
 import { type MappingStats, native, type WaiterStats } from './native.js';
 
 export type { MappingStats, WaiterStats };
@@ -19,7 +20,7 @@ export type { MappingStats, WaiterStats };
  * ```
  */
 export function waiterStats(): WaiterStats {
-  return native.waiterStats();
+  return { ...native.waiterStats(), overdueSleeps: overdueSleepCount() };
 }
 
 /**
