@@ -1,5 +1,4 @@
 // What the waiting machinery is doing, for tests and for users chasing a leak.
-import { overdueSleepCount } from './futex.js';
 import { type MappingStats, native, type WaiterStats } from './native.js';
 
 export type { MappingStats, WaiterStats };
@@ -20,7 +19,7 @@ export type { MappingStats, WaiterStats };
  * ```
  */
 export function waiterStats(): WaiterStats {
-  return { ...native.waiterStats(), overdueSleeps: overdueSleepCount() };
+  return native.waiterStats();
 }
 
 /**

@@ -82,14 +82,6 @@ function sleepResult(result: number, syscall: string): SleepResult {
 }
 
 /** Milliseconds left before a deadline (-1: none), capped at `cap` when given. */
-const OVERDUE_MS = 2000;
-let overdueSleeps = 0;
-
-/** @internal How many Promise-form sleeps ended because their result was overdue (WaiterStats.overdueSleeps). */
-export function overdueSleepCount(): number {
-  return overdueSleeps;
-}
-
 export function remaining(deadline: number | undefined, cap?: number): number {
   const left = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
   if (cap === undefined) return left;
@@ -169,9 +161,8 @@ export class FutexWords {
       counted = false;
     });
     if (counted) Atomics.add(this.words, sleepers!, 1);
-    let overdue: NodeJS.Timeout | undefined;
     try {
-      const thread = waitOnThread(
+      const result = await waitOnThread(
         (callback) => {
           id = native.futexWaitAsync(this.region, this.offset + index * 4, expected, timeoutMs, (r) =>
             callback(r === -E.EAGAIN || r === -E.ETIMEDOUT ? -r : r),
@@ -182,26 +173,11 @@ export class FutexWords {
         { signal: options.signal, ref: queue ? queue.keepAlive : options.ref },
         'futex',
       );
-      // The futex call ends by timeoutMs at the latest; should its result still not have arrived OVERDUE_MS
-      // later (seen twice in CI runs, on Node 24 and 26 under heavy load, cause not found yet), the sleep
-      // ends as timed out: every caller looks again after a sleep, so ending early is always safe, and
-      // waiterStats().overdueSleeps counts it.
-      const late = new Promise<number>((resolve) => {
-        if (timeoutMs < 0) return; // no limit of its own: nothing is ever overdue
-        overdue = setTimeout(() => {
-          overdueSleeps++;
-          thread.catch(() => {}); // what the cancelled call still reports has no one to go to
-          if (id >= 0) native.cancelWait(id);
-          resolve(E.ETIMEDOUT);
-        }, timeoutMs + OVERDUE_MS).unref();
-      });
-      const result = await Promise.race([thread, late]);
       return sleepResult(result, 'futex');
     } catch (error) {
       if (this.mapping.closed) throw closedError('the mapping', 'futex');
       throw error;
     } finally {
-      clearTimeout(overdue);
       if (queue) queue.sleeping = -1;
       if (counted) Atomics.sub(this.words, sleepers!, 1);
       stopWatching();

@@ -144,13 +144,6 @@ export interface WaiterStats {
   readonly pollers: number;
   /** The real-time signal that interrupts a waiter thread. */
   readonly signal: number;
-  /**
-   * Promise-form futex sleeps (locks, channel) of this environment whose waiter thread's result had not
-   * arrived 2 s after the sleep's own time limit, and which were therefore ended as timed out (their
-   * callers look again, so nothing is lost or taken twice). Should be 0: anything else is a fault in the
-   * delivery of results, worth a report.
-   */
-  readonly overdueSleeps: number;
 }
 
 /** What mappingStats() reports: the mapped regions of the process. */

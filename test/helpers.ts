@@ -41,12 +41,23 @@ export interface Finished {
   stdout: string;
 }
 
-/** Collects a child's stdout and waits for it to exit. */
+/**
+ * Collects a child's stdout and waits for it to exit and close its output. Safe to call after awaiting
+ * something else: a child that is already gone (its 'close' may have been emitted before anyone
+ * listened) settles at once, with whatever stdout it still had unread.
+ */
 export function finished(child: ChildProcess): Promise<Finished> {
   let stdout = '';
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (chunk: string) => (stdout += chunk));
   return new Promise((resolve, reject) => {
+    // Node emits 'close' once the process has exited and every output stream (stdio past stdin) closed.
+    const exited = child.exitCode !== null || child.signalCode !== null;
+    const outputsClosed = child.stdio.slice(1).every((stream) => stream === null || stream.closed);
+    if (exited && outputsClosed) {
+      resolve({ code: child.exitCode, signal: child.signalCode, stdout });
+      return;
+    }
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code, signal, stdout }));
   });
