@@ -105,6 +105,11 @@ export interface NativeConstants {
   readonly GETZCNT: number;
   /** Largest value of a POSIX semaphore (INT_MAX on Linux). */
   readonly SEM_VALUE_MAX: number;
+  /**
+   * Whether a timed semWait() calls sem_clockwait: false where the C library lacks it (glibc before 2.30,
+   * musl) or with UNIPC_SEM_TIMEDWAIT=1, and it waits with sem_timedwait (native/sem.cc).
+   */
+  readonly SEM_CLOCKWAIT: boolean;
   /** Largest value of a System V semaphore (the kernel's SEMVMX). */
   readonly SEMVMX: number;
   readonly SEMCTL_STAT_FIELDS: number;
@@ -274,7 +279,10 @@ export interface Native {
   semPost(handle: number): number;
   semTryWait(handle: number): number;
   semGetValue(handle: number): number;
-  /** sem_wait, or sem_clockwait(CLOCK_MONOTONIC) with a timeout >= 0 (-ETIMEDOUT on expiry). */
+  /**
+   * sem_wait, or with a timeout >= 0 a wait until a CLOCK_MONOTONIC deadline (-ETIMEDOUT on expiry):
+   * sem_clockwait, or sem_timedwait without it (constants.SEM_CLOCKWAIT).
+   */
   semWait(handle: number, timeoutMs: number): number;
   semWaitAsync(handle: number, callback: WaitCallback): number;
 
