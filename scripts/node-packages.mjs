@@ -22,6 +22,10 @@ function run(command, args, options = {}) {
   return result.stdout ?? '';
 }
 
+// npm's settings for the script that runs this (npm pack's --pack-destination, for one, when "prepack"
+// builds the prebuilds) must not reach the npm started here.
+const npmEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+
 /**
  * The latest release of `major` for `arch`, fetched from the registry into the cache once:
  * { major, arch, version ('v24.22.3'), home (the package: bin/node, include/node), binary }.
@@ -40,12 +44,14 @@ export function nodePackage(major, arch = process.arch) {
     if (arch === process.arch) {
       run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `${name}@${major}`], {
         cwd: prefix,
+        env: npmEnv,
       });
     } else {
-      const tarball = run('npm', ['pack', '--silent', `${name}@${major}`], { cwd: prefix })
-        .trim()
-        .split('\n')
-        .pop();
+      const packed = run('npm', ['pack', '--json', '--pack-destination', prefix, `${name}@${major}`], {
+        cwd: prefix,
+        env: npmEnv,
+      });
+      const tarball = JSON.parse(packed)[0].filename;
       fs.mkdirSync(home, { recursive: true });
       run('tar', ['-xzf', tarball, '-C', home, '--strip-components=1'], { cwd: prefix });
       fs.rmSync(path.join(prefix, tarball));

@@ -60,7 +60,8 @@ try {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   process.stdout.write(pack.stdout);
-  const tarball = fs.readdirSync(work).find((file) => file.endsWith('.tgz'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const tarball = fs.readdirSync(work).find((file) => file === `${manifest.name}-${manifest.version}.tgz`);
   check(
     `npm pack${reuse ? ' (the prebuilds built before)' : ', its prepack building the prebuilds'}`,
     pack.status === 0 && tarball !== undefined,
