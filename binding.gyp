@@ -18,7 +18,7 @@
         "native/msg.cc",
         "native/mq.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
@@ -27,11 +27,11 @@
         "_GNU_SOURCE"
       ],
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
-      "cflags_cc": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden"],
+      "cflags_cc": ["-Wall", "-Wextra", "-Wunused-parameter", "-fvisibility=hidden", "-include", "compat.h"],
       "conditions": [
         ["unipc_werror==1", { "cflags": ["-Werror"], "cflags_cc": ["-Werror"] }]
       ],
-      "libraries": ["-pthread", "-lrt"],
+      "libraries": ["-pthread", "-lrt", "-ldl"],
       "ldflags": ["-Wl,-z,nodelete"]
     }
   ]

@@ -1,5 +1,12 @@
 #include "common.h"
 
+#if defined(__libc_single_threaded)
+// Read by libstdc++ in place of glibc's __libc_single_threaded (native/compat.h): never single-threaded.
+extern "C" {
+char unipc_libc_single_threaded = 0;
+}
+#endif
+
 namespace unipc {
 
 namespace {

@@ -14,7 +14,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <memory>
 #include <string>
+#include <utility>
 
 namespace unipc {
 
@@ -113,6 +115,14 @@ inline timespec MonotonicDeadline(double timeout_ms) {
     deadline.tv_nsec -= 1000000000L;
   }
   return deadline;
+}
+
+// std::shared_ptr<T>(new T(args...)) in place of std::make_shared: compiled without RTTI, as node-gyp
+// compiles, make_shared's control block calls a libstdc++ function of GCC 9 (GLIBCXX_3.4.26) that older
+// systems lack (native/compat.h).
+template <typename T, typename... Args>
+std::shared_ptr<T> MakeShared(Args&&... args) {
+  return std::shared_ptr<T>(new T(std::forward<Args>(args)...));
 }
 
 // The `constants` object every family adds its numbers to.

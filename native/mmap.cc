@@ -165,12 +165,12 @@ bool CopyChunk(const SlotSnapshot& s, uintptr_t address) {
 }
 
 // An access past the end of a file that shrank: zero pages replace the rest of the range. Only if the
-// page really is past the end (fstat is safe here): a SIGBUS for a full filesystem or an I/O error is
-// a lost write, and is left to crash as it would in C rather than be hidden.
+// page really is past the end (fstat is safe here; Fstat: compat.h): a SIGBUS for a full filesystem or an
+// I/O error is a lost write, and is left to crash as it would in C rather than be hidden.
 bool ZeroTail(GuardSlot& slot, const SlotSnapshot& s, uintptr_t page) {
   if (page >= slot.zeroed_from.load(std::memory_order_relaxed)) return true;  // done by another thread
   struct stat stats;
-  if (s.fd < 0 || fstat(s.fd, &stats) != 0) return false;
+  if (s.fd < 0 || Fstat(s.fd, &stats) != 0) return false;
   uint64_t page_in_file = static_cast<uint64_t>(s.file_offset) + (page - s.start);
   if (page_in_file < PageUp(static_cast<uintptr_t>(stats.st_size))) return false;
   size_t size = PageUp(s.end) - page;

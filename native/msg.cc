@@ -94,7 +94,7 @@ Napi::Value MsgsndAsync(const Napi::CallbackInfo& info) {
   int flags = args.Int32(5);
   Napi::Function callback = args.Function(6);
   if (!args.ok()) return info.Env().Undefined();
-  auto message = std::make_shared<std::vector<char>>(sizeof(long) + text.length);
+  auto message = MakeShared<std::vector<char>>(sizeof(long) + text.length);
   FillMessage(message->data(), type, text);
   BlockingCall send = SendCall(id, message->data(), text.length, flags);
   return StartWait(
@@ -140,7 +140,7 @@ Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
   Napi::Function callback = args.Function(4);
   if (!args.ok()) return info.Env().Undefined();
   Napi::Env env = info.Env();
-  MessageBuffer memory = std::make_shared<std::vector<char>>(sizeof(long) + length);
+  MessageBuffer memory = MakeShared<std::vector<char>>(sizeof(long) + length);
   auto* holder = new MessageBuffer(memory);
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
       env, memory->data(), memory->size(), [](Napi::Env, void*, MessageBuffer* hint) { delete hint; }, holder);

@@ -1,6 +1,7 @@
 // Semaphores: System V sets (semget/semop/semtimedop/semctl) and POSIX named semaphores (sem_open and
 // friends). A sem_t* never reaches JavaScript: named semaphores are registry handles, and a wait on a
 // waiter thread holds its own reference, so close() cannot sem_close under a thread still in sem_wait.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <semaphore.h>
 #include <sys/ipc.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -284,7 +286,7 @@ Napi::Value SemOpen(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> lock(registry.mu);
   if (registry.hooked.insert(env).second) napi_add_env_cleanup_hook(env, CloseAllOf, env);
   uint32_t handle = registry.next++;
-  registry.open.emplace(handle, OpenSem{std::make_shared<NamedSem>(sem), env});
+  registry.open.emplace(handle, OpenSem{MakeShared<NamedSem>(sem), env});
   return Result(info.Env(), handle);
 }
 
@@ -340,8 +342,46 @@ Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
   });
 }
 
-// semWait(handle, timeoutMs) → 0, on the calling thread: sem_wait, or with a timeout (>= 0)
-// sem_clockwait on CLOCK_MONOTONIC (-ETIMEDOUT when it expires), so a clock change cannot stretch it.
+// sem_clockwait (glibc 2.30, musl none), looked up at run time so that the addon loads on an older C
+// library (native/compat.h); null there, or with UNIPC_SEM_TIMEDWAIT=1 (which the tests set to run the
+// fallback).
+using SemClockwait = int (*)(sem_t*, clockid_t, const timespec*);
+SemClockwait FindSemClockwait() {
+  static const SemClockwait found = []() -> SemClockwait {
+    const char* forced = getenv("UNIPC_SEM_TIMEDWAIT");
+    if (forced != nullptr && strcmp(forced, "1") == 0) return nullptr;
+    return reinterpret_cast<SemClockwait>(dlsym(RTLD_DEFAULT, "sem_clockwait"));
+  }();
+  return found;
+}
+
+// Waits until the CLOCK_MONOTONIC `deadline` → 0, or -1 with errno (ETIMEDOUT when it passes). Without
+// sem_clockwait, sem_timedwait takes a CLOCK_REALTIME time: what is left of the deadline, converted
+// afresh whenever the wall clock ran ahead of it (a clock set forward cannot shorten the wait; one set
+// back during it lengthens it, as with any sem_timedwait).
+int SemWaitUntil(sem_t* sem, const timespec& deadline) {
+  if (SemClockwait clockwait = FindSemClockwait()) return clockwait(sem, CLOCK_MONOTONIC, &deadline);
+  for (;;) {
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t left_ns =
+        (static_cast<int64_t>(deadline.tv_sec) - now.tv_sec) * 1000000000LL + (deadline.tv_nsec - now.tv_nsec);
+    if (left_ns < 0) left_ns = 0;
+    timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += static_cast<time_t>(left_ns / 1000000000LL);
+    until.tv_nsec += static_cast<long>(left_ns % 1000000000LL);
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    if (sem_timedwait(sem, &until) == 0) return 0;  // taken, even with no time left, as sem_clockwait does
+    if (errno != ETIMEDOUT || left_ns == 0) return -1;
+  }
+}
+
+// semWait(handle, timeoutMs) → 0, on the calling thread: sem_wait, or with a timeout (>= 0) a wait until
+// a CLOCK_MONOTONIC deadline (-ETIMEDOUT when it passes), so a clock change cannot stretch it.
 Napi::Value SemWait(const Napi::CallbackInfo& info) {
   Args args(info);
   uint32_t handle = args.Uint32(0);
@@ -351,7 +391,7 @@ Napi::Value SemWait(const Napi::CallbackInfo& info) {
   if (!named) return Result(info.Env(), -EBADF);
   if (timeout_ms < 0) return Result(info.Env(), SyscallResult(sem_wait(named->sem)));
   timespec deadline = MonotonicDeadline(timeout_ms);
-  return Result(info.Env(), SyscallResult(sem_clockwait(named->sem, CLOCK_MONOTONIC, &deadline)));
+  return Result(info.Env(), SyscallResult(SemWaitUntil(named->sem, deadline)));
 }
 
 // semWaitAsync(handle, callback(result)) → wait id. sem_wait on a waiter thread, which holds the
@@ -399,6 +439,7 @@ void InitSem(Napi::Env env, Napi::Object exports) {
   UNIPC_CONSTANT(c, GETNCNT);
   UNIPC_CONSTANT(c, GETZCNT);
   UNIPC_CONSTANT(c, SEM_VALUE_MAX);
+  c.Set("SEM_CLOCKWAIT", Napi::Boolean::New(env, FindSemClockwait() != nullptr));
   c.Set("SEMVMX", Napi::Number::New(env, 32767));  // the kernel's limit, not in the user headers
   c.Set("SEMCTL_STAT_FIELDS", Napi::Number::New(env, kStatFields));
 }

@@ -539,7 +539,7 @@ Napi::Value WaiterStats(const Napi::CallbackInfo& info) {
 
 Napi::Value StartWait(Napi::Env env, BlockingCall work, Napi::Function callback, Discard discard) {
   std::shared_ptr<EnvState> state = StateOf(env);
-  auto call = std::make_shared<Call>();
+  auto call = MakeShared<Call>();
   call->work = std::move(work);
   call->discard = std::move(discard);
   call->env = state.get();
@@ -566,7 +566,7 @@ int64_t RunSync(BlockingCall work, double timeout_ms) {
       if (r != -EINTR) return r;
     }
   }
-  auto call = std::make_shared<Call>();
+  auto call = MakeShared<Call>();
   call->work = std::move(work);
   Pool& pool = ThePool();
   std::unique_lock<std::mutex> lock(pool.mu);
@@ -587,7 +587,7 @@ void InitWait(Napi::Env env, Napi::Object exports) {
     std::lock_guard<std::mutex> lock(pool.mu);
     pool.wake_signal = WakeSignal();
   }
-  auto state = std::make_shared<EnvState>();
+  auto state = MakeShared<EnvState>();
   state->env = env;
   napi_get_uv_event_loop(env, &state->loop);
   state->async = new uv_async_t();

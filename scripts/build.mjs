@@ -13,11 +13,17 @@ for (const project of ['tsconfig.build.json', 'tsconfig.cjs.json']) {
   execFileSync(process.execPath, [tsc, '-p', path.join(root, project)], { stdio: 'inherit', cwd: root });
 }
 // The package is "type": "module"; this marks the CommonJS build as such. That file starts a package
-// scope of its own, so it repeats the "#root" import, through a stub that defers to native/root.cjs.
-const cjsScope = { type: 'commonjs', imports: { '#root': './root.cjs' } };
+// scope of its own, where the root's "#root" import is out of reach (and an "imports" field of its own
+// would be one that tools such as publint take for ignored), so the one CommonJS module that imports
+// "#root", native.js, requires native/root.cjs by its path instead.
+const cjsScope = { type: 'commonjs' };
 fs.writeFileSync(path.join(dist, 'cjs', 'package.json'), `${JSON.stringify(cjsScope, null, 2)}\n`);
-fs.writeFileSync(
-  path.join(dist, 'cjs', 'root.cjs'),
-  "'use strict';\nmodule.exports = require('../../native/root.cjs');\n",
-);
+for (const file of fs.readdirSync(path.join(dist, 'cjs'), { recursive: true })) {
+  if (!file.endsWith('.js')) continue;
+  const full = path.join(dist, 'cjs', file);
+  const code = fs.readFileSync(full, 'utf8');
+  if (!code.includes('require("#root")')) continue;
+  const relative = path.relative(path.dirname(full), path.join(root, 'native', 'root.cjs'));
+  fs.writeFileSync(full, code.replaceAll('require("#root")', `require(${JSON.stringify(relative)})`));
+}
 fs.chmodSync(path.join(dist, 'esm', 'cli', 'main.js'), 0o755);

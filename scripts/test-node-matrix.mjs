@@ -1,17 +1,21 @@
 // Runs the whole suite, and the tour, on every supported Node major: each one's official binary from the
 // npm registry package node-linux-<arch>@<major> (which also carries that Node's headers), with the addon
 // compiled against those headers. Prints a table of the results; exits non-zero if any major failed.
-//   node scripts/test-node-matrix.mjs [major...]        (default: 20 22 24 26)
+//   node scripts/test-node-matrix.mjs [--prebuilds] [major...]        (default: 20 22 24 26)
 // The Node packages are kept in node_modules/.cache/unipc-node-matrix, each major's full test output in a
 // log file there. Each major's addon is built in build/node-<major> and loaded through node-gyp-build's
-// UNIPC_PREBUILD override, so build/Release stays as it is.
+// UNIPC_PREBUILD override, so build/Release stays as it is. With --prebuilds, each major runs the
+// package's own prebuilt addon for its ABI instead (prebuilds/linux-<arch>/unipc.abi<N>.glibc.node, made
+// by `npm run build:prebuilds` against the same headers), which must be newer than every native source.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildAddonIn, root } from './addon-build.mjs';
+import { cache, nodePackage, supportedMajors } from './node-packages.mjs';
 
-const cache = path.join(root, 'node_modules', '.cache', 'unipc-node-matrix');
-const majors = process.argv.length > 2 ? process.argv.slice(2) : ['20', '22', '24', '26'];
+const usePrebuilds = process.argv.includes('--prebuilds');
+const named = process.argv.slice(2).filter((arg) => arg !== '--prebuilds');
+const majors = named.length > 0 ? named : supportedMajors;
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', ...options });
@@ -23,24 +27,27 @@ function run(command, args, options = {}) {
   return result.stdout ?? '';
 }
 
-// The official binary of `major`, installed from the registry into the cache once.
-function nodeOf(major) {
-  const prefix = path.join(cache, `node-${major}`);
-  const home = path.join(prefix, 'node_modules', `node-linux-${process.arch}`);
-  const binary = path.join(home, 'bin', 'node');
-  if (!fs.existsSync(binary)) {
-    fs.mkdirSync(prefix, { recursive: true });
-    fs.writeFileSync(path.join(prefix, 'package.json'), '{ "private": true }\n');
-    console.error(`node-matrix: installing node-linux-${process.arch}@${major} from the registry`);
-    run(
-      'npm',
-      ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-${process.arch}@${major}`],
-      { cwd: prefix },
-    );
-  }
-  const version = run(binary, ['--version']).trim();
-  if (!version.startsWith(`v${major}.`)) throw new Error(`${binary} is ${version}, not Node ${major}`);
-  return { major, version, home, binary };
+// The prebuilt addon for `node`'s ABI, copied to build/node-<major>/build/Release (where UNIPC_PREBUILD
+// finds it); refused if a native source changed after it was built.
+function usePrebuild(node, addon) {
+  const abi = run(node.binary, ['-p', 'process.versions.modules']).trim();
+  const prebuild = path.join(root, 'prebuilds', `linux-${process.arch}`, `unipc.abi${abi}.glibc.node`);
+  if (!fs.existsSync(prebuild))
+    throw new Error(`no ${path.relative(root, prebuild)}: run npm run build:prebuilds first`);
+  const sources = [
+    'binding.gyp',
+    ...fs
+      .readdirSync(path.join(root, 'native'))
+      .filter((file) => /\.(cc|h)$/.test(file))
+      .map((file) => path.join('native', file)),
+  ];
+  const built = fs.statSync(prebuild).mtimeMs;
+  const newer = sources.filter((source) => fs.statSync(path.join(root, source)).mtimeMs > built);
+  if (newer.length > 0) throw new Error(`${path.relative(root, prebuild)} is older than ${newer.join(', ')}`);
+  fs.rmSync(addon, { recursive: true, force: true });
+  fs.mkdirSync(path.join(addon, 'build', 'Release'), { recursive: true });
+  fs.copyFileSync(prebuild, path.join(addon, 'build', 'Release', 'unipc.node'));
+  return path.relative(root, prebuild);
 }
 
 // Runs a command, its output to `log` and, for the failures, to stderr; resolves { code, output }.
@@ -79,9 +86,13 @@ const count = (output, name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exe
 async function testOn(node) {
   const log = path.join(cache, `node-${node.major}.log`);
   fs.writeFileSync(log, '');
-  console.error(`node-matrix: Node ${node.version}: compiling the addon against its headers`);
   const addon = path.join(root, 'build', `node-${node.major}`);
-  buildAddonIn(addon, { nodedir: node.home });
+  if (usePrebuilds) {
+    console.error(`node-matrix: Node ${node.version}: the prebuilt ${usePrebuild(node, addon)}`);
+  } else {
+    console.error(`node-matrix: Node ${node.version}: compiling the addon against its headers`);
+    buildAddonIn(addon, { nodedir: node.home });
+  }
   const env = {
     ...process.env,
     PATH: `${path.dirname(node.binary)}${path.delimiter}${process.env.PATH}`,
@@ -131,7 +142,7 @@ async function testOn(node) {
 }
 
 fs.mkdirSync(cache, { recursive: true });
-const nodes = majors.map(nodeOf);
+const nodes = majors.map((major) => nodePackage(major));
 run(process.execPath, ['scripts/build.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const results = [];
 for (const node of nodes) results.push(await testOn(node));

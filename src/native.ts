@@ -2,7 +2,15 @@
 //
 // Native calls return the system call's result (>= 0) or a negated errno; src/errors.ts turns the
 // latter into IpcError. Nothing here validates: the public modules do that before calling in.
+//
+// node-gyp-build finds the addon: UNIPC_PREBUILD's directory if set, else build/Release (a build from
+// source), else the package's prebuilds/ for this platform, CPU and C library, the build for the running
+// Node's ABI first. When none fits, or the one found does not load, the import throws an Error with code
+// ERR_UNIPC_NO_BINARY that says what this system is, what the package ships and how to build it here.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import packageRoot from '#root';
 
 export interface NativeConstants {
@@ -105,6 +113,11 @@ export interface NativeConstants {
   readonly GETZCNT: number;
   /** Largest value of a POSIX semaphore (INT_MAX on Linux). */
   readonly SEM_VALUE_MAX: number;
+  /**
+   * Whether a timed semWait() calls sem_clockwait: false where the C library lacks it (glibc before 2.30,
+   * musl) or with UNIPC_SEM_TIMEDWAIT=1, and it waits with sem_timedwait (native/sem.cc).
+   */
+  readonly SEM_CLOCKWAIT: boolean;
   /** Largest value of a System V semaphore (the kernel's SEMVMX). */
   readonly SEMVMX: number;
   readonly SEMCTL_STAT_FIELDS: number;
@@ -278,7 +291,10 @@ export interface Native {
   semPost(handle: number): number;
   semTryWait(handle: number): number;
   semGetValue(handle: number): number;
-  /** sem_wait, or sem_clockwait(CLOCK_MONOTONIC) with a timeout >= 0 (-ETIMEDOUT on expiry). */
+  /**
+   * sem_wait, or with a timeout >= 0 a wait until a CLOCK_MONOTONIC deadline (-ETIMEDOUT on expiry):
+   * sem_clockwait, or sem_timedwait without it (constants.SEM_CLOCKWAIT).
+   */
   semWait(handle: number, timeoutMs: number): number;
   semWaitAsync(handle: number, callback: WaitCallback): number;
 
@@ -325,7 +341,98 @@ export interface Native {
   mqGetattr(fd: number, out: Float64Array): number;
 }
 
-const load = createRequire(`${packageRoot}/package.json`)('node-gyp-build') as (dir: string) => Native;
+/** The `code` of the Error that importing unipc throws when it has no native binary that loads here. */
+export const NO_BINARY = 'ERR_UNIPC_NO_BINARY';
 
-export const native: Native = load(packageRoot);
+/** The oldest glibc the prebuilt binaries load with (scripts/check-floor.mjs keeps them there). */
+const GLIBC_FLOOR = '2.28';
+
+function loadNative(): Native {
+  const requireHere = createRequire(`${packageRoot}/package.json`);
+  const nodeGypBuild = requireHere('node-gyp-build') as { path(dir: string): string };
+  let file: string;
+  try {
+    file = nodeGypBuild.path(packageRoot);
+  } catch (cause) {
+    throw noBinary(undefined, cause);
+  }
+  try {
+    return requireHere(file) as Native;
+  } catch (cause) {
+    throw noBinary(file, cause);
+  }
+}
+
+// glibc's version, from Node's diagnostic report; undefined where the C library is another (musl).
+function glibcVersion(): string | undefined {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return report?.header?.glibcVersionRuntime;
+}
+
+// "linux-arm64 and linux-x64 (glibc)": the platforms of the package's prebuilds/, from their file names.
+function shippedPrebuilds(): string[] {
+  const dir = path.join(packageRoot, 'prebuilds');
+  const found: string[] = [];
+  for (const tuple of fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []) {
+    const libcs = new Set<string>();
+    for (const file of fs.readdirSync(path.join(dir, tuple))) {
+      if (!file.endsWith('.node')) continue;
+      libcs.add(file.split('.').find((tag) => tag === 'glibc' || tag === 'musl') ?? 'any libc');
+    }
+    if (libcs.size > 0) found.push(`${tuple} (${[...libcs].join(', ')})`);
+  }
+  return found;
+}
+
+// A file of the package by its path in the package, any other by its absolute path.
+function shown(file: string): string {
+  const relative = path.relative(packageRoot, file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+}
+
+function olderThan(version: string, than: string): boolean {
+  const [a = 0, b = 0] = version.split('.').map(Number);
+  const [c = 0, d = 0] = than.split('.').map(Number);
+  return a < c || (a === c && b < d);
+}
+
+// The Error for no binary that fits (file undefined), or for `file`, which fits but did not load.
+function noBinary(file: string | undefined, cause: unknown): Error {
+  // What node-gyp-build looked for: npm_config_arch, npm_config_platform and LIBC override its guesses.
+  const platform = process.env.npm_config_platform || os.platform();
+  const arch = process.env.npm_config_arch || os.arch();
+  const glibc = platform === 'linux' ? glibcVersion() : undefined;
+  const libc = platform !== 'linux' ? undefined : process.env.LIBC || (glibc === undefined ? 'musl' : 'glibc');
+  const system = [
+    `${platform}-${arch}`,
+    libc === undefined ? undefined : libc === 'glibc' && glibc !== undefined ? `glibc ${glibc}` : `${libc} libc`,
+    `Node ${process.version} (ABI ${process.versions.modules})`,
+  ].filter(Boolean);
+  const shipped = shippedPrebuilds();
+  const override = process.env.UNIPC_PREBUILD;
+  const reason = cause instanceof Error ? cause.message.trim().split('\n')[0] : String(cause);
+  const lines = [
+    file === undefined
+      ? `unipc: no native binary for this system: ${system.join(', ')}.`
+      : `unipc: its native binary ${shown(file)} does not load on this system ` + `(${system.join(', ')}): ${reason}`,
+    override
+      ? `UNIPC_PREBUILD=${override} is set: node-gyp-build looked only there.`
+      : shipped.length > 0
+        ? `The package ships prebuilt binaries for ${shipped.join(' and ')}, which need glibc ${GLIBC_FLOOR} or later.`
+        : `This copy of unipc ships no prebuilt binaries (no ${path.join(packageRoot, 'prebuilds')}).`,
+  ];
+  if (libc === 'glibc' && glibc !== undefined && olderThan(glibc, GLIBC_FLOOR))
+    lines.push(`glibc ${glibc} is older than ${GLIBC_FLOOR}, the oldest the prebuilt binaries load with.`);
+  if (libc === 'musl') lines.push('musl libc (Alpine) has no prebuilt binary: unipc must be built from source there.');
+  lines.push(
+    'To build it here: install a C++ compiler, make and Python 3 (Alpine: apk add build-base python3 linux-headers;',
+    'Debian, Ubuntu: apt-get install g++ make python3; Fedora, RHEL: dnf install gcc-c++ make python3), then run',
+    "unipc's install script, which builds the addon: npm rebuild unipc (npm 12 runs it only once allowed:",
+    'npm install-scripts approve unipc first; for a global install, npm install -g --allow-scripts=unipc unipc).',
+    `Or run on Linux x64 or arm64 with glibc ${GLIBC_FLOOR} or later, where the prebuilt binaries need no build.`,
+  );
+  return Object.assign(new Error(lines.join('\n'), { cause }), { code: NO_BINARY });
+}
+
+export const native: Native = loadNative();
 export const constants: NativeConstants = native.constants;

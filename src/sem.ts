@@ -787,14 +787,15 @@ export class NamedSemaphore implements Disposable {
   }
 
   /**
-   * wait() on the calling thread: sem_wait, or with a timeout sem_clockwait on CLOCK_MONOTONIC.
+   * wait() on the calling thread: sem_wait, or with a timeout sem_clockwait on CLOCK_MONOTONIC (where the C
+   * library lacks it, as glibc before 2.30 and musl do, sem_timedwait until the same deadline).
    *
    * @throws {@link IpcError} 'EBADF' (closed), 'ETIMEDOUT' (`timeout`); argument errors.
    */
   waitSync(options?: SyncWaitOptions): void {
     const { timeout } = syncWaitOptions(options);
     const handle = this.#open('sem_wait');
-    const syscall = timeout === undefined ? 'sem_wait' : 'sem_clockwait';
+    const syscall = timeout === undefined ? 'sem_wait' : constants.SEM_CLOCKWAIT ? 'sem_clockwait' : 'sem_timedwait';
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     for (;;) {
       const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());

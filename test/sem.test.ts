@@ -485,6 +485,17 @@ describe('NamedSemaphore', () => {
       assert.equal(semaphore.value, 0);
     }));
 
+  test('without sem_clockwait (UNIPC_SEM_TIMEDWAIT=1, as on glibc before 2.30): waitSync() with a timeout uses sem_timedwait, which expires, takes a unit at once and wakes on a post', () =>
+    withNamed(0, async (semaphore, name) => {
+      const peer = spawnPeer('sem-timedwait', [`/${name}`, compilePeer('sem_posix')], {
+        env: { ...process.env, UNIPC_SEM_TIMEDWAIT: '1' },
+      });
+      const { code, stdout } = await finished(peer);
+      assert.equal(code, 0);
+      assert.match(stdout, /done/);
+      assert.equal(semaphore.value, 0);
+    }));
+
   test('close() with waits pending rejects them with EBADF; then every use is EBADF and closing again does nothing', () =>
     withNamed(0, async (semaphore, name) => {
       using other = NamedSemaphore.open(name);
