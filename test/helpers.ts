@@ -53,7 +53,7 @@ export function finished(child: ChildProcess): Promise<Finished> {
   return new Promise((resolve, reject) => {
     // Node emits 'close' once the process has exited and every output stream (stdio past stdin) closed.
     const exited = child.exitCode !== null || child.signalCode !== null;
-    const outputsClosed = child.stdio.slice(1).every((stream) => stream === null || stream.closed);
+    const outputsClosed = child.stdio.slice(1).every((stream) => !stream || stream.closed);
     if (exited && outputsClosed) {
       resolve({ code: child.exitCode, signal: child.signalCode, stdout });
       return;
