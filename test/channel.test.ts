@@ -335,6 +335,43 @@ describe('Channel', () => {
     assert.throws(() => Channel.create({ multipleProducers: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   });
 
+  test('poll: a Promise-form wait looks between turns of the event loop before it sleeps, and can be stopped meanwhile', async () => {
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(dup(producer), { poll: 1_000_000 });
+    assert.equal(consumer.poll, 1_000_000);
+    assert.equal(producer.poll, 50, 'the default');
+    const turns = () => new Promise((resolve) => setTimeout(resolve, 5));
+    // Polling: no waiter thread is asked to sleep, and the event loop runs its timers meanwhile.
+    const receiving = consumer.receive({ timeout: 10_000 });
+    await turns();
+    assert.equal(native.waiterStats().pending, 0, 'polling, not sleeping on a waiter thread');
+    producer.sendSync('polled');
+    assert.equal((await receiving)!.toString(), 'polled');
+    // A timeout, an abort and a close end a polling wait as they end a sleeping one.
+    await assert.rejects(consumer.receive({ timeout: 20 }), { code: 'ETIMEDOUT' });
+    const controller = new AbortController();
+    const aborted = consumer.receive({ signal: controller.signal });
+    await turns();
+    controller.abort();
+    await assert.rejects(aborted, { name: 'AbortError' });
+    // poll 0: straight to a waiter thread after the spin.
+    consumer.poll = 0;
+    const sleeping = consumer.receive({ timeout: 10_000 });
+    await turns();
+    assert.equal(native.waiterStats().pending, 1, 'sleeping on a waiter thread');
+    producer.sendSync('woken');
+    assert.equal((await sleeping)!.toString(), 'woken');
+    consumer.poll = 1_000_000;
+    const closing = consumer.receive();
+    await turns();
+    consumer.close();
+    await assert.rejects(closing, { code: 'EBADF' });
+    for (const poll of [-1, 1.5, NaN, '10', 1_000_001]) {
+      assert.throws(() => Channel.create({ poll: poll as number }), { code: /ERR_OUT_OF_RANGE|ERR_INVALID_ARG_TYPE/ });
+      assert.throws(() => (producer.poll = poll as number), { code: /ERR_OUT_OF_RANGE|ERR_INVALID_ARG_TYPE/ });
+    }
+  });
+
   test('memory that is no channel, or of another layout version, is EPROTO; arguments are checked', () => {
     const file = MemoryFile.create('not-a-channel', { size: 8192 });
     try {
