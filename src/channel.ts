@@ -27,6 +27,7 @@ import {
 } from './ring.js';
 import { SharedMemory } from './shm.js';
 import {
+  invalidArgType,
   invalidArgValue,
   invalidState,
   outOfRange,
@@ -98,6 +99,8 @@ const NO_CPU = -1;
  */
 let threadCpu = NO_CPU;
 const INT32_MAX = 2 ** 31 - 1;
+/** What #place() says when a record does not fit: no index (an int32, which can be negative) is this. */
+const NO_ROOM = 0.5;
 /** The longest poll an end may ask for: one second. */
 const MAX_POLL_US = 1_000_000;
 
@@ -552,6 +555,65 @@ export class Channel implements Disposable {
   }
 
   /**
+   * Sends as many of `messages` as there is room for now, in order, made visible to the consumer together
+   * (one store, at most one wake-up for all of them): how many were sent, from the first.
+   *
+   * @throws what trySend() throws; ERR_INVALID_ARG_TYPE (`messages` is not an array), and the argument
+   *   errors of trySend() for any message, before any is sent.
+   */
+  trySendMany(messages: readonly (string | ArrayBufferView | ArrayBuffer)[]): number {
+    const batch = this.#batch(messages);
+    this.#claim('producer');
+    this.#attemptSendMany(batch, null);
+    return batch.sent;
+  }
+
+  /**
+   * Sends all of `messages`, in order, blocking the calling thread while the ring is full; those that fit
+   * are made visible to the consumer together. Should it fail partway (a timeout, the consumer gone), the
+   * error's `sent` property says how many went out, from the first; the rest were not sent.
+   *
+   * @throws what sendSync() throws, with `sent`; the argument errors of trySendMany(), before any is sent.
+   */
+  sendManySync(messages: readonly (string | ArrayBufferView | ArrayBuffer)[], options?: SyncWaitOptions): void {
+    const batch = this.#batch(messages);
+    const { timeout } = syncWaitOptions(options);
+    this.#claim('producer');
+    this.#assertNothingReserved('send');
+    try {
+      this.#waitSync('producer', timeout, (guard) => this.#attemptSendMany(batch, guard));
+    } catch (error) {
+      throw withSent(error, batch.sent);
+    }
+  }
+
+  /**
+   * Sends all of `messages`, in order, waiting without blocking the event loop while the ring is full;
+   * what fits is made visible together, and nothing this end sends later comes between them. Should it
+   * fail partway (abort, timeout, the consumer gone), the error's `sent` property says how many went out,
+   * from the first; the rest were not sent.
+   *
+   * @throws what send() rejects with, with `sent`; the argument errors of trySendMany(), before any is sent.
+   */
+  async sendMany(
+    messages: readonly (string | ArrayBufferView | ArrayBuffer)[],
+    options?: WaitOptions & RefOptions,
+  ): Promise<void> {
+    const checked = waitOptions(options);
+    if (checked.signal?.aborted) throw withSent(abortedError(checked.signal), 0);
+    const batch = this.#batch(messages);
+    this.#claim('producer');
+    if (!this.#queue.turnstile.busy && this.#attemptSendMany(batch, null) !== AGAIN) return;
+    // What the messages not sent yet held at the call.
+    for (let i = batch.sent; i < batch.messages.length; i++) batch.messages[i] = new Uint8Array(batch.messages[i]!);
+    try {
+      await this.#wait('producer', checked, (guard) => this.#attemptSendMany(batch, guard));
+    } catch (error) {
+      throw withSent(error, batch.sent);
+    }
+  }
+
+  /**
    * Reserves room for a message of up to `size` bytes and lends it out to be written in place: a view
    * into the ring, or null when there is no room now. commit() sends it; until then this end sends
    * nothing else (and, on a multi-producer channel, holds the producers' lock).
@@ -624,7 +686,7 @@ export class Channel implements Disposable {
       position = 0;
     }
     this.#dataWords[position >> 2] = size;
-    this.#publish(reservation.tail, reservation.skip + recordBytes(size));
+    this.#publish(advance(reservation.tail, reservation.skip + recordBytes(size)));
     reservation.guard?.unlock();
   }
 
@@ -704,6 +766,78 @@ export class Channel implements Disposable {
    */
   receiveView(options?: WaitOptions & RefOptions): Promise<Uint8Array | null> {
     return this.#consume(options, this.#loanAttempt);
+  }
+
+  /**
+   * Up to `max` messages that are there now (copies, in order; an empty array when there are none), or
+   * null at the end. Taking them together lets the producers move on once for all of them.
+   *
+   * @throws what tryReceive() throws; argument errors.
+   */
+  tryReceiveMany(max: number): Buffer[] | null {
+    validateInteger(max, 'max', 1, INT32_MAX);
+    this.#claim('consumer');
+    const messages = this.#attemptReceiveMany(max);
+    return messages === AGAIN ? [] : messages;
+  }
+
+  /**
+   * Up to `max` messages, blocking the calling thread until at least one is there; null at the end.
+   *
+   * @throws what receiveSync() throws; argument errors.
+   */
+  receiveManySync(max: number, options?: SyncWaitOptions): Buffer[] | null {
+    validateInteger(max, 'max', 1, INT32_MAX);
+    return this.#consumeSync(options, () => this.#attemptReceiveMany(max));
+  }
+
+  /**
+   * Up to `max` messages, waiting without blocking the event loop until at least one is there; null at
+   * the end. One call (and one promise) for all that is there: the fast way through a busy channel.
+   *
+   * @throws what receive() rejects with; argument errors.
+   */
+  async receiveMany(max: number, options?: WaitOptions & RefOptions): Promise<Buffer[] | null> {
+    validateInteger(max, 'max', 1, INT32_MAX);
+    return this.#consume(options, () => this.#attemptReceiveMany(max));
+  }
+
+  /**
+   * Copies the next message into `target` if one is there now: its length; null if there is none now, or
+   * at the end. Allocates nothing. A message longer than `target` stays in the channel.
+   *
+   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than `target`; it is not received);
+   *   what tryReceive() throws; argument errors.
+   */
+  tryReceiveInto(target: ArrayBufferView): number | null {
+    const bytes = intoTarget(target);
+    this.#claim('consumer');
+    const length = this.#attemptReceiveInto(bytes);
+    return length === AGAIN ? null : length;
+  }
+
+  /**
+   * Copies the next message into `target`, blocking the calling thread until one comes: its length; null
+   * at the end. A loop of these allocates nothing.
+   *
+   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than `target`; it is not received);
+   *   what receiveSync() throws; argument errors.
+   */
+  receiveIntoSync(target: ArrayBufferView, options?: SyncWaitOptions): number | null {
+    const bytes = intoTarget(target);
+    return this.#consumeSync(options, () => this.#attemptReceiveInto(bytes));
+  }
+
+  /**
+   * Copies the next message into `target`, waiting for one without blocking the event loop: its length;
+   * null at the end. The copy is made on the JavaScript thread when the promise settles.
+   *
+   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than `target`; it is not received);
+   *   what receive() rejects with; argument errors.
+   */
+  async receiveInto(target: ArrayBufferView, options?: WaitOptions & RefOptions): Promise<number | null> {
+    const bytes = intoTarget(target);
+    return this.#consume(options, () => this.#attemptReceiveInto(bytes));
   }
 
   readonly #receiveAttempt = (): Buffer | null | typeof AGAIN => this.#attemptReceive();
@@ -788,6 +922,18 @@ export class Channel implements Disposable {
   }
 
   /**
+   * The messages in batches of up to `max` (receiveMany()), until the end: each batch is all that was
+   * there, so a busy channel is drained with one promise per batch rather than per message. A loop that
+   * stops early loses nothing: a batch is taken from the channel only when the loop asks for it.
+   *
+   * @throws what receiveMany() rejects with; argument errors (at the first step).
+   */
+  async *batches(max = 64): AsyncGenerator<Buffer[], void, undefined> {
+    validateInteger(max, 'max', 1, INT32_MAX);
+    for (let batch = await this.receiveMany(max); batch !== null; batch = await this.receiveMany(max)) yield batch;
+  }
+
+  /**
    * Closes this end. A producer's close lets the consumer drain what was sent and then, once no producer
    * is left, see the end; a consumer's close makes sends fail with 'EPIPE'. A reservation is dropped
    * unsent, a lent view cut off. Unmaps the memory; the end made with `removeOnDispose` also unlinks the
@@ -829,6 +975,11 @@ export class Channel implements Disposable {
   }
 
   // ---- Internals ----------------------------------------------------------------------------------
+
+  #batch(messages: unknown): Batch {
+    if (!Array.isArray(messages)) throw invalidArgType('messages', 'an Array', messages);
+    return { messages: messages.map((data) => this.#message(data)), sent: 0 };
+  }
 
   #message(data: unknown): Uint8Array {
     const bytes = data instanceof Uint8Array && data.byteLength > 0 ? data : toBytes(data, 'data');
@@ -962,13 +1113,28 @@ export class Channel implements Disposable {
   #attemptSend(bytes: Uint8Array, guard: MutexGuard | null): undefined | typeof AGAIN {
     this.#assertNothingReserved('send');
     this.#assertReceiverThere();
-    const lock = this.#lock;
-    if (lock === null || guard !== null) return this.#write(bytes) ? undefined : AGAIN;
-    const taken = lock.tryLock();
+    if (this.#lock === null || guard !== null) return this.#write(bytes) ? undefined : AGAIN;
+    return this.#underProducersLock(() => (this.#write(bytes) ? undefined : AGAIN));
+  }
+
+  // Writes what fits of `batch`, in order: AGAIN until all of it is sent (the ring is full meanwhile).
+  #attemptSendMany(batch: Batch, guard: MutexGuard | null): undefined | typeof AGAIN {
+    this.#assertNothingReserved('send');
+    this.#assertReceiverThere();
+    const write = () => {
+      batch.sent += this.#writeMany(batch.messages, batch.sent);
+      return batch.sent === batch.messages.length ? undefined : AGAIN;
+    };
+    return this.#lock === null || guard !== null ? write() : this.#underProducersLock(write);
+  }
+
+  // Runs `write` holding the producers' lock of a multi-producer channel; AGAIN if another holds it.
+  #underProducersLock<T>(write: () => T | typeof AGAIN): T | typeof AGAIN {
+    const taken = this.#lock!.tryLock();
     if (taken === null) return AGAIN;
     try {
       consistent(taken);
-      return this.#write(bytes) ? undefined : AGAIN;
+      return write();
     } finally {
       taken.unlock();
     }
@@ -1038,10 +1204,17 @@ export class Channel implements Disposable {
   // V8 inlines these into the send and receive calls within a budget of bytecode, which each `this.#field`
   // read spends (the ring's functions take their share; over it, a check of every send stayed a call).
   #write(bytes: Uint8Array): boolean {
+    const next = this.#place(this.#words[W.tail]!, bytes);
+    if (next === NO_ROOM) return false;
+    this.#publish(next);
+    return true;
+  }
+
+  // Writes a record at `tail`, unpublished: the tail after it, or NO_ROOM when there is no room for it now.
+  #place(tail: number, bytes: Uint8Array): number {
     const size = bytes.byteLength;
-    const tail = this.#words[W.tail]!;
     const skip = this.#room(tail, size);
-    if (skip < 0) return false;
+    if (skip < 0) return NO_ROOM;
     const dataWords = this.#dataWords;
     let position = ringOffset(tail, this.capacity);
     if (skip > 0) {
@@ -1050,14 +1223,27 @@ export class Channel implements Disposable {
     }
     dataWords[position >> 2] = size;
     this.#data.set(bytes, position + 4);
-    this.#publish(tail, skip + recordBytes(size));
-    return true;
+    return advance(tail, skip + recordBytes(size));
   }
 
-  #publish(tail: number, bytes: number): void {
+  // Writes as many of `list` from `from` on as there is room for, and publishes them at once (one store
+  // to tail, at most one wake): how many were written.
+  #writeMany(list: readonly Uint8Array[], from: number): number {
+    let tail = this.#words[W.tail]!;
+    let i = from;
+    for (; i < list.length; i++) {
+      const next = this.#place(tail, list[i]!);
+      if (next === NO_ROOM) break;
+      tail = next;
+    }
+    if (i > from) this.#publish(tail);
+    return i - from;
+  }
+
+  #publish(tail: number): void {
     const words = this.#words;
     if (words[W.producerCpu] !== threadCpu) words[W.producerCpu] = threadCpu;
-    Atomics.store(words, W.tail, advance(tail, bytes));
+    Atomics.store(words, W.tail, tail);
     if (Atomics.load(words, W.consumerWaiting) !== 0) this.#header.wake(W.tail, 1);
   }
 
@@ -1075,9 +1261,8 @@ export class Channel implements Disposable {
 
   // Finds the next record: true, with its bytes at #recordStart, #recordLength long, and the head after
   // it in #recordNext; or false when the ring is empty. (Fields, not an object: no garbage per message.)
-  #next(): boolean {
+  #next(first: number): boolean {
     const words = this.#words;
-    const first = words[W.head]!;
     // The producers' cache line is read only when the records known to be there are used up.
     if (first === this.#knownTail) {
       this.#knownTail = Atomics.load(words, W.tail);
@@ -1112,21 +1297,64 @@ export class Channel implements Disposable {
   #attemptReceive(): Buffer | null | typeof AGAIN {
     if (this.#loan !== undefined)
       throw invalidState('receive(): a viewed message is still lent out (release() it first)');
-    if (!this.#next()) return this.#ended() ? null : AGAIN;
-    const start = this.#recordStart;
-    const length = this.#recordLength;
-    const message = Buffer.allocUnsafe(length);
-    // A byte loop beats a native copy for the short messages that are most of the traffic.
-    if (length <= 64) for (let i = 0; i < length; i++) message[i] = this.#data[start + i]!;
-    else message.set(this.#data.subarray(start, start + length));
+    if (!this.#next(this.#words[W.head]!)) return this.#ended() ? null : AGAIN;
+    const message = this.#copyRecord(Buffer.allocUnsafe(this.#recordLength));
     this.#advanceHead(this.#recordNext);
     return message;
+  }
+
+  // Copies the record #next() found to the start of `target`, which has room for it.
+  #copyRecord<T extends Uint8Array>(target: T): T {
+    const start = this.#recordStart;
+    const length = this.#recordLength;
+    // A byte loop beats a native copy for the short messages that are most of the traffic.
+    if (length <= 64) for (let i = 0; i < length; i++) target[i] = this.#data[start + i]!;
+    else target.set(this.#data.subarray(start, start + length));
+    return target;
+  }
+
+  // Up to `max` messages that are there now, copied, with one store to head (and at most one wake) for
+  // all of them; null at the end.
+  #attemptReceiveMany(max: number): Buffer[] | null | typeof AGAIN {
+    if (this.#loan !== undefined)
+      throw invalidState('receiveMany(): a viewed message is still lent out (release() it first)');
+    const messages: Buffer[] = [];
+    let head = this.#words[W.head]!;
+    while (messages.length < max && this.#next(head)) {
+      messages.push(this.#copyRecord(Buffer.allocUnsafe(this.#recordLength)));
+      head = this.#recordNext;
+    }
+    if (messages.length > 0) {
+      this.#advanceHead(head);
+      return messages;
+    }
+    return this.#ended() ? null : AGAIN;
+  }
+
+  // The next message copied into `target`: its length; null at the end. A message longer than `target`
+  // stays in the channel.
+  #attemptReceiveInto(target: Uint8Array): number | null | typeof AGAIN {
+    if (this.#loan !== undefined)
+      throw invalidState('receiveInto(): a viewed message is still lent out (release() it first)');
+    if (!this.#next(this.#words[W.head]!)) return this.#ended() ? null : AGAIN;
+    const length = this.#recordLength;
+    if (length > target.byteLength) {
+      throw new IpcError(
+        E.EMSGSIZE,
+        'receive',
+        {},
+        `the next message is ${length} bytes, more than the ${target.byteLength} of the buffer; it stays in the channel`,
+      );
+    }
+    this.#copyRecord(target);
+    this.#advanceHead(this.#recordNext);
+    return length;
   }
 
   #attemptLoan(): Uint8Array | null | typeof AGAIN {
     if (this.#loan !== undefined)
       throw invalidState('receiveView(): a viewed message is still lent out (release() it first)');
-    if (!this.#next()) return this.#ended() ? null : AGAIN;
+    if (!this.#next(this.#words[W.head]!)) return this.#ended() ? null : AGAIN;
     const view = this.#window(HEADER_BYTES + this.#recordStart, this.#recordLength);
     this.#loan = { view, next: this.#recordNext };
     return view;
@@ -1296,6 +1524,27 @@ export class Channel implements Disposable {
     }
     return waitingFor;
   }
+}
+
+/** The messages of one sendMany() call, and how many of them (from the first) are sent. */
+interface Batch {
+  messages: Uint8Array[];
+  sent: number;
+}
+
+// The error of a send-many call that failed partway, saying how many of its messages went out.
+function withSent(error: unknown, sent: number): unknown {
+  if (error instanceof Error)
+    Object.defineProperty(error, 'sent', { value: sent, enumerable: true, configurable: true });
+  return error;
+}
+
+// receiveInto()'s target as bytes: the view's own range of its buffer.
+function intoTarget(target: unknown): Uint8Array {
+  if (target instanceof Uint8Array) return target;
+  if (!ArrayBuffer.isView(target))
+    throw invalidArgType('target', 'an ArrayBufferView (a Buffer, TypedArray or DataView)', target);
+  return new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
 }
 
 // Resolves in the check phase of the event loop's next turn, after the I/O that was due.

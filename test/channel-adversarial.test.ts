@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MessageChannel, Worker } from 'node:worker_threads';
+import fc from 'fast-check';
 import { Channel, LENT_VIEW_GUARD } from '../src/channel.js';
 import { MemoryFile } from '../src/index.js';
 import { constants, native } from '../src/native.js';
@@ -335,5 +336,67 @@ describe('Channel windows and threads (adversarial)', () => {
     assert.deepEqual(await Promise.all(exited), [0, 0, 0]);
     assert.equal(kept!.length, 0);
     await assert.rejects(channel.receive({ timeout: 30_000 }), { code: 'EPIPE' });
+  });
+});
+
+describe('Channel batches (model)', () => {
+  // Any mix of single and batched sends and receives, from any starting index (across the 2^32 wrap too),
+  // behaves as one FIFO queue: each message received once, intact, in the order sent; a batch send takes
+  // a prefix of its list; a too-small receiveInto() target leaves the message where it was.
+  test('trySend/trySendMany/tryReceive/tryReceiveMany/tryReceiveInto interleaved: one FIFO, nothing lost or doubled', () => {
+    const size = fc.integer({ min: 0, max: 1000 });
+    const operation = fc.oneof(
+      fc.record({ op: fc.constant('send' as const), size }),
+      fc.record({ op: fc.constant('sendMany' as const), sizes: fc.array(size, { maxLength: 8 }) }),
+      fc.record({ op: fc.constant('receive' as const) }),
+      fc.record({ op: fc.constant('receiveMany' as const), max: fc.integer({ min: 1, max: 6 }) }),
+      fc.record({ op: fc.constant('receiveInto' as const), room: fc.integer({ min: 0, max: 1000 }) }),
+    );
+    const start = fc.oneof(fc.constant(0), fc.integer({ min: -5000, max: -1 }), fc.integer());
+    fc.assert(
+      fc.property(start, fc.array(operation, { maxLength: 60 }), (index, operations) => {
+        using producer = Channel.create({ capacity: 4096, maxMessageSize: 1000 });
+        using consumer = Channel.fromFd(dup(producer));
+        using raw = rawWords(producer);
+        // Indices are multiples of 4 (records are padded to 4 bytes).
+        Atomics.store(raw.words, HEAD, index & ~3);
+        Atomics.store(raw.words, TAIL, index & ~3);
+        const queue: Buffer[] = [];
+        let serial = 0;
+        const next = (n: number) => Buffer.alloc(n, ++serial & 255);
+        for (const step of operations) {
+          if (step.op === 'send') {
+            const message = next(step.size);
+            if (producer.trySend(message)) queue.push(message);
+          } else if (step.op === 'sendMany') {
+            const list = step.sizes.map(next);
+            const sent = producer.trySendMany(list);
+            assert.ok(sent >= 0 && sent <= list.length);
+            queue.push(...list.slice(0, sent));
+          } else if (step.op === 'receive') {
+            const received = consumer.tryReceive();
+            if (queue.length === 0) assert.equal(received, null);
+            else assert.ok(received!.equals(queue.shift()!));
+          } else if (step.op === 'receiveMany') {
+            const received = consumer.tryReceiveMany(step.max)!;
+            assert.equal(received.length, Math.min(step.max, queue.length));
+            for (const message of received) assert.ok(message.equals(queue.shift()!));
+          } else {
+            const target = Buffer.alloc(step.room, 0xee);
+            if (queue.length > 0 && queue[0]!.length > step.room) {
+              assert.throws(() => consumer.tryReceiveInto(target), { code: 'EMSGSIZE' });
+              continue;
+            }
+            const length = consumer.tryReceiveInto(target);
+            if (queue.length === 0) assert.equal(length, null);
+            else assert.ok(target.subarray(0, length!).equals(queue.shift()!));
+          }
+        }
+        const rest = consumer.tryReceiveMany(1000)!;
+        assert.equal(rest.length, queue.length);
+        rest.forEach((message, i) => assert.ok(message.equals(queue[i]!)));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
