@@ -717,8 +717,9 @@ export function renderTables(
 
 export function formatTargetValue(t: Target, value: number | null): string {
   if (value === null) return '—';
-  if (t.unit === 'MB') return `${value.toFixed(2)} MB`;
-  if (t.unit === 'ms') return `${value >= 10 ? value.toFixed(1) : value.toFixed(2)} ms`;
+  const unit = t.unit ?? (t.id === 'heap' ? 'MB' : undefined); // version 1 results have no unit
+  if (unit === 'MB') return `${value.toFixed(2)} MB`;
+  if (unit === 'ms') return `${value >= 10 ? value.toFixed(1) : value.toFixed(2)} ms`;
   return formatRatio(value);
 }
 
