@@ -47,7 +47,7 @@ const HELP = `unipc bench — every IPC mechanism between two processes, next to
 
 Usage: unipc bench [options]
 
-  --quick              small counts: the whole run in under a minute
+  --quick              small counts and two repetitions: a few minutes
   --only <text>        only the cases whose id starts with <text> or whose label contains it
                        (case-insensitive; comma-separated, repeatable), e.g. c/,channel
   --json <path>        where to write the results (default: bench/results/latest.json when run in a
