@@ -5,7 +5,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES, type Kind } from '../src/bench/plan.js';
-import { figureOf, formatRatio, formatValue, type Measurement, type Target } from '../src/bench/report.js';
+import {
+  figureOf,
+  formatComparison,
+  formatTargetValue,
+  formatValue,
+  type Measurement,
+  type Target,
+} from '../src/bench/report.js';
 
 const file = process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 const results = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -20,12 +27,23 @@ const figure = (id: string, kind: Kind, placement = 'cross-CPU') => {
 const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
 
 const { machine } = results;
-const load = machine.loadAverage.start.map((x: number) => x.toFixed(1)).join(', ');
+// Version 1 results (before repetitions) kept the load average under machine.loadAverage.
+const loadStart: number[] = machine.load?.start ?? machine.loadAverage.start;
+const load = loadStart.map((x: number) => x.toFixed(1)).join(', ');
+const pair = machine.crossCpuPair;
+const floor = results.spinFloor;
+const floorText = (f: { median: number } | null) => (f === null ? '—' : `${f.median.toFixed(2)} µs`);
 console.log(
   `Run of ${results.date.slice(0, 10)} (\`${results.command}\`, committed as \`bench/results/latest.json\`): ` +
-    `${machine.cpu}, ${machine.cores} CPUs${machine.virtualized ? ' (a VM)' : ''}, ${machine.kernel}, Node ${machine.node}; ` +
-    `load average ${load} at the start, ${results.durationSeconds.toFixed(0)} s.`,
+    `${machine.cpu}, ${machine.cpus ?? machine.cores} CPUs${machine.virtualized ? ' (a VM)' : ''}` +
+    `${pair?.sameCore === false ? ' on separate cores' : pair?.sameCore === true ? ', hyperthreads of one core' : ''}, ` +
+    `${machine.kernel}, Node ${machine.node}; load average ${load} at the start` +
+    `${machine.load?.otherCpuShare == null ? '' : `, other processes ${(machine.load.otherCpuShare * 100).toFixed(0)}% of the CPUs during the run`}` +
+    `${floor === undefined ? '' : `; spin floor ${floorText(floor.before)} before, ${floorText(floor.after)} after`}` +
+    `${results.repetitions === undefined ? '' : `; medians of ${results.repetitions.count} interleaved repetitions`}` +
+    `, ${results.durationSeconds.toFixed(0)} s.`,
 );
+for (const flag of results.flags ?? []) console.log(`\n**Flagged:** ${flag}.`);
 console.log();
 
 const ids = [
@@ -59,16 +77,31 @@ for (const id of ids) {
 }
 console.log();
 
-console.log(row(['target', 'this run', 'needed', 'met']));
-console.log(row(['---', '---:', '---:', '---']));
-for (const t of results.targets as Target[]) {
-  const value = t.value === null ? '—' : t.id === 'heap' ? `${t.value.toFixed(2)} MB` : formatRatio(t.value);
+const targetRows = (group: string) => {
+  console.log(row([group === 'tails' ? 'tail' : 'target', 'worst repetition', 'median', 'needed', 'met']));
+  console.log(row(['---', '---:', '---:', '---:', '---']));
+  for (const t of (results.targets as Target[]).filter((x) => (x.group ?? 'figures') === group)) {
+    console.log(
+      row([
+        t.description,
+        formatTargetValue(t, t.value),
+        formatTargetValue(t, t.median ?? t.value),
+        formatComparison(t),
+        t.met === null ? 'not measured' : t.met ? 'yes' : '**no**',
+      ]),
+    );
+  }
+};
+targetRows('figures');
+if ((results.targets as Target[]).some((t) => t.group === 'tails')) {
+  console.log();
+  targetRows('tails');
+}
+const unstable: Array<{ case: string; kind: string; placement: string; spread: number }> =
+  results.repetitions?.unstable ?? [];
+if (unstable.length > 0) {
+  console.log();
   console.log(
-    row([
-      t.description,
-      value,
-      `${t.comparison === '<=' ? '≤' : '≥'} ${t.threshold}`,
-      t.met === null ? 'not measured' : t.met ? 'yes' : '**no**',
-    ]),
+    `Unstable (spread over ${results.repetitions.unstableSpread * 100}%): ${unstable.map((u) => `${u.case} ${u.kind} ${u.placement} ${(u.spread * 100).toFixed(0)}%`).join(', ')}.`,
   );
 }

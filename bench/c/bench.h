@@ -4,7 +4,7 @@
  *   <program> <mechanism> rtt  <client cpu> <server cpu> <size> <round trips> <warm-up> [extra]
  *   <program> <mechanism> tput <client cpu> <server cpu> <size> <messages> <warm-up> [extra]
  * rtt: the client times every round trip of a `size`-byte message (the server sends it back) with one
- * clock read per sample, and prints {"median":µs,"p99":µs,"samples":n}.
+ * clock read per sample, and prints {"median":µs,"p99":µs,"p999":µs,"max":µs,"samples":n}.
  * tput: the client sends `messages` messages of `size` bytes, the server receives them all and answers
  * with one acknowledgement; the client times from its first send to that acknowledgement and prints
  * {"seconds":s,"messages":n,"bytes":n}. A warm-up run of the same kind, untimed, comes first.
@@ -82,7 +82,8 @@ static int compare_doubles(const void *a, const void *b) {
 /* samples[i] is the time of round trip i in µs. */
 static inline void report_rtt(double *samples, long n) {
   qsort(samples, (size_t)n, sizeof *samples, compare_doubles);
-  printf("{\"median\":%.4f,\"p99\":%.4f,\"samples\":%ld}\n", samples[n / 2], samples[(long)(n * 0.99)], n);
+  printf("{\"median\":%.4f,\"p99\":%.4f,\"p999\":%.4f,\"max\":%.4f,\"samples\":%ld}\n", samples[n / 2],
+         samples[(long)(n * 0.99)], samples[(long)(n * 0.999)], samples[n - 1], n);
 }
 
 static inline void report_tput(double seconds, long messages, size_t size) {

@@ -18,6 +18,8 @@ import {
   type CaseDef,
   CHANNEL_SPIN,
   type Counts,
+  FLOOR_CASE,
+  FLOOR_MOVED,
   FULL_COUNTS,
   KINDS,
   type Kind,
@@ -25,16 +27,27 @@ import {
   PLACEMENT_CPUS,
   phasesOf,
   QUICK_COUNTS,
+  REPETITIONS,
   ringCapacity,
+  UNSTABLE_SPREAD,
 } from './plan.js';
-import { type HeapRun, type Measurement, ratios, renderTables, targets } from './report.js';
+import {
+  aggregate,
+  type HeapRun,
+  type Measurement,
+  type RawMeasurement,
+  type RoundTripStats,
+  ratios,
+  renderTables,
+  targets,
+} from './report.js';
 import { renderSvg } from './svg.js';
 
 const HELP = `unipc bench — every IPC mechanism between two processes, next to C and Node's own
 
 Usage: unipc bench [options]
 
-  --quick              small counts: the whole run in under a minute
+  --quick              small counts and two repetitions: a few minutes
   --only <text>        only the cases whose id starts with <text> or whose label contains it
                        (case-insensitive; comma-separated, repeatable), e.g. c/,channel
   --json <path>        where to write the results (default: bench/results/latest.json when run in a
@@ -45,6 +58,9 @@ Usage: unipc bench [options]
   --messages <n>       64-byte messages per throughput figure
   --mebibytes <n>      MiB per 64 KiB and 1 MiB throughput figure
   --heap-messages <n>  messages of the zero-copy heap-stability run
+  --repetitions <n>    runs of every figure, interleaved (every case once, then again…); the median is
+                       reported with its spread, targets are judged on the worst (default ${REPETITIONS.full},
+                       with --quick ${REPETITIONS.quick})
   -h, --help           show this text
 `;
 
@@ -61,9 +77,15 @@ interface CaseResult {
   family: string;
   note?: string;
   notMeasured: Record<string, string>;
-  /** Wall-clock time of the case, process start-up and compilation included. */
+  /** Wall-clock time of the case over all repetitions, process start-up and compilation included. */
   seconds?: number;
+  /** Repetitions that ran to their end. */
+  repetitionsCompleted: number;
+  /** The first failure; every failure is in `errors`. */
   error?: string;
+  errors?: Array<{ repetition: number; error: string }>;
+  /** Why the case did not run at all (an API it needs is missing from this build). */
+  skipped?: string;
 }
 
 class Cancelled extends Error {}
@@ -205,8 +227,9 @@ async function runCCase(
   counts: Counts,
   progress: Progress,
   timeoutMs: number,
-): Promise<Measurement[]> {
-  const out: Measurement[] = [];
+  repetition: number,
+): Promise<RawMeasurement[]> {
+  const out: RawMeasurement[] = [];
   if (def.memcpy !== undefined) {
     const binary = tools.binaries.get('memcpy_bandwidth')!;
     const kinds = (['tput64k', 'tput1m'] as const).filter((kind) => def.skip?.[kind] === undefined);
@@ -215,57 +238,69 @@ async function runCCase(
       const chunkKiB = KINDS[kind].size / 1024;
       const args = ['-c', '0', binary, String(counts.memcpyMebibytes), String(chunkKiB), String(def.memcpy.windowMiB)];
       const result = (await runJson('taskset', args, timeoutMs)) as { shared: number };
-      out.push({ case: def.id, kind, placement: 'one CPU', gigabytesPerSecond: result.shared });
+      out.push({ case: def.id, kind, placement: 'one CPU', repetition, gigabytesPerSecond: result.shared });
     }
     return out;
   }
-  const c = def.c!;
   const phases = phasesOf(def, counts);
   for (const [i, phase] of phases.entries()) {
     progress.phase(phaseText(phase, i, phases.length));
-    const cpus = PLACEMENT_CPUS[phase.placement];
-    const kind = phase.kind as Kind;
-    const args = [
-      c.mechanism,
-      KINDS[kind].rtt ? 'rtt' : 'tput',
-      String(cpus.client),
-      String(cpus.server),
-      String(phase.size),
-      String(phase.count),
-      String(phase.warmup),
-    ];
-    let queue: MessageQueue | undefined;
-    if (c.queue) {
-      queue = MessageQueue.get(IPC_PRIVATE, { create: true });
-      live.sysv.push({ kind: 'msg', id: queue.id });
-      args.push(String(queue.id));
-    } else if (c.extra !== undefined) {
-      args.push(c.extra(phase.size));
-    }
-    try {
-      const result = await runJson(tools.binaries.get(c.program)!, args, timeoutMs);
-      out.push(toMeasurement(def.id, phase, result));
-    } finally {
-      if (queue !== undefined) {
-        removeSysv({ kind: 'msg', id: queue.id });
-        live.sysv = live.sysv.filter((o) => o.id !== queue!.id);
-      }
-    }
+    out.push(await runCPhase(def, phase, tools, timeoutMs, repetition));
   }
   return out;
 }
 
-function toMeasurement(id: string, phase: Phase, result: unknown): Measurement {
+/** One phase of a C reference: one run of its program. */
+async function runCPhase(
+  def: CaseDef,
+  phase: Phase,
+  tools: CTools,
+  timeoutMs: number,
+  repetition: number,
+): Promise<RawMeasurement> {
+  const c = def.c!;
+  const cpus = PLACEMENT_CPUS[phase.placement];
+  const kind = phase.kind as Kind;
+  const args = [
+    c.mechanism,
+    KINDS[kind].rtt ? 'rtt' : 'tput',
+    String(cpus.client),
+    String(cpus.server),
+    String(phase.size),
+    String(phase.count),
+    String(phase.warmup),
+  ];
+  let queue: MessageQueue | undefined;
+  if (c.queue) {
+    queue = MessageQueue.get(IPC_PRIVATE, { create: true });
+    live.sysv.push({ kind: 'msg', id: queue.id });
+    args.push(String(queue.id));
+  } else if (c.extra !== undefined) {
+    args.push(c.extra(phase.size));
+  }
+  try {
+    const result = await runJson(tools.binaries.get(c.program)!, args, timeoutMs);
+    return toMeasurement(def.id, phase, result, repetition);
+  } finally {
+    if (queue !== undefined) {
+      removeSysv({ kind: 'msg', id: queue.id });
+      live.sysv = live.sysv.filter((o) => o.id !== queue!.id);
+    }
+  }
+}
+
+function toMeasurement(id: string, phase: Phase, result: unknown, repetition: number): RawMeasurement {
   const kind = phase.kind as Kind;
   if (KINDS[kind].rtt) {
-    const { median, p99, samples } = result as { median: number; p99: number; samples: number };
-    return { case: id, kind, placement: phase.placement, median, p99, samples };
+    const { median, p99, p999, max, samples } = result as RoundTripStats;
+    return { case: id, kind, placement: phase.placement, repetition, median, p99, p999, max, samples };
   }
   const { seconds, messages, bytes } = result as { seconds: number; messages: number; bytes: number };
   return {
     case: id,
     kind,
     placement: phase.placement,
+    repetition,
     seconds,
     messages,
     bytes,
@@ -278,7 +313,7 @@ function toMeasurement(id: string, phase: Phase, result: unknown): Measurement {
 // Node cases: a client and a server process per case
 
 interface NodeCaseOutcome {
-  measurements: Measurement[];
+  measurements: RawMeasurement[];
   heap?: HeapRun;
 }
 
@@ -294,6 +329,7 @@ async function runNodeCase(
   progress: Progress,
   timeoutMs: number,
   heapRun: boolean,
+  repetition: number,
 ): Promise<NodeCaseOutcome> {
   const { mechanism } = def.node!;
   const phases = phasesOf(def, counts);
@@ -338,7 +374,7 @@ async function runNodeCase(
         } = message.result as { client: HeapFigures; server: HeapFigures; seconds: number; messages: number };
         outcome.heap = { messages, seconds, client: c, server: s };
       } else {
-        outcome.measurements.push(toMeasurement(def.id, phase, message.result));
+        outcome.measurements.push(toMeasurement(def.id, phase, message.result, repetition));
       }
     } else if (message.phase !== undefined) {
       progress.phase(phaseText(phases[message.phase]!, message.phase, phases.length));
@@ -380,23 +416,121 @@ async function runNodeCase(
 
 // ---------------------------------------------------------------------------------------------------
 
-function machine(): Record<string, unknown> {
-  let flags = '';
+const readText = (file: string): string | undefined => {
   try {
-    flags = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
+    return fs.readFileSync(file, 'utf8').trim();
   } catch {
-    // not Linux's /proc: leave it out
+    return undefined; // not Linux's /proc or /sys: left out
   }
+};
+
+export interface CpuTopology {
+  cpu: number;
+  coreId: number | null;
+  packageId: number | null;
+  threadSiblings: string | null;
+}
+
+/** The host as this run sees it: CPU model, CPUs and their topology, kernel, Node. */
+function machine() {
+  const cpuinfo = readText('/proc/cpuinfo') ?? '';
+  const field = (name: string) => cpuinfo.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm'))?.[1]?.trim();
+  const flags = field('flags') ?? '';
+  const online = readText('/sys/devices/system/cpu/online') ?? null;
+  const topology: CpuTopology[] = [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync('/sys/devices/system/cpu').filter((name) => /^cpu\d+$/.test(name));
+  } catch {
+    // no sysfs
+  }
+  for (const name of names.sort((x, y) => Number(x.slice(3)) - Number(y.slice(3)))) {
+    const dir = `/sys/devices/system/cpu/${name}/topology`;
+    const number = (file: string) => {
+      const text = readText(`${dir}/${file}`);
+      return text === undefined ? null : Number(text);
+    };
+    topology.push({
+      cpu: Number(name.slice(3)),
+      coreId: number('core_id'),
+      packageId: number('physical_package_id'),
+      threadSiblings: readText(`${dir}/thread_siblings_list`) ?? null,
+    });
+  }
+  const cores = new Set(topology.map((t) => `${t.packageId}:${t.coreId}`));
+  const { client, server } = PLACEMENT_CPUS['cross-CPU'];
+  const a = topology.find((t) => t.cpu === client);
+  const b = topology.find((t) => t.cpu === server);
+  const siblings = (list: string | null | undefined, cpu: number) =>
+    (list ?? '').split(',').some((range) => {
+      const [low, high = low] = range.split('-').map(Number);
+      return low !== undefined && high !== undefined && cpu >= low && cpu <= high;
+    });
   return {
-    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cpu: field('model name') ?? os.cpus()[0]?.model.trim() ?? 'unknown',
+    vendor: field('vendor_id') ?? null,
+    cpuFamily: field('cpu family') ?? null,
+    cpuModel: field('model') ?? null,
+    stepping: field('stepping') ?? null,
+    microcode: field('microcode') ?? null,
+    /** CPUs this process may run on (affinity). */
     cores: os.availableParallelism(),
+    /** CPUs the kernel has online. */
+    cpus: os.cpus().length,
+    online,
+    physicalCores: cores.size || null,
+    packages: new Set(topology.map((t) => t.packageId)).size || null,
+    topology,
+    /** The two CPUs of the cross-CPU figures: separate cores, or hyperthreads of one core. */
+    crossCpuPair: {
+      client,
+      server,
+      sameCore: a === undefined || b === undefined ? null : siblings(a.threadSiblings, server),
+      samePackage: a === undefined || b === undefined ? null : a.packageId === b.packageId,
+    },
     virtualized: / hypervisor( |$)/.test(flags),
     kernel: `${os.type()} ${os.release()}`,
+    kernelVersion: os.version(),
     arch: process.arch,
     node: process.version,
+    v8: process.versions.v8,
     memoryBytes: os.totalmem(),
   };
 }
+
+/**
+ * CPU time from /proc: the whole machine's (busy, steal, total; clock ticks) and this process tree's
+ * (its own and its reaped children's: every process of the benchmark is reaped by the end).
+ */
+function cpuTimes(): { busy: number; steal: number; total: number; own: number } | undefined {
+  const stat = readText('/proc/stat')?.split('\n')[0];
+  const self = readText('/proc/self/stat');
+  if (stat === undefined || self === undefined || !stat.startsWith('cpu ')) return undefined;
+  // user nice system idle iowait irq softirq steal (guest time is counted in user already)
+  const [user, nice, system, idle, iowait, irq, softirq, steal = 0] = stat.split(/\s+/).slice(1).map(Number);
+  // After the command's closing parenthesis: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+  const fields = self
+    .slice(self.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  const own = fields[11]! + fields[12]! + fields[13]! + fields[14]!;
+  const busy = user! + nice! + system! + irq! + softirq!;
+  return { busy, steal, total: busy + idle! + iowait! + steal, own };
+}
+
+/** Load of the machine during the run besides the benchmark's own processes. */
+function loadDuring(
+  start: ReturnType<typeof cpuTimes>,
+  end: ReturnType<typeof cpuTimes>,
+): { otherCpuShare: number; stealShare: number } | null {
+  if (start === undefined || end === undefined || end.total <= start.total) return null;
+  const total = end.total - start.total;
+  const others = end.busy - start.busy - (end.own - start.own);
+  return { otherCpuShare: Math.max(0, others) / total, stealShare: (end.steal - start.steal) / total };
+}
+
+/** The machine counts as loaded when the 1-minute load average at the start, or others' share of the CPUs during the run, is above these. */
+const LOADED = { loadAverage: 0.5, otherCpuShare: 0.1 };
 
 // Results go where the command runs: bench/results/latest.json when that is a checkout's own directory
 // (npm run bench), ./unipc-bench.json anywhere else, never into the package from somewhere else.
@@ -424,6 +558,7 @@ const BENCH_OPTIONS = {
   messages: { type: 'string' },
   mebibytes: { type: 'string' },
   'heap-messages': { type: 'string' },
+  repetitions: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -459,7 +594,9 @@ export async function bench(argv: string[]): Promise<number> {
   }
   const base = values.quick ? QUICK_COUNTS : FULL_COUNTS;
   let counts: Counts;
+  let repetitions: number;
   try {
+    repetitions = positive(values.repetitions, 'repetitions') ?? (values.quick ? REPETITIONS.quick : REPETITIONS.full);
     counts = {
       roundTrips: positive(values['round-trips'], 'round-trips') ?? base.roundTrips,
       messages: positive(values.messages, 'messages') ?? base.messages,
@@ -495,56 +632,168 @@ export async function bench(argv: string[]): Promise<number> {
 
   const started = new Date();
   const load = { start: os.loadavg() };
-  const progress = new Progress(selected.length);
-  const needsC = selected.some((c) => c.family === 'c');
-  const tools = needsC ? compileC() : 'not selected';
+  const cpuStart = cpuTimes();
+  const tools = compileC(); // the spin floor is measured around every run, whatever the cases
+  // Every case that can run with this build; the others are reported as skipped, with why.
+  const unavailable: Record<string, string> = {};
+  for (const def of selected) {
+    const why = def.node === undefined ? undefined : MECHANISMS[def.node.mechanism]?.unavailable?.();
+    if (why !== undefined) unavailable[def.id] = why;
+  }
+  const runnable = selected.filter((def) => unavailable[def.id] === undefined);
+  const floorDef = CASES.find((c) => c.id === FLOOR_CASE)!;
+  const progress = new Progress(runnable.length * repetitions + 2);
   // Generous: a case never takes minutes unless something is stuck.
   const timeoutMs = values.quick ? 60_000 : 300_000;
-  const measurements: Measurement[] = [];
-  const results: CaseResult[] = [];
+  const raw: RawMeasurement[] = [];
+  const results: CaseResult[] = selected.map((def) => {
+    const notMeasured: Record<string, string> = { ...def.skip };
+    if (def.noSameCpu !== undefined) notMeasured['same-CPU round trips'] = def.noSameCpu;
+    return {
+      id: def.id,
+      label: def.label,
+      family: def.family,
+      note: def.note,
+      notMeasured,
+      seconds: 0,
+      repetitionsCompleted: 0,
+      skipped: unavailable[def.id],
+    };
+  });
   let heap: HeapRun | undefined;
-  const heapCase = selected.find((c) => c.id === 'unipc/channel-zero-copy');
-  try {
-    for (const def of selected) {
-      progress.case(def.label);
-      const notMeasured: Record<string, string> = { ...def.skip };
-      if (def.noSameCpu !== undefined) notMeasured['same-CPU round trips'] = def.noSameCpu;
-      const result: CaseResult = { id: def.id, label: def.label, family: def.family, note: def.note, notMeasured };
-      results.push(result);
-      const caseStart = performance.now();
-      try {
-        if (def.family === 'c') {
-          if (typeof tools === 'string') throw new Error(`C references not run: ${tools}`);
-          measurements.push(...(await runCCase(def, tools, counts, progress, timeoutMs)));
-        } else {
-          const outcome = await runNodeCase(def, counts, progress, timeoutMs, def === heapCase);
-          measurements.push(...outcome.measurements);
-          if (outcome.heap !== undefined) heap = outcome.heap;
-        }
-      } catch (error) {
-        if (error instanceof Cancelled) throw error;
-        result.error = error instanceof Error ? error.message : String(error);
-        progress.done();
-        process.stderr.write(`unipc bench: ${def.id}: ${result.error}\n`);
-      }
-      result.seconds = Math.round(performance.now() - caseStart) / 1000;
+  const heapCase = runnable.find((c) => c.id === 'unipc/channel-zero-copy');
+  // The C spin floor, 8 B cross-CPU round trips, before the first case and after the last.
+  const floor = async (when: 'before' | 'after'): Promise<RoundTripStats | string> => {
+    progress.case(`${floorDef.label}: the spin floor, ${when} the run`);
+    if (typeof tools === 'string') return `not measured: ${tools}`;
+    const phase = phasesOf(floorDef, counts).find((p) => p.kind === 'rtt8' && p.placement === 'cross-CPU')!;
+    try {
+      const { median, p99, p999, max, samples } = await runCPhase(floorDef, phase, tools, timeoutMs, 0);
+      return { median: median!, p99: p99!, p999: p999!, max: max!, samples: samples! };
+    } catch (error) {
+      if (error instanceof Cancelled) throw error;
+      progress.done();
+      const message = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`unipc bench: spin floor ${when}: ${message}\n`);
+      return `failed: ${message}`;
     }
+  };
+  let floorBefore: RoundTripStats | string;
+  let floorAfter: RoundTripStats | string;
+  try {
+    floorBefore = await floor('before');
+    // Interleaved: every case once, then every case again, so that a change of the host between
+    // repetitions (the vCPUs moved) shows in all cases alike, as a spread, not in some cases only.
+    for (let repetition = 0; repetition < repetitions; repetition++) {
+      for (const def of runnable) {
+        const result = results.find((r) => r.id === def.id)!;
+        progress.case(repetitions > 1 ? `${def.label} (repetition ${repetition + 1}/${repetitions})` : def.label);
+        const caseStart = performance.now();
+        try {
+          if (def.family === 'c') {
+            if (typeof tools === 'string') throw new Error(`C references not run: ${tools}`);
+            raw.push(...(await runCCase(def, tools, counts, progress, timeoutMs, repetition)));
+          } else {
+            const heapRun = def === heapCase && repetition === 0;
+            const outcome = await runNodeCase(def, counts, progress, timeoutMs, heapRun, repetition);
+            raw.push(...outcome.measurements);
+            if (outcome.heap !== undefined) heap = outcome.heap;
+          }
+          result.repetitionsCompleted++;
+        } catch (error) {
+          if (error instanceof Cancelled) throw error;
+          const message = error instanceof Error ? error.message : String(error);
+          result.error ??= message;
+          result.errors = [...(result.errors ?? []), { repetition, error: message }];
+          progress.done();
+          process.stderr.write(`unipc bench: ${def.id} (repetition ${repetition + 1}): ${message}\n`);
+        }
+        result.seconds = Math.round((result.seconds ?? 0) * 1000 + performance.now() - caseStart) / 1000;
+      }
+    }
+    floorAfter = await floor('after');
   } finally {
     progress.done();
     if (typeof tools !== 'string' && tools.temporary) fs.rmSync(tools.dir, { recursive: true, force: true });
   }
 
+  const measurements: Measurement[] = aggregate(raw, repetitions, UNSTABLE_SPREAD);
   const ratioList = ratios(measurements);
-  const targetList = targets(measurements, heap);
+  const targetList = targets(measurements, heap, repetitions, unavailable);
   const machineInfo = machine();
+  const during = loadDuring(cpuStart, cpuTimes());
+  const loadEnd = os.loadavg();
+  const loaded =
+    load.start[0]! > LOADED.loadAverage || (during !== null && during.otherCpuShare > LOADED.otherCpuShare);
+  const spinFloor = (() => {
+    const before = typeof floorBefore === 'string' ? null : floorBefore;
+    const after = typeof floorAfter === 'string' ? null : floorAfter;
+    const change =
+      before === null || after === null
+        ? null
+        : Math.max(before.median, after.median) / Math.min(before.median, after.median) - 1;
+    return {
+      case: FLOOR_CASE,
+      kind: 'rtt8',
+      placement: 'cross-CPU',
+      before,
+      after,
+      /** max ÷ min of the two medians, − 1. */
+      change,
+      threshold: FLOOR_MOVED,
+      moved: change === null ? null : change > FLOOR_MOVED,
+      note:
+        [
+          typeof floorBefore === 'string' ? `before: ${floorBefore}` : undefined,
+          typeof floorAfter === 'string' ? `after: ${floorAfter}` : undefined,
+        ]
+          .filter(Boolean)
+          .join('; ') || undefined,
+    };
+  })();
+  const unstable = measurements.filter((m) => m.unstable);
+  // What makes this run's figures doubtful, in words: also in the report's header.
+  const flags: string[] = [];
+  if (spinFloor.moved === true)
+    flags.push(
+      `spin floor moved: ${spinFloor.before!.median.toFixed(2)} µs before, ${spinFloor.after!.median.toFixed(2)} µs after (${(spinFloor.change! * 100).toFixed(0)}% > ${FLOOR_MOVED * 100}%): the vCPUs moved on the host during the run`,
+    );
+  if (spinFloor.moved === null) flags.push('spin floor not measured before and after');
+  if (loaded)
+    flags.push(
+      `machine loaded: load average ${load.start[0]!.toFixed(2)} at the start${during === null ? '' : `, others used ${(during.otherCpuShare * 100).toFixed(0)}% of the CPUs during the run`}`,
+    );
+  if (unstable.length > 0)
+    flags.push(
+      `${unstable.length} unstable figure${unstable.length === 1 ? '' : 's'} (spread > ${UNSTABLE_SPREAD * 100}%)`,
+    );
   const document = {
-    version: 1,
+    version: 2,
     date: started.toISOString(),
     durationSeconds: (Date.now() - started.getTime()) / 1000,
     quick: values.quick === true,
     command:
       argv.length === 0 ? invocation : `${invocation}${invocation.startsWith('npm') ? ' --' : ''} ${argv.join(' ')}`,
-    machine: { ...machineInfo, loadAverage: { ...load, end: os.loadavg() } },
+    machine: {
+      ...machineInfo,
+      load: {
+        start: load.start,
+        end: loadEnd,
+        otherCpuShare: during?.otherCpuShare ?? null,
+        stealShare: during?.stealShare ?? null,
+        loaded,
+        rule: `loaded when the 1-minute load average at the start exceeds ${LOADED.loadAverage} or other processes used more than ${LOADED.otherCpuShare * 100}% of the CPUs' time during the run (from /proc/stat, less this process tree's own CPU time)`,
+      },
+    },
+    spinFloor,
+    repetitions: {
+      count: repetitions,
+      order: 'interleaved: every case once, then every case again',
+      unstableSpread: UNSTABLE_SPREAD,
+      spread: '(max − min) ÷ median of the figure across the repetitions',
+      unstable: unstable.map((m) => ({ case: m.case, kind: m.kind, placement: m.placement, spread: m.spread })),
+    },
+    flags,
     settings: {
       counts,
       warmup: 'a tenth of the count (for round trips at least 1000), untimed, before each figure',
@@ -553,12 +802,15 @@ export async function bench(argv: string[]): Promise<number> {
         'same-CPU': PLACEMENT_CPUS['same-CPU'],
         'one CPU': { cpu: 0, note: 'memcpy, a single process' },
       },
-      roundTrip: 'one clock read per round trip; median and p99 of the samples, µs',
+      roundTrip:
+        'one clock read per round trip; median, p99, p99.9 and max of the samples, µs; each the median across repetitions',
       throughput: "timed at the sender from its first send to the receiver's acknowledgement of the last message",
       ringCapacities: Object.fromEntries(Object.values(KINDS).map((k) => [k.size, ringCapacity(k.size)])),
       channelSpin: CHANNEL_SPIN,
       bestC:
         'ratios divide by the best C figure of the same kind and placement among the two-process references (memcpy has a target of its own)',
+      targets:
+        'judged in every repetition on figures of that repetition; value is the worst repetition, met only if met in every one',
     },
     cases: results,
     measurements,
@@ -569,14 +821,39 @@ export async function bench(argv: string[]): Promise<number> {
   fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
   fs.writeFileSync(jsonPath, `${JSON.stringify(document, null, 2)}\n`);
   const shown = selected.filter((def) => measurements.some((m) => m.case === def.id));
+  const floorText = (f: RoundTripStats | null) => (f === null ? '—' : `${f.median.toFixed(2)} µs`);
+  const hostLine = `${machineInfo.cpu}, ${machineInfo.cpus} CPUs${machineInfo.virtualized ? ' (a VM)' : ''}, ${machineInfo.kernel}, Node ${machineInfo.node}`;
   if (!values['no-chart']) {
-    const subtitle = `${machineInfo.cpu}, ${machineInfo.cores} CPUs, ${machineInfo.kernel}, Node ${machineInfo.node}; ${started.toISOString().slice(0, 10)}${values.quick ? ' (--quick)' : ''}`;
+    const subtitle = `${hostLine}; spin floor ${floorText(spinFloor.before)} → ${floorText(spinFloor.after)}; median of ${repetitions}; ${started.toISOString().slice(0, 10)}${values.quick ? ' (--quick)' : ''}${flags.length > 0 ? ' — flagged, see JSON' : ''}`;
     fs.writeFileSync(svgPath, renderSvg(shown, measurements, subtitle));
   }
-  process.stdout.write(`${renderTables(measurements, ratioList, targetList, shown)}\n\n`);
-  process.stdout.write(
-    `machine: ${machineInfo.cpu}, ${machineInfo.cores} CPUs, ${machineInfo.kernel}, Node ${machineInfo.node}; load ${load.start.map((x) => x.toFixed(2)).join(' ')}\n`,
-  );
+  const header = [
+    `host: ${hostLine}`,
+    `topology: ${machineInfo.physicalCores ?? '?'} cores in ${machineInfo.packages ?? '?'} package(s), online ${machineInfo.online ?? '?'}; ${machineInfo.topology
+      .map((t) => `cpu${t.cpu} core ${t.coreId} package ${t.packageId} siblings ${t.threadSiblings}`)
+      .join('; ')}; cross-CPU pair ${machineInfo.crossCpuPair.client}/${machineInfo.crossCpuPair.server}: ${
+      machineInfo.crossCpuPair.sameCore === null
+        ? 'unknown'
+        : machineInfo.crossCpuPair.sameCore
+          ? 'hyperthreads of one core'
+          : 'separate cores'
+    }`,
+    `load: ${load.start.map((x) => x.toFixed(2)).join(' ')} at the start, ${loadEnd.map((x) => x.toFixed(2)).join(' ')} at the end${
+      during === null
+        ? ''
+        : `; others used ${(during.otherCpuShare * 100).toFixed(0)}% of the CPUs, steal ${(during.stealShare * 100).toFixed(1)}%`
+    }${loaded ? ' (loaded)' : ''}`,
+    `spin floor (${FLOOR_CASE} 8 B cross-CPU): ${floorText(spinFloor.before)} before, ${floorText(spinFloor.after)} after${
+      spinFloor.change === null
+        ? ''
+        : ` (${(spinFloor.change * 100).toFixed(0)}% apart${spinFloor.moved ? ': MOVED' : ''})`
+    }`,
+    `repetitions: ${repetitions}, interleaved; figures are medians, targets judged on the worst repetition`,
+    ...flags.map((flag) => `FLAG: ${flag}`),
+  ].join('\n');
+  process.stdout.write(`${header}\n\n${renderTables(measurements, ratioList, targetList, shown)}\n\n`);
+  const skippedCases = results.filter((r) => r.skipped !== undefined);
+  for (const r of skippedCases) process.stdout.write(`skipped: ${r.id}: ${r.skipped}\n`);
   process.stdout.write(
     `results: ${path.relative(process.cwd(), jsonPath) || jsonPath}${values['no-chart'] ? '' : `, chart: ${path.relative(process.cwd(), svgPath)}`}\n`,
   );

@@ -37,7 +37,7 @@ import {
   spawn,
   UnixSocket,
 } from '../index.js';
-import { KINDS, ringCapacity } from './plan.js';
+import { BATCH, KINDS, ringCapacity } from './plan.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -80,6 +80,8 @@ export interface Mechanism {
   // `info` is the client's ClientSetup.info after a trip through JSON: each server states the shape its
   // client sent (a method's parameters are bivariant, so a narrower type than unknown is accepted).
   server(info: unknown, fds: number[], ready: () => void): MaybePromise<Endpoint>;
+  /** Why this mechanism cannot run with this build of unipc (an API it needs is missing), if it cannot. */
+  unavailable?(): string | undefined;
 }
 
 const ACK = Buffer.from([1]);
@@ -714,6 +716,64 @@ function channelMechanism(api: 'sync' | 'async' | 'zero-copy', spin?: number): M
   };
 }
 
+/** The batched receive another change adds to Channel; typed here until it lands. */
+interface BatchedChannel {
+  receiveMany(max: number): Promise<Buffer[] | null>;
+}
+const NO_RECEIVE_MANY = 'Channel.prototype.receiveMany does not exist in this build of unipc (the batched receive API)';
+const hasReceiveMany = () =>
+  typeof (Channel.prototype as unknown as Partial<BatchedChannel>).receiveMany === 'function';
+
+// One-way 64 B throughput into a Promise-side consumer that takes what has arrived in batches: the
+// sender calls sendSync, the receiver awaits receiveMany(BATCH). Only the throughput shape is defined.
+function channelBatchedMechanism(): Mechanism {
+  const capacity = ringCapacity(64);
+  const notRoundTrips = (): never => {
+    throw new Error('the batched case measures one-way throughput only');
+  };
+  const endpoint = (out: Channel, into: Channel): Endpoint => ({
+    roundTrips: notRoundTrips,
+    echo: notRoundTrips,
+    stream(message, count) {
+      for (let i = 0; i < count; i++) out.sendSync(message);
+      into.receiveSync() ?? unexpectedEnd();
+    },
+    async sink(_size, count) {
+      const batched = into as unknown as BatchedChannel;
+      for (let received = 0; received < count; ) {
+        const batch = await batched.receiveMany(Math.min(BATCH, count - received));
+        if (batch === null || batch.length === 0) unexpectedEnd();
+        received += batch.length;
+      }
+      await out.send(ACK);
+    },
+    close() {
+      out.close();
+      into.close();
+    },
+  });
+  return {
+    unavailable: () => (hasReceiveMany() ? undefined : NO_RECEIVE_MANY),
+    client() {
+      if (!hasReceiveMany()) throw new Error(NO_RECEIVE_MANY);
+      const there = Channel.create({ capacity, maxMessageSize: capacity / 2 - 8 });
+      const back = Channel.create({ capacity, maxMessageSize: capacity / 2 - 8 });
+      return {
+        info: {},
+        fds: [there.fd, back.fd],
+        connect: async (ready) => {
+          await ready;
+          return endpoint(there, back);
+        },
+      };
+    },
+    server(_info, fds) {
+      if (!hasReceiveMany()) throw new Error(NO_RECEIVE_MANY);
+      return endpoint(Channel.fromFd(fds[1]!), Channel.fromFd(fds[0]!));
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Shared memory and a lock kind: a bounded buffer of fixed slots per direction
 
@@ -1091,6 +1151,7 @@ export const MECHANISMS: Record<string, Mechanism> = {
   'channel-async': channelMechanism('async'),
   'channel-spin': channelMechanism('sync', Infinity),
   'channel-zero-copy': channelMechanism('zero-copy'),
+  'channel-batched': channelBatchedMechanism(),
   'mutex-condition': memfdSlotsMechanism('condition'),
   'futex-semaphore': memfdSlotsMechanism('semaphore'),
   'sysv-semaphore': sysvSemaphoreMechanism,

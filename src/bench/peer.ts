@@ -107,11 +107,14 @@ async function measureHeap(run: () => Promise<void>): Promise<HeapFigures> {
   return { startBytes, endBytes: process.memoryUsage().heapUsed, collections: seen };
 }
 
-function stats(samples: Float64Array): { median: number; p99: number; samples: number } {
+// The same statistics as bench/c/bench.h's report_rtt, taken the same way.
+function stats(samples: Float64Array): { median: number; p99: number; p999: number; max: number; samples: number } {
   const sorted = Float64Array.from(samples).sort();
   return {
     median: sorted[Math.floor(sorted.length / 2)]!,
     p99: sorted[Math.floor(sorted.length * 0.99)]!,
+    p999: sorted[Math.floor(sorted.length * 0.999)]!,
+    max: sorted[sorted.length - 1]!,
     samples: sorted.length,
   };
 }

@@ -59,6 +59,9 @@ const SEQPACKET_1M = 'a 1 MiB seqpacket message exceeds the socket send buffer (
 const NO_STREAM = 'round trips only: a ping-pong reference';
 const SPINNING =
   'both sides busy-wait: on one CPU a wait lasts until the scheduler preempts the spinner, which measures the time slice, not the mechanism';
+/** Messages a batched receive takes at most at once. */
+export const BATCH = 256;
+const BATCHED = 'the batched case measures the one-way throughput of 64 B messages only';
 const rttOnly = { tput64: NO_STREAM, tput64k: NO_STREAM, tput1m: NO_STREAM };
 
 export const CASES: CaseDef[] = [
@@ -224,6 +227,14 @@ export const CASES: CaseDef[] = [
     note: 'reserveSync/commit and receiveViewSync/release, default spin; the receiver does not read the bytes it is lent',
   },
   {
+    id: 'unipc/channel-batched',
+    label: 'unipc channel, Promise batched receive',
+    family: 'unipc',
+    node: { mechanism: 'channel-batched' },
+    skip: { rtt8: BATCHED, rtt64: BATCHED, tput64k: BATCHED, tput1m: BATCHED },
+    note: `the receiver takes up to ${BATCH} messages per await receiveMany(${BATCH}) (Promise), the sender calls sendSync; default spin. Skipped while Channel.prototype.receiveMany does not exist`,
+  },
+  {
     id: 'unipc/mutex-condition',
     label: 'unipc shm + Mutex/Condition',
     family: 'unipc',
@@ -275,6 +286,15 @@ export const CASES: CaseDef[] = [
     note: 'socketpairs, in fact',
   },
 ];
+
+/** Repetitions of every figure: a full run, and --quick. */
+export const REPETITIONS = { full: 3, quick: 2 } as const;
+/** A figure whose spread across repetitions, (max − min) ÷ median, exceeds this is unstable. */
+export const UNSTABLE_SPREAD = 0.2;
+/** The C spin floor measured before and after the run: the run is flagged when they differ by more (max ÷ min − 1). */
+export const FLOOR_MOVED = 0.2;
+/** The case whose 8 B cross-CPU round trip is the spin floor. */
+export const FLOOR_CASE = 'c/shm-spin';
 
 export interface Counts {
   /** Timed round trips per RTT figure (a tenth more, untimed, warm up first). */
