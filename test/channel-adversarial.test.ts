@@ -394,7 +394,7 @@ describe('Channel batches (model)', () => {
         }
         const rest = consumer.tryReceiveMany(1000)!;
         assert.equal(rest.length, queue.length);
-        rest.forEach((message, i) => assert.ok(message.equals(queue[i]!)));
+        for (const [i, message] of rest.entries()) assert.ok(message.equals(queue[i]!));
       }),
       { numRuns: 300 },
     );
