@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 
@@ -60,6 +62,48 @@ int64_t FutexWait(uint32_t* word, int32_t expected, const Deadline& deadline) {
   return SyscallResult(r);
 }
 
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449  // the same on x86_64 and arm64 (Linux 5.16)
+#endif
+
+// struct futex_waitv of <linux/futex.h>, spelled out: the headers a build sees can predate it.
+struct FutexWaitv {
+  uint64_t val;
+  uint64_t uaddr;
+  uint32_t flags;
+  uint32_t reserved;
+};
+constexpr uint32_t kFutex2SizeU32 = 0x02;  // FUTEX2_SIZE_U32; not FUTEX2_PRIVATE: other processes wait too
+
+// Whether futex_waitv works here: unknown (-1) until the first call says (a kernel before 5.16 says
+// ENOSYS; a seccomp filter may say EPERM).
+std::atomic<int> waitv_works{-1};
+
+// Sleeps while `word` holds `expected` and `other` holds `other_expected`, waking when either is woken:
+// 0, -EAGAIN when either no longer held its value, -ETIMEDOUT, -EINTR. Where futex_waitv is missing,
+// sleeps on `word` alone (a change of `other` is then seen at the caller's next look).
+int64_t FutexWaitEither(uint32_t* word, int32_t expected, uint32_t* other, int32_t other_expected,
+                        const Deadline& deadline) {
+  if (waitv_works.load(std::memory_order_relaxed) != 0) {
+    FutexWaitv waiters[2] = {
+        {static_cast<uint32_t>(expected), reinterpret_cast<uintptr_t>(word), kFutex2SizeU32, 0},
+        {static_cast<uint32_t>(other_expected), reinterpret_cast<uintptr_t>(other), kFutex2SizeU32, 0},
+    };
+    long r = syscall(SYS_futex_waitv, waiters, 2, 0, deadline.forever ? nullptr : &deadline.at, CLOCK_MONOTONIC);
+    if (r >= 0) {
+      waitv_works.store(1, std::memory_order_relaxed);
+      return 0;
+    }
+    int err = errno;
+    if (err != ENOSYS && err != EPERM) {
+      waitv_works.store(1, std::memory_order_relaxed);
+      return -err;
+    }
+    waitv_works.store(0, std::memory_order_relaxed);
+  }
+  return FutexWait(word, expected, deadline);
+}
+
 // futexWait(region, offset, expected, timeoutMs) → 0 | -EAGAIN | -ETIMEDOUT, on the calling thread.
 // A negative timeout waits until woken.
 Napi::Value FutexWaitSync(const Napi::CallbackInfo& info) {
@@ -95,6 +139,53 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
       info.Env(), [held, expected, deadline]() { return FutexWait(held.word, expected, deadline); }, callback);
 }
 
+// futexWaitEither(region, offset, expected, otherOffset, otherExpected, timeoutMs) → as futexWait(), but
+// also ends when the word at otherOffset no longer holds otherExpected or is woken (futex_waitv(2)).
+Napi::Value FutexWaitEitherSync(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int64_t region = args.Int64(0);
+  double offset = args.Double(1);
+  int32_t expected = args.Int32(2);
+  double other_offset = args.Double(3);
+  int32_t other_expected = args.Int32(4);
+  double timeout_ms = args.Double(5);
+  if (!args.ok()) return info.Env().Undefined();
+  HeldWord held = HoldWord(region, offset);
+  if (held.error != 0) return Result(info.Env(), held.error);
+  HeldWord other = HoldWord(region, other_offset);
+  if (other.error != 0) return Result(info.Env(), other.error);
+  Deadline deadline = DeadlineAfter(timeout_ms);
+  for (;;) {
+    int64_t r = FutexWaitEither(held.word, expected, other.word, other_expected, deadline);
+    if (r != -EINTR) return Result(info.Env(), r);
+  }
+}
+
+// futexWaitEitherAsync(region, offset, expected, otherOffset, otherExpected, timeoutMs, callback) → wait
+// id: futexWaitEither() on a waiter thread.
+Napi::Value FutexWaitEitherAsync(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int64_t region = args.Int64(0);
+  double offset = args.Double(1);
+  int32_t expected = args.Int32(2);
+  double other_offset = args.Double(3);
+  int32_t other_expected = args.Int32(4);
+  double timeout_ms = args.Double(5);
+  Napi::Function callback = args.Function(6);
+  if (!args.ok()) return info.Env().Undefined();
+  HeldWord held = HoldWord(region, offset);
+  if (held.error != 0) return Result(info.Env(), held.error);
+  HeldWord other = HoldWord(region, other_offset);
+  if (other.error != 0) return Result(info.Env(), other.error);
+  Deadline deadline = DeadlineAfter(timeout_ms);
+  return StartWait(
+      info.Env(),
+      [held, expected, other, other_expected, deadline]() {
+        return FutexWaitEither(held.word, expected, other.word, other_expected, deadline);
+      },
+      callback);
+}
+
 // futexWake(region, offset, count) → the number of waiters woken.
 Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   Args args(info);
@@ -125,6 +216,8 @@ napi_value CurrentCpu(napi_env env, napi_callback_info) {
 void InitFutex(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "futexWait", FutexWaitSync);
   UNIPC_EXPORT(exports, "futexWaitAsync", FutexWaitAsync);
+  UNIPC_EXPORT(exports, "futexWaitEither", FutexWaitEitherSync);
+  UNIPC_EXPORT(exports, "futexWaitEitherAsync", FutexWaitEitherAsync);
   UNIPC_EXPORT(exports, "futexWake", FutexWake);
   UNIPC_EXPORT(exports, "gettid", GetTid);
   napi_value currentCpu;

@@ -77,10 +77,21 @@ const W = {
   producerSlots: 80, // bytes 320–447: the thread id of each attached producer
 } as const;
 /** Per side: the index it sleeps on (the other side's), its waiting word, its CPU word, its operation. */
+// `index` is the word a waiting side sleeps on; `ends` the word the other side changes when it goes (a
+// producer's close clears its bit of producerMask, the consumer's sets CONSUMER_CLOSED in state), which
+// the sleep also watches (futex_waitv), so that a close just before the sleep cannot go unseen.
 const SIDES = {
-  producer: { index: W.head, waiting: W.producerWaiting, cpu: W.producerCpu, peerCpu: W.consumerCpu, syscall: 'send' },
+  producer: {
+    index: W.head,
+    ends: W.state,
+    waiting: W.producerWaiting,
+    cpu: W.producerCpu,
+    peerCpu: W.consumerCpu,
+    syscall: 'send',
+  },
   consumer: {
     index: W.tail,
+    ends: W.producerMask,
     waiting: W.consumerWaiting,
     cpu: W.consumerCpu,
     peerCpu: W.producerCpu,
@@ -959,6 +970,7 @@ export class Channel implements Disposable {
       if (this.#role === 'consumer') {
         Atomics.or(this.#words, W.state, CONSUMER_CLOSED);
         this.#header.wake(W.head, INT32_MAX);
+        this.#header.wake(W.state, INT32_MAX);
       }
     }
     this.#header.mapping.close();
@@ -1063,6 +1075,7 @@ export class Channel implements Disposable {
     Atomics.and(this.#words, W.producerMask, ~(1 << this.#slot));
     Atomics.compareExchange(this.#words, W.producerSlots + this.#slot, threadId(), 0);
     this.#header.wake(W.tail, 1);
+    this.#header.wake(W.producerMask, 1);
   }
 
   // The consumer's check, after a quiet wait, for producers that died without closing: their bits are
@@ -1370,7 +1383,7 @@ export class Channel implements Disposable {
     attempt: (guard: MutexGuard | null) => T | typeof AGAIN,
     keepLock = false,
   ): T {
-    const { index, waiting, syscall } = SIDES[side];
+    const { index, ends, waiting, syscall } = SIDES[side];
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     const lock = side === 'producer' ? this.#lock : null;
     let quiet = false;
@@ -1407,9 +1420,10 @@ export class Channel implements Disposable {
       let slept: SleepResult;
       Atomics.add(this.#words, waiting, 1);
       try {
+        const other = { index: ends, expected: Atomics.load(this.#words, ends) }; // read before the last look
         if (this.#moved(side, value)) continue;
         if (deadline !== undefined && performance.now() >= deadline) throw timeoutError(syscall, timeout!);
-        slept = this.#header.sleepSync(index, value, remaining(deadline, LIVENESS_INTERVAL_MS));
+        slept = this.#header.sleepSync(index, value, remaining(deadline, LIVENESS_INTERVAL_MS), undefined, other);
       } finally {
         Atomics.sub(this.#words, waiting, 1);
       }
@@ -1424,7 +1438,7 @@ export class Channel implements Disposable {
     attempt: (guard: MutexGuard | null) => T | typeof AGAIN,
     keepLock = false,
   ): Promise<T> {
-    const { index, waiting, syscall } = SIDES[side];
+    const { index, ends, waiting, syscall } = SIDES[side];
     const allowance = budget(options);
     const lock = side === 'producer' ? this.#lock : null;
     this.#queue.join(options.ref);
@@ -1470,9 +1484,14 @@ export class Channel implements Disposable {
           this.#announced = waiting;
           let slept: SleepResult;
           try {
+            const other = { index: ends, expected: Atomics.load(this.#words, ends) }; // read before the last look
             if (this.#moved(side, value)) continue;
             const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
-            slept = await this.#header.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue });
+            slept = await this.#header.sleep(index, value, slice, {
+              signal: allowance.signal,
+              queue: this.#queue,
+              other,
+            });
           } finally {
             // close() takes the 1 back itself, while the memory is still mapped.
             if (this.#announced >= 0 && !this.#header.mapping.closed) Atomics.sub(this.#words, waiting, 1);

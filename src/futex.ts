@@ -70,6 +70,14 @@ export interface SleepOptions {
   sleepers?: number;
   /** The queue whose head this sleep is. */
   queue?: Queue;
+  /** A second word the sleep also ends on, when it changes or is woken (futex_waitv). */
+  other?: OtherWord;
+}
+
+/** A word a sleep also watches (futex_waitv(2)), and the value it must still hold for the sleep to last. */
+export interface OtherWord {
+  index: number;
+  expected: number;
 }
 
 export type SleepResult = 'woken' | 'changed' | 'timedout';
@@ -137,10 +145,15 @@ export class FutexWords {
    * in word `sleepers` meanwhile if given (counted before the futex call reads the word, so that a
    * writer that changes the word and then reads the count cannot miss this sleeper).
    */
-  sleepSync(index: number, expected: number, timeoutMs: number, sleepers?: number): SleepResult {
+  sleepSync(index: number, expected: number, timeoutMs: number, sleepers?: number, other?: OtherWord): SleepResult {
     if (sleepers !== undefined) Atomics.add(this.words, sleepers, 1);
     try {
-      return sleepResult(native.futexWait(this.region, this.offset + index * 4, expected, timeoutMs), 'futex');
+      const at = this.offset + index * 4;
+      const result =
+        other === undefined
+          ? native.futexWait(this.region, at, expected, timeoutMs)
+          : native.futexWaitEither(this.region, at, expected, this.offset + other.index * 4, other.expected, timeoutMs);
+      return sleepResult(result, 'futex');
     } finally {
       if (sleepers !== undefined) Atomics.sub(this.words, sleepers, 1);
     }
@@ -151,7 +164,7 @@ export class FutexWords {
    * while the pages are still mapped, uncounts it and passes on one wake it may have used up.
    */
   async sleep(index: number, expected: number, timeoutMs: number, options: SleepOptions): Promise<SleepResult> {
-    const { sleepers, queue } = options;
+    const { sleepers, queue, other } = options;
     let id = -1;
     let counted = sleepers !== undefined;
     const stopWatching = this.#onClose(() => {
@@ -164,9 +177,20 @@ export class FutexWords {
     try {
       const result = await waitOnThread(
         (callback) => {
-          id = native.futexWaitAsync(this.region, this.offset + index * 4, expected, timeoutMs, (r) =>
-            callback(r === -E.EAGAIN || r === -E.ETIMEDOUT ? -r : r),
-          );
+          const at = this.offset + index * 4;
+          const deliver = (r: number) => callback(r === -E.EAGAIN || r === -E.ETIMEDOUT ? -r : r);
+          id =
+            other === undefined
+              ? native.futexWaitAsync(this.region, at, expected, timeoutMs, deliver)
+              : native.futexWaitEitherAsync(
+                  this.region,
+                  at,
+                  expected,
+                  this.offset + other.index * 4,
+                  other.expected,
+                  timeoutMs,
+                  deliver,
+                );
           if (queue) queue.sleeping = id;
           return id;
         },

@@ -266,6 +266,23 @@ export interface Native {
   // futex.cc (offsets are bytes into a region; a negative timeout waits until woken)
   futexWait(region: number, offset: number, expected: number, timeoutMs: number): number;
   futexWaitAsync(region: number, offset: number, expected: number, timeoutMs: number, callback: WaitCallback): number;
+  futexWaitEither(
+    region: number,
+    offset: number,
+    expected: number,
+    otherOffset: number,
+    otherExpected: number,
+    timeoutMs: number,
+  ): number;
+  futexWaitEitherAsync(
+    region: number,
+    offset: number,
+    expected: number,
+    otherOffset: number,
+    otherExpected: number,
+    timeoutMs: number,
+    callback: WaitCallback,
+  ): number;
   futexWake(region: number, offset: number, count: number): number;
   gettid(): number;
   currentCpu(): number;

@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { Channel } from '../src/channel.js';
+import { FutexWords } from '../src/futex.js';
 import {
   AbortError,
   connect,
@@ -317,5 +318,31 @@ describe('the waiting model', () => {
     assert.equal(stats.cancelling, 0);
     assert.equal(stats.idle, stats.threads, "the workers' waiter threads were released");
     assert.equal(openFdCount(), fdsBefore);
+  });
+});
+
+describe('sleeping on two words (futex_waitv)', () => {
+  // A channel side sleeps on the other side's index and also on the word the other side changes when it
+  // closes: a close that lands between its last look and its sleep must end the sleep, not be seen only
+  // at the next 100 ms liveness check.
+  test('a sleep whose second word changed before it began ends at once; a wake on the second word ends it', async () => {
+    using mapping = mapAnonymous(4096, { shared: true });
+    const words = new FutexWords(mapping, 0, 8);
+    Atomics.store(words.words, 1, 5);
+    const stale = { index: 1, expected: 4 }; // what the sleeper read before the other side changed it
+    assert.equal(words.sleepSync(0, 0, 60_000, undefined, stale), 'changed');
+    assert.equal(await words.sleep(0, 0, 60_000, { other: stale }), 'changed');
+    // Asleep on both: changing and waking the second word ends the sleep long before its 60 s.
+    const sleeping = words.sleep(0, 0, 60_000, { other: { index: 1, expected: 5 } });
+    await sleep(20);
+    Atomics.store(words.words, 1, 6);
+    words.wake(1, 1);
+    assert.notEqual(await sleeping, 'timedout');
+    // The first word still works as before.
+    const first = words.sleep(0, 0, 60_000, { other: { index: 1, expected: 6 } });
+    await sleep(20);
+    Atomics.store(words.words, 0, 1);
+    words.wake(0, 1);
+    assert.notEqual(await first, 'timedout');
   });
 });
