@@ -115,6 +115,8 @@ const NO_ROOM = 0.5;
 /** The longest poll an end may ask for: one second. */
 const MAX_POLL_US = 1_000_000;
 
+/** Up to this many bytes a receive copies with a byte loop, which beats a native copy only that short. */
+const BYTE_LOOP_MAX = 16;
 const DEFAULT_SPIN = spinDefault();
 const DEFAULT_POLL_US = pollDefault();
 /** How often a waiting side checks that its peer still lives. */
@@ -1320,9 +1322,10 @@ export class Channel implements Disposable {
   #copyRecord<T extends Uint8Array>(target: T): T {
     const start = this.#recordStart;
     const length = this.#recordLength;
-    // A byte loop beats a native copy for the short messages that are most of the traffic.
-    if (length <= 64) for (let i = 0; i < length; i++) target[i] = this.#data[start + i]!;
-    else target.set(this.#data.subarray(start, start + length));
+    const data = this.#data;
+    // Measured on Node 20 (bench/budget.ts): a byte loop is faster at 8 B, TypedArray.set() at 32 B and up.
+    if (length <= BYTE_LOOP_MAX) for (let i = 0; i < length; i++) target[i] = data[start + i]!;
+    else target.set(data.subarray(start, start + length));
     return target;
   }
 
