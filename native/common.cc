@@ -41,9 +41,7 @@ bool Args::Check(size_t i, bool valid, const char* expected) {
 
 // Raw Node-API here: its typed-array and data-view queries give the data pointer directly, which also
 // works for views over a SharedArrayBuffer (node-addon-api's ArrayBuffer() accessor does not).
-ByteRange Args::Bytes(size_t i) {
-  napi_env env = Env();
-  napi_value value = info_[i];
+bool ViewBytes(napi_env env, napi_value value, ByteRange* out) {
   void* data = nullptr;
   size_t length = 0;
   bool is = false;
@@ -51,17 +49,26 @@ ByteRange Args::Bytes(size_t i) {
     napi_typedarray_type type;
     size_t elements = 0;
     if (napi_get_typedarray_info(env, value, &type, &elements, &data, nullptr, nullptr) == napi_ok) {
-      return {static_cast<uint8_t*>(data), elements * ElementSize(type)};
+      *out = {static_cast<uint8_t*>(data), elements * ElementSize(type)};
+      return true;
     }
   } else if (napi_is_dataview(env, value, &is) == napi_ok && is) {
     if (napi_get_dataview_info(env, value, &length, &data, nullptr, nullptr) == napi_ok) {
-      return {static_cast<uint8_t*>(data), length};
+      *out = {static_cast<uint8_t*>(data), length};
+      return true;
     }
   } else if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) {
     if (napi_get_arraybuffer_info(env, value, &data, &length) == napi_ok) {
-      return {static_cast<uint8_t*>(data), length};
+      *out = {static_cast<uint8_t*>(data), length};
+      return true;
     }
   }
+  return false;
+}
+
+ByteRange Args::Bytes(size_t i) {
+  ByteRange range{nullptr, 0};
+  if (ViewBytes(Env(), info_[i], &range)) return range;
   Check(i, false, "an ArrayBuffer or a view of one");
   return {nullptr, 0};
 }

@@ -30,6 +30,10 @@ struct ByteRange {
   size_t length;
 };
 
+// The bytes of a TypedArray, DataView or ArrayBuffer, as they are now (empty once detached); false for
+// any other value. For code that holds a view across a wait and must find its memory again.
+bool ViewBytes(napi_env env, napi_value value, ByteRange* out);
+
 // Reads the arguments of one native call. The first type error throws a JavaScript TypeError (an
 // internal error: TypeScript validated the user's values) and makes ok() false.
 class Args {

@@ -7,6 +7,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <memory>
@@ -154,6 +155,73 @@ Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// Copies a received msgbuf out: its text to `text` (which holds at least `length` bytes), its mtype's bytes
+// to `type_out` (as many as fit: sizeof(long) in an Int32Array(2) on 64-bit Linux).
+void CopyMessageOut(const char* message, size_t length, uint8_t* text, const ByteRange& type_out) {
+  if (length > 0) std::memcpy(text, message + sizeof(long), length);
+  std::memcpy(type_out.data, message, std::min(sizeof(long), type_out.length));
+}
+
+// msgrcvInto(id, buffer, offset, length, type, flags, typeOut: Int32Array(2), timeoutMs) → bytes of text.
+// The message's text goes to bytes [offset, offset + length) of `buffer`, its mtype to typeOut. msgrcv needs
+// the mtype in front of the text, so the msgbuf lands in a scratch buffer of this thread first. The
+// timeout works as for msgsnd; the JavaScript thread is blocked until the call is done.
+Napi::Value MsgrcvInto(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int id = args.Int32(0);
+  ByteRange text = args.Bytes(1, 2, 3);
+  long type = 0;
+  if (args.ok() && !LongArg(info, 4, &type)) return info.Env().Undefined();
+  int flags = args.Int32(5);
+  int32_t* type_out = args.Int32Out(6, 2);
+  double timeout_ms = args.Double(7);
+  if (!args.ok()) return info.Env().Undefined();
+  thread_local std::vector<char> scratch;
+  if (scratch.size() < sizeof(long) + text.length) scratch.resize(sizeof(long) + text.length);
+  int64_t r = RunSync(ReceiveCall(id, scratch.data(), text.length, type, flags), timeout_ms);
+  if (r >= 0) {
+    CopyMessageOut(scratch.data(), static_cast<size_t>(r), text.data,
+                   {reinterpret_cast<uint8_t*>(type_out), 2 * sizeof(int32_t)});
+  }
+  return Result(info.Env(), r);
+}
+
+// msgrcvIntoAsync(id, buffer, offset, length, type, flags, typeOut: Int32Array(2), callback(result)) → wait
+// id. The waiter thread receives into memory of the call's own; the text is copied into `buffer` (and the
+// mtype into typeOut) on the JavaScript thread, just before the callback, and only if the call succeeded:
+// nothing ever writes the caller's memory from another thread, or after a cancellation was reported.
+// Both are held by references until then. A buffer detached meanwhile (its Mapping closed) gets nothing:
+// the result is then -EBADF, which msgrcv itself never returns, so TypeScript can say the message was lost.
+Napi::Value MsgrcvIntoAsync(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int id = args.Int32(0);
+  ByteRange text = args.Bytes(1, 2, 3);
+  double offset = args.Double(2);
+  long type = 0;
+  if (args.ok() && !LongArg(info, 4, &type)) return info.Env().Undefined();
+  int flags = args.Int32(5);
+  args.Int32Out(6, 2);
+  Napi::Function callback = args.Function(7);
+  if (!args.ok()) return info.Env().Undefined();
+  size_t length = text.length;
+  size_t start = static_cast<size_t>(offset);
+  MessageBuffer memory = MakeShared<std::vector<char>>(sizeof(long) + length);
+  auto target = MakeShared<Napi::ObjectReference>(Napi::Persistent(info[1].As<Napi::Object>()));
+  auto type_out = MakeShared<Napi::ObjectReference>(Napi::Persistent(info[6].As<Napi::Object>()));
+  BlockingCall receive = ReceiveCall(id, memory->data(), length, type, flags);
+  Deliver deliver = [memory, target, type_out, start, length](Napi::Env env, int64_t result) -> int64_t {
+    if (result < 0) return result;
+    ByteRange now{nullptr, 0};
+    ByteRange out{nullptr, 0};
+    if (!ViewBytes(env, target->Value(), &now) || now.length < start + length) return -EBADF;
+    if (!ViewBytes(env, type_out->Value(), &out)) return -EBADF;
+    CopyMessageOut(memory->data(), static_cast<size_t>(result), now.data + start, out);
+    return result;
+  };
+  return StartWait(
+      info.Env(), [memory, receive]() { return receive(); }, callback, nullptr, std::move(deliver));
+}
+
 // Layout of the msgctlStat output array: the ipc_perm fields (sysv.h), then these.
 enum StatField {
   kStatStime = kPermFields,
@@ -220,6 +288,8 @@ void InitMsg(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "msgsndAsync", MsgsndAsync);
   UNIPC_EXPORT(exports, "msgrcv", Msgrcv);
   UNIPC_EXPORT(exports, "msgrcvAsync", MsgrcvAsync);
+  UNIPC_EXPORT(exports, "msgrcvInto", MsgrcvInto);
+  UNIPC_EXPORT(exports, "msgrcvIntoAsync", MsgrcvIntoAsync);
   UNIPC_EXPORT(exports, "msgctlStat", MsgctlStat);
   UNIPC_EXPORT(exports, "msgctlSet", MsgctlSet);
   UNIPC_EXPORT(exports, "msgctlRemove", MsgctlRemove);

@@ -214,6 +214,7 @@ int SubmitLocked(Pool& pool, const CallPtr& call) {
 struct PendingWait {
   CallPtr call;
   Napi::FunctionReference callback;
+  Deliver deliver;  // JavaScript thread only, like the callback
   bool ref = true;
 };
 
@@ -282,9 +283,11 @@ void OnCallsDone(uv_async_t* handle) {
     auto it = state->pending.find(call->id);
     if (it == state->pending.end()) continue;
     Napi::FunctionReference callback = std::move(it->second.callback);
+    Deliver deliver = std::move(it->second.deliver);
     if (it->second.ref) state->refs--;
     state->pending.erase(it);
-    InvokeCallback(env, callback.Value(), env.Undefined(), {Result(env, call->result)});
+    int64_t result = deliver ? deliver(env, call->result) : call->result;
+    InvokeCallback(env, callback.Value(), env.Undefined(), {Result(env, result)});
   }
   UpdateLoopRef(state);
 }
@@ -537,7 +540,7 @@ Napi::Value WaiterStats(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-Napi::Value StartWait(Napi::Env env, BlockingCall work, Napi::Function callback, Discard discard) {
+Napi::Value StartWait(Napi::Env env, BlockingCall work, Napi::Function callback, Discard discard, Deliver deliver) {
   std::shared_ptr<EnvState> state = StateOf(env);
   auto call = MakeShared<Call>();
   call->work = std::move(work);
@@ -554,6 +557,7 @@ Napi::Value StartWait(Napi::Env env, BlockingCall work, Napi::Function callback,
   PendingWait& pending = state->pending[call->id];
   pending.call = call;
   pending.callback = Napi::Persistent(callback);
+  pending.deliver = std::move(deliver);
   state->refs++;
   UpdateLoopRef(state.get());
   return Result(env, call->id);

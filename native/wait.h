@@ -21,10 +21,17 @@ using BlockingCall = std::function<int64_t()>;
 // result cannot be delivered because the JavaScript environment is gone.
 using Discard = std::function<void(int64_t)>;
 
+// Runs on the JavaScript thread when a wait's result is about to reach its callback, and returns the
+// result to deliver instead (e.g. after copying what the call received into JavaScript memory). It may
+// hold JavaScript references: it is destroyed on the JavaScript thread, and never runs once the
+// environment is torn down.
+using Deliver = std::function<int64_t(Napi::Env, int64_t)>;
+
 // Starts `call` on a waiter thread. `callback(result)` runs on the JavaScript thread with the call's
 // result, or -ECANCELED when it was cancelled before the system call completed. Returns the wait's id
 // for cancelWait()/refWait(); a pending wait keeps the event loop alive until it is unreferenced.
-Napi::Value StartWait(Napi::Env env, BlockingCall call, Napi::Function callback, Discard discard = nullptr);
+Napi::Value StartWait(Napi::Env env, BlockingCall call, Napi::Function callback, Discard discard = nullptr,
+                      Deliver deliver = nullptr);
 
 // Runs `call` on the JavaScript thread. A negative timeout waits forever (retrying after EINTR);
 // otherwise the call runs on a waiter thread and is cancelled after timeout_ms, returning -ETIMEDOUT

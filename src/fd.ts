@@ -47,6 +47,21 @@ export function assertIntact(bytes: Uint8Array, length: number, syscall: string)
   }
 }
 
+/**
+ * Throws IpcError 'EBADF' when the caller's buffer that a receive writes into no longer spans `end` bytes:
+ * its memory was detached (a Mapping closed) while the receive waited. Nothing was received.
+ */
+export function assertTargetIntact(buffer: ArrayBufferView, end: number, syscall: string): void {
+  if (buffer.byteLength < end) {
+    throw new IpcError(
+      E.EBADF,
+      syscall,
+      {},
+      'the buffer to receive into was detached (its mapping was closed) while waiting; nothing was received',
+    );
+  }
+}
+
 /** Anything that stands for an open descriptor: an object of unipc or a raw descriptor number. */
 export type FdLike =
   | number

@@ -48,6 +48,9 @@ export {
   PosixQueue,
   type PosixQueueAttributes,
   type PosixQueueOptions,
+  type PosixReceiveInfo,
+  type PosixReceiveIntoOptions,
+  type PosixReceiveIntoSyncOptions,
   type PosixReceiveOptions,
   type PosixReceiveSyncOptions,
   type PosixSendOptions,
@@ -59,6 +62,9 @@ export {
   type MessageQueueStat,
   type MessageType,
   type QueueMessage,
+  type QueueReceiveInfo,
+  type QueueReceiveIntoOptions,
+  type QueueReceiveIntoSyncOptions,
   type QueueReceiveOptions,
   type QueueReceiveSyncOptions,
   type QueueSendOptions,
@@ -76,6 +82,8 @@ export {
   PipeReader,
   PipeWriter,
   pipe,
+  type ReadIntoOptions,
+  type ReadIntoSyncOptions,
   type ReadOptions,
   type ReadSyncOptions,
   type SpawnOptions,
@@ -109,6 +117,8 @@ export {
   type ListenOptions,
   listen,
   type Message,
+  type ReceiveIntoOptions,
+  type ReceiveIntoSyncOptions,
   type ReceiveOptions,
   type ReceiveSyncOptions,
   type SendOptions,
@@ -119,4 +129,5 @@ export {
   UnixSocket,
 } from './socket.js';
 export { ftok, IPC_PRIVATE, type SysvObjectStat, type SysvPermissions } from './sysv.js';
+export type { TargetRange } from './validate.js';
 export type { RefOptions, SyncWaitOptions, WaitOptions } from './wait.js';

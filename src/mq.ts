@@ -4,18 +4,21 @@
 // block on it; `nowait` (per call, or setNonBlocking() for the object) is what makes calls fail at once.
 import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
-import { type Bytes, FdHandle } from './fd.js';
+import { assertTargetIntact, type Bytes, FdHandle } from './fd.js';
 import { constants, native } from './native.js';
 import { type FileIdentity, OwnedName, toIpcName } from './posix-name.js';
 import {
   invalidArgValue,
   outOfRange,
+  type TargetRange,
   toBytes,
   validateBoolean,
   validateFd,
   validateInteger,
   validateMode,
+  validateObject,
   validateOptions,
+  validateTarget,
 } from './validate.js';
 import {
   AGAIN,
@@ -77,6 +80,30 @@ export interface PosixSendSyncOptions extends SyncWaitOptions, NoWait {
 export interface PosixReceiveOptions extends WaitOptions, NoWait {}
 /** Options of PosixQueue.receiveSync(). */
 export interface PosixReceiveSyncOptions extends SyncWaitOptions, NoWait {}
+
+/**
+ * What PosixQueue.receiveInto() tells besides the length it returns: an object of the caller's, filled
+ * in by each successful call that is given it (`{ info }`), so that a receive loop allocates nothing.
+ */
+export interface PosixReceiveInfo {
+  /** The message's length in bytes (what the call returned). */
+  length: number;
+  /** The priority it was sent with. */
+  priority: number;
+}
+
+interface IntoInfo {
+  /**
+   * An object to fill in with the message's length and priority when the call succeeds; reuse one for a
+   * whole loop. (Concurrent calls given the same object: each fills it in as it settles.)
+   */
+  info?: PosixReceiveInfo;
+}
+
+/** Options of PosixQueue.receiveInto(): where in the buffer, where the priority goes, how to wait. */
+export interface PosixReceiveIntoOptions extends WaitOptions, NoWait, TargetRange, IntoInfo {}
+/** Options of PosixQueue.receiveIntoSync(): where in the buffer, where the priority goes, how long to block. */
+export interface PosixReceiveIntoSyncOptions extends SyncWaitOptions, NoWait, TargetRange, IntoInfo {}
 
 /** A message received from a POSIX queue. */
 export interface PosixMessage {
@@ -372,6 +399,80 @@ export class PosixQueue extends FdHandle {
   }
 
   /**
+   * Receives the oldest message of the highest priority into `buffer` (at `offset`, in at most `length`
+   * bytes), waiting (no thread) for one; resolves its length. Its priority goes to `options.info`, an
+   * object of the caller's that the call fills in: nothing is allocated per message. The range must hold
+   * the queue's messageSize (mq_receive refuses a shorter one, whatever the message's length): a shorter
+   * one fails with IpcError 'EMSGSIZE' before anything is received. The buffer must not be used for
+   * anything else until the promise settles.
+   *
+   * @throws {@link IpcError} 'EMSGSIZE' (the range is shorter than messageSize; nothing was received),
+   *   'EAGAIN' (`nowait` or setNonBlocking(), and the queue is empty or earlier receives of this object
+   *   wait), 'EBADF' (closed, also while waiting; opened `writeOnly`; or the Mapping under `buffer` closed
+   *   while waiting), 'ETIMEDOUT' (`timeout`), other errnos of mq_receive(3); {@link AbortError}
+   *   (`signal`); argument errors.
+   *
+   * @example
+   * ```ts
+   * import { PosixQueue, type PosixReceiveInfo } from 'unipc';
+   *
+   * using queue = PosixQueue.open('/jobs', { readOnly: true });
+   * const buffer = Buffer.allocUnsafe(queue.messageSize); // room for the longest message
+   * const info: PosixReceiveInfo = { length: 0, priority: 0 }; // filled in by each receive
+   * for (;;) {
+   *   const n = await queue.receiveInto(buffer, { info, timeout: 10_000 });
+   *   console.log(`priority ${info.priority}: ${buffer.toString('utf8', 0, n)}`);
+   * }
+   * ```
+   *
+   * @see mq_receive(3)
+   */
+  async receiveInto(buffer: ArrayBufferView, options?: PosixReceiveIntoOptions): Promise<number> {
+    const checked = waitOptions(options);
+    const length = this.#intoLength(buffer, checked);
+    const { offset = 0, info } = checked;
+    if (this.#noWait(checked)) return this.#receiveNowInto(buffer, offset, length, info);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    if (!this.waiting('read')) {
+      const n = this.#attemptReceiveInto(buffer, offset, length, info);
+      if (n !== AGAIN) return n;
+    }
+    return this.ready('read', checked, 'mq_receive', () => this.#attemptReceiveInto(buffer, offset, length, info));
+  }
+
+  /**
+   * Receives a message into `buffer`, blocking until one comes (up to `timeout`; not at all with
+   * `nowait`); returns its length, and fills in `options.info` with it and its priority.
+   *
+   * @throws {@link IpcError} 'EMSGSIZE' (the range is shorter than messageSize; nothing was received),
+   *   'EAGAIN' (`nowait` or setNonBlocking(), and the queue is empty or earlier receives of this object
+   *   wait), 'EBADF' (closed, or opened `writeOnly`), 'ETIMEDOUT' (`timeout`), other errnos of
+   *   mq_receive(3); argument errors.
+   *
+   * @example
+   * ```ts
+   * import { PosixQueue } from 'unipc';
+   *
+   * using queue = PosixQueue.open('/jobs', { create: true, maxMessages: 10, messageSize: 256 });
+   * queue.sendSync('urgent', { priority: 9 });
+   * const buffer = new Uint8Array(256);
+   * const info = { length: 0, priority: 0 };
+   * queue.receiveIntoSync(buffer, { info, timeout: 1000 });
+   * console.log(info); // prints: { length: 6, priority: 9 }
+   * PosixQueue.unlink('/jobs');
+   * ```
+   *
+   * @see mq_receive(3)
+   */
+  receiveIntoSync(buffer: ArrayBufferView, options?: PosixReceiveIntoSyncOptions): number {
+    const checked = syncWaitOptions(options);
+    const length = this.#intoLength(buffer, checked);
+    const { offset = 0, info } = checked;
+    if (this.#noWait(checked)) return this.#receiveNowInto(buffer, offset, length, info);
+    return this.readySync('read', checked, 'mq_receive', () => this.#attemptReceiveInto(buffer, offset, length, info));
+  }
+
+  /**
    * Messages as they come, until the queue is closed or `signal` aborts.
    *
    * @throws what receive() rejects with, from the iteration (closing the queue ends it instead).
@@ -451,6 +552,53 @@ export class PosixQueue extends FdHandle {
       this.errorContext(),
     );
     return result === AGAIN ? AGAIN : undefined;
+  }
+
+  // The length of a receiveInto's range, validated with its info object; a range mq_receive would refuse
+  // is refused here. (A number, not an object: the receive loop allocates nothing.)
+  #intoLength(buffer: unknown, options: TargetRange & IntoInfo): number {
+    const length = validateTarget(buffer, options);
+    if (options.info !== undefined) validateObject(options.info, 'options.info');
+    if (length < this.messageSize) throw this.#tooShort(length);
+    return length;
+  }
+
+  #tooShort(length: number): IpcError {
+    return new IpcError(
+      E.EMSGSIZE,
+      'mq_receive',
+      this.errorContext(),
+      `the ${length} bytes to receive into are fewer than the queue's messageSize (${this.messageSize}), ` +
+        'which mq_receive needs whatever the message; nothing was received',
+    );
+  }
+
+  #attemptReceiveInto(
+    buffer: ArrayBufferView,
+    offset: number,
+    length: number,
+    info: PosixReceiveInfo | undefined,
+  ): number | typeof AGAIN {
+    const fd = this.openFd('mq_receive');
+    assertTargetIntact(buffer, offset + length, 'mq_receive');
+    const result = native.mqReceive(fd, buffer, offset, length, receivedPriority);
+    if (result === -E.EMSGSIZE) throw this.#tooShort(length);
+    const n = attemptResult(result, 'mq_receive', this.errorContext());
+    if (n === AGAIN) return AGAIN;
+    if (info !== undefined) {
+      info.length = n;
+      info.priority = receivedPriority[0]!;
+    }
+    return n;
+  }
+
+  #receiveNowInto(buffer: ArrayBufferView, offset: number, length: number, info: PosixReceiveInfo | undefined): number {
+    if (this.waiting('read')) {
+      throw new IpcError(E.EAGAIN, 'mq_receive', this.errorContext(), 'earlier receives of this object are waiting');
+    }
+    const n = this.#attemptReceiveInto(buffer, offset, length, info);
+    if (n === AGAIN) throw new IpcError(E.EAGAIN, 'mq_receive', this.errorContext(), 'queue is empty');
+    return n;
   }
 
   #attemptReceive(): PosixMessage | typeof AGAIN {

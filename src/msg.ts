@@ -7,7 +7,7 @@
 // taking anything. Sync forms block the calling thread (with a timeout: on a waiter thread, RunSync).
 import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
-import type { Bytes } from './fd.js';
+import { assertTargetIntact, type Bytes } from './fd.js';
 import { constants, native } from './native.js';
 import {
   IPC_PRIVATE,
@@ -25,12 +25,14 @@ import {
   invalidArgType,
   invalidArgValue,
   outOfRange,
+  type TargetRange,
   toBytes,
   validateBoolean,
   validateInteger,
   validateMaxSize,
   validateObject,
   validateOptions,
+  validateTarget,
 } from './validate.js';
 import {
   abortedError,
@@ -105,6 +107,35 @@ interface Selection extends NoWait {
 export interface QueueReceiveOptions extends WaitOptions, RefOptions, Selection {}
 /** Options of MessageQueue.receiveSync(): which message, and how long to wait for it. */
 export interface QueueReceiveSyncOptions extends SyncWaitOptions, Selection {}
+
+/**
+ * What MessageQueue.receiveInto() tells besides the length it returns: an object of the caller's, filled
+ * in by each successful call that is given it (`{ info }`). An object rather than, say, an Int32Array,
+ * because a type is a C long, which only a number-or-bigint field holds exactly; and one the caller reuses,
+ * so that a receive loop allocates nothing (a type above Number.MAX_SAFE_INTEGER is the one exception:
+ * a new bigint).
+ */
+export interface QueueReceiveInfo {
+  /** The message text's length in bytes (what the call returned). */
+  length: number;
+  /** The sender's mtype: a number, or a bigint when it is above Number.MAX_SAFE_INTEGER. */
+  type: MessageType;
+}
+
+interface IntoSelection extends Omit<Selection, 'maxSize' | 'noError'>, TargetRange {
+  /** Truncate a message longer than the range (MSG_NOERROR) instead of failing with 'E2BIG'. */
+  noError?: boolean;
+  /**
+   * An object to fill in with the message's length and type when the call succeeds; reuse one for a
+   * whole loop. (Concurrent calls given the same object: each fills it in as it settles.)
+   */
+  info?: QueueReceiveInfo;
+}
+
+/** Options of MessageQueue.receiveInto(): which message, where it goes, and how to wait for it. */
+export interface QueueReceiveIntoOptions extends WaitOptions, RefOptions, IntoSelection {}
+/** Options of MessageQueue.receiveIntoSync(): which message, where it goes, and how long to wait for it. */
+export interface QueueReceiveIntoSyncOptions extends SyncWaitOptions, IntoSelection {}
 
 /** Every field of msqid_ds, by name. Times are null when the event never happened. */
 export interface MessageQueueStat extends SysvObjectStat {
@@ -216,6 +247,38 @@ function typeIn(buffer: ArrayBuffer): MessageType {
   if (high >= 0 && high < 0x200000) return high * 2 ** 32 + low; // below 2^53: exact as a number
   const raw = new BigInt64Array(buffer, 0, 1)[0]!;
   return raw <= SAFE_MAX ? Number(raw) : raw;
+}
+
+// Where msgrcvInto puts a received mtype (the C long's bytes), read by receivedType(): one pair of views for
+// the process, read right after each call, so that a receive allocates nothing for the type.
+const typeWords = new Int32Array(2);
+const typeLong = new BigInt64Array(typeWords.buffer);
+
+/** The mtype the last msgrcvInto wrote into typeWords, as typeIn() reads one. */
+function receivedType(): MessageType {
+  if (constants.SIZEOF_LONG !== 8) return typeWords[0]!;
+  const low = typeWords[0]! >>> 0;
+  const high = typeWords[1]!;
+  if (high >= 0 && high < 0x200000) return high * 2 ** 32 + low;
+  const raw = typeLong[0]!;
+  return raw <= SAFE_MAX ? Number(raw) : raw;
+}
+
+/** Validates the selection options of a receiveInto; returns its msgrcv flags (without IPC_NOWAIT). */
+function intoFlags(options: IntoSelection, selector: MessageType): number {
+  const { except = false, noError = false, nowait = false, info } = options;
+  validateBoolean(except, 'options.except');
+  validateBoolean(noError, 'options.noError');
+  validateBoolean(nowait, 'options.nowait');
+  if (info !== undefined) validateObject(info, 'options.info');
+  if (except && !(selector > 0)) {
+    throw invalidArgValue(
+      'options.except',
+      except,
+      'needs a positive options.type (MSG_EXCEPT selects by excluding that type)',
+    );
+  }
+  return (except ? constants.MSG_EXCEPT : 0) | (noError ? constants.MSG_NOERROR : 0);
 }
 
 interface ReceivePlan {
@@ -464,6 +527,118 @@ export class MessageQueue implements Disposable {
   }
 
   /**
+   * Receives the message `type` selects into `buffer` (at `offset`, at most `length` bytes of text),
+   * waiting for one — unless `nowait`; resolves the text's length, and fills in `options.info` (an object
+   * of the caller's) with it and the message's type. Nothing is allocated per message: reuse one buffer
+   * and one info object for a whole loop. A message longer than the range stays queued (E2BIG), or is
+   * truncated with `noError`. Aborted or timed out, nothing was taken from the queue.
+   *
+   * When the call has to wait, the message is received on a waiter thread into memory of the call's own
+   * and copied into `buffer` on this thread when the promise settles: `buffer` is never written after the
+   * call failed or was cancelled, but its range must not be used for anything else until then. If its
+   * memory is gone by then (the Mapping under it closed), the message was taken and is lost: 'EBADF'.
+   *
+   * @throws {@link IpcError} 'E2BIG' (the message is longer than the range, without `noError`: it stays
+   *   queued), 'ENOMSG' (`nowait`, and no message matches), 'EIDRM' (the queue was removed while waiting),
+   *   'EINVAL' (the queue is gone), 'EACCES' (this user may not read the queue), 'EBADF' (the Mapping
+   *   under `buffer` was closed while waiting), 'ETIMEDOUT' (`timeout`), other errnos of msgrcv(2);
+   *   {@link AbortError} (`signal`); argument errors (ERR_INVALID_ARG_VALUE for a buffer with no room
+   *   from `offset`; ERR_OUT_OF_RANGE for `offset` or `length` outside it).
+   *
+   * @example
+   * ```ts
+   * import { ftok, MessageQueue, type QueueReceiveInfo } from 'unipc';
+   *
+   * const queue = MessageQueue.get(ftok('/etc/myapp.conf', 2));
+   * const buffer = Buffer.allocUnsafe(8192); // msgmax, by default: any message fits
+   * const info: QueueReceiveInfo = { length: 0, type: 0 }; // filled in by each receive
+   * for (;;) {
+   *   const n = await queue.receiveInto(buffer, { type: -3, info, timeout: 10_000 }); // the lowest type <= 3
+   *   console.log(`type ${info.type}: ${buffer.toString('utf8', 0, n)}`);
+   * }
+   * ```
+   *
+   * @see msgrcv(2)
+   */
+  async receiveInto(buffer: ArrayBufferView, options?: QueueReceiveIntoOptions): Promise<number> {
+    const checked = waitOptions(options);
+    const length = validateTarget(buffer, checked);
+    const selector = toMessageType(checked.type ?? 0, 'options.type', false);
+    const flags = intoFlags(checked, selector);
+    const { offset = 0, info, nowait = false } = checked;
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    const now = this.#receiveNowInto(buffer, offset, length, selector, flags, nowait, info);
+    if (now !== undefined) return now;
+    for (;;) {
+      const size = Math.min(length, msgmax());
+      let result: number;
+      try {
+        result = await waitOnThread(
+          (callback) =>
+            native.msgrcvIntoAsync(this.id, buffer, offset, size, selector, flags, typeWords, (received) => {
+              // typeWords is the process's: read now, before another receive's result overwrites it.
+              if (received >= 0 && info !== undefined) {
+                info.length = received;
+                info.type = receivedType();
+              }
+              callback(received);
+            }),
+          checked,
+          'msgrcv',
+          this.#context(),
+        );
+      } catch (error) {
+        if (!(error instanceof IpcError)) throw error;
+        if (error.errno === E.EBADF) throw this.#lostInto();
+        if (error.errno !== E.E2BIG) throw error;
+        if (this.#intoGrown(size, length)) continue;
+        throw this.#tooBigInto(size);
+      }
+      return result;
+    }
+  }
+
+  /**
+   * Receives the selected message into `buffer`, blocking until one comes (up to `timeout`; not at all
+   * with `nowait`); returns the text's length, and fills in `options.info` with it and the type.
+   *
+   * @throws {@link IpcError} 'E2BIG' (the message is longer than the range, without `noError`: it stays
+   *   queued), 'ENOMSG' (`nowait`, and no message matches), 'EIDRM' (the queue was removed while waiting),
+   *   'EINVAL' (the queue is gone), 'EACCES' (this user may not read the queue), 'ETIMEDOUT' (`timeout`),
+   *   other errnos of msgrcv(2); argument errors.
+   *
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, MessageQueue } from 'unipc';
+   *
+   * using queue = MessageQueue.get(IPC_PRIVATE, { create: true, removeOnDispose: true });
+   * queue.sendSync(7, 'seven');
+   * const buffer = new Uint8Array(64);
+   * const info = { length: 0, type: 0 as number | bigint };
+   * const n = queue.receiveIntoSync(buffer, { info, nowait: true });
+   * console.log(n, info.type, Buffer.from(buffer.buffer, 0, n).toString()); // prints: 5 7 seven
+   * ```
+   *
+   * @see msgrcv(2)
+   */
+  receiveIntoSync(buffer: ArrayBufferView, options?: QueueReceiveIntoSyncOptions): number {
+    const checked = syncWaitOptions(options);
+    const length = validateTarget(buffer, checked);
+    const selector = toMessageType(checked.type ?? 0, 'options.type', false);
+    const flags = intoFlags(checked, selector);
+    const { offset = 0, info, nowait = false, timeout } = checked;
+    const now = this.#receiveNowInto(buffer, offset, length, selector, flags, nowait, info);
+    if (now !== undefined) return now;
+    for (;;) {
+      const size = Math.min(length, msgmax());
+      const result = native.msgrcvInto(this.id, buffer, offset, size, selector, flags, typeWords, timeout ?? -1);
+      if (result === -E.ETIMEDOUT && timeout !== undefined) throw timeoutError('msgrcv', timeout, this.#context());
+      const n = this.#intoResult(result, size, length, info);
+      if (n !== undefined) return n;
+    }
+  }
+
+  /**
    * The selected messages as they come: `for await (const { type, data } of queue.messages({ type: 2 }))`.
    * Ends when the queue is removed.
    *
@@ -613,6 +788,67 @@ export class MessageQueue implements Disposable {
     if (result === -E.E2BIG) throw this.#tooBig(plan);
     check(result, 'msgrcv', this.#context());
     return messageIn(buffer, result);
+  }
+
+  // A receiveInto without waiting; undefined when no message matches (and waiting is allowed).
+  #receiveNowInto(
+    buffer: ArrayBufferView,
+    offset: number,
+    length: number,
+    selector: MessageType,
+    flags: number,
+    nowait: boolean,
+    info: QueueReceiveInfo | undefined,
+  ): number | undefined {
+    for (;;) {
+      assertTargetIntact(buffer, offset + length, 'msgrcv');
+      const size = Math.min(length, msgmax());
+      const noWait = flags | constants.IPC_NOWAIT;
+      const result = native.msgrcvInto(this.id, buffer, offset, size, selector, noWait, typeWords, -1);
+      if (result === -E.ENOMSG) {
+        if (nowait) throw new IpcError(E.ENOMSG, 'msgrcv', this.#context());
+        return undefined;
+      }
+      const n = this.#intoResult(result, size, length, info);
+      if (n !== undefined) return n;
+    }
+  }
+
+  // A msgrcvInto's result: the length (with `info` filled in), or undefined when msgmax grew past the
+  // `size` received into (at most msgmax: a message is never longer), and the call should be made again.
+  #intoResult(result: number, size: number, length: number, info: QueueReceiveInfo | undefined): number | undefined {
+    if (result === -E.E2BIG) {
+      if (this.#intoGrown(size, length)) return undefined;
+      throw this.#tooBigInto(size);
+    }
+    check(result, 'msgrcv', this.#context());
+    if (info !== undefined) {
+      info.length = result;
+      info.type = receivedType();
+    }
+    return result;
+  }
+
+  #intoGrown(size: number, length: number): boolean {
+    return size < length && msgmax(true) > size;
+  }
+
+  #tooBigInto(size: number): IpcError {
+    return new IpcError(
+      E.E2BIG,
+      'msgrcv',
+      this.#context(),
+      `the message is longer than the ${size} bytes to receive it into and stays queued; noError truncates it`,
+    );
+  }
+
+  #lostInto(): IpcError {
+    return new IpcError(
+      E.EBADF,
+      'msgrcv',
+      this.#context(),
+      'the buffer to receive into was detached (its mapping was closed) while waiting; the message taken is lost',
+    );
   }
 
   // Whether msgmax was raised since the receive sized its buffer (by default msgmax bytes): if so the

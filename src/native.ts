@@ -345,6 +345,34 @@ export interface Native {
     flags: number,
     callback: WaitCallback,
   ): { wait: number; buffer: ArrayBuffer } | number;
+  /**
+   * Receives a message's text into bytes [offset, offset + length) of `buffer` and its mtype into typeOut
+   * (the C long's bytes); → the text's length.
+   */
+  msgrcvInto(
+    id: number,
+    buffer: ArrayBufferView,
+    offset: number,
+    length: number,
+    type: number | bigint,
+    flags: number,
+    typeOut: Int32Array,
+    timeoutMs: number,
+  ): number;
+  /**
+   * As msgrcvInto, on a waiter thread; the text and mtype are copied out on this thread just before
+   * `callback`, which gets -EBADF instead when `buffer` was detached meanwhile (the message is then lost).
+   */
+  msgrcvIntoAsync(
+    id: number,
+    buffer: ArrayBufferView,
+    offset: number,
+    length: number,
+    type: number | bigint,
+    flags: number,
+    typeOut: Int32Array,
+    callback: WaitCallback,
+  ): number;
   msgctlStat(id: number, out: Float64Array): number;
   msgctlSet(id: number, uid: number, gid: number, mode: number, maxBytes: number): number;
   msgctlRemove(id: number): number;

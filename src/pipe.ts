@@ -5,6 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import { check, closedError, E, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import {
   assertIntact,
+  assertTargetIntact,
   assertTransferable,
   type Bytes,
   FdHandle,
@@ -18,6 +19,7 @@ import { constants, native } from './native.js';
 import {
   invalidArgType,
   invalidArgValue,
+  type TargetRange,
   toBytes,
   toPath,
   validateFd,
@@ -26,6 +28,7 @@ import {
   validateMode,
   validateOneOf,
   validateOptions,
+  validateTarget,
 } from './validate.js';
 import {
   AGAIN,
@@ -51,6 +54,12 @@ export interface ReadSyncOptions extends SyncWaitOptions {
   /** Most bytes to return at once. Default 65536. */
   maxSize?: number;
 }
+
+/** Options of PipeReader.readInto(): where in the buffer, and how long to wait. */
+export interface ReadIntoOptions extends WaitOptions, TargetRange {}
+
+/** Options of PipeReader.readIntoSync(): where in the buffer, and how long to block. */
+export interface ReadIntoSyncOptions extends SyncWaitOptions, TargetRange {}
 
 // Adopting a descriptor: it must be open and of a kind a pipe end can be, and it stops leaking into
 // processes spawned later (inherited descriptors do not carry FD_CLOEXEC).
@@ -173,10 +182,83 @@ export class PipeReader extends PipeEnd {
     return this.readySync('read', checked, 'read', () => this.#attemptRead(buffer));
   }
 
+  /**
+   * Reads what is available into `buffer` (at `offset`, at most `length` bytes), waiting for data; resolves
+   * the number of bytes read, 0 at the end of data — as read(2) and fs.read() do. Nothing is allocated per
+   * call for the data: reuse one buffer for a whole read loop. The buffer may be any view (Buffer,
+   * TypedArray, DataView), also of a SharedArrayBuffer or a Mapping; it is written only by the attempt
+   * that reads, on this thread, and must not be used for anything else until the promise settles.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed, also while waiting; or the Mapping under `buffer` closed while
+   *   waiting), 'ETIMEDOUT' (`timeout`), other errnos of read(2); {@link AbortError} (`signal`);
+   *   ERR_INVALID_STATE (`.stream` owns the descriptor); argument errors (ERR_INVALID_ARG_VALUE for a
+   *   buffer with no room from `offset`: 0 must mean the end of data; ERR_OUT_OF_RANGE for `offset` or
+   *   `length` outside it).
+   *
+   * @example
+   * ```ts
+   * import { PipeReader } from 'unipc';
+   *
+   * // In a child that was handed the read end of a pipe as fd 3: count its bytes with one 64 KiB buffer.
+   * using input = PipeReader.fromFd(3);
+   * const buffer = Buffer.allocUnsafe(65536);
+   * let total = 0;
+   * for (let n = await input.readInto(buffer); n > 0; n = await input.readInto(buffer)) total += n;
+   * console.log(`${total} bytes`);
+   * ```
+   *
+   * @see read(2)
+   */
+  async readInto(buffer: ArrayBufferView, options?: ReadIntoOptions): Promise<number> {
+    const checked = waitOptions(options);
+    const length = validateTarget(buffer, checked);
+    const offset = checked.offset ?? 0;
+    this.assertNotGivenAway('readInto()');
+    return this.ready('read', checked, 'read', () => this.#attemptReadInto(buffer, offset, length));
+  }
+
+  /**
+   * Reads what is available into `buffer` (at `offset`, at most `length` bytes), blocking until data
+   * comes; returns the number of bytes read, 0 at the end of data.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed), 'ETIMEDOUT' (`timeout`), other errnos of read(2);
+   *   ERR_INVALID_STATE (`.stream` owns the descriptor); argument errors (ERR_INVALID_ARG_VALUE for a
+   *   buffer with no room from `offset`; ERR_OUT_OF_RANGE for `offset` or `length` outside it).
+   *
+   * @example
+   * ```ts
+   * import fs from 'node:fs';
+   * import { PipeReader } from 'unipc';
+   *
+   * // Copy what arrives on fd 3 to a file, through one reused buffer.
+   * using input = PipeReader.fromFd(3);
+   * const out = fs.openSync('/tmp/received.bin', 'w');
+   * const buffer = new Uint8Array(16384);
+   * for (let n; (n = input.readIntoSync(buffer, { timeout: 5000 })) > 0; ) fs.writeSync(out, buffer, 0, n);
+   * fs.closeSync(out);
+   * ```
+   *
+   * @see read(2)
+   */
+  readIntoSync(buffer: ArrayBufferView, options?: ReadIntoSyncOptions): number {
+    const checked = syncWaitOptions(options);
+    const length = validateTarget(buffer, checked);
+    const offset = checked.offset ?? 0;
+    this.assertNotGivenAway('readIntoSync()');
+    return this.readySync('read', checked, 'read', () => this.#attemptReadInto(buffer, offset, length));
+  }
+
   #attemptRead(buffer: Buffer): Buffer | null | typeof AGAIN {
-    const n = attemptResult(native.read(this.openFd('read'), buffer, 0, buffer.length), 'read', this.errorContext());
+    const n = this.#attemptReadInto(buffer, 0, buffer.length);
     if (n === AGAIN) return AGAIN;
     return n === 0 ? null : buffer.subarray(0, n);
+  }
+
+  // read(2) into bytes [offset, offset + length) of the view, without waiting.
+  #attemptReadInto(buffer: ArrayBufferView, offset: number, length: number): number | typeof AGAIN {
+    const fd = this.openFd('read');
+    assertTargetIntact(buffer, offset + length, 'read');
+    return attemptResult(native.read(fd, buffer, offset, length), 'read', this.errorContext());
   }
 }
 

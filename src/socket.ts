@@ -3,12 +3,23 @@
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { check, E, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
-import { assertIntact, type Bytes, closeCopies, copyFds, FdHandle, type FdLike, fdOf, setNonBlocking } from './fd.js';
+import {
+  assertIntact,
+  assertTargetIntact,
+  type Bytes,
+  closeCopies,
+  copyFds,
+  FdHandle,
+  type FdLike,
+  fdOf,
+  setNonBlocking,
+} from './fd.js';
 import { constants, native } from './native.js';
 import {
   invalidArgType,
   invalidArgValue,
   invalidState,
+  type TargetRange,
   toBytes,
   validateFd,
   validateInteger,
@@ -16,6 +27,7 @@ import {
   validateMode,
   validateOneOf,
   validateOptions,
+  validateTarget,
 } from './validate.js';
 import {
   AGAIN,
@@ -90,7 +102,16 @@ export interface ReceiveSyncOptions extends SyncWaitOptions {
   maxSize?: number;
 }
 
+/** Options of UnixSocket.receiveInto(): where in the buffer, and how long to wait. */
+export interface ReceiveIntoOptions extends WaitOptions, TargetRange {}
+
+/** Options of UnixSocket.receiveIntoSync(): where in the buffer, and how long to block. */
+export interface ReceiveIntoSyncOptions extends SyncWaitOptions, TargetRange {}
+
 const DEFAULT_STREAM_READ = 64 * 1024;
+
+// What #recvmsg returns at the end of the connection.
+const END: unique symbol = Symbol('END');
 
 // The biggest datagram a sender can queue is bounded by its send buffer, which setsockopt caps at
 // twice net.core.wmem_max. One buffer of that size serves every receive of the process (JavaScript
@@ -113,6 +134,11 @@ const META_HAS_CREDENTIALS = 2;
 const META_PID = 3;
 const META_UID = 4;
 const META_GID = 5;
+
+// Closes the descriptors a recvmsg just put in receiveMeta.
+function closeReceived(count: number): void {
+  for (let i = 0; i < count; i++) native.close(receiveMeta[constants.RECVMSG_META_FIRST_FD + i]!);
+}
 
 function descriptorsToSend(fds: unknown): Int32Array | null {
   if (fds === undefined) return null;
@@ -285,6 +311,86 @@ export class UnixSocket extends FdHandle {
   }
 
   /**
+   * Receives into `buffer` (at `offset`, at most `length` bytes), waiting: on 'dgram' and 'seqpacket' one
+   * whole message, on 'stream' the bytes available. Resolves the number of bytes received (0 is an empty
+   * message), or null when the peer has closed ('stream', 'seqpacket'), as receive() does. Nothing is
+   * allocated per message: reuse one buffer for a whole loop; it must not be used for anything else until
+   * the promise settles.
+   *
+   * - A message longer than the range stays queued: receiveInto peeks at the next message's size first
+   *   (recvmsg with MSG_PEEK | MSG_TRUNC, one more system call per message) and fails with IpcError
+   *   'EMSGSIZE' naming both sizes; a larger buffer, or receive(), gets it. (Only when another process
+   *   takes that message in between and the next is longer still is a message cut, and the error says it
+   *   was discarded.)
+   * - Descriptors (SCM_RIGHTS) cannot be returned: a message carrying them stays queued and the call fails
+   *   with IpcError 'EPROTO' (receive() gets it, descriptors and all). On 'stream', where bytes carry them
+   *   as they come, the bytes are received, the descriptors closed, and the call fails with 'EPROTO'.
+   * - Credentials are not returned: receive() has them.
+   *
+   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than the range; it stays queued),
+   *   'EPROTO' (descriptors came with the message, see above), 'ECONNRESET' (once, after its last message:
+   *   the peer closed with data of ours unread), 'EBADF' (closed, also while waiting; or the Mapping under
+   *   `buffer` closed while waiting), 'ETIMEDOUT' (`timeout`), other errnos of recvmsg(2);
+   *   {@link AbortError} (`signal`); ERR_INVALID_STATE (`.stream` owns the descriptor); argument errors
+   *   (ERR_INVALID_ARG_VALUE for a buffer with no room from `offset`; ERR_OUT_OF_RANGE for `offset` or
+   *   `length` outside it).
+   *
+   * @example
+   * ```ts
+   * import { UnixSocket } from 'unipc';
+   *
+   * // A 'seqpacket' end handed over as fd 3: every message into one buffer, until the peer closes.
+   * using socket = UnixSocket.fromFd(3);
+   * const buffer = Buffer.allocUnsafe(4096); // the longest message the protocol allows
+   * for (let n = await socket.receiveInto(buffer); n !== null; n = await socket.receiveInto(buffer)) {
+   *   console.log(buffer.toString('utf8', 0, n));
+   * }
+   * ```
+   *
+   * @see recvmsg(2), unix(7)
+   */
+  async receiveInto(buffer: ArrayBufferView, options?: ReceiveIntoOptions): Promise<number | null> {
+    const checked = waitOptions(options);
+    const length = validateTarget(buffer, checked);
+    const offset = checked.offset ?? 0;
+    this.assertNotGivenAway('receiveInto()');
+    return this.ready('read', checked, 'recvmsg', () => this.#attemptReceiveInto(buffer, offset, length));
+  }
+
+  /**
+   * Receives into `buffer`, blocking until a message (or bytes, on 'stream') comes; returns the number of
+   * bytes received, or null when the peer has closed. Messages too long for the range, and messages with
+   * descriptors, are refused as by receiveInto().
+   *
+   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than the range; it stays queued),
+   *   'EPROTO' (descriptors came with the message), 'ECONNRESET' (once, after its last message: the peer
+   *   closed with data of ours unread), 'EBADF' (closed), 'ETIMEDOUT' (`timeout`), other errnos of
+   *   recvmsg(2); ERR_INVALID_STATE (`.stream` owns the descriptor); argument errors.
+   *
+   * @example
+   * ```ts
+   * import { socketpair } from 'unipc';
+   *
+   * const [a, b] = socketpair('dgram');
+   * a.sendSync('ping');
+   * const buffer = new Uint8Array(256);
+   * const n = b.receiveIntoSync(buffer, { offset: 16, timeout: 1000 })!; // bytes 16… of the buffer
+   * console.log(Buffer.from(buffer.buffer, 16, n).toString()); // prints: ping
+   * a.close();
+   * b.close();
+   * ```
+   *
+   * @see recvmsg(2), unix(7)
+   */
+  receiveIntoSync(buffer: ArrayBufferView, options?: ReceiveIntoSyncOptions): number | null {
+    const checked = syncWaitOptions(options);
+    const length = validateTarget(buffer, checked);
+    const offset = checked.offset ?? 0;
+    this.assertNotGivenAway('receiveIntoSync()');
+    return this.readySync('read', checked, 'recvmsg', () => this.#attemptReceiveInto(buffer, offset, length));
+  }
+
+  /**
    * Messages until the peer closes: `for await (const message of socket.messages({ signal }))`.
    *
    * @throws what receive() rejects with, from the iteration.
@@ -368,6 +474,37 @@ export class UnixSocket extends FdHandle {
     return offset;
   }
 
+  // One recvmsg without waiting, into bytes [offset, offset + length) of buffer (receiveMeta gets the rest):
+  // the count (which with MSG_TRUNC can exceed length), AGAIN, or END at the end of the connection.
+  #recvmsg(
+    fd: number,
+    buffer: ArrayBufferView,
+    offset: number,
+    length: number,
+    flags: number,
+  ): number | typeof AGAIN | typeof END {
+    let returned = native.recvmsg(fd, buffer, offset, length, flags, receiveMeta);
+    if (returned === -E.ECONNRESET) {
+      // The peer's end was closed with data of ours unread. On a message socket the kernel reports that
+      // (once: it clears the error) ahead of the messages the peer sent before, still queued: held back
+      // until they are received, as a 'stream' socket reports it only after its bytes.
+      this.#resetPending = true;
+      returned = native.recvmsg(fd, buffer, offset, length, flags, receiveMeta);
+    }
+    if (returned === -E.EAGAIN && this.#resetPending) return this.#reportReset();
+    const n = attemptResult(returned, 'recvmsg');
+    if (n === AGAIN) return AGAIN;
+    const meta = receiveMeta;
+    if (
+      n === 0 &&
+      meta[META_FD_COUNT] === 0 &&
+      (this.type === 'stream' || (this.type === 'seqpacket' && meta[META_HAS_CREDENTIALS] !== 1))
+    ) {
+      return this.#resetPending ? this.#reportReset() : END;
+    }
+    return n;
+  }
+
   #attemptReceive(streamSize: number): Message | null | typeof AGAIN {
     const fd = this.openFd('recvmsg');
     const message = this.type !== 'stream';
@@ -375,25 +512,13 @@ export class UnixSocket extends FdHandle {
     const buffer = receiveBuffer;
     const length = message ? buffer.length : Math.min(streamSize, buffer.length);
     const flags = constants.MSG_CMSG_CLOEXEC | constants.MSG_DONTWAIT | (message ? constants.MSG_TRUNC : 0);
-    let returned = native.recvmsg(fd, buffer, 0, length, flags, receiveMeta);
-    if (returned === -E.ECONNRESET) {
-      // The peer's end was closed with data of ours unread. On a message socket the kernel reports that
-      // (once: it clears the error) ahead of the messages the peer sent before, still queued: held back
-      // until they are received, as a 'stream' socket reports it only after its bytes.
-      this.#resetPending = true;
-      returned = native.recvmsg(fd, buffer, 0, length, flags, receiveMeta);
-    }
-    if (returned === -E.EAGAIN && this.#resetPending) return this.#reportReset();
-    const n = attemptResult(returned, 'recvmsg');
+    const n = this.#recvmsg(fd, buffer, 0, length, flags);
     if (n === AGAIN) return AGAIN;
+    if (n === END) return null;
     const meta = receiveMeta;
     const fds = Array.from(
       meta.subarray(constants.RECVMSG_META_FIRST_FD, constants.RECVMSG_META_FIRST_FD + meta[META_FD_COUNT]),
     );
-    const hasCredentials = meta[META_HAS_CREDENTIALS] === 1;
-    if (n === 0 && fds.length === 0 && (this.type === 'stream' || (this.type === 'seqpacket' && !hasCredentials))) {
-      return this.#resetPending ? this.#reportReset() : null;
-    }
     if (n > length) {
       for (const received of fds) native.close(received);
       throw new IpcError(
@@ -404,11 +529,67 @@ export class UnixSocket extends FdHandle {
       );
     }
     const result: Message = { data: Buffer.from(buffer.subarray(0, n)), fds };
-    if (hasCredentials) {
+    if (meta[META_HAS_CREDENTIALS] === 1) {
       result.credentials = { pid: meta[META_PID], uid: meta[META_UID] >>> 0, gid: meta[META_GID] >>> 0 };
     }
     if (meta[META_FLAGS] & constants.MSG_CTRUNC) result.fdsTruncated = true;
     return result;
+  }
+
+  #attemptReceiveInto(buffer: ArrayBufferView, offset: number, length: number): number | null | typeof AGAIN {
+    const fd = this.openFd('recvmsg');
+    assertTargetIntact(buffer, offset + length, 'recvmsg');
+    const message = this.type !== 'stream';
+    const flags = constants.MSG_CMSG_CLOEXEC | constants.MSG_DONTWAIT | (message ? constants.MSG_TRUNC : 0);
+    if (message) {
+      // The next message's size, and whether it carries descriptors, without taking it: one that cannot be
+      // received here stays queued. (Peeked descriptors are copies the kernel installs; closed at once.)
+      const size = this.#recvmsg(fd, buffer, offset, 0, flags | constants.MSG_PEEK);
+      if (size === AGAIN) return AGAIN;
+      if (size === END) return null;
+      const count = receiveMeta[META_FD_COUNT];
+      if (count > 0 || receiveMeta[META_FLAGS] & constants.MSG_CTRUNC) {
+        closeReceived(count);
+        throw new IpcError(
+          E.EPROTO,
+          'recvmsg',
+          {},
+          `the next message carries descriptors, which receiveInto() cannot return; it stays queued: receive() takes it`,
+        );
+      }
+      if (size > length) {
+        throw new IpcError(
+          E.EMSGSIZE,
+          'recvmsg',
+          {},
+          `the next message (${size} bytes) is longer than the ${length} bytes to receive it into; it stays queued`,
+        );
+      }
+    }
+    const n = this.#recvmsg(fd, buffer, offset, length, flags);
+    if (n === AGAIN) return AGAIN;
+    if (n === END) return null;
+    const count = receiveMeta[META_FD_COUNT];
+    if (count > 0 || receiveMeta[META_FLAGS] & constants.MSG_CTRUNC) {
+      closeReceived(count);
+      throw new IpcError(
+        E.EPROTO,
+        'recvmsg',
+        {},
+        message
+          ? 'a message with descriptors, which receiveInto() cannot return, came in between; it was discarded and its descriptors closed'
+          : `descriptors came with ${n} bytes received into the buffer; receiveInto() cannot return them: they were closed`,
+      );
+    }
+    if (n > length) {
+      throw new IpcError(
+        E.EMSGSIZE,
+        'recvmsg',
+        {},
+        `a message of ${n} bytes, longer than the ${length} bytes to receive it into, came in between and was discarded`,
+      );
+    }
+    return n;
   }
 
   #reportReset(): never {

@@ -164,7 +164,7 @@ export function toPath(value: unknown, name = 'path'): string {
  * ArrayBuffer.prototype.detached; a DataView cannot be made over a detached buffer, and only an empty
  * one can be detached.
  */
-function isDetached(buffer: ArrayBufferLike): boolean {
+export function isDetached(buffer: ArrayBufferLike): boolean {
   if (buffer.byteLength !== 0 || !(buffer instanceof ArrayBuffer)) return false;
   try {
     new DataView(buffer);
@@ -195,4 +195,47 @@ export function toBytes(value: unknown, name: string): Uint8Array {
     throw invalidArgValue(name, buffer, 'must not be detached (a view of a closed Mapping holds no data)', toBytes);
   if (ArrayBuffer.isView(value)) return new Uint8Array(buffer, value.byteOffset, value.byteLength);
   return new Uint8Array(buffer);
+}
+
+/** Where in a caller's buffer a …Into receive may write: `offset` (default 0) and `length` bytes. */
+export interface TargetRange {
+  /** Byte offset into the buffer (from the view's own start). Default 0. */
+  offset?: number;
+  /** Most bytes to write. Default: from `offset` to the view's end. */
+  length?: number;
+}
+
+/**
+ * Validates the buffer of a …Into receive and `options.offset`/`options.length`; returns the range's
+ * length (its offset is `options.offset ?? 0`). Any ArrayBufferView (Buffer, TypedArray, DataView) over
+ * an ArrayBuffer, a SharedArrayBuffer or a Mapping's memory; never detached, and never an empty range:
+ * a receive that can take no byte could not tell the end of data from a full buffer.
+ */
+export function validateTarget(buffer: unknown, options: TargetRange, name = 'buffer'): number {
+  if (!ArrayBuffer.isView(buffer)) {
+    throw invalidArgType(name, 'an instance of Buffer, TypedArray or DataView', buffer, validateTarget);
+  }
+  const size = buffer.byteLength;
+  if (size === 0 && isDetached(buffer.buffer)) {
+    throw invalidArgValue(
+      name,
+      buffer.buffer,
+      'must not be detached (a view of a closed Mapping has no memory)',
+      validateTarget,
+    );
+  }
+  const { offset = 0, length } = options;
+  validateInteger(offset, 'options.offset', 0, size);
+  const room = size - offset;
+  if (room === 0) {
+    throw invalidArgValue(
+      name,
+      buffer,
+      `must have room to receive into (${size} bytes, and options.offset ${offset} leaves none)`,
+      validateTarget,
+    );
+  }
+  if (length === undefined) return room;
+  validateInteger(length, 'options.length', 1, room);
+  return length;
 }
