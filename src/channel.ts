@@ -31,12 +31,14 @@ import {
   invalidArgValue,
   invalidState,
   outOfRange,
+  type TargetRange,
   toBytes,
   validateBoolean,
   validateFd,
   validateInteger,
   validateOneOf,
   validateOptions,
+  validateTarget,
 } from './validate.js';
 import {
   AGAIN,
@@ -816,40 +818,41 @@ export class Channel implements Disposable {
   }
 
   /**
-   * Copies the next message into `target` if one is there now: its length; null if there is none now, or
-   * at the end. Allocates nothing. A message longer than `target` stays in the channel.
+   * Copies the next message into `buffer` (at `range.offset`, at most `range.length` bytes) if one is
+   * there now: its length; null if there is none now, or at the end. Allocates nothing. A message longer
+   * than the range stays in the channel.
    *
-   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than `target`; it is not received);
+   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than the range; it is not received);
    *   what tryReceive() throws; argument errors.
    */
-  tryReceiveInto(target: ArrayBufferView): number | null {
-    const bytes = intoTarget(target);
+  tryReceiveInto(buffer: ArrayBufferView, range?: TargetRange): number | null {
+    const bytes = intoTarget(buffer, range);
     this.#claim('consumer');
     const length = this.#attemptReceiveInto(bytes);
     return length === AGAIN ? null : length;
   }
 
   /**
-   * Copies the next message into `target`, blocking the calling thread until one comes: its length; null
+   * Copies the next message into `buffer` (`options.offset`, `options.length`), blocking the calling thread until one comes: its length; null
    * at the end. A loop of these allocates nothing.
    *
-   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than `target`; it is not received);
+   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than the range; it is not received);
    *   what receiveSync() throws; argument errors.
    */
-  receiveIntoSync(target: ArrayBufferView, options?: SyncWaitOptions): number | null {
-    const bytes = intoTarget(target);
+  receiveIntoSync(buffer: ArrayBufferView, options?: SyncWaitOptions & TargetRange): number | null {
+    const bytes = intoTarget(buffer, options);
     return this.#consumeSync(options, () => this.#attemptReceiveInto(bytes));
   }
 
   /**
-   * Copies the next message into `target`, waiting for one without blocking the event loop: its length;
+   * Copies the next message into `buffer` (`options.offset`, `options.length`), waiting for one without blocking the event loop: its length;
    * null at the end. The copy is made on the JavaScript thread when the promise settles.
    *
-   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than `target`; it is not received);
+   * @throws {@link IpcError} 'EMSGSIZE' (the next message is longer than the range; it is not received);
    *   what receive() rejects with; argument errors.
    */
-  async receiveInto(target: ArrayBufferView, options?: WaitOptions & RefOptions): Promise<number | null> {
-    const bytes = intoTarget(target);
+  async receiveInto(buffer: ArrayBufferView, options?: WaitOptions & RefOptions & TargetRange): Promise<number | null> {
+    const bytes = intoTarget(buffer, options);
     return this.#consume(options, () => this.#attemptReceiveInto(bytes));
   }
 
@@ -1359,7 +1362,7 @@ export class Channel implements Disposable {
         E.EMSGSIZE,
         'receive',
         {},
-        `the next message is ${length} bytes, more than the ${target.byteLength} of the buffer; it stays in the channel`,
+        `the next message is ${length} bytes, more than the ${target.byteLength} of the buffer's range; it stays in the channel`,
       );
     }
     this.#copyRecord(target);
@@ -1561,12 +1564,14 @@ function withSent(error: unknown, sent: number): unknown {
   return error;
 }
 
-// receiveInto()'s target as bytes: the view's own range of its buffer.
-function intoTarget(target: unknown): Uint8Array {
-  if (target instanceof Uint8Array) return target;
-  if (!ArrayBuffer.isView(target))
-    throw invalidArgType('target', 'an ArrayBufferView (a Buffer, TypedArray or DataView)', target);
-  return new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+// receiveInto()'s buffer and range, checked as every …Into receive checks them (validateTarget()), as
+// the bytes to copy into.
+function intoTarget(buffer: unknown, range: TargetRange | undefined): Uint8Array {
+  if (range === undefined && buffer instanceof Uint8Array && buffer.byteLength > 0) return buffer;
+  const checked: TargetRange = range === undefined ? {} : { ...validateOptions(range) };
+  const length = validateTarget(buffer, checked);
+  const view = buffer as ArrayBufferView;
+  return new Uint8Array(view.buffer, view.byteOffset + (checked.offset ?? 0), length);
 }
 
 // Resolves in the check phase of the event loop's next turn, after the I/O that was due.

@@ -350,7 +350,7 @@ describe('Channel batches (model)', () => {
       fc.record({ op: fc.constant('sendMany' as const), sizes: fc.array(size, { maxLength: 8 }) }),
       fc.record({ op: fc.constant('receive' as const) }),
       fc.record({ op: fc.constant('receiveMany' as const), max: fc.integer({ min: 1, max: 6 }) }),
-      fc.record({ op: fc.constant('receiveInto' as const), room: fc.integer({ min: 0, max: 1000 }) }),
+      fc.record({ op: fc.constant('receiveInto' as const), room: fc.integer({ min: 1, max: 1000 }) }),
     );
     const start = fc.oneof(fc.constant(0), fc.integer({ min: -5000, max: -1 }), fc.integer());
     fc.assert(

@@ -144,7 +144,15 @@ describe('Channel', () => {
     const waiting = consumer.receiveInto(target, { timeout: 10_000 });
     producer.sendSync('later');
     assert.equal(await waiting, 5);
+    // A range of the buffer, checked as every …Into receive checks it.
+    producer.sendSync('ranged');
+    const wider = Buffer.alloc(20, 0x2e);
+    assert.equal(consumer.receiveIntoSync(wider, { offset: 4, length: 6 }), 6);
+    assert.equal(wider.toString(), '....ranged..........');
     assert.throws(() => consumer.tryReceiveInto('x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => consumer.tryReceiveInto(wider, { offset: 21 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => consumer.tryReceiveInto(wider, { offset: 4, length: 17 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => consumer.tryReceiveInto(Buffer.alloc(0)), { code: 'ERR_INVALID_ARG_VALUE' });
     producer.close();
     assert.equal(await consumer.receiveInto(target), null);
   });
