@@ -102,6 +102,15 @@ function checkReply(reply: Uint8Array, message: Uint8Array): void {
   }
 }
 
+// A buffer reused from call to call, grown when a call needs more.
+function reusedBuffer(): (size: number) => Buffer {
+  let buffer = Buffer.alloc(0);
+  return (size) => {
+    if (buffer.length < size) buffer = Buffer.alloc(size);
+    return buffer;
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Loop shapes
 
@@ -464,8 +473,18 @@ function pipeMechanism(api: 'sync' | 'async' | 'stream'): Mechanism {
         reader.stream.destroy();
       });
     }
+    // The Sync form reads into one buffer, as the C reference does (readIntoSync: no allocation per read).
+    const scratch = reusedBuffer();
     return api === 'sync'
-      ? syncBytes({ write: (data) => writer.writeSync(data), read: (max) => reader.readSync({ maxSize: max }), close })
+      ? syncBytes({
+          write: (data) => writer.writeSync(data),
+          read: (max) => {
+            const into = scratch(max);
+            const n = reader.readIntoSync(into, { length: max });
+            return n === 0 ? null : into.subarray(0, n);
+          },
+          close,
+        })
       : asyncBytes({ write: (data) => writer.write(data), read: (max) => reader.read({ maxSize: max }), close });
   };
   return {
@@ -687,10 +706,17 @@ function channelMechanism(api: 'sync' | 'async' | 'zero-copy', spin?: number): M
         close,
       });
     }
+    // Received into one buffer, as the C ring does (receiveIntoSync: no allocation per message, which
+    // for 1 MiB messages would be a fresh mapping and its page faults every time).
+    const scratch = reusedBuffer();
     return syncMessages({
       configure,
       send: (data) => out.sendSync(data),
-      receive: () => into.receiveSync() ?? unexpectedEnd(),
+      receive: () => {
+        const buffer = scratch(into.maxMessageSize);
+        const length = into.receiveIntoSync(buffer) ?? unexpectedEnd();
+        return buffer.subarray(0, length);
+      },
       close,
     });
   };
