@@ -251,7 +251,8 @@ try {
       fs.writeFileSync(wrapper, `#!/bin/sh\nexec ${qemu} -L ${sysroot} ${node.binary} "$@"\n`, { mode: 0o755 });
       const napi = { binary: 'unipc.glibc.node', views: 'node', env: { UNIPC_SMOKE_ROUNDS: '500' } };
       smoke(`Node ${node.version} arm64 (qemu), import`, wrapper, 'smoke.mjs', napi);
-      if (index === supportedMajors.length - 1) smoke(`Node ${node.version} arm64 (qemu), require`, wrapper, 'smoke.cjs', napi);
+      if (index === supportedMajors.length - 1)
+        smoke(`Node ${node.version} arm64 (qemu), require`, wrapper, 'smoke.cjs', napi);
     }
   }
 
