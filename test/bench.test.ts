@@ -7,14 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { CASES, KINDS, type Kind } from '../src/bench/plan.js';
-import { Channel } from '../src/index.js';
 import { root, tempDir } from './helpers.js';
 
 const TINY = ['--quick', '--round-trips', '50', '--messages', '500', '--mebibytes', '2', '--heap-messages', '2000'];
 const REPETITIONS = 2;
 // A C reference, a Sync and a Promise unipc case, the zero-copy heap run, and a server that is the
 // client's child (process.send): every path of the harness.
-// The batched case, skipped (with why) until Channel.prototype.receiveMany exists.
 const SOME =
   'c/pipe,c/shm-spin,c/shm-futex-spin,c/memcpy,unipc/pipe-sync,unipc/channel-async,unipc/channel-zero-copy,unipc/channel-batched,node/process-send-json';
 const ALL = process.env.UNIPC_BENCH_ALL === '1';
@@ -24,7 +22,6 @@ const positive = (value: unknown, what: string) =>
     typeof value === 'number' && Number.isFinite(value) && value > 0,
     `${what} is a positive finite number (${value})`,
   );
-const hasReceiveMany = typeof (Channel.prototype as unknown as { receiveMany?: unknown }).receiveMany === 'function';
 
 // The host, the spin floor before and after, the repetitions and the flags: structure, never timings.
 function checkRunRecord(results: ReturnType<typeof JSON.parse>, repetitions: number): void {
@@ -83,13 +80,8 @@ function checkResults(jsonPath: string, expectedIds: string[], repetitions: numb
   );
   for (const result of results.cases) {
     assert.equal(result.error, undefined, `${result.id}: ${result.error}`);
-    if (result.id === 'unipc/channel-batched' && !hasReceiveMany) {
-      assert.match(result.skipped, /receiveMany/, 'the batched case says why it was skipped');
-      assert.equal(result.repetitionsCompleted, 0);
-    } else {
-      assert.equal(result.skipped, undefined);
-      assert.equal(result.repetitionsCompleted, repetitions, result.id);
-    }
+    assert.equal(result.skipped, undefined);
+    assert.equal(result.repetitionsCompleted, repetitions, result.id);
   }
   for (const m of results.measurements) {
     assert.equal(m.repetitions.length, repetitions, `${m.case} ${m.kind}: one entry per repetition`);
@@ -104,10 +96,6 @@ function checkResults(jsonPath: string, expectedIds: string[], repetitions: numb
     );
   }
   for (const id of expectedIds) {
-    if (id === 'unipc/channel-batched' && !hasReceiveMany) {
-      assert.ok(!results.measurements.some((m: { case: string }) => m.case === id));
-      continue;
-    }
     const def = CASES.find((c) => c.id === id)!;
     for (const kind of Object.keys(KINDS) as Kind[]) {
       if (def.skip?.[kind] !== undefined) continue;
@@ -165,13 +153,6 @@ function checkResults(jsonPath: string, expectedIds: string[], repetitions: numb
   const ids = results.targets.map((t: { id: string }) => t.id);
   for (const id of ['spin-rtt', 'promise-rtt8', 'promise-rtt64', 'vs-process-send-rtt', 'ring-tput1m', 'pipe-tput1m'])
     assert.ok(ids.includes(id), `target ${id}`);
-  for (const id of ['batched-vs-process-send-tput', 'batched-ring-tput64']) {
-    const target = results.targets.find((t: { id: string }) => t.id === id);
-    if (!hasReceiveMany) {
-      assert.equal(target.value, null);
-      assert.match(target.note, /receiveMany/, `${id} says why it is not measured`);
-    }
-  }
   for (const id of expectedIds.filter((x) => x.startsWith('unipc/'))) {
     const def = CASES.find((c) => c.id === id)!;
     if (def.skip?.rtt8 !== undefined) continue;
@@ -193,8 +174,7 @@ function checkResults(jsonPath: string, expectedIds: string[], repetitions: numb
   const svg = fs.readFileSync(jsonPath.replace(/\.json$/, '.svg'), 'utf8');
   assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   assert.match(svg, /<\/svg>\n$/);
-  const shown = expectedIds.filter((id) => hasReceiveMany || id !== 'unipc/channel-batched');
-  for (const id of shown)
+  for (const id of expectedIds)
     assert.ok(
       svg.includes(
         CASES.find((c) => c.id === id)!

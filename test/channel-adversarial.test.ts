@@ -380,7 +380,10 @@ describe('Channel batches (model)', () => {
           } else if (step.op === 'receiveMany') {
             const received = consumer.tryReceiveMany(step.max)!;
             assert.equal(received.length, Math.min(step.max, queue.length));
-            for (const message of received) assert.ok(message.equals(queue.shift()!));
+            for (const message of received) {
+              assert.ok(Buffer.isBuffer(message));
+              assert.ok(message.equals(queue.shift()!));
+            }
           } else {
             const target = Buffer.alloc(step.room, 0xee);
             if (queue.length > 0 && queue[0]!.length > step.room) {

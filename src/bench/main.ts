@@ -21,6 +21,7 @@ import {
   FLOOR_CASE,
   FLOOR_MOVED,
   FULL_COUNTS,
+  JIT_SETTLE_MS,
   KINDS,
   type Kind,
   type Phase,
@@ -796,7 +797,7 @@ export async function bench(argv: string[]): Promise<number> {
     flags,
     settings: {
       counts,
-      warmup: 'a tenth of the count (for round trips at least 1000), untimed, before each figure',
+      warmup: `a tenth of the count (for round trips at least 1000), untimed, before each figure; before a Node process pair's first round-trip figure, untimed round trips for at least ${JIT_SETTLE_MS} ms, until V8's background compilation has settled`,
       placements: {
         'cross-CPU': { ...PLACEMENT_CPUS['cross-CPU'], pinning: 'taskset -apc: every thread of each process' },
         'same-CPU': PLACEMENT_CPUS['same-CPU'],

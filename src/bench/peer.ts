@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { socketpair, UnixSocket } from '../index.js';
 import { type Endpoint, MECHANISMS } from './mechanisms.js';
-import { type Phase, PLACEMENT_CPUS } from './plan.js';
+import { JIT_SETTLE_MS, type Phase, PLACEMENT_CPUS } from './plan.js';
 
 export interface ClientConfig {
   mechanism: string;
@@ -140,6 +140,7 @@ async function runClient(config: ClientConfig): Promise<void> {
   const endpoint = await setup.connect(expect(control, 'ready'));
 
   let placement: string | undefined;
+  let settled = false;
   for (const [index, phase] of config.phases.entries()) {
     if (phase.placement !== placement) {
       placement = phase.placement;
@@ -155,6 +156,11 @@ async function runClient(config: ClientConfig): Promise<void> {
       await expect(control, 'started');
     };
     if (phase.kind === 'rtt8' || phase.kind === 'rtt64') {
+      for (const until = performance.now() + JIT_SETTLE_MS; !settled; settled = performance.now() >= until) {
+        await command({ op: 'echo', size: phase.size, count: phase.warmup });
+        await endpoint.roundTrips(message, phase.warmup, 0, new Float64Array(0));
+        await expect(control, 'done');
+      }
       await command({ op: 'echo', size: phase.size, count: phase.warmup + phase.count });
       const samples = new Float64Array(phase.count);
       await endpoint.roundTrips(message, phase.warmup, phase.count, samples);

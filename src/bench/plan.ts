@@ -232,7 +232,7 @@ export const CASES: CaseDef[] = [
     family: 'unipc',
     node: { mechanism: 'channel-batched' },
     skip: { rtt8: BATCHED, rtt64: BATCHED, tput64k: BATCHED, tput1m: BATCHED },
-    note: `the receiver takes up to ${BATCH} messages per await receiveMany(${BATCH}) (Promise), the sender calls sendSync; default spin. Skipped while Channel.prototype.receiveMany does not exist`,
+    note: `the receiver takes up to ${BATCH} messages per await receiveMany(${BATCH}) (Promise), the sender calls sendManySync with ${BATCH} at a time; default spin`,
   },
   {
     id: 'unipc/mutex-condition',
@@ -332,6 +332,15 @@ export interface Phase {
   count: number;
   warmup: number;
 }
+
+/**
+ * Untimed round trips, at least this long, before a process pair's first round-trip figure. V8 keeps
+ * compiling the hot paths for a few hundred milliseconds on background threads, which share the pinned
+ * CPUs with the spinning main threads: each compilation stalls a round trip by up to several
+ * milliseconds (measured: stalls of 0.2–15 ms until about 450 ms into a run, none of them after the
+ * first figure). C programs have no such start.
+ */
+export const JIT_SETTLE_MS = 600;
 
 /**
  * Untimed messages before a figure: a tenth of the count, and for round trips at least 1000, so that V8

@@ -373,7 +373,7 @@ export function targets(
     ['node/process-send-json', 'tput64'],
     '>=',
     20,
-    'the receiver awaits receiveMany; the sender calls sendSync',
+    'the receiver awaits receiveMany; the sender calls sendManySync',
   );
   add(
     'batched-ring-tput64',
@@ -382,7 +382,7 @@ export function targets(
     ['c/ring', 'tput64'],
     '>=',
     1,
-    'the receiver awaits receiveMany; the sender calls sendSync',
+    'the receiver awaits receiveMany; the sender calls sendManySync',
   );
   add(
     'ring-tput64',
