@@ -45,14 +45,14 @@ bool ViewBytes(napi_env env, napi_value value, ByteRange* out) {
   void* data = nullptr;
   size_t length = 0;
   bool is = false;
-  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
-    napi_typedarray_type type;
-    size_t elements = 0;
-    if (napi_get_typedarray_info(env, value, &type, &elements, &data, nullptr, nullptr) == napi_ok) {
-      *out = {static_cast<uint8_t*>(data), elements * ElementSize(type)};
-      return true;
-    }
-  } else if (napi_is_dataview(env, value, &is) == napi_ok && is) {
+  napi_typedarray_type type;
+  size_t elements = 0;
+  // Typed arrays first, with the one call that also tells whether it is one (napi_invalid_arg if not).
+  if (napi_get_typedarray_info(env, value, &type, &elements, &data, nullptr, nullptr) == napi_ok) {
+    *out = {static_cast<uint8_t*>(data), elements * ElementSize(type)};
+    return true;
+  }
+  if (napi_is_dataview(env, value, &is) == napi_ok && is) {
     if (napi_get_dataview_info(env, value, &length, &data, nullptr, nullptr) == napi_ok) {
       *out = {static_cast<uint8_t*>(data), length};
       return true;
@@ -85,13 +85,14 @@ ByteRange Args::Bytes(size_t i, size_t offset_index, size_t length_index) {
 }
 
 int32_t* Args::Int32Out(size_t i, size_t min_length, size_t* length) {
-  Napi::Value value = info_[i];
-  bool valid = value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
-               value.As<Napi::TypedArray>().ElementLength() >= min_length;
+  napi_typedarray_type type = napi_int8_array;
+  size_t elements = 0;
+  void* data = nullptr;
+  bool valid = napi_get_typedarray_info(Env(), info_[i], &type, &elements, &data, nullptr, nullptr) == napi_ok &&
+               type == napi_int32_array && elements >= min_length;
   if (!Check(i, valid, "an Int32Array of sufficient length")) return nullptr;
-  auto view = value.As<Napi::Int32Array>();
-  if (length != nullptr) *length = view.ElementLength();
-  return view.Data();
+  if (length != nullptr) *length = elements;
+  return static_cast<int32_t*>(data);
 }
 
 ByteRange Args::Float64Out(size_t i, size_t elements, const char* call) {

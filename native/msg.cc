@@ -24,18 +24,19 @@ namespace {
 // is neither or does not fit (TypeScript validated it; this only guards against a bug there).
 bool LongArg(const Napi::CallbackInfo& info, size_t i, long* out) {
   Napi::Value value = info[i];
-  if (value.IsBigInt()) {
-    bool lossless = false;
-    int64_t v = value.As<Napi::BigInt>().Int64Value(&lossless);
-    if (lossless && v >= LONG_MIN && v <= LONG_MAX) {
-      *out = static_cast<long>(v);
+  double number = 0;
+  int64_t big = 0;
+  bool lossless = false;
+  // A Number first, with the call that is also its type check (the usual case); else a BigInt.
+  if (napi_get_value_double(info.Env(), value, &number) == napi_ok) {
+    if (std::trunc(number) == number && number >= -9007199254740991.0 && number <= 9007199254740991.0 &&
+        number >= static_cast<double>(LONG_MIN) && number <= static_cast<double>(LONG_MAX)) {
+      *out = static_cast<long>(number);
       return true;
     }
-  } else if (value.IsNumber()) {
-    double v = value.As<Napi::Number>().DoubleValue();
-    if (std::trunc(v) == v && v >= -9007199254740991.0 && v <= 9007199254740991.0 &&
-        v >= static_cast<double>(LONG_MIN) && v <= static_cast<double>(LONG_MAX)) {
-      *out = static_cast<long>(v);
+  } else if (napi_get_value_bigint_int64(info.Env(), value, &big, &lossless) == napi_ok) {
+    if (lossless && big >= LONG_MIN && big <= LONG_MAX) {
+      *out = static_cast<long>(big);
       return true;
     }
   }
@@ -53,7 +54,8 @@ void FillMessage(char* message, long type, const ByteRange& text) {
   if (text.length > 0) std::memcpy(message + sizeof(long), text.data, text.length);
 }
 
-BlockingCall SendCall(int id, const char* message, size_t length, int flags) {
+// (A lambda, not a BlockingCall: RunSync() calls it as it is, without a std::function's allocation.)
+auto SendCall(int id, const char* message, size_t length, int flags) {
   return [id, message, length, flags]() -> int64_t { return SyscallResult(msgsnd(id, message, length, flags)); };
 }
 
@@ -102,7 +104,7 @@ Napi::Value MsgsndAsync(const Napi::CallbackInfo& info) {
       info.Env(), [message, send]() { return send(); }, callback);
 }
 
-BlockingCall ReceiveCall(int id, char* buffer, size_t length, long type, int flags) {
+auto ReceiveCall(int id, char* buffer, size_t length, long type, int flags) {
   return
       [id, buffer, length, type, flags]() -> int64_t { return SyscallResult(msgrcv(id, buffer, length, type, flags)); };
 }

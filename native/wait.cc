@@ -26,7 +26,7 @@ struct EnvState;
 struct Call {
   BlockingCall work;
   Discard discard;
-  EnvState* env = nullptr;  // null for RunSync
+  EnvState* env = nullptr;  // null for RunSyncTimed
   uint32_t id = 0;
   // Guarded by Pool::mu.
   bool cancelled = false;
@@ -47,7 +47,7 @@ struct Worker {
 // exits, so nothing they touch may have a static destructor.
 struct Pool {
   std::mutex mu;
-  std::condition_variable finished_cv;  // a call finished (RunSync and teardown wait on it)
+  std::condition_variable finished_cv;  // a call finished (RunSyncTimed and teardown wait on it)
   std::vector<Worker*> idle;
   size_t threads = 0;
   std::vector<CallPtr> cancelling;
@@ -563,13 +563,7 @@ Napi::Value StartWait(Napi::Env env, BlockingCall work, Napi::Function callback,
   return Result(env, call->id);
 }
 
-int64_t RunSync(BlockingCall work, double timeout_ms) {
-  if (timeout_ms < 0) {
-    for (;;) {
-      int64_t r = work();
-      if (r != -EINTR) return r;
-    }
-  }
+int64_t RunSyncTimed(BlockingCall work, double timeout_ms) {
   auto call = MakeShared<Call>();
   call->work = std::move(work);
   Pool& pool = ThePool();

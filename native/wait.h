@@ -8,8 +8,10 @@
 
 #include <napi.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 namespace unipc {
 
@@ -33,10 +35,21 @@ using Deliver = std::function<int64_t(Napi::Env, int64_t)>;
 Napi::Value StartWait(Napi::Env env, BlockingCall call, Napi::Function callback, Discard discard = nullptr,
                       Deliver deliver = nullptr);
 
-// Runs `call` on the JavaScript thread. A negative timeout waits forever (retrying after EINTR);
-// otherwise the call runs on a waiter thread and is cancelled after timeout_ms, returning -ETIMEDOUT
-// unless it completed first.
-int64_t RunSync(BlockingCall call, double timeout_ms);
+// RunSync() with a timeout: the call runs on a waiter thread and is cancelled after timeout_ms,
+// returning -ETIMEDOUT unless it completed first.
+int64_t RunSyncTimed(BlockingCall call, double timeout_ms);
+
+// Runs `call` on the JavaScript thread. A negative timeout waits forever (retrying after EINTR), with
+// `call` called as it is: no std::function, whose heap allocation would be most of the JavaScript
+// thread's own cost of a short system call. Otherwise as RunSyncTimed().
+template <typename Call>
+int64_t RunSync(Call&& call, double timeout_ms) {
+  if (timeout_ms >= 0) return RunSyncTimed(BlockingCall(std::forward<Call>(call)), timeout_ms);
+  for (;;) {
+    int64_t r = call();
+    if (r != -EINTR) return r;
+  }
+}
 
 // Exports cancelWait, refWait, waiterStats and the Poller class.
 void InitWait(Napi::Env env, Napi::Object exports);

@@ -184,6 +184,17 @@ export interface NativeView {
 /** Receives a wait's result: the system call's result or a negated errno (-ECANCELED if cancelled). */
 export type WaitCallback = (result: number) => void;
 
+/** What msgrcvInto and msgrcvIntoAsync take before their timeout or callback. */
+type MsgrcvIntoArgs = [
+  id: number,
+  buffer: ArrayBufferView,
+  offset: number,
+  length: number,
+  type: number | bigint,
+  flags: number,
+  typeOut: Int32Array,
+];
+
 export interface Native {
   readonly constants: NativeConstants;
   /** errno values from <errno.h>, name → number. */
@@ -349,30 +360,12 @@ export interface Native {
    * Receives a message's text into bytes [offset, offset + length) of `buffer` and its mtype into typeOut
    * (the C long's bytes); → the text's length.
    */
-  msgrcvInto(
-    id: number,
-    buffer: ArrayBufferView,
-    offset: number,
-    length: number,
-    type: number | bigint,
-    flags: number,
-    typeOut: Int32Array,
-    timeoutMs: number,
-  ): number;
+  msgrcvInto(...args: [...MsgrcvIntoArgs, timeoutMs: number]): number;
   /**
    * As msgrcvInto, on a waiter thread; the text and mtype are copied out on this thread just before
    * `callback`, which gets -EBADF instead when `buffer` was detached meanwhile (the message is then lost).
    */
-  msgrcvIntoAsync(
-    id: number,
-    buffer: ArrayBufferView,
-    offset: number,
-    length: number,
-    type: number | bigint,
-    flags: number,
-    typeOut: Int32Array,
-    callback: WaitCallback,
-  ): number;
+  msgrcvIntoAsync(...args: [...MsgrcvIntoArgs, callback: WaitCallback]): number;
   msgctlStat(id: number, out: Float64Array): number;
   msgctlSet(id: number, uid: number, gid: number, mode: number, maxBytes: number): number;
   msgctlRemove(id: number): number;

@@ -140,6 +140,22 @@ function closeReceived(count: number): void {
   for (let i = 0; i < count; i++) native.close(receiveMeta[constants.RECVMSG_META_FIRST_FD + i]!);
 }
 
+// receiveInto() returns bytes only: descriptors the last recvmsg() brought (or that did not fit) are
+// closed, and the call fails with EPROTO saying what became of the message (of `n` bytes).
+function refuseDescriptors(when: 'peeked' | 'message' | 'stream', n: number): void {
+  const count = receiveMeta[META_FD_COUNT];
+  if (count === 0 && (receiveMeta[META_FLAGS] & constants.MSG_CTRUNC) === 0) return;
+  closeReceived(count);
+  const what = {
+    peeked:
+      'the next message carries descriptors, which receiveInto() cannot return; it stays queued: receive() takes it',
+    message:
+      'a message with descriptors, which receiveInto() cannot return, came in between; it was discarded and its descriptors closed',
+    stream: `descriptors came with ${n} bytes received into the buffer; receiveInto() cannot return them: they were closed`,
+  }[when];
+  throw new IpcError(E.EPROTO, 'recvmsg', {}, what);
+}
+
 function descriptorsToSend(fds: unknown): Int32Array | null {
   if (fds === undefined) return null;
   if (!Array.isArray(fds)) throw invalidArgType('options.fds', 'an array', fds);
@@ -547,16 +563,7 @@ export class UnixSocket extends FdHandle {
       const size = this.#recvmsg(fd, buffer, offset, 0, flags | constants.MSG_PEEK);
       if (size === AGAIN) return AGAIN;
       if (size === END) return null;
-      const count = receiveMeta[META_FD_COUNT];
-      if (count > 0 || receiveMeta[META_FLAGS] & constants.MSG_CTRUNC) {
-        closeReceived(count);
-        throw new IpcError(
-          E.EPROTO,
-          'recvmsg',
-          {},
-          `the next message carries descriptors, which receiveInto() cannot return; it stays queued: receive() takes it`,
-        );
-      }
+      refuseDescriptors('peeked', size);
       if (size > length) {
         throw new IpcError(
           E.EMSGSIZE,
@@ -569,18 +576,7 @@ export class UnixSocket extends FdHandle {
     const n = this.#recvmsg(fd, buffer, offset, length, flags);
     if (n === AGAIN) return AGAIN;
     if (n === END) return null;
-    const count = receiveMeta[META_FD_COUNT];
-    if (count > 0 || receiveMeta[META_FLAGS] & constants.MSG_CTRUNC) {
-      closeReceived(count);
-      throw new IpcError(
-        E.EPROTO,
-        'recvmsg',
-        {},
-        message
-          ? 'a message with descriptors, which receiveInto() cannot return, came in between; it was discarded and its descriptors closed'
-          : `descriptors came with ${n} bytes received into the buffer; receiveInto() cannot return them: they were closed`,
-      );
-    }
+    refuseDescriptors(message ? 'message' : 'stream', n);
     if (n > length) {
       throw new IpcError(
         E.EMSGSIZE,

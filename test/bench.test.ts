@@ -1,5 +1,5 @@
 // The benchmark runs and writes what it promises: a few cases of each kind with tiny counts, through
-// tsx as `npm run bench` does and compiled as `unipc bench` does. No timing is asserted: only that the
+// tsx as bench/run.ts does and compiled as `unipc bench` (and `npm run bench`) does. No timing is asserted: only that the
 // figures exist and are positive finite numbers. `npm run test:bench` runs every case the same way.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -184,7 +184,7 @@ function checkResults(jsonPath: string, expectedIds: string[], repetitions: numb
     );
 }
 
-test('npm run bench (through tsx): the cases run, the JSON and the SVG are complete', { timeout: 300_000 }, () => {
+test('bench/run.ts (through tsx): the cases run, the JSON and the SVG are complete', { timeout: 300_000 }, () => {
   using dir = tempDir('bench-');
   const jsonPath = dir.file('results.json');
   const args = [...TINY, '--repetitions', String(REPETITIONS), '--json', jsonPath, ...(ALL ? [] : ['--only', SOME])];

@@ -126,6 +126,16 @@ describe('Channel', () => {
     assert.equal(await consumer.receiveMany(5), null, 'null at the end');
   });
 
+  test('sendMany/sendManySync failing at their first attempt say so with sent: 0', async () => {
+    using producer = Channel.create({ capacity: 4096 });
+    const consumer = Channel.fromFd(dup(producer));
+    assert.equal(consumer.tryReceive(), null); // the consumer is there
+    consumer.close();
+    await assert.rejects(producer.sendMany(['a', 'b']), { code: 'EPIPE', sent: 0 });
+    assert.throws(() => producer.sendManySync(['a', 'b']), { code: 'EPIPE', sent: 0 });
+    assert.throws(() => consumer.sendManySync(['a']), { code: 'EBADF', sent: 0 });
+  });
+
   test("receiveInto: the length, into the caller's memory; a message too long for it stays; null at the end", async () => {
     using producer = Channel.create({ capacity: 4096 });
     using consumer = Channel.fromFd(dup(producer));

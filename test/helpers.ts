@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { ftok, IpcError, type SpawnOptions, spawn } from '../src/index.js';
+import { ftok, IpcError, PosixQueue, type SpawnOptions, spawn } from '../src/index.js';
 
 export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -226,6 +226,22 @@ export const RUN = process.env.UNIPC_TEST_RUN ?? 'run0';
 /** A POSIX IPC name, `unipc-<family>-<RUN>-…` without the slash, that no other test file or run can be using. */
 export function uniqueIpcName(family: string): string {
   return `unipc-${family}-${RUN}-${process.pid}-${++nameCounter}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Why this kernel or container has no POSIX message queues (ENOSYS from a probe queue, unlinked at once),
+ * or undefined when it has them: a describe()'s `skip`.
+ */
+export function posixQueuesUnavailable(): string | undefined {
+  const name = `/${uniqueIpcName('mq')}`;
+  try {
+    PosixQueue.open(name, { create: true, exclusive: true }).close();
+    PosixQueue.unlink(name);
+    return undefined;
+  } catch (error) {
+    if (error instanceof IpcError && error.code === 'ENOSYS') return error.message;
+    throw error;
+  }
 }
 
 /**

@@ -5,23 +5,12 @@ import assert from 'node:assert/strict';
 import { spawn as spawnRaw, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { IpcError, PosixQueue, type PosixQueueOptions, waiterStats } from '../src/index.js';
-import { compilePeer, finished, quietly, uniqueIpcName } from './helpers.js';
+import { PosixQueue, type PosixQueueOptions, waiterStats } from '../src/index.js';
+import { compilePeer, finished, posixQueuesUnavailable, quietly, uniqueIpcName } from './helpers.js';
 
 const uniqueName = (): string => `/${uniqueIpcName('mq')}`;
 
-// Whether this kernel and container have POSIX queues at all: a probe queue, unlinked at once.
-const unavailable = ((): string | undefined => {
-  const name = uniqueName();
-  try {
-    PosixQueue.open(name, { create: true, exclusive: true }).close();
-    PosixQueue.unlink(name);
-    return undefined;
-  } catch (error) {
-    if (error instanceof IpcError && error.code === 'ENOSYS') return error.message;
-    throw error;
-  }
-})();
+const unavailable = posixQueuesUnavailable();
 if (unavailable) console.log(`# skipping the POSIX message queue tests: ${unavailable}`);
 
 const unlinkQuietly = (name: string): void => quietly(() => PosixQueue.unlink(name));

@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   IPC_PRIVATE,
-  IpcError,
+  type IpcError,
   MessageQueue,
   mapAnonymous,
   PosixQueue,
@@ -21,7 +21,16 @@ import {
   type QueueReceiveInfo,
   socketpair,
 } from '../src/index.js';
-import { compilePeer, finished, lineFrom, openFdCount, quietly, spawnPeer, uniqueIpcName } from './helpers.js';
+import {
+  compilePeer,
+  finished,
+  lineFrom,
+  openFdCount,
+  posixQueuesUnavailable,
+  quietly,
+  spawnPeer,
+  uniqueIpcName,
+} from './helpers.js';
 
 /** Views of every kind over fresh memory of `size` bytes: what a …Into call must accept. */
 function views(size: number): Array<[string, ArrayBufferView]> {
@@ -464,17 +473,7 @@ describe('MessageQueue.receiveInto', () => {
 
 // ---- POSIX -------------------------------------------------------------------------------------------
 
-const mqUnavailable = ((): string | undefined => {
-  const name = `/${uniqueIpcName('mq')}`;
-  try {
-    PosixQueue.open(name, { create: true, exclusive: true }).close();
-    PosixQueue.unlink(name);
-    return undefined;
-  } catch (error) {
-    if (error instanceof IpcError && error.code === 'ENOSYS') return error.message;
-    throw error;
-  }
-})();
+const mqUnavailable = posixQueuesUnavailable();
 
 async function withPosixQueue(messageSize: number, body: (queue: PosixQueue, name: string) => unknown) {
   const name = `/${uniqueIpcName('mq')}`;

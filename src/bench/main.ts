@@ -2,7 +2,7 @@
 // two real processes pinned with taskset. Runs each case's processes, shows progress on stderr, prints
 // the tables on stdout, writes the results as JSON and the chart as SVG.
 //   unipc bench [--quick] [--only <text>[,<text>…]] [--json <path>] [--no-chart] [--list] [counts]
-// (`npm run bench` from a checkout.) Design and the meaning of every figure: docs/benchmark.md.
+// (`npm run bench` from a checkout: a build, then this compiled.) Design and the meaning of every figure: docs/benchmark.md.
 import { type ChildProcess, spawn as spawnChild, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -69,8 +69,16 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const extension = path.extname(fileURLToPath(import.meta.url));
 /** The peer program beside this file: peer.ts under tsx, peer.js when compiled. */
 const peerProgram = path.join(here, `peer${extension}`);
-/** How this run was started, for the record: the TypeScript is run by npm run bench, the JavaScript by the CLI. */
-const invocation = extension === '.ts' ? 'npm run bench' : 'unipc bench';
+/**
+ * How this run was started, for the record: `npm run bench` builds the package and runs the CLI (the
+ * compiled JavaScript a user runs); bench/run.ts runs the TypeScript through tsx.
+ */
+const invocation =
+  extension === '.ts'
+    ? 'node --import tsx bench/run.ts'
+    : process.env.npm_lifecycle_event === 'bench'
+      ? 'npm run bench'
+      : 'unipc bench';
 
 interface CaseResult {
   id: string;

@@ -598,10 +598,15 @@ function socketpairMechanism(type: 'stream' | 'seqpacket', api: 'sync' | 'async'
 function sysvQueueMechanism(api: 'sync' | 'async'): Mechanism {
   const endpoint = (queue: MessageQueue, mine: number, theirs: number, close: () => void): Endpoint => {
     const selector = { type: mine };
+    // The Sync form receives into one buffer, as the C reference does (receiveIntoSync: no allocation).
+    const scratch = reusedBuffer();
     return api === 'sync'
       ? syncMessages({
           send: (data) => queue.sendSync(theirs, data),
-          receive: () => queue.receiveSync(selector).data,
+          receive: () => {
+            const buffer = scratch(65536);
+            return buffer.subarray(0, queue.receiveIntoSync(buffer, selector));
+          },
           close,
         })
       : asyncMessages({
