@@ -1,0 +1,308 @@
+// unipc/nats: the channel's message interface carried by NATS JetStream, for producers and consumers on
+// different hosts. The NATS client is an optional peer dependency, loaded when a channel is opened, so
+// that the core package has no network dependency. Contract and differences from the local Channel:
+// docs/nats.md.
+
+import { randomBytes } from 'node:crypto';
+import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { AbortError, timeoutError } from './errors.js';
+import { invalidArgValue, invalidState, toBytes, validateOptions } from './validate.js';
+import { abortedError, type WaitOptions, waitOptions } from './wait.js';
+
+/** The packages unipc/nats needs besides unipc, and the command that installs them. */
+export const NATS_PACKAGES = ['@nats-io/transport-node', '@nats-io/jetstream'] as const;
+/** The code of the error open() throws when the NATS client packages are not installed. */
+export const NO_NATS_CLIENT = 'ERR_UNIPC_NO_NATS_CLIENT';
+
+/**
+ * The id prefix of the record a producer's close({ end: true }) publishes, the end of the messages: an
+ * empty message whose Nats-Msg-Id (kept with it by JetStream) starts so. Ids of send() may not.
+ */
+const END_ID = 'unipc-end:';
+
+/** A connection of the NATS client. */
+export type NatsConnection = Awaited<ReturnType<typeof import('@nats-io/transport-node').connect>>;
+/** How long one pull waits on the server before it is renewed (the client's minimum is 1 s). */
+const PULL_MS = 5_000;
+
+/**
+ * What a local `Channel` and a `NatsChannel` have in common: code written against it runs on either.
+ */
+export interface MessageEndpoint {
+  send(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void>;
+  /** The next message, or null at the end. */
+  receive(options?: WaitOptions): Promise<Buffer | null>;
+  [Symbol.asyncIterator](): AsyncIterator<Buffer>;
+}
+
+/** Where a NatsChannel's messages live, and how it reaches the server. */
+export interface NatsChannelOptions {
+  /** Server addresses (`host:port`), default '127.0.0.1:4222'. Ignored with `connection`. */
+  servers?: string | string[];
+  /** A connection of the caller's, used instead of opening one (close() leaves it open). */
+  connection?: NatsConnection;
+  /** The JetStream stream (created, with `subject` as its only subject, if it does not exist). */
+  stream: string;
+  /** The subject the messages are published to and consumed from. */
+  subject: string;
+  /**
+   * The durable consumer the receiving side reads through (created if it does not exist); default
+   * `<stream>-unipc`. Two NatsChannels with the same consumer share its messages, each once.
+   */
+  consumer?: string;
+}
+
+/** The options of send() beyond the wait: the message's id, for JetStream's deduplication. */
+export interface NatsSendOptions extends WaitOptions {
+  /**
+   * The message's id (Nats-Msg-Id): a second message with the same id within the stream's duplicate
+   * window is dropped by the server. Default: this channel's random id and a sequence number, so a
+   * retried send() is never stored twice. A bridge that restarts passes ids that survive it.
+   */
+  id?: string;
+}
+
+interface NatsModules {
+  connect: typeof import('@nats-io/transport-node').connect;
+  jetstream: typeof import('@nats-io/jetstream').jetstream;
+  jetstreamManager: typeof import('@nats-io/jetstream').jetstreamManager;
+  AckPolicy: typeof import('@nats-io/jetstream').AckPolicy;
+  DeliverPolicy: typeof import('@nats-io/jetstream').DeliverPolicy;
+}
+
+let modules: Promise<NatsModules> | undefined;
+
+// The NATS client, loaded on first use: a clear error naming what to install when it is missing.
+function loadNats(): Promise<NatsModules> {
+  modules ??= (async () => {
+    try {
+      const core = await import('@nats-io/transport-node');
+      const js = await import('@nats-io/jetstream');
+      return {
+        connect: core.connect,
+        jetstream: js.jetstream,
+        jetstreamManager: js.jetstreamManager,
+        AckPolicy: js.AckPolicy,
+        DeliverPolicy: js.DeliverPolicy,
+      };
+    } catch (error) {
+      modules = undefined;
+      const code = (error as { code?: string }).code;
+      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
+      const missing = new Error(
+        `unipc/nats needs the NATS client, which is not installed: npm install ${NATS_PACKAGES.join(' ')}`,
+        { cause: error },
+      );
+      Object.defineProperty(missing, 'code', { value: NO_NATS_CLIENT, enumerable: true });
+      throw missing;
+    }
+  })();
+  return modules;
+}
+
+/**
+ * A channel whose messages are carried by NATS JetStream: `send()` resolves once the server has stored
+ * the message, `receive()` hands out each stored message once to the consumers sharing its durable
+ * consumer, in the order stored. The calls a program uses on a local `Channel` work the same here
+ * (MessageEndpoint); the differences are in docs/nats.md.
+ *
+ * @example
+ * ```ts
+ * import { NatsChannel } from 'unipc/nats';
+ *
+ * const jobs = await NatsChannel.open({ servers: 'nats.internal:4222', stream: 'JOBS', subject: 'jobs' });
+ * await jobs.send('resize 42');
+ * for await (const job of jobs) console.log(job.toString());
+ * ```
+ */
+export class NatsChannel implements MessageEndpoint {
+  /** The stream and subject this channel uses. */
+  readonly stream: string;
+  readonly subject: string;
+  /** The durable consumer receive() reads through. */
+  readonly consumer: string;
+  /** The largest message the server takes (its max_payload). */
+  readonly maxMessageSize: number;
+
+  readonly #nats: NatsModules;
+  readonly #connection: NatsConnection;
+  readonly #ownsConnection: boolean;
+  readonly #js: JetStreamClient;
+  /** This end's id, the prefix of the ids of the messages it sends. */
+  readonly #id = randomBytes(8).toString('hex');
+  #sequence = 0;
+  /** The durable consumer, made sure of on the first receive(). */
+  #consumerReady: Promise<Consumer> | undefined;
+  /** The pull in progress: a receive() that gave up leaves it to the next one, so nothing is skipped. */
+  #pull: Promise<JsMsg | null> | undefined;
+  #ended = false;
+  #closed = false;
+
+  private constructor(nats: NatsModules, connection: NatsConnection, owns: boolean, options: NatsChannelOptions) {
+    this.#nats = nats;
+    this.#connection = connection;
+    this.#ownsConnection = owns;
+    this.#js = nats.jetstream(connection);
+    this.stream = options.stream;
+    this.subject = options.subject;
+    this.consumer = options.consumer ?? `${options.stream}-unipc`;
+    this.maxMessageSize = connection.info?.max_payload ?? 1024 * 1024;
+  }
+
+  /**
+   * Connects (or uses `connection`) and makes sure the stream exists.
+   *
+   * @throws an Error with code 'ERR_UNIPC_NO_NATS_CLIENT' when the NATS client packages are not
+   *   installed; the NATS client's errors (no server, no JetStream, a stream of that name on other
+   *   subjects); argument errors.
+   */
+  static async open(options: NatsChannelOptions): Promise<NatsChannel> {
+    const checked = validateOptions(options);
+    for (const name of ['stream', 'subject'] as const) {
+      if (typeof checked[name] !== 'string' || checked[name] === '')
+        throw invalidArgValue(`options.${name}`, checked[name], 'must be a non-empty string');
+    }
+    if (checked.consumer !== undefined && (typeof checked.consumer !== 'string' || checked.consumer === ''))
+      throw invalidArgValue('options.consumer', checked.consumer, 'must be a non-empty string');
+    const nats = await loadNats();
+    const connection = checked.connection ?? (await nats.connect({ servers: checked.servers ?? '127.0.0.1:4222' }));
+    try {
+      const manager = await nats.jetstreamManager(connection);
+      try {
+        await manager.streams.info(checked.stream);
+      } catch {
+        await manager.streams.add({ name: checked.stream, subjects: [checked.subject] });
+      }
+      return new NatsChannel(nats, connection, checked.connection === undefined, checked);
+    } catch (error) {
+      if (checked.connection === undefined) await connection.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Publishes `data` and resolves once JetStream has stored it (the acknowledgement is the
+   * backpressure). Retried after an abort or timeout with the same `id`, it is stored once.
+   *
+   * @throws ETIMEDOUT (`timeout`), AbortError (`signal`), ERR_OUT_OF_RANGE (longer than
+   *   maxMessageSize), ERR_INVALID_STATE (closed); the NATS client's errors.
+   */
+  async send(data: string | ArrayBufferView | ArrayBuffer, options?: NatsSendOptions): Promise<void> {
+    const checked = waitOptions(options);
+    if (
+      checked.id !== undefined &&
+      (typeof checked.id !== 'string' || checked.id === '' || checked.id.startsWith(END_ID))
+    )
+      throw invalidArgValue('options.id', checked.id, `must be a non-empty string not starting with '${END_ID}'`);
+    const bytes = toBytes(data, 'data');
+    if (bytes.byteLength > this.maxMessageSize)
+      throw invalidArgValue('data', bytes.byteLength, `is longer than the server's ${this.maxMessageSize} bytes`);
+    this.#assertOpen('send');
+    const id = checked.id ?? `${this.#id}-${++this.#sequence}`;
+    await this.#bounded(this.#js.publish(this.subject, bytes, { msgID: id }), checked, 'send');
+  }
+
+  /**
+   * The next message, once; null after a producer's close() ended the messages. Acknowledged to
+   * JetStream before it is returned: a process that dies after that has it; one that dies before gets
+   * it again from the server (or another consumer does).
+   *
+   * @throws ETIMEDOUT (`timeout`), AbortError (`signal`); ERR_INVALID_STATE (closed); the NATS client's
+   *   errors. A call that gives up takes nothing: the pull in progress goes on for the next call.
+   */
+  async receive(options?: WaitOptions): Promise<Buffer | null> {
+    const checked = waitOptions(options);
+    this.#assertOpen('receive');
+    for (;;) {
+      if (this.#ended) return null;
+      if (this.#pull === undefined) {
+        const pull = this.#nextMessage();
+        this.#pull = pull;
+        pull.catch(() => {
+          if (this.#pull === pull) this.#pull = undefined; // a failed pull is not handed to the next call
+        });
+      }
+      const message = await this.#bounded(this.#pull, checked, 'receive');
+      this.#pull = undefined;
+      if (message === null) continue;
+      await message.ackAck();
+      if (message.headers?.get('Nats-Msg-Id').startsWith(END_ID)) {
+        this.#ended = true;
+        return null;
+      }
+      return Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
+    }
+  }
+
+  /** The messages until the end: `for await (const message of channel)`. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    for (let message = await this.receive(); message !== null; message = await this.receive()) yield message;
+  }
+
+  /**
+   * Closes this end. With `end` (default false) it first publishes the end record, after which the
+   * consumers' receive() gives null: the close() of a producer that is the last one. The connection is
+   * drained and closed unless it was given to open().
+   */
+  async close(options?: { end?: boolean }): Promise<void> {
+    if (this.#closed) return;
+    if (validateOptions(options).end === true) {
+      await this.#js.publish(this.subject, new Uint8Array(0), { msgID: `${END_ID}${this.#id}` });
+    }
+    this.#closed = true;
+    if (this.#ownsConnection) await this.#connection.drain();
+  }
+
+  // One message from the durable consumer, or null when a pull expired empty.
+  async #nextMessage(): Promise<JsMsg | null> {
+    this.#consumerReady ??= this.#openConsumer();
+    const consumer = await this.#consumerReady.catch((error: unknown) => {
+      this.#consumerReady = undefined;
+      throw error;
+    });
+    return consumer.next({ expires: PULL_MS });
+  }
+
+  async #openConsumer(): Promise<Consumer> {
+    const manager = await this.#nats.jetstreamManager(this.#connection);
+    try {
+      await manager.consumers.info(this.stream, this.consumer);
+    } catch {
+      await manager.consumers.add(this.stream, {
+        durable_name: this.consumer,
+        ack_policy: this.#nats.AckPolicy.Explicit,
+        deliver_policy: this.#nats.DeliverPolicy.All,
+        filter_subject: this.subject,
+      });
+    }
+    return this.#js.consumers.get(this.stream, this.consumer);
+  }
+
+  // `work`, unless the signal or the timeout comes first (work then goes on unobserved).
+  #bounded<T>(work: Promise<T>, options: WaitOptions, syscall: string): Promise<T> {
+    const { signal, timeout } = options;
+    if (signal === undefined && timeout === undefined) return work;
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
+    return new Promise<T>((resolve, reject) => {
+      const timer =
+        timeout === undefined
+          ? undefined
+          : setTimeout(() => settle(() => reject(timeoutError(syscall, timeout))), timeout);
+      const onAbort = () => settle(() => reject(new AbortError(undefined, { cause: signal!.reason })));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle = (then: () => void) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        then();
+      };
+      work.then(
+        (value) => settle(() => resolve(value)),
+        (error) => settle(() => reject(error)),
+      );
+    });
+  }
+
+  #assertOpen(method: string): void {
+    if (this.#closed) throw invalidState(`${method}(): the NatsChannel is closed`);
+  }
+}
