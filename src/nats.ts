@@ -135,6 +135,8 @@ export class NatsChannel implements MessageEndpoint {
   #consumerReady: Promise<Consumer> | undefined;
   /** The pull in progress: a receive() that gave up leaves it to the next one, so nothing is skipped. */
   #pull: Promise<JsMsg | null> | undefined;
+  /** Settles when the last receive() called so far is done. */
+  #receiving: Promise<void> = Promise.resolve();
   #ended = false;
   #closed = false;
 
@@ -199,7 +201,8 @@ export class NatsChannel implements MessageEndpoint {
       throw invalidArgValue('data', bytes.byteLength, `is longer than the server's ${this.maxMessageSize} bytes`);
     this.#assertOpen('send');
     const id = checked.id ?? `${this.#id}-${++this.#sequence}`;
-    await this.#bounded(this.#js.publish(this.subject, bytes, { msgID: id }), checked, 'send');
+    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
+    await this.#bounded(this.#js.publish(this.subject, bytes, { msgID: id }), checked, 'send', deadline);
   }
 
   /**
@@ -213,24 +216,37 @@ export class NatsChannel implements MessageEndpoint {
   async receive(options?: WaitOptions): Promise<Buffer | null> {
     const checked = waitOptions(options);
     this.#assertOpen('receive');
-    for (;;) {
-      if (this.#ended) return null;
-      if (this.#pull === undefined) {
-        const pull = this.#nextMessage();
-        this.#pull = pull;
-        pull.catch(() => {
-          if (this.#pull === pull) this.#pull = undefined; // a failed pull is not handed to the next call
-        });
+    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
+    // One receive() at a time, in the order called: two would otherwise both take the pull in progress.
+    const previous = this.#receiving;
+    let finished!: () => void;
+    this.#receiving = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    try {
+      await this.#bounded(previous, checked, 'receive', deadline);
+      for (;;) {
+        if (this.#ended) return null;
+        if (this.#pull === undefined) {
+          const pull = this.#nextMessage();
+          this.#pull = pull;
+          pull.catch(() => {
+            if (this.#pull === pull) this.#pull = undefined; // a failed pull is not handed to the next call
+          });
+        }
+        const message = await this.#bounded(this.#pull, checked, 'receive', deadline);
+        this.#pull = undefined;
+        if (message === null) continue; // the pull expired empty: another one, within the same deadline
+        await message.ackAck();
+        if (message.headers?.get('Nats-Msg-Id').startsWith(END_ID)) {
+          this.#ended = true;
+          return null;
+        }
+        return Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
       }
-      const message = await this.#bounded(this.#pull, checked, 'receive');
-      this.#pull = undefined;
-      if (message === null) continue;
-      await message.ackAck();
-      if (message.headers?.get('Nats-Msg-Id').startsWith(END_ID)) {
-        this.#ended = true;
-        return null;
-      }
-      return Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
+    } finally {
+      // The next call's turn comes once this one and all before it are done.
+      void previous.then(finished);
     }
   }
 
@@ -278,16 +294,15 @@ export class NatsChannel implements MessageEndpoint {
     return this.#js.consumers.get(this.stream, this.consumer);
   }
 
-  // `work`, unless the signal or the timeout comes first (work then goes on unobserved).
-  #bounded<T>(work: Promise<T>, options: WaitOptions, syscall: string): Promise<T> {
+  // `work`, unless the signal or the deadline of options.timeout comes first (work then goes on unobserved).
+  #bounded<T>(work: Promise<T>, options: WaitOptions, syscall: string, deadline: number | undefined): Promise<T> {
     const { signal, timeout } = options;
-    if (signal === undefined && timeout === undefined) return work;
+    if (signal === undefined && deadline === undefined) return work;
     if (signal?.aborted) return Promise.reject(abortedError(signal));
     return new Promise<T>((resolve, reject) => {
+      const rest = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
       const timer =
-        timeout === undefined
-          ? undefined
-          : setTimeout(() => settle(() => reject(timeoutError(syscall, timeout))), timeout);
+        rest === undefined ? undefined : setTimeout(() => settle(() => reject(timeoutError(syscall, timeout!))), rest);
       const onAbort = () => settle(() => reject(new AbortError(undefined, { cause: signal!.reason })));
       signal?.addEventListener('abort', onAbort, { once: true });
       const settle = (then: () => void) => {

@@ -96,6 +96,21 @@ describe('NatsChannel (a real nats-server)', { skip: natsServerMissing() }, () =
     }
   });
 
+  test('receive() calls made together are answered in the order made, each with its own message', async () => {
+    const stream = unique('TOGETHER');
+    const channel = await open(stream);
+    try {
+      const pending = [channel.receive(), channel.receive({ timeout: 30_000 }), channel.receive()];
+      for (const word of ['one', 'two', 'three']) await channel.send(word);
+      assert.deepEqual(
+        (await Promise.all(pending)).map((m) => m?.toString()),
+        ['one', 'two', 'three'],
+      );
+    } finally {
+      await channel.close();
+    }
+  });
+
   test('a message sent twice with the same id is stored once (a retried send is not duplicated)', async () => {
     const stream = unique('DEDUP');
     const channel = await open(stream);
