@@ -173,6 +173,49 @@ describe('NatsChannel (a real nats-server)', { skip: natsServerMissing() }, () =
   });
 });
 
+test('the server killed with -9 and started again on its store: a producer that retries with the same ids loses and doubles nothing', {
+  skip: natsServerMissing(),
+  timeout: 120_000,
+}, async () => {
+  let server = await startNatsServer();
+  const address = server.url;
+  const stream = unique('RESTART');
+  const options = { servers: address, stream, subject: `${stream}.messages` };
+  const producer = await NatsChannel.open(options);
+  const consumer = await NatsChannel.open(options);
+  try {
+    const count = 300;
+    let retries = 0;
+    for (let i = 0; i < count; i++) {
+      if (i === count / 2) {
+        await server.kill();
+        server = await startNatsServer({ address, store: server.store });
+      }
+      // What a producer does about a send that failed: the same message again, with the same id.
+      for (;;) {
+        try {
+          await producer.send(messageFor(i), { id: `message-${i}`, timeout: 5_000 });
+          break;
+        } catch {
+          retries++;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+    }
+    await producer.close({ end: true });
+    let received = 0;
+    for (let message = await consumer.receive({ timeout: 60_000 }); message !== null; ) {
+      assert.ok(message.equals(messageFor(received)), `message ${received} once, in order, intact`);
+      received++;
+      message = await consumer.receive({ timeout: 60_000 });
+    }
+    assert.equal(received, count, `all ${count} (after ${retries} retried sends)`);
+  } finally {
+    await consumer.close();
+    await server.stop();
+  }
+});
+
 test('without the NATS client packages, NatsChannel.open() says what to install', () => {
   const script = `
     const { NatsChannel } = await import('unipc/nats');

@@ -8,6 +8,11 @@ import path from 'node:path';
 export interface NatsServer {
   /** 127.0.0.1:<port> */
   url: string;
+  /** Its store directory (JetStream's files). */
+  store: string;
+  /** kill -9, leaving the store for a server started again on it. */
+  kill(): Promise<void>;
+  /** kill -9 and remove the store. */
   stop(): Promise<void>;
 }
 
@@ -20,10 +25,12 @@ export function natsServerMissing(): string | undefined {
   return found ? undefined : 'nats-server is not installed (Debian: apt-get install nats-server)';
 }
 
-export async function startNatsServer(): Promise<NatsServer> {
-  const store = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-nats-'));
+/** A server on `address` (default: a port it picks on 127.0.0.1) with its store in `store` (default: a new one). */
+export async function startNatsServer(options: { address?: string; store?: string } = {}): Promise<NatsServer> {
+  const store = options.store ?? fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-nats-'));
+  const [host, port] = (options.address ?? '127.0.0.1:-1').split(':');
   const binary = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => fs.existsSync(p)) ?? 'nats-server';
-  const child: ChildProcess = spawn(binary, ['-js', '-a', '127.0.0.1', '-p', '-1', '-sd', store], {
+  const child: ChildProcess = spawn(binary, ['-js', '-a', host!, '-p', port!, '-sd', store], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -44,14 +51,19 @@ export async function startNatsServer(): Promise<NatsServer> {
     });
   });
   child.stderr!.resume();
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
   return {
     url,
+    store,
+    kill,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      }
+      await kill();
       fs.rmSync(store, { recursive: true, force: true });
     },
   };
