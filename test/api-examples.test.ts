@@ -1,6 +1,7 @@
 // The API reference's examples cannot drift from the API: every ```ts block of every @example in src/
 // is type-checked against the current sources, with the project's strict options, as a module of its
-// own that imports from 'unipc' (mapped to src/index.ts) and may use top-level await. Not run: they are
+// own that imports from 'unipc' or a subpath of its exports map (mapped to src/index.ts, src/nats.ts) and
+// may use top-level await. Not run: they are
 // fragments (they name files, keys and peers that do not exist here). npm run docs checks that every
 // exported class and function has one.
 import assert from 'node:assert/strict';
@@ -65,7 +66,7 @@ test('every @example of the API type-checks against the current sources', () => 
   const examples = sourceFiles(path.join(root, 'src')).sort().flatMap(examplesIn);
   assert.ok(examples.length >= 30, `only ${examples.length} examples found: is the extraction broken?`);
   for (const { file, line, code } of examples) {
-    assert.match(code, /from 'unipc'/, `${file}:${line}: an example imports what it shows from 'unipc'`);
+    assert.match(code, /from 'unipc(\/nats)?'/, `${file}:${line}: an example imports what it shows from 'unipc'`);
   }
 
   // The project's compiler options (tsconfig.base.json), as a program that checks and emits nothing.
@@ -75,7 +76,7 @@ test('every @example of the API type-checks against the current sources', () => 
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
     noEmit: true,
-    paths: { unipc: [path.join(root, 'src', 'index.ts')] },
+    paths: { unipc: [path.join(root, 'src', 'index.ts')], 'unipc/nats': [path.join(root, 'src', 'nats.ts')] },
   });
 
   // Each example is a module in memory (.mts: ES module, top-level await allowed) under a directory of
