@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { AbortError, timeoutError } from './errors.js';
-import { invalidArgValue, invalidState, toBytes, validateOptions } from './validate.js';
+import { invalidArgValue, invalidState, outOfRange, toBytes, validateOptions } from './validate.js';
 import { abortedError, type WaitOptions, waitOptions } from './wait.js';
 
 /** The packages unipc/nats needs besides unipc, and the command that installs them. */
@@ -198,7 +198,7 @@ export class NatsChannel implements MessageEndpoint {
       throw invalidArgValue('options.id', checked.id, `must be a non-empty string not starting with '${END_ID}'`);
     const bytes = toBytes(data, 'data');
     if (bytes.byteLength > this.maxMessageSize)
-      throw invalidArgValue('data', bytes.byteLength, `is longer than the server's ${this.maxMessageSize} bytes`);
+      throw outOfRange('data.byteLength', `<= ${this.maxMessageSize} (the server's max_payload)`, bytes.byteLength);
     this.#assertOpen('send');
     const id = checked.id ?? `${this.#id}-${++this.#sequence}`;
     const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;

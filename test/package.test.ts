@@ -12,10 +12,11 @@ test('package.json: engines, exports map with types for import and require, a bi
   assert.equal(manifest.name, 'unipc');
   assert.equal(manifest.type, 'module');
   assert.equal(manifest.engines.node, '20.x || 22.x || 24.x || 26.x', 'the majors npm run test:node-matrix tests');
-  const entry = manifest.exports['.'];
-  for (const condition of ['import', 'require']) {
-    for (const file of [entry[condition].types, entry[condition].default]) {
-      assert.ok(fs.existsSync(path.join(root, file)), `${file} is built`);
+  for (const entry of [manifest.exports['.'], manifest.exports['./nats']]) {
+    for (const condition of ['import', 'require']) {
+      for (const file of [entry[condition].types, entry[condition].default]) {
+        assert.ok(fs.existsSync(path.join(root, file)), `${file} is built`);
+      }
     }
   }
   assert.ok(fs.existsSync(path.join(root, manifest.bin.unipc)));

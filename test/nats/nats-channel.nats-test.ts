@@ -166,7 +166,7 @@ describe('NatsChannel (a real nats-server)', { skip: natsServerMissing() }, () =
     await assert.rejects(channel.send(42 as never), { code: 'ERR_INVALID_ARG_TYPE' });
     await assert.rejects(channel.send('x', { id: '' }), { code: 'ERR_INVALID_ARG_VALUE' });
     await assert.rejects(channel.send('x', { timeout: -1 }), { code: 'ERR_OUT_OF_RANGE' });
-    await assert.rejects(channel.send(Buffer.alloc(channel.maxMessageSize + 1)), { code: 'ERR_INVALID_ARG_VALUE' });
+    await assert.rejects(channel.send(Buffer.alloc(channel.maxMessageSize + 1)), { code: 'ERR_OUT_OF_RANGE' });
     await channel.close();
     await assert.rejects(channel.send('x'), { code: 'ERR_INVALID_STATE' });
     await assert.rejects(channel.receive(), { code: 'ERR_INVALID_STATE' });
