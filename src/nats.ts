@@ -5,11 +5,10 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { AbortError, timeoutError } from './errors.js';
 import { invalidArgValue, invalidState, outOfRange, toBytes, validateOptions } from './validate.js';
-import { abortedError, type WaitOptions, waitOptions } from './wait.js';
+import { budget, type WaitOptions, waitOptions, withinBudget } from './wait.js';
 
-/** The packages unipc/nats needs besides unipc, and the command that installs them. */
+/** The packages unipc/nats needs besides unipc (the error of a missing one names them all). */
 export const NATS_PACKAGES = ['@nats-io/transport-node', '@nats-io/jetstream'] as const;
 /** The code of the error open() throws when the NATS client packages are not installed. */
 export const NO_NATS_CLIENT = 'ERR_UNIPC_NO_NATS_CLIENT';
@@ -201,8 +200,7 @@ export class NatsChannel implements MessageEndpoint {
       throw outOfRange('data.byteLength', `<= ${this.maxMessageSize} (the server's max_payload)`, bytes.byteLength);
     this.#assertOpen('send');
     const id = checked.id ?? `${this.#id}-${++this.#sequence}`;
-    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
-    await this.#bounded(this.#js.publish(this.subject, bytes, { msgID: id }), checked, 'send', deadline);
+    await withinBudget(this.#js.publish(this.subject, bytes, { msgID: id }), budget(checked), 'send');
   }
 
   /**
@@ -216,7 +214,7 @@ export class NatsChannel implements MessageEndpoint {
   async receive(options?: WaitOptions): Promise<Buffer | null> {
     const checked = waitOptions(options);
     this.#assertOpen('receive');
-    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
+    const allowance = budget(checked);
     // One receive() at a time, in the order called: two would otherwise both take the pull in progress.
     const previous = this.#receiving;
     let finished!: () => void;
@@ -224,7 +222,7 @@ export class NatsChannel implements MessageEndpoint {
       finished = resolve;
     });
     try {
-      await this.#bounded(previous, checked, 'receive', deadline);
+      await withinBudget(previous, allowance, 'receive');
       for (;;) {
         if (this.#ended) return null;
         if (this.#pull === undefined) {
@@ -234,7 +232,7 @@ export class NatsChannel implements MessageEndpoint {
             if (this.#pull === pull) this.#pull = undefined; // a failed pull is not handed to the next call
           });
         }
-        const message = await this.#bounded(this.#pull, checked, 'receive', deadline);
+        const message = await withinBudget(this.#pull, allowance, 'receive');
         this.#pull = undefined;
         if (message === null) continue; // the pull expired empty: another one, within the same deadline
         await message.ackAck();
@@ -292,29 +290,6 @@ export class NatsChannel implements MessageEndpoint {
       });
     }
     return this.#js.consumers.get(this.stream, this.consumer);
-  }
-
-  // `work`, unless the signal or the deadline of options.timeout comes first (work then goes on unobserved).
-  #bounded<T>(work: Promise<T>, options: WaitOptions, syscall: string, deadline: number | undefined): Promise<T> {
-    const { signal, timeout } = options;
-    if (signal === undefined && deadline === undefined) return work;
-    if (signal?.aborted) return Promise.reject(abortedError(signal));
-    return new Promise<T>((resolve, reject) => {
-      const rest = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-      const timer =
-        rest === undefined ? undefined : setTimeout(() => settle(() => reject(timeoutError(syscall, timeout!))), rest);
-      const onAbort = () => settle(() => reject(new AbortError(undefined, { cause: signal!.reason })));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const settle = (then: () => void) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        then();
-      };
-      work.then(
-        (value) => settle(() => resolve(value)),
-        (error) => settle(() => reject(error)),
-      );
-    });
   }
 
   #assertOpen(method: string): void {

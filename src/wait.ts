@@ -346,6 +346,29 @@ export class Turnstile {
 }
 
 /**
+ * `work`'s outcome, unless the allowance's signal aborts or its deadline passes first: then AbortError or
+ * ETIMEDOUT, and `work` goes on unobserved (for work that cannot be cancelled, such as a network request
+ * whose result the caller may take up again).
+ */
+export function withinBudget<T>(work: Promise<T>, allowance: Budget, syscall: string): Promise<T> {
+  if (allowance.signal === undefined && allowance.deadline === undefined) return work;
+  if (allowance.signal?.aborted) return Promise.reject(abortedError(allowance.signal));
+  return new Promise<T>((resolve, reject) => {
+    const disarm = armCancellation(allowance, (c) => reject(cancellationError(c, syscall)));
+    work.then(
+      (value) => {
+        disarm();
+        resolve(value);
+      },
+      (error: unknown) => {
+        disarm();
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
  * The Promise form of a non-blocking operation: attempt it, and while it would block wait for the
  * descriptor to become ready, all within one budget and in turn with the operations queued before it.
  */
