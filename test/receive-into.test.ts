@@ -186,12 +186,15 @@ describe('UnixSocket.receiveInto', () => {
     const count = 2000;
     const child = spawnPeer('socket-sender', [String(count)], { fds: [theirs] });
     const done = finished(child);
+    // Listened for now: finished() reads stdout as it comes, so a line printed before a later
+    // lineFrom() would be missed, and the test would wait forever.
+    const sent = lineFrom(child, 'sent');
     const buffer = new Uint8Array(64);
     for (let i = 0; i < count; i++) {
       const n = i % 2 === 0 ? await mine.receiveInto(buffer, { timeout: 30_000 }) : mine.receiveIntoSync(buffer);
       assert.equal(bytesOf(buffer, 0, n!).toString(), `message ${i}`);
     }
-    await lineFrom(child, 'sent');
+    await sent;
     child.kill();
     await done;
     assert.equal(await mine.receiveInto(buffer, { timeout: 30_000 }), null, 'the peer is gone');
