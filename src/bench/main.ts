@@ -22,6 +22,7 @@ import {
   FLOOR_MOVED,
   FULL_COUNTS,
   JIT_SETTLE_MS,
+  JIT_SETTLE_ROUND_TRIPS,
   KINDS,
   type Kind,
   type Phase,
@@ -805,7 +806,7 @@ export async function bench(argv: string[]): Promise<number> {
     flags,
     settings: {
       counts,
-      warmup: `a tenth of the count (for round trips at least 1000), untimed, before each figure; before a Node process pair's first round-trip figure, untimed round trips for at least ${JIT_SETTLE_MS} ms, until V8's background compilation has settled`,
+      warmup: `a tenth of the count (for round trips at least 1000), untimed, before each figure; before a Node process pair's first round-trip figure in each placement, untimed round trips for at least ${JIT_SETTLE_MS} ms and ${JIT_SETTLE_ROUND_TRIPS} round trips, until V8's background compilation has settled`,
       placements: {
         'cross-CPU': { ...PLACEMENT_CPUS['cross-CPU'], pinning: 'taskset -apc: every thread of each process' },
         'same-CPU': PLACEMENT_CPUS['same-CPU'],

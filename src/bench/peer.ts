@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { socketpair, UnixSocket } from '../index.js';
 import { type Endpoint, MECHANISMS } from './mechanisms.js';
-import { JIT_SETTLE_MS, type Phase, PLACEMENT_CPUS } from './plan.js';
+import { JIT_SETTLE_MS, JIT_SETTLE_ROUND_TRIPS, type Phase, PLACEMENT_CPUS } from './plan.js';
 
 export interface ClientConfig {
   mechanism: string;
@@ -144,6 +144,7 @@ async function runClient(config: ClientConfig): Promise<void> {
   for (const [index, phase] of config.phases.entries()) {
     if (phase.placement !== placement) {
       placement = phase.placement;
+      settled = false;
       const cpus = PLACEMENT_CPUS[phase.placement];
       pin(process.pid, cpus.client);
       pin(serverPid, cpus.server);
@@ -156,10 +157,12 @@ async function runClient(config: ClientConfig): Promise<void> {
       await expect(control, 'started');
     };
     if (phase.kind === 'rtt8' || phase.kind === 'rtt64') {
-      for (const until = performance.now() + JIT_SETTLE_MS; !settled; settled = performance.now() >= until) {
+      const until = performance.now() + JIT_SETTLE_MS;
+      for (let done = 0; !settled; settled = performance.now() >= until && done >= JIT_SETTLE_ROUND_TRIPS) {
         await command({ op: 'echo', size: phase.size, count: phase.warmup });
         await endpoint.roundTrips(message, phase.warmup, 0, new Float64Array(0));
         await expect(control, 'done');
+        done += phase.warmup;
       }
       await command({ op: 'echo', size: phase.size, count: phase.warmup + phase.count });
       const samples = new Float64Array(phase.count);

@@ -334,13 +334,21 @@ export interface Phase {
 }
 
 /**
- * Untimed round trips, at least this long, before a process pair's first round-trip figure. V8 keeps
- * compiling the hot paths for a few hundred milliseconds on background threads, which share the pinned
- * CPUs with the spinning main threads: each compilation stalls a round trip by up to several
- * milliseconds (measured: stalls of 0.2–15 ms until about 450 ms into a run, none of them after the
- * first figure). C programs have no such start.
+ * Untimed round trips, at least this long and at least JIT_SETTLE_ROUND_TRIPS of them, before a process
+ * pair's first round-trip figure in each placement. V8 keeps compiling the hot paths for a few hundred milliseconds on background threads,
+ * which share the pinned CPUs with the spinning main threads: each compilation stalls a round trip by up
+ * to several milliseconds (measured: stalls of 0.2–15 ms until about 450 ms into a run). A new placement
+ * makes new paths hot: on one CPU a Promise-form wait always sleeps, and the channel's sleeping path was
+ * first optimised 12,000–15,000 round trips into the same-CPU figure (a 180 ms background compile, an 11–15 ms round
+ * trip). C programs have no such start.
  */
 export const JIT_SETTLE_MS = 600;
+
+/**
+ * V8 decides to optimise a function by how often it ran, not by time: a function called once per round
+ * trip of 90 µs (the Promise channel on one CPU) was compiled after 12,000–15,000 round trips.
+ */
+export const JIT_SETTLE_ROUND_TRIPS = 20_000;
 
 /**
  * Untimed messages before a figure: a tenth of the count, and for round trips at least 1000, so that V8
