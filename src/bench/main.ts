@@ -806,7 +806,7 @@ export async function bench(argv: string[]): Promise<number> {
     flags,
     settings: {
       counts,
-      warmup: `a tenth of the count (for round trips at least 1000), untimed, before each figure; before a Node process pair's first round-trip figure in each placement, untimed round trips for at least ${JIT_SETTLE_MS} ms and ${JIT_SETTLE_ROUND_TRIPS} round trips, until V8's background compilation has settled`,
+      warmup: `a tenth of the count (for round trips at least 1000), untimed, before each figure; before a Node process pair's first round-trip figure in each placement, untimed round trips for at least ${JIT_SETTLE_MS} ms and ${JIT_SETTLE_ROUND_TRIPS} round trips, until V8's background compilation has settled and neither process page-faults more than once per 1000 round trips (V8's young generation growing into fresh pages)`,
       placements: {
         'cross-CPU': { ...PLACEMENT_CPUS['cross-CPU'], pinning: 'taskset -apc: every thread of each process' },
         'same-CPU': PLACEMENT_CPUS['same-CPU'],

@@ -6,6 +6,7 @@
 // sends a command, the server says started, both run their loop, the server says done. The client
 // pins both processes (taskset) and reports each phase's figures to the orchestrator as JSON lines.
 import { type ChildProcess, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -39,6 +40,7 @@ interface ServerMessage {
   started?: true;
   done?: true;
   heap?: HeapFigures; // with done, after a heap run
+  faults?: number; // with done: the server's minor page faults so far
   bye?: true;
   error?: string;
 }
@@ -107,6 +109,26 @@ async function measureHeap(run: () => Promise<void>): Promise<HeapFigures> {
   return { startBytes, endBytes: process.memoryUsage().heapUsed, collections: seen };
 }
 
+// A Node process page-faults for a while after its loops are hot: V8's young generation grows and its
+// fresh pages are touched for the first time, a few hundred faults per 20,000 round trips on each side.
+// On a VM a fault costs ~15 µs (measured on the AMD EPYC host: a channel Sync round trip p99 of 20 µs
+// while both processes faulted, 2.5 µs once they stopped, ~800 ms into the run); C programs fault their
+// little memory in at once. The settle goes on until neither side faults more than this per round trip.
+const SETTLED_FAULTS = 1 / 1000;
+
+/** The settle ends here even if a process still page-faults. */
+const SETTLE_LIMIT_MS = 5000;
+
+/** This process's minor page faults so far (minflt, the 10th field of /proc/self/stat). */
+function minorFaults(): number {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  } catch {
+    return 0; // no /proc: the settle goes by time and count alone
+  }
+}
+
 // The same statistics as bench/c/bench.h's report_rtt, taken the same way.
 function stats(samples: Float64Array): { median: number; p99: number; p999: number; max: number; samples: number } {
   const sorted = Float64Array.from(samples).sort();
@@ -157,15 +179,25 @@ async function runClient(config: ClientConfig): Promise<void> {
       await expect(control, 'started');
     };
     if (phase.kind === 'rtt8' || phase.kind === 'rtt64') {
-      const until = performance.now() + JIT_SETTLE_MS;
-      for (let done = 0; !settled; settled = performance.now() >= until && done >= JIT_SETTLE_ROUND_TRIPS) {
-        await command({ op: 'echo', size: phase.size, count: phase.warmup });
-        await endpoint.roundTrips(message, phase.warmup, 0, new Float64Array(0));
-        await expect(control, 'done');
-        done += phase.warmup;
+      const start = performance.now();
+      let faults = { client: minorFaults(), server: 0 };
+      // Batches as long as the figure: a loop that does not return to the event loop lets V8 fill the
+      // whole young generation before it collects, and so touches pages that shorter batches never did.
+      const batch = phase.warmup + phase.count;
+      for (let done = batch; !settled; done += batch) {
+        await command({ op: 'echo', size: phase.size, count: batch });
+        await endpoint.roundTrips(message, batch, 0, new Float64Array(0));
+        const reply = await expect(control, 'done');
+        const now = { client: minorFaults(), server: reply.faults ?? 0 };
+        const faulted = now.client - faults.client + (now.server - faults.server);
+        faults = now;
+        const elapsed = performance.now() - start;
+        settled =
+          elapsed >= SETTLE_LIMIT_MS ||
+          (elapsed >= JIT_SETTLE_MS && done >= JIT_SETTLE_ROUND_TRIPS && faulted <= batch * SETTLED_FAULTS);
       }
       await command({ op: 'echo', size: phase.size, count: phase.warmup + phase.count });
-      const samples = new Float64Array(phase.count);
+      const samples = new Float64Array(phase.count).fill(0); // written now: its pages fault here, untimed
       await endpoint.roundTrips(message, phase.warmup, phase.count, samples);
       await expect(control, 'done');
       report({ phase: index, result: stats(samples) });
@@ -237,7 +269,7 @@ async function runServer(name: string, controlFd: number): Promise<void> {
       sendJson(control, { started: true });
       if (command.op === 'echo') await endpoint.echo(command.size, command.count);
       else await endpoint.sink(command.size, command.count);
-      sendJson(control, { done: true });
+      sendJson(control, { done: true, faults: minorFaults() });
     }
   } catch (error) {
     try {

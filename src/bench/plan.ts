@@ -334,8 +334,9 @@ export interface Phase {
 }
 
 /**
- * Untimed round trips, at least this long and at least JIT_SETTLE_ROUND_TRIPS of them, before a process
- * pair's first round-trip figure in each placement. V8 keeps compiling the hot paths for a few hundred milliseconds on background threads,
+ * Untimed round trips, at least this long and at least JIT_SETTLE_ROUND_TRIPS of them, and until neither
+ * process page-faults any more (src/bench/peer.ts), before a process pair's first round-trip figure in
+ * each placement. V8 keeps compiling the hot paths for a few hundred milliseconds on background threads,
  * which share the pinned CPUs with the spinning main threads: each compilation stalls a round trip by up
  * to several milliseconds (measured: stalls of 0.2–15 ms until about 450 ms into a run). A new placement
  * makes new paths hot: on one CPU a Promise-form wait always sleeps, and the channel's sleeping path was
