@@ -200,6 +200,12 @@ export interface EndOptions {
    * channel ends once a producer has attached and none is left).
    */
   role?: Role;
+  /**
+   * With `role: 'producer'`: this producer continues the stream of one that died, as a restarted
+   * process does (`unipc bridge`). Attaching clears the mark the death left, so that the consumer sees
+   * the end as null when the producers close, not 'EPIPE'. Default false.
+   */
+  resume?: boolean;
 }
 
 /** @inline */
@@ -446,6 +452,8 @@ export class Channel implements Disposable {
       mapping = undefined; // the channel's now: closing it closes both
       try {
         if (end.role !== undefined) channel.#claim(end.role);
+        // After the slot is taken: a consumer that looks in between still sees the death, not an end.
+        if (end.resume) Atomics.and(channel.#words, W.state, ~PRODUCER_DIED);
       } catch (error) {
         channel.close();
         throw error;
@@ -488,6 +496,29 @@ export class Channel implements Disposable {
     let count = 0;
     for (; mask !== 0; mask &= mask - 1) count++;
     return count;
+  }
+
+  /**
+   * The ring's read index: bytes consumed so far, modulo 2^32 (the `head` word of docs/channel.md). It
+   * moves when a message is received, or when a viewed one is released. A consumer that must recognise,
+   * after a restart, a message it had viewed but not released (the NATS bridge's journal) compares it.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
+  get readIndex(): number {
+    this.#header.ensureOpen('readIndex');
+    return Atomics.load(this.#words, W.head) >>> 0;
+  }
+
+  /**
+   * The ring's write index: bytes sent so far, modulo 2^32 (the `tail` word). A producer that was the
+   * only one can tell after a restart whether a send it began completed: the index moved.
+   *
+   * @throws {@link IpcError} 'EBADF' (closed).
+   */
+  get writeIndex(): number {
+    this.#header.ensureOpen('writeIndex');
+    return Atomics.load(this.#words, W.tail) >>> 0;
   }
 
   /** The reads a waiting Sync call makes before it sleeps (EndOptions.spin); settable. */
@@ -1634,12 +1665,15 @@ interface CheckedEnd {
   spin: number;
   poll: number;
   role: Role | undefined;
+  resume: boolean;
 }
 
 function endOptions(options: EndOptions | undefined): CheckedEnd {
-  const { spin, poll, role } = validateOptions(options);
+  const { spin, poll, role, resume = false } = validateOptions(options);
   if (role !== undefined) validateOneOf(role, 'options.role', ROLES);
-  return { spin: spinOption(spin), poll: pollOption(poll), role };
+  validateBoolean(resume, 'options.resume');
+  if (resume && role !== 'producer') throw invalidArgValue('options.resume', resume, "needs role: 'producer'");
+  return { spin: spinOption(spin), poll: pollOption(poll), role, resume };
 }
 
 // An end's poll option: whole microseconds up to MAX_POLL_US; the default when not given.

@@ -61,6 +61,30 @@ export interface NatsSendOptions extends WaitOptions {
   id?: string;
 }
 
+/** The options of close(). */
+export interface NatsCloseOptions {
+  /** Publish the end record first (default false). */
+  end?: boolean;
+  /**
+   * The end record's id (default: this channel's random id): a bridge that restarts passes one that
+   * survives it, so that an end published twice is stored once.
+   */
+  id?: string;
+}
+
+/** A message receiveMessage() took from JetStream and the server keeps until it is acknowledged. */
+export interface NatsMessage {
+  readonly data: Buffer;
+  /** Its number in the stream: a message delivered again has the same one. */
+  readonly sequence: number;
+  /** How many times the server has delivered it, 1 the first time. */
+  readonly deliveries: number;
+  /** Whether this is the end record (empty): a producer's close({ end: true }). */
+  readonly end: boolean;
+  /** Tells the server the message is handled; resolves once the server has confirmed it. */
+  acknowledge(): Promise<void>;
+}
+
 interface NatsModules {
   connect: typeof import('@nats-io/transport-node').connect;
   jetstream: typeof import('@nats-io/jetstream').jetstream;
@@ -138,6 +162,8 @@ export class NatsChannel implements MessageEndpoint {
   #receiving: Promise<void> = Promise.resolve();
   #ended = false;
   #closed = false;
+  /** receiveAfter()'s ordered consumer, the sequence it is past, and its pull in progress. */
+  #reader: { consumer: Consumer; after: number; pull: Promise<JsMsg | null> | undefined } | undefined;
 
   private constructor(nats: NatsModules, connection: NatsConnection, owns: boolean, options: NatsChannelOptions) {
     this.#nats = nats;
@@ -212,6 +238,22 @@ export class NatsChannel implements MessageEndpoint {
    *   errors. A call that gives up takes nothing: the pull in progress goes on for the next call.
    */
   async receive(options?: WaitOptions): Promise<Buffer | null> {
+    const message = await this.receiveMessage(options);
+    if (message === null) return null;
+    await message.acknowledge();
+    return message.end ? null : message.data;
+  }
+
+  /**
+   * The next message without acknowledging it: the server delivers it again (to this consumer or
+   * another sharing it) unless acknowledge() is called within the consumer's ack wait (30 s by default),
+   * or when this process dies first. For a program that must finish with a message before the server
+   * forgets it, such as a bridge that hands it on. The end record comes as a message with `end` set; once
+   * it is acknowledged, receive() and receiveMessage() return null.
+   *
+   * @throws as receive().
+   */
+  async receiveMessage(options?: WaitOptions): Promise<NatsMessage | null> {
     const checked = waitOptions(options);
     this.#assertOpen('receive');
     const allowance = budget(checked);
@@ -235,16 +277,69 @@ export class NatsChannel implements MessageEndpoint {
         const message = await withinBudget(this.#pull, allowance, 'receive');
         this.#pull = undefined;
         if (message === null) continue; // the pull expired empty: another one, within the same deadline
-        await message.ackAck();
-        if (message.headers?.get('Nats-Msg-Id').startsWith(END_ID)) {
-          this.#ended = true;
-          return null;
-        }
-        return Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
+        const end = message.headers?.get('Nats-Msg-Id').startsWith(END_ID) === true;
+        return {
+          data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
+          sequence: message.info.streamSequence,
+          deliveries: message.info.deliveryCount,
+          end,
+          acknowledge: async () => {
+            await message.ackAck();
+            if (end) this.#ended = true;
+          },
+        };
       }
     } finally {
       // The next call's turn comes once this one and all before it are done.
       void previous.then(finished);
+    }
+  }
+
+  /**
+   * The first message on this channel's subject stored after stream sequence `after` (0: from the
+   * start), read in stream order through an ordered consumer of this end's own: nothing is acknowledged,
+   * and the durable consumer that receive() shares is not involved. For a reader that keeps its own
+   * position, as the bridge does in its journal: a reader that dies and starts again after the last
+   * sequence it handled gets each message once, in order, with no wait for a redelivery. The end record
+   * comes as a message with `end` set. Calls that follow one another (each after the sequence the last
+   * returned) reuse one consumer.
+   *
+   * @throws ETIMEDOUT (`timeout`), AbortError (`signal`); ERR_INVALID_STATE (closed); the NATS client's
+   *   errors; argument errors.
+   */
+  async receiveAfter(after: number, options?: WaitOptions): Promise<NatsMessage> {
+    if (!Number.isSafeInteger(after) || after < 0)
+      throw invalidArgValue('after', after, 'must be a stream sequence number (a whole number, 0 or more)');
+    const checked = waitOptions(options);
+    this.#assertOpen('receiveAfter');
+    const allowance = budget(checked);
+    let reader = this.#reader;
+    if (reader === undefined || reader.after !== after) {
+      const consumer = await withinBudget(
+        this.#js.consumers.get(this.stream, {
+          filter_subjects: this.subject,
+          deliver_policy: this.#nats.DeliverPolicy.StartSequence,
+          opt_start_seq: after + 1,
+        }),
+        allowance,
+        'receive',
+      );
+      reader = { consumer, after, pull: undefined };
+      this.#reader = reader;
+    }
+    for (;;) {
+      reader.pull ??= reader.consumer.next({ expires: PULL_MS });
+      const message = await withinBudget(reader.pull, allowance, 'receive');
+      reader.pull = undefined;
+      if (message === null) continue;
+      reader.after = message.info.streamSequence;
+      return {
+        data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
+        sequence: message.info.streamSequence,
+        deliveries: message.info.deliveryCount,
+        end: message.headers?.get('Nats-Msg-Id').startsWith(END_ID) === true,
+        acknowledge: async () => {}, // an ordered consumer takes no acknowledgements
+      };
     }
   }
 
@@ -254,14 +349,42 @@ export class NatsChannel implements MessageEndpoint {
   }
 
   /**
+   * Messages stored and not yet delivered to this channel's consumer: how far the receiving side is
+   * behind (the consumer's num_pending).
+   *
+   * @throws the NATS client's errors.
+   */
+  async backlog(): Promise<number> {
+    const manager = await this.#nats.jetstreamManager(this.#connection);
+    try {
+      return (await manager.consumers.info(this.stream, this.consumer)).num_pending;
+    } catch {
+      return (await manager.streams.info(this.stream)).state.messages; // no consumer yet: all of them
+    }
+  }
+
+  /**
+   * The sequence number of the last message the stream stored (on any of its subjects; 0 when empty).
+   *
+   * @throws the NATS client's errors.
+   */
+  async lastSequence(): Promise<number> {
+    const manager = await this.#nats.jetstreamManager(this.#connection);
+    return (await manager.streams.info(this.stream)).state.last_seq;
+  }
+
+  /**
    * Closes this end. With `end` (default false) it first publishes the end record, after which the
    * consumers' receive() gives null: the close() of a producer that is the last one. The connection is
    * drained and closed unless it was given to open().
    */
-  async close(options?: { end?: boolean }): Promise<void> {
+  async close(options?: NatsCloseOptions): Promise<void> {
     if (this.#closed) return;
-    if (validateOptions(options).end === true) {
-      await this.#js.publish(this.subject, new Uint8Array(0), { msgID: `${END_ID}${this.#id}` });
+    const { end, id } = validateOptions(options);
+    if (id !== undefined && (typeof id !== 'string' || id === ''))
+      throw invalidArgValue('options.id', id, 'must be a non-empty string');
+    if (end === true) {
+      await this.#js.publish(this.subject, new Uint8Array(0), { msgID: `${END_ID}${id ?? this.#id}` });
     }
     this.#closed = true;
     if (this.#ownsConnection) await this.#connection.drain();
@@ -296,3 +419,13 @@ export class NatsChannel implements MessageEndpoint {
     if (this.#closed) throw invalidState(`${method}(): the NatsChannel is closed`);
   }
 }
+
+export {
+  type Bridge,
+  type BridgeEnd,
+  type BridgeLag,
+  type BridgeOptions,
+  type BridgeStats,
+  bridge,
+  type SystemVQueueEnd,
+} from './nats-bridge.js';

@@ -257,6 +257,16 @@ describe('Channel', () => {
       (e: unknown) => e instanceof IpcError && e.code === 'EPIPE' && /died/.test(e.message),
     );
     assert.throws(() => channel.receiveSync({ timeout: 10_000 }), { code: 'EPIPE' });
+    // A producer that resumes the dead one's stream: what it sends arrives, and its close is the end.
+    using resumed = Channel.fromFd(dup(channel), { role: 'producer', resume: true });
+    resumed.sendSync('two');
+    assert.equal((await channel.receive())!.toString(), 'two');
+    resumed.close();
+    assert.equal(await channel.receive({ timeout: 10_000 }), null, 'the end, not EPIPE');
+    assert.throws(() => Channel.fromFd(channel.fd, { resume: true }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => Channel.fromFd(channel.fd, { role: 'producer', resume: 1 as never }), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
   });
 
   test('a timed-out or aborted receive leaves the channel as it was', async () => {
@@ -356,6 +366,29 @@ describe('Channel', () => {
     producer.close();
     assert.equal(lent.length, 0);
     assert.equal(pending.length, 0);
+  });
+
+  test('readIndex and writeIndex: bytes consumed and sent; a viewed message moves readIndex only when released', () => {
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(producer.fd);
+    assert.equal(producer.writeIndex, 0);
+    assert.equal(consumer.readIndex, 0);
+    producer.sendSync('12345678');
+    producer.sendSync('abc');
+    const afterTwo = producer.writeIndex;
+    assert.ok(afterTwo >= 8 + 3, 'each record takes its bytes and a header');
+    assert.equal(consumer.writeIndex, afterTwo, 'both ends see the same ring');
+    const view = consumer.receiveViewSync({ timeout: 1000 })!;
+    assert.equal(Buffer.from(view).toString(), '12345678');
+    assert.equal(consumer.readIndex, 0, 'a view holds its room');
+    consumer.release();
+    const afterFirst = consumer.readIndex;
+    assert.ok(afterFirst > 0 && afterFirst < afterTwo);
+    assert.equal(consumer.receiveSync({ timeout: 1000 })!.toString(), 'abc');
+    assert.equal(consumer.readIndex, afterTwo, 'all consumed');
+    consumer.close();
+    assert.throws(() => consumer.readIndex, { code: 'EBADF' });
+    assert.throws(() => consumer.writeIndex, { code: 'EBADF' });
   });
 
   test('views outlive nothing: a view kept after its channel and mapping are closed reads as empty', () => {

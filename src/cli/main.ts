@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The unipc command: `unipc tour` shows every mechanism between real processes; `unipc bench` measures
-// them against C and Node's own; `unipc ls` and `unipc rm` list and remove IPC objects.
+// them against C and Node's own; `unipc ls` and `unipc rm` list and remove IPC objects; `unipc bridge`
+// carries a local Channel or queue over NATS JetStream.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +22,8 @@ Commands:
                 own and C compiled on the spot (--quick: under a minute)
   ls            list every IPC object (System V and POSIX) and whether each is provably stale
   rm            remove IPC objects by id, key or name, or the provably stale ones (--stale)
+  bridge        move messages between a local Channel or queue and a NATS JetStream subject
+                (needs the optional NATS client packages)
   help          show this text
 
 unipc <command> --help shows a command's options.
@@ -44,6 +47,10 @@ async function main(argv: string[]): Promise<number> {
   // Commands with options of their own parse them themselves.
   if (argv[0] === 'ls') return ls(argv.slice(1));
   if (argv[0] === 'rm') return rm(argv.slice(1));
+  if (argv[0] === 'bridge') {
+    const { bridgeCommand } = await import('./bridge.js');
+    return bridgeCommand(argv.slice(1));
+  }
   if (argv[0] === 'bench') {
     // Loaded only when asked for, so that the other commands start as fast as before.
     const { bench } = await import('../bench/main.js');

@@ -1,0 +1,303 @@
+// unipc/nats's bridge() and `unipc bridge` against a real nats-server: messages cross in both directions
+// exactly once and in order while the bridge process is killed with -9 at seeded random points and
+// started again on its journal. UNIPC_BRIDGE_SEED=<n> replays a run.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Channel, IPC_PRIVATE, MessageQueue } from '../../src/index.js';
+import { bridge, NatsChannel } from '../../src/nats.js';
+import { finished, root } from '../helpers.js';
+import { messageFor } from './messages.js';
+import { type NatsServer, natsServerMissing, startNatsServer } from './server.js';
+
+const unique = (what: string) => `${what}_${randomBytes(4).toString('hex')}`;
+const cli = path.join(root, 'dist', 'esm', 'cli', 'main.js');
+const seed = Number(process.env.UNIPC_BRIDGE_SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+// mulberry32: a small seeded generator, so that a run's kill points can be replayed.
+function random(state: number): () => number {
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Messages that fit a System V queue's default msgmax (8,192 bytes).
+const small = (i: number) => messageFor(i).subarray(0, 4 + (i % 500));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `unipc bridge` as a child process, killed with -9 and started again at random points until stopped. */
+function unreliableBridge(args: string[], next: () => number, kills: { count: number }) {
+  let child: ChildProcess | undefined;
+  let stopped = false;
+  let output = '';
+  const failures: string[] = [];
+  const start = () => {
+    child = spawn(process.execPath, [cli, 'bridge', ...args, '--json', '--interval', '100'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    return child;
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      const running = start();
+      const exit = finished(running);
+      const outcome = await Promise.race([exit.then(() => 'exited' as const), sleep(150 + next() * 850)]);
+      if (outcome === 'exited') {
+        if (running.exitCode === 0) return running; // the source ended: the bridge finished by itself
+        failures.push(output.slice(-2000)); // started again, as a supervisor would; the test reports it
+        continue;
+      }
+      if (stopped) break;
+      running.kill('SIGKILL');
+      await exit;
+      kills.count++;
+    }
+    return child!;
+  })();
+  return {
+    /** The last bridge, once one finished by itself (the source ended). */
+    finished: loop,
+    stop() {
+      stopped = true;
+      child?.kill('SIGKILL');
+    },
+    output: () => output,
+    /** The output of bridges that exited with a failure. */
+    failures,
+  };
+}
+
+describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMissing() }, () => {
+  let server: NatsServer;
+  let dir: string;
+  before(async () => {
+    server = await startNatsServer();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unipc-bridge-'));
+    process.stdout.write(`# bridge kill points: UNIPC_BRIDGE_SEED=${seed} npm run test:nats\n`);
+  });
+  after(async () => {
+    await server?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('Channel → NATS: 3,000 messages arrive once each, in order, while the bridge is killed -9 and restarted', {
+    timeout: 180_000,
+  }, async () => {
+    const next = random(seed);
+    const name = `/${unique('unipc-bridge-out')}`;
+    const stream = unique('OUT');
+    const count = 3000;
+    // Not removeOnDispose: the producer closes before the bridge is done, and a bridge that starts
+    // again after that still has to open the channel by its name.
+    using producer = Channel.create({ name, role: 'producer' });
+    const remote = await NatsChannel.open({ servers: server.url, stream, subject: `${stream}.m` });
+    const kills = { count: 0 };
+    const running = unreliableBridge(
+      [
+        `channel:${name}`,
+        `nats:${stream}/${stream}.m`,
+        '--journal',
+        path.join(dir, `${stream}.journal`),
+        '--servers',
+        server.url,
+      ],
+      next,
+      kills,
+    );
+    let sent = 0;
+    let watch: NodeJS.Timeout | undefined;
+    try {
+      const sending = (async () => {
+        for (let i = 0; i < count; i++) {
+          for (;;) {
+            try {
+              await producer.send(messageFor(i));
+              sent = i + 1;
+              break;
+            } catch (error) {
+              // The consumer (the bridge) was killed while the ring was full: wait for the next one.
+              if ((error as { code?: string }).code !== 'EPIPE') throw error;
+              await sleep(20);
+            }
+          }
+        }
+        producer.close(); // the end, which the bridge carries over
+      })();
+      let received = 0;
+      watch = setInterval(() => {
+        if (process.env.UNIPC_BRIDGE_TRACE)
+          process.stdout.write(
+            `# received ${received} sent ${sent} kills ${kills.count} write ${producer.closed ? 'closed' : producer.writeIndex} read ${producer.closed ? 'closed' : producer.readIndex} | ${running.output().slice(-300).replace(/\n/g, ' / ')}\n`,
+          );
+      }, 5000);
+      for await (const message of remote) {
+        assert.ok(
+          message.equals(messageFor(received)),
+          `message ${received} once, intact and in order, not ${message.length >= 4 ? message.readUInt32LE(0) : 'a short one'} (seed ${seed})`,
+        );
+        received++;
+      }
+      clearInterval(watch);
+      await sending;
+      assert.equal(received, count, `every message arrived (seed ${seed})`);
+      const last = await running.finished;
+      assert.equal(last.exitCode, 0, running.output());
+      assert.ok(kills.count > 0, 'the bridge was killed at least once');
+      assert.deepEqual(running.failures, [], 'no bridge failed');
+    } finally {
+      clearInterval(watch);
+      running.stop();
+      await remote.close();
+      Channel.unlink(name);
+    }
+  });
+
+  test('NATS → Channel: 3,000 messages arrive once each, in order, while the bridge is killed -9 and restarted', {
+    timeout: 180_000,
+  }, async () => {
+    const next = random(seed + 1);
+    const name = `/${unique('unipc-bridge-in')}`;
+    const stream = unique('IN');
+    const count = 3000;
+    using consumer = Channel.create({ name, removeOnDispose: true, role: 'consumer' });
+    const remote = await NatsChannel.open({ servers: server.url, stream, subject: `${stream}.m` });
+    for (let i = 0; i < count; i++) await remote.send(messageFor(i));
+    await remote.close({ end: true });
+    const kills = { count: 0 };
+    const running = unreliableBridge(
+      [
+        `nats:${stream}/${stream}.m`,
+        `channel:${name}`,
+        '--journal',
+        path.join(dir, `${stream}.journal`),
+        '--servers',
+        server.url,
+      ],
+      next,
+      kills,
+    );
+    try {
+      let received = 0;
+      for (;;) {
+        let message: Buffer | null;
+        try {
+          message = await consumer.receive({ timeout: 30_000 });
+        } catch (error) {
+          // The producer (the bridge) died with the ring empty: the next one attaches when it starts.
+          if ((error as { code?: string }).code !== 'EPIPE') throw error;
+          await sleep(20);
+          continue;
+        }
+        if (message === null) break;
+        assert.ok(
+          message.equals(messageFor(received)),
+          `message ${received} once, intact and in order, not ${message.length >= 4 ? message.readUInt32LE(0) : 'a short one'} (seed ${seed})`,
+        );
+        received++;
+      }
+      assert.equal(received, count, `every message arrived (seed ${seed})`);
+      const last = await running.finished;
+      assert.equal(last.exitCode, 0, running.output());
+      assert.ok(kills.count > 0, 'the bridge was killed at least once');
+      assert.deepEqual(running.failures, [], 'no bridge failed');
+    } finally {
+      running.stop();
+    }
+  });
+
+  test('a System V queue → NATS → a System V queue, through bridge() in this process, with the types given', async () => {
+    const stream = unique('SYSV');
+    using source = MessageQueue.get(IPC_PRIVATE, { create: true, removeOnDispose: true });
+    using target = MessageQueue.get(IPC_PRIVATE, { create: true, removeOnDispose: true });
+    const out = await NatsChannel.open({ servers: server.url, stream, subject: `${stream}.m` });
+    const back = await NatsChannel.open({ servers: server.url, stream, subject: `${stream}.m` });
+    const stop = new AbortController();
+    const outbound = bridge({ queue: source, type: 7 }, out, {
+      journal: path.join(dir, `${stream}.out`),
+      signal: stop.signal,
+    });
+    const inbound = bridge(
+      back,
+      { queue: target, type: 9 },
+      { journal: path.join(dir, `${stream}.in`), signal: stop.signal },
+    );
+    try {
+      await source.send(3, 'not for the bridge');
+      for (let i = 0; i < 200; i++) await source.send(7, small(i));
+      for (let i = 0; i < 200; i++) {
+        const message = await target.receive({ timeout: 20_000 });
+        assert.equal(message.type, 9);
+        assert.ok(message.data.equals(small(i)), `message ${i}`);
+      }
+      assert.equal((await source.receive({ nowait: true })).data.toString(), 'not for the bridge');
+      assert.deepEqual((await outbound.lag()).messages, 0);
+      stop.abort();
+      const [sent, handed] = await Promise.all([outbound.done, inbound.done]);
+      assert.equal(sent.messages, 200);
+      assert.equal(handed.messages, 200);
+      assert.equal(handed.ended, false, 'stopped, not ended');
+    } finally {
+      stop.abort();
+      await out.close();
+      await back.close();
+    }
+  });
+
+  test('bad ends and journals are refused before anything moves', async () => {
+    using local = Channel.create();
+    const remote = await NatsChannel.open({ servers: server.url, stream: unique('BAD'), subject: unique('bad') });
+    try {
+      assert.throws(() => bridge(local, local as never, { journal: path.join(dir, 'x') }), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
+      assert.throws(() => bridge(remote, remote, { journal: path.join(dir, 'x') }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => bridge(local, remote, { journal: '' }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => bridge({} as never, remote, { journal: path.join(dir, 'y') }), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
+      const journal = path.join(dir, 'direction.journal');
+      const stop = new AbortController();
+      const running = bridge(local, remote, { journal, signal: stop.signal });
+      stop.abort();
+      await running.done;
+      assert.throws(() => bridge(remote, local, { journal }), {
+        code: 'ERR_INVALID_STATE',
+        message: /outbound bridge/,
+      });
+      fs.writeFileSync(path.join(dir, 'damaged.journal'), 'not json\n');
+      assert.throws(() => bridge(local, remote, { journal: path.join(dir, 'damaged.journal') }), {
+        code: 'ERR_INVALID_STATE',
+        message: /damaged/,
+      });
+    } finally {
+      await remote.close();
+    }
+  });
+
+  test('unipc bridge: usage errors exit 2 with the usage', async () => {
+    for (const args of [
+      [],
+      ['channel:/a'],
+      ['channel:/a', 'mq:/b', '--journal', 'j'],
+      ['bogus', 'nats:S/s', '--journal', 'j'],
+      ['channel:/a', 'nats:S/s'],
+    ]) {
+      const child = spawn(process.execPath, [cli, 'bridge', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const { code } = await finished(child);
+      assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+      assert.match(stderr, /Usage: unipc bridge/);
+    }
+  });
+});
