@@ -200,9 +200,8 @@ export function bridge(from: BridgeEnd, to: BridgeEnd, options: BridgeOptions): 
     );
   const journal = Journal.open(path, fromNats ? 'inbound' : 'outbound');
   const stats: BridgeStats = { messages: 0, bytes: 0, resent: 0, ended: false };
-  const run = fromNats
-    ? inbound(from as NatsChannel, local, journal, stats, signal, end)
-    : outbound(local, to as NatsChannel, journal, stats, signal, end);
+  const context: Run = { journal, stats, signal, end };
+  const run = fromNats ? inbound(from as NatsChannel, local, context) : outbound(local, to as NatsChannel, context);
   const done = run.then(
     () => stats,
     (error: unknown) => {
@@ -222,13 +221,19 @@ function isSystemVEnd(value: unknown): value is SystemVQueueEnd {
   return typeof value === 'object' && value !== null && (value as SystemVQueueEnd).queue instanceof MessageQueue;
 }
 
+/** What a bridge's loop works with besides its two ends. */
+interface Run {
+  journal: Journal;
+  stats: BridgeStats;
+  signal: AbortSignal | undefined;
+  /** Carry the end over (BridgeOptions.end). */
+  end: boolean;
+}
+
 async function outbound(
   from: Channel | PosixQueue | SystemVQueueEnd,
   to: NatsChannel,
-  journal: Journal,
-  stats: BridgeStats,
-  signal: AbortSignal | undefined,
-  end: boolean,
+  { journal, stats, signal, end }: Run,
 ): Promise<void> {
   const state = journal.state;
   const publish = async (data: Uint8Array) => {
@@ -276,10 +281,7 @@ async function outbound(
 async function inbound(
   from: NatsChannel,
   to: Channel | PosixQueue | SystemVQueueEnd,
-  journal: Journal,
-  stats: BridgeStats,
-  signal: AbortSignal | undefined,
-  end: boolean,
+  { journal, stats, signal, end }: Run,
 ): Promise<void> {
   const state = journal.state;
   const deliver = (data: Buffer): Promise<void> =>

@@ -277,17 +277,10 @@ export class NatsChannel implements MessageEndpoint {
         const message = await withinBudget(this.#pull, allowance, 'receive');
         this.#pull = undefined;
         if (message === null) continue; // the pull expired empty: another one, within the same deadline
-        const end = message.headers?.get('Nats-Msg-Id').startsWith(END_ID) === true;
-        return {
-          data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
-          sequence: message.info.streamSequence,
-          deliveries: message.info.deliveryCount,
-          end,
-          acknowledge: async () => {
-            await message.ackAck();
-            if (end) this.#ended = true;
-          },
-        };
+        return natsMessage(message, async (end) => {
+          await message.ackAck();
+          if (end) this.#ended = true;
+        });
       }
     } finally {
       // The next call's turn comes once this one and all before it are done.
@@ -333,34 +326,13 @@ export class NatsChannel implements MessageEndpoint {
       reader.pull = undefined;
       if (message === null) continue;
       reader.after = message.info.streamSequence;
-      return {
-        data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
-        sequence: message.info.streamSequence,
-        deliveries: message.info.deliveryCount,
-        end: message.headers?.get('Nats-Msg-Id').startsWith(END_ID) === true,
-        acknowledge: async () => {}, // an ordered consumer takes no acknowledgements
-      };
+      return natsMessage(message, async () => {}); // an ordered consumer takes no acknowledgements
     }
   }
 
   /** The messages until the end: `for await (const message of channel)`. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     for (let message = await this.receive(); message !== null; message = await this.receive()) yield message;
-  }
-
-  /**
-   * Messages stored and not yet delivered to this channel's consumer: how far the receiving side is
-   * behind (the consumer's num_pending).
-   *
-   * @throws the NATS client's errors.
-   */
-  async backlog(): Promise<number> {
-    const manager = await this.#nats.jetstreamManager(this.#connection);
-    try {
-      return (await manager.consumers.info(this.stream, this.consumer)).num_pending;
-    } catch {
-      return (await manager.streams.info(this.stream)).state.messages; // no consumer yet: all of them
-    }
   }
 
   /**
@@ -418,6 +390,18 @@ export class NatsChannel implements MessageEndpoint {
   #assertOpen(method: string): void {
     if (this.#closed) throw invalidState(`${method}(): the NatsChannel is closed`);
   }
+}
+
+// A message as receiveMessage() and receiveAfter() hand it out; `acknowledge` is told whether it is the end.
+function natsMessage(message: JsMsg, acknowledge: (end: boolean) => Promise<void>): NatsMessage {
+  const end = message.headers?.get('Nats-Msg-Id').startsWith(END_ID) === true;
+  return {
+    data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
+    sequence: message.info.streamSequence,
+    deliveries: message.info.deliveryCount,
+    end,
+    acknowledge: () => acknowledge(end),
+  };
 }
 
 export {

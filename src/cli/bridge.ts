@@ -20,7 +20,6 @@ Exactly one of the two is a nats: end.
 Options:
   --journal FILE       the bridge's journal (created if missing; required)
   --servers LIST       NATS servers, comma-separated (default 127.0.0.1:4222)
-  --consumer NAME      the durable consumer an inbound bridge reads through (default <stream>-unipc)
   --json               one JSON line per second on stdout instead of the text on stderr
   --interval MS        how often progress is shown (default 1000)
   -h, --help           show this text
@@ -31,7 +30,6 @@ Exit status: 0 the source ended or SIGINT/SIGTERM stopped the bridge, 1 a failur
 const OPTIONS = {
   journal: { type: 'string' },
   servers: { type: 'string' },
-  consumer: { type: 'string' },
   json: { type: 'boolean' },
   interval: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -125,7 +123,6 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
           servers: values.servers?.split(',') ?? '127.0.0.1:4222',
           stream: spec.stream,
           subject: spec.subject,
-          consumer: values.consumer,
         });
         opened.push(channel);
         return channel;

@@ -31,6 +31,15 @@ function random(state: number): () => number {
 // Messages that fit a System V queue's default msgmax (8,192 bytes).
 const small = (i: number) => messageFor(i).subarray(0, 4 + (i % 500));
 
+/** Message number `expected`, intact: neither an earlier one again nor a later one (a loss). */
+function assertNext(message: Buffer, expected: number): void {
+  const got = message.length >= 4 ? message.readUInt32LE(0) : 'a short one';
+  assert.ok(
+    message.equals(messageFor(expected)),
+    `message ${expected} once, intact and in order, not ${got} (seed ${seed})`,
+  );
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `unipc bridge` as a child process, killed with -9 and started again at random points until stopped. */
@@ -90,6 +99,15 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  const bridgeArgs = (from: string, to: string, stream: string) => [
+    from,
+    to,
+    '--journal',
+    path.join(dir, `${stream}.journal`),
+    '--servers',
+    server.url,
+  ];
+
   test('Channel → NATS: 3,000 messages arrive once each, in order, while the bridge is killed -9 and restarted', {
     timeout: 180_000,
   }, async () => {
@@ -102,27 +120,13 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
     using producer = Channel.create({ name, role: 'producer' });
     const remote = await NatsChannel.open({ servers: server.url, stream, subject: `${stream}.m` });
     const kills = { count: 0 };
-    const running = unreliableBridge(
-      [
-        `channel:${name}`,
-        `nats:${stream}/${stream}.m`,
-        '--journal',
-        path.join(dir, `${stream}.journal`),
-        '--servers',
-        server.url,
-      ],
-      next,
-      kills,
-    );
-    let sent = 0;
-    let watch: NodeJS.Timeout | undefined;
+    const running = unreliableBridge(bridgeArgs(`channel:${name}`, `nats:${stream}/${stream}.m`, stream), next, kills);
     try {
       const sending = (async () => {
         for (let i = 0; i < count; i++) {
           for (;;) {
             try {
               await producer.send(messageFor(i));
-              sent = i + 1;
               break;
             } catch (error) {
               // The consumer (the bridge) was killed while the ring was full: wait for the next one.
@@ -134,20 +138,10 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
         producer.close(); // the end, which the bridge carries over
       })();
       let received = 0;
-      watch = setInterval(() => {
-        if (process.env.UNIPC_BRIDGE_TRACE)
-          process.stdout.write(
-            `# received ${received} sent ${sent} kills ${kills.count} write ${producer.closed ? 'closed' : producer.writeIndex} read ${producer.closed ? 'closed' : producer.readIndex} | ${running.output().slice(-300).replace(/\n/g, ' / ')}\n`,
-          );
-      }, 5000);
       for await (const message of remote) {
-        assert.ok(
-          message.equals(messageFor(received)),
-          `message ${received} once, intact and in order, not ${message.length >= 4 ? message.readUInt32LE(0) : 'a short one'} (seed ${seed})`,
-        );
+        assertNext(message, received);
         received++;
       }
-      clearInterval(watch);
       await sending;
       assert.equal(received, count, `every message arrived (seed ${seed})`);
       const last = await running.finished;
@@ -155,7 +149,6 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
       assert.ok(kills.count > 0, 'the bridge was killed at least once');
       assert.deepEqual(running.failures, [], 'no bridge failed');
     } finally {
-      clearInterval(watch);
       running.stop();
       await remote.close();
       Channel.unlink(name);
@@ -174,18 +167,7 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
     for (let i = 0; i < count; i++) await remote.send(messageFor(i));
     await remote.close({ end: true });
     const kills = { count: 0 };
-    const running = unreliableBridge(
-      [
-        `nats:${stream}/${stream}.m`,
-        `channel:${name}`,
-        '--journal',
-        path.join(dir, `${stream}.journal`),
-        '--servers',
-        server.url,
-      ],
-      next,
-      kills,
-    );
+    const running = unreliableBridge(bridgeArgs(`nats:${stream}/${stream}.m`, `channel:${name}`, stream), next, kills);
     try {
       let received = 0;
       for (;;) {
@@ -199,10 +181,7 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
           continue;
         }
         if (message === null) break;
-        assert.ok(
-          message.equals(messageFor(received)),
-          `message ${received} once, intact and in order, not ${message.length >= 4 ? message.readUInt32LE(0) : 'a short one'} (seed ${seed})`,
-        );
+        assertNext(message, received);
         received++;
       }
       assert.equal(received, count, `every message arrived (seed ${seed})`);

@@ -155,6 +155,40 @@ describe('NatsChannel (a real nats-server)', { skip: natsServerMissing() }, () =
     }
   });
 
+  test('receiveMessage: unacknowledged messages with their stream sequence and the end marked; receiveAfter reads by sequence', async () => {
+    const stream = unique('SEQ');
+    const channel = await open(stream);
+    try {
+      await channel.send('a');
+      await channel.send('b');
+      await channel.close({ end: true });
+    } catch (error) {
+      await channel.close();
+      throw error;
+    }
+    const reader = await open(stream);
+    try {
+      assert.equal(await reader.lastSequence(), 3);
+      const b = await reader.receiveAfter(1, { timeout: 10_000 });
+      assert.deepEqual([b.data.toString(), b.sequence, b.end], ['b', 2, false]);
+      assert.equal((await reader.receiveAfter(0, { timeout: 10_000 })).data.toString(), 'a', 'back to the start');
+      const seen: Array<[string, number, boolean]> = [];
+      for (let message = await reader.receiveMessage({ timeout: 10_000 }); message !== null; ) {
+        seen.push([message.data.toString(), message.sequence, message.end]);
+        await message.acknowledge();
+        message = await reader.receiveMessage({ timeout: 10_000 });
+      }
+      assert.deepEqual(seen, [
+        ['a', 1, false],
+        ['b', 2, false],
+        ['', 3, true],
+      ]);
+      assert.equal(await reader.receive(), null, 'after the acknowledged end');
+    } finally {
+      await reader.close();
+    }
+  });
+
   test('bad arguments are refused before anything reaches the server; a closed channel says so', async () => {
     await assert.rejects(NatsChannel.open({ servers: server.url, stream: '', subject: 'x' }), {
       code: 'ERR_INVALID_ARG_VALUE',
