@@ -4,7 +4,7 @@
 // docs/nats.md.
 
 import { randomBytes } from 'node:crypto';
-import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { invalidArgValue, invalidState, outOfRange, toBytes, validateOptions } from './validate.js';
 import { budget, type WaitOptions, waitOptions, withinBudget } from './wait.js';
 
@@ -23,6 +23,8 @@ const END_ID = 'unipc-end:';
 export type NatsConnection = Awaited<ReturnType<typeof import('@nats-io/transport-node').connect>>;
 /** How long one pull waits on the server before it is renewed (the client's minimum is 1 s). */
 const PULL_MS = 5_000;
+/** How many messages receiveAfter()'s reader asks the server for ahead of the calls. */
+const READ_AHEAD = 256;
 
 /**
  * What a local `Channel` and a `NatsChannel` have in common: code written against it runs on either.
@@ -49,6 +51,11 @@ export interface NatsChannelOptions {
    * `<stream>-unipc`. Two NatsChannels with the same consumer share its messages, each once.
    */
   consumer?: string;
+  /**
+   * How many servers of a cluster keep a copy of the stream, when open() creates it (default 1; at most
+   * 5, and no more than the cluster has). With 3, the stream lives on while any one server is down.
+   */
+  replicas?: number;
 }
 
 /** The options of send() beyond the wait: the message's id, for JetStream's deduplication. */
@@ -59,6 +66,12 @@ export interface NatsSendOptions extends WaitOptions {
    * retried send() is never stored twice. A bridge that restarts passes ids that survive it.
    */
   id?: string;
+  /**
+   * The id the stream's last message must have (Nats-Expected-Last-Msg-Id), or the server refuses this
+   * one: a sender with several messages in flight gives each its predecessor's id, so that none is stored
+   * ahead of one that was lost. Refused, send() rejects with a JetStream error (api code 10070).
+   */
+  after?: string;
 }
 
 /** The options of close(). */
@@ -81,6 +94,8 @@ export interface NatsMessage {
   readonly deliveries: number;
   /** Whether this is the end record (empty): a producer's close({ end: true }). */
   readonly end: boolean;
+  /** Its id (Nats-Msg-Id), if it has one. */
+  readonly id: string | undefined;
   /** Tells the server the message is handled; resolves once the server has confirmed it. */
   acknowledge(): Promise<void>;
 }
@@ -162,8 +177,16 @@ export class NatsChannel implements MessageEndpoint {
   #receiving: Promise<void> = Promise.resolve();
   #ended = false;
   #closed = false;
-  /** receiveAfter()'s ordered consumer, the sequence it is past, and its pull in progress. */
-  #reader: { consumer: Consumer; after: number; pull: Promise<JsMsg | null> | undefined } | undefined;
+  /** receiveAfter()'s ordered consumer's messages, the sequence they are past, and the next in progress. */
+  #reader:
+    | {
+        messages: ConsumerMessages;
+        iterator: AsyncIterator<JsMsg>;
+        after: number;
+        next: Promise<IteratorResult<JsMsg>> | undefined;
+      }
+    | undefined;
+  #manager: Promise<JetStreamManager> | undefined;
 
   private constructor(nats: NatsModules, connection: NatsConnection, owns: boolean, options: NatsChannelOptions) {
     this.#nats = nats;
@@ -191,14 +214,25 @@ export class NatsChannel implements MessageEndpoint {
     }
     if (checked.consumer !== undefined && (typeof checked.consumer !== 'string' || checked.consumer === ''))
       throw invalidArgValue('options.consumer', checked.consumer, 'must be a non-empty string');
+    const replicas = checked.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+      throw outOfRange('options.replicas', 'a whole number from 1 to 5', replicas);
     const nats = await loadNats();
-    const connection = checked.connection ?? (await nats.connect({ servers: checked.servers ?? '127.0.0.1:4222' }));
+    // A channel outlives a server's restart or a cut link: the client reconnects for as long as it takes
+    // (to any server of the cluster it has learnt), and the calls in between fail by their own timeouts.
+    const connection =
+      checked.connection ??
+      (await nats.connect({
+        servers: checked.servers ?? '127.0.0.1:4222',
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+      }));
     try {
       const manager = await nats.jetstreamManager(connection);
       try {
         await manager.streams.info(checked.stream);
       } catch {
-        await manager.streams.add({ name: checked.stream, subjects: [checked.subject] });
+        await manager.streams.add({ name: checked.stream, subjects: [checked.subject], num_replicas: replicas });
       }
       return new NatsChannel(nats, connection, checked.connection === undefined, checked);
     } catch (error) {
@@ -221,12 +255,15 @@ export class NatsChannel implements MessageEndpoint {
       (typeof checked.id !== 'string' || checked.id === '' || checked.id.startsWith(END_ID))
     )
       throw invalidArgValue('options.id', checked.id, `must be a non-empty string not starting with '${END_ID}'`);
+    if (checked.after !== undefined && (typeof checked.after !== 'string' || checked.after === ''))
+      throw invalidArgValue('options.after', checked.after, 'must be a message id (a non-empty string)');
     const bytes = toBytes(data, 'data');
     if (bytes.byteLength > this.maxMessageSize)
       throw outOfRange('data.byteLength', `<= ${this.maxMessageSize} (the server's max_payload)`, bytes.byteLength);
     this.#assertOpen('send');
     const id = checked.id ?? `${this.#id}-${++this.#sequence}`;
-    await withinBudget(this.#js.publish(this.subject, bytes, { msgID: id }), budget(checked), 'send');
+    const expect = checked.after === undefined ? undefined : { lastMsgID: checked.after };
+    await withinBudget(this.#js.publish(this.subject, bytes, { msgID: id, expect }), budget(checked), 'send');
   }
 
   /**
@@ -308,6 +345,7 @@ export class NatsChannel implements MessageEndpoint {
     const allowance = budget(checked);
     let reader = this.#reader;
     if (reader === undefined || reader.after !== after) {
+      this.#stopReader();
       const consumer = await withinBudget(
         this.#js.consumers.get(this.stream, {
           filter_subjects: this.subject,
@@ -317,17 +355,30 @@ export class NatsChannel implements MessageEndpoint {
         allowance,
         'receive',
       );
-      reader = { consumer, after, pull: undefined };
+      const messages = await withinBudget(consumer.consume({ max_messages: READ_AHEAD }), allowance, 'receive');
+      reader = { messages, iterator: messages[Symbol.asyncIterator](), after, next: undefined };
       this.#reader = reader;
     }
-    for (;;) {
-      reader.pull ??= reader.consumer.next({ expires: PULL_MS });
-      const message = await withinBudget(reader.pull, allowance, 'receive');
-      reader.pull = undefined;
-      if (message === null) continue;
-      reader.after = message.info.streamSequence;
-      return natsMessage(message, async () => {}); // an ordered consumer takes no acknowledgements
+    const current = reader;
+    if (current.next === undefined) {
+      current.next = current.iterator.next();
+      // A reader that failed is not used again: the next call starts another after its position.
+      current.next.then(
+        (result) => result.done && this.#reader === current && this.#stopReader(),
+        () => this.#reader === current && this.#stopReader(),
+      );
     }
+    const result = await withinBudget(current.next, allowance, 'receive');
+    current.next = undefined;
+    if (result.done) throw invalidState('receiveAfter(): the server ended the reader; call again to start another');
+    current.after = result.value.info.streamSequence;
+    return natsMessage(result.value, async () => {}); // an ordered consumer takes no acknowledgements
+  }
+
+  #stopReader(): void {
+    const reader = this.#reader;
+    this.#reader = undefined;
+    if (reader !== undefined) reader.messages.stop();
   }
 
   /** The messages until the end: `for await (const message of channel)`. */
@@ -341,8 +392,28 @@ export class NatsChannel implements MessageEndpoint {
    * @throws the NATS client's errors.
    */
   async lastSequence(): Promise<number> {
-    const manager = await this.#nats.jetstreamManager(this.#connection);
+    const manager = await this.#jsm();
     return (await manager.streams.info(this.stream)).state.last_seq;
+  }
+
+  /**
+   * The id (Nats-Msg-Id) of the last message stored on this channel's subject, or undefined when there is
+   * none or it has no id. Read from the stream's leader, so a send() that resolved before is seen.
+   *
+   * @throws the NATS client's errors.
+   */
+  async lastMessageId(): Promise<string | undefined> {
+    const manager = await this.#jsm();
+    const message = await manager.streams.getMessage(this.stream, { last_by_subj: this.subject });
+    return message?.header?.get('Nats-Msg-Id') || undefined;
+  }
+
+  #jsm(): Promise<JetStreamManager> {
+    this.#manager ??= this.#nats.jetstreamManager(this.#connection).catch((error: unknown) => {
+      this.#manager = undefined;
+      throw error;
+    });
+    return this.#manager;
   }
 
   /**
@@ -359,6 +430,7 @@ export class NatsChannel implements MessageEndpoint {
       await this.#js.publish(this.subject, new Uint8Array(0), { msgID: `${END_ID}${id ?? this.#id}` });
     }
     this.#closed = true;
+    this.#stopReader();
     if (this.#ownsConnection) await this.#connection.drain();
   }
 
@@ -373,7 +445,7 @@ export class NatsChannel implements MessageEndpoint {
   }
 
   async #openConsumer(): Promise<Consumer> {
-    const manager = await this.#nats.jetstreamManager(this.#connection);
+    const manager = await this.#jsm();
     try {
       await manager.consumers.info(this.stream, this.consumer);
     } catch {
@@ -394,8 +466,10 @@ export class NatsChannel implements MessageEndpoint {
 
 // A message as receiveMessage() and receiveAfter() hand it out; `acknowledge` is told whether it is the end.
 function natsMessage(message: JsMsg, acknowledge: (end: boolean) => Promise<void>): NatsMessage {
-  const end = message.headers?.get('Nats-Msg-Id').startsWith(END_ID) === true;
+  const id = message.headers?.get('Nats-Msg-Id') || undefined;
+  const end = id?.startsWith(END_ID) === true;
   return {
+    id,
     data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
     sequence: message.info.streamSequence,
     deliveries: message.info.deliveryCount,
@@ -405,6 +479,7 @@ function natsMessage(message: JsMsg, acknowledge: (end: boolean) => Promise<void
 }
 
 export {
+  BRIDGE_GAP,
   type Bridge,
   type BridgeEnd,
   type BridgeLag,

@@ -60,7 +60,7 @@ function unreliableBridge(args: string[], next: () => number, kills: { count: nu
     while (!stopped) {
       const running = start();
       const exit = finished(running);
-      const outcome = await Promise.race([exit.then(() => 'exited' as const), sleep(150 + next() * 850)]);
+      const outcome = await Promise.race([exit.then(() => 'exited' as const), sleep(100 + next() * 500)]);
       if (outcome === 'exited') {
         if (running.exitCode === 0) return running; // the source ended: the bridge finished by itself
         failures.push(output.slice(-2000)); // started again, as a supervisor would; the test reports it
@@ -108,13 +108,13 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
     server.url,
   ];
 
-  test('Channel → NATS: 3,000 messages arrive once each, in order, while the bridge is killed -9 and restarted', {
+  test('Channel → NATS: 20,000 messages arrive once each, in order, while the bridge is killed -9 and restarted', {
     timeout: 180_000,
   }, async () => {
     const next = random(seed);
     const name = `/${unique('unipc-bridge-out')}`;
     const stream = unique('OUT');
-    const count = 3000;
+    const count = 20_000;
     // Not removeOnDispose: the producer closes before the bridge is done, and a bridge that starts
     // again after that still has to open the channel by its name.
     using producer = Channel.create({ name, role: 'producer' });
@@ -147,6 +147,8 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
       const last = await running.finished;
       assert.equal(last.exitCode, 0, running.output());
       assert.ok(kills.count > 0, 'the bridge was killed at least once');
+      process.stdout.write(`# ${kills.count} kills\n`);
+      process.stdout.write(`# ${kills.count} kills\n`);
       assert.deepEqual(running.failures, [], 'no bridge failed');
     } finally {
       running.stop();
@@ -155,13 +157,13 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
     }
   });
 
-  test('NATS → Channel: 3,000 messages arrive once each, in order, while the bridge is killed -9 and restarted', {
+  test('NATS → Channel: 20,000 messages arrive once each, in order, while the bridge is killed -9 and restarted', {
     timeout: 180_000,
   }, async () => {
     const next = random(seed + 1);
     const name = `/${unique('unipc-bridge-in')}`;
     const stream = unique('IN');
-    const count = 3000;
+    const count = 20_000;
     using consumer = Channel.create({ name, removeOnDispose: true, role: 'consumer' });
     const remote = await NatsChannel.open({ servers: server.url, stream, subject: `${stream}.m` });
     for (let i = 0; i < count; i++) await remote.send(messageFor(i));
@@ -188,6 +190,8 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
       const last = await running.finished;
       assert.equal(last.exitCode, 0, running.output());
       assert.ok(kills.count > 0, 'the bridge was killed at least once');
+      process.stdout.write(`# ${kills.count} kills\n`);
+      process.stdout.write(`# ${kills.count} kills\n`);
       assert.deepEqual(running.failures, [], 'no bridge failed');
     } finally {
       running.stop();
@@ -241,6 +245,10 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
       });
       assert.throws(() => bridge(remote, remote, { journal: path.join(dir, 'x') }), { code: 'ERR_INVALID_ARG_VALUE' });
       assert.throws(() => bridge(local, remote, { journal: '' }), { code: 'ERR_INVALID_ARG_VALUE' });
+      for (const window of [0, 1025, 2.5])
+        assert.throws(() => bridge(local, remote, { journal: path.join(dir, 'w'), window }), {
+          code: 'ERR_OUT_OF_RANGE',
+        });
       assert.throws(() => bridge({} as never, remote, { journal: path.join(dir, 'y') }), {
         code: 'ERR_INVALID_ARG_VALUE',
       });
@@ -270,6 +278,8 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
       ['channel:/a', 'mq:/b', '--journal', 'j'],
       ['bogus', 'nats:S/s', '--journal', 'j'],
       ['channel:/a', 'nats:S/s'],
+      ['channel:/a', 'nats:S/s', '--journal', 'j', '--replicas', '0'],
+      ['channel:/a', 'nats:S/s', '--journal', 'j', '--window', '0'],
     ]) {
       const child = spawn(process.execPath, [cli, 'bridge', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';

@@ -126,6 +126,28 @@ describe('NatsChannel (a real nats-server)', { skip: natsServerMissing() }, () =
     }
   });
 
+  test("send({ after }) stores a message only behind the id given; lastMessageId() is the subject's last", async () => {
+    const stream = unique('CHAIN');
+    const channel = await open(stream);
+    try {
+      assert.equal(await channel.lastMessageId(), undefined, 'an empty stream');
+      await channel.send('one', { id: 'chain-1' });
+      await channel.send('two', { id: 'chain-2', after: 'chain-1' });
+      // Behind the wrong message: refused, so a sender with several in flight never stores out of order.
+      await assert.rejects(channel.send('three', { id: 'chain-3', after: 'chain-1' }), { code: 10070 });
+      assert.equal(await channel.lastMessageId(), 'chain-2');
+      // A message sent again is dropped as a duplicate before its expectation is looked at.
+      await channel.send('one', { id: 'chain-1', after: 'chain-0' });
+      await channel.send('three', { id: 'chain-3', after: 'chain-2' });
+      assert.equal(await channel.lastMessageId(), 'chain-3');
+      for (const expected of ['one', 'two', 'three'])
+        assert.equal((await channel.receive({ timeout: 10_000 }))?.toString(), expected);
+      await assert.rejects(channel.receive({ timeout: 50 }), { code: 'ETIMEDOUT' });
+    } finally {
+      await channel.close();
+    }
+  });
+
   test('two receivers on one durable consumer share the messages, each once', async () => {
     const stream = unique('SHARED');
     const producer = await open(stream);
@@ -196,8 +218,13 @@ describe('NatsChannel (a real nats-server)', { skip: natsServerMissing() }, () =
     await assert.rejects(NatsChannel.open({ servers: server.url, stream: 'S', subject: 7 as never }), {
       code: 'ERR_INVALID_ARG_VALUE',
     });
+    for (const replicas of [0, 6, 1.5, '3' as never])
+      await assert.rejects(NatsChannel.open({ servers: server.url, stream: 'S', subject: 's', replicas }), {
+        code: 'ERR_OUT_OF_RANGE',
+      });
     const channel = await open(unique('ARGS'));
     await assert.rejects(channel.send(42 as never), { code: 'ERR_INVALID_ARG_TYPE' });
+    await assert.rejects(channel.send('x', { after: '' }), { code: 'ERR_INVALID_ARG_VALUE' });
     await assert.rejects(channel.send('x', { id: '' }), { code: 'ERR_INVALID_ARG_VALUE' });
     await assert.rejects(channel.send('x', { timeout: -1 }), { code: 'ERR_OUT_OF_RANGE' });
     await assert.rejects(channel.send(Buffer.alloc(channel.maxMessageSize + 1)), { code: 'ERR_OUT_OF_RANGE' });
