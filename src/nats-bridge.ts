@@ -32,9 +32,10 @@ export interface BridgeOptions {
   /** Stops the bridge; `done` then resolves. */
   signal?: AbortSignal;
   /**
-   * Outbound, how many messages may be published and not yet acknowledged (default 256, at most 1,024).
-   * 1 publishes one at a time, without the Nats-Expected-Last-Msg-Id chain: slower, and what a
-   * replicated stream on nats-server 2.9 needs while servers fail (docs/nats.md, "NATS failing").
+   * Outbound, how many messages may be published and not yet acknowledged (at most 1,024). Default 256
+   * for a stream of one replica, 1 for a replicated one: 1 publishes one at a time, without the
+   * Nats-Expected-Last-Msg-Id chain, slower, and what a replicated stream on nats-server 2.9 needs while
+   * servers fail (docs/nats.md, "nats-server 2.9 and replicated streams").
    */
   window?: number;
   /**
@@ -148,6 +149,8 @@ class Journal {
   readonly #path: string;
   #fd: number;
   #size: number;
+  /** Past this size the journal is compacted: COMPACT_BYTES, or twice what the last compaction left. */
+  #compactAt = COMPACT_BYTES;
 
   private constructor(path: string, fd: number, size: number, state: JournalState) {
     this.#path = path;
@@ -307,7 +310,7 @@ class Journal {
     const line = Buffer.from(`${JSON.stringify(record)}\n`);
     fs.writeSync(this.#fd, line);
     this.#size += line.length;
-    if (this.#size > COMPACT_BYTES) this.#compact();
+    if (this.#size > this.#compactAt) this.#compact();
   }
 
   // What a bridge starting again needs, and nothing else, into a new file renamed over this one.
@@ -329,12 +332,14 @@ class Journal {
       ...(state.handing === null ? [] : [{ h: state.handing.sequence, w: state.handing.writeIndex }]),
     ];
     const text = lines.map((line) => `${JSON.stringify(line)}\n`).join('');
-    const temporary = `${this.#path}.${process.pid}.tmp`;
+    // One bridge per journal: a file a killed compaction left is written over by the next.
+    const temporary = `${this.#path}.tmp`;
     fs.writeFileSync(temporary, text, { mode: 0o600 });
     fs.renameSync(temporary, this.#path);
     fs.closeSync(this.#fd);
     this.#fd = fs.openSync(this.#path, fs.constants.O_RDWR | fs.constants.O_APPEND);
     this.#size = Buffer.byteLength(text);
+    this.#compactAt = Math.max(COMPACT_BYTES, 2 * this.#size);
   }
 
   close(): void {
@@ -378,8 +383,8 @@ class Journal {
  * ```
  */
 export function bridge(from: BridgeEnd, to: BridgeEnd, options: BridgeOptions): Bridge {
-  const { journal: path, signal, end = true, window = DEFAULT_WINDOW } = validateOptions(options);
-  if (!Number.isInteger(window) || window < 1 || window > 1024)
+  const { journal: path, signal, end = true, window } = validateOptions(options);
+  if (window !== undefined && (!Number.isInteger(window) || window < 1 || window > 1024))
     throw outOfRange('options.window', 'a whole number from 1 to 1024', window);
   if (typeof path !== 'string' || path === '')
     throw invalidArgValue('options.journal', path, 'must be the path of a journal file');
@@ -432,8 +437,8 @@ interface Run {
   signal: AbortSignal | undefined;
   /** Carry the end over (BridgeOptions.end). */
   end: boolean;
-  /** BridgeOptions.window. */
-  window: number;
+  /** BridgeOptions.window; outbound, once known, the window used. */
+  window: number | undefined;
 }
 
 /** At most this many messages (and bytes) taken from the source and not yet stored by JetStream. */
@@ -444,20 +449,29 @@ const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 2_000;
 
 async function outbound(from: Channel | PosixQueue | SystemVQueueEnd, to: NatsChannel, run: Run): Promise<void> {
-  const { journal, stats, signal, end } = run;
+  const { journal, stats, end } = run;
   const state = journal.state;
   stats.resent += state.pending.length; // taken by the last bridge, maybe published, not known stored
+  run.window ??= (await retrying(run, () => to.replicas())) > 1 ? 1 : DEFAULT_WINDOW;
   const publisher = new Publisher(to, run);
+  const receiving = publisher.signal;
   try {
     publisher.start();
     if (from instanceof Channel) {
       for (;;) {
         await publisher.room();
-        const view = await from.receiveView({ signal });
+        const view = await from.receiveView({ signal: receiving });
         if (view === null) break;
         const at = from.readIndex;
         // The last bridge took this one (it is in the journal) but was killed before releasing it.
-        if (state.position !== at) journal.take(Buffer.from(view), at);
+        if (state.position !== at) {
+          // Left in the ring, where it is not lost: JetStream would refuse it. Those before it are stored first.
+          if (view.byteLength > to.maxMessageSize) {
+            await publisher.drained();
+            throw outOfRange('message length', `<= ${to.maxMessageSize} (the server's max_payload)`, view.byteLength);
+          }
+          journal.take(Buffer.from(view), at);
+        }
         from.release();
         publisher.pump();
       }
@@ -466,13 +480,15 @@ async function outbound(from: Channel | PosixQueue | SystemVQueueEnd, to: NatsCh
         await publisher.room();
         const { data } =
           from instanceof PosixQueue
-            ? await from.receive({ signal })
-            : await from.queue.receive({ signal, type: from.type ?? 0 });
+            ? await from.receive({ signal: receiving })
+            : await from.queue.receive({ signal: receiving, type: from.type ?? 0 });
         journal.take(data, null);
         publisher.pump();
       }
     }
     await publisher.drained();
+  } catch (error) {
+    publisher.rethrow(error);
   } finally {
     publisher.stop();
   }
@@ -528,7 +544,7 @@ class Publisher {
   /** Resolves when another message may be taken from the source. */
   async room(): Promise<void> {
     const state = this.#run.journal.state;
-    while (state.pending.length >= this.#run.window || state.pendingBytes >= WINDOW_BYTES) await this.#wait();
+    while (state.pending.length >= this.#run.window! || state.pendingBytes >= WINDOW_BYTES) await this.#wait();
     this.#check();
   }
 
@@ -543,7 +559,7 @@ class Publisher {
     if (this.#failed || this.#stopped || state.pending.length === 0) return;
     const first = state.pending[0]!.sequence;
     if (this.#next < first) this.#next = first;
-    while (this.#inFlight < this.#run.window && this.#inFlightBytes < WINDOW_BYTES) {
+    while (this.#inFlight < this.#run.window! && this.#inFlightBytes < WINDOW_BYTES) {
       const taken = state.pending[this.#next - first];
       if (taken === undefined) return;
       this.#next++;
@@ -609,7 +625,9 @@ class Publisher {
     if (this.#recovering) return;
     this.#recovering = true;
     try {
-      await this.#ask();
+      // Again if a publish the last round started failed before the round was over.
+      do await this.#ask();
+      while (this.#failed && this.#fatal === undefined && !this.#stopped && this.#inFlight === 0);
     } finally {
       this.#recovering = false;
     }
@@ -640,6 +658,7 @@ class Publisher {
         stats.lastError = (error as Error).message ?? String(error);
       }
     }
+    if (this.#fatal !== undefined) return;
     this.#failed = false;
     this.#next = 0; // from the first message not stored
     this.pump();
@@ -648,7 +667,23 @@ class Publisher {
 
   #fail(error: unknown): void {
     this.#fatal ??= error;
+    this.#failed = true; // nothing more is published: a later message stored would hide this one's loss
+    this.#stopSource.abort(error);
     this.#renew();
+  }
+
+  /** Aborted when the publisher fails for good, so that a wait for the source gives up too. */
+  readonly #stopSource = new AbortController();
+
+  /** The signal the source's receive calls take: the caller's, or the publisher failing for good. */
+  get signal(): AbortSignal {
+    const caller = this.#run.signal;
+    return caller === undefined ? this.#stopSource.signal : AbortSignal.any([caller, this.#stopSource.signal]);
+  }
+
+  /** The failure that ended the publisher, in place of the abort it caused at the source. */
+  rethrow(error: unknown): never {
+    throw this.#fatal ?? error;
   }
 
   #check(): void {

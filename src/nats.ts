@@ -355,7 +355,15 @@ export class NatsChannel implements MessageEndpoint {
         allowance,
         'receive',
       );
-      const messages = await withinBudget(consumer.consume({ max_messages: READ_AHEAD }), allowance, 'receive');
+      const consuming = consumer.consume({ max_messages: READ_AHEAD });
+      const messages = await withinBudget(consuming, allowance, 'receive').catch((error: unknown) => {
+        // Given up on (timeout, abort): the reader it makes is not left pulling.
+        consuming.then(
+          (late) => late.stop(),
+          () => {},
+        );
+        throw error;
+      });
       reader = { messages, iterator: messages[Symbol.asyncIterator](), after, next: undefined };
       this.#reader = reader;
     }
@@ -394,6 +402,16 @@ export class NatsChannel implements MessageEndpoint {
   async lastSequence(): Promise<number> {
     const manager = await this.#jsm();
     return (await manager.streams.info(this.stream)).state.last_seq;
+  }
+
+  /**
+   * How many servers keep a copy of the stream (its num_replicas).
+   *
+   * @throws the NATS client's errors.
+   */
+  async replicas(): Promise<number> {
+    const manager = await this.#jsm();
+    return (await manager.streams.info(this.stream)).config.num_replicas;
   }
 
   /**

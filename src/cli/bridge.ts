@@ -22,7 +22,7 @@ Options:
   --servers LIST       NATS servers, comma-separated (default 127.0.0.1:4222)
   --replicas N         copies of the stream in the cluster, if the bridge creates it (default 1)
   --window N           outbound, messages published before the first is acknowledged (default
-                       256; 1 for a replicated stream on nats-server 2.9 while servers fail)
+                       256 for a stream of one replica, 1 for a replicated one)
   --json               one JSON line per second on stdout instead of the text on stderr
   --interval MS        how often progress is shown (default 1000)
   -h, --help           show this text
@@ -96,8 +96,8 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
   const replicas = values.replicas === undefined ? 1 : Number(values.replicas);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
     return usage('--replicas must be a whole number from 1 to 5');
-  const window = values.window === undefined ? 256 : Number(values.window);
-  if (!Number.isInteger(window) || window < 1 || window > 1024)
+  const window = values.window === undefined ? undefined : Number(values.window);
+  if (window !== undefined && (!Number.isInteger(window) || window < 1 || window > 1024))
     return usage('--window must be a whole number from 1 to 1024');
   const specs = positionals.map(parseEnd);
   for (const spec of specs) if (typeof spec === 'string') return usage(spec);
@@ -148,6 +148,7 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
   // the running bridge does after a failure, rather than exit.
   const untilReachable = async <T>(attempt: () => Promise<T>): Promise<T> => {
     for (let delay = 100; ; delay = Math.min(2000, delay * 2)) {
+      if (stop.signal.aborted) throw stop.signal.reason;
       try {
         return await attempt();
       } catch (error) {
@@ -190,16 +191,22 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
     await show(true);
     return 0;
   } catch (error) {
+    if (stop.signal.aborted) return 0; // SIGINT or SIGTERM while waiting for NATS to answer
     process.stderr.write(`unipc bridge: ${(error as Error).stack ?? String(error)}\n`);
     return 1;
   } finally {
     clearInterval(timer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    for (const end of opened.reverse()) await end.close();
     // Seen once in the cluster test, after the connection was lost and regained: the process stayed
-    // alive with everything closed (the handle was not identified; the NATS client's, most likely).
-    // Nothing is left to do by then, so a second later the process ends anyway.
-    setTimeout(() => process.exit(), 1000).unref();
+    // alive with everything closed (the handle was not identified; the NATS client's, most likely). And
+    // a NATS connection drained while no server answers may never finish. The journal is up to date
+    // by now, so 5 s on, the process ends whatever is still open.
+    setTimeout(() => process.exit(), 5000).unref();
+    for (const end of opened.reverse()) {
+      try {
+        await end.close();
+      } catch {}
+    }
   }
 }

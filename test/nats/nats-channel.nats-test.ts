@@ -131,6 +131,7 @@ describe('NatsChannel (a real nats-server)', { skip: natsServerMissing() }, () =
     const channel = await open(stream);
     try {
       assert.equal(await channel.lastMessageId(), undefined, 'an empty stream');
+      assert.equal(await channel.replicas(), 1, 'one server: one copy');
       await channel.send('one', { id: 'chain-1' });
       await channel.send('two', { id: 'chain-2', after: 'chain-1' });
       // Behind the wrong message: refused, so a sender with several in flight never stores out of order.
