@@ -11,22 +11,12 @@ import { after, before, describe, test } from 'node:test';
 import { Channel, IPC_PRIVATE, MessageQueue } from '../../src/index.js';
 import { bridge, NatsChannel } from '../../src/nats.js';
 import { finished, root } from '../helpers.js';
-import { messageFor } from './messages.js';
+import { messageFor, random, receiveThroughRestarts, sendThroughRestarts } from './messages.js';
 import { type NatsServer, natsServerMissing, startNatsServer } from './server.js';
 
 const unique = (what: string) => `${what}_${randomBytes(4).toString('hex')}`;
 const cli = path.join(root, 'dist', 'esm', 'cli', 'main.js');
 const seed = Number(process.env.UNIPC_BRIDGE_SEED ?? Math.floor(Math.random() * 2 ** 31));
-
-// mulberry32: a small seeded generator, so that a run's kill points can be replayed.
-function random(state: number): () => number {
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Messages that fit a System V queue's default msgmax (8,192 bytes).
 const small = (i: number) => messageFor(i).subarray(0, 4 + (i % 500));
@@ -41,6 +31,21 @@ function assertNext(message: Buffer, expected: number): void {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Every message came, the last bridge finished by itself, and it was killed along the way. */
+async function assertAllArrived(
+  received: number,
+  count: number,
+  running: ReturnType<typeof unreliableBridge>,
+  kills: { count: number },
+): Promise<void> {
+  assert.equal(received, count, `every message arrived (seed ${seed})`);
+  const last = await running.finished;
+  assert.equal(last.exitCode, 0, running.output());
+  assert.ok(kills.count > 0, 'the bridge was killed at least once');
+  process.stdout.write(`# ${kills.count} kills\n`);
+  assert.deepEqual(running.failures, [], 'no bridge failed');
+}
 
 /** `unipc bridge` as a child process, killed with -9 and started again at random points until stopped. */
 function unreliableBridge(args: string[], next: () => number, kills: { count: number }) {
@@ -123,18 +128,7 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
     const running = unreliableBridge(bridgeArgs(`channel:${name}`, `nats:${stream}/${stream}.m`, stream), next, kills);
     try {
       const sending = (async () => {
-        for (let i = 0; i < count; i++) {
-          for (;;) {
-            try {
-              await producer.send(messageFor(i));
-              break;
-            } catch (error) {
-              // The consumer (the bridge) was killed while the ring was full: wait for the next one.
-              if ((error as { code?: string }).code !== 'EPIPE') throw error;
-              await sleep(20);
-            }
-          }
-        }
+        for (let i = 0; i < count; i++) await sendThroughRestarts(producer, messageFor(i));
         producer.close(); // the end, which the bridge carries over
       })();
       let received = 0;
@@ -143,12 +137,7 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
         received++;
       }
       await sending;
-      assert.equal(received, count, `every message arrived (seed ${seed})`);
-      const last = await running.finished;
-      assert.equal(last.exitCode, 0, running.output());
-      assert.ok(kills.count > 0, 'the bridge was killed at least once');
-      process.stdout.write(`# ${kills.count} kills\n`);
-      assert.deepEqual(running.failures, [], 'no bridge failed');
+      await assertAllArrived(received, count, running, kills);
     } finally {
       running.stop();
       await remote.close();
@@ -171,26 +160,12 @@ describe('bridge() and unipc bridge (a real nats-server)', { skip: natsServerMis
     const running = unreliableBridge(bridgeArgs(`nats:${stream}/${stream}.m`, `channel:${name}`, stream), next, kills);
     try {
       let received = 0;
-      for (;;) {
-        let message: Buffer | null;
-        try {
-          message = await consumer.receive({ timeout: 30_000 });
-        } catch (error) {
-          // The producer (the bridge) died with the ring empty: the next one attaches when it starts.
-          if ((error as { code?: string }).code !== 'EPIPE') throw error;
-          await sleep(20);
-          continue;
-        }
-        if (message === null) break;
+      for (let message = await receiveThroughRestarts(consumer, 30_000); message !== null; ) {
         assertNext(message, received);
         received++;
+        message = await receiveThroughRestarts(consumer, 30_000);
       }
-      assert.equal(received, count, `every message arrived (seed ${seed})`);
-      const last = await running.finished;
-      assert.equal(last.exitCode, 0, running.output());
-      assert.ok(kills.count > 0, 'the bridge was killed at least once');
-      process.stdout.write(`# ${kills.count} kills\n`);
-      assert.deepEqual(running.failures, [], 'no bridge failed');
+      await assertAllArrived(received, count, running, kills);
     } finally {
       running.stop();
     }

@@ -6,10 +6,10 @@
 // { messages, bytes, sha256 } (the digest of every message in order).
 import { createHash } from 'node:crypto';
 import { Channel } from '../../src/index.js';
+import { receiveThroughRestarts, sendThroughRestarts } from './messages.js';
 
 const [mode, name, countText] = process.argv.slice(2);
 const count = Number(countText);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Message i: 8 bytes to 64 KiB (most under 256, a few large), starting with i and its size. */
 export function clusterMessage(i: number): Buffer {
@@ -29,16 +29,7 @@ if (mode === 'produce') {
   const channel = Channel.open(name!, { role: 'producer' });
   for (let i = 0; i < count; i++) {
     const message = clusterMessage(i);
-    for (;;) {
-      try {
-        await channel.send(message);
-        break;
-      } catch (error) {
-        // The consumer (the bridge on this host) was killed while the ring was full: the next one comes.
-        if ((error as { code?: string }).code !== 'EPIPE') throw error;
-        await sleep(20);
-      }
-    }
+    await sendThroughRestarts(channel, message);
     digest.update(message);
     bytes += message.length;
   }
@@ -48,15 +39,7 @@ if (mode === 'produce') {
   const channel = Channel.open(name!, { role: 'consumer' });
   let received = 0;
   for (;;) {
-    let message: Buffer | null;
-    try {
-      message = await channel.receive();
-    } catch (error) {
-      // The producer (the bridge on this host) was killed with the ring empty: the next one attaches.
-      if ((error as { code?: string }).code !== 'EPIPE') throw error;
-      await sleep(20);
-      continue;
-    }
+    const message = await receiveThroughRestarts(channel);
     if (message === null) break;
     if (!message.equals(clusterMessage(received))) {
       const got = message.length >= 4 ? message.readUInt32LE(0) : 'a short one';

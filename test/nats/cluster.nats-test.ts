@@ -15,6 +15,7 @@ import { Channel } from '../../src/index.js';
 import { BRIDGE_GAP } from '../../src/nats.js';
 import { finished, root } from '../helpers.js';
 import { type Cluster, clusterUnavailable, type Host, startCluster } from './cluster.js';
+import { random } from './messages.js';
 import { natsServerMissing } from './server.js';
 
 const seed = Number(process.env.UNIPC_CLUSTER_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -22,16 +23,6 @@ const count = Number(process.env.UNIPC_CLUSTER_MESSAGES ?? 100_000);
 const cli = path.join(root, 'dist', 'esm', 'cli', 'main.js');
 const peer = path.join(root, 'test', 'nats', 'cluster-peer.ts');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// mulberry32, as in the bridge test: the fault points of a run can be replayed from its seed.
-function random(state: number): () => number {
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A process on a host whose stdout is kept, and whose exit is awaited. */
 function run(host: Host, argv: string[]) {
