@@ -539,6 +539,13 @@ describe('System V queues: limits and errors', () => {
       });
       assert.throws(() => queue.sendSync(1, Buffer.alloc(101)), { code: 'EMSGSIZE' });
       queue.sendSync(1, Buffer.alloc(100));
+      // The queue is full now: a message that fits waits; the capacity this object last read is what it
+      // is checked against, read again after its own set() and for a message longer than it.
+      assert.throws(() => queue.sendSync(1, Buffer.alloc(50), { timeout: 20 }), { code: 'ETIMEDOUT' });
+      queue.set({ maxBytes: 40 });
+      assert.throws(() => queue.sendSync(1, Buffer.alloc(50)), { code: 'EMSGSIZE', message: /maxBytes 40/ });
+      MessageQueue.fromId(queue.id).set({ maxBytes: 200 }); // through another object: read again for 150 > 40
+      assert.throws(() => queue.sendSync(1, Buffer.alloc(150), { timeout: 20 }), { code: 'ETIMEDOUT' });
     }));
 
   test('a message longer than maxSize stays queued (E2BIG) unless noError truncates it', () =>

@@ -22,6 +22,7 @@ import {
   collector,
   compilePeer,
   finished,
+  lineFrom,
   openFdCount,
   root,
   spawnPeer,
@@ -171,6 +172,63 @@ describe('pipe()', () => {
     }
     await writing;
     assert.ok(Buffer.concat(chunks).equals(data));
+  });
+
+  // The untimed Sync forms make a blocking write(2)/read(2) first; a description left non-blocking by a
+  // Promise-form call (or by another process sharing it) gives EAGAIN there, and they must then wait.
+  // The peer opens the pipe through /proc, a description of its own, so nothing it does changes ours.
+  test('writeSync() and readIntoSync() wait on a description that a Promise-form call made non-blocking', async () => {
+    const peer = (script: string, fd: number) =>
+      spawnRaw(process.execPath, ['-e', script, `/proc/${process.pid}/fd/${fd}`], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+    {
+      using p = pipe({ size: 4096 });
+      await assert.rejects(p.reader.read({ timeout: 1 }), { code: 'ETIMEDOUT' }); // O_NONBLOCK on the reader
+      const size = 256 * 1024;
+      const writer = peer(
+        `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'w'); console.log('open');
+         const data = require('crypto').randomBytes(${size});
+         let at = 0; const next = () => { if (at < data.length) { fs.writeSync(fd, data, at, 16384); at += 16384;
+           return setTimeout(next, 2); } fs.closeSync(fd);
+           console.log(require('crypto').createHash('sha256').update(data).digest('hex')); }; next();`,
+        p.reader.fd,
+      );
+      const done = finished(writer);
+      await lineFrom(writer, 'open');
+      p.writer.close(); // the peer's description is now the only writer: EOF when it closes
+      const into = Buffer.alloc(size + 1);
+      let got = 0;
+      for (;;) {
+        const n = p.reader.readIntoSync(into, { offset: got });
+        if (n === 0) break;
+        got += n;
+      }
+      const { code, stdout } = await done;
+      assert.equal(code, 0);
+      assert.equal(got, size);
+      assert.equal(stdout.trim().split('\n').at(-1), sha256(into.subarray(0, got)));
+    }
+    {
+      using p = pipe({ size: 4096 });
+      await p.writer.write(Buffer.from('x')); // O_NONBLOCK on the writer
+      const reader = peer(
+        `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'r');
+         const hash = require('crypto').createHash('sha256'); const buffer = Buffer.alloc(4096);
+         let total = 0; const next = () => { const n = fs.readSync(fd, buffer);
+           if (n === 0) return console.log(JSON.stringify({ total, sha: hash.digest('hex') }));
+           hash.update(buffer.subarray(0, n)); total += n; setTimeout(next, 1); }; next();`,
+        p.writer.fd,
+      );
+      const done = finished(reader);
+      const data = Buffer.concat([Buffer.from('x'), randomBytes(256 * 1024)]);
+      p.writer.writeSync(data.subarray(1)); // far more than the pipe holds: waits for the slow reader
+      p.writer.close();
+      p.reader.close();
+      const { code, stdout } = await done;
+      assert.equal(code, 0);
+      assert.deepEqual(JSON.parse(stdout), { total: data.length, sha: sha256(data) });
+    }
   });
 
   test('close() rejects pending reads with EBADF; closing twice is harmless; use after close is EBADF', async () => {

@@ -57,7 +57,7 @@ Usage: unipc bench [options]
   --no-chart           no SVG
   --list               list the cases and exit
   --round-trips <n>    timed round trips per RTT figure
-  --messages <n>       64-byte messages per throughput figure
+  --messages <n>       64-byte messages per throughput figure (10 times as many through shared memory)
   --mebibytes <n>      MiB per 64 KiB and 1 MiB throughput figure
   --heap-messages <n>  messages of the zero-copy heap-stability run
   --repetitions <n>    runs of every figure, interleaved (every case once, then again…); the median is

@@ -50,8 +50,16 @@ export interface CaseDef {
   skip?: Partial<Record<Kind, string>>;
   /** Why round trips are not measured same-CPU, if they are not. */
   noSameCpu?: string;
+  /**
+   * The 64 B throughput figure moves this many times the messages (default 1): shared memory moves
+   * 300,000 in 20–200 ms, where one stall of the host is a large part of the figure.
+   */
+  messageScale?: number;
   note?: string;
 }
+
+/** The messageScale of the shared-memory cases. */
+const SHARED_MEMORY_MESSAGES = 10;
 
 const MSGMAX = 'System V messages are limited to msgmax (8192 bytes here)';
 const MQ_MSGSIZE = 'POSIX queue messages are limited to msgsize_max (8192 bytes here)';
@@ -63,6 +71,9 @@ const SPINNING =
 export const BATCH = 256;
 const BATCHED = 'the batched case measures the one-way throughput of 64 B messages only';
 const rttOnly = { tput64: NO_STREAM, tput64k: NO_STREAM, tput1m: NO_STREAM };
+
+// Reads of the other side's index before the spinning C ring would sleep: longer than any figure lasts.
+const RING_SPIN_FOREVER = 2_000_000_000;
 
 export const CASES: CaseDef[] = [
   { id: 'c/pipe', label: 'C pipe() read/write', family: 'c', c: { program: 'pipe_family', mechanism: 'pipe' } },
@@ -116,6 +127,16 @@ export const CASES: CaseDef[] = [
     family: 'c',
     c: { program: 'ring', mechanism: 'channel', extra: (size) => `${ringCapacity(size)}:${CHANNEL_SPIN}` },
     note: `variable-size records, head/tail, waiting flags, futex; ${CHANNEL_SPIN} spins before sleeping`,
+    messageScale: SHARED_MEMORY_MESSAGES,
+  },
+  {
+    id: 'c/ring-spin',
+    label: 'C ring of the channel design, spinning (never sleeps)',
+    family: 'c',
+    c: { program: 'ring', mechanism: 'channel', extra: (size) => `${ringCapacity(size)}:${RING_SPIN_FOREVER}` },
+    skip: rttOnly,
+    noSameCpu: SPINNING,
+    note: "the channel's records and indices with C shm spin's waiting: what the design costs over one word",
   },
   {
     id: 'c/memcpy',
@@ -202,6 +223,7 @@ export const CASES: CaseDef[] = [
     family: 'unipc',
     node: { mechanism: 'channel-sync' },
     note: `sendSync/receiveSync with the default spin (${CHANNEL_SPIN} reads), then a futex sleep`,
+    messageScale: SHARED_MEMORY_MESSAGES,
   },
   {
     id: 'unipc/channel-async',
@@ -209,6 +231,7 @@ export const CASES: CaseDef[] = [
     family: 'unipc',
     node: { mechanism: 'channel-async' },
     note: `send/receive with the default spin (${CHANNEL_SPIN} reads), then a futex sleep on a waiter thread`,
+    messageScale: SHARED_MEMORY_MESSAGES,
   },
   {
     id: 'unipc/channel-spin',
@@ -218,6 +241,7 @@ export const CASES: CaseDef[] = [
     noSameCpu:
       'with spin: Infinity the channel never sleeps, also when its peer waits on the same CPU: each round trip then waits out a time slice (~8 ms measured)',
     note: 'sendSync/receiveSync with { spin: Infinity }: never sleeps',
+    messageScale: SHARED_MEMORY_MESSAGES,
   },
   {
     id: 'unipc/channel-zero-copy',
@@ -225,6 +249,7 @@ export const CASES: CaseDef[] = [
     family: 'unipc',
     node: { mechanism: 'channel-zero-copy' },
     note: 'reserveSync/commit and receiveViewSync/release, default spin; the receiver does not read the bytes it is lent',
+    messageScale: SHARED_MEMORY_MESSAGES,
   },
   {
     id: 'unipc/channel-batched',
@@ -233,6 +258,7 @@ export const CASES: CaseDef[] = [
     node: { mechanism: 'channel-batched' },
     skip: { rtt8: BATCHED, rtt64: BATCHED, tput64k: BATCHED, tput1m: BATCHED },
     note: `the receiver takes up to ${BATCH} messages per await receiveMany(${BATCH}) (Promise), the sender calls sendManySync with ${BATCH} at a time; default spin`,
+    messageScale: SHARED_MEMORY_MESSAGES,
   },
   {
     id: 'unipc/mutex-condition',
@@ -240,6 +266,7 @@ export const CASES: CaseDef[] = [
     family: 'unipc',
     node: { mechanism: 'mutex-condition' },
     note: 'a bounded buffer in a memfd: lockSync, Condition.waitSync/notify',
+    messageScale: SHARED_MEMORY_MESSAGES,
   },
   {
     id: 'unipc/futex-semaphore',
@@ -247,6 +274,7 @@ export const CASES: CaseDef[] = [
     family: 'unipc',
     node: { mechanism: 'futex-semaphore' },
     note: 'a bounded buffer in a memfd: free/full Semaphore waitSync/post',
+    messageScale: SHARED_MEMORY_MESSAGES,
   },
   {
     id: 'unipc/sysv-semaphore',
@@ -261,6 +289,7 @@ export const CASES: CaseDef[] = [
     family: 'unipc',
     node: { mechanism: 'posix-semaphore' },
     note: 'a bounded buffer in shm_open memory: NamedSemaphore waitSync/post',
+    messageScale: SHARED_MEMORY_MESSAGES,
   },
 
   {
@@ -380,7 +409,9 @@ export function phasesOf(def: CaseDef, counts: Counts): Phase[] {
     if (!measured(kind)) continue;
     const size = KINDS[kind].size;
     const count =
-      kind === 'tput64' ? counts.messages : Math.max(1, Math.round((counts.mebibytes * 1024 * 1024) / size));
+      kind === 'tput64'
+        ? counts.messages * (def.messageScale ?? 1)
+        : Math.max(1, Math.round((counts.mebibytes * 1024 * 1024) / size));
     phases.push({ kind, placement: 'cross-CPU', size, count, warmup: warmupFor(count, false) });
   }
   return phases;

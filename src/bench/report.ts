@@ -338,6 +338,15 @@ export function targets(
     1.5,
   );
   add(
+    'spin-rtt-ring',
+    'channel Sync spin, 8 B RTT ÷ C ring of the channel design, spinning',
+    ['unipc/channel-spin', 'rtt8'],
+    ['c/ring-spin', 'rtt8'],
+    '<=',
+    1.5,
+    "the part of spin-rtt that is the channel's JavaScript: the C ring has the same records and indices",
+  );
+  add(
     'sleeping-sync-rtt',
     'channel Sync (sleeping), 8 B RTT ÷ C shm + futex RTT',
     ['unipc/channel-sync', 'rtt8'],
