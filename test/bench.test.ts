@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CASES, KINDS, type Kind } from '../src/bench/plan.js';
+import { CASES, KINDS, type Kind, PASS_GROUPS, passOrder } from '../src/bench/plan.js';
 import { root, tempDir } from './helpers.js';
 
 const TINY = ['--quick', '--round-trips', '50', '--messages', '500', '--mebibytes', '2', '--heap-messages', '2000'];
@@ -254,4 +254,24 @@ test('unipc bench (compiled, no tsx) runs a case; bad options fail with usage', 
   }
   const help = spawnSync(process.execPath, [bin, 'bench', '--help'], { encoding: 'utf8' });
   assert.match(help.stdout, /Usage: unipc bench/);
+});
+
+test('a repetition runs every case once, each C reference next to the cases judged against it', () => {
+  const order = passOrder(CASES).map((def) => def.id);
+  assert.deepEqual([...order].sort(), CASES.map((def) => def.id).sort());
+  const ids = new Set(CASES.map((def) => def.id));
+  let at = 0;
+  for (const group of PASS_GROUPS) {
+    for (const id of group) assert.ok(ids.has(id), `${id} of PASS_GROUPS is a case`);
+    assert.deepEqual(order.slice(at, at + group.length), group); // together, in the listed order
+    at += group.length;
+  }
+  // The rest keeps the order of CASES; so does any selection (--only).
+  const rest = CASES.map((def) => def.id).filter((id) => !PASS_GROUPS.flat().includes(id));
+  assert.deepEqual(order.slice(at), rest);
+  const some = CASES.filter((def) => ['node/stdio', 'unipc/pipe-sync', 'c/pipe', 'c/shm-spin'].includes(def.id));
+  assert.deepEqual(
+    passOrder(some).map((def) => def.id),
+    ['c/shm-spin', 'c/pipe', 'unipc/pipe-sync', 'node/stdio'],
+  );
 });

@@ -27,6 +27,7 @@ import {
   type Kind,
   type Phase,
   PLACEMENT_CPUS,
+  passOrder,
   phasesOf,
   QUICK_COUNTS,
   REPETITIONS,
@@ -650,7 +651,7 @@ export async function bench(argv: string[]): Promise<number> {
     const why = def.node === undefined ? undefined : MECHANISMS[def.node.mechanism]?.unavailable?.();
     if (why !== undefined) unavailable[def.id] = why;
   }
-  const runnable = selected.filter((def) => unavailable[def.id] === undefined);
+  const runnable = passOrder(selected.filter((def) => unavailable[def.id] === undefined));
   const floorDef = CASES.find((c) => c.id === FLOOR_CASE)!;
   const progress = new Progress(runnable.length * repetitions + 2);
   // Generous: a case never takes minutes unless something is stuck.

@@ -316,6 +316,50 @@ export const CASES: CaseDef[] = [
   },
 ];
 
+/**
+ * The order of the cases within a repetition: each group holds a C reference and the cases whose
+ * targets are ratios to it, so that the two figures of a ratio are measured within a minute or two of
+ * each other rather than up to a whole pass (5 minutes) apart. On a VM the vCPUs' placement on the host
+ * changes within minutes, and with it every figure: the C spin round trip measured 0.26 µs in one
+ * repetition and 1.04–1.12 µs in the two around it (two vCPUs on one core's hyperthreads, then on two
+ * cores), so a ratio whose figures straddled such a change said nothing about unipc. Cases of no group
+ * run after these, in CASES order, as do the cases within a group.
+ */
+export const PASS_GROUPS: string[][] = [
+  ['c/shm-spin', 'c/ring-spin', 'unipc/channel-spin'],
+  [
+    'c/shm-futex',
+    'c/shm-futex-spin',
+    'unipc/channel-sync',
+    'unipc/channel-async',
+    'node/process-send-json',
+    'unipc/channel-batched',
+    'c/ring',
+    'unipc/channel-zero-copy',
+    'c/memcpy',
+    'c/memcpy-4m',
+  ],
+  ['c/pipe', 'unipc/pipe-sync', 'unipc/pipe-async', 'unipc/pipe-stream', 'unipc/fifo-sync'],
+  ['c/sysv-queue', 'unipc/sysv-queue-sync', 'unipc/sysv-queue-async'],
+  ['c/socketpair-stream', 'unipc/socketpair-stream-sync'],
+  ['c/socketpair-seqpacket', 'unipc/socketpair-seqpacket-sync', 'unipc/socketpair-seqpacket-async'],
+];
+
+/** `cases` in the order of a repetition (PASS_GROUPS). */
+export function passOrder<T extends { id: string }>(cases: T[]): T[] {
+  const groupOf = (id: string) => {
+    const group = PASS_GROUPS.findIndex((members) => members.includes(id));
+    return group < 0 ? PASS_GROUPS.length : group;
+  };
+  const position = (id: string) => PASS_GROUPS.flat().indexOf(id);
+  return cases
+    .map((def, index) => ({ def, index }))
+    .sort(
+      (a, b) => groupOf(a.def.id) - groupOf(b.def.id) || position(a.def.id) - position(b.def.id) || a.index - b.index,
+    )
+    .map(({ def }) => def);
+}
+
 /** Repetitions of every figure: a full run, and --quick. */
 export const REPETITIONS = { full: 3, quick: 2 } as const;
 /** A figure whose spread across repetitions, (max − min) ÷ median, exceeds this is unstable. */
