@@ -16,8 +16,12 @@ const COUNT = 10_000;
 const SEED = 4242;
 const FNV_OFFSET = 2166136261;
 
-function spawnC(args: string[], channel?: Channel): ChildProcess {
-  return spawn(cPeer(), args, { stdio: ['ignore', 'pipe', 'inherit'], fds: channel ? [channel.fd] : [] });
+function spawnC(args: string[], channel?: Channel, { waitv = true } = {}): ChildProcess {
+  return spawn(cPeer(), args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    fds: channel ? [channel.fd] : [],
+    env: waitv ? process.env : { ...process.env, UNIPC_PEER_NO_WAITV: '1' },
+  });
 }
 
 // message(i) of channel_peer.c: empty, maxMessageSize long, or a size from a hash of i; bytes from i.
@@ -67,29 +71,35 @@ async function withChildren(children: ChildProcess[], body: () => Promise<void>)
 }
 
 describe('Channel with C ends (include/unipc/channel.h)', () => {
-  test('a Node producer, a C consumer: 10,000 messages of 0 to maxMessageSize bytes, intact and in order, then the end', async () => {
-    using channel = Channel.create({ capacity: 1 << 14, maxMessageSize: (1 << 13) - 8 });
-    const child = spawnC(['consume', '3', String(SEED)], channel);
-    const done = finished(child);
-    await withChildren([child], async () => {
-      let expected = FNV_OFFSET;
-      for (let i = 0; i < COUNT; i++) {
-        const bytes = message(i, channel.maxMessageSize);
-        expected = sum(expected, bytes);
-        if (i % 2 === 0) await channel.send(bytes, { timeout: 30_000 });
-        else channel.sendSync(bytes, { timeout: 30_000 });
-      }
-      channel.close();
-      const result = await done;
-      assert.equal(result.code, 0);
-      assert.deepEqual(JSON.parse(result.stdout), { n: COUNT, sum: expected, intact: true, end: 'end' });
-    });
-  });
-
-  for (const mode of ['sync', 'async'] as const) {
-    test(`a C producer, a Node consumer (${mode}): 10,000 messages of 0 to maxMessageSize bytes, intact and in order, then null`, async () => {
+  for (const waitv of [true, false]) {
+    test(`a Node producer, a C consumer${waitv ? '' : ' sleeping with FUTEX_WAIT (no futex_waitv)'}: 10,000 messages of 0 to maxMessageSize bytes, intact and in order, then the end`, async () => {
       using channel = Channel.create({ capacity: 1 << 14, maxMessageSize: (1 << 13) - 8 });
-      const child = spawnC(['produce', '3', String(SEED), String(COUNT)], channel);
+      const child = spawnC(['consume', '3', String(SEED)], channel, { waitv });
+      const done = finished(child);
+      await withChildren([child], async () => {
+        let expected = FNV_OFFSET;
+        for (let i = 0; i < COUNT; i++) {
+          const bytes = message(i, channel.maxMessageSize);
+          expected = sum(expected, bytes);
+          if (i % 2 === 0) await channel.send(bytes, { timeout: 30_000 });
+          else channel.sendSync(bytes, { timeout: 30_000 });
+        }
+        channel.close();
+        const result = await done;
+        assert.equal(result.code, 0);
+        assert.deepEqual(JSON.parse(result.stdout), { n: COUNT, sum: expected, intact: true, end: 'end' });
+      });
+    });
+  }
+
+  for (const [mode, waitv] of [
+    ['sync', true],
+    ['async', true],
+    ['async', false],
+  ] as const) {
+    test(`a C producer${waitv ? '' : ' sleeping with FUTEX_WAIT (no futex_waitv)'}, a Node consumer (${mode}): 10,000 messages of 0 to maxMessageSize bytes, intact and in order, then null`, async () => {
+      using channel = Channel.create({ capacity: 1 << 14, maxMessageSize: (1 << 13) - 8 });
+      const child = spawnC(['produce', '3', String(SEED), String(COUNT)], channel, { waitv });
       const done = finished(child);
       await withChildren([child], async () => {
         let received = FNV_OFFSET;
@@ -268,6 +278,23 @@ describe('Channel with C ends (include/unipc/channel.h)', () => {
     } finally {
       quietly(() => Channel.unlink(name), ['ENOENT']);
     }
+  });
+
+  test('C receives: a try on an empty ring (EAGAIN), a timeout (ETIMEDOUT), a message too long for the buffer (EMSGSIZE, and it stays)', async () => {
+    using channel = Channel.create({ capacity: 4096 });
+    const child = spawnC(['edges', '3'], channel);
+    const done = finished(child);
+    await withChildren([child], async () => {
+      await lineFrom(child, 'waiting');
+      channel.sendSync(Buffer.alloc(100, 7));
+      channel.close();
+      const result = await done;
+      assert.equal(result.code, 0);
+      const edges = JSON.parse(result.stdout.trim().split('\n').at(-1)!);
+      assert.ok(edges.ms >= 49 && edges.ms < 5000, `the 50 ms timeout took ${edges.ms} ms`);
+      delete edges.ms;
+      assert.deepEqual(edges, { try: 'EAGAIN', timeout: 'ETIMEDOUT', small: 'EMSGSIZE', length: 100, end: 'end' });
+    });
   });
 
   test('a Node consumer that closed: the C producer fails with EPIPE at once', async () => {

@@ -11,6 +11,11 @@
  *   channel_peer hold-consumer CHANNEL         receive one message, print "holding", wait to be killed
  *   channel_peer create-consume NAME SEED      make a named channel of 16 KiB (maxMessageSize 4096),
  *                                              print "ready", then as consume
+ *   channel_peer edges CHANNEL                 a try on the empty ring, a receive that times out (50 ms),
+ *                                              print "waiting", then a message too long for 10 bytes, the
+ *                                              same into a larger buffer, the end; print what each gave
+ * With UNIPC_PEER_NO_WAITV set, the header is made to believe that futex_waitv(2) is refused (its
+ * FUTEX_WAIT fallback).
  * message(i): i % 100 == 0 is empty, i % 100 == 1 is maxMessageSize long, others mix(i ^ SEED) %
  * (maxMessageSize + 1) bytes; byte j is (i * 131 + j * 7 + SEED) & 255. "sum" is FNV-1a (32-bit) over each
  * message's length (4 bytes, little-endian) and bytes. "end" is "end", or the errno's name that ended it. */
@@ -76,6 +81,8 @@ static const char* error_name(long error) {
       return "EPROTO";
     case EBUSY:
       return "EBUSY";
+    case EAGAIN:
+      return "EAGAIN";
     default:
       return strerror((int)error);
   }
@@ -114,6 +121,7 @@ int main(int argc, char** argv) {
   if (argc < 3) return 2;
   const char* command = argv[1];
   unipc_channel c;
+  if (getenv("UNIPC_PEER_NO_WAITV") != NULL) unipc_channel_waitv_works_ = 0;
 
   if (strcmp(command, "create-consume") == 0 && argc == 4) {
     int r = unipc_channel_create_named(&c, argv[2], 16384, 4096, 0);
@@ -179,6 +187,25 @@ int main(int argc, char** argv) {
         fflush(stdout);
       }
     }
+  }
+
+  if (strcmp(command, "edges") == 0 && argc == 3) {
+    unsigned char buffer[4096];
+    ssize_t tried = unipc_channel_receive(&c, buffer, sizeof buffer, 0);
+    struct timespec before = unipc_channel_after_(0);
+    ssize_t timed = unipc_channel_receive(&c, buffer, sizeof buffer, 50);
+    struct timespec after = unipc_channel_after_(0);
+    long ms = (long)((after.tv_sec - before.tv_sec) * 1000 + (after.tv_nsec - before.tv_nsec) / 1000000);
+    printf("waiting\n");
+    fflush(stdout);
+    ssize_t small = unipc_channel_receive(&c, buffer, 10, TIMEOUT_MS);
+    ssize_t length = unipc_channel_receive(&c, buffer, sizeof buffer, TIMEOUT_MS);
+    ssize_t end = unipc_channel_receive(&c, buffer, sizeof buffer, TIMEOUT_MS);
+    printf("{\"try\":\"%s\",\"timeout\":\"%s\",\"ms\":%ld,\"small\":\"%s\",\"length\":%ld,\"end\":\"%s\"}\n",
+           error_name(-tried), error_name(-timed), ms, error_name(-small), (long)length,
+           end == UNIPC_CHANNEL_END ? "end" : error_name(-end));
+    unipc_channel_close(&c);
+    return 0;
   }
 
   if (strcmp(command, "hold-consumer") == 0 && argc == 3) {
