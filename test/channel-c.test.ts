@@ -178,6 +178,18 @@ describe('Channel with C ends (include/unipc/channel.h)', () => {
       assert.ok(seq >= 5000);
       assert.equal(channel.readIndex, channel.writeIndex, 'everything published was received');
       assert.throws(() => channel.receiveSync({ timeout: 10_000 }), { code: 'EPIPE' });
+      // A C producer that resumes the dead one's stream: what it sends arrives, and its close is the end.
+      const resumer = spawnC(['produce-resume', '3', String(SEED), '300'], channel);
+      const resumed = finished(resumer);
+      await withChildren([resumer], async () => {
+        // Until it attaches, the channel has ended (with EPIPE); it cannot close before this side receives.
+        while (channel.producers === 0) await delay(10);
+        for (let i = 0; i < 300; i++) {
+          assert.ok((await channel.receive({ timeout: 10_000 }))!.equals(message(i, channel.maxMessageSize)));
+        }
+        assert.equal(await channel.receive({ timeout: 10_000 }), null, 'the end, not EPIPE');
+        assert.equal((await resumed).code, 0);
+      });
     });
   });
 

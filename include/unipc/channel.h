@@ -439,11 +439,12 @@ static inline int unipc_channel_claim(unipc_channel* c, int role) {
   int base = role & ~UNIPC_CHANNEL_RESUME;
   if (base != UNIPC_CHANNEL_PRODUCER && base != UNIPC_CHANNEL_CONSUMER) return -EINVAL;
   if ((role & UNIPC_CHANNEL_RESUME) && base != UNIPC_CHANNEL_PRODUCER) return -EINVAL;
-  if (c->role == base && !(role & UNIPC_CHANNEL_RESUME)) return 0;
-  if (c->role != 0) return -EINVAL;
-  int r = base == UNIPC_CHANNEL_PRODUCER ? unipc_channel_attach_producer_(c) : unipc_channel_attach_consumer_(c);
-  if (r != 0) return r;
-  c->role = base;
+  if (c->role != 0 && c->role != base) return -EINVAL;
+  if (c->role == 0) {
+    int r = base == UNIPC_CHANNEL_PRODUCER ? unipc_channel_attach_producer_(c) : unipc_channel_attach_consumer_(c);
+    if (r != 0) return r;
+    c->role = base;
+  }
   /* After the slot is taken: a consumer that looks in between still sees the death, not an end. */
   if (role & UNIPC_CHANNEL_RESUME)
     __atomic_fetch_and(&c->words[UNIPC_CHANNEL_W_STATE], ~UNIPC_CHANNEL_PRODUCER_DIED, __ATOMIC_SEQ_CST);

@@ -4,6 +4,8 @@
  *                                              message(i) below; print {"n","sum","intact","end"}
  *   channel_peer produce CHANNEL SEED N        send message(0 … N − 1), close; print {"n","sum"} (or
  *                                              {"sent","error"} and exit 1 when a send fails)
+ *   channel_peer produce-resume CHANNEL SEED N as produce, claiming the producer role with
+ *                                              UNIPC_CHANNEL_RESUME first (it continues a dead one's stream)
  *   channel_peer produce-tagged CHANNEL ID N   send tagged(ID, 0 … N − 1) (test/peers/channel-messages.ts),
  *                                              close; print {"n"}
  *   channel_peer produce-forever CHANNEL       send tagged(0, 0, 1, …) until killed; print "sending" after
@@ -137,7 +139,15 @@ int main(int argc, char** argv) {
 
   if (strcmp(command, "consume") == 0 && argc == 4) return consume(&c, (uint32_t)strtoul(argv[3], NULL, 10));
 
-  if (strcmp(command, "produce") == 0 && argc == 5) {
+  int resume = strcmp(command, "produce-resume") == 0;
+  if ((strcmp(command, "produce") == 0 || resume) && argc == 5) {
+    if (resume) {
+      int r = unipc_channel_claim(&c, UNIPC_CHANNEL_PRODUCER | UNIPC_CHANNEL_RESUME);
+      if (r != 0) {
+        printf("{\"sent\":0,\"error\":\"%s\"}\n", error_name(-r));
+        return 1;
+      }
+    }
     uint32_t seed = (uint32_t)strtoul(argv[3], NULL, 10);
     uint32_t count = (uint32_t)strtoul(argv[4], NULL, 10);
     unsigned char* bytes = malloc(c.max_message_size);
