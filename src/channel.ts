@@ -70,7 +70,7 @@ const W = {
   consumerCpu: 17, // byte 68: the CPU the consumer last waited on (on head's line: the consumer writes it)
   tail: 32, // byte 128: the producers' write index
   producerCpu: 33, // byte 132: the CPU the producer that last sent last waited on (on tail's line)
-  consumerWaiting: 48, // byte 192: 1 while the consumer sleeps (or is about to) on `tail`
+  consumerWaiting: 48, // byte 192: a count, +1 while the consumer sleeps (or is about to) on `tail`
   producerWaiting: 49, // byte 196: how many producers sleep (or are about to) on `head`
   consumer: 50, // byte 200: the consuming thread's id (0: none yet)
   state: 51, // byte 204: PRODUCER_ATTACHED | CONSUMER_CLOSED | PRODUCER_DIED

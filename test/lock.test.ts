@@ -246,6 +246,25 @@ describe('Mutex', () => {
     assert.equal(s.word(0), 0);
   });
 
+  test("C's unipc_mutex_timedlock: ETIMEDOUT while a live thread holds the mutex, the mutex once free or its owner dead", async () => {
+    using s = shared();
+    const timedLock = async (ms: number) =>
+      (await finished(spawn(cPeer(), [s.name, 'timedlock', String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] })))
+        .stdout;
+    const guard = s.mutex.lockSync();
+    const started = performance.now();
+    assert.match(await timedLock(150), /^ETIMEDOUT$/m);
+    assert.ok(performance.now() - started >= 150, 'it waited out its deadline');
+    guard.unlock();
+    assert.match(await timedLock(150), /^ok$/m);
+    const holder = spawnPeer('locker', [s.name, 'hold']);
+    await lineFrom(holder, 'held');
+    holder.kill('SIGKILL');
+    await finished(holder);
+    assert.match(await timedLock(10_000), /^EOWNERDEAD$/m);
+    assert.equal(s.word(0), 0);
+  });
+
   test('a worker thread that ends holding the mutex is found dead too', async () => {
     using s = shared();
     const child = spawnPeer('locker', [s.name, 'worker-hold']);

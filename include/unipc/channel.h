@@ -204,47 +204,6 @@ static inline int unipc_channel_sleep_(uint32_t* word, uint32_t expected, uint32
 }
 
 /*
- * unipc_mutex_lock (unipc/lock.h) with an absolute CLOCK_MONOTONIC deadline (NULL: none): the same
- * protocol (docs/locks.md), and ETIMEDOUT once the deadline passes. Returns 0, EOWNERDEAD,
- * ENOTRECOVERABLE, EDEADLK or ETIMEDOUT (positive, as lock.h's functions).
- */
-static inline int unipc_channel_lock_(unipc_mutex* m, const struct timespec* deadline) {
-  if (deadline == NULL) return unipc_mutex_lock(m);
-  uint32_t tid = unipc_gettid_();
-  uint32_t contended = 0;
-  for (;;) {
-    int r = unipc_mutex_attempt_(m, tid, contended);
-    if (r != EBUSY) return r;
-    uint32_t word = __atomic_load_n(&m->word, __ATOMIC_SEQ_CST);
-    uint32_t owner = word & UNIPC_MUTEX_TID_MASK;
-    if (owner == tid) return EDEADLK;
-    int spin;
-    for (spin = 0; spin < UNIPC_SPIN_LIMIT; spin++) {
-      if ((__atomic_load_n(&m->word, __ATOMIC_SEQ_CST) & UNIPC_MUTEX_TID_MASK) == 0) break;
-    }
-    if (spin < UNIPC_SPIN_LIMIT) continue;
-    word = __atomic_load_n(&m->word, __ATOMIC_SEQ_CST);
-    owner = word & UNIPC_MUTEX_TID_MASK;
-    if (owner == 0) continue;
-    if (!(word & UNIPC_MUTEX_WAITERS) && !unipc_cas_(&m->word, word, word | UNIPC_MUTEX_WAITERS)) continue;
-    struct timespec now = unipc_channel_after_(0);
-    if (!unipc_channel_before_(&now, deadline)) return ETIMEDOUT;
-    struct timespec slice = unipc_channel_after_(UNIPC_LIVENESS_INTERVAL_NS);
-    if (unipc_channel_before_(deadline, &slice)) slice = *deadline;
-    long w = syscall(SYS_futex, &m->word, FUTEX_WAIT_BITSET, word | UNIPC_MUTEX_WAITERS, &slice, NULL,
-                     FUTEX_BITSET_MATCH_ANY);
-    contended = UNIPC_MUTEX_WAITERS;
-    if (w == -1 && errno == ETIMEDOUT && owner != UNIPC_MUTEX_NOT_RECOVERABLE) {
-      uint32_t now_word = __atomic_load_n(&m->word, __ATOMIC_SEQ_CST);
-      if ((now_word & UNIPC_MUTEX_TID_MASK) == owner && unipc_thread_gone_(owner) &&
-          unipc_cas_(&m->word, now_word, tid | UNIPC_MUTEX_OWNER_DIED | UNIPC_MUTEX_WAITERS)) {
-        return EOWNERDEAD;
-      }
-    }
-  }
-}
-
-/*
  * Opens an existing channel in `length` bytes mapped at `base` (readable and writable, MAP_SHARED; the
  * caller keeps the mapping, which must outlive the end). Checks the header as src/channel.ts does before
  * writing anything: -EPROTO for memory shorter than the header, no magic number (not a channel, or one not
@@ -638,7 +597,7 @@ static inline ssize_t unipc_channel_wait_(unipc_channel* c, int producer, int ti
   for (;;) {
     if (lock != NULL) {
       int r =
-          timeout_ms == 0 ? unipc_mutex_trylock(lock) : unipc_channel_lock_(lock, timeout_ms > 0 ? &deadline : NULL);
+          timeout_ms == 0 ? unipc_mutex_trylock(lock) : unipc_mutex_timedlock(lock, timeout_ms > 0 ? &deadline : NULL);
       if (r == EOWNERDEAD) {
         /* The dead owner published nothing, or everything: the ring needs no repair. */
         unipc_mutex_consistent(lock);

@@ -109,10 +109,10 @@ static inline int unipc_mutex_attempt_(unipc_mutex* m, uint32_t tid, uint32_t ex
 static inline int unipc_mutex_trylock(unipc_mutex* m) { return unipc_mutex_attempt_(m, unipc_gettid_(), 0); }
 
 /*
- * 0 when taken; EOWNERDEAD when taken from an owner that died (repair the data, then
- * unipc_mutex_consistent); ENOTRECOVERABLE; EDEADLK if this thread holds it.
+ * unipc_mutex_lock with an absolute CLOCK_MONOTONIC deadline (NULL: none): also ETIMEDOUT once the
+ * deadline has passed without the mutex (a dead owner is still found and taken over before it).
  */
-static inline int unipc_mutex_lock(unipc_mutex* m) {
+static inline int unipc_mutex_timedlock(unipc_mutex* m, const struct timespec* deadline) {
   uint32_t tid = unipc_gettid_();
   uint32_t contended = 0;
   for (;;) {
@@ -131,6 +131,13 @@ static inline int unipc_mutex_lock(unipc_mutex* m) {
     if (owner == 0) continue;
     if (!(word & UNIPC_MUTEX_WAITERS) && !unipc_cas_(&m->word, word, word | UNIPC_MUTEX_WAITERS)) continue;
     struct timespec slice = {0, UNIPC_LIVENESS_INTERVAL_NS};
+    if (deadline != NULL) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long long left = (long long)(deadline->tv_sec - now.tv_sec) * 1000000000LL + (deadline->tv_nsec - now.tv_nsec);
+      if (left <= 0) return ETIMEDOUT;
+      if (left < UNIPC_LIVENESS_INTERVAL_NS) slice.tv_nsec = (long)left;
+    }
     long w = unipc_futex_wait_(&m->word, word | UNIPC_MUTEX_WAITERS, &slice);
     contended = UNIPC_MUTEX_WAITERS;
     if (w == -1 && errno == ETIMEDOUT && owner != UNIPC_MUTEX_NOT_RECOVERABLE) {
@@ -142,6 +149,12 @@ static inline int unipc_mutex_lock(unipc_mutex* m) {
     }
   }
 }
+
+/*
+ * 0 when taken; EOWNERDEAD when taken from an owner that died (repair the data, then
+ * unipc_mutex_consistent); ENOTRECOVERABLE; EDEADLK if this thread holds it.
+ */
+static inline int unipc_mutex_lock(unipc_mutex* m) { return unipc_mutex_timedlock(m, NULL); }
 
 /* After EOWNERDEAD: the data is repaired, so unlocking leaves a usable mutex. */
 static inline void unipc_mutex_consistent(unipc_mutex* m) {

@@ -2,7 +2,7 @@
  * processes use too. Layout of the object's first page (as test/lock.test.ts lays it out):
  *   0 mutex, 64 counter (int32, updated non-atomically under the mutex), 128 semaphore, 192 condition,
  *   256 flag (int32, guarded by the mutex, waited for through the condition).
- * Usage: lock_peer <shm-name> count <n> | hold | lock | sem-wait <n> | sem-post <n> | cond-wait */
+ * Usage: lock_peer <shm-name> count <n> | hold | lock | timedlock <ms> | sem-wait <n> | sem-post <n> | cond-wait */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,6 +41,16 @@ int main(int argc, char **argv) {
   } else if (strcmp(command, "lock") == 0) {
     int r = unipc_mutex_lock(mutex);
     printf("%s\n", r == 0 ? "ok" : r == EOWNERDEAD ? "EOWNERDEAD" : r == ENOTRECOVERABLE ? "ENOTRECOVERABLE" : "other");
+    if (r == EOWNERDEAD) unipc_mutex_consistent(mutex);
+    if (r == 0 || r == EOWNERDEAD) unipc_mutex_unlock(mutex);
+  } else if (strcmp(command, "timedlock") == 0) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += n / 1000;
+    deadline.tv_nsec += (n % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
+    int r = unipc_mutex_timedlock(mutex, &deadline);
+    printf("%s\n", r == 0 ? "ok" : r == EOWNERDEAD ? "EOWNERDEAD" : r == ETIMEDOUT ? "ETIMEDOUT" : "other");
     if (r == EOWNERDEAD) unipc_mutex_consistent(mutex);
     if (r == 0 || r == EOWNERDEAD) unipc_mutex_unlock(mutex);
   } else if (strcmp(command, "sem-wait") == 0) {
