@@ -249,7 +249,7 @@ export class PipeReader extends PipeEnd {
       // As writeSync(): a blocking read(2) first, the general path only if the description is non-blocking.
       const n = native.read(this.openFd('read'), buffer, offset, length);
       if (n >= 0) return n;
-      if (n !== -E.EAGAIN && n !== -E.EINTR) throw new IpcError(-n, 'read', this.errorContext());
+      attemptResult(n, 'read', this.errorContext()); // throws unless EAGAIN or EINTR
     }
     return this.readySync('read', checked, 'read', () => this.#attemptReadInto(buffer, offset, length));
   }
@@ -359,9 +359,12 @@ export class PipeWriter extends PipeEnd {
     let offset = 0;
     while (offset < length) {
       const n = native.write(fd, bytes, offset, length - offset);
-      if (n >= 0) offset += n;
-      else if (n === -E.EAGAIN) break;
-      else if (n !== -E.EINTR) throw new IpcError(-n, 'write', this.errorContext());
+      if (n >= 0) {
+        offset += n;
+        continue;
+      }
+      attemptResult(n, 'write', this.errorContext()); // throws unless EAGAIN or EINTR (which writes again)
+      if (n === -E.EAGAIN) break;
     }
     return offset;
   }

@@ -410,14 +410,21 @@ static inline int unipc_channel_claim(unipc_channel* c, int role) {
   return 0;
 }
 
-/* Stores the tail (publishing everything before it) and wakes the consumer if it said it sleeps. */
-static inline void unipc_channel_publish_(unipc_channel* c, uint32_t tail) {
+/*
+ * Stores a side's index (the tail publishes the records before it, the head gives their room back),
+ * after refreshing the side's CPU word, and wakes up to `wake` sleepers on it if the other side counted
+ * any (the waiting count is read after the store: see docs/channel.md, "Waiting").
+ */
+static inline void unipc_channel_move_(unipc_channel* c, int cpu_word, int index_word, uint32_t index, int waiting_word,
+                                       int wake) {
   uint32_t cpu = (uint32_t)unipc_channel_thread_cpu_;
-  if (unipc_channel_peek_(c, UNIPC_CHANNEL_W_PRODUCER_CPU) != cpu)
-    unipc_channel_poke_(c, UNIPC_CHANNEL_W_PRODUCER_CPU, cpu);
-  unipc_channel_store_(c, UNIPC_CHANNEL_W_TAIL, tail);
-  if (unipc_channel_load_(c, UNIPC_CHANNEL_W_CONSUMER_WAITING) != 0)
-    unipc_futex_wake_(&c->words[UNIPC_CHANNEL_W_TAIL], 1);
+  if (unipc_channel_peek_(c, cpu_word) != cpu) unipc_channel_poke_(c, cpu_word, cpu);
+  unipc_channel_store_(c, index_word, index);
+  if (unipc_channel_load_(c, waiting_word) != 0) unipc_futex_wake_(&c->words[index_word], wake);
+}
+
+static inline void unipc_channel_publish_(unipc_channel* c, uint32_t tail) {
+  unipc_channel_move_(c, UNIPC_CHANNEL_W_PRODUCER_CPU, UNIPC_CHANNEL_W_TAIL, tail, UNIPC_CHANNEL_W_CONSUMER_WAITING, 1);
 }
 
 /* Whether `bytes` more fit between head and tail. */
@@ -496,14 +503,9 @@ static inline ssize_t unipc_channel_ended_(unipc_channel* c) {
   return (state & UNIPC_CHANNEL_PRODUCER_DIED) ? -EPIPE : UNIPC_CHANNEL_END;
 }
 
-/* Stores the head (giving the room back) and wakes the producers if any said it sleeps. */
 static inline void unipc_channel_advance_head_(unipc_channel* c, uint32_t head) {
-  uint32_t cpu = (uint32_t)unipc_channel_thread_cpu_;
-  if (unipc_channel_peek_(c, UNIPC_CHANNEL_W_CONSUMER_CPU) != cpu)
-    unipc_channel_poke_(c, UNIPC_CHANNEL_W_CONSUMER_CPU, cpu);
-  unipc_channel_store_(c, UNIPC_CHANNEL_W_HEAD, head);
-  if (unipc_channel_load_(c, UNIPC_CHANNEL_W_PRODUCER_WAITING) != 0)
-    unipc_futex_wake_(&c->words[UNIPC_CHANNEL_W_HEAD], c->multiple_producers ? INT_MAX : 1);
+  unipc_channel_move_(c, UNIPC_CHANNEL_W_CONSUMER_CPU, UNIPC_CHANNEL_W_HEAD, head, UNIPC_CHANNEL_W_PRODUCER_WAITING,
+                      c->multiple_producers ? INT_MAX : 1);
 }
 
 /* One receive into buffer: the length, UNIPC_CHANNEL_END, -EPIPE, -EMSGSIZE, -EPROTO, or

@@ -347,16 +347,11 @@ export const PASS_GROUPS: string[][] = [
 
 /** `cases` in the order of a repetition (PASS_GROUPS). */
 export function passOrder<T extends { id: string }>(cases: T[]): T[] {
-  const groupOf = (id: string) => {
-    const group = PASS_GROUPS.findIndex((members) => members.includes(id));
-    return group < 0 ? PASS_GROUPS.length : group;
-  };
-  const position = (id: string) => PASS_GROUPS.flat().indexOf(id);
+  const rank = new Map(PASS_GROUPS.flat().map((id, position) => [id, position]));
+  const ungrouped = rank.size;
   return cases
     .map((def, index) => ({ def, index }))
-    .sort(
-      (a, b) => groupOf(a.def.id) - groupOf(b.def.id) || position(a.def.id) - position(b.def.id) || a.index - b.index,
-    )
+    .sort((a, b) => (rank.get(a.def.id) ?? ungrouped) - (rank.get(b.def.id) ?? ungrouped) || a.index - b.index)
     .map(({ def }) => def);
 }
 
