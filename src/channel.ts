@@ -1636,7 +1636,7 @@ function intoTarget(buffer: unknown, range: TargetRange | undefined): Uint8Array
 }
 
 // Resolves in the check phase of the event loop's next turn, after the I/O that was due.
-function nextTurn(keepAlive: boolean): Promise<void> {
+export function nextTurn(keepAlive: boolean): Promise<void> {
   return new Promise((resolve) => {
     const immediate = setImmediate(resolve);
     if (!keepAlive) immediate.unref();
@@ -1644,7 +1644,7 @@ function nextTurn(keepAlive: boolean): Promise<void> {
 }
 
 // The memory behind a channel's descriptor: a memfd, or a named channel's object in /dev/shm.
-function adoptChannelMemory(fd: number): MemoryFile | SharedMemory {
+export function adoptChannelMemory(fd: number): MemoryFile | SharedMemory {
   let target: string;
   try {
     target = fs.readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '');
@@ -1677,14 +1677,14 @@ function endOptions(options: EndOptions | undefined): CheckedEnd {
 }
 
 // An end's poll option: whole microseconds up to MAX_POLL_US; the default when not given.
-function pollOption(value: unknown): number {
+export function pollOption(value: unknown): number {
   if (value === undefined) return DEFAULT_POLL_US;
   validateInteger(value, 'options.poll', 0, MAX_POLL_US);
   return value;
 }
 
 // An end's spin option: a whole number of reads, or Infinity; the default when not given.
-function spinOption(value: unknown): number {
+export function spinOption(value: unknown): number {
   if (value === undefined) return DEFAULT_SPIN;
   if (value === Infinity) return Infinity;
   validateInteger(value, 'options.spin', 0, 2 ** 31 - 1);

@@ -129,5 +129,13 @@ export {
   UnixSocket,
 } from './socket.js';
 export { ftok, IPC_PRIVATE, type SysvObjectStat, type SysvPermissions } from './sysv.js';
+export {
+  MAX_HISTORY,
+  MAX_SUBSCRIBERS,
+  Topic,
+  type TopicEndOptions,
+  type TopicOptions,
+  type TopicPolicy,
+} from './topic.js';
 export type { TargetRange } from './validate.js';
 export type { RefOptions, SyncWaitOptions, WaitOptions } from './wait.js';
