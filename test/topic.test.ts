@@ -204,11 +204,11 @@ function spawnFd(end: { fd: number }): number {
 }
 
 describe('Topic between processes', () => {
-  test('fan-out: 20,000 messages to four subscribers (Sync and Promise), every one whole and in order, then the end', async () => {
+  test('fan-out: 10,000 messages to four subscribers (Sync and Promise), every one whole and in order, then the end', async () => {
     using topic = Topic.create({ capacity: 1 << 15 });
     const subs = (['sync', 'async', 'sync', 'async'] as const).map((mode) => subscriber(topic, mode));
     await Promise.all(subs.map((s) => s.joined));
-    const total = 20_000;
+    const total = 10_000;
     for (let i = 0; i < total; i++) {
       if (i % 2 === 0) topic.sendSync(message(i));
       else await topic.send(message(i));
