@@ -77,6 +77,7 @@ export const E = Object.freeze({
   EBADF: errnoValue('EBADF'),
   EBUSY: errnoValue('EBUSY'),
   ECANCELED: errnoValue('ECANCELED'),
+  ECONNREFUSED: errnoValue('ECONNREFUSED'),
   ECONNRESET: errnoValue('ECONNRESET'),
   EDEADLK: errnoValue('EDEADLK'),
   EFBIG: errnoValue('EFBIG'),

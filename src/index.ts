@@ -101,6 +101,7 @@ export {
   type SemaphoreWaitOptions,
   type SemaphoreWaitSyncOptions,
 } from './sem.js';
+export { Service, ServiceClient, ServiceError, type ServiceOptions, ServiceRequest } from './service.js';
 export {
   SharedMemory,
   type SharedMemoryOptions,

@@ -1,0 +1,630 @@
+// Request/response over shared memory, built from channels: clients send requests into one channel with
+// many producers, which the server consumes; each client gets its responses on a channel of its own, which
+// the server produces into. Message formats and the connection handshake: docs/channel.md, "Service".
+import fs from 'node:fs';
+import { Channel, channelInternals } from './channel.js';
+import { E, IpcError, timeoutError } from './errors.js';
+import { threadGone, threadId } from './futex.js';
+import { invalidState, outOfRange, toBytes, validateBoolean, validateInteger, validateOptions } from './validate.js';
+import {
+  abortedError,
+  type RefOptions,
+  type SyncWaitOptions,
+  syncWaitOptions,
+  type WaitOptions,
+  waitOptions,
+} from './wait.js';
+
+/** Request kinds, the first word of every message on the request channel. */
+const HELLO = 1;
+const REQUEST = 2;
+const BYE = 3;
+/** A request's header: kind, client pid, client serial, request id. */
+const REQUEST_HEADER = 16;
+/** A response's header: request id, status. */
+const RESPONSE_HEADER = 8;
+const OK = 0;
+const FAILED = 1;
+/** The id of the server's answer to a hello: its response channel works. */
+const WELCOME = 0;
+/** The channel word holding the consumer's thread id (docs/channel.md, "Layout": byte 200). */
+const CONSUMER_WORD = 50;
+const LIVENESS_INTERVAL_MS = 100;
+
+let serials = 0;
+
+/** How Service.create() makes a service. */
+export interface ServiceOptions {
+  /** A POSIX shared memory name clients connect() to; without one, a memfd (hand its `fd` to clients). */
+  name?: string;
+  /** Bytes of the request channel's ring, and of each client's response ring. Default 1 MiB. */
+  capacity?: number;
+  /** The longest request or response, header included (16 and 8 bytes). Default capacity / 4. */
+  maxMessageSize?: number;
+  /** With `name`: close() also unlinks the name. Default false. */
+  removeOnDispose?: boolean;
+}
+
+/** The error a request rejects with when the server answered it with fail(). */
+export class ServiceError extends Error {
+  readonly code = 'ERR_UNIPC_SERVICE_FAILED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
+
+/** A request as the server receives it: its bytes, and the way to answer it once. */
+export class ServiceRequest {
+  /** The request's bytes (a copy). */
+  readonly data: Buffer;
+  readonly #client: ClientEnd;
+  readonly #id: number;
+  #answered = false;
+
+  /** @internal */
+  constructor(data: Buffer, client: ClientEnd, id: number) {
+    this.data = data;
+    this.#client = client;
+    this.#id = id;
+  }
+
+  /** Whether respond() or fail() was called. */
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  /**
+   * Sends the response, waiting (without blocking the event loop) while the client's ring is full. A
+   * client that is gone is dropped quietly: its pending requests died with it.
+   *
+   * @throws ERR_INVALID_STATE (answered already); ERR_OUT_OF_RANGE (longer than the service takes);
+   *   argument errors.
+   */
+  async respond(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
+    await this.#client.answer(this.#take(), OK, toBytes(data, 'data'), options);
+  }
+
+  /** respond(), blocking the calling thread while the client's ring is full. */
+  respondSync(data: string | ArrayBufferView | ArrayBuffer, options?: SyncWaitOptions): void {
+    this.#client.answerSync(this.#take(), OK, toBytes(data, 'data'), options);
+  }
+
+  /**
+   * Answers with a failure: the client's request rejects with a ServiceError carrying `message`.
+   *
+   * @throws ERR_INVALID_STATE (answered already).
+   */
+  async fail(message: string, options?: WaitOptions): Promise<void> {
+    await this.#client.answer(this.#take(), FAILED, Buffer.from(String(message)), options);
+  }
+
+  #take(): number {
+    if (this.#answered) throw invalidState('respond(): this request was answered already');
+    this.#answered = true;
+    return this.#id;
+  }
+}
+
+/** The server's side of one client: its response channel. */
+class ClientEnd {
+  readonly channel: Channel;
+  readonly #header: number;
+  #gone = false;
+
+  constructor(channel: Channel, maxMessageSize: number) {
+    this.channel = channel;
+    this.#header = maxMessageSize;
+  }
+
+  get gone(): boolean {
+    return this.#gone;
+  }
+
+  #frame(id: number, status: number, payload: Uint8Array): Buffer {
+    if (RESPONSE_HEADER + payload.byteLength > this.#header) {
+      throw outOfRange(
+        'data.byteLength',
+        `<= ${this.#header - RESPONSE_HEADER} (the service's maxMessageSize less 8)`,
+        payload.byteLength,
+      );
+    }
+    const frame = Buffer.allocUnsafe(RESPONSE_HEADER + payload.byteLength);
+    frame.writeUInt32LE(id, 0);
+    frame.writeUInt32LE(status, 4);
+    frame.set(payload, RESPONSE_HEADER);
+    return frame;
+  }
+
+  async answer(id: number, status: number, payload: Uint8Array, options?: WaitOptions): Promise<void> {
+    const frame = this.#frame(id, status, payload);
+    if (this.#gone) return;
+    try {
+      await this.channel.send(frame, options);
+    } catch (error) {
+      if (!this.#dropped(error)) throw error;
+    }
+  }
+
+  answerSync(id: number, status: number, payload: Uint8Array, options?: SyncWaitOptions): void {
+    const frame = this.#frame(id, status, payload);
+    if (this.#gone) return;
+    try {
+      this.channel.sendSync(frame, options);
+    } catch (error) {
+      if (!this.#dropped(error)) throw error;
+    }
+  }
+
+  // A client that closed or died: its channel says EPIPE. Not the server's failure.
+  #dropped(error: unknown): boolean {
+    if (!(error instanceof IpcError && (error.code === 'EPIPE' || error.code === 'EBADF'))) return false;
+    this.close();
+    return true;
+  }
+
+  close(): void {
+    this.#gone = true;
+    this.channel.close();
+  }
+}
+
+/**
+ * The server of a request/response service over shared memory: clients (up to 32 at once, in any
+ * processes) connect(), send requests of any size up to the limit, and get each response back on a
+ * channel of their own, matched to its request. The server answers requests in any order.
+ *
+ * @example
+ * ```ts
+ * import { Service } from 'unipc';
+ *
+ * using server = Service.create({ name: '/upper', removeOnDispose: true });
+ * (async () => {
+ *   for await (const request of server) await request.respond(String(request.data).toUpperCase());
+ * })();
+ * // In any process:
+ * const client = await Service.connect('/upper');
+ * console.log(String(await client.request('hello', { timeout: 1000 }))); // 'HELLO'
+ * client.close();
+ * ```
+ *
+ * @see Channel
+ */
+export class Service implements Disposable {
+  /** The request channel's descriptor, for clients to connect() to (a memfd service's only way). */
+  readonly fd: number;
+  /** The POSIX shared memory name clients connect() to, or undefined (a memfd). */
+  readonly name: string | undefined;
+  /** The longest request or response, header included. */
+  readonly maxMessageSize: number;
+  readonly #requests: Channel;
+  /**
+   * A producer end of the request channel the server holds and never sends on: a channel ends when its
+   * last producer leaves, and a service must outlive its clients.
+   */
+  readonly #keeper: Channel;
+  readonly #clients = new Map<number, ClientEnd>();
+  #closed = false;
+
+  private constructor(requests: Channel, keeper: Channel) {
+    this.#requests = requests;
+    this.#keeper = keeper;
+    this.fd = requests.fd;
+    this.name = requests.name;
+    this.maxMessageSize = requests.maxMessageSize;
+  }
+
+  /**
+   * Makes a service: its request channel, in a memfd or under `name`. This object is its server.
+   *
+   * @throws what Channel.create() throws; argument errors.
+   */
+  static create(options?: ServiceOptions): Service {
+    const { name, capacity = 1 << 20, maxMessageSize, removeOnDispose = false } = validateOptions(options);
+    validateBoolean(removeOnDispose, 'options.removeOnDispose');
+    if (maxMessageSize !== undefined)
+      validateInteger(maxMessageSize, 'options.maxMessageSize', REQUEST_HEADER, 2 ** 30);
+    const requests = Channel.create({
+      name,
+      capacity,
+      maxMessageSize,
+      multipleProducers: true,
+      removeOnDispose,
+      role: 'consumer',
+    });
+    try {
+      const fd = fs.openSync(`/proc/self/fd/${requests.fd}`, 'r+');
+      return new Service(requests, Channel.fromFd(fd, { role: 'producer' }));
+    } catch (error) {
+      requests.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Connects to a service by name (or by the descriptor of its request channel, which the client then
+   * owns): makes the client's response channel (a memfd), tells the server where it is, and waits for
+   * the server to take it up.
+   *
+   * @throws {@link IpcError} 'ECONNREFUSED' (the service's server is gone), 'EBUSY' (32 clients
+   *   already), 'ETIMEDOUT' (`timeout`), 'ENOENT' (no such name), what Channel.open() throws;
+   *   {@link AbortError} (`signal`).
+   */
+  static async connect(service: string | number, options?: WaitOptions): Promise<ServiceClient> {
+    const checked = waitOptions(options);
+    const requests = typeof service === 'number' ? Channel.fromFd(service) : Channel.open(service);
+    try {
+      const responses = Channel.create({ capacity: requests.capacity, maxMessageSize: requests.maxMessageSize });
+      const client = new ServiceClient(requests, responses);
+      try {
+        await client.handshake(checked);
+      } catch (error) {
+        client.close();
+        throw error;
+      }
+      return client;
+    } catch (error) {
+      if (!requests.closed) requests.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Removes a named service's name (a server that died cannot; its clients keep what they opened).
+   *
+   * @throws {@link IpcError} 'ENOENT' (no such name), 'EACCES' (another user's); argument errors.
+   */
+  static unlink(name: string): void {
+    Channel.unlink(name);
+  }
+
+  /** How many clients are connected now. */
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  /**
+   * The next request, waiting for one without blocking the event loop; null once the service is closed.
+   *
+   * @throws what Channel.receive() throws.
+   */
+  async receive(options?: WaitOptions & RefOptions): Promise<ServiceRequest | null> {
+    for (;;) {
+      let message: Buffer | null;
+      try {
+        message = await this.#requests.receive(options);
+      } catch (error) {
+        if (this.#closed) return null; // closed while waiting
+        throw error;
+      }
+      const request = this.#take(message);
+      if (request !== undefined) return request;
+    }
+  }
+
+  /**
+   * receive(), blocking the calling thread.
+   *
+   * @throws what Channel.receiveSync() throws.
+   */
+  receiveSync(options?: SyncWaitOptions): ServiceRequest | null {
+    const { timeout } = syncWaitOptions(options);
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    for (;;) {
+      const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+      const request = this.#take(this.#requests.receiveSync({ timeout: left }));
+      if (request !== undefined) return request;
+    }
+  }
+
+  /** Requests until the service is closed. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<ServiceRequest, void, undefined> {
+    for (let request = await this.receive(); request !== null; request = await this.receive()) yield request;
+  }
+
+  /**
+   * Closes the service: every client's pending and later requests fail with 'EPIPE'. Twice is harmless.
+   *
+   * @throws what Channel.close() throws.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+    this.#keeper.close();
+    this.#requests.close();
+  }
+
+  /** close(), for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // A request, or undefined for a message the server handles itself (a hello or a bye); null at the end.
+  #take(message: Buffer | null): ServiceRequest | null | undefined {
+    if (message === null || this.#closed) return null;
+    if (message.byteLength < REQUEST_HEADER) return undefined; // not ours: a client of another kind
+    const kind = message.readUInt32LE(0);
+    const key = message.readUInt32LE(4) * 65536 + (message.readUInt32LE(8) & 0xffff); // tid, serial
+    const id = message.readUInt32LE(12);
+    if (kind === HELLO) {
+      this.#welcome(key, message);
+      return undefined;
+    }
+    const client = this.#clients.get(key);
+    if (kind === BYE) {
+      client?.close();
+      this.#clients.delete(key);
+      return undefined;
+    }
+    if (kind !== REQUEST || client === undefined || client.gone) return undefined;
+    return new ServiceRequest(message.subarray(REQUEST_HEADER), client, id);
+  }
+
+  // A client's hello names its response channel as /proc/<pid>/fd/<fd>: the server opens it as its
+  // producer and answers with the welcome. Clients whose threads are gone are let go first.
+  #welcome(key: number, message: Buffer): void {
+    for (const [other, client] of this.#clients) {
+      if (client.gone || threadGone(Math.floor(other / 65536))) {
+        client.close();
+        this.#clients.delete(other);
+      }
+    }
+    const path = message.subarray(REQUEST_HEADER).toString();
+    if (!/^\/proc\/\d+\/fd\/\d+$/.test(path)) return;
+    let channel: Channel;
+    try {
+      channel = Channel.fromFd(fs.openSync(path, 'r+'), { role: 'producer' });
+    } catch {
+      return; // the client is gone already, or sent something else
+    }
+    const client = new ClientEnd(channel, this.maxMessageSize);
+    this.#clients.get(key)?.close();
+    this.#clients.set(key, client);
+    client.answerSync(WELCOME, OK, new Uint8Array(0), { timeout: LIVENESS_INTERVAL_MS });
+  }
+}
+
+interface Pending {
+  resolve(value: Buffer): void;
+  reject(error: unknown): void;
+}
+
+/** A client of a Service (Service.connect()): requests, each answered by the server on this client's own channel. */
+export class ServiceClient implements Disposable {
+  /** The longest request's bytes (the service's maxMessageSize less the 16-byte header). */
+  readonly maxRequestSize: number;
+  readonly #requests: Channel;
+  readonly #responses: Channel;
+  readonly #pending = new Map<number, Pending>();
+  /** The client's thread and a number of its own: what the server knows it by. */
+  readonly #tid = threadId();
+  readonly #serial = ++serials & 0xffff;
+  #nextId = 1;
+  #reading = false;
+  #keepAlive: NodeJS.Timeout | undefined;
+  #failure: unknown;
+  #closed = false;
+
+  /** @internal */
+  constructor(requests: Channel, responses: Channel) {
+    this.#requests = requests;
+    this.#responses = responses;
+    this.maxRequestSize = requests.maxMessageSize - REQUEST_HEADER;
+  }
+
+  /** @internal Sends the hello and waits for the welcome, checking that the server lives meanwhile. */
+  async handshake(options: WaitOptions): Promise<void> {
+    const deadline = options.timeout === undefined ? undefined : performance.now() + options.timeout;
+    const path = Buffer.from(`/proc/${process.pid}/fd/${this.#responses.fd}`);
+    await this.#requests.send(this.#frame(HELLO, 0, path), { signal: options.signal, timeout: options.timeout });
+    for (;;) {
+      if (options.signal?.aborted) throw abortedError(options.signal);
+      const left =
+        deadline === undefined ? LIVENESS_INTERVAL_MS : Math.min(LIVENESS_INTERVAL_MS, deadline - performance.now());
+      if (left <= 0) throw timeoutError('connect', options.timeout!);
+      try {
+        const welcome = await this.#responses.receive({ timeout: left, signal: options.signal });
+        if (welcome !== null && welcome.readUInt32LE(0) === WELCOME) return;
+      } catch (error) {
+        if (!(error instanceof IpcError && error.code === 'ETIMEDOUT')) throw error;
+      }
+      const server = new Int32Array(channelInternals(this.#requests).mapping.buffer, 0, 64)[CONSUMER_WORD]!;
+      if (server !== 0 && threadGone(server)) {
+        throw new IpcError(E.ECONNREFUSED, 'connect', {}, `the service's server (thread ${server}) is gone`);
+      }
+    }
+  }
+
+  /** How many requests await their response. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sends a request and resolves with its response. Requests may overlap; each gets its own response.
+   *
+   * @throws {@link IpcError} 'EPIPE' (the server closed the service or died, also for requests already
+   *   pending), 'ETIMEDOUT' (`timeout`, for the whole round trip), 'EBADF' (closed); {@link ServiceError}
+   *   (the server called fail()); {@link AbortError} (`signal`); ERR_OUT_OF_RANGE (longer than
+   *   maxRequestSize); argument errors.
+   */
+  async request(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<Buffer> {
+    const checked = waitOptions(options);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    const frame = this.#request(data);
+    if (this.#failure !== undefined) throw this.#failure;
+    const id = frame.readUInt32LE(12);
+    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
+    const answer = new Promise<Buffer>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    this.#hold();
+    let timer: NodeJS.Timeout | undefined;
+    let stopAbort: (() => void) | undefined;
+    const cancelled = new Promise<never>((_, reject) => {
+      if (checked.timeout !== undefined) {
+        timer = setTimeout(() => reject(timeoutError('request', checked.timeout!)), checked.timeout);
+      }
+      if (checked.signal !== undefined) {
+        const signal = checked.signal;
+        const onAbort = () => reject(abortedError(signal));
+        signal.addEventListener('abort', onAbort, { once: true });
+        stopAbort = () => signal.removeEventListener('abort', onAbort);
+      }
+    });
+    try {
+      const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+      await Promise.race([this.#requests.send(frame, { timeout: left, signal: checked.signal }), cancelled]);
+      this.#read();
+      return await Promise.race([answer, cancelled]);
+    } finally {
+      clearTimeout(timer);
+      stopAbort?.();
+      this.#pending.delete(id);
+      this.#release();
+    }
+  }
+
+  /**
+   * request(), blocking the calling thread until the response comes (responses to overlapping Promise-form
+   * requests that come meanwhile are handed to them).
+   *
+   * @throws what request() rejects with, except AbortError.
+   */
+  requestSync(data: string | ArrayBufferView | ArrayBuffer, options?: SyncWaitOptions): Buffer {
+    const { timeout } = syncWaitOptions(options);
+    const frame = this.#request(data);
+    if (this.#failure !== undefined) throw this.#failure;
+    const id = frame.readUInt32LE(12);
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    const left = () => (deadline === undefined ? undefined : Math.max(0, deadline - performance.now()));
+    this.#requests.sendSync(frame, { timeout: left() });
+    for (;;) {
+      let response: Buffer | null;
+      try {
+        response = this.#responses.receiveSync({ timeout: left() });
+      } catch (error) {
+        if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('request', timeout!);
+        this.#fail(error);
+        throw error;
+      }
+      if (response === null) {
+        const error = this.#ended();
+        this.#fail(error);
+        throw error;
+      }
+      if (response.readUInt32LE(0) === id) return this.#outcome(response);
+      this.#dispatch(response);
+    }
+  }
+
+  /**
+   * Leaves the service: pending requests reject with 'EBADF'. Twice is harmless.
+   *
+   * @throws what Channel.close() throws.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#requests.closed) {
+      try {
+        this.#requests.trySend(this.#frame(BYE, 0, new Uint8Array(0)));
+      } catch {
+        // a server that is gone needs no goodbye
+      }
+      this.#requests.close();
+    }
+    this.#fail(new IpcError(E.EBADF, 'request', {}, 'the client was closed'));
+    this.#responses.close();
+  }
+
+  /** close(), for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #request(data: unknown): Buffer {
+    if (this.#closed) throw new IpcError(E.EBADF, 'request', {}, 'the client is closed');
+    const bytes = toBytes(data, 'data');
+    if (bytes.byteLength > this.maxRequestSize) {
+      throw outOfRange(
+        'data.byteLength',
+        `<= ${this.maxRequestSize} (the service's maxMessageSize less 16)`,
+        bytes.byteLength,
+      );
+    }
+    const id = this.#nextId;
+    this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
+    return this.#frame(REQUEST, id, bytes);
+  }
+
+  #frame(kind: number, id: number, payload: Uint8Array): Buffer {
+    const frame = Buffer.allocUnsafe(REQUEST_HEADER + payload.byteLength);
+    frame.writeUInt32LE(kind, 0);
+    frame.writeUInt32LE(this.#tid, 4);
+    frame.writeUInt32LE(this.#serial, 8);
+    frame.writeUInt32LE(id, 12);
+    frame.set(payload, REQUEST_HEADER);
+    return frame;
+  }
+
+  #outcome(response: Buffer): Buffer {
+    const payload = response.subarray(RESPONSE_HEADER);
+    if (response.readUInt32LE(4) === OK) return payload;
+    throw new ServiceError(payload.toString());
+  }
+
+  #dispatch(response: Buffer): void {
+    const pending = this.#pending.get(response.readUInt32LE(0));
+    if (pending === undefined) return; // a request that timed out or was aborted
+    this.#pending.delete(response.readUInt32LE(0));
+    try {
+      pending.resolve(this.#outcome(response));
+    } catch (error) {
+      pending.reject(error);
+    }
+  }
+
+  #ended(): IpcError {
+    return new IpcError(E.EPIPE, 'request', {}, 'the service was closed by its server');
+  }
+
+  // Rejects every pending request, and every later one, with `error`.
+  #fail(error: unknown): void {
+    this.#failure ??= error;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+
+  // The response reader: one Promise-form receive at a time while requests are pending.
+  #read(): void {
+    if (this.#reading) return;
+    this.#reading = true;
+    void (async () => {
+      try {
+        while (this.#pending.size > 0 && !this.#closed) {
+          const response = await this.#responses.receive({ ref: false });
+          if (response === null) throw this.#ended();
+          this.#dispatch(response);
+        }
+      } catch (error) {
+        if (!this.#closed) this.#fail(error);
+      } finally {
+        this.#reading = false;
+      }
+      if (this.#pending.size > 0 && !this.#closed && this.#failure === undefined) this.#read();
+    })();
+  }
+
+  // While requests are pending the process stays alive (the reader's receive does not hold it).
+  #hold(): void {
+    this.#keepAlive ??= setInterval(() => {}, 2 ** 30);
+  }
+
+  #release(): void {
+    if (this.#pending.size === 0 && this.#keepAlive !== undefined) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+}

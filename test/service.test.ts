@@ -1,0 +1,164 @@
+// Service (src/service.ts): request/response between many clients and one server over shared memory. In
+// one process for the API's contract, then real processes: several clients at once, a server killed with
+// SIGKILL (every pending request fails with EPIPE), a client killed with SIGKILL (the server goes on).
+import assert from 'node:assert/strict';
+import { openSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { IpcError } from '../src/errors.js';
+import { Service, ServiceError } from '../src/service.js';
+import { finished, lineFrom, spawnPeer, uniqueIpcName } from './helpers.js';
+import { requestBytes } from './peers/service-peer.js';
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Serves `service` in this process: echo reversed; "slow" is never answered; "fail" fails.
+async function serve(service: Service): Promise<void> {
+  for await (const request of service) {
+    const text = request.data.toString();
+    if (text === 'slow') continue;
+    if (text === 'fail') await request.fail('asked to fail');
+    else await request.respond(Buffer.from(request.data).reverse());
+  }
+}
+
+// A client in this process of a memfd service: it gets a descriptor of its own for the request channel.
+function connectHere(service: Service) {
+  return Service.connect(openSync(`/proc/self/fd/${service.fd}`, 'r+'), { timeout: 5000 });
+}
+
+describe('Service in one process', () => {
+  test('overlapping requests of every size get their own responses; fail() rejects with ServiceError', async () => {
+    const service = Service.create({ capacity: 1 << 16 });
+    const serving = serve(service);
+    const client = await connectHere(service);
+    try {
+      assert.equal(service.clients, 1);
+      const sizes = [0, 1, 5, 100, 4096, client.maxRequestSize];
+      const answers = await Promise.all(
+        sizes.flatMap((size, k) =>
+          Array.from({ length: 20 }, (_, i) => {
+            const bytes = Buffer.alloc(size, i + k).fill(k, 0, Math.min(size, 1));
+            return client.request(bytes).then((answer) => answer.equals(Buffer.from(bytes).reverse()));
+          }),
+        ),
+      );
+      assert.equal(answers.length, sizes.length * 20);
+      assert.ok(answers.every(Boolean));
+      await assert.rejects(client.request('fail'), (error: unknown) => {
+        assert.ok(error instanceof ServiceError);
+        assert.equal(error.code, 'ERR_UNIPC_SERVICE_FAILED');
+        assert.equal(error.message, 'asked to fail');
+        return true;
+      });
+      assert.equal(String(await client.request('after')), 'retfa');
+    } finally {
+      client.close();
+      service.close();
+      await serving;
+    }
+  });
+
+  test('a request times out or is aborted on its own; a late response goes nowhere; bad input is refused', async () => {
+    const service = Service.create({ capacity: 1 << 16 });
+    const serving = serve(service);
+    const client = await connectHere(service);
+    try {
+      await assert.rejects(client.request('slow', { timeout: 30 }), { code: 'ETIMEDOUT' });
+      await assert.rejects(client.request('slow', { signal: AbortSignal.timeout(30) }), { name: 'AbortError' });
+      assert.equal(client.pending, 0);
+      assert.equal(String(await client.request('ok')), 'ko');
+      await assert.rejects(client.request(Buffer.alloc(client.maxRequestSize + 1)), { code: 'ERR_OUT_OF_RANGE' });
+      await assert.rejects(client.request(42 as never), { code: 'ERR_INVALID_ARG_TYPE' });
+      await assert.rejects(Service.connect(uniqueIpcName('no-service')), { code: 'ENOENT' });
+    } finally {
+      client.close();
+      service.close();
+      await serving;
+    }
+  });
+
+  test('closing the service fails every pending request with EPIPE; closing the client with EBADF', async () => {
+    const service = Service.create({ capacity: 1 << 16 });
+    const serving = serve(service);
+    const client = await connectHere(service);
+    const pending = [client.request('slow'), client.request('slow')];
+    await delay(20);
+    service.close();
+    await serving;
+    for (const request of pending) await assert.rejects(request, { code: 'EPIPE' });
+    await assert.rejects(client.request('x'), { code: 'EPIPE' });
+    client.close();
+    await assert.rejects(client.request('x'), { code: 'EBADF' });
+  });
+});
+
+describe('Service between processes', () => {
+  test('three clients in three processes, 1,000 requests each of sizes up to the limit, all answered right', async () => {
+    const name = uniqueIpcName('service');
+    const server = spawnPeer('service-peer', ['serve', name]);
+    const serverDone = finished(server);
+    await lineFrom(server, 'serving');
+    try {
+      const clients = [1, 2].map((id) => spawnPeer('service-peer', ['client', name, '1000', String(id)]));
+      const reports = clients.map((child) => finished(child));
+      const here = await Service.connect(name, { timeout: 10_000 });
+      for (let i = 0; i < 1000; i++) {
+        const bytes = requestBytes(3, i, here.maxRequestSize);
+        assert.ok((await here.request(bytes)).equals(Buffer.from(bytes).reverse()));
+      }
+      here.close();
+      for (const report of reports) {
+        const { code, stdout } = await report;
+        assert.equal(code, 0);
+        assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)!), { ok: true, count: 1000 });
+      }
+    } finally {
+      server.kill('SIGTERM');
+      await serverDone;
+    }
+  });
+
+  test('a server killed with SIGKILL: every pending request fails with EPIPE; connecting then is ECONNREFUSED', async () => {
+    const name = uniqueIpcName('service');
+    const server = spawnPeer('service-peer', ['serve', name]);
+    const serverDone = finished(server);
+    await lineFrom(server, 'serving');
+    try {
+      const client = await Service.connect(name, { timeout: 10_000 });
+      const pending = [client.request('slow 60000'), client.request('slow 60000'), client.request('slow 60000')];
+      assert.equal(String(await client.request('olleh')), 'hello');
+      server.kill('SIGKILL');
+      await serverDone;
+      for (const request of pending)
+        await assert.rejects(request, (error) => error instanceof IpcError && error.code === 'EPIPE');
+      client.close();
+      await assert.rejects(Service.connect(name, { timeout: 10_000 }), { code: 'ECONNREFUSED' });
+    } finally {
+      server.kill('SIGKILL');
+      await serverDone;
+      try {
+        Service.unlink(name);
+      } catch {}
+    }
+  });
+
+  test('a client killed with SIGKILL: the server lets it go and serves the others', async () => {
+    const name = uniqueIpcName('service');
+    const server = spawnPeer('service-peer', ['serve', name]);
+    const serverDone = finished(server);
+    await lineFrom(server, 'serving');
+    try {
+      const doomed = spawnPeer('service-peer', ['client-and-hang', name]);
+      const doomedDone = finished(doomed);
+      await lineFrom(doomed, 'connected');
+      doomed.kill('SIGKILL');
+      await doomedDone;
+      const client = await Service.connect(name, { timeout: 10_000 });
+      assert.equal(String(await client.request('evila')), 'alive');
+      client.close();
+    } finally {
+      server.kill('SIGTERM');
+      await serverDone;
+    }
+  });
+});
