@@ -39,6 +39,8 @@ const expectations: Record<string, RegExp[]> = {
     /^two processes added 1000 each under the semaphore: counter = 2000$/m,
     /^after the child's exit the semaphore is 1 again \(SEM_UNDO\), last changed by \d+$/m,
   ],
+  topic: [/^(subscriber \d+: \d+ prices, \d+ missed, last "EURUSD 1\.1799"\n){3}/m],
+  service: [/^client \d+: SHARED MEMORY REQUEST RESPONSE\nclient \d+: SHARED MEMORY REQUEST RESPONSE$/m],
   'named-semaphore': [/^child \d+ posts \/unipc-example-\d+$/m, /^parent \d+ woke: child \d+ posted, value now 0$/m],
 };
 
