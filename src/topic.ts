@@ -2,7 +2,8 @@
 // shared memory object, and up to 64 subscribers each read them at a position of their own. Layout and
 // protocol: docs/channel.md, "Topic".
 import v8 from 'node:v8';
-import { adoptChannelMemory, nextTurn, pollOption, spinOption } from './channel.js';
+import { markAsUntransferable } from 'node:worker_threads';
+import { adoptChannelMemory, LENT_VIEW_GUARD, nextTurn, pollOption, spinOption } from './channel.js';
 import { E, IpcError, timeoutError } from './errors.js';
 import { handOverBySpawn } from './fd.js';
 import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } from './futex.js';
@@ -56,7 +57,7 @@ const W = {
   maxMessageSize: 3,
   dataOffset: 4,
   flags: 5, // OVERWRITE
-  history: 6, // entries of the history table (0: none)
+  history: 6, // messages a joiner gets first; the table has history + 2 entries
   tail: 16, // byte 64: the publisher's write index (bytes, wrapping at 2^32)
   oldest: 17, // byte 68: the index of the oldest record not (being) overwritten
   nextSeq: 18, // byte 72: the sequence number the next record gets
@@ -173,6 +174,7 @@ export class Topic implements Disposable {
   readonly #header: FutexWords;
   readonly #words: Int32Array;
   readonly #slots: Int32Array;
+  /** Where each of the last history + 2 records starts, at its sequence number mod history + 2. */
   readonly #table: Int32Array;
   readonly #data: Uint8Array;
   readonly #dataWords: Int32Array;
@@ -198,6 +200,17 @@ export class Topic implements Disposable {
   #releasedAt = 0;
   /** The waiting word a Promise-form call of this end has added 1 to while it sleeps, or -1. */
   #announced = -1;
+  readonly #dataOffset: number;
+  #windows: object | undefined;
+  /** The publisher's reservation: its view, the bytes skipped before it, its size. */
+  #reservation: { view: Uint8Array; skip: number; size: number } | undefined;
+  /** A subscriber's lent view, and the index of its record. */
+  #loan: { view: Uint8Array; first: number } | undefined;
+  /** What #find() found: the record's bytes in the ring, its length, the index after it, and a copy. */
+  #recordStart = 0;
+  #recordLength = 0;
+  #recordNext = 0;
+  #copied: Buffer | undefined;
 
   private constructor(owner: MemoryFile | SharedMemory, mapping: Mapping, name: string | undefined, end: CheckedEnd) {
     const words = new Int32Array(mapping.buffer, 0, Math.min(mapping.length, HISTORY_OFFSET) / 4);
@@ -235,7 +248,8 @@ export class Topic implements Disposable {
     this.#header = new FutexWords(mapping, 0, HISTORY_OFFSET);
     this.#words = this.#header.words;
     this.#slots = new Int32Array(mapping.buffer, SLOTS_OFFSET, (MAX_SUBSCRIBERS * SLOT_BYTES) / 4);
-    this.#table = new Int32Array(mapping.buffer, HISTORY_OFFSET, this.history);
+    this.#table = new Int32Array(mapping.buffer, HISTORY_OFFSET, this.history + 2);
+    this.#dataOffset = dataOffset;
     this.#data = new Uint8Array(mapping.buffer, dataOffset, this.capacity);
     this.#dataWords = new Int32Array(mapping.buffer, dataOffset, this.capacity / 4);
     this.policy = (words[W.flags]! & OVERWRITE) !== 0 ? 'overwrite' : 'block';
@@ -451,6 +465,64 @@ export class Topic implements Disposable {
     await this.send(v8.serialize(value), options);
   }
 
+  /**
+   * Room for a message of up to `size` bytes, lent as a view into the ring to write the message in
+   * place; commit() sends it. Null if there is no room now ('block').
+   *
+   * @throws what trySend() throws; ERR_INVALID_STATE (a reservation is pending); argument errors.
+   */
+  tryReserve(size: number): Uint8Array | null {
+    this.#checkReserve(size);
+    const view = this.#attemptReserve(size);
+    return view === AGAIN ? null : view;
+  }
+
+  /**
+   * reserve(), blocking the calling thread while there is no room.
+   *
+   * @throws what sendSync() throws; ERR_INVALID_STATE (a reservation is pending); argument errors.
+   */
+  reserveSync(size: number, options?: SyncWaitOptions): Uint8Array {
+    const { timeout } = syncWaitOptions(options);
+    this.#checkReserve(size);
+    const now = this.#attemptReserve(size);
+    return now !== AGAIN ? now : this.#waitSync('publisher', timeout, () => this.#attemptReserve(size));
+  }
+
+  /**
+   * Room for a message of up to `size` bytes (see tryReserve()), waiting without blocking the event loop
+   * while there is none.
+   *
+   * @throws what send() rejects with; ERR_INVALID_STATE (a reservation is pending); argument errors.
+   */
+  async reserve(size: number, options?: WaitOptions & RefOptions): Promise<Uint8Array> {
+    const checked = waitOptions(options);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    this.#checkReserve(size);
+    if (!this.#queue.turnstile.busy) {
+      const now = this.#attemptReserve(size);
+      if (now !== AGAIN) return now;
+    }
+    return this.#wait('publisher', checked, () => this.#attemptReserve(size));
+  }
+
+  /**
+   * Sends the reserved message: its first `length` bytes (default: all it reserved). The view is cut off
+   * (it reads as empty from now on).
+   *
+   * @throws ERR_INVALID_STATE (nothing is reserved); argument errors (ERR_OUT_OF_RANGE also for a
+   *   `length` above the size reserved).
+   */
+  commit(length?: number): void {
+    const reservation = this.#reservation;
+    if (reservation === undefined) throw invalidState('commit(): nothing is reserved (reserve() first)');
+    const size = length ?? reservation.size;
+    validateInteger(size, 'length', 0, reservation.size);
+    this.#reservation = undefined;
+    this.#cutOff(reservation.view);
+    this.#publish(reservation.skip, size);
+  }
+
   // ---- Subscribing --------------------------------------------------------------------------------
 
   /**
@@ -498,6 +570,63 @@ export class Topic implements Disposable {
   }
 
   /**
+   * The next message without copying it: a view into the ring, lent until release(), after which it
+   * reads as empty. Null if there is none now (or at the end). In 'block' the message stays whole while
+   * lent (the publisher waits); in 'overwrite' the publisher may write over it, and release() says so.
+   *
+   * @throws what tryReceive() throws; ERR_INVALID_STATE (a viewed message is still lent out).
+   */
+  tryReceiveView(): Uint8Array | null {
+    this.#claim('subscriber');
+    const view = this.#attemptLoan();
+    return view === AGAIN ? null : view;
+  }
+
+  /**
+   * receiveView() blocking the calling thread until a message comes; null at the end.
+   *
+   * @throws what receiveSync() throws; ERR_INVALID_STATE (a viewed message is still lent out).
+   */
+  receiveViewSync(options?: SyncWaitOptions): Uint8Array | null {
+    const { timeout } = syncWaitOptions(options);
+    this.#claim('subscriber');
+    const now = this.#attemptLoan();
+    return now !== AGAIN ? now : this.#waitSync('subscriber', timeout, this.#loanAttempt);
+  }
+
+  /**
+   * The next message as a view into the ring (see tryReceiveView()), waiting for one; null at the end.
+   *
+   * @throws what receive() rejects with; ERR_INVALID_STATE (a viewed message is still lent out).
+   */
+  async receiveView(options?: WaitOptions & RefOptions): Promise<Uint8Array | null> {
+    const checked = waitOptions(options);
+    if (checked.signal?.aborted) throw abortedError(checked.signal);
+    this.#claim('subscriber');
+    if (!this.#queue.turnstile.busy) {
+      const now = this.#attemptLoan();
+      if (now !== AGAIN) return now;
+    }
+    return this.#wait('subscriber', checked, this.#loanAttempt);
+  }
+
+  /**
+   * Gives the viewed message back and cuts the view off. Returns whether its bytes stayed whole while
+   * lent: always in 'block'; in 'overwrite' false when the publisher began to write over it meanwhile
+   * (what was read from the view may be torn: drop it). True without a view.
+   */
+  release(): boolean {
+    const loan = this.#loan;
+    if (loan === undefined) return true;
+    this.#loan = undefined;
+    this.#cutOff(loan.view);
+    if (this.#header.mapping.closed) return false;
+    const whole = !this.#overwritten(loan.first);
+    this.#advance();
+    return whole;
+  }
+
+  /**
    * The next value sent with sendValue(); undefined at the end.
    *
    * @throws what receive() rejects with; v8.deserialize()'s Error for a message sendValue() did not make.
@@ -523,6 +652,10 @@ export class Topic implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#reservation !== undefined) this.#cutOff(this.#reservation.view);
+    if (this.#loan !== undefined) this.#cutOff(this.#loan.view);
+    this.#reservation = undefined;
+    this.#loan = undefined;
     if (!this.#header.mapping.closed) {
       if (this.#announced >= 0) Atomics.sub(this.#words, this.#announced, 1);
       this.#announced = -1;
@@ -549,6 +682,12 @@ export class Topic implements Disposable {
   }
 
   // ---- Internals ----------------------------------------------------------------------------------
+
+  #checkReserve(size: unknown): void {
+    validateInteger(size, 'size', 0, this.maxMessageSize);
+    this.#claim('publisher');
+    this.#assertNothingReserved('reserve');
+  }
 
   #message(data: unknown): Uint8Array {
     const bytes = data instanceof Uint8Array && data.byteLength > 0 ? data : toBytes(data, 'data');
@@ -594,7 +733,9 @@ export class Topic implements Disposable {
     this.#tail = Atomics.load(words, W.tail);
     this.#oldest = Atomics.load(words, W.oldest);
     // A publisher that died between its stores of nextSeq and tail numbered a record nobody can see.
-    this.#seq = this.#seqAt(this.#tail, Atomics.load(words, W.nextSeq));
+    const next = Atomics.load(words, W.nextSeq);
+    const entry = Atomics.load(this.#table, ((next - 1) >>> 0) % this.#table.length);
+    this.#seq = this.#numberAt(this.#tail, next, entry);
     this.#knownLowest = this.#tail;
   }
 
@@ -620,40 +761,49 @@ export class Topic implements Disposable {
     throw new IpcError(E.EBUSY, 'receive', {}, `the topic has ${MAX_SUBSCRIBERS} subscribers already`);
   }
 
-  // Where a joining subscriber starts: the record `history` messages back, found in the history table,
-  // or the tail. The table may name a record already overwritten: the first read then finds it behind
-  // `oldest` and counts what was lost.
+  // Where a joining subscriber starts, and the sequence number it expects there: the record `history`
+  // messages back, or the tail. Each read is checked against the publisher's progress meanwhile
+  // (docs/channel.md, "Topic", "Joining"). A start overwritten before the first read is found behind
+  // `oldest` then, and what was lost counted.
   #start(): void {
     const words = this.#words;
-    const next = Atomics.load(words, W.nextSeq);
-    const back = Math.min(this.history, next >>> 0);
-    if (back === 0) {
-      let tail: number;
-      let seq: number;
-      do {
-        tail = Atomics.load(words, W.tail);
-        seq = Atomics.load(words, W.nextSeq);
-      } while (Atomics.load(words, W.tail) !== tail);
-      this.#position = tail;
-      this.#expected = this.#seqAt(tail, seq);
-      this.#expecting = true;
-    } else {
+    const entries = this.#table.length;
+    for (;;) {
+      const next = Atomics.load(words, W.nextSeq);
+      const back = Math.min(this.history, next >>> 0);
+      if (back === 0) break;
       const first = (next - back) | 0;
-      this.#position = Atomics.load(this.#table, (first >>> 0) % this.history);
+      const start = Atomics.load(this.#table, (first >>> 0) % entries);
+      // The entry is first's until the publisher numbers record first + entries, which it can only have
+      // begun if nextSeq has reached that since.
+      if ((Atomics.load(words, W.nextSeq) - first) >>> 0 >= entries) continue;
+      this.#position = start;
       this.#expected = first;
       this.#expecting = true;
+      this.#knownTail = start;
+      return;
     }
-    this.#knownTail = this.#position;
+    let tail: number;
+    let next: number;
+    let entry: number;
+    do {
+      tail = Atomics.load(words, W.tail);
+      next = Atomics.load(words, W.nextSeq);
+      entry = Atomics.load(this.#table, ((next - 1) >>> 0) % entries);
+    } while (Atomics.load(words, W.tail) !== tail);
+    this.#position = tail;
+    this.#expected = this.#numberAt(tail, next, entry);
+    this.#expecting = true;
+    this.#knownTail = tail;
   }
 
-  // The sequence number of the record at `tail`, given `nextSeq` read between two reads of `tail` that
-  // agreed: the publisher stores nextSeq before tail, so it is that record's number, or one more when the
-  // record is written and the store to tail still to come (the record's own number field then says so:
-  // no older record at that place can carry the number just before `nextSeq`).
-  #seqAt(tail: number, nextSeq: number): number {
-    let offset = tail & (this.capacity - 1);
-    if (this.#dataWords[offset >> 2] === WRAP) offset = 0;
-    return this.#dataWords[(offset >> 2) + 1] === ((nextSeq - 1) | 0) ? (nextSeq - 1) | 0 : nextSeq;
+  // The sequence number of the record at `tail` (published or not), given nextSeq and the table entry of
+  // record nextSeq − 1, all read while tail held still: the publisher numbers and files a record, stores
+  // nextSeq and then tail, so nextSeq is its number unless record nextSeq − 1 is filed at `tail` (written,
+  // tail not yet stored). A fresh topic has no record −1.
+  #numberAt(tail: number, next: number, entry: number): number {
+    if (next === 0 && tail === 0) return 0;
+    return entry === tail ? (next - 1) | 0 : next;
   }
 
   // Frees a subscriber's slot: its bit first, so that the publisher stops counting its position, then the
@@ -664,11 +814,11 @@ export class Topic implements Disposable {
     Atomics.and(this.#words, mask, ~bit);
     const freed = Atomics.compareExchange(this.#slots, slot * (SLOT_BYTES / 4) + SLOT_TID, tid, 0) === tid;
     if (!freed) Atomics.or(this.#words, mask, bit); // taken over meanwhile by a live subscriber
-    this.#release();
+    this.#wakePublisher();
     return freed;
   }
 
-  #release(): void {
+  #wakePublisher(): void {
     if (Atomics.load(this.#words, W.publisherWaiting) !== 0) {
       Atomics.add(this.#words, W.released, 1);
       this.#header.wake(W.released, 1);
@@ -702,20 +852,43 @@ export class Topic implements Disposable {
   }
 
   #attemptSend(bytes: Uint8Array): undefined | typeof AGAIN {
+    this.#assertNothingReserved('send');
+    const size = bytes.byteLength;
+    const skip = this.#room(size);
+    if (skip < 0) return AGAIN;
+    const start = skip > 0 ? 0 : this.#tail & (this.capacity - 1);
+    if (size > 0) this.#data.set(bytes, start + RECORD_HEADER);
+    this.#publish(skip, size);
+    return undefined;
+  }
+
+  #attemptReserve(size: number): Uint8Array | typeof AGAIN {
+    this.#assertNothingReserved('reserve');
+    const skip = this.#room(size);
+    if (skip < 0) return AGAIN;
+    const start = skip > 0 ? 0 : this.#tail & (this.capacity - 1);
+    const view = this.#window(this.#dataOffset + start + RECORD_HEADER, size);
+    this.#reservation = { view, skip, size };
+    return view;
+  }
+
+  // Makes room for a record of `size` bytes at the tail: -1 when the slowest subscriber has yet to make
+  // it ('block'), else the bytes to skip before it (a wrap word goes there), after moving `oldest` past
+  // every record the new one will overwrite.
+  #room(size: number): number {
     this.#header.ensureOpen('send');
     const words = this.#words;
-    const size = bytes.byteLength;
     const capacity = this.capacity;
     const tail = this.#tail;
     const need = RECORD_HEADER + ((size + 3) & ~3);
-    let position = tail & (capacity - 1);
+    const position = tail & (capacity - 1);
     const skip = position + need > capacity ? capacity - position : 0;
     const end = advance(tail, skip + need);
     if (this.policy === 'block' && (end - this.#knownLowest) >>> 0 > capacity) {
       this.#releasedAt = Atomics.load(words, W.released);
       const lowest = (tail - this.#lowestBehind(tail)) | 0;
       this.#knownLowest = lowest;
-      if ((end - lowest) >>> 0 > capacity) return AGAIN;
+      if ((end - lowest) >>> 0 > capacity) return -1;
     }
     // Records that start before end − capacity are about to be overwritten: move `oldest` past them first.
     let oldest = this.#oldest;
@@ -737,7 +910,16 @@ export class Topic implements Disposable {
       // A read-modify-write: the bytes written next cannot be seen before it (docs/channel.md, "Topic").
       Atomics.exchange(words, W.oldest, oldest);
     }
+    return skip;
+  }
+
+  // Publishes the record whose bytes are in place after `skip` bytes from the tail: its wrap, length and
+  // sequence words, its history entry, then nextSeq, then tail.
+  #publish(skip: number, size: number): void {
+    const words = this.#words;
     const data = this.#dataWords;
+    const tail = this.#tail;
+    let position = tail & (this.capacity - 1);
     if (skip > 0) {
       data[position >> 2] = WRAP;
       position = 0;
@@ -745,22 +927,65 @@ export class Topic implements Disposable {
     const seq = this.#seq;
     data[position >> 2] = size;
     data[(position >> 2) + 1] = seq;
-    if (size > 0) this.#data.set(bytes, position + RECORD_HEADER);
-    if (this.history > 0) Atomics.store(this.#table, (seq >>> 0) % this.history, tail);
+    Atomics.store(this.#table, (seq >>> 0) % this.#table.length, tail);
     this.#seq = (seq + 1) | 0;
     Atomics.store(words, W.nextSeq, this.#seq);
+    const end = advance(tail, skip + RECORD_HEADER + ((size + 3) & ~3));
     this.#tail = end;
     Atomics.store(words, W.tail, end);
     if (Atomics.load(words, W.subscriberWaiting) !== 0) this.#header.wake(W.tail, INT32_MAX);
-    return undefined;
+  }
+
+  #assertNothingReserved(method: 'send' | 'reserve'): void {
+    if (this.#reservation !== undefined)
+      throw invalidState(`${method}(): a reservation is pending (commit() it first)`);
+  }
+
+  #window(offset: number, length: number): Uint8Array {
+    this.#windows ??= windowSource(this.#header.region);
+    const view = native.window(this.#windows, offset, length);
+    if (LENT_VIEW_GUARD === 'mark') markAsUntransferable(view.buffer);
+    return view;
+  }
+
+  #cutOff(view: Uint8Array): void {
+    native.detach(this.#windows!, view.buffer);
   }
 
   readonly #receiveAttempt = (): Buffer | null | typeof AGAIN => this.#attemptReceive();
+  readonly #loanAttempt = (): Uint8Array | null | typeof AGAIN => this.#attemptLoan();
 
-  // The next record from this subscriber's position, copied and then checked against `oldest`: a record
-  // the publisher started to overwrite meanwhile is dropped, and the subscriber goes on from the oldest
-  // record left, counting the messages it lost by their sequence numbers.
   #attemptReceive(): Buffer | null | typeof AGAIN {
+    this.#assertNothingLent('receive');
+    const found = this.#find(true);
+    if (found !== true) return found;
+    const message = this.#copied!;
+    this.#copied = undefined;
+    this.#advance();
+    return message;
+  }
+
+  // A view lent out until release() detaches it. In 'block' the record stays whole meanwhile (this
+  // subscriber's position holds the publisher back); in 'overwrite' release() says whether it did.
+  #attemptLoan(): Uint8Array | null | typeof AGAIN {
+    this.#assertNothingLent('receiveView');
+    const found = this.#find(false);
+    if (found !== true) return found;
+    const view = this.#window(this.#dataOffset + this.#recordStart, this.#recordLength);
+    this.#loan = { view, first: this.#position };
+    return view;
+  }
+
+  #assertNothingLent(method: string): void {
+    if (this.#loan !== undefined)
+      throw invalidState(`${method}(): a viewed message is still lent out (release() it first)`);
+  }
+
+  // Finds the next record from this subscriber's position (true, with it in #recordStart/Length/Next, and
+  // with `copy` its bytes in #copied), checked against `oldest` after the copy: a record the publisher
+  // started to overwrite meanwhile is dropped, and the subscriber goes on from the oldest record left,
+  // counting the messages it lost by their sequence numbers. null at the end, AGAIN when there is none.
+  #find(copy: boolean): true | null | typeof AGAIN {
     const words = this.#words;
     const capacity = this.capacity;
     for (;;) {
@@ -785,16 +1010,17 @@ export class Topic implements Disposable {
       const seq = this.#dataWords[(offset >> 2) + 1]!;
       const next = advance(start, RECORD_HEADER + ((length + 3) & ~3));
       const sound = length >= 0 && length <= this.maxMessageSize && endsWithin(first, next, tail);
-      const message = sound ? Buffer.allocUnsafe(length) : undefined;
-      if (message !== undefined && length > 0) {
-        message.set(this.#data.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length));
+      if (sound && copy) {
+        const message = Buffer.allocUnsafe(length);
+        if (length > 0) message.set(this.#data.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length));
+        this.#copied = message;
       }
-      const oldest = CHECK_BY_RMW ? Atomics.add(words, W.oldest, 0) : Atomics.load(words, W.oldest);
-      if (((first - oldest) | 0) < 0) {
+      if (this.#overwritten(first)) {
+        this.#copied = undefined;
         this.#relocate();
         continue;
       }
-      if (message === undefined) {
+      if (!sound) {
         throw new IpcError(
           E.EPROTO,
           'receive',
@@ -805,6 +1031,7 @@ export class Topic implements Disposable {
       if (this.#expecting && seq !== this.#expected) {
         const lost = (seq - this.#expected) | 0;
         if (lost < 0) {
+          this.#copied = undefined;
           throw new IpcError(
             E.EPROTO,
             'receive',
@@ -816,11 +1043,25 @@ export class Topic implements Disposable {
       }
       this.#expected = (seq + 1) | 0;
       this.#expecting = true;
-      this.#position = next;
-      Atomics.store(this.#slots, this.#slot * (SLOT_BYTES / 4) + SLOT_POSITION, next);
-      if (this.policy === 'block') this.#release();
-      return message;
+      this.#recordStart = offset + RECORD_HEADER;
+      this.#recordLength = length;
+      this.#recordNext = next;
+      return true;
     }
+  }
+
+  // Whether the publisher has begun to overwrite the record at index `first` (read after the bytes were).
+  #overwritten(first: number): boolean {
+    const oldest = CHECK_BY_RMW ? Atomics.add(this.#words, W.oldest, 0) : Atomics.load(this.#words, W.oldest);
+    return ((first - oldest) | 0) < 0;
+  }
+
+  // On past the record #find() found: the slot's position, and in 'block' a wake for a waiting publisher.
+  #advance(): void {
+    const next = this.#recordNext;
+    this.#position = next;
+    Atomics.store(this.#slots, this.#slot * (SLOT_BYTES / 4) + SLOT_POSITION, next);
+    if (this.policy === 'block') this.#wakePublisher();
   }
 
   // Lapped: on from the oldest record still whole; its sequence number will say how many were lost.
@@ -969,7 +1210,14 @@ function longestTopicMessage(capacity: number): number {
 
 /** Where the ring starts: after the control page, the subscriber slots and the history table (whole pages). */
 function dataOffsetFor(history: number): number {
-  return HISTORY_OFFSET + Math.ceil((history * 4) / PAGE) * PAGE;
+  return HISTORY_OFFSET + Math.ceil(((history + 2) * 4) / PAGE) * PAGE;
+}
+
+// The source lent views of a mapping are made from (native/mmap.cc), as a channel's are.
+function windowSource(region: number): object {
+  const source = native.windowSource(region, LENT_VIEW_GUARD === 'key');
+  if (typeof source === 'number') throw new IpcError(-source, 'mmap');
+  return source;
 }
 
 function popcount(value: number): number {

@@ -65,6 +65,26 @@ describe('Topic in one process', () => {
     assert.deepEqual(drain(joiner).map(String), ['after']);
   });
 
+  test("a joiner's count is exact whatever the ring holds: stale bytes at the tail never look like a record", () => {
+    using topic = Topic.create({ capacity: 4096, maxMessageSize: 100 });
+    topic.sendSync(Buffer.alloc(0)); // the word after the tail is 0: record 0's number
+    using first = topic.subscribe();
+    topic.sendSync('a');
+    assert.deepEqual(drain(first).map(String), ['a']);
+    assert.equal(first.missed, 0);
+    // Payload words equal to the next number, everywhere the tail may come to rest.
+    const words = Buffer.alloc(64);
+    for (let i = 0; i < 200; i++) {
+      for (let j = 0; j < 64; j += 4) words.writeUInt32LE(202 + i, j);
+      topic.sendSync(words);
+      drain(first);
+    }
+    using second = topic.subscribe();
+    topic.sendSync('b');
+    assert.deepEqual(drain(second).map(String), ['b']);
+    assert.equal(second.missed, 0);
+  });
+
   test('history larger than what was sent gives what there is; empty messages and the longest one pass', () => {
     using topic = Topic.create({ capacity: 4096, history: 100 });
     topic.sendSync(Buffer.alloc(0));
@@ -130,6 +150,56 @@ describe('Topic in one process', () => {
     received += drain(reader).length;
     assert.ok(reader.missed > 0);
     assert.equal(received + reader.missed, total);
+  });
+
+  test('zero-copy: reserve/commit writes in place, receiveView lends the bytes until release()', async () => {
+    using topic = Topic.create({ capacity: 4096, maxMessageSize: 500 });
+    using reader = topic.subscribe();
+    const room = topic.reserveSync(100);
+    assert.equal(room.byteLength, 100);
+    assert.throws(() => topic.trySend('x'), { code: 'ERR_INVALID_STATE' });
+    room.fill(7, 0, 10);
+    topic.commit(10);
+    assert.equal(room.byteLength, 0); // cut off
+    assert.throws(() => topic.commit(), { code: 'ERR_INVALID_STATE' });
+    const view = reader.receiveViewSync({ timeout: 1000 })!;
+    assert.deepEqual(Buffer.from(view), Buffer.alloc(10, 7));
+    assert.throws(() => reader.tryReceive(), { code: 'ERR_INVALID_STATE' });
+    // While the view is lent, its record holds the publisher back ('block').
+    let sent = 0;
+    while (topic.trySend(message(sent % 150))) sent++;
+    assert.ok(sent > 0);
+    assert.equal(reader.release(), true);
+    assert.equal(view.byteLength, 0);
+    assert.equal(topic.trySend('after'), true);
+    for (let i = 0; i < sent; i++) assert.deepEqual(reader.tryReceive(), message(i % 150));
+    const lent = reader.receiveView();
+    const more = await topic.reserve(3);
+    more.set([1, 2, 3]);
+    topic.commit();
+    assert.equal(Buffer.from((await lent)!).toString(), 'after');
+    reader.release();
+    assert.deepEqual([...(await reader.receiveView())!], [1, 2, 3]);
+    assert.equal(reader.release(), true);
+  });
+
+  test("zero-copy under 'overwrite': release() says whether the publisher wrote over the lent message", () => {
+    using topic = Topic.create({ capacity: 4096, maxMessageSize: 500, policy: 'overwrite' });
+    using reader = topic.subscribe();
+    topic.sendSync('first');
+    const view = reader.tryReceiveView()!;
+    assert.equal(Buffer.from(view).toString(), 'first');
+    assert.equal(reader.release(), true);
+    topic.sendSync('second');
+    reader.tryReceiveView();
+    for (let i = 0; i < 100; i++) topic.sendSync(message(i));
+    assert.equal(reader.release(), false);
+    let received = 0;
+    for (let m = reader.tryReceive(); m !== null; m = reader.tryReceive()) {
+      assert.deepEqual(m, message(m.readUInt32LE(0)));
+      received++;
+    }
+    assert.equal(received + reader.missed, 100);
   });
 
   test('the end: null once the publisher closed and all is read; for await ends; no publisher after the close', async () => {
@@ -321,6 +391,48 @@ describe('Topic between processes', () => {
       Array.from({ length: 500 }, (_, i) => i),
     );
     assert.equal(topic.missed, 0);
+  });
+
+  test('joiners with history while a publisher in another process runs flat out: none counts a loss it did not have', async () => {
+    using topic = Topic.create({ capacity: 1 << 22, maxMessageSize: 300, policy: 'overwrite', history: 8 });
+    const publisher = peer(['publish', 'sync', '300000'], topic);
+    const done = finished(publisher);
+    await lineFrom(publisher, 'attached');
+    let joiners = 0;
+    let exited = false;
+    void done.then(() => (exited = true));
+    while (!exited || joiners === 0) {
+      using joiner = topic.subscribe();
+      const first = joiner.receiveSync({ timeout: 10_000 });
+      if (first === null) break;
+      const second = joiner.receiveSync({ timeout: 10_000 });
+      assert.deepEqual(first, message(first.readUInt32LE(0)));
+      if (second !== null) assert.equal(second.readUInt32LE(0), first.readUInt32LE(0) + 1);
+      assert.equal(joiner.missed, 0, `joiner ${joiners} started at message ${first.readUInt32LE(0)}`);
+      joiners++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal((await done).code, 0);
+    assert.ok(joiners > 0);
+  });
+
+  test('a publisher killed after one message, and its successor: numbers go on, nothing counted lost', async () => {
+    using topic = Topic.create({ capacity: 1 << 14, role: 'subscriber' });
+    const first = peer(['publish', 'hang', '1'], topic);
+    const firstDone = finished(first);
+    await lineFrom(first, 'sent');
+    first.kill('SIGKILL');
+    await firstDone;
+    assert.deepEqual(await topic.receive(), message(0));
+    await assert.rejects(topic.receive(), { code: 'EPIPE' });
+    const second = peer(['publish', 'sync', '3'], topic);
+    const secondDone = finished(second);
+    await lineFrom(second, 'attached');
+    const after: Buffer[] = [];
+    for (let m = await topic.receive(); m !== null; m = await topic.receive()) after.push(m);
+    assert.deepEqual(after, [0, 1, 2].map(message));
+    assert.equal(topic.missed, 0);
+    await secondDone;
   });
 
   test('a named topic, opened by name in another process; removeOnDispose unlinks it', async () => {
