@@ -33,7 +33,7 @@
 #define UNIPC_TOPIC_MAGIC 0x50544e55u /* 'UNTP' in memory */
 #define UNIPC_TOPIC_VERSION 1u
 #define UNIPC_TOPIC_SLOTS_OFFSET 4096u   /* subscriber slot i: 64 bytes at 4096 + 64 i */
-#define UNIPC_TOPIC_HISTORY_OFFSET 8192u /* the history table, and the least memory a topic has */
+#define UNIPC_TOPIC_HISTORY_OFFSET 8192u /* the table, and the least memory a topic has */
 #define UNIPC_TOPIC_MIN_CAPACITY 4096u
 #define UNIPC_TOPIC_MAX_CAPACITY 0x40000000u
 #define UNIPC_TOPIC_MAX_SUBSCRIBERS 64
@@ -84,12 +84,12 @@
 /* One end of a topic. Fields other than `spin` are read-only to the caller. */
 typedef struct {
   uint32_t* words;     /* the control page and the subscriber slots (2048 words) */
-  uint32_t* table;     /* the history table: `history` words at byte 8192 */
+  uint32_t* table;     /* history + 2 words at byte 8192: where each of the last records starts */
   unsigned char* ring; /* capacity bytes at byte data_offset */
   size_t length;       /* bytes mapped at words */
   uint32_t capacity;   /* bytes of the ring, a power of two */
   uint32_t max_message_size;
-  uint32_t history; /* entries of the history table (0: none) */
+  uint32_t history; /* how many of the latest messages a joiner gets first */
   uint32_t data_offset;
   int overwrite; /* the 'overwrite' policy (0: 'block') */
   uint32_t spin; /* reads before sleeping (UNIPC_TOPIC_SPIN); 0 sleeps at once; settable */
@@ -135,13 +135,13 @@ static inline uint32_t unipc_topic_next_lap_(const unipc_topic* t, uint32_t inde
 }
 
 /*
- * Bytes of memory a topic with this capacity and history needs: dataOffset (8192 + the history table's
- * bytes rounded up to 4096) + capacity. What unipc_topic_init wants, and what a creator gives its memfd or
+ * Bytes of memory a topic with this capacity and history needs: dataOffset (8192 + 4 * (history + 2)
+ * rounded up to 4096) + capacity. What unipc_topic_init wants, and what a creator gives its memfd or
  * shared memory object (ftruncate(2)). 0 for a history above 4096.
  */
 static inline size_t unipc_topic_size(uint32_t capacity, uint32_t history) {
   if (history > UNIPC_TOPIC_MAX_HISTORY) return 0;
-  return (size_t)UNIPC_TOPIC_HISTORY_OFFSET + ((size_t)history * 4 + 4095) / 4096 * 4096 + capacity;
+  return (size_t)UNIPC_TOPIC_HISTORY_OFFSET + (((size_t)history + 2) * 4 + 4095) / 4096 * 4096 + capacity;
 }
 
 /*
@@ -299,14 +299,20 @@ static inline int unipc_topic_subscribers(const unipc_topic* t) {
  * history, overwritten before it could read them. Messages are lost whole and counted, never torn. */
 static inline uint64_t unipc_topic_missed(const unipc_topic* t) { return t->missed; }
 
-/* The sequence number of the record at `tail`, given `next_seq` read between two reads of tail that agreed
- * (or read by a publisher taking over): the publisher stores nextSeq before tail, so it is that record's
- * number, or one less when the record is written and the store to tail still to come (the record's own
- * number field then says so). docs/channel.md, "Joining" and "Roles". */
-static inline uint32_t unipc_topic_seq_at_(const unipc_topic* t, uint32_t tail, uint32_t next_seq) {
-  uint32_t offset = tail & (t->capacity - 1);
-  if (unipc_topic_ring_load_(t, offset) == UNIPC_TOPIC_WRAP) offset = 0;
-  return unipc_topic_ring_load_(t, offset + 4) == next_seq - 1 ? next_seq - 1 : next_seq;
+/* Entries of the table: the last history + 2 records' indices, at their sequence numbers mod history + 2. */
+static inline uint32_t unipc_topic_entries_(const unipc_topic* t) { return t->history + 2; }
+
+/* The sequence number of the record at `tail` (published or not), given nextSeq and the table entry of
+ * record nextSeq - 1, all read while tail held still (or by a publisher taking over): the publisher files
+ * a record, stores nextSeq, then tail, so nextSeq is its number unless record nextSeq - 1 is filed at
+ * `tail`. A fresh topic has no record -1. docs/channel.md, "Joining" and "Roles". */
+static inline uint32_t unipc_topic_number_at_(uint32_t tail, uint32_t next, uint32_t entry) {
+  if (next == 0 && tail == 0) return 0;
+  return entry == tail ? next - 1 : next;
+}
+
+static inline uint32_t unipc_topic_entry_(const unipc_topic* t, uint32_t seq) {
+  return __atomic_load_n(&t->table[seq % unipc_topic_entries_(t)], __ATOMIC_SEQ_CST);
 }
 
 /* The publisher's claim: compare and swap `publisher` from 0 or from a thread that is gone, then
@@ -322,30 +328,37 @@ static inline int unipc_topic_attach_publisher_(unipc_topic* t) {
   t->tail = unipc_topic_load_(t, UNIPC_TOPIC_W_TAIL);
   t->oldest = unipc_topic_load_(t, UNIPC_TOPIC_W_OLDEST);
   /* A publisher that died between its stores of nextSeq and tail numbered a record nobody can see. */
-  t->seq = unipc_topic_seq_at_(t, t->tail, unipc_topic_load_(t, UNIPC_TOPIC_W_NEXT_SEQ));
+  uint32_t next = unipc_topic_load_(t, UNIPC_TOPIC_W_NEXT_SEQ);
+  t->seq = unipc_topic_number_at_(t->tail, next, unipc_topic_entry_(t, next - 1));
   t->known_lowest = t->tail;
   return 0;
 }
 
 /* Where a joining subscriber starts: with history h and something sent, the record min(h, nextSeq) back,
- * from the history table; else the tail, read with nextSeq between two reads of it that agree. */
+ * from the table, read again should nextSeq have moved far enough for the entry to be reused meanwhile;
+ * else the tail, read with nextSeq and the entry of record nextSeq - 1 between two reads of it that agree. */
 static inline void unipc_topic_start_(unipc_topic* t) {
-  uint32_t next = unipc_topic_load_(t, UNIPC_TOPIC_W_NEXT_SEQ);
-  uint32_t back = t->history < next ? t->history : next;
-  if (back == 0) {
-    uint32_t tail, seq;
-    do {
-      tail = unipc_topic_load_(t, UNIPC_TOPIC_W_TAIL);
-      seq = unipc_topic_load_(t, UNIPC_TOPIC_W_NEXT_SEQ);
-    } while (unipc_topic_load_(t, UNIPC_TOPIC_W_TAIL) != tail);
-    t->position = tail;
-    t->expected = unipc_topic_seq_at_(t, tail, seq);
-  } else {
+  for (;;) {
+    uint32_t next = unipc_topic_load_(t, UNIPC_TOPIC_W_NEXT_SEQ);
+    uint32_t back = t->history < next ? t->history : next;
+    if (back == 0) break;
     uint32_t first = next - back;
-    t->position = __atomic_load_n(&t->table[first % t->history], __ATOMIC_SEQ_CST);
+    uint32_t start = unipc_topic_entry_(t, first);
+    if (unipc_topic_load_(t, UNIPC_TOPIC_W_NEXT_SEQ) - first >= unipc_topic_entries_(t)) continue;
+    t->position = start;
     t->expected = first;
+    t->known_tail = start;
+    return;
   }
-  t->known_tail = t->position;
+  uint32_t tail, next, entry;
+  do {
+    tail = unipc_topic_load_(t, UNIPC_TOPIC_W_TAIL);
+    next = unipc_topic_load_(t, UNIPC_TOPIC_W_NEXT_SEQ);
+    entry = unipc_topic_entry_(t, next - 1);
+  } while (unipc_topic_load_(t, UNIPC_TOPIC_W_TAIL) != tail);
+  t->position = tail;
+  t->expected = unipc_topic_number_at_(tail, next, entry);
+  t->known_tail = tail;
 }
 
 /* A subscriber's claim: a free slot (compare and swap 0 -> tid), else the slot of a thread that is gone;
@@ -477,7 +490,7 @@ static inline int unipc_topic_send_attempt_(unipc_topic* t, const void* data, ui
   unipc_topic_ring_store_(t, position, size);
   unipc_topic_ring_store_(t, position + 4, seq);
   if (size > 0) memcpy(t->ring + position + UNIPC_TOPIC_RECORD_HEADER, data, size);
-  if (t->history > 0) __atomic_store_n(&t->table[seq % t->history], tail, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&t->table[seq % unipc_topic_entries_(t)], tail, __ATOMIC_SEQ_CST);
   /* 4. Publish: nextSeq, then tail; wake every sleeping subscriber. */
   t->seq = seq + 1;
   unipc_topic_store_(t, UNIPC_TOPIC_W_NEXT_SEQ, t->seq);
