@@ -1146,11 +1146,13 @@ export class Channel implements Disposable {
   }
 
   // With the ring empty: whether no message will come any more (null), or a producer died ('EPIPE').
+  // Read in the order of docs/channel.md ("End"); the death mark from a read of state after the last
+  // one, as a producer opened with resume may have cleared it since the first (only a death sets it).
   #ended(): boolean {
-    const state = Atomics.load(this.#words, W.state);
-    if ((state & PRODUCER_ATTACHED) === 0 || Atomics.load(this.#words, W.producerMask) !== 0) return false;
+    if ((Atomics.load(this.#words, W.state) & PRODUCER_ATTACHED) === 0) return false;
+    if (Atomics.load(this.#words, W.producerMask) !== 0) return false;
     if (Atomics.load(this.#words, W.tail) !== this.#words[W.head]) return false;
-    if (state & PRODUCER_DIED) {
+    if (Atomics.load(this.#words, W.state) & PRODUCER_DIED) {
       throw new IpcError(
         E.EPIPE,
         'receive',
