@@ -451,7 +451,7 @@ export class Channel implements Disposable {
       const channel = new Channel(owner, mapping, name, end);
       mapping = undefined; // the channel's now: closing it closes both
       try {
-        if (end.role !== undefined) channel.#claim(end.role);
+        if (end.role !== undefined) channel.#claim(end.role, end.resume);
         // After the slot is taken: a consumer that looks in between still sees the death, not an end.
         if (end.resume) Atomics.and(channel.#words, W.state, ~PRODUCER_DIED);
       } catch (error) {
@@ -1053,14 +1053,15 @@ export class Channel implements Disposable {
   }
 
   // The first send or receive of an object makes it a producer or the consumer.
-  #claim(role: Role): void {
+  // `resume`: this producer continues a dead one's stream, so taking its slot over records no death.
+  #claim(role: Role, resume = false): void {
     if (this.#role === role && !this.#closed) return;
     this.#header.ensureOpen(role === 'producer' ? 'send' : 'receive');
     // A usage error, not a kernel's answer: no system call says EINVAL for it.
     if (this.#role !== undefined) {
       throw invalidState(`${role === 'producer' ? 'send' : 'receive'}(): this end is the channel's ${this.#role}`);
     }
-    if (role === 'producer') this.#attachProducer();
+    if (role === 'producer') this.#attachProducer(resume);
     else this.#attachConsumer();
     this.#role = role;
   }
@@ -1083,17 +1084,22 @@ export class Channel implements Disposable {
   }
 
   // Takes a free producer slot, or one whose thread is gone; sets its bit after the slot (so a set bit
-  // always names a thread, live or dead) and clears it before the slot on close.
-  #attachProducer(): void {
+  // always names a thread, live or dead) and clears it before the slot on close. Only the thread whose
+  // id is in a slot changes the slot's bit (docs/channel.md, "Peer death"), so the bit this takes over
+  // is the dead one's: still set, it died without closing, and unless `resume` this records the death
+  // (the consumer can no longer, as the slot no longer names the dead thread).
+  #attachProducer(resume: boolean): void {
     const tid = threadId();
     const slots = this.multipleProducers ? MAX_PRODUCERS : 1;
     for (const takeOver of [false, true]) {
       for (let slot = 0; slot < slots; slot++) {
         const current = Atomics.load(this.#words, W.producerSlots + slot);
-        if (takeOver ? current === 0 || !threadGone(current) : current !== 0) continue;
+        // The second pass also takes a slot freed since the first (by a close, or the consumer's reap).
+        if (takeOver ? current !== 0 && !threadGone(current) : current !== 0) continue;
         if (Atomics.compareExchange(this.#words, W.producerSlots + slot, current, tid) !== current) continue;
-        Atomics.or(this.#words, W.producerMask, 1 << slot);
-        Atomics.or(this.#words, W.state, PRODUCER_ATTACHED);
+        const bit = 1 << slot;
+        const died = (Atomics.or(this.#words, W.producerMask, bit) & bit) !== 0 && current !== 0;
+        Atomics.or(this.#words, W.state, PRODUCER_ATTACHED | (died && !resume ? PRODUCER_DIED : 0));
         this.#slot = slot;
         this.#knownHead = Atomics.load(this.#words, W.head);
         return;
@@ -1109,6 +1115,8 @@ export class Channel implements Disposable {
     );
   }
 
+  // Clears the bit before the slot: killed in between, it leaves a dead id in a slot whose bit is clear,
+  // which reads as the close it was (the end, no death) and is taken over as such.
   #detachProducer(): void {
     Atomics.and(this.#words, W.producerMask, ~(1 << this.#slot));
     Atomics.compareExchange(this.#words, W.producerSlots + this.#slot, threadId(), 0);
@@ -1116,18 +1124,23 @@ export class Channel implements Disposable {
     this.#header.wake(W.producerMask, 1);
   }
 
-  // The consumer's check, after a quiet wait, for producers that died without closing: their bits are
-  // cleared (and put back should another producer have taken the slot over meanwhile).
+  // The consumer's check, after a quiet wait, for producers that died without closing. It first takes
+  // the dead one's slot (compare and swap from the dead id to its own), so that it and a producer taking
+  // the slot over never both act on the dead one: whoever wins the slot records the death if the bit is
+  // still set (a bit found clear was a close killed before it freed its slot), then the bit is cleared
+  // and the slot freed.
   #reapProducers(): void {
+    const me = threadId();
     const mask = Atomics.load(this.#words, W.producerMask);
     for (let slot = 0; slot < MAX_PRODUCERS; slot++) {
-      if ((mask & (1 << slot)) === 0) continue;
+      const bit = 1 << slot;
+      if ((mask & bit) === 0) continue;
       const tid = Atomics.load(this.#words, W.producerSlots + slot);
       if (tid === 0 || !threadGone(tid)) continue;
-      Atomics.and(this.#words, W.producerMask, ~(1 << slot));
-      if (Atomics.compareExchange(this.#words, W.producerSlots + slot, tid, 0) === tid)
-        Atomics.or(this.#words, W.state, PRODUCER_DIED);
-      else Atomics.or(this.#words, W.producerMask, 1 << slot);
+      if (Atomics.compareExchange(this.#words, W.producerSlots + slot, tid, me) !== tid) continue;
+      if (Atomics.load(this.#words, W.producerMask) & bit) Atomics.or(this.#words, W.state, PRODUCER_DIED);
+      Atomics.and(this.#words, W.producerMask, ~bit);
+      Atomics.compareExchange(this.#words, W.producerSlots + slot, me, 0);
     }
   }
 
@@ -1146,11 +1159,13 @@ export class Channel implements Disposable {
   }
 
   // With the ring empty: whether no message will come any more (null), or a producer died ('EPIPE').
+  // Read in the order of docs/channel.md ("End"); the death mark from a read of state after the last
+  // one, as a producer opened with resume may have cleared it since the first (only a death sets it).
   #ended(): boolean {
-    const state = Atomics.load(this.#words, W.state);
-    if ((state & PRODUCER_ATTACHED) === 0 || Atomics.load(this.#words, W.producerMask) !== 0) return false;
+    if ((Atomics.load(this.#words, W.state) & PRODUCER_ATTACHED) === 0) return false;
+    if (Atomics.load(this.#words, W.producerMask) !== 0) return false;
     if (Atomics.load(this.#words, W.tail) !== this.#words[W.head]) return false;
-    if (state & PRODUCER_DIED) {
+    if (Atomics.load(this.#words, W.state) & PRODUCER_DIED) {
       throw new IpcError(
         E.EPIPE,
         'receive',

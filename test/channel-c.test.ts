@@ -193,6 +193,34 @@ describe('Channel with C ends (include/unipc/channel.h)', () => {
     });
   });
 
+  for (const resume of [false, true]) {
+    test(`a Node producer killed with SIGKILL whose slot a C producer${resume ? ' (UNIPC_CHANNEL_RESUME)' : ''} takes over before the Node consumer looks: all messages, then ${resume ? 'null (no EPIPE)' : 'EPIPE (the C taker records the death)'}`, async () => {
+      using channel = Channel.create({ capacity: 1 << 16, maxMessageSize: 256 });
+      const producer = spawnPeer('channel-peer', ['produce-and-hang'], { fds: [channel.fd] });
+      const produced = finished(producer);
+      await withChildren([producer], async () => {
+        await lineFrom(producer, 'sent');
+        producer.kill('SIGKILL');
+        assert.equal((await produced).signal, 'SIGKILL');
+        assert.equal(channel.producers, 1, 'nobody has reaped the dead producer');
+        // 20 messages of at most 256 bytes fit the ring: the C producer finishes before anything is received.
+        const taker = spawnC([resume ? 'produce-resume' : 'produce', '3', String(SEED), '20'], channel);
+        const result = await finished(taker);
+        assert.equal(result.code, 0);
+        assert.equal(channel.receiveSync()!.toString(), 'one');
+        for (let i = 0; i < 20; i++) assert.ok(channel.receiveSync()!.equals(message(i, channel.maxMessageSize)));
+        if (resume) {
+          assert.equal(await channel.receive({ timeout: 10_000 }), null, 'the end, not EPIPE');
+        } else {
+          await assert.rejects(
+            channel.receive({ timeout: 10_000 }),
+            (e: unknown) => e instanceof IpcError && e.code === 'EPIPE' && /died/.test(e.message),
+          );
+        }
+      });
+    });
+  }
+
   test('a Node producer killed with SIGKILL: the C consumer gets what it sent, then EPIPE (it reaps the dead producer)', async () => {
     using channel = Channel.create({ capacity: 1 << 14 });
     const child = spawnC(['consume', '3', String(SEED)], channel);

@@ -269,6 +269,52 @@ describe('Channel', () => {
     });
   });
 
+  for (const resume of [false, true]) {
+    test(`a producer killed with SIGKILL whose slot a new producer${resume ? ' opened with resume' : ''} takes over before the consumer looks: its messages, then ${resume ? 'null (no EPIPE)' : 'EPIPE (the taker records the death)'}`, async () => {
+      using channel = Channel.create({ capacity: 4096 });
+      const producer = spawnWith(channel, ['produce-and-hang']);
+      const done = finished(producer);
+      await lineFrom(producer, 'sent');
+      producer.kill('SIGKILL');
+      assert.equal((await done).signal, 'SIGKILL');
+      assert.equal(channel.producers, 1, 'nobody has reaped the dead producer');
+      // The only slot still names the dead thread: this producer takes it over from that id, not from 0.
+      using taker = Channel.fromFd(dup(channel), { role: 'producer', resume });
+      taker.sendSync('two');
+      taker.close();
+      assert.equal(channel.receiveSync()!.toString(), 'one');
+      assert.equal(channel.receiveSync()!.toString(), 'two');
+      if (resume) {
+        assert.equal(await channel.receive({ timeout: 10_000 }), null, 'the end, not EPIPE');
+      } else {
+        await assert.rejects(
+          channel.receive({ timeout: 10_000 }),
+          (e: unknown) => e instanceof IpcError && e.code === 'EPIPE' && /died/.test(e.message),
+        );
+        assert.throws(() => channel.tryReceive(), { code: 'EPIPE' });
+      }
+    });
+  }
+
+  test('a producer killed inside close(), after it cleared its bit and before it freed its slot: no death, and a producer that takes its slot over records none', async () => {
+    using channel = Channel.create({ capacity: 4096 });
+    const producer = spawnWith(channel, ['produce-and-hang']);
+    const done = finished(producer);
+    await lineFrom(producer, 'sent');
+    producer.kill('SIGKILL');
+    await done;
+    // What such a close leaves: the bit of slot 0 clear (producerMask, byte 208), the dead id in the slot.
+    Atomics.and(new Int32Array(channelInternals(channel).mapping.buffer, 0, 1024), 208 / 4, ~1);
+    assert.equal(channel.producers, 0);
+    assert.equal(channel.receiveSync()!.toString(), 'one');
+    assert.equal(await channel.receive({ timeout: 10_000 }), null, 'the end of a stream that was closed');
+    using taker = Channel.fromFd(dup(channel), { role: 'producer' });
+    taker.sendSync('two');
+    taker.close();
+    assert.equal(channel.receiveSync()!.toString(), 'two');
+    assert.equal(await channel.receive({ timeout: 10_000 }), null, 'the end, not EPIPE');
+  });
+
   test('a timed-out or aborted receive leaves the channel as it was', async () => {
     using producer = Channel.create({ capacity: 4096 });
     using consumer = Channel.fromFd(dup(producer));

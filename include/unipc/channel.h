@@ -363,18 +363,26 @@ static inline int unipc_channel_attach_consumer_(unipc_channel* c) {
 }
 
 /* A producer's claim: a free slot (compare and swap 0 -> tid), else the slot of a thread that is gone;
- * then its bit in producerMask, then PRODUCER_ATTACHED in state (docs/channel.md, "Roles"). */
-static inline int unipc_channel_attach_producer_(unipc_channel* c) {
+ * then its bit in producerMask, then PRODUCER_ATTACHED in state (docs/channel.md, "Roles"). Only the
+ * thread whose id is in a slot changes the slot's bit, so a bit found set on a slot taken over is the dead
+ * producer's, which never closed: unless `resume`, the death is recorded (PRODUCER_DIED) here, as the
+ * consumer's reap no longer can. */
+static inline int unipc_channel_attach_producer_(unipc_channel* c, int resume) {
   uint32_t tid = unipc_gettid_();
   int slots = c->multiple_producers ? UNIPC_CHANNEL_MAX_PRODUCERS : 1;
   for (int take_over = 0; take_over < 2; take_over++) {
     for (int slot = 0; slot < slots; slot++) {
       uint32_t* word = &c->words[UNIPC_CHANNEL_W_PRODUCER_SLOTS + slot];
       uint32_t current = __atomic_load_n(word, __ATOMIC_SEQ_CST);
-      if (take_over ? current == 0 || !unipc_thread_gone_(current) : current != 0) continue;
+      /* The second pass also takes a slot freed since the first (by a close, or the consumer's reap). */
+      if (take_over ? current != 0 && !unipc_thread_gone_(current) : current != 0) continue;
       if (!unipc_cas_(word, current, tid)) continue;
-      __atomic_fetch_or(&c->words[UNIPC_CHANNEL_W_PRODUCER_MASK], 1u << slot, __ATOMIC_SEQ_CST);
-      __atomic_fetch_or(&c->words[UNIPC_CHANNEL_W_STATE], UNIPC_CHANNEL_PRODUCER_ATTACHED, __ATOMIC_SEQ_CST);
+      uint32_t bit = 1u << slot;
+      int died =
+          (__atomic_fetch_or(&c->words[UNIPC_CHANNEL_W_PRODUCER_MASK], bit, __ATOMIC_SEQ_CST) & bit) && current != 0;
+      __atomic_fetch_or(&c->words[UNIPC_CHANNEL_W_STATE],
+                        UNIPC_CHANNEL_PRODUCER_ATTACHED | (died && !resume ? UNIPC_CHANNEL_PRODUCER_DIED : 0),
+                        __ATOMIC_SEQ_CST);
       c->slot = slot;
       c->tid = tid;
       c->known_head = unipc_channel_load_(c, UNIPC_CHANNEL_W_HEAD);
@@ -400,7 +408,8 @@ static inline int unipc_channel_claim(unipc_channel* c, int role) {
   if ((role & UNIPC_CHANNEL_RESUME) && base != UNIPC_CHANNEL_PRODUCER) return -EINVAL;
   if (c->role != 0 && c->role != base) return -EINVAL;
   if (c->role == 0) {
-    int r = base == UNIPC_CHANNEL_PRODUCER ? unipc_channel_attach_producer_(c) : unipc_channel_attach_consumer_(c);
+    int r = base == UNIPC_CHANNEL_PRODUCER ? unipc_channel_attach_producer_(c, role & UNIPC_CHANNEL_RESUME)
+                                           : unipc_channel_attach_consumer_(c);
     if (r != 0) return r;
     c->role = base;
   }
@@ -497,8 +506,7 @@ static inline ssize_t unipc_channel_ended_(unipc_channel* c) {
   if (unipc_channel_load_(c, UNIPC_CHANNEL_W_PRODUCER_MASK) != 0) return UNIPC_CHANNEL_AGAIN_;
   if (unipc_channel_load_(c, UNIPC_CHANNEL_W_TAIL) != unipc_channel_peek_(c, UNIPC_CHANNEL_W_HEAD))
     return UNIPC_CHANNEL_AGAIN_;
-  /* Read again: a producer opened with resume may have cleared the mark since (only the consumer sets
-   * it). */
+  /* Read again: a producer opened with resume may have cleared the mark since (only a death sets it). */
   state = unipc_channel_load_(c, UNIPC_CHANNEL_W_STATE);
   return (state & UNIPC_CHANNEL_PRODUCER_DIED) ? -EPIPE : UNIPC_CHANNEL_END;
 }
@@ -521,10 +529,12 @@ static inline ssize_t unipc_channel_receive_attempt_(unipc_channel* c, void* buf
   return (ssize_t)length;
 }
 
-/* The consumer's check, after a quiet wait, for producers that died without closing: each one's bit is
- * cleared, then its slot (compare and swap from the dead id; the bit is put back should another producer
- * have taken the slot over meanwhile), then PRODUCER_DIED is set. */
+/* The consumer's check, after a quiet wait, for producers that died without closing. It first takes the
+ * dead one's slot (compare and swap from the dead id to its own), so that it and a producer taking the
+ * slot over never both act on the dead one; having won it, it sets PRODUCER_DIED if the bit is still set
+ * (clear: a close killed before it freed its slot), clears the bit, and frees the slot. */
 static inline void unipc_channel_reap_(unipc_channel* c) {
+  uint32_t me = unipc_gettid_();
   uint32_t mask = unipc_channel_load_(c, UNIPC_CHANNEL_W_PRODUCER_MASK);
   for (int slot = 0; slot < UNIPC_CHANNEL_MAX_PRODUCERS; slot++) {
     uint32_t bit = 1u << slot;
@@ -532,11 +542,11 @@ static inline void unipc_channel_reap_(unipc_channel* c) {
     uint32_t* word = &c->words[UNIPC_CHANNEL_W_PRODUCER_SLOTS + slot];
     uint32_t tid = __atomic_load_n(word, __ATOMIC_SEQ_CST);
     if (tid == 0 || !unipc_thread_gone_(tid)) continue;
-    __atomic_fetch_and(&c->words[UNIPC_CHANNEL_W_PRODUCER_MASK], ~bit, __ATOMIC_SEQ_CST);
-    if (unipc_cas_(word, tid, 0))
+    if (!unipc_cas_(word, tid, me)) continue;
+    if (unipc_channel_load_(c, UNIPC_CHANNEL_W_PRODUCER_MASK) & bit)
       __atomic_fetch_or(&c->words[UNIPC_CHANNEL_W_STATE], UNIPC_CHANNEL_PRODUCER_DIED, __ATOMIC_SEQ_CST);
-    else
-      __atomic_fetch_or(&c->words[UNIPC_CHANNEL_W_PRODUCER_MASK], bit, __ATOMIC_SEQ_CST);
+    __atomic_fetch_and(&c->words[UNIPC_CHANNEL_W_PRODUCER_MASK], ~bit, __ATOMIC_SEQ_CST);
+    unipc_cas_(word, me, 0);
   }
 }
 
@@ -684,8 +694,9 @@ static inline ssize_t unipc_channel_receive(unipc_channel* c, void* buffer, size
 
 /*
  * Closes this end. A producer clears its bit in producerMask, then its slot (compare and swap from its own
- * id), and wakes one sleeper on tail and one on producerMask: the consumer drains what was sent and then,
- * once no producer is left, sees the end. The consumer sets CONSUMER_CLOSED in state (for good) and wakes
+ * id; killed in between, it leaves its dead id under a clear bit, which reads as the close it was), and
+ * wakes one sleeper on tail and one on producerMask: the consumer drains what was sent and then, once no
+ * producer is left, sees the end. The consumer sets CONSUMER_CLOSED in state (for good) and wakes
  * every sleeper on head and state: sends fail with -EPIPE from then on. An end that claimed no role writes
  * nothing. Unmaps the memory if unipc_channel_map, _open or _create_named mapped it (munmap(2)); twice is
  * harmless. Always 0.
