@@ -736,7 +736,8 @@ export class Topic implements Disposable {
     const next = Atomics.load(words, W.nextSeq);
     const entry = Atomics.load(this.#table, ((next - 1) >>> 0) % this.#table.length);
     this.#seq = this.#numberAt(this.#tail, next, entry);
-    this.#knownLowest = this.#tail;
+    // Subscribers may not have read what the predecessor sent: 'block' holds for them from the start.
+    this.#knownLowest = (this.#tail - this.#lowestBehind(this.#tail)) | 0;
   }
 
   // A subscriber's claim: a free slot (compare and swap 0 → its thread id), else the slot of a thread that
@@ -1009,7 +1010,13 @@ export class Topic implements Disposable {
       }
       const seq = this.#dataWords[(offset >> 2) + 1]!;
       const next = advance(start, RECORD_HEADER + ((length + 3) & ~3));
-      const sound = length >= 0 && length <= this.maxMessageSize && endsWithin(first, next, tail);
+      // A record must end within what was published and within the ring (a wrap word precedes one that
+      // would not): a damaged length could otherwise have the copy clamped, and unread bytes handed out.
+      const sound =
+        length >= 0 &&
+        length <= this.maxMessageSize &&
+        offset + RECORD_HEADER + length <= capacity &&
+        endsWithin(first, next, tail);
       if (sound && copy) {
         const message = Buffer.allocUnsafe(length);
         if (length > 0) message.set(this.#data.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length));

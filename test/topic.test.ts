@@ -435,6 +435,25 @@ describe('Topic between processes', () => {
     await secondDone;
   });
 
+  test("a successor publisher under 'block' waits for what subscribers have not read of its predecessor's", async () => {
+    using topic = Topic.create({ capacity: 4096, maxMessageSize: 200, role: 'subscriber' });
+    const first = peer(['publish', 'hang', '60'], topic);
+    const firstDone = finished(first);
+    await lineFrom(first, 'sent');
+    first.kill('SIGKILL');
+    await firstDone;
+    const second = peer(['publish', 'sync', '40'], topic);
+    const secondDone = finished(second);
+    await lineFrom(second, 'attached');
+    await delay(50); // it sends what fits, then waits
+    const got: Buffer[] = [];
+    for (let m = await topic.receive(); m !== null; m = await topic.receive()) got.push(m);
+    const numbers = (n: number) => Array.from({ length: n }, (_, i) => i);
+    assert.deepEqual(got, [...numbers(60), ...numbers(40)].map(message));
+    assert.equal(topic.missed, 0);
+    assert.equal((await secondDone).code, 0);
+  });
+
   test('a named topic, opened by name in another process; removeOnDispose unlinks it', async () => {
     const name = uniqueIpcName('topic');
     {

@@ -317,6 +317,8 @@ static inline uint32_t unipc_topic_entry_(const unipc_topic* t, uint32_t seq) {
 
 /* The publisher's claim: compare and swap `publisher` from 0 or from a thread that is gone, then
  * PUBLISHER_ATTACHED in state; it goes on from tail, oldest and nextSeq as they are. */
+static inline uint32_t unipc_topic_lowest_behind_(const unipc_topic* t, uint32_t tail);
+
 static inline int unipc_topic_attach_publisher_(unipc_topic* t) {
   if (unipc_topic_load_(t, UNIPC_TOPIC_W_STATE) & UNIPC_TOPIC_PUBLISHER_CLOSED) return -EPIPE;
   uint32_t tid = unipc_gettid_();
@@ -330,7 +332,8 @@ static inline int unipc_topic_attach_publisher_(unipc_topic* t) {
   /* A publisher that died between its stores of nextSeq and tail numbered a record nobody can see. */
   uint32_t next = unipc_topic_load_(t, UNIPC_TOPIC_W_NEXT_SEQ);
   t->seq = unipc_topic_number_at_(t->tail, next, unipc_topic_entry_(t, next - 1));
-  t->known_lowest = t->tail;
+  /* Subscribers may not have read what the predecessor sent: 'block' holds for them from the start. */
+  t->known_lowest = t->tail - unipc_topic_lowest_behind_(t, t->tail);
   return 0;
 }
 
@@ -543,7 +546,7 @@ static inline ssize_t unipc_topic_receive_attempt_(unipc_topic* t, void* buffer,
     }
     uint32_t seq = unipc_topic_ring_load_(t, offset + 4);
     /* Not trusted for the copy's bounds until checked: the bytes may be being overwritten. */
-    int sound = length <= t->max_message_size;
+    int sound = length <= t->max_message_size && offset + UNIPC_TOPIC_RECORD_HEADER + length <= t->capacity;
     uint32_t next = sound ? start + unipc_topic_record_bytes_(length) : start;
     sound = sound && next - first <= tail - first;
     if (sound && length <= size && length > 0) memcpy(buffer, t->ring + offset + UNIPC_TOPIC_RECORD_HEADER, length);
