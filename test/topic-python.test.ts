@@ -243,7 +243,7 @@ describe('Topic with Python ends (python/unipc/topic.py)', () => {
           publish: 'EBUSY',
         });
         const expected = createHash('sha256');
-        for (let i = 0; i < 1000; i++) {
+        for (let i = 0; i < 500; i++) {
           const bytes = message(i, topic.maxMessageSize);
           add(expected, bytes);
           topic.sendSync(bytes, { timeout: TIMEOUT });
@@ -261,7 +261,7 @@ describe('Topic with Python ends (python/unipc/topic.py)', () => {
         const result = await done;
         assert.equal(result.code, 0);
         assert.deepEqual(lastLine(result.stdout), {
-          n: 1000,
+          n: 500,
           sha256: expected.digest('hex'),
           intact: true,
           missed: 0,
@@ -279,23 +279,27 @@ describe('Topic with Python ends (python/unipc/topic.py)', () => {
     }
   });
 
-  test("a Python publisher to two Node subscribers ('block'): 2000 messages of 0 to maxMessageSize bytes, intact and in order, then null", async () => {
+  test("a Python publisher to two Node subscribers ('block'): 2000 messages of 0 to maxMessageSize bytes, intact and in order, then null; a Python subscriber killed with SIGKILL stops holding it back", async () => {
     using topic = Topic.create({ capacity: 1 << 14, maxMessageSize: (1 << 13) - 12, role: 'subscriber' });
     using second = topic.subscribe();
+    // A subscriber that never reads: the publisher can send a ring's worth at most, until it lets it go.
+    const held = spawnPython(['hold', '3'], topic.fd);
+    const heldDone = finished(held);
     const child = spawnPython(['publish', '3', String(SEED), '2000'], topic.fd);
     const done = finished(child);
-    await withChildren([child], async () => {
-      await lineFrom(child, 'attached');
+    await withChildren([held, child], async () => {
+      await Promise.all([lineFrom(held, 'joined'), lineFrom(child, 'attached')]);
       // Both read as Promises, side by side: the publisher waits for the slower one at each full ring.
-      const [first, other] = await Promise.all([
-        collect(topic, topic.maxMessageSize),
-        collect(second, topic.maxMessageSize),
-      ]);
+      const reading = Promise.all([collect(topic, topic.maxMessageSize), collect(second, topic.maxMessageSize)]);
+      held.kill('SIGKILL');
+      assert.equal((await heldDone).signal, 'SIGKILL');
+      const [first, other] = await reading;
       assert.deepEqual({ ...first, sha256: '' }, { n: 2000, sha256: '', intact: true, missed: 0 });
       assert.deepEqual(other, first);
       const result = await done;
       assert.equal(result.code, 0);
       assert.deepEqual(lastLine(result.stdout), { n: 2000, sha256: first.sha256 });
+      assert.equal(topic.subscribers, 2, "the Python publisher freed the dead subscriber's slot");
     });
   });
 });
