@@ -41,10 +41,10 @@ sys.dont_write_bytecode = True  # no __pycache__ in the checkout
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 
 from unipc import Channel  # noqa: E402
-from unipc import channel as channel_module  # noqa: E402
+from unipc import _shared  # noqa: E402
 
 if os.environ.get("UNIPC_PEER_NO_WAITV"):
-    channel_module._waitv_works = False
+    _shared._waitv_works = False
 
 TIMEOUT = 30.0
 U32 = 0xFFFFFFFF
