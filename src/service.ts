@@ -47,6 +47,7 @@ export interface ServiceOptions {
 
 /** The error a request rejects with when the server answered it with fail(). */
 export class ServiceError extends Error {
+  /** Always 'ERR_UNIPC_SERVICE_FAILED'. */
   readonly code = 'ERR_UNIPC_SERVICE_FAILED';
   constructor(message: string) {
     super(message);
