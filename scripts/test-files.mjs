@@ -1,6 +1,7 @@
 // The suite's test files, and the subsets some runs leave out, with the reason each file may be left out.
-// scripts/test.mjs runs every file; scripts/test-busy.mjs every file but NAMESPACE_FREE. The list is of
-// exceptions: a new test file is in every run until it is listed here, so nothing new goes untested.
+// scripts/test.mjs runs every file; scripts/test-busy.mjs every file but NAMESPACE_FREE;
+// scripts/test-node-matrix.mjs every file but MAJOR_INDEPENDENT. Both lists are exceptions: a new test
+// file is in every run until it is listed here, so nothing new goes untested by default.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,3 +76,15 @@ export function globalIpcUse(file) {
   if (file === 'test/bench.test.ts' && process.env.UNIPC_BENCH_ALL === '1') return 'UNIPC_BENCH_ALL=1';
   return undefined;
 }
+
+// Files whose result cannot depend on the Node major: they neither exercise the addon nor Node's own
+// APIs beyond reading files. The Node matrix leaves them to the machine's own Node (npm test). Native
+// code, buffers, workers, streams and child processes DO depend on the major: every file that exercises
+// them (through src/index.ts, the CLI, the docs' programs or the examples) stays in the matrix.
+export const MAJOR_INDEPENDENT = new Map([
+  // The TypeScript compiler checking the API reference's examples against src/: its result is the same
+  // on every Node (it loads test/helpers.ts, and so the addon, but only for the repository's path).
+  ['test/api-examples.test.ts', 'type-checks the @example blocks with tsc; runs none of them'],
+  // Pure arithmetic of src/ring.ts (no imports) on numbers and ordinary Uint8Arrays.
+  ['test/ring.test.ts', "the ring's arithmetic in plain TypeScript"],
+]);
