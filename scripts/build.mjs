@@ -1,8 +1,9 @@
 // Compiles src/ twice: ESM (dist/esm, with declarations) for `import`, CommonJS (dist/cjs) for `require`.
 // Unless dist/ is what this would make again: a stamp in node_modules/.cache records a hash of every
-// input (src/, the tsconfigs, native/root.*, package.json, the lockfiles that pin the compiler and the
-// types, this script) and of the dist/ it made; when both still match, the compiler has nothing to
-// change and is not run (CI builds five times over an unchanged src/). UNIPC_BUILD_FORCE=1 always builds.
+// input (src/, the tsconfigs, native/root.*, package.json, the lockfile, the installed compiler's and
+// Node types' versions, this script) and of the dist/ it made; when both still match, the compiler has
+// nothing to change and is not run (CI builds five times over an unchanged src/). UNIPC_BUILD_FORCE=1
+// always builds.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -40,7 +41,10 @@ const inputs = hashOf([
   'native/root.d.cts',
   'package.json',
   'package-lock.json',
-  'node_modules/.package-lock.json',
+  // The compiler and the types actually installed (npm writes node_modules/.package-lock.json only after
+  // "prepare" has built, so that file would make the first build after an install look stale).
+  'node_modules/typescript/package.json',
+  'node_modules/@types/node/package.json',
   'scripts/build.mjs',
 ]);
 if (process.env.UNIPC_BUILD_FORCE !== '1' && fs.existsSync(dist)) {
