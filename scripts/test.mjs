@@ -17,17 +17,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { listTests, root } from './test-files.mjs';
+
 const here = fileURLToPath(import.meta.url);
 const INSIDE = 'inside';
-
-function listTests(dir) {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === 'peers' ? [] : listTests(full);
-    return entry.name.endsWith('.test.ts') ? [path.relative(root, full)] : [];
-  });
-}
 
 /** System V objects of this IPC namespace: { kind, key, id, uid } (uid: the creator's). */
 function sysvObjects() {
@@ -84,7 +77,7 @@ function namespaceCommand(mqueueDir) {
   return { command: ['unshare', ...args, 'sh', '-c', setup, mqueueDir] };
 }
 
-const files = process.argv.length > 2 ? process.argv.slice(2) : listTests(path.join(root, 'test')).sort();
+const files = process.argv.length > 2 ? process.argv.slice(2) : listTests();
 
 if (process.env.UNIPC_TEST_NAMESPACE !== INSIDE) {
   let reason = 'UNIPC_TEST_NAMESPACE=0';
