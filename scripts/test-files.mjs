@@ -87,4 +87,7 @@ export const MAJOR_INDEPENDENT = new Map([
   ['test/api-examples.test.ts', 'type-checks the @example blocks with tsc; runs none of them'],
   // Pure arithmetic of src/ring.ts (no imports) on numbers and ordinary Uint8Arrays.
   ['test/ring.test.ts', "the ring's arithmetic in plain TypeScript"],
+  // The benchmark harness (plan, report, result files: ~45 s a major). The mechanisms it drives are each
+  // tested on every major by their own suites; `npm run bench` is the place to compare majors' speed.
+  ['test/bench.test.ts', "the benchmark harness's plan and reports; its mechanisms have suites of their own"],
 ]);
