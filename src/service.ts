@@ -45,7 +45,24 @@ export interface ServiceOptions {
   removeOnDispose?: boolean;
 }
 
-/** The error a request rejects with when the server answered it with fail(). */
+/**
+ * The error a request rejects with when the server answered it with fail(): the server's message, not an
+ * errno.
+ *
+ * @example
+ * ```ts
+ * import { Service, ServiceError } from 'unipc';
+ *
+ * const client = await Service.connect('/accounts');
+ * try {
+ *   await client.request('withdraw 100');
+ * } catch (error) {
+ *   if (error instanceof ServiceError) console.log('refused:', error.message); // what fail() said
+ * }
+ * ```
+ *
+ * @see errno(3): the codes of the errors that are not this one (IpcError).
+ */
 export class ServiceError extends Error {
   /** Always 'ERR_UNIPC_SERVICE_FAILED'. */
   readonly code = 'ERR_UNIPC_SERVICE_FAILED';
@@ -55,7 +72,23 @@ export class ServiceError extends Error {
   }
 }
 
-/** A request as the server receives it: its bytes, and the way to answer it once. */
+/**
+ * A request as the server receives it: its bytes, and the way to answer it once.
+ *
+ * @example
+ * ```ts
+ * import { Service } from 'unipc';
+ *
+ * using service = Service.create({ name: '/accounts', removeOnDispose: true });
+ * for await (const request of service) {
+ *   const [verb, amount] = String(request.data).split(' ');
+ *   if (verb === 'withdraw' && Number(amount) > 50) await request.fail('over the limit');
+ *   else await request.respond('done');
+ * }
+ * ```
+ *
+ * @see memfd_create(2), futex(2): the channels responses travel on.
+ */
 export class ServiceRequest {
   /** The request's bytes (a copy). */
   readonly data: Buffer;
@@ -189,7 +222,8 @@ class ClientEnd {
  * client.close();
  * ```
  *
- * @see Channel
+ * @see memfd_create(2), shm_open(3), futex(2), proc(5) (/proc/<pid>/fd, by which the server opens each
+ *   client's response channel); Channel, which the service is made of.
  */
 export class Service implements Disposable {
   /** The request channel's descriptor, for clients to connect() to (a memfd service's only way). */
@@ -392,7 +426,21 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** A client of a Service (Service.connect()): requests, each answered by the server on this client's own channel. */
+/**
+ * A client of a Service (Service.connect()): requests, each answered by the server on this client's own
+ * channel. Requests may overlap; a server that dies fails every pending one with 'EPIPE'.
+ *
+ * @example
+ * ```ts
+ * import { Service } from 'unipc';
+ *
+ * using client = await Service.connect('/upper', { timeout: 1000 });
+ * const [a, b] = await Promise.all([client.request('one'), client.request('two', { timeout: 500 })]);
+ * console.log(String(a), String(b)); // 'ONE TWO', each matched to its request
+ * ```
+ *
+ * @see memfd_create(2) (its response channel), futex(2)
+ */
 export class ServiceClient implements Disposable {
   /** The longest request's bytes (the service's maxMessageSize less the 16-byte header). */
   readonly maxRequestSize: number;
