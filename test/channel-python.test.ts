@@ -1,7 +1,8 @@
 // The channel's Python end (python/unipc/channel.py) against Node's (src/channel.ts), in real processes:
 // Python consumes what Node sends and the other way round, every size from 0 to maxMessageSize (so the
 // ring wraps), several producers of both kinds into one consumer, a producer or a consumer killed with
-// SIGKILL (on either side), channels made and opened by name on either side, the end, timeouts and
+// SIGKILL (on either side), a dead producer's slot taken over by a Python producer (which records the
+// death, unless it resumes), channels made and opened by name on either side, the end, timeouts and
 // refusals. The Python end is test/peers/channel_peer.py, run with the machine's python3.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
@@ -238,6 +239,44 @@ describe('Channel with Python ends (python/unipc/channel.py)', () => {
       assert.equal(channel.producers, 0, "the consumer cleared the dead producer's bit");
     });
   });
+
+  // The dead producer is a Node one, then (cheaper to start) a Python one.
+  for (const [dead, resume] of [
+    ['Node', false],
+    ['Python', true],
+  ] as const) {
+    test(`a ${dead} producer killed with SIGKILL whose slot a Python producer${resume ? ' (resume=True)' : ''} takes over before the Node consumer looks: all messages, then ${resume ? 'null (no EPIPE)' : 'EPIPE (the Python taker records the death)'}`, async () => {
+      using channel = Channel.create({ capacity: 1 << 16, maxMessageSize: 256 });
+      const producer =
+        dead === 'Node'
+          ? spawnPeer('channel-peer', ['produce-and-hang'], { fds: [channel.fd] })
+          : spawnPython(['produce-and-hang', '3'], channel.fd);
+      const produced = finished(producer);
+      await withChildren([producer], async () => {
+        await lineFrom(producer, 'sent');
+        producer.kill('SIGKILL');
+        assert.equal((await produced).signal, 'SIGKILL');
+        assert.equal(channel.producers, 1, 'nobody has reaped the dead producer');
+        // The only slot still names the dead thread: the Python producer takes it over from that id, not
+        // from 0. 20 messages of at most 256 bytes fit the ring: it finishes before anything is received.
+        const taker = spawnPython([resume ? 'produce-resume' : 'produce', '3', String(SEED), '20'], channel.fd);
+        const result = await finished(taker);
+        assert.equal(result.code, 0);
+        assert.equal(channel.producers, 0, 'the Python producer closed');
+        assert.equal(channel.receiveSync()!.toString(), 'one');
+        for (let i = 0; i < 20; i++) assert.ok(channel.receiveSync()!.equals(message(i, channel.maxMessageSize)));
+        if (resume) {
+          assert.equal(await channel.receive({ timeout: 10_000 }), null, 'the end, not EPIPE');
+        } else {
+          await assert.rejects(
+            channel.receive({ timeout: 10_000 }),
+            (e: unknown) => e instanceof IpcError && e.code === 'EPIPE' && /died/.test(e.message),
+          );
+          assert.throws(() => channel.tryReceive(), { code: 'EPIPE' });
+        }
+      });
+    });
+  }
 
   test('a Python consumer killed with SIGKILL: a Node producer waiting on a full ring fails with EPIPE', async () => {
     using channel = Channel.create({ capacity: 4096 });

@@ -2,7 +2,8 @@
 // subscribers next to a Node one, every size from 0 to maxMessageSize (so the ring wraps), an 'overwrite'
 // publisher lapping a Python subscriber (every message whole, every loss counted), a Python subscriber
 // killed while the Node publisher waits for it, a Node publisher killed under a Python subscriber, history
-// for a Python joiner, a topic opened by name, and a Python publisher to Node subscribers. The Python end is
+// for a Python joiner, the number a Python joiner (history 0) and a Python successor publisher take from the
+// table, a topic opened by name, and a Python publisher to Node subscribers. The Python end is
 // test/peers/topic_peer.py, run with the machine's python3.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
@@ -225,6 +226,61 @@ describe('Topic with Python ends (python/unipc/topic.py)', () => {
       assert.deepEqual([r.whole, r.rising, r.gaps, r.last, r.ending], [true, true, 0, 999, 'end']);
       assert.ok(r.first > 900, `started at ${r.first}, past the overwritten history`);
       assert.equal(r.missed, r.first - 900, 'the history it could not get, counted');
+    });
+  });
+
+  test('history 0, one message sent: a Python joiner expects the next number (the table, not stale ring bytes), so the second message comes with missed 0', async () => {
+    using topic = Topic.create({ capacity: 4096, maxMessageSize: 300, role: 'publisher' });
+    assert.equal(topic.history, 0);
+    topic.sendSync(numbered(0));
+    const child = spawnPython(['numbered', '3'], topic.fd);
+    const done = finished(child);
+    await withChildren([child], async () => {
+      await lineFrom(child, 'joined');
+      topic.sendSync(numbered(1));
+      topic.close();
+      const result = await done;
+      assert.equal(result.code, 0);
+      assert.deepEqual(lastLine(result.stdout), {
+        count: 1,
+        first: 1,
+        last: 1,
+        whole: true,
+        rising: true,
+        gaps: 0,
+        missed: 0,
+        ending: 'end',
+      });
+    });
+  });
+
+  test('a Node publisher killed with SIGKILL after exactly one message: a Python publisher takes over and numbers on (no EPROTO), and the Node subscriber gets every message with missed 0', async () => {
+    using topic = Topic.create({ capacity: 1 << 14, role: 'subscriber' });
+    const publisher = spawnPeer('topic-peer', ['publish', 'hang', '1'], { fds: [topic.fd] });
+    const published = finished(publisher);
+    await withChildren([publisher], async () => {
+      await lineFrom(publisher, 'sent');
+      publisher.kill('SIGKILL');
+      assert.equal((await published).signal, 'SIGKILL');
+      const child = spawnPython(['publish-numbered', '3', '1', '20'], topic.fd);
+      const done = finished(child);
+      await withChildren([child], async () => {
+        // Received only once it has attached: before, the subscriber would find the publisher dead (EPIPE).
+        await lineFrom(child, 'attached');
+        const received: number[] = [];
+        for (let m = await topic.receive({ timeout: TIMEOUT }); m !== null; m = await topic.receive()) {
+          assert.ok(m.equals(numbered(m.readUInt32LE(0))), 'whole');
+          received.push(m.readUInt32LE(0));
+        }
+        assert.deepEqual(
+          received,
+          Array.from({ length: 21 }, (_, i) => i),
+        );
+        assert.equal(topic.missed, 0);
+        const result = await done;
+        assert.equal(result.code, 0);
+        assert.deepEqual(lastLine(result.stdout), { n: 20 });
+      });
     });
   });
 

@@ -395,9 +395,11 @@ class Channel:
 
     def claim(self, role: str, *, resume: bool = False) -> None:
         """Makes this end the channel's 'producer' or its 'consumer' now, rather than at the first send or
-        receive: a producer that then sends nothing still ends the stream when it closes. ``resume``
-        (producers only): this producer continues a dead one's stream and clears the mark that made the
-        consumer's receive fail with EPIPE. The calling thread holds the role.
+        receive: a producer that then sends nothing still ends the stream when it closes. A producer that
+        takes over the slot of one that died without closing records that death (the consumer's receive
+        then fails with EPIPE once it has everything), as the consumer would have. ``resume`` (producers
+        only): this producer continues a dead one's stream, records no death, and clears the mark that
+        made the consumer's receive fail with EPIPE. The calling thread holds the role.
 
         Raises OSError EBUSY (a live consumer exists; every producer slot is taken), EINVAL (another role),
         EBADF (closed).
@@ -411,7 +413,7 @@ class Channel:
             raise _error(errno.EINVAL, f"this end is the channel's {self._role}, not its {role}")
         if self._role is None:
             if role == "producer":
-                self._attach_producer()
+                self._attach_producer(resume)
             else:
                 self._attach_consumer()
             self._role = role
@@ -428,7 +430,10 @@ class Channel:
             raise _error(errno.EBUSY, f"the channel has a consumer already (thread {holder}): one per channel")
         self._tid = tid
 
-    def _attach_producer(self) -> None:
+    def _attach_producer(self, resume: bool) -> None:
+        """A free slot (compare and swap 0 -> this thread's id), else the slot of a thread that is gone;
+        then its bit in producerMask (atomic OR), then PRODUCER_ATTACHED in state (docs/channel.md,
+        "Roles"), as unipc_channel_attach_producer_ of include/unipc/channel.h."""
         base = self._base
         tid = threading.get_native_id()
         slots = MAX_PRODUCERS if self._multiple_producers else 1
@@ -440,8 +445,13 @@ class Channel:
                     continue
                 if not _cas(word, current, tid):
                     continue
-                _fetch_or(base + O_PRODUCER_MASK, 1 << slot)
-                _fetch_or(base + O_STATE, PRODUCER_ATTACHED)
+                bit = 1 << slot
+                # Only the thread whose id is in a slot changes its bit: found set on a slot taken over
+                # from a dead id, it is the dead producer's, which never closed (found clear: it was
+                # killed in its close, and ended its stream). Unless resuming, the death is recorded
+                # here, as the consumer's reap no longer can (the slot no longer names the dead thread).
+                died = bool(_fetch_or(base + O_PRODUCER_MASK, bit) & bit) and current != 0
+                _fetch_or(base + O_STATE, PRODUCER_ATTACHED | (PRODUCER_DIED if died and not resume else 0))
                 self._slot = slot
                 self._tid = tid
                 self._known_head = _load(base + O_HEAD)
@@ -632,7 +642,7 @@ class Channel:
             return _AGAIN
         if _load(base + O_TAIL) != _word.unpack_from(self._memory, O_HEAD)[0]:
             return _AGAIN
-        # Read again: a producer that resumed may have cleared the mark since (only the consumer sets it).
+        # Read again: a producer that resumed may have cleared the mark since (only a death sets it).
         if _load(base + O_STATE) & PRODUCER_DIED:
             raise _error(errno.EPIPE, "a producer died without closing the channel (everything it sent was received)")
         return _END
@@ -640,10 +650,13 @@ class Channel:
     # ---- Waiting (docs/channel.md, "Waiting", "Peer death") ----
 
     def _reap(self) -> None:
-        """The consumer's check, after a quiet wait, for producers that died without closing: each one's bit
-        is cleared, then its slot (compare and swap from the dead id; the bit is put back should another
-        producer have taken the slot over meanwhile), then PRODUCER_DIED is set."""
+        """The consumer's check, after a quiet wait, for producers that died without closing. It first
+        takes the dead one's slot (compare and swap from the dead id to its own thread id), so that it and
+        a producer taking the slot over never both act on the dead one; having won it, it sets
+        PRODUCER_DIED if the bit is still set (clear: a close killed before it freed its slot), clears the
+        bit, and frees the slot (compare and swap from its own id to 0). As unipc_channel_reap_."""
         base = self._base
+        me = threading.get_native_id()
         mask = _load(base + O_PRODUCER_MASK)
         for slot in range(MAX_PRODUCERS):
             bit = 1 << slot
@@ -653,11 +666,12 @@ class Channel:
             tid = _load(word)
             if tid == 0 or not _thread_gone(tid):
                 continue
-            _fetch_and(base + O_PRODUCER_MASK, ~bit)
-            if _cas(word, tid, 0):
+            if not _cas(word, tid, me):
+                continue  # a producer took the slot over first: it records the death
+            if _load(base + O_PRODUCER_MASK) & bit:
                 _fetch_or(base + O_STATE, PRODUCER_DIED)
-            else:
-                _fetch_or(base + O_PRODUCER_MASK, bit)
+            _fetch_and(base + O_PRODUCER_MASK, ~bit)
+            _cas(word, me, 0)
 
     def _check_peer(self, producer: bool) -> None:
         """After a quiet wait: a producer fails with EPIPE when the consumer's thread is gone (a consumer of

@@ -66,7 +66,7 @@ MAX_SUBSCRIBERS = 64
 MAX_HISTORY = 4096
 SLOTS_OFFSET = 4096  # slot i: 64 bytes at 4096 + 64 * i (its thread id, its read index)
 SLOT_BYTES = 64
-HISTORY_OFFSET = 8192  # the history table; also the least a topic's memory can be
+HISTORY_OFFSET = 8192  # the table of history + 2 record indices; also the least a topic's memory can be
 PAGE = 4096
 RECORD_HEADER = 8  # a record's length word, then its sequence number
 WRAP = 0xFFFFFFFF  # a length word: the next record starts at offset 0
@@ -125,9 +125,28 @@ def _longest(capacity: int) -> int:
     return capacity // 2 - 12
 
 
+def _entries(history: int) -> int:
+    """Entries of the table: the last history + 2 records' indices, at their sequence numbers mod
+    history + 2 (two more than history, so that a joiner and a successor publisher can tell what the
+    record at the tail is numbered, and an entry is not reused under a joiner that reads it)."""
+    return history + 2
+
+
 def _data_offset(history: int) -> int:
-    """Where the ring starts: after the control page, the slots and the history table (whole pages)."""
-    return HISTORY_OFFSET + (history * 4 + PAGE - 1) // PAGE * PAGE
+    """Where the ring starts: after the control page, the slots and the table (whole pages): 8192 +
+    4 * (history + 2) rounded up to a multiple of 4096."""
+    return HISTORY_OFFSET + (_entries(history) * 4 + PAGE - 1) // PAGE * PAGE
+
+
+def _number_at(tail: int, next_seq: int, entry: int) -> int:
+    """The sequence number of the record at `tail` (published or not), given nextSeq and the table entry
+    of record nextSeq - 1, all read while tail held still (or by a publisher taking over): the publisher
+    files a record, stores nextSeq, then tail, so nextSeq is its number unless record nextSeq - 1 is filed
+    at `tail` (written, its tail not yet stored). A fresh topic has no record -1 (docs/channel.md,
+    "Joining" and "Roles")."""
+    if next_seq == 0 and tail == 0:
+        return 0
+    return (next_seq - 1) & U32 if entry == tail else next_seq
 
 
 def _pad4(size: int) -> int:
@@ -188,6 +207,7 @@ class Topic:
         self._mask = capacity - 1
         self._max_message_size = longest
         self._history = history
+        self._entries = _entries(history)
         self._overwrite = bool(flags & OVERWRITE)  # undefined bits are ignored
         self._data = data_offset  # byte offset of the ring in the mapping
         self._name = name
@@ -412,39 +432,42 @@ class Topic:
                 return
         raise _error(errno.EBUSY, f"the topic has {MAX_SUBSCRIBERS} subscribers already")
 
-    def _start(self) -> None:
-        """Where a joining subscriber starts (docs/channel.md, "Joining"): with history, the record
-        min(history, nextSeq) back, from the history table; else the tail, read until two reads of it
-        around a read of nextSeq agree."""
-        base = self._base
-        next_seq = _load(base + O_NEXT_SEQ)  # read once
-        back = min(self._history, next_seq)
-        if back == 0:
-            while True:
-                tail = _load(base + O_TAIL)
-                next_seq = _load(base + O_NEXT_SEQ)
-                if _load(base + O_TAIL) == tail:
-                    break
-            self._position = tail
-            self._expected = self._seq_at(tail, next_seq)
-        else:
-            first = (next_seq - back) & U32
-            self._position = _load(base + HISTORY_OFFSET + 4 * (first % self._history))
-            self._expected = first
-        self._known_tail = self._position
+    def _entry(self, seq: int) -> int:
+        """The table entry of record `seq`: the index it was written at (if it is still that record's)."""
+        return _load(self._base + HISTORY_OFFSET + 4 * ((seq & U32) % self._entries))
 
-    def _seq_at(self, tail: int, next_seq: int) -> int:
-        """The sequence number of the record at `tail`, given `nextSeq` read between two reads of `tail`
-        that agreed: nextSeq - 1 if the record there (past a wrap word) already carries it (the publisher
-        is between its stores of nextSeq and tail), else nextSeq."""
-        memory = self._memory
-        offset = tail & self._mask
-        if _word.unpack_from(memory, self._data + offset)[0] == WRAP:
-            offset = 0
-        elif offset + RECORD_HEADER > self._capacity:
-            return next_seq  # no record starts in the last 4 bytes: only a wrap word goes there
-        before = (next_seq - 1) & U32
-        return before if _word.unpack_from(memory, self._data + offset + 4)[0] == before else next_seq
+    def _start(self) -> None:
+        """Where a joining subscriber starts, and the number it expects there (docs/channel.md, "Joining"):
+        with history h and something sent, the record f = nextSeq - min(h, nextSeq) from the table, read
+        again should nextSeq have reached f + h + 2 meanwhile (the entry may then be a newer record's);
+        else the tail, read with nextSeq and the table entry of record nextSeq - 1 between two reads of
+        the tail that agree. As unipc_topic_start_ of include/unipc/topic.h and #start of src/topic.ts."""
+        base = self._base
+        while True:
+            next_seq = _load(base + O_NEXT_SEQ)
+            back = min(self._history, next_seq)
+            if back == 0:
+                break
+            first = (next_seq - back) & U32
+            start = self._entry(first)
+            # The entry is first's until the publisher numbers record first + h + 2, which it can only
+            # have begun if nextSeq has reached that since.
+            if (_load(base + O_NEXT_SEQ) - first) & U32 >= self._entries:
+                continue
+            self._position = start
+            self._expected = first
+            self._known_tail = start
+            return
+        while True:
+            tail = _load(base + O_TAIL)
+            next_seq = _load(base + O_NEXT_SEQ)
+            entry = self._entry(next_seq - 1)
+            if _load(base + O_TAIL) == tail:
+                break
+        # Not the number in the ring at `tail`: stale bytes there can equal it.
+        self._position = tail
+        self._expected = _number_at(tail, next_seq, entry)
+        self._known_tail = tail
 
     def _attach_publisher(self) -> None:
         """Compare and swap `publisher` from 0 or from a thread that is gone, then bit 0 of `state`; a new
@@ -461,8 +484,10 @@ class Topic:
         self._tid = tid
         self._tail = _load(base + O_TAIL)
         self._oldest = _load(base + O_OLDEST)
-        # A publisher that died between its stores of nextSeq and tail numbered a record nobody can see.
-        self._seq = self._seq_at(self._tail, _load(base + O_NEXT_SEQ))
+        # A publisher that died between its stores of nextSeq and tail numbered a record nobody can see:
+        # the first record is numbered as a joiner would expect the record at the tail.
+        next_seq = _load(base + O_NEXT_SEQ)
+        self._seq = _number_at(self._tail, next_seq, self._entry(next_seq - 1))
         # The subscribers' lowest position, looked up now: one that has yet to read what a dead
         # predecessor sent must hold this publisher back too.
         self._known_lowest = (self._tail - self._lowest_behind(self._tail)) & U32
@@ -554,7 +579,7 @@ class Topic:
             # writes one across it), so the copy stays within the ring.
             sound = (
                 size <= self._max_message_size
-                and offset + RECORD_HEADER + _pad4(size) <= capacity
+                and offset + RECORD_HEADER + size <= capacity
                 and (after - first) & U32 <= (tail - first) & U32
             )
             seq = _word.unpack_from(memory, data + offset + 4)[0] if sound else 0
@@ -746,8 +771,8 @@ class Topic:
         _record.pack_into(memory, start, size, seq)
         if size > 0:
             memory[start + RECORD_HEADER : start + RECORD_HEADER + size] = data
-        if self._history > 0:
-            _store(base + HISTORY_OFFSET + 4 * (seq % self._history), tail)
+        # Always, even without history: joiners and a successor publisher number the record at the tail by it.
+        _store(base + HISTORY_OFFSET + 4 * (seq % self._entries), tail)
         # 4. Publish: nextSeq, then tail; wake the subscribers that said they sleep.
         self._seq = (seq + 1) & U32
         _store(base + O_NEXT_SEQ, self._seq)

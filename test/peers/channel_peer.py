@@ -5,10 +5,14 @@ descriptor number (a memfd handed over) or a POSIX shared memory name ('/name').
                                                   message(i) below; print {"n","sha256","intact","end"}
     channel_peer.py produce CHANNEL SEED N        send message(0 ... N - 1), close; print {"n","sha256"} (or
                                                   {"sent","error"} and exit 1 when a send fails)
+    channel_peer.py produce-resume CHANNEL SEED N as produce, claiming the producer role with resume=True
+                                                  first (it continues a dead producer's stream)
     channel_peer.py produce-tagged CHANNEL ID N   send tagged(ID, 0 ... N - 1) (test/peers/channel-messages.ts),
                                                   close; print {"n"}
     channel_peer.py produce-forever CHANNEL       send tagged(0, 0, 1, ...) until killed; print "sending"
                                                   after the first
+    channel_peer.py produce-and-hang CHANNEL      send b"one", print "sent", wait to be killed (as
+                                                  test/peers/channel-peer.ts produce-and-hang)
     channel_peer.py hold-consumer CHANNEL         receive one message, print "holding", wait to be killed
     channel_peer.py create-consume NAME SEED      make a named channel of 16 KiB (maxMessageSize 4096),
                                                   print "ready", then as consume
@@ -134,8 +138,10 @@ def main() -> int:
     channel = open_channel(which)
     if command == "consume":
         return consume(channel, int(rest[0]))
-    if command == "produce":
+    if command in ("produce", "produce-resume"):
         seed, count = int(rest[0]), int(rest[1])
+        if command == "produce-resume":
+            channel.claim("producer", resume=True)
         digest = hashlib.sha256()
         for i in range(count):
             data = message(i, seed, channel.max_message_size)
@@ -163,6 +169,11 @@ def main() -> int:
             if seq == 0:
                 say("sending")
             seq += 1
+    if command == "produce-and-hang":
+        channel.send(b"one", TIMEOUT)
+        say("sent")
+        signal.pause()
+        return 0
     if command == "hold-consumer":
         channel.receive(TIMEOUT)
         say("holding")

@@ -12,6 +12,10 @@ descriptor number (a memfd handed over) or a POSIX shared memory name ('/name').
     topic_peer.py hold TOPIC               join, print "joined", wait to be killed
     topic_peer.py publish TOPIC SEED N     attach as the publisher (print "attached"), send message(0 ...
                                            N - 1), close; print {"n","sha256"}
+    topic_peer.py publish-numbered TOPIC FROM N
+                                           attach as the publisher (print "attached"), send the
+                                           messages FROM ... FROM + N - 1 of test/peers/channel-messages.ts,
+                                           close; print {"n"}
     topic_peer.py edges TOPIC              a try on nothing, a receive that times out (50 ms), a second
                                            publisher; print what each gave
     topic_peer.py open TOPIC               open it and join; print what that gave ({"open"} or
@@ -141,6 +145,15 @@ def main() -> int:
             digest.update(data)
         topic.close()
         say({"n": count, "sha256": digest.hexdigest()})
+        return 0
+    elif command == "publish-numbered":
+        start, count = int(rest[0]), int(rest[1])
+        topic.claim("publisher")
+        say("attached")
+        for i in range(start, start + count):
+            topic.send(numbered(i), TIMEOUT)
+        topic.close()
+        say({"n": count})
         return 0
     elif command == "edges":
         edges = {}
