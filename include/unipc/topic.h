@@ -544,9 +544,10 @@ static inline ssize_t unipc_topic_receive_attempt_(unipc_topic* t, void* buffer,
       offset = 0;
       length = unipc_topic_ring_load_(t, 0);
     }
-    uint32_t seq = unipc_topic_ring_load_(t, offset + 4);
-    /* Not trusted for the copy's bounds until checked: the bytes may be being overwritten. */
+    /* Not trusted for the copy's bounds until checked: the bytes may be being overwritten. (A word at the
+     * ring's last 4 bytes that is no wrap word is such a case: its number would lie past the ring.) */
     int sound = length <= t->max_message_size && offset + UNIPC_TOPIC_RECORD_HEADER + length <= t->capacity;
+    uint32_t seq = sound ? unipc_topic_ring_load_(t, offset + 4) : 0;
     uint32_t next = sound ? start + unipc_topic_record_bytes_(length) : start;
     sound = sound && next - first <= tail - first;
     if (sound && length <= size && length > 0) memcpy(buffer, t->ring + offset + UNIPC_TOPIC_RECORD_HEADER, length);
