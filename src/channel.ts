@@ -1547,7 +1547,10 @@ export class Channel implements Disposable {
             throw timeoutError(syscall, allowance.timeout!);
           }
           if (pollUntil < 0) pollUntil = now + this.#pollMs;
-          if (now < pollUntil && !this.#peerHere(side)) {
+          // Polling turns the event loop with setImmediate(), which an unref'd wait must not keep alive:
+          // and an unref'd immediate does not wake a loop that blocks for other handles, so such a wait
+          // could stall for as long as they keep it waiting. It sleeps on a waiter thread at once instead.
+          if (now < pollUntil && this.#queue.keepAlive && !this.#peerHere(side)) {
             await nextTurn(this.#queue.keepAlive);
             if (allowance.signal?.aborted) throw abortedError(allowance.signal);
             continue;

@@ -1,6 +1,7 @@
 // Request/response over shared memory, built from channels: clients send requests into one channel with
 // many producers, which the server consumes; each client gets its responses on a channel of its own, which
 // the server produces into. Message formats and the connection handshake: docs/channel.md, "Service".
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { Channel, channelInternals } from './channel.js';
 import { E, IpcError, timeoutError } from './errors.js';
@@ -27,8 +28,16 @@ const OK = 0;
 const FAILED = 1;
 /** The id of the server's answer to a hello: its response channel works. */
 const WELCOME = 0;
-/** The channel word holding the consumer's thread id (docs/channel.md, "Layout": byte 200). */
+/** Channel words (docs/channel.md, "Layout"): the consumer's thread id (byte 200), and state (byte 204). */
 const CONSUMER_WORD = 50;
+const STATE_WORD = 51;
+const CONSUMER_CLOSED = 2;
+/** A welcome's payload: the 8 random bytes of the hello it answers. */
+const NONCE_BYTES = 8;
+/** How long a client waits for the welcome once the server has taken its hello: 10 slices of 100 ms. */
+const WELCOME_SLICES = 10;
+const HEAD_WORD = 16;
+const TAIL_WORD = 32;
 const LIVENESS_INTERVAL_MS = 100;
 
 let serials = 0;
@@ -95,6 +104,7 @@ export class ServiceRequest {
   readonly #client: ClientEnd;
   readonly #id: number;
   #answered = false;
+  #answering = false;
 
   /** @internal */
   constructor(data: Buffer, client: ClientEnd, id: number) {
@@ -103,63 +113,93 @@ export class ServiceRequest {
     this.#id = id;
   }
 
-  /** Whether respond() or fail() was called. */
+  /** Whether respond() or fail() went out (or found the client gone). */
   get answered(): boolean {
     return this.#answered;
   }
 
   /**
    * Sends the response, waiting (without blocking the event loop) while the client's ring is full. A
-   * client that is gone is dropped quietly: its pending requests died with it.
+   * client that is gone is dropped quietly: its pending requests died with it. A call that fails (a
+   * timeout, an abort, bad data) leaves the request unanswered, to answer again.
    *
-   * @throws ERR_INVALID_STATE (answered already); ERR_OUT_OF_RANGE (longer than the service takes);
-   *   argument errors.
+   * @throws ERR_INVALID_STATE (answered already, or an answer is on its way); ERR_OUT_OF_RANGE (longer
+   *   than the service takes); {@link IpcError} 'ETIMEDOUT'; {@link AbortError}; argument errors.
    */
   async respond(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
-    await this.#client.answer(this.#take(), OK, toBytes(data, 'data'), options);
+    const frame = this.#frame(OK, toBytes(data, 'data'));
+    this.#answering = true;
+    try {
+      await this.#client.answer(frame, options);
+      this.#answered = true;
+    } finally {
+      this.#answering = false;
+    }
   }
 
-  /** respond(), blocking the calling thread while the client's ring is full. */
+  /**
+   * respond(), blocking the calling thread while the client's ring is full.
+   *
+   * @throws as respond(), except AbortError.
+   */
   respondSync(data: string | ArrayBufferView | ArrayBuffer, options?: SyncWaitOptions): void {
-    this.#client.answerSync(this.#take(), OK, toBytes(data, 'data'), options);
+    const frame = this.#frame(OK, toBytes(data, 'data'));
+    this.#client.answerSync(frame, options);
+    this.#answered = true;
   }
 
   /**
    * Answers with a failure: the client's request rejects with a ServiceError carrying `message`.
    *
-   * @throws ERR_INVALID_STATE (answered already).
+   * @throws as respond().
    */
   async fail(message: string, options?: WaitOptions): Promise<void> {
-    await this.#client.answer(this.#take(), FAILED, Buffer.from(String(message)), options);
+    const frame = this.#frame(FAILED, Buffer.from(String(message)));
+    this.#answering = true;
+    try {
+      await this.#client.answer(frame, options);
+      this.#answered = true;
+    } finally {
+      this.#answering = false;
+    }
   }
 
-  #take(): number {
-    if (this.#answered) throw invalidState('respond(): this request was answered already');
-    this.#answered = true;
-    return this.#id;
+  #frame(status: number, payload: Uint8Array): Buffer {
+    if (this.#answered || this.#answering) {
+      throw invalidState(`respond(): this request was ${this.#answered ? 'answered already' : 'being answered'}`);
+    }
+    return this.#client.frame(this.#id, status, payload);
   }
 }
 
 /** The server's side of one client: its response channel. */
 class ClientEnd {
   readonly channel: Channel;
-  readonly #header: number;
+  /** The response channel's inode: a later hello naming the same memfd replaces this end. */
+  readonly inode: number;
+  readonly #longest: number;
   #gone = false;
 
-  constructor(channel: Channel, maxMessageSize: number) {
+  constructor(channel: Channel, inode: number) {
     this.channel = channel;
-    this.#header = maxMessageSize;
+    this.inode = inode;
+    this.#longest = channel.maxMessageSize;
   }
 
+  // Gone: dropped, or its consumer closed the response channel (a bye that did not fit the ring).
   get gone(): boolean {
+    if (!this.#gone && !this.channel.closed) {
+      const state = new Int32Array(channelInternals(this.channel).mapping.buffer, 0, 64)[STATE_WORD]!;
+      if (state & CONSUMER_CLOSED) this.close();
+    }
     return this.#gone;
   }
 
-  #frame(id: number, status: number, payload: Uint8Array): Buffer {
-    if (RESPONSE_HEADER + payload.byteLength > this.#header) {
+  frame(id: number, status: number, payload: Uint8Array): Buffer {
+    if (RESPONSE_HEADER + payload.byteLength > this.#longest) {
       throw outOfRange(
         'data.byteLength',
-        `<= ${this.#header - RESPONSE_HEADER} (the service's maxMessageSize less 8)`,
+        `<= ${this.#longest - RESPONSE_HEADER} (the service's maxMessageSize less 8)`,
         payload.byteLength,
       );
     }
@@ -170,8 +210,7 @@ class ClientEnd {
     return frame;
   }
 
-  async answer(id: number, status: number, payload: Uint8Array, options?: WaitOptions): Promise<void> {
-    const frame = this.#frame(id, status, payload);
+  async answer(frame: Buffer, options?: WaitOptions): Promise<void> {
     if (this.#gone) return;
     try {
       await this.channel.send(frame, options);
@@ -180,8 +219,7 @@ class ClientEnd {
     }
   }
 
-  answerSync(id: number, status: number, payload: Uint8Array, options?: SyncWaitOptions): void {
-    const frame = this.#frame(id, status, payload);
+  answerSync(frame: Buffer, options?: SyncWaitOptions): void {
     if (this.#gone) return;
     try {
       this.channel.sendSync(frame, options);
@@ -204,7 +242,7 @@ class ClientEnd {
 }
 
 /**
- * The server of a request/response service over shared memory: clients (up to 32 at once, in any
+ * The server of a request/response service over shared memory: clients (up to 31 at once, in any
  * processes) connect(), send requests of any size up to the limit, and get each response back on a
  * channel of their own, matched to its request. The server answers requests in any order.
  *
@@ -281,9 +319,9 @@ export class Service implements Disposable {
    * owns): makes the client's response channel (a memfd), tells the server where it is, and waits for
    * the server to take it up.
    *
-   * @throws {@link IpcError} 'ECONNREFUSED' (the service's server is gone), 'EBUSY' (32 clients
-   *   already), 'ETIMEDOUT' (`timeout`), 'ENOENT' (no such name), what Channel.open() throws;
-   *   {@link AbortError} (`signal`).
+   * @throws {@link IpcError} 'ECONNREFUSED' (the service's server is gone or closed it, or could not
+   *   open this client's channel), 'EBUSY' (31 clients already), 'ETIMEDOUT' (`timeout`), 'ENOENT' (no
+   *   such name), what Channel.open() throws; {@link AbortError} (`signal`).
    */
   static async connect(service: string | number, options?: WaitOptions): Promise<ServiceClient> {
     const checked = waitOptions(options);
@@ -324,12 +362,17 @@ export class Service implements Disposable {
    * @throws what Channel.receive() throws.
    */
   async receive(options?: WaitOptions & RefOptions): Promise<ServiceRequest | null> {
+    const checked = waitOptions(options);
+    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
     for (;;) {
+      if (this.#closed) return null;
       let message: Buffer | null;
       try {
-        message = await this.#requests.receive(options);
+        const timeout = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+        message = await this.#requests.receive({ ...checked, timeout });
       } catch (error) {
         if (this.#closed) return null; // closed while waiting
+        if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('receive', checked.timeout!);
         throw error;
       }
       const request = this.#take(message);
@@ -346,8 +389,16 @@ export class Service implements Disposable {
     const { timeout } = syncWaitOptions(options);
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     for (;;) {
+      if (this.#closed) return null;
       const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-      const request = this.#take(this.#requests.receiveSync({ timeout: left }));
+      let message: Buffer | null;
+      try {
+        message = this.#requests.receiveSync({ timeout: left });
+      } catch (error) {
+        if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('receive', timeout!);
+        throw error;
+      }
+      const request = this.#take(message);
       if (request !== undefined) return request;
     }
   }
@@ -397,8 +448,11 @@ export class Service implements Disposable {
     return new ServiceRequest(message.subarray(REQUEST_HEADER), client, id);
   }
 
-  // A client's hello names its response channel as /proc/<pid>/fd/<fd>: the server opens it as its
-  // producer and answers with the welcome. Clients whose threads are gone are let go first.
+  // A client's hello: its nonce, then the path /proc/<pid>/fd/<fd> of its response channel, which the
+  // server opens as its producer, answering with the welcome (the nonce again). Clients whose threads are
+  // gone, or that closed their channel, are let go first; so is an earlier end on the same memfd (a hello
+  // left from a connect() that gave up, whose descriptor number the next one reused). A hello that fails
+  // is dropped: the client's connect() finds out by itself.
   #welcome(key: number, message: Buffer): void {
     for (const [other, client] of this.#clients) {
       if (client.gone || threadGone(Math.floor(other / 65536))) {
@@ -406,18 +460,35 @@ export class Service implements Disposable {
         this.#clients.delete(other);
       }
     }
-    const path = message.subarray(REQUEST_HEADER).toString();
+    if (message.byteLength < REQUEST_HEADER + NONCE_BYTES) return;
+    const nonce = message.subarray(REQUEST_HEADER, REQUEST_HEADER + NONCE_BYTES);
+    const path = message.subarray(REQUEST_HEADER + NONCE_BYTES).toString();
     if (!/^\/proc\/\d+\/fd\/\d+$/.test(path)) return;
-    let channel: Channel;
+    let fd = -1;
     try {
-      channel = Channel.fromFd(fs.openSync(path, 'r+'), { role: 'producer' });
+      fd = fs.openSync(path, 'r+');
+      const inode = fs.fstatSync(fd).ino;
+      for (const [other, client] of this.#clients) {
+        if (client.inode !== inode) continue;
+        client.close();
+        this.#clients.delete(other);
+      }
+      this.#clients.get(key)?.close();
+      this.#clients.delete(key);
+      const channel = Channel.fromFd(fd, { role: 'producer' });
+      fd = -1; // the channel's now
+      const client = new ClientEnd(channel, inode);
+      this.#clients.set(key, client);
+      try {
+        client.answerSync(client.frame(WELCOME, OK, nonce), { timeout: LIVENESS_INTERVAL_MS });
+      } catch {
+        client.close();
+        this.#clients.delete(key);
+      }
     } catch {
-      return; // the client is gone already, or sent something else
+      // the client is gone already, its descriptor is not ours to open, or it sent something else
+      if (fd >= 0) fs.closeSync(fd);
     }
-    const client = new ClientEnd(channel, this.maxMessageSize);
-    this.#clients.get(key)?.close();
-    this.#clients.set(key, client);
-    client.answerSync(WELCOME, OK, new Uint8Array(0), { timeout: LIVENESS_INTERVAL_MS });
   }
 }
 
@@ -451,8 +522,8 @@ export class ServiceClient implements Disposable {
   readonly #tid = threadId();
   readonly #serial = ++serials & 0xffff;
   #nextId = 1;
-  #reading = false;
-  #keepAlive: NodeJS.Timeout | undefined;
+  /** The response reader's abort controller while it runs. */
+  #reader: AbortController | undefined;
   #failure: unknown;
   #closed = false;
 
@@ -463,11 +534,28 @@ export class ServiceClient implements Disposable {
     this.maxRequestSize = requests.maxMessageSize - REQUEST_HEADER;
   }
 
-  /** @internal Sends the hello and waits for the welcome, checking that the server lives meanwhile. */
+  /**
+   * @internal Sends the hello and waits for the welcome that carries its nonce. Every 100 ms without it,
+   * checks that the server lives, and whether it took the hello already (the request channel's head is
+   * past it): a server that took it and sent no welcome within a second could not open this client's
+   * channel.
+   */
   async handshake(options: WaitOptions): Promise<void> {
     const deadline = options.timeout === undefined ? undefined : performance.now() + options.timeout;
+    const nonce = randomBytes(NONCE_BYTES);
     const path = Buffer.from(`/proc/${process.pid}/fd/${this.#responses.fd}`);
-    await this.#requests.send(this.#frame(HELLO, 0, path), { signal: options.signal, timeout: options.timeout });
+    try {
+      await this.#requests.send(this.#frame(HELLO, 0, Buffer.concat([nonce, path])), {
+        signal: options.signal,
+        timeout: options.timeout,
+      });
+    } catch (error) {
+      if (error instanceof IpcError && error.code === 'EPIPE') throw refused('the service was closed by its server');
+      throw error;
+    }
+    const words = new Int32Array(channelInternals(this.#requests).mapping.buffer, 0, 64);
+    const sent = Atomics.load(words, TAIL_WORD);
+    let taken = 0;
     for (;;) {
       if (options.signal?.aborted) throw abortedError(options.signal);
       const left =
@@ -475,13 +563,16 @@ export class ServiceClient implements Disposable {
       if (left <= 0) throw timeoutError('connect', options.timeout!);
       try {
         const welcome = await this.#responses.receive({ timeout: left, signal: options.signal });
-        if (welcome !== null && welcome.readUInt32LE(0) === WELCOME) return;
+        if (welcome?.subarray(RESPONSE_HEADER).equals(nonce) && welcome.readUInt32LE(0) === WELCOME) return;
+        continue; // a welcome for an earlier hello on a reused descriptor, or the end a replaced end left
       } catch (error) {
         if (!(error instanceof IpcError && error.code === 'ETIMEDOUT')) throw error;
       }
-      const server = new Int32Array(channelInternals(this.#requests).mapping.buffer, 0, 64)[CONSUMER_WORD]!;
-      if (server !== 0 && threadGone(server)) {
-        throw new IpcError(E.ECONNREFUSED, 'connect', {}, `the service's server (thread ${server}) is gone`);
+      const server = Atomics.load(words, CONSUMER_WORD);
+      if (server !== 0 && threadGone(server)) throw refused(`the service's server (thread ${server}) is gone`);
+      if (taken > 0 || (Atomics.load(words, HEAD_WORD) - sent) | 0) taken++;
+      if (taken > WELCOME_SLICES) {
+        throw refused(`the server took the hello but could not open this client's channel (${path})`);
       }
     }
   }
@@ -507,7 +598,7 @@ export class ServiceClient implements Disposable {
     const id = frame.readUInt32LE(12);
     const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
     const answer = new Promise<Buffer>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
-    this.#hold();
+    answer.catch(() => {}); // handled below once sent; a failure meanwhile must not go unhandled
     let timer: NodeJS.Timeout | undefined;
     let stopAbort: (() => void) | undefined;
     const cancelled = new Promise<never>((_, reject) => {
@@ -530,7 +621,7 @@ export class ServiceClient implements Disposable {
       clearTimeout(timer);
       stopAbort?.();
       this.#pending.delete(id);
-      this.#release();
+      if (this.#pending.size === 0) this.#reader?.abort();
     }
   }
 
@@ -577,7 +668,7 @@ export class ServiceClient implements Disposable {
     this.#closed = true;
     if (!this.#requests.closed) {
       try {
-        this.#requests.trySend(this.#frame(BYE, 0, new Uint8Array(0)));
+        this.#requests.sendSync(this.#frame(BYE, 0, new Uint8Array(0)), { timeout: LIVENESS_INTERVAL_MS });
       } catch {
         // a server that is gone needs no goodbye
       }
@@ -645,35 +736,30 @@ export class ServiceClient implements Disposable {
     this.#pending.clear();
   }
 
-  // The response reader: one Promise-form receive at a time while requests are pending.
+  // The response reader: one Promise-form receive at a time while requests are pending. The receive is
+  // ref'd (the pending requests keep the process alive) and aborted once none is left, which loses
+  // nothing: a response that comes later is taken by the next reader.
   #read(): void {
-    if (this.#reading) return;
-    this.#reading = true;
+    if (this.#reader !== undefined) return;
+    const reader = new AbortController();
+    this.#reader = reader;
     void (async () => {
       try {
         while (this.#pending.size > 0 && !this.#closed) {
-          const response = await this.#responses.receive({ ref: false });
+          const response = await this.#responses.receive({ signal: reader.signal });
           if (response === null) throw this.#ended();
           this.#dispatch(response);
         }
       } catch (error) {
-        if (!this.#closed) this.#fail(error);
+        if (!reader.signal.aborted && !this.#closed) this.#fail(error);
       } finally {
-        this.#reading = false;
+        if (this.#reader === reader) this.#reader = undefined;
       }
       if (this.#pending.size > 0 && !this.#closed && this.#failure === undefined) this.#read();
     })();
   }
+}
 
-  // While requests are pending the process stays alive (the reader's receive does not hold it).
-  #hold(): void {
-    this.#keepAlive ??= setInterval(() => {}, 2 ** 30);
-  }
-
-  #release(): void {
-    if (this.#pending.size === 0 && this.#keepAlive !== undefined) {
-      clearInterval(this.#keepAlive);
-      this.#keepAlive = undefined;
-    }
-  }
+function refused(message: string): IpcError {
+  return new IpcError(E.ECONNREFUSED, 'connect', {}, message);
 }

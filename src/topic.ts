@@ -1179,7 +1179,8 @@ export class Topic implements Disposable {
           if (allowance.deadline !== undefined && now >= allowance.deadline)
             throw timeoutError(syscall, allowance.timeout!);
           if (pollUntil < 0) pollUntil = now + this.#pollMs;
-          if (now < pollUntil) {
+          // Only a ref'd wait polls (Channel's #wait() says why).
+          if (now < pollUntil && this.#queue.keepAlive) {
             await nextTurn(this.#queue.keepAlive);
             if (allowance.signal?.aborted) throw abortedError(allowance.signal);
             continue;

@@ -24,6 +24,23 @@ function spawnWith(channel: Channel, args: string[]) {
 }
 
 describe('Channel', () => {
+  test("an unref'd Promise receive is woken by another process while a ref'd handle keeps the loop waiting", async () => {
+    using channel = Channel.create({ capacity: 64 * 1024 });
+    const keeper = setTimeout(() => {}, 120_000); // blocks the loop's poll for two minutes
+    try {
+      const received = channel.receive({ ref: false });
+      const producer = spawnWith(channel, ['produce', 'sync', '1']);
+      const stalled = new Promise((_, reject) => {
+        const timer = setTimeout(() => reject(new Error("the receive waited for the ref'd timer")), 60_000);
+        void received.finally(() => clearTimeout(timer));
+      });
+      assert.deepEqual(await Promise.race([received, stalled]), message(0));
+      await finished(producer);
+    } finally {
+      clearTimeout(keeper);
+    }
+  });
+
   for (const mode of ['sync', 'async'] as const) {
     test(`100,000 messages of 4–203 bytes to another process (${mode}): all, in order, intact`, async () => {
       using channel = Channel.create({ capacity: 64 * 1024 });

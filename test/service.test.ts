@@ -92,6 +92,51 @@ describe('Service in one process', () => {
   });
 });
 
+describe('Service: answers and connections that go wrong', () => {
+  test('a client closed with requests still waiting to be sent fails them all with EBADF, and nothing else', async () => {
+    const service = Service.create({ capacity: 4096 });
+    const first = service.receive(); // the hello, then one request, which is never answered
+    const client = await connectHere(service);
+    const requests = Array.from({ length: 200 }, (_, i) => client.request(Buffer.alloc(100, i)));
+    assert.ok((await first) !== null);
+    await delay(20); // the ring is full now: most requests wait to be sent
+    client.close();
+    for (const request of requests) await assert.rejects(request, { code: 'EBADF' });
+    service.close();
+  });
+
+  test('an answer that fails (too long, bad data) leaves the request to answer again', async () => {
+    const service = Service.create({ capacity: 1 << 14 });
+    const served = (async () => {
+      const request = (await service.receive())!;
+      await assert.rejects(request.respond(Buffer.alloc(1 << 14)), { code: 'ERR_OUT_OF_RANGE' });
+      await assert.rejects(request.respond(42 as never), { code: 'ERR_INVALID_ARG_TYPE' });
+      assert.equal(request.answered, false);
+      await request.fail('too long');
+      assert.equal(request.answered, true);
+      await assert.rejects(request.respond('again'), { code: 'ERR_INVALID_STATE' });
+    })();
+    const client = await connectHere(service);
+    await assert.rejects(client.request('x'), { name: 'ServiceError', message: 'too long' });
+    await served;
+    client.close();
+    service.close();
+  });
+
+  test('a connect() that gave up leaves a hello behind: the next one on the same descriptor number works', async () => {
+    const service = Service.create({ capacity: 1 << 14 });
+    const gaveUp = Service.connect(openSync(`/proc/self/fd/${service.fd}`, 'r+'), { timeout: 50 });
+    await assert.rejects(gaveUp, { code: 'ETIMEDOUT' });
+    const serving = serve(service);
+    const client = await connectHere(service);
+    assert.equal(String(await client.request('olleh')), 'hello');
+    assert.equal(service.clients, 1);
+    client.close();
+    service.close();
+    await serving;
+  });
+});
+
 describe('Service between processes', () => {
   test('three clients in three processes, 1,000 requests each of sizes up to the limit, all answered right', async () => {
     const name = uniqueIpcName('service');
