@@ -191,12 +191,16 @@ export class Topic implements Disposable {
   #expected = 0;
   #expecting = false;
   #missed = 0;
+  /** A subscriber that joined with history and has not read yet: its first record must be the one named. */
+  #joined = false;
   /** The publisher's own copies of `tail`, `oldest` and the next sequence number (it is their only writer). */
   #tail = 0;
   #oldest = 0;
   #seq = 0;
   /** The lowest subscriber position the publisher last found (block policy), and the `released` it saw. */
   #knownLowest = 0;
+  #knownMaskLow = 0;
+  #knownMaskHigh = 0;
   #releasedAt = 0;
   /** The waiting word a Promise-form call of this end has added 1 to while it sleeps, or -1. */
   #announced = -1;
@@ -612,8 +616,10 @@ export class Topic implements Disposable {
 
   /**
    * Gives the viewed message back and cuts the view off. Returns whether its bytes stayed whole while
-   * lent: always in 'block'; in 'overwrite' false when the publisher began to write over it meanwhile
-   * (what was read from the view may be torn: drop it). True without a view.
+   * lent: false when the publisher began to write over it meanwhile (what was read from the view may be
+   * torn: drop it; `missed` counts it). In 'overwrite' that happens to a subscriber a ring behind; in
+   * 'block' only in a narrow race of a subscriber's first messages after it joined, before the publisher
+   * saw it (docs/channel.md, "Topic"). True without a view.
    */
   release(): boolean {
     const loan = this.#loan;
@@ -622,6 +628,7 @@ export class Topic implements Disposable {
     this.#cutOff(loan.view);
     if (this.#header.mapping.closed) return false;
     const whole = !this.#overwritten(loan.first);
+    if (!whole) this.#missed++; // whatever was read from it may be torn: it counts as lost
     this.#advance();
     return whole;
   }
@@ -730,6 +737,11 @@ export class Topic implements Disposable {
       );
     }
     Atomics.or(words, W.state, PUBLISHER_ATTACHED);
+    // A close that came between the first look and the swap: it cleared `publisher`, which let this in.
+    if (Atomics.load(words, W.state) & PUBLISHER_CLOSED) {
+      Atomics.compareExchange(words, W.publisher, tid, 0);
+      throw new IpcError(E.EPIPE, 'send', {}, 'the topic was closed by its publisher');
+    }
     this.#tail = Atomics.load(words, W.tail);
     this.#oldest = Atomics.load(words, W.oldest);
     // A publisher that died between its stores of nextSeq and tail numbered a record nobody can see.
@@ -781,6 +793,7 @@ export class Topic implements Disposable {
       this.#position = start;
       this.#expected = first;
       this.#expecting = true;
+      this.#joined = true;
       this.#knownTail = start;
       return;
     }
@@ -885,11 +898,21 @@ export class Topic implements Disposable {
     const position = tail & (capacity - 1);
     const skip = position + need > capacity ? capacity - position : 0;
     const end = advance(tail, skip + need);
-    if (this.policy === 'block' && (end - this.#knownLowest) >>> 0 > capacity) {
-      this.#releasedAt = Atomics.load(words, W.released);
-      const lowest = (tail - this.#lowestBehind(tail)) | 0;
-      this.#knownLowest = lowest;
-      if ((end - lowest) >>> 0 > capacity) return -1;
+    if (this.policy === 'block') {
+      // The lowest position found last holds while no subscriber joined: a joiner may start below it.
+      const low = Atomics.load(words, W.maskLow);
+      const high = Atomics.load(words, W.maskHigh);
+      if (low !== this.#knownMaskLow || high !== this.#knownMaskHigh) {
+        this.#knownMaskLow = low;
+        this.#knownMaskHigh = high;
+        this.#knownLowest = (tail - this.#lowestBehind(tail)) | 0;
+      }
+      if ((end - this.#knownLowest) >>> 0 > capacity) {
+        this.#releasedAt = Atomics.load(words, W.released);
+        const lowest = (tail - this.#lowestBehind(tail)) | 0;
+        this.#knownLowest = lowest;
+        if ((end - lowest) >>> 0 > capacity) return -1;
+      }
     }
     // Records that start before end − capacity are about to be overwritten: move `oldest` past them first.
     let oldest = this.#oldest;
@@ -1035,6 +1058,14 @@ export class Topic implements Disposable {
           `a damaged record in the ring (length ${length >>> 0} at index ${start >>> 0})`,
         );
       }
+      // A history start more than 2^32 bytes back can land anywhere in the ring, even on a record:
+      // the first record read must be the one the table named.
+      if (this.#joined && seq !== this.#expected) {
+        this.#copied = undefined;
+        this.#relocate();
+        continue;
+      }
+      this.#joined = false;
       if (this.#expecting && seq !== this.#expected) {
         const lost = (seq - this.#expected) | 0;
         if (lost < 0) {
@@ -1060,7 +1091,8 @@ export class Topic implements Disposable {
   // Whether the publisher has begun to overwrite the record at index `first` (read after the bytes were).
   #overwritten(first: number): boolean {
     const oldest = CHECK_BY_RMW ? Atomics.add(this.#words, W.oldest, 0) : Atomics.load(this.#words, W.oldest);
-    return ((first - oldest) | 0) < 0;
+    // The second test catches a publisher 2^31 bytes or more ahead, where the signed difference wraps.
+    return ((first - oldest) | 0) < 0 || (Atomics.load(this.#words, W.tail) - first) >>> 0 > this.capacity;
   }
 
   // On past the record #find() found: the slot's position, and in 'block' a wake for a waiting publisher.
@@ -1076,7 +1108,9 @@ export class Topic implements Disposable {
     const oldest = Atomics.load(this.#words, W.oldest);
     this.#position = oldest;
     this.#knownTail = oldest;
+    this.#joined = false;
     Atomics.store(this.#slots, this.#slot * (SLOT_BYTES / 4) + SLOT_POSITION, oldest);
+    if (this.policy === 'block') this.#wakePublisher(); // a publisher may be waiting for this position
   }
 
   // With nothing to read: whether the publisher closed and nothing more is there.

@@ -111,6 +111,9 @@ typedef struct {
   uint32_t seq;
   uint32_t known_lowest;
   uint32_t released_at;
+  uint32_t known_mask_low; /* the subscriber masks when known_lowest was found: a joiner may start below */
+  uint32_t known_mask_high;
+  int joined; /* joined with history and read nothing yet: the first record must be the one named */
 } unipc_topic;
 
 static inline uint32_t unipc_topic_load_(const unipc_topic* t, int word) {
@@ -326,6 +329,11 @@ static inline int unipc_topic_attach_publisher_(unipc_topic* t) {
   if (current != 0 && !unipc_thread_gone_(current)) return -EBUSY;
   if (!unipc_cas_(&t->words[UNIPC_TOPIC_W_PUBLISHER], current, tid)) return -EBUSY;
   __atomic_fetch_or(&t->words[UNIPC_TOPIC_W_STATE], UNIPC_TOPIC_PUBLISHER_ATTACHED, __ATOMIC_SEQ_CST);
+  /* A close that came between the first look and the swap cleared `publisher`, which let this one in. */
+  if (unipc_topic_load_(t, UNIPC_TOPIC_W_STATE) & UNIPC_TOPIC_PUBLISHER_CLOSED) {
+    unipc_cas_(&t->words[UNIPC_TOPIC_W_PUBLISHER], tid, 0);
+    return -EPIPE;
+  }
   t->tid = tid;
   t->tail = unipc_topic_load_(t, UNIPC_TOPIC_W_TAIL);
   t->oldest = unipc_topic_load_(t, UNIPC_TOPIC_W_OLDEST);
@@ -351,6 +359,7 @@ static inline void unipc_topic_start_(unipc_topic* t) {
     t->position = start;
     t->expected = first;
     t->known_tail = start;
+    t->joined = 1;
     return;
   }
   uint32_t tail, next, entry;
@@ -460,6 +469,15 @@ static inline int unipc_topic_send_attempt_(unipc_topic* t, const void* data, ui
   uint32_t skip = position + need > capacity ? capacity - position : 0;
   uint32_t end = tail + skip + need;
   /* 1. Room ('block'): the lowest position found last is looked for again only when it leaves too little. */
+  if (!t->overwrite) {
+    uint32_t low = unipc_topic_load_(t, UNIPC_TOPIC_W_MASK_LOW);
+    uint32_t high = unipc_topic_load_(t, UNIPC_TOPIC_W_MASK_HIGH);
+    if (low != t->known_mask_low || high != t->known_mask_high) {
+      t->known_mask_low = low;
+      t->known_mask_high = high;
+      t->known_lowest = tail - unipc_topic_lowest_behind_(t, tail);
+    }
+  }
   if (!t->overwrite && end - t->known_lowest > capacity) {
     t->released_at = unipc_topic_load_(t, UNIPC_TOPIC_W_RELEASED);
     uint32_t lowest = tail - unipc_topic_lowest_behind_(t, tail);
@@ -509,7 +527,9 @@ static inline void unipc_topic_relocate_(unipc_topic* t) {
   uint32_t oldest = unipc_topic_load_(t, UNIPC_TOPIC_W_OLDEST);
   t->position = oldest;
   t->known_tail = oldest;
+  t->joined = 0;
   unipc_topic_store_(t, UNIPC_TOPIC_W_SLOT_POSITION(t->slot), oldest);
+  if (!t->overwrite) unipc_topic_release_(t); /* a publisher may be waiting for this position */
 }
 
 /* With nothing to read: whether the publisher closed and nothing more is there (state, then tail again). */
@@ -559,7 +579,14 @@ static inline ssize_t unipc_topic_receive_attempt_(unipc_topic* t, void* buffer,
       continue;
     }
     if (!sound) return -EPROTO;
+    /* A history start more than 2^32 bytes back can land anywhere, even on a record: the first record read
+     * must be the one the table named. */
+    if (t->joined && seq != t->expected) {
+      unipc_topic_relocate_(t);
+      continue;
+    }
     if (length > size) return -EMSGSIZE;
+    t->joined = 0;
     if (seq != t->expected) {
       int32_t lost = (int32_t)(seq - t->expected);
       if (lost < 0) return -EPROTO;
