@@ -199,7 +199,7 @@ describe('Topic in one process', () => {
       assert.deepEqual(m, message(m.readUInt32LE(0)));
       received++;
     }
-    assert.equal(received + reader.missed, 100);
+    assert.equal(received + reader.missed, 101); // 'second', torn while lent, counts as missed
   });
 
   test('the end: null once the publisher closed and all is read; for await ends; no publisher after the close', async () => {
