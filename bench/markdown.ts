@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES, type Kind } from '../src/bench/plan.js';
 import {
+  type FanoutFigure,
   figureOf,
   formatComparison,
   formatTargetValue,
@@ -56,14 +57,20 @@ const ids = [
   'unipc/channel-sync',
   'unipc/channel-async',
   'unipc/channel-zero-copy',
+  'unipc/topic-sync',
+  'unipc/topic-async',
+  'unipc/service-async',
+  'unipc/service-sync',
   'unipc/pipe-sync',
   'unipc/sysv-queue-sync',
   'node/process-send-json',
   'node/net-unix',
+  'node/http-unix',
 ];
 console.log(row(['', 'RTT 8 B, cross-CPU, µs', 'RTT 8 B, same-CPU, µs', '64 B, messages/s', '1 MiB, GB/s']));
 console.log(row(['---', '---:', '---:', '---:', '---:']));
-for (const id of ids) {
+// A case the run did not measure (an older run, or a case skipped) has no row.
+for (const id of ids.filter((x) => measurements.some((m) => m.case === x))) {
   const def = CASES.find((c) => c.id === id)!;
   console.log(
     row([
@@ -76,6 +83,33 @@ for (const id of ids) {
   );
 }
 console.log();
+
+// The fan-out (one publisher, several subscriber processes), in runs that measured it.
+const fanout: FanoutFigure[] = results.fanout?.figures ?? [];
+if (fanout.length > 0) {
+  console.log(
+    row([
+      `${results.fanout.label} ('${results.fanout.topic.policy}', Sync), not pinned`,
+      '64 B messages/s per subscriber',
+      'deliveries/s',
+      'one-way latency, µs',
+      'p99, µs',
+    ]),
+  );
+  console.log(row(['---', '---:', '---:', '---:', '---:']));
+  for (const f of fanout) {
+    console.log(
+      row([
+        `${f.subscribers} subscriber${f.subscribers === 1 ? '' : 's'}`,
+        formatValue('tput64', f.messagesPerSecond),
+        formatValue('tput64', f.deliveriesPerSecond),
+        formatValue('rtt8', f.latency.median),
+        formatValue('rtt8', f.latency.p99),
+      ]),
+    );
+  }
+  console.log();
+}
 
 const targetRows = (group: string) => {
   console.log(row([group === 'tails' ? 'tail' : 'target', 'worst repetition', 'median', 'needed', 'met']));

@@ -18,9 +18,15 @@ import {
   type CaseDef,
   CHANNEL_SPIN,
   type Counts,
+  FANOUT_ID,
+  FANOUT_INTERVAL_US,
+  FANOUT_LABEL,
+  FANOUT_MESSAGE,
+  FANOUT_SUBSCRIBERS,
   FLOOR_CASE,
   FLOOR_MOVED,
   FULL_COUNTS,
+  fanoutConfigs,
   JIT_SETTLE_MS,
   JIT_SETTLE_ROUND_TRIPS,
   KINDS,
@@ -32,27 +38,34 @@ import {
   QUICK_COUNTS,
   REPETITIONS,
   ringCapacity,
+  TOPIC_RECORD_SPACE,
+  topicRingCapacity,
   UNSTABLE_SPREAD,
 } from './plan.js';
 import {
   aggregate,
+  aggregateFanout,
+  type FanoutRun,
   type HeapRun,
   type Measurement,
   type RawMeasurement,
   type RoundTripStats,
   ratios,
+  renderFanout,
   renderTables,
   targets,
 } from './report.js';
 import { renderSvg } from './svg.js';
 
-const HELP = `unipc bench — every IPC mechanism between two processes, next to C and Node's own
+const HELP = `unipc bench — every IPC mechanism between two processes, next to C and Node's own; then a
+topic's fan-out from one publisher to 1, 2 and 4 subscriber processes
 
 Usage: unipc bench [options]
 
   --quick              small counts and two repetitions: a few minutes
   --only <text>        only the cases whose id starts with <text> or whose label contains it
-                       (case-insensitive; comma-separated, repeatable), e.g. c/,channel
+                       (case-insensitive; comma-separated, repeatable), e.g. c/,channel; the
+                       fan-out is ${FANOUT_ID}
   --json <path>        where to write the results (default: bench/results/latest.json when run in a
                        checkout's own directory, ./unipc-bench.json elsewhere); the chart goes beside it
   --no-chart           no SVG
@@ -71,6 +84,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const extension = path.extname(fileURLToPath(import.meta.url));
 /** The peer program beside this file: peer.ts under tsx, peer.js when compiled. */
 const peerProgram = path.join(here, `peer${extension}`);
+/** The fan-out's publisher and subscribers (src/bench/fanout.ts). */
+const fanoutProgram = path.join(here, `fanout${extension}`);
 /**
  * How this run was started, for the record: `npm run bench` builds the package and runs the CLI (the
  * compiled JavaScript a user runs); bench/run.ts runs the TypeScript through tsx.
@@ -590,16 +605,18 @@ export async function bench(argv: string[]): Promise<number> {
     .flatMap((text) => text.split(','))
     .map((text) => text.trim().toLowerCase())
     .filter(Boolean);
-  const selected = CASES.filter(
-    (c) =>
-      filters.length === 0 ||
-      filters.some((f) => c.id.toLowerCase().startsWith(f) || c.label.toLowerCase().includes(f)),
-  );
+  const matches = (c: { id: string; label: string }) =>
+    filters.length === 0 || filters.some((f) => c.id.toLowerCase().startsWith(f) || c.label.toLowerCase().includes(f));
+  const selected = CASES.filter(matches);
+  const fanoutSelected = matches({ id: FANOUT_ID, label: FANOUT_LABEL });
   if (values.list) {
     for (const c of CASES) process.stdout.write(`${c.id.padEnd(34)} ${c.label}\n`);
+    process.stdout.write(
+      `${FANOUT_ID.padEnd(34)} ${FANOUT_LABEL}: 1 publisher, ${FANOUT_SUBSCRIBERS.join(', ')} subscribers\n`,
+    );
     return 0;
   }
-  if (selected.length === 0) {
+  if (selected.length === 0 && !fanoutSelected) {
     process.stderr.write(`unipc bench: no case matches ${filters.join(', ')} (see --list)\n`);
     return 2;
   }
@@ -653,7 +670,8 @@ export async function bench(argv: string[]): Promise<number> {
   }
   const runnable = passOrder(selected.filter((def) => unavailable[def.id] === undefined));
   const floorDef = CASES.find((c) => c.id === FLOOR_CASE)!;
-  const progress = new Progress(runnable.length * repetitions + 2);
+  const fanouts = fanoutSelected ? fanoutConfigs(counts) : [];
+  const progress = new Progress((runnable.length + fanouts.length) * repetitions + 2);
   // Generous: a case never takes minutes unless something is stuck.
   const timeoutMs = values.quick ? 60_000 : 300_000;
   const raw: RawMeasurement[] = [];
@@ -672,6 +690,8 @@ export async function bench(argv: string[]): Promise<number> {
     };
   });
   let heap: HeapRun | undefined;
+  const fanoutRuns: Array<FanoutRun & { repetition: number }> = [];
+  const fanoutErrors: Array<{ repetition: number; subscribers: number; error: string }> = [];
   const heapCase = runnable.find((c) => c.id === 'unipc/channel-zero-copy');
   // The C spin floor, 8 B cross-CPU round trips, before the first case and after the last.
   const floor = async (when: 'before' | 'after'): Promise<RoundTripStats | string> => {
@@ -721,6 +741,23 @@ export async function bench(argv: string[]): Promise<number> {
         }
         result.seconds = Math.round((result.seconds ?? 0) * 1000 + performance.now() - caseStart) / 1000;
       }
+      // After the pairs, in every repetition: the fan-out, whose processes are not pinned.
+      for (const config of fanouts) {
+        const n = config.subscribers;
+        const what = `${FANOUT_LABEL}, ${n} subscriber${n === 1 ? '' : 's'}`;
+        progress.case(repetitions > 1 ? `${what} (repetition ${repetition + 1}/${repetitions})` : what);
+        try {
+          const args = [...process.execArgv, fanoutProgram, 'publisher', JSON.stringify(config)];
+          const run = (await runJson(process.execPath, args, timeoutMs)) as FanoutRun;
+          fanoutRuns.push({ ...run, repetition });
+        } catch (error) {
+          if (error instanceof Cancelled) throw error;
+          const message = error instanceof Error ? error.message : String(error);
+          fanoutErrors.push({ repetition, subscribers: n, error: message });
+          progress.done();
+          process.stderr.write(`unipc bench: ${FANOUT_ID} ${what} (repetition ${repetition + 1}): ${message}\n`);
+        }
+      }
     }
     floorAfter = await floor('after');
   } finally {
@@ -729,6 +766,8 @@ export async function bench(argv: string[]): Promise<number> {
   }
 
   const measurements: Measurement[] = aggregate(raw, repetitions, UNSTABLE_SPREAD);
+  const fanoutFigures = aggregateFanout(fanoutRuns, repetitions);
+  const fanoutCounts = fanouts.length === 0 ? null : (({ subscribers: _, ...rest }) => rest)(fanouts[0]!);
   const ratioList = ratios(measurements);
   const targetList = targets(measurements, heap, repetitions, unavailable);
   const machineInfo = machine();
@@ -817,6 +856,8 @@ export async function bench(argv: string[]): Promise<number> {
         'one clock read per round trip; median, p99, p99.9 and max of the samples, µs; each the median across repetitions',
       throughput: "timed at the sender from its first send to the receiver's acknowledgement of the last message",
       ringCapacities: Object.fromEntries(Object.values(KINDS).map((k) => [k.size, ringCapacity(k.size)])),
+      topicRingCapacities: Object.fromEntries(Object.values(KINDS).map((k) => [k.size, topicRingCapacity(k.size)])),
+      topicMaxMessageSize: `capacity / 2 − ${TOPIC_RECORD_SPACE}`,
       channelSpin: CHANNEL_SPIN,
       bestC:
         'ratios divide by the best C figure of the same kind and placement among the two-process references (memcpy has a target of its own)',
@@ -828,13 +869,35 @@ export async function bench(argv: string[]): Promise<number> {
     ratios: ratioList,
     targets: targetList,
     heap: heap ?? null,
+    fanout: fanoutSelected
+      ? {
+          id: FANOUT_ID,
+          label: FANOUT_LABEL,
+          topic: {
+            policy: 'block',
+            capacity: topicRingCapacity(FANOUT_MESSAGE),
+            messageSize: FANOUT_MESSAGE,
+            api: 'sendSync / receiveSync, default spin',
+          },
+          subscribers: [...FANOUT_SUBSCRIBERS],
+          counts: fanoutCounts,
+          placement: `not pinned: one publisher and up to ${Math.max(...FANOUT_SUBSCRIBERS)} subscriber processes on ${os.availableParallelism()} CPUs, placed by the scheduler (more processes than CPUs: pinning each to a CPU of its own is impossible)`,
+          throughput:
+            "messages per second per subscriber: the timed messages ÷ the time from the publisher's first send until the last subscriber received the last (under 'block' the slowest sets everyone's pace); deliveries per second = that × subscribers; perSubscriber in each repetition is each subscriber's own",
+          latency: `one-way, publisher to subscriber: each paced message carries process.hrtime.bigint() (CLOCK_MONOTONIC, ns) taken just before sendSync, each subscriber takes now − stamp on receiving it; the publisher sleeps ${FANOUT_INTERVAL_US} µs (Atomics.wait) after each message, so subscribers have caught up and sleep when the next comes: the figure includes their wake-up; statistics over the deliveries to all subscribers`,
+          repetitions: 'in every repetition after the pairs; figures are medians across repetitions, as the pairs',
+          figures: fanoutFigures,
+          errors: fanoutErrors,
+        }
+      : null,
   };
   fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
   fs.writeFileSync(jsonPath, `${JSON.stringify(document, null, 2)}\n`);
   const shown = selected.filter((def) => measurements.some((m) => m.case === def.id));
   const floorText = (f: RoundTripStats | null) => (f === null ? '—' : `${f.median.toFixed(2)} µs`);
   const hostLine = `${machineInfo.cpu}, ${machineInfo.cpus} CPUs${machineInfo.virtualized ? ' (a VM)' : ''}, ${machineInfo.kernel}, Node ${machineInfo.node}`;
-  if (!values['no-chart']) {
+  const chart = !values['no-chart'] && shown.length > 0; // the chart is of the pairs' figures
+  if (chart) {
     const subtitle = `${hostLine}; spin floor ${floorText(spinFloor.before)} → ${floorText(spinFloor.after)}; median of ${repetitions}; ${started.toISOString().slice(0, 10)}${values.quick ? ' (--quick)' : ''}${flags.length > 0 ? ' — flagged, see JSON' : ''}`;
     fs.writeFileSync(svgPath, renderSvg(shown, measurements, subtitle));
   }
@@ -862,13 +925,17 @@ export async function bench(argv: string[]): Promise<number> {
     `repetitions: ${repetitions}, interleaved; figures are medians, targets judged on the worst repetition`,
     ...flags.map((flag) => `FLAG: ${flag}`),
   ].join('\n');
-  process.stdout.write(`${header}\n\n${renderTables(measurements, ratioList, targetList, shown)}\n\n`);
+  const tables = [
+    ...(shown.length > 0 ? [renderTables(measurements, ratioList, targetList, shown)] : []),
+    ...(fanoutFigures.length > 0 ? [renderFanout(fanoutFigures)] : []),
+  ];
+  process.stdout.write(`${header}\n\n${tables.join('\n\n')}\n\n`);
   const skippedCases = results.filter((r) => r.skipped !== undefined);
   for (const r of skippedCases) process.stdout.write(`skipped: ${r.id}: ${r.skipped}\n`);
   process.stdout.write(
-    `results: ${path.relative(process.cwd(), jsonPath) || jsonPath}${values['no-chart'] ? '' : `, chart: ${path.relative(process.cwd(), svgPath)}`}\n`,
+    `results: ${path.relative(process.cwd(), jsonPath) || jsonPath}${chart ? `, chart: ${path.relative(process.cwd(), svgPath)}` : ''}\n`,
   );
   process.off('SIGINT', interrupt);
   process.off('SIGTERM', interrupt);
-  return results.some((r) => r.error !== undefined) ? 1 : 0;
+  return results.some((r) => r.error !== undefined) || fanoutErrors.length > 0 ? 1 : 0;
 }

@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,13 +32,16 @@ import {
   pipe,
   Semaphore,
   SemaphoreSet,
+  Service,
+  type ServiceClient,
   SharedMemory,
   SysvSharedMemory,
   socketpair,
   spawn,
+  Topic,
   UnixSocket,
 } from '../index.js';
-import { BATCH, KINDS, ringCapacity } from './plan.js';
+import { BATCH, KINDS, ringCapacity, TOPIC_RECORD_SPACE, topicRingCapacity } from './plan.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -80,7 +84,10 @@ export interface Mechanism {
   // `info` is the client's ClientSetup.info after a trip through JSON: each server states the shape its
   // client sent (a method's parameters are bivariant, so a narrower type than unknown is accepted).
   server(info: unknown, fds: number[], ready: () => void): MaybePromise<Endpoint>;
-  /** Why this mechanism cannot run with this build of unipc (an API it needs is missing), if it cannot. */
+  /**
+   * Why this mechanism cannot run with this build of unipc (an API it needs is missing, or a known defect
+   * stalls it), if it cannot.
+   */
   unavailable?(): string | undefined;
 }
 
@@ -312,6 +319,59 @@ function asyncBytes(t: AsyncBytes): Endpoint {
       for (let left = size * count; left > 0; ) left -= (await read(Math.min(max, left))).length;
       await t.write(ACK);
     },
+    close: () => t.close(),
+  };
+}
+
+/** Request/response: a round trip is one call; there is no one-way shape (round trips only). */
+function roundTripsOnly(): never {
+  throw new Error('a request/response case measures round trips only');
+}
+
+interface SyncRequests {
+  request(data: Uint8Array): Uint8Array;
+  close(): MaybePromise<void>;
+}
+
+function syncRequests(t: SyncRequests): Endpoint {
+  return {
+    roundTrips(message, warmup, count, samples) {
+      for (let i = 0; i < warmup; i++) checkReply(t.request(message), message);
+      let previous = performance.now();
+      for (let i = 0; i < count; i++) {
+        t.request(message);
+        const now = performance.now();
+        samples[i] = (now - previous) * 1000;
+        previous = now;
+      }
+    },
+    echo: roundTripsOnly,
+    stream: roundTripsOnly,
+    sink: roundTripsOnly,
+    close: () => t.close(),
+  };
+}
+
+interface AsyncRequests {
+  request(data: Uint8Array): Promise<Uint8Array>;
+  close(): MaybePromise<void>;
+}
+
+function asyncRequests(t: AsyncRequests): Endpoint {
+  return {
+    async roundTrips(message, warmup, count, samples) {
+      for (let i = 0; i < warmup; i++) checkReply(await t.request(message), message);
+      let previous = performance.now();
+      for (let i = 0; i < count; i++) {
+        await t.request(message);
+        const now = performance.now();
+        samples[i] = (now - previous) * 1000;
+        previous = now;
+      }
+    },
+    echo: roundTripsOnly,
+    stream: roundTripsOnly,
+    sink: roundTripsOnly,
     close: () => t.close(),
   };
 }
@@ -798,6 +858,152 @@ function channelBatchedMechanism(): Mechanism {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// The topic and the service
+
+/** Capacities of the topic pairs, one per ring size the message sizes need. */
+const TOPIC_CAPACITIES = [...new Set(Object.values(KINDS).map((kind) => topicRingCapacity(kind.size)))];
+
+// A 'block' topic each way per ring size, as the channel's pairs: the client publishes on `there` and
+// subscribes to `back`, the server the other way round, one subscriber per topic. Every end claims its
+// role as it is made, so that each subscriber is attached before the first message is published (a
+// subscriber without history starts with the next message).
+function topicMechanism(api: 'sync' | 'async'): Mechanism {
+  const endpoint = (outs: Topic[], ins: Topic[]): Endpoint => {
+    let out = outs[0]!;
+    let into = ins[0]!;
+    const configure = (size: number) => {
+      const index = TOPIC_CAPACITIES.indexOf(topicRingCapacity(size));
+      out = outs[index]!;
+      into = ins[index]!;
+    };
+    const close = () => {
+      for (const topic of [...outs, ...ins]) topic.close();
+    };
+    return api === 'async'
+      ? asyncMessages({
+          configure,
+          send: (data) => out.send(data),
+          receive: async () => (await into.receive()) ?? unexpectedEnd(),
+          close,
+        })
+      : syncMessages({
+          configure,
+          send: (data) => out.sendSync(data),
+          receive: () => into.receiveSync() ?? unexpectedEnd(),
+          close,
+        });
+  };
+  return {
+    client() {
+      const make = (role: 'publisher' | 'subscriber') =>
+        TOPIC_CAPACITIES.map((capacity) =>
+          Topic.create({ capacity, maxMessageSize: capacity / 2 - TOPIC_RECORD_SPACE, role }),
+        );
+      const there = make('publisher');
+      const back = make('subscriber');
+      return {
+        info: { rings: TOPIC_CAPACITIES.length },
+        fds: [...there, ...back].map((topic) => topic.fd),
+        connect: async (ready) => {
+          await ready;
+          return endpoint(there, back);
+        },
+      };
+    },
+    server(info: { rings: number }, fds) {
+      const there = fds.slice(0, info.rings).map((fd) => Topic.fromFd(fd, { role: 'subscriber' }));
+      const back = fds.slice(info.rings).map((fd) => Topic.fromFd(fd, { role: 'publisher' }));
+      return endpoint(back, there);
+    },
+  };
+}
+
+/**
+ * ServiceClient reads its responses with receive({ ref: false }) (and keeps the process alive with a
+ * timer of its own); a Channel's Promise-form wait polls between turns of the event loop with an unref'd
+ * setImmediate, which does not keep the loop from blocking in epoll while a ref'd handle (that timer)
+ * exists. With its server on another CPU, each request then waits until something else wakes the event
+ * loop: measured, 3 requests in 5 s (one of 7 s) with the processes pinned to CPUs 0 and 1. Remove this
+ * once src/service.ts (or nextTurn in src/channel.ts) no longer does so.
+ */
+const SERVICE_CLIENT_STALLS =
+  "ServiceClient.request() stalls when the server runs on another CPU: its response reader's receive({ ref: false }) polls with an unref'd setImmediate, which does not run while the event loop blocks on the client's own keep-alive timer (3 requests in 5 s measured)";
+
+// A named Service, made by the server (its request channel's consumer must be the server's thread). The
+// client connects by name once the server says it is ready, and removes the name once connected; its
+// first request, untimed, is answered inside server(), whose receive also answers the connection's hello
+// (a service answers hellos only while it receives).
+function serviceMechanism(api: 'sync' | 'async'): Mechanism {
+  const capacity = ringCapacity(64);
+  const FIRST = Buffer.from('first');
+  return {
+    client() {
+      const name = `/unipc-bench-${process.pid}-${randomBytes(4).toString('hex')}`;
+      return {
+        info: { name },
+        fds: [],
+        connect: async (ready) => {
+          await ready;
+          let client: ServiceClient;
+          try {
+            client = await Service.connect(name, { timeout: 30_000 });
+          } finally {
+            Service.unlink(name); // both sides have it open now
+          }
+          const close = () => client.close();
+          if (api === 'async') {
+            checkReply(await client.request(FIRST, { timeout: 30_000 }), FIRST);
+            return asyncRequests({ request: (data) => client.request(data), close });
+          }
+          checkReply(client.requestSync(FIRST, { timeout: 30_000 }), FIRST);
+          return syncRequests({ request: (data) => client.requestSync(data), close });
+        },
+      };
+    },
+    unavailable: () => (api === 'async' ? SERVICE_CLIENT_STALLS : undefined),
+    async server(info: { name: string }, _fds, ready) {
+      const service = Service.create({ name: info.name, capacity });
+      const close = () => service.close();
+      ready();
+      if (api === 'async') {
+        const first = (await service.receive({ timeout: 30_000 })) ?? unexpectedEnd();
+        await first.respond(first.data);
+        return {
+          // The way a server is written: a for await loop over the service, left after `count` requests
+          // (break ends that loop's iterator, not the service).
+          async echo(_size, count) {
+            if (count === 0) return;
+            let answered = 0;
+            for await (const request of service) {
+              await request.respond(request.data);
+              if (++answered === count) break;
+            }
+          },
+          roundTrips: roundTripsOnly,
+          stream: roundTripsOnly,
+          sink: roundTripsOnly,
+          close,
+        };
+      }
+      const first = service.receiveSync({ timeout: 30_000 }) ?? unexpectedEnd();
+      first.respondSync(first.data);
+      return {
+        echo(_size, count) {
+          for (let i = 0; i < count; i++) {
+            const request = service.receiveSync() ?? unexpectedEnd();
+            request.respondSync(request.data);
+          }
+        },
+        roundTrips: roundTripsOnly,
+        stream: roundTripsOnly,
+        sink: roundTripsOnly,
+        close,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Shared memory and a lock kind: a bounded buffer of fixed slots per direction
 
 /** Bytes of slots per direction; the slot count follows from the message size (at most 1024). */
@@ -1158,6 +1364,74 @@ const netMechanism: Mechanism = {
   },
 };
 
+// HTTP as a Node program speaks it to a local server: http.createServer listening on a Unix socket (an
+// abstract name: no file to leave behind), http.request with socketPath and a keep-alive Agent, so that
+// every request after the first goes over the same connection. A POST whose body is the message; the
+// response's body echoes it.
+const httpMechanism: Mechanism = {
+  client() {
+    const socketPath = `\0unipc-bench-http-${process.pid}-${randomBytes(4).toString('hex')}`;
+    return {
+      info: { socketPath },
+      fds: [],
+      connect: async (ready) => {
+        await ready;
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        const request = (body: Uint8Array) =>
+          new Promise<Buffer>((resolve, reject) => {
+            const outgoing = http.request(
+              {
+                socketPath,
+                agent,
+                method: 'POST',
+                path: '/echo',
+                headers: { 'content-type': 'application/octet-stream', 'content-length': body.byteLength },
+              },
+              (response) => {
+                const chunks: Buffer[] = [];
+                response.on('data', (chunk: Buffer) => chunks.push(chunk));
+                response.on('end', () => resolve(Buffer.concat(chunks)));
+                response.on('error', reject);
+              },
+            );
+            outgoing.on('error', reject);
+            outgoing.end(body);
+          });
+        return asyncRequests({ request, close: () => agent.destroy() });
+      },
+    };
+  },
+  async server(info: { socketPath: string }, _fds, ready) {
+    const arrivals = new Arrivals();
+    let end = 0;
+    const server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        response.end(Buffer.concat(chunks));
+        arrivals.add(1);
+      });
+    });
+    // Idle connections are kept for 5 s by default; no pause between two figures may find it closed.
+    server.keepAliveTimeout = 120_000;
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(info.socketPath, resolve));
+    ready();
+    return {
+      prepare(_op, _size, count) {
+        end = arrivals.received + count;
+      },
+      echo: () => arrivals.until(end),
+      roundTrips: roundTripsOnly,
+      stream: roundTripsOnly,
+      sink: roundTripsOnly,
+      close() {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  },
+};
+
 export const MECHANISMS: Record<string, Mechanism> = {
   'pipe-sync': pipeMechanism('sync'),
   'pipe-async': pipeMechanism('async'),
@@ -1175,6 +1449,10 @@ export const MECHANISMS: Record<string, Mechanism> = {
   'channel-spin': channelMechanism('sync', Infinity),
   'channel-zero-copy': channelMechanism('zero-copy'),
   'channel-batched': channelBatchedMechanism(),
+  'topic-sync': topicMechanism('sync'),
+  'topic-async': topicMechanism('async'),
+  'service-async': serviceMechanism('async'),
+  'service-sync': serviceMechanism('sync'),
   'mutex-condition': memfdSlotsMechanism('condition'),
   'futex-semaphore': memfdSlotsMechanism('semaphore'),
   'sysv-semaphore': sysvSemaphoreMechanism,
@@ -1182,5 +1460,6 @@ export const MECHANISMS: Record<string, Mechanism> = {
   'process-send-json': processSendMechanism('json'),
   'process-send-advanced': processSendMechanism('advanced'),
   'net-unix': netMechanism,
+  'http-unix': httpMechanism,
   stdio: stdioMechanism,
 };

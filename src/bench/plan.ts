@@ -25,9 +25,23 @@ export const PLACEMENT_CPUS: Record<Exclude<Placement, 'one CPU'>, { client: num
 
 /** Ring sizes of the channel and of the C ring of the same design, per message size. */
 export function ringCapacity(size: number): number {
+  return ringFor(size, CHANNEL_RECORD_SPACE);
+}
+
+/** Ring sizes of the topic, per message size: as the channel's, for the topic's own limit. */
+export function topicRingCapacity(size: number): number {
+  return ringFor(size, TOPIC_RECORD_SPACE);
+}
+
+/** What a ring of `capacity` keeps from its longest message: maxMessageSize <= capacity / 2 − this. */
+export const CHANNEL_RECORD_SPACE = 8;
+/** The topic's records carry a sequence number too: maxMessageSize <= capacity / 2 − 12 (src/topic.ts). */
+export const TOPIC_RECORD_SPACE = 12;
+
+function ringFor(size: number, recordSpace: number): number {
   if (size <= 4096) return 64 * 1024;
   let capacity = 4096;
-  while (capacity / 2 - 8 < size) capacity *= 2; // the channel's limit: maxMessageSize <= capacity / 2 - 8
+  while (capacity / 2 - recordSpace < size) capacity *= 2;
   return capacity;
 }
 
@@ -71,6 +85,7 @@ const SPINNING =
 export const BATCH = 256;
 const BATCHED = 'the batched case measures the one-way throughput of 64 B messages only';
 const rttOnly = { tput64: NO_STREAM, tput64k: NO_STREAM, tput1m: NO_STREAM };
+const REQUEST_RESPONSE = 'round trips only: request/response, the round trip is its figure';
 
 // Reads of the other side's index before the spinning C ring would sleep: longer than any figure lasts.
 const RING_SPIN_FOREVER = 2_000_000_000;
@@ -261,6 +276,38 @@ export const CASES: CaseDef[] = [
     messageScale: SHARED_MEMORY_MESSAGES,
   },
   {
+    id: 'unipc/topic-sync',
+    label: 'unipc topic, Sync (one subscriber)',
+    family: 'unipc',
+    node: { mechanism: 'topic-sync' },
+    note: `a 'block' topic each way, one subscriber each: sendSync/receiveSync with the default spin (${CHANNEL_SPIN} reads), then a futex sleep; receiveSync returns a new Buffer per message (the topic has no receiveInto)`,
+    messageScale: SHARED_MEMORY_MESSAGES,
+  },
+  {
+    id: 'unipc/topic-async',
+    label: 'unipc topic, Promise (one subscriber)',
+    family: 'unipc',
+    node: { mechanism: 'topic-async' },
+    note: `a 'block' topic each way, one subscriber each: send/receive with the default spin (${CHANNEL_SPIN} reads), then a futex sleep on a waiter thread`,
+    messageScale: SHARED_MEMORY_MESSAGES,
+  },
+  {
+    id: 'unipc/service-async',
+    label: 'unipc Service, Promise request/respond',
+    family: 'unipc',
+    node: { mechanism: 'service-async' },
+    skip: { tput64: REQUEST_RESPONSE, tput64k: REQUEST_RESPONSE, tput1m: REQUEST_RESPONSE },
+    note: 'await client.request(bytes) against `for await (const request of service) await request.respond(request.data)`; a named service, 64 KiB rings',
+  },
+  {
+    id: 'unipc/service-sync',
+    label: 'unipc Service, Sync request/respond',
+    family: 'unipc',
+    node: { mechanism: 'service-sync' },
+    skip: { tput64: REQUEST_RESPONSE, tput64k: REQUEST_RESPONSE, tput1m: REQUEST_RESPONSE },
+    note: 'client.requestSync(bytes) against service.receiveSync() and request.respondSync(request.data); a named service, 64 KiB rings',
+  },
+  {
     id: 'unipc/mutex-condition',
     label: 'unipc shm + Mutex/Condition',
     family: 'unipc',
@@ -308,6 +355,14 @@ export const CASES: CaseDef[] = [
   },
   { id: 'node/net-unix', label: 'Node net Unix socket', family: 'node', node: { mechanism: 'net-unix' } },
   {
+    id: 'node/http-unix',
+    label: 'Node http over a Unix socket',
+    family: 'node',
+    node: { mechanism: 'http-unix' },
+    skip: { tput64: REQUEST_RESPONSE, tput64k: REQUEST_RESPONSE, tput1m: REQUEST_RESPONSE },
+    note: 'http.request (POST, a keep-alive Agent, socketPath) to http.createServer listening on an abstract Unix socket; the body is the message, the response echoes it',
+  },
+  {
     id: 'node/stdio',
     label: 'Node child stdio pipes',
     family: 'node',
@@ -333,11 +388,18 @@ export const PASS_GROUPS: string[][] = [
     'unipc/channel-sync',
     'unipc/channel-async',
     'node/process-send-json',
+    // Judged against the channel's Promise round trip, and each other.
+    'unipc/service-async',
+    'unipc/service-sync',
+    'node/http-unix',
     'unipc/channel-batched',
     'c/ring',
     'unipc/channel-zero-copy',
     'c/memcpy',
     'c/memcpy-4m',
+    // No targets: next to the channel's figures to compare with them.
+    'unipc/topic-sync',
+    'unipc/topic-async',
   ],
   ['c/pipe', 'unipc/pipe-sync', 'unipc/pipe-async', 'unipc/pipe-stream', 'unipc/fifo-sync'],
   ['c/sysv-queue', 'unipc/sysv-queue-sync', 'unipc/sysv-queue-async'],
@@ -454,4 +516,48 @@ export function phasesOf(def: CaseDef, counts: Counts): Phase[] {
     phases.push({ kind, placement: 'cross-CPU', size, count, warmup: warmupFor(count, false) });
   }
   return phases;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Fan-out: one publisher, several subscriber processes, which the two-process cases cannot express.
+
+/** The id and label of the fan-out section (--only matches them as it matches a case's). */
+export const FANOUT_ID = 'unipc/topic-fanout';
+export const FANOUT_LABEL = 'unipc topic fan-out';
+/** Subscriber processes of each fan-out figure. */
+export const FANOUT_SUBSCRIBERS = [1, 2, 4] as const;
+/** The size of every fan-out message. */
+export const FANOUT_MESSAGE = 64;
+/**
+ * The pause after each message of the latency figure, µs: every subscriber has long finished with one
+ * message before the next comes (no message waits behind another), so the figure is a delivery's own.
+ */
+export const FANOUT_INTERVAL_US = 200;
+
+/** One fan-out run as its publisher process takes it. */
+export interface FanoutConfig {
+  subscribers: number;
+  /** The topic's ring, as the two-process topic cases' for 64 B. */
+  capacity: number;
+  /** Timed messages of the throughput figure, after `warmup` untimed ones. */
+  messages: number;
+  warmup: number;
+  /** Timed messages of the latency figure, after `latencyWarmup` untimed ones, one per interval. */
+  latencyMessages: number;
+  latencyWarmup: number;
+  intervalUs: number;
+}
+
+/** The fan-out runs of one repetition: 1, 2 and 4 subscribers, with the counts of the pairs' figures. */
+export function fanoutConfigs(counts: Counts): FanoutConfig[] {
+  const messages = counts.messages * SHARED_MEMORY_MESSAGES;
+  return FANOUT_SUBSCRIBERS.map((subscribers) => ({
+    subscribers,
+    capacity: topicRingCapacity(FANOUT_MESSAGE),
+    messages,
+    warmup: warmupFor(messages, false),
+    latencyMessages: counts.roundTrips,
+    latencyWarmup: warmupFor(counts.roundTrips, false),
+    intervalUs: FANOUT_INTERVAL_US,
+  }));
 }

@@ -1,6 +1,15 @@
 // From the measurements of one run to what is reported: the value of each figure, ratios to the best C
 // reference of the same kind, the issue's targets, and the terminal tables.
-import { CASES, type CaseDef, KIND_NAMES, KINDS, type Kind, type Placement, UNSTABLE_SPREAD } from './plan.js';
+import {
+  CASES,
+  type CaseDef,
+  FANOUT_LABEL,
+  KIND_NAMES,
+  KINDS,
+  type Kind,
+  type Placement,
+  UNSTABLE_SPREAD,
+} from './plan.js';
 
 /** One round-trip figure: statistics of the samples, µs. */
 export interface RoundTripStats {
@@ -9,6 +18,18 @@ export interface RoundTripStats {
   p999: number;
   max: number;
   samples: number;
+}
+
+/** The statistics of round-trip (or one-way latency) samples, µs, as bench/c/bench.h's report_rtt takes them. */
+export function sampleStats(samples: Float64Array): RoundTripStats {
+  const sorted = Float64Array.from(samples).sort();
+  return {
+    median: sorted[Math.floor(sorted.length / 2)]!,
+    p99: sorted[Math.floor(sorted.length * 0.99)]!,
+    p999: sorted[Math.floor(sorted.length * 0.999)]!,
+    max: sorted[sorted.length - 1]!,
+    samples: sorted.length,
+  };
 }
 
 /** One throughput figure. */
@@ -239,6 +260,9 @@ export const TAIL_COUNTERPARTS: Record<string, string> = {
   'unipc/channel-async': 'c/shm-futex-spin',
   'unipc/channel-zero-copy': 'c/shm-futex-spin',
   'unipc/channel-spin': 'c/shm-spin',
+  // The topic waits as the channel does: spin, then announce and sleep on a futex.
+  'unipc/topic-sync': 'c/shm-futex-spin',
+  'unipc/topic-async': 'c/shm-futex-spin',
 };
 
 const RTT_FIGURES: Array<[Kind, Placement]> = [
@@ -374,6 +398,33 @@ export function targets(
     '>=',
     20,
     "the channel's Promise API, the like-for-like one for an event-loop program",
+  );
+  add(
+    'service-rtt',
+    'Service Promise request ÷ channel Promise round trip, 8 B',
+    ['unipc/service-async', 'rtt8'],
+    ['unipc/channel-async', 'rtt8'],
+    '<=',
+    1.5,
+    "a Service is a channel each way: what its framing (a 16-byte request and an 8-byte response header), the request channel's multi-producer lock and matching responses to requests add, at most half again, the bar promise-rtt sets for Promise over Sync",
+  );
+  add(
+    'service-sync-rtt',
+    'Service Sync request ÷ channel Sync round trip, 8 B',
+    ['unipc/service-sync', 'rtt8'],
+    ['unipc/channel-sync', 'rtt8'],
+    '<=',
+    1.5,
+    'requestSync against receiveSync/respondSync, next to sendSync/receiveSync on both sides',
+  );
+  add(
+    'http-vs-service-rtt',
+    'HTTP over a Unix socket 8 B RTT ÷ Service Promise 8 B RTT',
+    ['node/http-unix', 'rtt8'],
+    ['unipc/service-async', 'rtt8'],
+    '>=',
+    20,
+    "Node's http (keep-alive Agent, socketPath) against the Service's Promise API; the factor vs-process-send-rtt asks against process.send",
   );
   add(
     'batched-vs-process-send-tput',
@@ -563,6 +614,102 @@ export function targets(
     );
   }
   return list;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Fan-out
+
+/** One fan-out run (src/bench/fanout.ts): one publisher, `subscribers` subscriber processes, one repetition. */
+export interface FanoutRun {
+  subscribers: number;
+  /** Timed 64 B messages, each received by every subscriber. */
+  messages: number;
+  /** From the publisher's first timed send until the last subscriber received the last message. */
+  seconds: number;
+  /** Messages per second per subscriber: messages ÷ seconds (the slowest subscriber's pace). */
+  messagesPerSecond: number;
+  /** Each subscriber's own: messages ÷ (the time it received the last − the publisher's start). */
+  perSubscriber: number[];
+  /** One-way latency of every delivery of the paced messages (all subscribers' samples), µs. */
+  latency: RoundTripStats;
+  /** The publisher's pause after each paced message, µs. */
+  intervalUs: number;
+  /** The paced messages' actual rate (the pause, the send and the sleep's overshoot). */
+  sentPerSecond: number;
+  /** Messages the subscribers lost: 0 under the 'block' policy. */
+  missed: number;
+}
+
+/** A fan-out figure of the run: medians across the repetitions, as the pairs' figures. */
+export interface FanoutFigure {
+  subscribers: number;
+  /** Messages per second per subscriber. */
+  messagesPerSecond: number;
+  /** Deliveries per second: messagesPerSecond × subscribers. */
+  deliveriesPerSecond: number;
+  latency: RoundTripStats;
+  /** (max − min) ÷ median across the repetitions, of messagesPerSecond and of the latency median. */
+  spread: { messagesPerSecond: number; latency: number };
+  unstable: boolean;
+  repetitions: Array<FanoutRun | null>;
+}
+
+export function aggregateFanout(runs: Array<FanoutRun & { repetition: number }>, repetitions: number): FanoutFigure[] {
+  const counts = [...new Set(runs.map((r) => r.subscribers))].sort((a, b) => a - b);
+  return counts.map((subscribers) => {
+    const reps: Array<FanoutRun | null> = Array.from({ length: repetitions }, () => null);
+    for (const { repetition, ...run } of runs.filter((r) => r.subscribers === subscribers)) reps[repetition] = run;
+    const present = reps.filter((r): r is FanoutRun => r !== null);
+    const of = (get: (r: FanoutRun) => number) => median(present.map(get));
+    const spread = {
+      messagesPerSecond: spreadOf(present.map((r) => r.messagesPerSecond)),
+      latency: spreadOf(present.map((r) => r.latency.median)),
+    };
+    const messagesPerSecond = of((r) => r.messagesPerSecond);
+    return {
+      subscribers,
+      messagesPerSecond,
+      deliveriesPerSecond: messagesPerSecond * subscribers,
+      latency: {
+        median: of((r) => r.latency.median),
+        p99: of((r) => r.latency.p99),
+        p999: of((r) => r.latency.p999),
+        max: of((r) => r.latency.max),
+        samples: of((r) => r.latency.samples),
+      },
+      spread,
+      unstable: Math.max(spread.messagesPerSecond, spread.latency) > UNSTABLE_SPREAD,
+      repetitions: reps,
+    };
+  });
+}
+
+/** The fan-out table: one row per subscriber count. */
+export function renderFanout(figures: FanoutFigure[]): string {
+  const rows: string[][] = [
+    [
+      `${FANOUT_LABEL} ('block', Sync)`,
+      '64 B msg/s per subscriber',
+      'deliveries/s',
+      'latency µs',
+      'p99',
+      'p99.9',
+      'max',
+    ],
+  ];
+  for (const f of figures) {
+    const mark = (text: string) => (f.unstable ? `${text}!` : text);
+    rows.push([
+      `${f.subscribers} subscriber${f.subscribers === 1 ? '' : 's'}`,
+      mark(formatValue('tput64', f.messagesPerSecond)),
+      formatValue('tput64', f.deliveriesPerSecond),
+      mark(formatValue('rtt8', f.latency.median)),
+      formatValue('rtt8', f.latency.p99),
+      formatValue('rtt8', f.latency.p999),
+      formatValue('rtt8', f.latency.max),
+    ]);
+  }
+  return table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']);
 }
 
 // ---------------------------------------------------------------------------------------------------
