@@ -30,7 +30,7 @@ const REPETITIONS = 2;
 // client's child (process.send), a request/response case, and the fan-out: every path of the harness
 // (the topic pairs are the channel's loops; npm run test:bench runs them).
 const SOME =
-  'c/pipe,c/shm-spin,c/shm-futex-spin,c/memcpy,unipc/pipe-sync,unipc/channel-async,unipc/channel-zero-copy,unipc/channel-batched,unipc/service-sync,node/process-send-json,unipc/topic-fanout';
+  'c/pipe,c/shm-spin,c/shm-futex-spin,c/memcpy,unipc/pipe-sync,unipc/channel-async,unipc/channel-zero-copy,unipc/channel-batched,node/process-send-json,unipc/topic-fanout';
 const ALL = process.env.UNIPC_BENCH_ALL === '1';
 
 const positive = (value: unknown, what: string) =>

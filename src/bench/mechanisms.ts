@@ -926,9 +926,6 @@ function topicMechanism(api: 'sync' | 'async'): Mechanism {
  * loop: measured, 3 requests in 5 s (one of 7 s) with the processes pinned to CPUs 0 and 1. Remove this
  * once src/service.ts (or nextTurn in src/channel.ts) no longer does so.
  */
-const SERVICE_CLIENT_STALLS =
-  "ServiceClient.request() stalls when the server runs on another CPU: its response reader's receive({ ref: false }) polls with an unref'd setImmediate, which does not run while the event loop blocks on the client's own keep-alive timer (3 requests in 5 s measured)";
-
 // A named Service, made by the server (its request channel's consumer must be the server's thread). The
 // client connects by name once the server says it is ready, and removes the name once connected; its
 // first request, untimed, is answered inside server(), whose receive also answers the connection's hello
@@ -960,7 +957,6 @@ function serviceMechanism(api: 'sync' | 'async'): Mechanism {
         },
       };
     },
-    unavailable: () => (api === 'async' ? SERVICE_CLIENT_STALLS : undefined),
     async server(info: { name: string }, _fds, ready) {
       const service = Service.create({ name: info.name, capacity });
       const close = () => service.close();
