@@ -3,8 +3,9 @@
 // publisher lapping a Python subscriber (every message whole, every loss counted), a Python subscriber
 // killed while the Node publisher waits for it, a Node publisher killed under a Python subscriber, history
 // for a Python joiner, the number a Python joiner (history 0) and a Python successor publisher take from the
-// table, a topic opened by name, and a Python publisher to Node subscribers. The Python end is
-// test/peers/topic_peer.py, run with the machine's python3.
+// table, a topic opened by name, a Python 'block' publisher making room for a Node joiner with history, and a
+// Python publisher to Node subscribers. The Python end is test/peers/topic_peer.py, run with the machine's
+// python3.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
@@ -333,6 +334,37 @@ describe('Topic with Python ends (python/unipc/topic.py)', () => {
     } finally {
       quietly(() => Topic.unlink(name), ['ENOENT']);
     }
+  });
+
+  test("a Python 'block' publisher that filled the ring with nobody attached makes room for a Node joiner with history: its history comes whole, with missed 0", async () => {
+    using topic = Topic.create({ capacity: 4096, maxMessageSize: 300, history: 16 });
+    const before = 120;
+    const after = 100;
+    const child = spawnPython(['publish-pause', '3', String(before), String(after)], topic.fd, { stdin: true });
+    const done = finished(child);
+    await withChildren([child], async () => {
+      await lineFrom(child, 'paused'); // the ring went round several times: the publisher looked for nobody
+      using subscriber = topic.subscribe(); // starts 16 back, below where the publisher last looked
+      const tried = lineFrom(child, 'tried');
+      child.stdin!.end('go\n');
+      // Read only now: the publisher's try_send() calls must have stopped short of the joiner's first record.
+      const sentAtOnce: number = JSON.parse(await tried).tried;
+      const got: number[] = [];
+      for (let m = await subscriber.receive({ timeout: TIMEOUT }); m !== null; m = await subscriber.receive()) {
+        const i = m.length >= 4 ? m.readUInt32LE(0) : -1;
+        assert.ok(m.equals(numbered(i)), `message ${i} whole`);
+        got.push(i);
+      }
+      assert.deepEqual(
+        got,
+        Array.from({ length: 16 + after }, (_, k) => before - 16 + k),
+      );
+      assert.equal(subscriber.missed, 0);
+      assert.ok(sentAtOnce < after, `${sentAtOnce} sent before the joiner read, of ${after}`);
+      const result = await done;
+      assert.equal(result.code, 0);
+      assert.deepEqual(lastLine(result.stdout), { n: before + after });
+    });
   });
 
   test("a Python publisher to two Node subscribers ('block'): 2000 messages of 0 to maxMessageSize bytes, intact and in order, then null; a Python subscriber killed with SIGKILL stops holding it back", async () => {

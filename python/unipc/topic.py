@@ -222,12 +222,17 @@ class Topic:
         self._known_tail = 0
         self._expected = 0
         self._missed = 0
+        # Joined with history and read nothing yet: the first record read must be the one the table named.
+        self._joined = False
         # The publisher's own copies of tail, oldest and the next sequence number (it is their only
-        # writer); the lowest subscriber position it last found ('block'), and the `released` it read then.
+        # writer); the lowest subscriber position it last found ('block'), the subscriber masks when it
+        # found it (a joiner may start below it), and the `released` it read then.
         self._tail = 0
         self._oldest = 0
         self._seq = 0
         self._known_lowest = 0
+        self._known_mask_low = 0
+        self._known_mask_high = 0
         self._released_at = 0
 
     # ---- Making and opening ----
@@ -457,6 +462,7 @@ class Topic:
             self._position = start
             self._expected = first
             self._known_tail = start
+            self._joined = True
             return
         while True:
             tail = _load(base + O_TAIL)
@@ -481,6 +487,10 @@ class Topic:
             holder = current or _load(base + O_PUBLISHER)
             raise _error(errno.EBUSY, f"the topic has a publisher already (thread {holder}): one per topic")
         _fetch_or(base + O_STATE, PUBLISHER_ATTACHED)
+        # A close that came between the first look and the swap cleared `publisher`, which let this one in.
+        if _load(base + O_STATE) & PUBLISHER_CLOSED:
+            _cas(base + O_PUBLISHER, tid, 0)
+            raise _error(errno.EPIPE, "the topic was closed by its publisher")
         self._tid = tid
         self._tail = _load(base + O_TAIL)
         self._oldest = _load(base + O_OLDEST)
@@ -590,6 +600,12 @@ class Topic:
                 continue
             if message is None:
                 raise _error(errno.EPROTO, f"a damaged record in the ring (length {size} at index {start})")
+            # A history start more than 2**32 bytes back can land anywhere, even on a record: the first
+            # record read must be the one the table named.
+            if self._joined and seq != self._expected:
+                self._relocate()
+                continue
+            self._joined = False
             lost = _signed(seq - self._expected)
             if lost < 0:
                 raise _error(errno.EPROTO, f"a damaged record in the ring (message {seq} after "
@@ -607,7 +623,10 @@ class Topic:
         oldest = _load(self._base + O_OLDEST)
         self._position = oldest
         self._known_tail = oldest
+        self._joined = False
         _store(self._base + SLOTS_OFFSET + SLOT_BYTES * self._slot + 4, oldest)
+        if not self._overwrite:
+            self._release()  # a publisher may be waiting for this position
 
     def _ended(self) -> bool:
         """With nothing to read: whether the publisher closed (bit 1 of state, then tail read again)."""
@@ -739,7 +758,15 @@ class Topic:
         position = tail & mask
         skip = capacity - position if position + need > capacity else 0
         end = (tail + skip + need) & U32
-        # 1. Room ('block'): looked up again only when the lowest position found last leaves too little.
+        # 1. Room ('block'): looked up again only when the lowest position found last leaves too little, or
+        # when the subscribers changed since it was found (a joiner may start below it).
+        if not self._overwrite:
+            low = _load(base + O_MASK_LOW)
+            high = _load(base + O_MASK_HIGH)
+            if low != self._known_mask_low or high != self._known_mask_high:
+                self._known_mask_low = low
+                self._known_mask_high = high
+                self._known_lowest = (tail - self._lowest_behind(tail)) & U32
         if not self._overwrite and (end - self._known_lowest) & U32 > capacity:
             self._released_at = _load(base + O_RELEASED)
             lowest = (tail - self._lowest_behind(tail)) & U32

@@ -16,6 +16,10 @@ descriptor number (a memfd handed over) or a POSIX shared memory name ('/name').
                                            attach as the publisher (print "attached"), send the
                                            messages FROM ... FROM + N - 1 of test/peers/channel-messages.ts,
                                            close; print {"n"}
+    topic_peer.py publish-pause TOPIC N M  attach as the publisher, send the messages 0 ... N - 1 of
+                                           test/peers/channel-messages.ts, print "paused", wait for a line on
+                                           stdin; try_send the next M until one finds no room, print
+                                           {"tried"} (how many it sent), send the rest, close; print {"n"}
     topic_peer.py edges TOPIC              a try on nothing, a receive that times out (50 ms), a second
                                            publisher; print what each gave
     topic_peer.py open TOPIC               open it and join; print what that gave ({"open"} or
@@ -154,6 +158,22 @@ def main() -> int:
             topic.send(numbered(i), TIMEOUT)
         topic.close()
         say({"n": count})
+        return 0
+    elif command == "publish-pause":
+        before, count = int(rest[0]), int(rest[1])
+        topic.claim("publisher")
+        for i in range(before):
+            topic.send(numbered(i), TIMEOUT)
+        say("paused")
+        sys.stdin.readline()
+        i = before
+        while i < before + count and topic.try_send(numbered(i)):
+            i += 1
+        say({"tried": i - before})
+        for j in range(i, before + count):
+            topic.send(numbered(j), TIMEOUT)
+        topic.close()
+        say({"n": before + count})
         return 0
     elif command == "edges":
         edges = {}
