@@ -41,6 +41,10 @@ const expectations: Record<string, RegExp[]> = {
   ],
   topic: [/^(subscriber \d+: \d+ prices, \d+ missed, last "EURUSD 1\.1799"\n){3}/m],
   service: [/^client \d+: SHARED MEMORY REQUEST RESPONSE\nclient \d+: SHARED MEMORY REQUEST RESPONSE$/m],
+  'topic-c': [
+    /^C subscriber \d+ joined\nC subscriber got: shared\nC subscriber got: memory\nC subscriber got: from\nC subscriber got: Node\nC subscriber missed 0$/m,
+  ],
+  'channel-python': [/^(Python consumer \d+ got: job 1)\n.*got: job 2\n.*got: job 3$/m],
   'named-semaphore': [/^child \d+ posts \/unipc-example-\d+$/m, /^parent \d+ woke: child \d+ posted, value now 0$/m],
 };
 
