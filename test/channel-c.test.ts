@@ -7,14 +7,12 @@ import type { ChildProcess } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
 import { IpcError, spawn } from '../src/index.js';
-import { constants, native } from '../src/native.js';
 import { compilePeer, finished, lineFrom, quietly, spawnPeer, uniqueIpcName } from './helpers.js';
 import { tagged } from './peers/channel-messages.js';
+import { delay, dup, FNV_OFFSET, message, SEED, sum, withChildren } from './peers/interop.js';
 
 const cPeer = () => compilePeer('channel_peer');
 const COUNT = 10_000;
-const SEED = 4242;
-const FNV_OFFSET = 2166136261;
 
 function spawnC(args: string[], channel?: Channel, { waitv = true } = {}): ChildProcess {
   return spawn(cPeer(), args, {
@@ -22,52 +20,6 @@ function spawnC(args: string[], channel?: Channel, { waitv = true } = {}): Child
     fds: channel ? [channel.fd] : [],
     env: waitv ? process.env : { ...process.env, UNIPC_PEER_NO_WAITV: '1' },
   });
-}
-
-// message(i) of channel_peer.c: empty, maxMessageSize long, or a size from a hash of i; bytes from i.
-function mix(value: number): number {
-  let x = value >>> 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
-function message(i: number, longest: number): Buffer {
-  const size = i % 100 === 0 ? 0 : i % 100 === 1 ? longest : mix(i ^ SEED) % (longest + 1);
-  const bytes = Buffer.allocUnsafe(size);
-  for (let j = 0; j < size; j++) bytes[j] = (i * 131 + j * 7 + SEED) & 255;
-  return bytes;
-}
-
-// FNV-1a over the message's length (4 bytes, little-endian) and its bytes, as channel_peer.c sums.
-function sum(hash: number, bytes: Uint8Array): number {
-  let h = hash;
-  const n = bytes.length;
-  for (const byte of [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24]) h = Math.imul(h ^ byte, 16777619) >>> 0;
-  for (let k = 0; k < n; k++) h = Math.imul(h ^ bytes[k]!, 16777619) >>> 0;
-  return h;
-}
-
-function dup(owner: { fd: number }): number {
-  const fd = native.fcntl(owner.fd, constants.F_DUPFD_CLOEXEC, 0);
-  assert.ok(fd >= 0);
-  return fd;
-}
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// Runs `body`; should it fail, kills the children first, so that none outlives the test.
-async function withChildren(children: ChildProcess[], body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    for (const child of children) child.kill('SIGKILL');
-    await Promise.all(children.map((child) => finished(child)));
-    throw error;
-  }
 }
 
 describe('Channel with C ends (include/unipc/channel.h)', () => {

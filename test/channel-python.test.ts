@@ -11,9 +11,9 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
-import { constants, native } from '../src/native.js';
 import { finished, lineFrom, quietly, root, spawnPeer, uniqueIpcName } from './helpers.js';
 import { tagged } from './peers/channel-messages.js';
+import { delay, dup, message, SEED, withChildren } from './peers/interop.js';
 
 const pythonPeer = path.join(root, 'test', 'peers', 'channel_peer.py');
 // The interpreter: UNIPC_TEST_PYTHON, or the one `python3` names, found once (a launcher in front of it,
@@ -22,7 +22,6 @@ const python =
   process.env.UNIPC_TEST_PYTHON ??
   spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim();
 const COUNT = 2000;
-const SEED = 4242;
 const TIMEOUT = 30_000;
 
 function spawnPython(args: string[], fd?: number, { waitv = true } = {}): ChildProcess {
@@ -33,25 +32,6 @@ function spawnPython(args: string[], fd?: number, { waitv = true } = {}): ChildP
   });
 }
 
-// message(i) of channel_peer.py (and channel_peer.c): empty, maxMessageSize long, or a size from a hash
-// of i; byte j is (i * 131 + j * 7 + SEED) & 255.
-function mix(value: number): number {
-  let x = value >>> 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
-function message(i: number, longest: number): Buffer {
-  const size = i % 100 === 0 ? 0 : i % 100 === 1 ? longest : mix(i ^ SEED) % (longest + 1);
-  const bytes = Buffer.allocUnsafe(size);
-  for (let j = 0; j < size; j++) bytes[j] = (i * 131 + j * 7 + SEED) & 255;
-  return bytes;
-}
-
 // The peer's "sha256": over each message's length (4 bytes, little-endian) and its bytes.
 function add(hash: Hash, bytes: Uint8Array): void {
   const length = Buffer.allocUnsafe(4);
@@ -60,25 +40,7 @@ function add(hash: Hash, bytes: Uint8Array): void {
   hash.update(bytes);
 }
 
-function dup(owner: { fd: number }): number {
-  const fd = native.fcntl(owner.fd, constants.F_DUPFD_CLOEXEC, 0);
-  assert.ok(fd >= 0);
-  return fd;
-}
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const lastLine = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
-
-// Runs `body`; should it fail, kills the children first, so that none outlives the test.
-async function withChildren(children: ChildProcess[], body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    for (const child of children) child.kill('SIGKILL');
-    await Promise.all(children.map((child) => finished(child)));
-    throw error;
-  }
-}
 
 describe('Channel with Python ends (python/unipc/channel.py)', () => {
   for (const waitv of [true, false]) {

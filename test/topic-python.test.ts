@@ -16,13 +16,13 @@ import { spawn } from '../src/index.js';
 import { Topic } from '../src/topic.js';
 import { finished, lineFrom, quietly, root, spawnPeer, uniqueIpcName } from './helpers.js';
 import { message as numbered } from './peers/channel-messages.js';
+import { delay, message, SEED, withChildren } from './peers/interop.js';
 
 const pythonPeer = path.join(root, 'test', 'peers', 'topic_peer.py');
 // The interpreter: UNIPC_TEST_PYTHON, or the one `python3` names, found once (as test/channel-python.test.ts).
 const python =
   process.env.UNIPC_TEST_PYTHON ??
   spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim();
-const SEED = 4242;
 const TIMEOUT = 30_000;
 
 function spawnPython(args: string[], fd?: number, { waitv = true, stdin = false } = {}): ChildProcess {
@@ -31,25 +31,6 @@ function spawnPython(args: string[], fd?: number, { waitv = true, stdin = false 
     fds: fd === undefined ? [] : [fd],
     env: waitv ? process.env : { ...process.env, UNIPC_PEER_NO_WAITV: '1' },
   });
-}
-
-// message(i) of channel_peer.py: empty, maxMessageSize long, or a size from a hash of i; byte j is
-// (i * 131 + j * 7 + SEED) & 255.
-function mix(value: number): number {
-  let x = value >>> 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
-function message(i: number, longest: number): Buffer {
-  const size = i % 100 === 0 ? 0 : i % 100 === 1 ? longest : mix(i ^ SEED) % (longest + 1);
-  const bytes = Buffer.allocUnsafe(size);
-  for (let j = 0; j < size; j++) bytes[j] = (i * 131 + j * 7 + SEED) & 255;
-  return bytes;
 }
 
 // The peer's "sha256": over each message's length (4 bytes, little-endian) and its bytes.
@@ -61,18 +42,6 @@ function add(hash: Hash, bytes: Uint8Array): void {
 }
 
 const lastLine = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// Runs `body`; should it fail, kills the children first, so that none outlives the test.
-async function withChildren(children: ChildProcess[], body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    for (const child of children) child.kill('SIGKILL');
-    await Promise.all(children.map((child) => finished(child)));
-    throw error;
-  }
-}
 
 // What a Node subscriber receives until the end: its messages' "sha256" and whether each was message(n).
 async function collect(subscriber: Topic, longest: number) {
