@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <uv.h>
@@ -68,6 +69,32 @@ Napi::Value Fcntl(const Napi::CallbackInfo& info) {
   int arg = args.Int32(2);
   if (!args.ok()) return info.Env().Undefined();
   return Result(info.Env(), SyscallResult(fcntl(fd, cmd, arg)));
+}
+
+// fstat(fd, out: Float64Array(6)) → 0; out = [mode, size, dev, ino, uid, gid]. Node's fs.fstatSync is no
+// substitute: Deno's takes its own resource ids, not descriptors.
+Napi::Value Fstat(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int fd = args.Int32(0);
+  constexpr size_t kFields = 6;
+  ByteRange out = args.Float64Out(1, kFields, "fstat");
+  if (!args.ok()) return info.Env().Undefined();
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return Result(info.Env(), -errno);
+  double fields[kFields] = {static_cast<double>(st.st_mode), static_cast<double>(st.st_size),
+                            static_cast<double>(st.st_dev),  static_cast<double>(st.st_ino),
+                            static_cast<double>(st.st_uid),  static_cast<double>(st.st_gid)};
+  std::memcpy(out.data, fields, sizeof(fields));
+  return Result(info.Env(), 0);
+}
+
+// fchmod(fd, mode) → 0
+Napi::Value Fchmod(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int fd = args.Int32(0);
+  uint32_t mode = args.Uint32(1);
+  if (!args.ok()) return info.Env().Undefined();
+  return Result(info.Env(), SyscallResult(fchmod(fd, static_cast<mode_t>(mode))));
 }
 
 // fgetxattr(fd, name, out) → the value's length; ERANGE when it does not fit in out
@@ -221,6 +248,8 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "write", Write);
   UNIPC_EXPORT(exports, "poll", Poll);
   UNIPC_EXPORT(exports, "fcntl", Fcntl);
+  UNIPC_EXPORT(exports, "fstat", Fstat);
+  UNIPC_EXPORT(exports, "fchmod", Fchmod);
   UNIPC_EXPORT(exports, "fgetxattr", Fgetxattr);
   UNIPC_EXPORT(exports, "fsetxattr", Fsetxattr);
   UNIPC_EXPORT(exports, "sendmsg", Sendmsg);

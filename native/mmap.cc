@@ -2,6 +2,7 @@
 // that keep JavaScript's views of mapped memory safe (mmap.h, docs/design.md).
 #include "mmap.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -279,6 +280,9 @@ napi_value FromV8(v8::Local<v8::Value> local) { return reinterpret_cast<napi_val
 bool V8Usable(napi_env env) {
   const char* portable = getenv("UNIPC_PORTABLE_VIEWS");
   if (portable != nullptr && std::strcmp(portable, "1") == 0) return false;
+  // Bun (JavaScriptCore) and Deno load Node-API addons without exporting V8's C++ API: the first call
+  // into it would end the process with "undefined symbol" (calls bind lazily), so look before calling.
+  if (dlsym(RTLD_DEFAULT, "_ZN2v82V810GetVersionEv") == nullptr) return false;
   std::string compiled = std::to_string(V8_MAJOR_VERSION) + "." + std::to_string(V8_MINOR_VERSION) + ".";
   if (std::strncmp(v8::V8::GetVersion(), compiled.c_str(), compiled.size()) != 0) return false;
   void* data = nullptr;

@@ -1,8 +1,10 @@
-// Waiter threads, cancellation by signal, delivery through uv_async, and fd polling through uv_poll.
+// Waiter threads, cancellation by signal, delivery through a Node-API thread-safe function, and fd
+// readiness through the addon's epoll thread or, on Node, uv_poll.
 #include "wait.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -210,6 +213,10 @@ int SubmitLocked(Pool& pool, const CallPtr& call) {
 }
 
 // ---- Per-environment state: pending waits and their delivery -------------------------------------
+//
+// Results reach JavaScript through one napi_threadsafe_function per environment, the one way Node, Bun
+// and Deno all have for a thread to wake the event loop. A thread that queues a result calls it only when
+// nothing is queued yet, so a burst of results costs one wake-up, as a uv_async does.
 
 struct PendingWait {
   CallPtr call;
@@ -220,40 +227,64 @@ struct PendingWait {
 
 class Poller;
 
+// How a Poller learns that its descriptor is ready.
+enum class Readiness {
+  kThread,  // the addon's epoll thread (any runtime)
+  kLoop,    // a uv_poll handle on the event loop (Node only: one wake-up fewer per event)
+};
+
+// One event the epoll thread saw, for the JavaScript thread to hand to the poller with that token.
+struct PollEvent {
+  uint64_t token;
+  uint32_t events;  // EPOLL*
+};
+
 struct EnvState {
   napi_env env = nullptr;
-  uv_loop_t* loop = nullptr;
-  uv_async_t* async = nullptr;
+  napi_threadsafe_function wake = nullptr;
+  bool wake_referenced = false;
+  Readiness readiness = Readiness::kThread;
+  uv_loop_t* loop = nullptr;  // Readiness::kLoop only
   std::unique_ptr<Napi::AsyncContext> async_context;
-  napi_async_cleanup_hook_handle cleanup_handle = nullptr;
-  bool dead = false;
   // JavaScript thread only.
   std::unordered_map<uint32_t, PendingWait> pending;
   uint32_t next_id = 1;
-  size_t refs = 0;
+  size_t refs = 0;  // ref'd pending waits, and active ref'd pollers of the epoll thread
   std::unordered_set<Poller*> pollers;
-  std::unordered_set<int> owned_fds;  // descriptors of live JavaScript objects, closed at teardown
-  int closing_handles = 0;
-  std::shared_ptr<EnvState> self_until_closed;  // set by teardown until the last handle has closed
+  std::unordered_map<uint64_t, Poller*> polled;  // by token: the pollers the epoll thread watches for
+  std::unordered_set<int> owned_fds;             // descriptors of live JavaScript objects, closed at teardown
   // Guarded by Pool::mu.
+  bool dead = false;   // torn down, or the runtime finalized the wake function
+  bool woken = false;  // the wake is queued and has not run yet
   std::vector<CallPtr> done;
+  std::vector<PollEvent> ready;
 };
+
+// Under Pool::mu.
+void WakeLocked(EnvState* state) {
+  if (state->dead || state->woken) return;
+  state->woken = true;
+  napi_call_threadsafe_function(state->wake, nullptr, napi_tsfn_nonblocking);
+}
 
 void FinishLocked(Pool& pool, const CallPtr& call, int64_t result) {
   call->result = result;
   call->finished = true;
   if (call->env != nullptr) {
     call->env->done.push_back(call);
-    uv_async_send(call->env->async);
+    WakeLocked(call->env);
   }
   pool.finished_cv.notify_all();
 }
 
 void UpdateLoopRef(EnvState* state) {
-  if (state->refs > 0) {
-    uv_ref(reinterpret_cast<uv_handle_t*>(state->async));
+  bool wanted = state->refs > 0;
+  if (wanted == state->wake_referenced || state->wake == nullptr) return;
+  state->wake_referenced = wanted;
+  if (wanted) {
+    napi_ref_threadsafe_function(state->env, state->wake);
   } else {
-    uv_unref(reinterpret_cast<uv_handle_t*>(state->async));
+    napi_unref_threadsafe_function(state->env, state->wake);
   }
 }
 
@@ -267,18 +298,34 @@ void InvokeCallback(Napi::Env env, Napi::Function fn, napi_value recv, std::init
   }
 }
 
-void OnCallsDone(uv_async_t* handle) {
-  auto* state = static_cast<EnvState*>(handle->data);
-  if (state->dead) return;
-  std::vector<CallPtr> done;
+void DeliverPollEvents(EnvState* state, const std::vector<PollEvent>& events);
+
+// The runtime is done with the wake function (its environment is going): nobody may call it after this.
+// `held` keeps the state alive until then: which of the two the runtime lets go of first is its choice.
+void OnWakeFinalized(napi_env, void* held, void*) {
+  auto* state = static_cast<std::shared_ptr<EnvState>*>(held);
   {
     std::lock_guard<std::mutex> lock(ThePool().mu);
-    done.swap(state->done);
+    (*state)->dead = true;
   }
-  if (done.empty()) return;
-  Napi::Env env(state->env);
-  Napi::HandleScope scope(env);
-  Napi::CallbackScope callback_scope(env, *state->async_context);
+  delete state;
+}
+
+void OnWake(napi_env env, napi_value, void* context, void*) {
+  auto* state = static_cast<EnvState*>(context);
+  if (env == nullptr) return;  // the function is being torn down
+  std::vector<CallPtr> done;
+  std::vector<PollEvent> ready;
+  {
+    std::lock_guard<std::mutex> lock(ThePool().mu);
+    if (state->dead) return;
+    state->woken = false;
+    done.swap(state->done);
+    ready.swap(state->ready);
+  }
+  Napi::Env napi_env(env);
+  Napi::HandleScope scope(napi_env);
+  Napi::CallbackScope callback_scope(napi_env, *state->async_context);
   for (const CallPtr& call : done) {
     auto it = state->pending.find(call->id);
     if (it == state->pending.end()) continue;
@@ -286,10 +333,70 @@ void OnCallsDone(uv_async_t* handle) {
     Deliver deliver = std::move(it->second.deliver);
     if (it->second.ref) state->refs--;
     state->pending.erase(it);
-    int64_t result = deliver ? deliver(env, call->result) : call->result;
-    InvokeCallback(env, callback.Value(), env.Undefined(), {Result(env, result)});
+    int64_t result = deliver ? deliver(napi_env, call->result) : call->result;
+    InvokeCallback(napi_env, callback.Value(), napi_env.Undefined(), {Result(napi_env, result)});
   }
+  if (!ready.empty()) DeliverPollEvents(state, ready);
   UpdateLoopRef(state);
+}
+
+// ---- The epoll thread ----------------------------------------------------------------------------
+//
+// One thread of the process watches every descriptor a Poller of the kThread kind waits on, each with
+// EPOLLONESHOT: an event disarms its descriptor until the JavaScript thread has handed it on and re-arms
+// it, so a descriptor that stays ready wakes JavaScript once per turn, not in a loop.
+
+struct Watches {
+  int epoll_fd = -1;
+  uint64_t next_token = 1;
+  std::unordered_map<uint64_t, EnvState*> owners;  // guarded by Pool::mu
+};
+
+Watches& TheWatches() {
+  static Watches* watches = new Watches();
+  return *watches;
+}
+
+void* EpollMain(void*) {
+  Pool& pool = ThePool();
+  Watches& watches = TheWatches();
+  epoll_event events[64];
+  for (;;) {
+    int n = epoll_wait(watches.epoll_fd, events, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::abort();  // EBADF or EINVAL: the epoll descriptor was closed by someone else
+    }
+    std::lock_guard<std::mutex> lock(pool.mu);
+    for (int i = 0; i < n; i++) {
+      auto it = watches.owners.find(events[i].data.u64);
+      if (it == watches.owners.end()) continue;  // its poller closed meanwhile
+      it->second->ready.push_back({events[i].data.u64, events[i].events});
+      WakeLocked(it->second);
+    }
+  }
+  return nullptr;
+}
+
+// The epoll descriptor, its thread started on first use; -errno when either cannot be had.
+int EpollFd() {
+  static int fd = [] {
+    int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd < 0) return -errno;
+    TheWatches().epoll_fd = epoll_fd;
+    int err = StartThread(EpollMain, nullptr);
+    if (err != 0) {
+      close(epoll_fd);
+      return -err;
+    }
+    return epoll_fd;
+  }();
+  return fd;
+}
+
+constexpr uint32_t ToEpoll(int uv_events) {
+  return ((uv_events & UV_READABLE) ? uint32_t{EPOLLIN} : 0u) | ((uv_events & UV_WRITABLE) ? uint32_t{EPOLLOUT} : 0u) |
+         ((uv_events & UV_DISCONNECT) ? uint32_t{EPOLLRDHUP} : 0u);
 }
 
 class Poller : public Napi::ObjectWrap<Poller> {
@@ -300,12 +407,16 @@ class Poller : public Napi::ObjectWrap<Poller> {
                         InstanceMethod<&Poller::Close>("close"), InstanceMethod<&Poller::SetLoopRef>("setRef")});
   }
 
-  // new Poller(fd, callback(status, events)); construction fails (check .error) when libuv refuses fd.
+  // new Poller(fd, callback(status, events)); construction fails (check .error) when the descriptor
+  // cannot be polled (a regular file, say).
   explicit Poller(const Napi::CallbackInfo& info);
   ~Poller() override { CloseHandle(); }
 
-  // Closes the uv handle; safe to call more than once.
+  // Stops watching; safe to call more than once.
   void CloseHandle();
+
+  // The epoll thread saw `events` (EPOLL*): tell JavaScript, as libuv would, then re-arm if still wanted.
+  void OnEpoll(uint32_t events);
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -314,11 +425,22 @@ class Poller : public Napi::ObjectWrap<Poller> {
   Napi::Value SetLoopRef(const Napi::CallbackInfo& info);
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
+  void Report(int status, int events);
   void Deactivate();
+  int Arm();
+  void CountRef();
 
   std::shared_ptr<EnvState> state_;
-  uv_poll_t* handle_ = nullptr;
+  bool open_ = false;
   bool active_ = false;
+  bool keep_alive_ = true;
+  int wanted_ = 0;  // UV_* of the last start()
+  // Readiness::kLoop
+  uv_poll_t* handle_ = nullptr;
+  // Readiness::kThread
+  int fd_ = -1;
+  uint64_t token_ = 0;
+  bool counted_ = false;  // in state_->refs
 };
 
 // The poller's callback lives on its own JavaScript object, not in a persistent reference: a stopped
@@ -331,17 +453,17 @@ struct EnvHolder {
 
 std::shared_ptr<EnvState> StateOf(Napi::Env env) { return env.GetInstanceData<EnvHolder>()->state; }
 
-void OnHandleClosed(EnvState* state) {
-  if (--state->closing_handles > 0) return;
-  napi_remove_async_cleanup_hook(state->cleanup_handle);
-  std::shared_ptr<EnvState> last = std::move(state->self_until_closed);
+void DeliverPollEvents(EnvState* state, const std::vector<PollEvent>& events) {
+  for (const PollEvent& event : events) {
+    auto it = state->polled.find(event.token);
+    if (it != state->polled.end()) it->second->OnEpoll(event.events);
+  }
 }
 
 // The environment is going away (process exit or worker termination): cancel every pending wait, wait
-// for the waiter threads to let go of them, give back what late successes acquired, close the handles.
-void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
-  auto* holder = static_cast<EnvHolder*>(arg);
-  std::shared_ptr<EnvState> state = holder->state;
+// for the waiter threads to let go of them, give back what late successes acquired, stop watching.
+void OnTeardown(void* arg) {
+  std::shared_ptr<EnvState> state = static_cast<EnvHolder*>(arg)->state;
   Pool& pool = ThePool();
   {
     std::unique_lock<std::mutex> lock(pool.mu);
@@ -357,23 +479,18 @@ void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
       if (call->result >= 0 && call->discard) call->discard(call->result);
     }
     state->done.clear();
-    state->dead = true;
+    state->ready.clear();
+    state->dead = true;  // from now on nothing calls the wake function, which the runtime tears down
   }
   state->pending.clear();
-  state->async_context.reset();
-  state->self_until_closed = state;
+  // Left to the dying environment rather than destroyed: Deno's napi_async_destroy makes a handle, and
+  // neither its cleanup hooks nor its finalizers run inside a HandleScope (V8 then aborts the process).
+  static_cast<void>(state->async_context.release());
   std::vector<Poller*> pollers(state->pollers.begin(), state->pollers.end());
   for (Poller* poller : pollers) poller->CloseHandle();
   // A terminated worker never runs the finalizers of its objects: their descriptors are closed here.
   for (int fd : state->owned_fds) close(fd);
   state->owned_fds.clear();
-  state->closing_handles++;
-  uv_close(reinterpret_cast<uv_handle_t*>(state->async), [](uv_handle_t* handle) {
-    auto* s = static_cast<EnvState*>(handle->data);
-    delete reinterpret_cast<uv_async_t*>(handle);
-    s->async = nullptr;
-    OnHandleClosed(s);
-  });
 }
 
 Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
@@ -382,41 +499,93 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
   Napi::Function callback = args.Function(1);
   if (!args.ok()) return;
   state_ = StateOf(info.Env());
-  auto* handle = new uv_poll_t();
-  int err = uv_poll_init(state_->loop, handle, fd);
+  int err = 0;
+  if (state_->readiness == Readiness::kLoop) {
+    auto* handle = new uv_poll_t();
+    err = uv_poll_init(state_->loop, handle, fd);
+    if (err == 0) {
+      handle->data = this;
+      handle_ = handle;
+    } else {
+      delete handle;
+    }
+  } else {
+    int epoll_fd = EpollFd();
+    if (epoll_fd < 0) {
+      err = epoll_fd;
+    } else {
+      std::lock_guard<std::mutex> lock(ThePool().mu);
+      Watches& watches = TheWatches();
+      token_ = watches.next_token++;
+      // Added disarmed (a oneshot with no events, which epoll does not report even on a hang-up).
+      epoll_event event{};
+      event.events = EPOLLONESHOT;
+      event.data.u64 = token_;
+      if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0) {
+        watches.owners[token_] = state_.get();
+        fd_ = fd;
+      } else {
+        err = -errno;
+      }
+    }
+    if (err == 0) state_->polled[token_] = this;
+  }
   if (err != 0) {
-    delete handle;
     info.This().As<Napi::Object>().Set("error", Result(info.Env(), err));
     return;
   }
-  handle->data = this;
-  handle_ = handle;
+  open_ = true;
   info.This().As<Napi::Object>().Set(kCallbackKey, callback);
   state_->pollers.insert(this);
+}
+
+// Keeps state_->refs counting this poller exactly while it is active, kept alive and on the epoll thread.
+void Poller::CountRef() {
+  bool wanted = active_ && keep_alive_ && fd_ >= 0;
+  if (wanted == counted_) return;
+  counted_ = wanted;
+  if (wanted) {
+    state_->refs++;
+  } else {
+    state_->refs--;
+  }
+  UpdateLoopRef(state_.get());
 }
 
 void Poller::Deactivate() {
   if (!active_) return;
   active_ = false;
+  CountRef();
   Unref();
 }
 
 void Poller::CloseHandle() {
-  if (handle_ == nullptr) return;
+  if (!open_) return;
+  open_ = false;
   Deactivate();
   state_->pollers.erase(this);
-  uv_poll_t* handle = handle_;
+  if (fd_ >= 0) {
+    {
+      std::lock_guard<std::mutex> lock(ThePool().mu);
+      epoll_ctl(TheWatches().epoll_fd, EPOLL_CTL_DEL, fd_, nullptr);
+      TheWatches().owners.erase(token_);
+    }
+    state_->polled.erase(token_);
+    fd_ = -1;
+    return;
+  }
+  // Its close completes on a later turn of the loop, or never if that was the last: either is fine, as
+  // the handle is all the callback touches.
+  uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
   handle_ = nullptr;
-  handle->data = state_.get();
-  state_->closing_handles++;
-  uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) {
-    auto* s = static_cast<EnvState*>(h->data);
-    delete reinterpret_cast<uv_poll_t*>(h);
-    if (s->dead)
-      OnHandleClosed(s);
-    else
-      s->closing_handles--;
-  });
+}
+
+int Poller::Arm() {
+  if (handle_ != nullptr) return uv_poll_start(handle_, wanted_, OnPoll);
+  epoll_event event{};
+  event.events = EPOLLONESHOT | ToEpoll(wanted_);
+  event.data.u64 = token_;
+  return epoll_ctl(TheWatches().epoll_fd, EPOLL_CTL_MOD, fd_, &event) == 0 ? 0 : -errno;
 }
 
 // start(events) → 0 or -errno; events are UV_READABLE | UV_WRITABLE | UV_DISCONNECT.
@@ -424,15 +593,18 @@ Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
   Args args(info);
   int events = args.Int32(0);
   if (!args.ok()) return info.Env().Undefined();
-  if (handle_ == nullptr) return Result(info.Env(), -EBADF);
-  int err = uv_poll_start(handle_, events, OnPoll);
+  if (!open_) return Result(info.Env(), -EBADF);
+  wanted_ = events;
+  int err = Arm();
   if (err == 0 && !active_) {
     active_ = true;
+    CountRef();
     Ref();  // an active poller must not be collected: its callback is still to come
   }
   return Result(info.Env(), err);
 }
 
+// A stopped poller of the epoll thread stays armed; the one event that may still come is dropped.
 Napi::Value Poller::Stop(const Napi::CallbackInfo& info) {
   if (handle_ != nullptr) uv_poll_stop(handle_);
   Deactivate();
@@ -447,8 +619,11 @@ Napi::Value Poller::Close(const Napi::CallbackInfo& info) {
 Napi::Value Poller::SetLoopRef(const Napi::CallbackInfo& info) {
   Args args(info);
   bool keep_alive = args.Bool(0);
-  if (!args.ok() || handle_ == nullptr) return info.Env().Undefined();
-  if (keep_alive) {
+  if (!args.ok() || !open_) return info.Env().Undefined();
+  keep_alive_ = keep_alive;
+  if (handle_ == nullptr) {
+    CountRef();
+  } else if (keep_alive) {
     uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
   } else {
     uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
@@ -456,18 +631,49 @@ Napi::Value Poller::SetLoopRef(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<Poller*>(handle->data);
-  if (self->state_->dead) return;
-  Napi::Env env = self->Env();
+void Poller::Report(int status, int events) {
+  Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Napi::Object object = self->Value();
-  // On an error libuv stops the handle itself (POLLERR is reported as UV_EBADF): follow suit.
-  if (status < 0) self->Deactivate();
+  Napi::Object object = Value();
   Napi::Value callback = object.Get(kCallbackKey);
   if (!callback.IsFunction()) return;
-  Napi::CallbackScope callback_scope(env, *self->state_->async_context);
+  Napi::CallbackScope callback_scope(env, *state_->async_context);
   InvokeCallback(env, callback.As<Napi::Function>(), object, {Result(env, status), Result(env, events)});
+}
+
+void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<Poller*>(handle->data);
+  if (self->state_->dead) return;  // torn down
+  // On an error libuv stops the handle itself (POLLERR is reported as UV_EBADF): follow suit.
+  if (status < 0) self->Deactivate();
+  self->Report(status, events);
+}
+
+// What libuv's uv__poll_io makes of the same event, so that both kinds report alike: a hang-up or an
+// error counts as every event asked for, and an error stops the poller with UV_EBADF.
+void Poller::OnEpoll(uint32_t events) {
+  if (!active_) return;  // stopped after the event was seen
+  std::shared_ptr<EnvState> state = state_;
+  uint64_t token = token_;
+  if (events & EPOLLERR) {
+    Deactivate();
+    Report(UV_EBADF, 0);
+    return;
+  }
+  uint32_t wanted = ToEpoll(wanted_);
+  if (events & EPOLLHUP) events |= wanted;
+  events &= wanted;
+  int reported = ((events & EPOLLIN) ? UV_READABLE : 0) | ((events & EPOLLOUT) ? UV_WRITABLE : 0) |
+                 ((events & EPOLLRDHUP) ? UV_DISCONNECT : 0);
+  if (reported != 0) Report(0, reported);
+  // The callback may have stopped or closed this poller, or let it be collected: look it up again.
+  auto it = state->polled.find(token);
+  if (it == state->polled.end() || !it->second->active_) return;
+  int err = it->second->Arm();
+  if (err != 0) {
+    it->second->Deactivate();
+    it->second->Report(err, 0);
+  }
 }
 
 // cancelWait(id): the wait's callback gets -ECANCELED unless its system call completes first.
@@ -538,6 +744,26 @@ Napi::Value WaiterStats(const Napi::CallbackInfo& info) {
   return stats;
 }
 
+// setReadiness('loop' | 'thread'): how this environment's pollers learn that a descriptor is ready (see
+// Readiness); before the first poller, else it stays as it was. The default is 'thread'.
+Napi::Value SetReadiness(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<EnvState> state = StateOf(env);
+  if (info.Length() < 1 || !info[0].IsString()) return Result(env, -EINVAL);
+  std::string kind = info[0].As<Napi::String>().Utf8Value();
+  if (kind != "loop" && kind != "thread") return Result(env, -EINVAL);
+  if (!state->pollers.empty()) return Result(env, -EBUSY);
+  if (kind == "thread") {
+    state->readiness = Readiness::kThread;
+    return Result(env, 0);
+  }
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return Result(env, -ENOSYS);
+  state->loop = loop;
+  state->readiness = Readiness::kLoop;
+  return Result(env, 0);
+}
+
 }  // namespace
 
 Napi::Value StartWait(Napi::Env env, BlockingCall work, Napi::Function callback, Discard discard, Deliver deliver) {
@@ -587,20 +813,26 @@ void InitWait(Napi::Env env, Napi::Object exports) {
   }
   auto state = MakeShared<EnvState>();
   state->env = env;
-  napi_get_uv_event_loop(env, &state->loop);
-  state->async = new uv_async_t();
-  uv_async_init(state->loop, state->async, OnCallsDone);
-  state->async->data = state.get();
-  uv_unref(reinterpret_cast<uv_handle_t*>(state->async));
+  // Made before the cleanup hook is added, so that the hook (last in, first run) still finds it whole.
+  napi_value name = Napi::String::New(env, "unipc:wake");
+  auto* held = new std::shared_ptr<EnvState>(state);
+  if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, held, OnWakeFinalized, state.get(), OnWake,
+                                      &state->wake) != napi_ok) {
+    delete held;
+    Napi::Error::New(env, "unipc: napi_create_threadsafe_function failed").ThrowAsJavaScriptException();
+    return;
+  }
+  napi_unref_threadsafe_function(env, state->wake);
   state->async_context = std::make_unique<Napi::AsyncContext>(env, "unipc:wait");
   auto* holder = new EnvHolder{state};
   env.SetInstanceData<EnvHolder>(holder);
-  napi_add_async_cleanup_hook(env, OnTeardown, holder, &state->cleanup_handle);
+  napi_add_env_cleanup_hook(env, OnTeardown, holder);
 
   exports.Set("cancelWait", Napi::Function::New<CancelWait>(env, "cancelWait"));
   exports.Set("refWait", Napi::Function::New<RefWait>(env, "refWait"));
   exports.Set("waiterStats", Napi::Function::New<WaiterStats>(env, "waiterStats"));
   exports.Set("ownFd", Napi::Function::New<OwnFd>(env, "ownFd"));
+  exports.Set("setReadiness", Napi::Function::New<SetReadiness>(env, "setReadiness"));
   exports.Set("Poller", Poller::Define(env));
 }
 

@@ -1,7 +1,10 @@
 // Ownership of file descriptors, shared by every object of unipc that holds one.
+import fs from 'node:fs';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { check, closedError, E, IpcError, type IpcErrorContext } from './errors.js';
-import { constants, native } from './native.js';
+import { DescriptorStream } from './fd-stream.js';
+import { constants, native, runtime } from './native.js';
 import { invalidState, validateFd } from './validate.js';
 import {
   type Attempt,
@@ -13,6 +16,10 @@ import {
   whenReady,
   whenReadySync,
 } from './wait.js';
+
+// Bun's net.Socket({ fd }) never reads a pipe it is given (docs/runtimes.md), and Deno's is its own
+// emulation: off Node, streams are unipc's own. UNIPC_STREAMS=own makes Node use them too (for tests).
+const OWN_STREAMS = runtime !== 'node' || process.env.UNIPC_STREAMS === 'own';
 
 // Node 20.0–20.4 predate Symbol.dispose; use the symbols later versions define, so `using` works on all.
 (Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
@@ -103,6 +110,42 @@ export function closeCopies(copies: Int32Array): void {
   }
 }
 
+/** What fstat(2) says of a descriptor: the fields unipc looks at. */
+export interface FileStatus {
+  readonly mode: number;
+  readonly size: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly uid: number;
+  readonly gid: number;
+  isFile(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+}
+
+const statFields = new Float64Array(6);
+
+/**
+ * fstat(2) through the addon, not fs.fstatSync(): Deno's node:fs takes resource ids of its own where
+ * Node's takes descriptors. Throws IpcError (fstat).
+ */
+export function fstat(fd: number, context: IpcErrorContext = { fd }): FileStatus {
+  check(native.fstat(fd, statFields), 'fstat', context);
+  const [mode, size, dev, ino, uid, gid] = statFields as unknown as number[];
+  const type = mode! & fs.constants.S_IFMT;
+  return {
+    mode: mode!,
+    size: size!,
+    dev: dev!,
+    ino: ino!,
+    uid: uid!,
+    gid: gid!,
+    isFile: () => type === fs.constants.S_IFREG,
+    isFIFO: () => type === fs.constants.S_IFIFO,
+    isSocket: () => type === fs.constants.S_IFSOCK,
+  };
+}
+
 /**
  * Sets or clears O_NONBLOCK on the open file description behind fd (shared with its duplicates). Throws
  * IpcError (fcntl) when that fails: a caller that went on would block where it meant not to, or the other
@@ -136,7 +179,7 @@ export function setNonBlocking(fd: number, nonBlocking: boolean): void {
 export abstract class FdHandle implements Disposable, AsyncDisposable {
   #fd: number;
   readonly #resources: Resources;
-  #stream: net.Socket | undefined;
+  #stream: net.Socket | DescriptorStream | undefined;
   readonly #turnstiles: Partial<Record<Direction, Turnstile>> = {};
   #keepAlive = true;
   #nonBlocking = false;
@@ -225,7 +268,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
    * first use; from then on the stream owns the descriptor (no finalizer or close() of ours) and the
    * object's own operations are refused.
    */
-  protected socketStream(readable: boolean, writable: boolean, syscall: string): net.Socket {
+  protected socketStream(readable: boolean, writable: boolean, syscall: string): Duplex {
     if (!this.#stream) {
       const fd = this.openFd(syscall);
       if (this.#operations > 0) {
@@ -236,12 +279,19 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
       this.#resources.poller = undefined;
       forgotten.unregister(this);
       native.ownFd(fd, false);
-      const stream = new net.Socket({ fd, readable, writable });
-      if (!this.#keepAlive) stream.unref();
-      stream.once('close', () => {
-        this.#fd = -1; // the stream closed the descriptor: its number may belong to someone else now
-      });
-      this.#stream = stream;
+      // the stream closed the descriptor: its number may belong to someone else now
+      const onClose = () => {
+        this.#fd = -1;
+      };
+      if (OWN_STREAMS) {
+        const socket = readable && writable; // only a socket's stream goes both ways
+        this.#stream = new DescriptorStream(fd, { readable, writable, socket, keepAlive: this.#keepAlive, onClose });
+      } else {
+        const stream = new net.Socket({ fd, readable, writable });
+        if (!this.#keepAlive) stream.unref();
+        stream.once('close', onClose);
+        this.#stream = stream;
+      }
     }
     return this.#stream;
   }

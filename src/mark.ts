@@ -10,7 +10,7 @@
 // programs open it by name as before; a C program may write the same attribute to have its objects
 // counted as unipc's. Internal: not exported from the package.
 import fs from 'node:fs';
-import { native } from './native.js';
+import { constants, native } from './native.js';
 
 export const MARK_ATTRIBUTE = 'user.unipc.creator';
 
@@ -103,19 +103,21 @@ export function markCreated(fd: number): void {
 
 /** Marks the file at `path` (opened without following a symbolic link), best effort as markCreated(). */
 export function markCreatedPath(path: string): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(
-      path,
-      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY,
-    );
-  } catch {
-    return;
-  }
+  const fd = native.open(
+    path,
+    fs.constants.O_RDONLY |
+      fs.constants.O_NOFOLLOW |
+      fs.constants.O_NONBLOCK |
+      fs.constants.O_NOCTTY |
+      constants.O_CLOEXEC,
+    0,
+    -1,
+  );
+  if (fd < 0) return;
   try {
     markCreated(fd);
   } finally {
-    fs.closeSync(fd);
+    native.close(fd);
   }
 }
 

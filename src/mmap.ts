@@ -4,7 +4,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
-import { FdHandle, fdOf } from './fd.js';
+import { FdHandle, fdOf, fstat } from './fd.js';
 import { constants, type NativeView, native } from './native.js';
 import {
   invalidArgType,
@@ -348,7 +348,7 @@ function mapDescriptor(resolved: ResolvedTarget, options: CheckedMapOptions): Ma
     );
   }
   let length = options.length;
-  const stats = fs.fstatSync(fd);
+  const stats = fstat(fd, context);
   const regular = stats.isFile();
   if (regular) {
     const named = context.path ?? context.objectName;
@@ -615,7 +615,7 @@ export class MemoryFile extends FdHandle {
    * @throws {@link IpcError} 'EBADF' (closed).
    */
   get size(): number {
-    return fs.fstatSync(this.openFd('fstat')).size;
+    return fstat(this.openFd('fstat')).size;
   }
 
   /**

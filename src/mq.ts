@@ -4,7 +4,7 @@
 // block on it; `nowait` (per call, or setNonBlocking() for the object) is what makes calls fail at once.
 import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
-import { assertTargetIntact, type Bytes, FdHandle } from './fd.js';
+import { assertTargetIntact, type Bytes, FdHandle, fstat } from './fd.js';
 import { constants, native } from './native.js';
 import { type FileIdentity, OwnedName, toIpcName } from './posix-name.js';
 import {
@@ -184,7 +184,7 @@ function queueIdentity(name: string, ours: FileIdentity): FileIdentity | undefin
     if (fd === -E.ENOENT) return undefined;
     if (fd < 0) continue;
     try {
-      const { dev, ino } = fs.fstatSync(fd);
+      const { dev, ino } = fstat(fd);
       return { dev, ino };
     } finally {
       native.close(fd);
@@ -292,7 +292,7 @@ export class PosixQueue extends FdHandle {
     if (fd < 0) throw openError(fd, ipcName, messages, size);
     const queue = new PosixQueue(fd, ipcName, { readOnly, writeOnly });
     if (removeOnDispose) {
-      const { dev, ino } = fs.fstatSync(fd);
+      const { dev, ino } = fstat(fd);
       const current = (ours: FileIdentity) => queueIdentity(ipcName, ours);
       queue.#owned = new OwnedName({ dev, ino }, ipcName, current, native.mqUnlink, 'mq_unlink');
     }

@@ -207,6 +207,11 @@ export interface Native {
   /** Marks fd as owned by a live object (closed if this environment is torn down first) or not. */
   ownFd(fd: number, owned: boolean): void;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
+  /**
+   * How pollers learn that a descriptor is ready: 'loop' (a uv_poll handle on Node's event loop) or
+   * 'thread' (the addon's epoll thread, the default): 0, or -errno when it cannot be had or it is too late.
+   */
+  setReadiness(kind: 'loop' | 'thread'): number;
 
   // fd.cc
   close(fd: number): number;
@@ -214,6 +219,9 @@ export interface Native {
   write(fd: number, buffer: Bytes, offset: number, length: number): number;
   poll(fd: number, events: number, timeoutMs: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
+  /** out = [mode, size, dev, ino, uid, gid]. */
+  fstat(fd: number, out: Float64Array): number;
+  fchmod(fd: number, mode: number): number;
   /** The value's length, written into out; -ERANGE when it is longer than out, -ENODATA when absent. */
   fgetxattr(fd: number, name: string, out: Uint8Array): number;
   fsetxattr(fd: number, name: string, value: Uint8Array, flags: number): number;
@@ -473,4 +481,19 @@ function noBinary(file: string | undefined, cause: unknown): Error {
 }
 
 export const native: Native = loadNative();
+
+/**
+ * Which runtime runs this: Bun and Deno load Node-API addons but have no libuv loop an addon may use
+ * (Bun panics on uv_poll_init; Deno's emulation calls back outside a HandleScope).
+ */
+export const runtime: 'node' | 'bun' | 'deno' =
+  typeof (globalThis as { Deno?: unknown }).Deno === 'object'
+    ? 'deno'
+    : typeof process.versions.bun === 'string'
+      ? 'bun'
+      : 'node';
+
+// On Node a uv_poll handle wakes the event loop itself, one wake-up fewer per event than the epoll
+// thread (docs/design.md, "Readiness"); UNIPC_READINESS=thread makes Node use the thread too.
+if (runtime === 'node' && process.env.UNIPC_READINESS !== 'thread') native.setReadiness('loop');
 export const constants: NativeConstants = native.constants;

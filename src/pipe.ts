@@ -2,7 +2,7 @@
 import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { check, closedError, E, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
+import { check, closedError, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import {
   assertIntact,
   assertTargetIntact,
@@ -11,6 +11,7 @@ import {
   FdHandle,
   type FdLike,
   fdOf,
+  fstat,
   isHandedOver,
   prepareForTransfer,
   setNonBlocking,
@@ -64,12 +65,7 @@ export interface ReadIntoSyncOptions extends SyncWaitOptions, TargetRange {}
 // Adopting a descriptor: it must be open and of a kind a pipe end can be, and it stops leaking into
 // processes spawned later (inherited descriptors do not carry FD_CLOEXEC).
 function adopt(fd: number, access: 'read' | 'write', kind: string): void {
-  let stats: fs.Stats;
-  try {
-    stats = fs.fstatSync(fd);
-  } catch (error) {
-    throw new IpcError(errnoValue((error as NodeJS.ErrnoException).code ?? 'EBADF'), 'fstat', { fd });
-  }
+  const stats = fstat(fd);
   if (!stats.isFIFO() && !stats.isSocket()) {
     throw invalidArgValue('fd', fd, `must be a pipe, FIFO or socket descriptor to be a ${kind}`);
   }
@@ -484,7 +480,7 @@ function fifoFlags(access: FifoAccess): number {
 // A FIFO is the only kind of file openFifo opens: anything else is refused before open() and, in case
 // the path changed in between, again after it. An argument error, not an errno: open(2) would open it.
 function assertFifo(path: string, fd?: number): void {
-  const stats = fd === undefined ? fs.statSync(path, { throwIfNoEntry: false }) : fs.fstatSync(fd);
+  const stats = fd === undefined ? fs.statSync(path, { throwIfNoEntry: false }) : fstat(fd, { fd, path });
   if (stats && !stats.isFIFO()) {
     if (fd !== undefined) native.close(fd);
     throw invalidArgValue('path', path, 'must name a FIFO (mkfifo), and names another kind of file');

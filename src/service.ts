@@ -2,10 +2,11 @@
 // many producers, which the server consumes; each client gets its responses on a channel of its own, which
 // the server produces into. Message formats and the connection handshake: docs/channel.md, "Service".
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import { Channel, channelInternals } from './channel.js';
-import { E, IpcError, timeoutError } from './errors.js';
+import { check, E, IpcError, timeoutError } from './errors.js';
+import { fstat } from './fd.js';
 import { threadGone, threadId } from './futex.js';
+import { constants, native } from './native.js';
 import { invalidState, outOfRange, toBytes, validateBoolean, validateInteger, validateOptions } from './validate.js';
 import {
   abortedError,
@@ -15,6 +16,9 @@ import {
   type WaitOptions,
   waitOptions,
 } from './wait.js';
+
+/** How a channel's memfd is opened again through /proc: as Channel.fromFd() needs it. */
+const OPEN_CHANNEL = constants.O_RDWR | constants.O_CLOEXEC;
 
 /** Request kinds, the first word of every message on the request channel. */
 const HELLO = 1;
@@ -306,7 +310,7 @@ export class Service implements Disposable {
       role: 'consumer',
     });
     try {
-      const fd = fs.openSync(`/proc/self/fd/${requests.fd}`, 'r+');
+      const fd = check(native.open(`/proc/self/fd/${requests.fd}`, OPEN_CHANNEL, 0, -1), 'open', { fd: requests.fd });
       return new Service(requests, Channel.fromFd(fd, { role: 'producer' }));
     } catch (error) {
       requests.close();
@@ -466,8 +470,8 @@ export class Service implements Disposable {
     if (!/^\/proc\/\d+\/fd\/\d+$/.test(path)) return;
     let fd = -1;
     try {
-      fd = fs.openSync(path, 'r+');
-      const inode = fs.fstatSync(fd).ino;
+      fd = check(native.open(path, OPEN_CHANNEL, 0, -1), 'open', { path });
+      const inode = fstat(fd).ino;
       for (const [other, client] of this.#clients) {
         if (client.inode !== inode) continue;
         client.close();
@@ -487,7 +491,7 @@ export class Service implements Disposable {
       }
     } catch {
       // the client is gone already, its descriptor is not ours to open, or it sent something else
-      if (fd >= 0) fs.closeSync(fd);
+      if (fd >= 0) native.close(fd);
     }
   }
 }

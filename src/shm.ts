@@ -1,7 +1,6 @@
 // Shared memory by name: POSIX (shm_open, /dev/shm) and System V (shmget/shmat/shmctl, ipcs -m).
-import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
-import { FdHandle } from './fd.js';
+import { FdHandle, fstat } from './fd.js';
 import { markCreated } from './mark.js';
 import { MAX_MAPPING_LENGTH, type MapOptions, type Mapping, mapDescriptorOf, newMapping } from './mmap.js';
 import { constants, native } from './native.js';
@@ -158,7 +157,7 @@ export class SharedMemory extends FdHandle {
     if (created) markCreated(fd);
     const memory = new SharedMemory(fd, ipcName, readOnly);
     if (removeOnDispose) {
-      const { dev, ino } = fs.fstatSync(fd);
+      const { dev, ino } = fstat(fd, context);
       const current = () => identityAt(shmPath(ipcName));
       memory.#owned = new OwnedName({ dev, ino }, ipcName, current, native.shmUnlink, 'shm_unlink');
     }
@@ -191,7 +190,7 @@ export class SharedMemory extends FdHandle {
    * @throws {@link IpcError} 'EBADF' (closed).
    */
   get size(): number {
-    return fs.fstatSync(this.openFd('fstat')).size;
+    return fstat(this.openFd('fstat')).size;
   }
 
   /**

@@ -795,11 +795,8 @@ export function listen(path: string, options?: ListenOptions): UnixServer {
   // bind() gives the socket file the socket's own mode less the umask: set first, it keeps the file from
   // ever being more open than `mode`; the chmod after only restores bits the umask took.
   if (!isAbstract(target)) {
-    try {
-      fs.fchmodSync(fd, mode);
-    } catch (error) {
-      fail(-errnoValue((error as NodeJS.ErrnoException).code ?? 'EPERM'), 'fchmod', false);
-    }
+    const changed = native.fchmod(fd, mode);
+    if (changed < 0) fail(changed, 'fchmod', false);
   }
   let result = native.bind(fd, target);
   if (result < 0) fail(result, 'bind', false);

@@ -351,8 +351,8 @@ describe('mmap(target, options)', () => {
   });
 
   // What mmap() asks the kernel about the file before it can tell that a length or offset does not fit:
-  // open (a path), its access mode (fcntl), and closing what it opened (its size and type come from fstat).
-  const LOOKS_AT_FILE = ['open', 'fcntl', 'close', 'ownFd'];
+  // open (a path), its access mode (fcntl), its size and type (fstat), and closing what it opened.
+  const LOOKS_AT_FILE = ['open', 'fcntl', 'fstat', 'close', 'ownFd'];
 
   // The targets under which one file can be reached: its path, its file: URL, a descriptor, an { fd }.
   // (Descriptors are opened with `flags`; a path or URL is opened by mmap() itself.)

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
+import { fstat } from '../fd.js';
 import {
   Channel,
   connect,
@@ -21,6 +22,7 @@ import {
   SysvSharedMemory,
   UnixSocket,
 } from '../index.js';
+import { native } from '../native.js';
 
 function report(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -109,9 +111,10 @@ async function run(role: string, args: string[]): Promise<void> {
       socket.close();
       const used: string[] = [];
       for (const fd of message?.fds ?? []) {
-        if (fs.fstatSync(fd).isFile()) {
-          used.push(fs.readFileSync(fd, 'utf8'));
-          fs.closeSync(fd);
+        // Through the addon and /proc, not fs.*Sync(fd): Deno's node:fs takes resource ids, not descriptors.
+        if (fstat(fd).isFile()) {
+          used.push(fs.readFileSync(`/proc/self/fd/${fd}`, 'utf8'));
+          native.close(fd);
         } else {
           const writer = PipeWriter.fromFd(fd);
           writer.writeSync(`written by pid ${process.pid} through the passed descriptor`);

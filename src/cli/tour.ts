@@ -40,6 +40,13 @@ interface Row {
   note?: string;
 }
 
+// What runs the other process of each step: this runtime, or the one UNIPC_TOUR_PEERS names (the words
+// of a command, e.g. "/usr/local/bin/bun" or "/usr/local/bin/deno run -A"), so that the tour also shows
+// two runtimes talking (npm run test:runtimes runs it so; docs/runtimes.md).
+const PEER_COMMAND = process.env.UNIPC_TOUR_PEERS?.trim()
+  ? process.env.UNIPC_TOUR_PEERS.trim().split(/\s+/)
+  : [process.execPath];
+
 // The other process of a step: `unipc __peer <role>`, reporting JSON lines on stdout.
 class Peer {
   readonly pid: number;
@@ -48,7 +55,11 @@ class Peer {
   readonly #exited: Promise<number | null>;
 
   constructor(role: string, args: string[] = [], fds: FdLike[] = []) {
-    this.#child = spawn(process.execPath, [cli, '__peer', role, ...args], { stdio: ['pipe', 'pipe', 'inherit'], fds });
+    const [command, ...before] = PEER_COMMAND;
+    this.#child = spawn(command!, [...before, cli, '__peer', role, ...args], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      fds,
+    });
     this.pid = this.#child.pid!;
     this.#lines = readline.createInterface({ input: this.#child.stdout! })[Symbol.asyncIterator]();
     this.#exited = new Promise((resolve) => this.#child.once('exit', resolve));
