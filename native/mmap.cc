@@ -472,7 +472,13 @@ napi_value Nothing(napi_env, napi_callback_info) { return nullptr; }
 
 // Whether JavaScript can still run in env: not while it is being torn down. (With an exception pending
 // — Node calling the finalizer at once because making the buffer failed — it can, but must not be tried.)
+// Set on each JavaScript thread as the addon is initialized there. Deno releases the backing store of an
+// external ArrayBuffer on one of V8's background threads (its array buffer sweeper), where no Node-API
+// call may be made: a release there is the garbage collector's, never a forced one.
+thread_local bool on_javascript_thread = false;
+
 bool CanRunJavaScript(napi_env env) {
+  if (!on_javascript_thread) return true;
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return true;
   napi_value global, function, result;
@@ -1032,6 +1038,7 @@ napi_value TryDetach(napi_env env, napi_callback_info info) {
 }
 
 void InitMmap(Napi::Env env, Napi::Object exports) {
+  on_javascript_thread = true;
   UNIPC_EXPORT(exports, "mmap", Mmap);
   UNIPC_EXPORT(exports, "viewRegion", ViewRegion);
   UNIPC_EXPORT(exports, "closeView", CloseView);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -93,6 +94,9 @@ int WakeSignal() {
   return signal_number;
 }
 
+// What `top -H`, /proc/<pid>/task/*/comm and the tests see: which threads are the addon's (15 bytes).
+void NameThisThread(const char* name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+
 // Creates a detached thread that receives no signal but the wake signal.
 int StartThread(void* (*main)(void*), void* arg) {
   constexpr size_t kStackSize = 256 * 1024;
@@ -114,6 +118,7 @@ int StartThread(void* (*main)(void*), void* arg) {
 // Re-sends the wake signal to cancelled calls that are still in their system call: a signal that
 // arrived just before the thread entered the kernel is otherwise lost.
 void* KickerMain(void*) {
+  NameThisThread("unipc-cancel");
   Pool& pool = ThePool();
   std::unique_lock<std::mutex> lock(pool.mu);
   auto delay = std::chrono::milliseconds(1);
@@ -170,6 +175,7 @@ void ExecuteLocked(Pool& pool, std::unique_lock<std::mutex>& lock, const CallPtr
 }
 
 void* WorkerMain(void* arg) {
+  NameThisThread("unipc-waiter");
   auto* self = static_cast<Worker*>(arg);
   Pool& pool = ThePool();
   std::unique_lock<std::mutex> lock(pool.mu);
@@ -358,6 +364,7 @@ Watches& TheWatches() {
 }
 
 void* EpollMain(void*) {
+  NameThisThread("unipc-epoll");
   Pool& pool = ThePool();
   Watches& watches = TheWatches();
   epoll_event events[64];

@@ -1,4 +1,5 @@
-// Runs the test suite (node --test through tsx) and checks that it left nothing behind.
+// Runs the test suite (node --test through tsx, or Bun's or Deno's runner: UNIPC_TEST_RUNTIME below) and
+// checks that it left nothing behind.
 //   node scripts/test.mjs [test files...]
 //
 // Where it can, the suite runs in an IPC and mount namespace of its own (unshare: as root, or else in a
@@ -124,23 +125,29 @@ const timeout =
 
 // UNIPC_TEST_REPORTER picks Node's test reporter (the Node matrix reads 'tap' from every major alike).
 const reporter = process.env.UNIPC_TEST_REPORTER ? [`--test-reporter=${process.env.UNIPC_TEST_REPORTER}`] : [];
-const run = spawnSync(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--test',
-    ...reporter,
-    `--test-concurrency=${concurrency}`,
-    `--test-timeout=${timeout}`,
-    ...files,
-  ],
-  {
-    cwd: root,
-    stdio: 'inherit',
-    env: { ...process.env, UNIPC_TEST_TMPDIR: tmp, UNIPC_TEST_KEY_TAG: String(keyTag), UNIPC_TEST_RUN: runToken },
-  },
-);
+// UNIPC_TEST_RUNTIME=bun:<binary> or deno:<binary> runs the files with that runtime's own test runner
+// instead, both of which run node:test suites (scripts/test-runtimes.mjs; docs/runtimes.md).
+const [runtime, runtimeBinary] = (process.env.UNIPC_TEST_RUNTIME ?? '').split(/:(.*)/s);
+const command =
+  runtime === 'bun'
+    ? [runtimeBinary, 'test', `--timeout=${timeout}`, ...files.map((file) => `./${file}`)]
+    : runtime === 'deno'
+      ? [runtimeBinary, 'test', '-A', '--no-check', '--sloppy-imports', '--v8-flags=--expose-gc', ...files]
+      : [
+          process.execPath,
+          '--import',
+          'tsx',
+          '--test',
+          ...reporter,
+          `--test-concurrency=${concurrency}`,
+          `--test-timeout=${timeout}`,
+          ...files,
+        ];
+const run = spawnSync(command[0], command.slice(1), {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, UNIPC_TEST_TMPDIR: tmp, UNIPC_TEST_KEY_TAG: String(keyTag), UNIPC_TEST_RUN: runToken },
+});
 
 const problems = [];
 const leftInTmp = fs.readdirSync(tmp, { recursive: true });

@@ -25,7 +25,7 @@ const OWN_STREAMS = runtime !== 'node' || process.env.UNIPC_STREAMS === 'own';
 (Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
 (Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for('nodejs.asyncDispose');
 
-// What an object owns in the kernel and libuv: its descriptor and the uv_poll handle watching it.
+// What an object owns in the kernel and the addon: its descriptor and the poller watching it.
 interface Resources {
   fd: number;
   poller?: FdPoller;
@@ -174,7 +174,7 @@ export function setNonBlocking(fd: number, nonBlocking: boolean): void {
  * for (const handle of handles) handle.close(); // twice is harmless; .fd is -1 and .closed true after
  * ```
  *
- * @see close(2); Promise forms wait for readiness with libuv's epoll(7), Sync forms with poll(2).
+ * @see close(2); Promise forms wait for readiness with epoll(7) (libuv's on Node), Sync forms with poll(2).
  */
 export abstract class FdHandle implements Disposable, AsyncDisposable {
   #fd: number;
@@ -264,7 +264,8 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
   }
 
   /**
-   * The Node stream over this descriptor: a net.Socket, which libuv drives without threads. Created on
+   * The Node stream over this descriptor: a net.Socket, which libuv drives without threads (on Bun and
+   * Deno a DescriptorStream, src/fd-stream.ts). Created on
    * first use; from then on the stream owns the descriptor (no finalizer or close() of ours) and the
    * object's own operations are refused.
    */
@@ -274,7 +275,7 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
       if (this.#operations > 0) {
         throw invalidState(`${this.constructor.name} has operations pending; a stream cannot take it over now`);
       }
-      // libuv must not watch the descriptor twice, and the stream closes it in its own time.
+      // The descriptor must not be watched twice, and the stream closes it in its own time.
       this.#resources.poller?.close(closedError(this.constructor.name, 'poll', this.errorContext()));
       this.#resources.poller = undefined;
       forgotten.unregister(this);

@@ -1,6 +1,6 @@
 // POSIX message queues (mq_open, mq_send, mq_receive, mq_unlink): whole messages with priorities,
-// named like '/name'. On Linux a queue descriptor is a pollable file descriptor, so waiting is a uv_poll
-// readiness wait like a pipe's — no thread. unipc opens every queue O_NONBLOCK so the event loop can never
+// named like '/name'. On Linux a queue descriptor is a pollable file descriptor, so waiting is a
+// readiness wait like a pipe's (docs/design.md). unipc opens every queue O_NONBLOCK so the event loop can never
 // block on it; `nowait` (per call, or setNonBlocking() for the object) is what makes calls fail at once.
 import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';

@@ -132,9 +132,9 @@ export interface NativeConstants {
   readonly RECVMSG_META_FIRST_FD: number;
 }
 
-/** A uv_poll handle on one descriptor. */
+/** The readiness watch of one descriptor: a uv_poll handle, or the epoll thread's (setReadiness()). */
 export interface NativePoller {
-  /** Set instead of a handle when libuv refused the descriptor (a negated errno). */
+  /** Set instead of a watch when the descriptor cannot be polled (a negated errno). */
   readonly error?: number;
   /** UV_READABLE | UV_WRITABLE | UV_DISCONNECT → 0 or -errno. */
   start(events: number): number;
@@ -153,7 +153,7 @@ export interface WaiterStats {
   readonly cancelling: number;
   /** Waits of this JavaScript environment not yet delivered. */
   readonly pending: number;
-  /** uv_poll handles of this environment not yet closed (one per descriptor with Promise operations). */
+  /** Readiness watches of this environment not yet closed (one per descriptor with Promise operations). */
   readonly pollers: number;
   /** The real-time signal that interrupts a waiter thread. */
   readonly signal: number;

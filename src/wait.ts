@@ -1,8 +1,9 @@
 // The JavaScript half of the waiting model (docs/design.md).
 //
 // Two kinds of wait, neither of which blocks the event loop or holds a libuv thread-pool slot:
-// - readiness waits (FdPoller): a descriptor the kernel can poll (pipe, FIFO, socket) is watched by a
-//   uv_poll handle; the operation itself is then attempted without blocking;
+// - readiness waits (FdPoller): a descriptor the kernel can poll (pipe, FIFO, socket) is watched, by a
+//   uv_poll handle on Node or the addon's epoll thread elsewhere; the operation itself is then attempted
+//   without blocking;
 // - thread waits (waitOnThread): a blocking system call runs on one of the addon's waiter threads and is
 //   interrupted by a signal when cancelled.
 // Both take { signal, timeout }: abort rejects with AbortError, expiry with IpcError 'ETIMEDOUT'.
@@ -172,8 +173,9 @@ export type Direction = 'read' | 'write';
 const NO_WAITERS: readonly ReadinessWaiter[] = [];
 
 /**
- * Watches one descriptor with a uv_poll handle and resolves waits when it becomes readable or writable
- * (hang-ups and errors count as both, so the next attempt reports them). No thread is involved.
+ * Watches one descriptor (a uv_poll handle on Node, the addon's epoll thread on Bun and Deno) and
+ * resolves waits when it becomes readable or writable (hang-ups and errors count as both, so the next
+ * attempt reports them).
  */
 export class FdPoller {
   readonly #fd: number;
@@ -283,7 +285,7 @@ export class FdPoller {
   #onPoll(status: number, events: number): void {
     let ready: ReadinessWaiter[];
     if (status < 0) {
-      // libuv has stopped the handle; every waiter gets to try again and meet the actual error.
+      // The poller has stopped itself; every waiter gets to try again and meet the actual error.
       this.#events = 0;
       const error = new IpcError(-status, 'poll', { fd: this.#fd });
       ready = [...this.#take('read'), ...this.#take('write')];

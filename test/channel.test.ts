@@ -10,13 +10,13 @@ import { Worker } from 'node:worker_threads';
 import { Channel, channelInternals } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
 import { constants, native } from '../src/native.js';
-import { finished, lineFrom, root, tempDir, uniqueIpcName } from './helpers.js';
+import { finished, lineFrom, root, runTs, tempDir, uniqueIpcName } from './helpers.js';
 import { message, tagged } from './peers/channel-messages.js';
 
 const peer = path.join(root, 'test', 'peers', 'channel-peer.ts');
 
 function spawnWith(channel: Channel, args: string[]) {
-  return spawn(process.execPath, ['--import', 'tsx', peer, ...args], {
+  return spawn(process.execPath, [...runTs(peer), ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
     fds: [channel.fd],

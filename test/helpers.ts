@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { ftok, IpcError, PosixQueue, type SpawnOptions, spawn } from '../src/index.js';
+import { runtime } from '../src/native.js';
 
 export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -26,9 +27,27 @@ export function tempDir(prefix = 't-'): { path: string; file(name: string): stri
   };
 }
 
-/** Spawns test/peers/<name>.ts in a new Node process (through tsx), handing it `fds` as 3, 4, … */
+/**
+ * The arguments that make this runtime (process.execPath) run a TypeScript file: Node through tsx (after
+ * `nodeFlags`), Bun as it is, Deno with every permission and Node's resolution of './x.js' to x.ts.
+ */
+export function runTs(file: string, nodeFlags: string[] = []): string[] {
+  if (runtime === 'bun') return [file];
+  if (runtime === 'deno') return ['run', '-A', '--sloppy-imports', file];
+  return [...nodeFlags, '--import', 'tsx', file];
+}
+
+/**
+ * For a test's `skip` option: on Bun and Deno, why the test cannot run there (docs/runtimes.md, "Tests",
+ * lists every such test with this reason); false on Node.
+ */
+export function nodeOnly(reason: string): string | false {
+  return runtime === 'node' ? false : `not on ${runtime}: ${reason}`;
+}
+
+/** Spawns test/peers/<name>.ts in a new process of this runtime, handing it `fds` as 3, 4, … */
 export function spawnPeer(name: string, args: string[] = [], options: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(peers, `${name}.ts`), ...args], {
+  return spawn(process.execPath, [...runTs(path.join(peers, `${name}.ts`)), ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
     cwd: root,
     ...options,
@@ -117,6 +136,11 @@ export function compilePeer(name: string): string {
 
 /** The garbage collector, for tests about what collection must (not) do. */
 export function collector(): () => void {
+  // Bun (JavaScriptCore) has its own; Deno's tests run with --v8-flags=--expose-gc (scripts/test.mjs).
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  if (bun) return () => bun.gc(true);
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (typeof exposed === 'function') return exposed;
   v8.setFlagsFromString('--expose-gc');
   return vm.runInNewContext('gc') as () => void;
 }

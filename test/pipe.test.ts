@@ -23,6 +23,7 @@ import {
   compilePeer,
   finished,
   lineFrom,
+  nodeOnly,
   openFdCount,
   root,
   spawnPeer,
@@ -501,6 +502,9 @@ describe('FIFOs', () => {
 });
 
 describe('spawn(…, { execArgv })', () => {
+  // What these tests pass and look for are Node's command-line options (process.execArgv, -e, tsx's
+  // loader, --stack-size); Bun's and Deno's command lines are their own.
+  const NODE_OPTIONS_ONLY = nodeOnly("the options are Node's command-line options");
   // This suite runs under tsx (--import tsx): a TypeScript child runs only with the parent's loader.
   const child = (execArgv?: boolean | string[]) =>
     spawn(process.execPath, ['-e', 'process.stdout.write(JSON.stringify(process.execArgv))', '--', 'after'], {
@@ -508,7 +512,9 @@ describe('spawn(…, { execArgv })', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     } as Parameters<typeof spawn>[2]);
 
-  test("true carries this process's Node options before the arguments, as fork() does", async () => {
+  test("true carries this process's Node options before the arguments, as fork() does", {
+    skip: NODE_OPTIONS_ONLY,
+  }, async () => {
     using dir = tempDir('exec-argv-');
     const script = `${dir.path}/child.ts`;
     fs.writeFileSync(script, 'const typed: string = "ran as TypeScript";\nprocess.stdout.write(typed);\n');
@@ -524,7 +530,9 @@ describe('spawn(…, { execArgv })', () => {
     ]);
   });
 
-  test('a list of its own goes first; false and none leave the arguments as given', async () => {
+  test('a list of its own goes first; false and none leave the arguments as given', {
+    skip: NODE_OPTIONS_ONLY,
+  }, async () => {
     const own = await finished(child(['--no-warnings', '--stack-size=2000']));
     assert.deepEqual(JSON.parse(own.stdout).slice(0, 2), ['--no-warnings', '--stack-size=2000']);
     for (const execArgv of [false, undefined]) {
@@ -533,7 +541,9 @@ describe('spawn(…, { execArgv })', () => {
     }
   });
 
-  test('a parent run with -e, -p or --eval= does not hand its code to the child', async () => {
+  test('a parent run with -e, -p or --eval= does not hand its code to the child', {
+    skip: NODE_OPTIONS_ONLY,
+  }, async () => {
     const forms = [
       (code: string) => ['-e', code],
       (code: string) => ['--eval', code],

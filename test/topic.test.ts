@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
 import { IpcError, spawn } from '../src/index.js';
 import { MAX_SUBSCRIBERS, Topic } from '../src/topic.js';
-import { finished, lineFrom, spawnPeer, uniqueIpcName } from './helpers.js';
+import { finished, lineFrom, runTs, spawnPeer, uniqueIpcName } from './helpers.js';
 import { message } from './peers/channel-messages.js';
 
 interface Report {
@@ -28,7 +28,7 @@ function subscriber(topic: Topic, mode: 'sync' | 'async' | 'slow') {
 
 // spawn() of unipc hands a Topic over as fd 3 (handOverBySpawn), as it does a Channel.
 function peer(args: string[], topic: Topic) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/peers/topic-peer.ts', ...args], {
+  const child = spawn(process.execPath, [...runTs('test/peers/topic-peer.ts'), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     fds: [topic.fd],
   });

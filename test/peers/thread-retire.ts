@@ -1,11 +1,20 @@
-// Starts many thread waits, cancels them all, and reports the process's threads before, during and after
+// Starts many thread waits, cancels them all, and reports the addon's threads before, during and after
 // the waiter threads' idle timeout (run with a short UNIPC_WAITER_IDLE_MS).
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openFifo, waiterStats } from '../../src/index.js';
 
 const path = process.argv[2];
-const threads = () => fs.readdirSync('/proc/self/task').length;
+// The addon's threads, by the names it gives them (unipc-waiter, unipc-cancel, unipc-epoll): the runtime's
+// own come and go as it likes (Bun starts some late).
+const threads = () =>
+  fs.readdirSync('/proc/self/task').filter((task) => {
+    try {
+      return fs.readFileSync(`/proc/self/task/${task}/comm`, 'utf8').startsWith('unipc-');
+    } catch {
+      return false; // gone since the directory was read
+    }
+  }).length;
 const before = threads();
 const controller = new AbortController();
 const waits = Array.from({ length: 50 }, () =>
