@@ -72,18 +72,23 @@ Napi::Value Fcntl(const Napi::CallbackInfo& info) {
 }
 
 // fstat(fd, out: Float64Array(6)) → 0; out = [mode, size, dev, ino, uid, gid]. Node's fs.fstatSync is no
-// substitute: Deno's takes its own resource ids, not descriptors.
+// substitute: Deno's takes its own resource ids, not descriptors. Made with statx(2), not fstat(2): glibc
+// 2.33 turned fstat into a function of its own version, past the 2.28 floor (compat.h); statx is 2.28's.
 Napi::Value Fstat(const Napi::CallbackInfo& info) {
   Args args(info);
   int fd = args.Int32(0);
   constexpr size_t kFields = 6;
   ByteRange out = args.Float64Out(1, kFields, "fstat");
   if (!args.ok()) return info.Env().Undefined();
-  struct stat st {};
-  if (fstat(fd, &st) != 0) return Result(info.Env(), -errno);
-  double fields[kFields] = {static_cast<double>(st.st_mode), static_cast<double>(st.st_size),
-                            static_cast<double>(st.st_dev),  static_cast<double>(st.st_ino),
-                            static_cast<double>(st.st_uid),  static_cast<double>(st.st_gid)};
+  struct statx st {};
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &st) != 0) return Result(info.Env(), -errno);
+  // The device number as glibc's makedev() and libuv (which fs.statSync uses) make it from statx.
+  uint64_t major = st.stx_dev_major, minor = st.stx_dev_minor;
+  uint64_t dev =
+      ((major & 0xfffff000u) << 32) | ((major & 0xfffu) << 8) | ((minor & 0xffffff00u) << 12) | (minor & 0xffu);
+  double fields[kFields] = {static_cast<double>(st.stx_mode), static_cast<double>(st.stx_size),
+                            static_cast<double>(dev),         static_cast<double>(st.stx_ino),
+                            static_cast<double>(st.stx_uid),  static_cast<double>(st.stx_gid)};
   std::memcpy(out.data, fields, sizeof(fields));
   return Result(info.Env(), 0);
 }

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -353,7 +354,7 @@ void OnWake(napi_env env, napi_value, void* context, void*) {
 // it, so a descriptor that stays ready wakes JavaScript once per turn, not in a loop.
 
 struct Watches {
-  int epoll_fd = -1;
+  std::atomic<int> epoll_fd{-1};  // -1 again if it was closed behind the addon's back
   uint64_t next_token = 1;
   std::unordered_map<uint64_t, EnvState*> owners;  // guarded by Pool::mu
 };
@@ -370,11 +371,14 @@ void* EpollMain(void*) {
   epoll_event events[64];
   for (;;) {
     int n = epoll_wait(watches.epoll_fd, events, 64, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      std::abort();  // EBADF or EINVAL: the epoll descriptor was closed by someone else
-    }
+    if (n < 0 && errno == EINTR) continue;
     std::lock_guard<std::mutex> lock(pool.mu);
+    if (n < 0) {
+      // The epoll descriptor was closed behind the addon's back (a close of every descriptor, say): stop,
+      // and let every start() from now on fail with EBADF rather than watch a number reused since.
+      watches.epoll_fd = -1;
+      return nullptr;
+    }
     for (int i = 0; i < n; i++) {
       auto it = watches.owners.find(events[i].data.u64);
       if (it == watches.owners.end()) continue;  // its poller closed meanwhile
@@ -517,14 +521,17 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
       delete handle;
     }
   } else {
-    int epoll_fd = EpollFd();
+    int started = EpollFd();
+    std::lock_guard<std::mutex> lock(ThePool().mu);
+    Watches& watches = TheWatches();
+    int current = watches.epoll_fd;
+    int epoll_fd = started < 0 ? started : current < 0 ? -EBADF : current;
     if (epoll_fd < 0) {
       err = epoll_fd;
     } else {
-      std::lock_guard<std::mutex> lock(ThePool().mu);
-      Watches& watches = TheWatches();
       token_ = watches.next_token++;
-      // Added disarmed (a oneshot with no events, which epoll does not report even on a hang-up).
+      // Added asking for nothing: until start(), only a hang-up or an error can fire it (epoll always
+      // reports those), once (EPOLLONESHOT), and OnEpoll() drops that for a poller not started.
       epoll_event event{};
       event.events = EPOLLONESHOT;
       event.data.u64 = token_;

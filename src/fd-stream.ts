@@ -6,7 +6,7 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { closedError, IpcError } from './errors.js';
 import { constants, native } from './native.js';
-import { AGAIN, attemptResult, FdPoller, Turnstile, whenReady } from './wait.js';
+import { attemptResult, type Direction, FdPoller, Turnstile, whenReady } from './wait.js';
 
 const CHUNK = 64 * 1024;
 
@@ -73,15 +73,7 @@ export class DescriptorStream extends Duplex {
       while (this.#wanted) {
         this.#wanted = false;
         const buffer = Buffer.allocUnsafe(size);
-        const n = await whenReady(
-          this.#poller,
-          this.#turnstiles.read,
-          'read',
-          { signal: this.#abort.signal },
-          'read',
-          { fd: this.#fd },
-          () => attemptResult(native.read(this.#fd, buffer, 0, size), 'read', { fd: this.#fd }),
-        );
+        const n = await this.#transfer('read', () => native.read(this.#fd, buffer, 0, size));
         if (n === 0) {
           this.push(null);
           return;
@@ -100,22 +92,28 @@ export class DescriptorStream extends Duplex {
   async #writeAll(chunk: Buffer): Promise<void> {
     let offset = 0;
     while (offset < chunk.length) {
-      offset += await whenReady(
-        this.#poller,
-        this.#turnstiles.write,
-        'write',
-        { signal: this.#abort.signal },
-        'write',
-        { fd: this.#fd },
-        () => {
-          const length = chunk.length - offset;
-          const n = this.#socket
-            ? native.sendmsg(this.#fd, chunk, offset, length, null, constants.MSG_NOSIGNAL | constants.MSG_DONTWAIT)
-            : native.write(this.#fd, chunk, offset, length);
-          return n === 0 && length > 0 ? AGAIN : attemptResult(n, 'write', { fd: this.#fd });
-        },
+      const length = chunk.length - offset;
+      offset += await this.#transfer('write', () =>
+        this.#socket
+          ? native.sendmsg(this.#fd, chunk, offset, length, null, constants.MSG_NOSIGNAL | constants.MSG_DONTWAIT)
+          : native.write(this.#fd, chunk, offset, length),
       );
     }
+  }
+
+  // One read(2) or write(2) (sendmsg(2) on a socket), attempted at once and again each time the
+  // descriptor is ready, until it moves bytes or fails; in turn with the others of its direction.
+  #transfer(direction: Direction, call: () => number): Promise<number> {
+    const context = { fd: this.#fd };
+    return whenReady(
+      this.#poller,
+      this.#turnstiles[direction],
+      direction,
+      { signal: this.#abort.signal },
+      direction,
+      context,
+      () => attemptResult(call(), direction, context),
+    );
   }
 
   override _final(callback: (error?: Error | null) => void): void {

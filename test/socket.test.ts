@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
+import { fstat } from '../src/fd.js';
 import {
   connect,
   connectSync,
@@ -192,13 +193,14 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
   test('an open file and a pipe end, in one message, to a child that uses both', async () => {
     using dir = tempDir();
     fs.writeFileSync(dir.file('secret.txt'), 'contents only the descriptor can show');
-    const file = fs.openSync(dir.file('secret.txt'), 'r');
+    // Opened by the addon: on Deno fs.openSync() gives a resource id, not a descriptor to pass.
+    const file = native.open(dir.file('secret.txt'), constants.O_RDONLY | constants.O_CLOEXEC, 0, -1);
     fs.unlinkSync(dir.file('secret.txt'));
     const { reader, writer } = pipe();
     const [mine, theirs] = socketpair('seqpacket');
     const child = spawnPeer('fd-receiver', [], { fds: [theirs] });
     await mine.send('take these', { fds: [file, writer] });
-    fs.closeSync(file);
+    native.close(file);
     writer.close();
     const greeting = await reader.read({ timeout: 30_000 });
     const { code, stdout } = await finished(child);
@@ -299,7 +301,7 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
     assert.equal(message.fds.length, 253);
     assert.equal(new Set(message.fds).size, 253, 'each arrives as its own descriptor');
     assert.equal(message.fdsTruncated, undefined);
-    for (const fd of message.fds) fs.closeSync(fd);
+    for (const fd of message.fds) native.close(fd);
     assert.throws(() => a.sendSync('too many', { fds: [...many, p.writer.fd] }), { code: 'ERR_INVALID_ARG_VALUE' });
     a.close();
     b.close();
@@ -317,7 +319,7 @@ describe('listen() and connect()', () => {
       try {
         // bind() creates the file with the socket's own mode less the umask (net/unix/af_unix.c), so a
         // socket that has `mode` already can never show more to a process racing to connect.
-        assert.equal(fs.fstatSync(server.fd).mode & 0o777, mode);
+        assert.equal(fstat(server.fd).mode & 0o777, mode);
         assert.equal(fs.statSync(path).mode & 0o777, mode);
       } finally {
         server.close();

@@ -25,7 +25,7 @@ import {
   socketpair,
   waiterStats,
 } from '../src/index.js';
-import { constants, native } from '../src/native.js';
+import { constants, native, runtime } from '../src/native.js';
 import { scale, soakTimeout } from './fault/harness.js';
 import { finished, lineFrom, openFdCount, root, spawnPeer, tempDir, uniqueIpcName } from './helpers.js';
 
@@ -294,7 +294,13 @@ describe('the waiting model', () => {
       await worker.terminate();
     }
     await sleep(50);
-    assert.equal(openFdCount(), fdsBefore);
+    if (runtime === 'node') {
+      assert.equal(openFdCount(), fdsBefore);
+    } else {
+      // Bun's workers open and close descriptors of their own (a pipe, an eventfd) on their own schedule:
+      // a leak of ours shows as more, and one of theirs closed meanwhile as fewer.
+      assert.ok(openFdCount() <= fdsBefore, `${openFdCount()} descriptors, ${fdsBefore} before`);
+    }
     first.close();
     server.close();
   });
