@@ -31,7 +31,7 @@ export const RUNTIME_SUITES = {
     'test/channel.test.ts',
     'test/wait.test.ts',
   ],
-  deno: ['test/socket.test.ts', 'test/fd.test.ts', 'test/msg.test.ts', 'test/mq.test.ts'],
+  deno: ['test/pipe.test.ts', 'test/socket.test.ts', 'test/fd.test.ts', 'test/msg.test.ts', 'test/mq.test.ts'],
 };
 
 const named = process.argv.slice(2);

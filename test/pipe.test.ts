@@ -26,6 +26,7 @@ import {
   nodeOnly,
   openFdCount,
   root,
+  runTs,
   spawnPeer,
   tempDir,
 } from './helpers.js';
@@ -179,16 +180,21 @@ describe('pipe()', () => {
   // Promise-form call (or by another process sharing it) gives EAGAIN there, and they must then wait.
   // The peer opens the pipe through /proc, a description of its own, so nothing it does changes ours.
   test('writeSync() and readIntoSync() wait on a description that a Promise-form call made non-blocking', async () => {
-    const peer = (script: string, fd: number) =>
-      spawnRaw(process.execPath, ['-e', script, `/proc/${process.pid}/fd/${fd}`], {
+    // The other process opens the same pipe through /proc and uses it with plain fs calls, on this runtime.
+    using dir = tempDir();
+    const peer = (script: string, fd: number) => {
+      const file = dir.file(`peer-${fd}.cjs`);
+      fs.writeFileSync(file, script);
+      return spawnRaw(process.execPath, [...runTs(file), `/proc/${process.pid}/fd/${fd}`], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
+    };
     {
       using p = pipe({ size: 4096 });
       await assert.rejects(p.reader.read({ timeout: 1 }), { code: 'ETIMEDOUT' }); // O_NONBLOCK on the reader
       const size = 256 * 1024;
       const writer = peer(
-        `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'w'); console.log('open');
+        `const fs = require('fs'); const fd = fs.openSync(process.argv[2], 'w'); console.log('open');
          const data = require('crypto').randomBytes(${size});
          let at = 0; const next = () => { if (at < data.length) { fs.writeSync(fd, data, at, 16384); at += 16384;
            return setTimeout(next, 2); } fs.closeSync(fd);
@@ -214,7 +220,7 @@ describe('pipe()', () => {
       using p = pipe({ size: 4096 });
       await p.writer.write(Buffer.from('x')); // O_NONBLOCK on the writer
       const reader = peer(
-        `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'r');
+        `const fs = require('fs'); const fd = fs.openSync(process.argv[2], 'r');
          const hash = require('crypto').createHash('sha256'); const buffer = Buffer.alloc(4096);
          let total = 0; const next = () => { const n = fs.readSync(fd, buffer);
            if (n === 0) return console.log(JSON.stringify({ total, sha: hash.digest('hex') }));
