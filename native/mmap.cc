@@ -472,13 +472,23 @@ napi_value Nothing(napi_env, napi_callback_info) { return nullptr; }
 
 // Whether JavaScript can still run in env: not while it is being torn down. (With an exception pending
 // — Node calling the finalizer at once because making the buffer failed — it can, but must not be tried.)
-// Set on each JavaScript thread as the addon is initialized there. Deno releases the backing store of an
-// external ArrayBuffer on one of V8's background threads (its array buffer sweeper), where no Node-API
-// call may be made: a release there is the garbage collector's, never a forced one.
-thread_local bool on_javascript_thread = false;
+// The environment of this thread, set as the addon is initialized there. Deno releases the backing store
+// of an external ArrayBuffer on one of V8's background threads (its array buffer sweeper), where no
+// Node-API call may be made into env: a release there is the garbage collector's, never a forced one.
+// Once the environment's cleanup hooks have run, its releases are forced, and Node-API is not asked: Deno
+// panics on a handle of an isolate it has disposed (the main thread's stores, after a worker ended).
+thread_local napi_env javascript_env = nullptr;
+thread_local bool javascript_env_torn_down = false;
 
 bool CanRunJavaScript(napi_env env) {
-  if (!on_javascript_thread) return true;
+  if (env != javascript_env) return true;
+  if (javascript_env_torn_down) return false;
+  // Only Node forces releases, told by calling into it. Bun and Deno (which export no V8 C++ API) release
+  // a store only when its last holder lets go; Deno also on this thread outside any HandleScope (an async
+  // fs op that held a buffer close() detached completes), where making a handle aborts the process, and
+  // its napi_open_handle_scope opens none.
+  static const bool node = dlsym(RTLD_DEFAULT, "_ZN2v82V810GetVersionEv") != nullptr;
+  if (!node) return true;
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return true;
   napi_value global, function, result;
@@ -1038,7 +1048,11 @@ napi_value TryDetach(napi_env env, napi_callback_info info) {
 }
 
 void InitMmap(Napi::Env env, Napi::Object exports) {
-  on_javascript_thread = true;
+  javascript_env = env;
+  javascript_env_torn_down = false;
+  // Registered after the runtime's own hook that finalizes the environment's references, so run before it.
+  napi_add_env_cleanup_hook(
+      env, [](void*) { javascript_env_torn_down = true; }, nullptr);
   UNIPC_EXPORT(exports, "mmap", Mmap);
   UNIPC_EXPORT(exports, "viewRegion", ViewRegion);
   UNIPC_EXPORT(exports, "closeView", CloseView);

@@ -29,11 +29,17 @@ export function tempDir(prefix = 't-'): { path: string; file(name: string): stri
 
 /**
  * The arguments that make this runtime (process.execPath) run a TypeScript file: Node through tsx (after
- * `nodeFlags`), Bun as it is, Deno with every permission and Node's resolution of './x.js' to x.ts.
+ * `nodeFlags`), Bun as it is, Deno with every permission and Node's resolution of './x.js' to x.ts. Of
+ * Node's flags only --expose-gc has a meaning on Bun and Deno (Deno's --v8-flags=--expose-gc).
  */
 export function runTs(file: string, nodeFlags: string[] = []): string[] {
-  if (runtime === 'bun') return [file];
-  if (runtime === 'deno') return ['run', '-A', '--sloppy-imports', file];
+  const exposeGc = nodeFlags.includes('--expose-gc');
+  const others = nodeFlags.filter((flag) => flag !== '--expose-gc');
+  if (runtime !== 'node' && others.length > 0) throw new Error(`Node's flags ${others.join(' ')} on ${runtime}`);
+  if (runtime === 'bun') return [...(exposeGc ? ['--expose-gc'] : []), file];
+  if (runtime === 'deno') {
+    return ['run', '-A', '--sloppy-imports', ...(exposeGc ? ['--v8-flags=--expose-gc'] : []), file];
+  }
   return [...nodeFlags, '--import', 'tsx', file];
 }
 
@@ -43,6 +49,15 @@ export function runTs(file: string, nodeFlags: string[] = []): string[] {
  */
 export function nodeOnly(reason: string): string | false {
   return runtime === 'node' ? false : `not on ${runtime}: ${reason}`;
+}
+
+/**
+ * The kernel's id of the calling thread (gettid), read from /proc/thread-self: the pid on the main thread
+ * of a process run by Node, Bun or `deno run`, but not under `deno test`, which runs the tests' JavaScript
+ * on a thread of its own.
+ */
+export function callingThreadId(): number {
+  return Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
 }
 
 /** Spawns test/peers/<name>.ts in a new process of this runtime, handing it `fds` as 3, 4, … */

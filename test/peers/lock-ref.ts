@@ -4,6 +4,7 @@
 //   lock-ref.ts            (the test runs this)
 //   lock-ref.ts holder     (the child: memfd as fd 3, holds the mutex ~300 ms)
 import { MemoryFile, Mutex, spawn } from '../../src/index.js';
+import { runTs } from '../helpers.js';
 
 if (process.argv[2] === 'holder') {
   const file = MemoryFile.fromFd(3);
@@ -15,7 +16,7 @@ if (process.argv[2] === 'holder') {
   const file = MemoryFile.create('lock-ref', { size: 4096 });
   const mapping = file.map();
   const mutex = new Mutex(mapping);
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'holder'], {
+  const child = spawn(process.execPath, [...runTs(process.argv[1]), 'holder'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     fds: [file.fd],
   });

@@ -3,7 +3,7 @@
 // a JSON report, or dies (the test then sees the signal).
 //   threadpool   Node thread-pool jobs (randomFill, fs.write) over a mapping closed while they run
 //   byob         a byte stream moves a worker's mapping into another buffer, posted to this thread
-//   sigbus-kill  `kill -BUS` while the fault guard is installed: must still kill
+//   sigbus-kill  `kill -BUS` while the fault guard is installed (no file: without it): must still kill
 //   scatter      writes to every other page of a large read-only mapping: bounded map count
 //   racing       two threads write to the same read-only pages at once: no write lost
 //   close-race   thread-pool writes into read-only mappings closed at random moments (file or System V)
@@ -18,6 +18,15 @@ import { Worker } from 'node:worker_threads';
 import { Mapping, mapAnonymous, mmap, PAGE_SIZE } from '../../src/index.js';
 
 const [scenario, file] = process.argv.slice(2);
+// Fills a buffer from another thread. Deno's randomFill makes the bytes elsewhere and copies them in on
+// this thread, and when close() detached the buffer meanwhile its TypeError escapes the callback as an
+// unhandled rejection; its fs.read holds the memory in a thread of its own, as Node's randomFill does.
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno === 'object';
+const random = isDeno ? fs.openSync('/dev/urandom', 'r') : -1;
+function fillFromAnotherThread(bytes: Uint8Array, done: (error: Error | null) => void): void {
+  if (isDeno) fs.read(random, bytes, 0, bytes.length, null, (error) => done(error));
+  else randomFill(bytes, (error) => done(error));
+}
 const mapsCount = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').length;
 const report = (value: unknown) => console.log(JSON.stringify(value));
 
@@ -26,7 +35,7 @@ switch (scenario) {
     const size = 64 * 2 ** 20;
     const first = mapAnonymous(size);
     const filled = new Promise((resolve, reject) =>
-      randomFill(new Uint8Array(first.buffer), (e) => (e ? reject(e) : resolve(null))),
+      fillFromAnotherThread(new Uint8Array(first.buffer), (e) => (e ? reject(e) : resolve(null))),
     );
     const sink = fs.openSync('/dev/null', 'w');
     const written = new Promise((resolve, reject) =>
@@ -62,7 +71,7 @@ switch (scenario) {
     break;
   }
   case 'sigbus-kill': {
-    using mapping = mmap(file); // installs the fault guard
+    using mapping = file ? mmap(file) : undefined; // installs the fault guard
     void mapping;
     process.kill(process.pid, 'SIGBUS');
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -115,7 +124,7 @@ switch (scenario) {
     const segment = kind === 'sysv' ? SysvSharedMemory.fromId(Number(file)) : undefined;
     for (let i = 0; i < 120; i++) {
       const mapping = segment ? segment.attach({ readOnly: true }) : mmap(file);
-      const filled = new Promise((resolve) => randomFill(new Uint8Array(mapping.buffer), resolve));
+      const filled = new Promise((resolve) => fillFromAnotherThread(new Uint8Array(mapping.buffer), resolve));
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
       mapping.close();
       await filled;

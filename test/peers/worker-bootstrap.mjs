@@ -1,7 +1,10 @@
-// Worker threads do not inherit tsx's loader hooks from --import; register them here, then load the
-// TypeScript worker named in workerData.script.
+// Worker threads do not inherit tsx's loader hooks from --import; on Node, register them here, then load
+// the TypeScript worker named in workerData.script. Bun and Deno load TypeScript themselves, and under
+// tsx's hooks Deno's worker would read the addon's .node file as JavaScript.
 import { workerData } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
-register();
+if (typeof globalThis.Bun !== 'object' && typeof globalThis.Deno !== 'object') {
+  const { register } = await import('tsx/esm/api');
+  register();
+}
 await import(workerData.script);
