@@ -39,10 +39,20 @@ export function runtimeBinary(name) {
 }
 
 /**
- * The command that runs a JavaScript file on the runtime. Deno needs its permissions granted; unipc's
- * need: --allow-ffi (the addon), --allow-read, --allow-write, --allow-env, --allow-run (child processes),
- * --allow-sys (os.cpus() and the like); -A grants them all.
+ * The permissions Deno must grant unipc (docs/runtimes.md lists why each): --allow-ffi (the addon),
+ * --allow-read, --allow-write, --allow-env, --allow-run (child processes), --allow-sys (os.cpus() and the
+ * like). The tours run with these rather than -A, so that the list the docs give is tested.
  */
+export const DENO_PERMISSIONS = [
+  '--allow-ffi',
+  '--allow-read',
+  '--allow-write',
+  '--allow-env',
+  '--allow-run',
+  '--allow-sys',
+];
+
+/** The command that runs a JavaScript file on the runtime. */
 export function runCommand(name, binary, file, args = []) {
-  return name === 'deno' ? [binary, 'run', '-A', file, ...args] : [binary, file, ...args];
+  return name === 'deno' ? [binary, 'run', ...DENO_PERMISSIONS, file, ...args] : [binary, file, ...args];
 }

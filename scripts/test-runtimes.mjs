@@ -4,13 +4,17 @@
 //     a robust Mutex whose Bun or Deno holder is killed -9 and recovered by Node among them;
 //  3. the suites of the mechanisms (RUNTIME_SUITES) under the runtime's own test runner, through
 //     scripts/test.mjs (its namespace and leak check); the tests docs/runtimes.md lists are skipped there
-//     (nodeOnly() in test/helpers.ts), for the reasons it gives.
+//     (nodeOnly() in test/helpers.ts), for the reasons it gives;
+//  4. suites on Node with every peer they start on the runtime (PEER_SUITES, UNIPC_TEST_PEERS): the
+//     mechanisms' own multi-process tests between Node and Bun or Deno.
+// The runtimes run side by side (each suite in IPC namespaces of its own), each one's output kept and
+// printed when it is done.
 //   node scripts/test-runtimes.mjs [bun|deno ...]
 // Exits non-zero if anything failed; prints a table of what ran.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { root } from './addon-build.mjs';
-import { RUNTIMES, runCommand, runtimeBinary } from './runtimes.mjs';
+import { DENO_PERMISSIONS, RUNTIMES, runCommand, runtimeBinary } from './runtimes.mjs';
 
 /** The suites of the mechanisms, run whole on each runtime (docs/runtimes.md lists what is skipped). */
 const MECHANISM_SUITES = [
@@ -24,53 +28,95 @@ const MECHANISM_SUITES = [
   'test/msg.test.ts',
   'test/mq.test.ts',
   'test/channel.test.ts',
+  'test/channel-adversarial.test.ts',
   'test/wait.test.ts',
 ];
 export const RUNTIME_SUITES = { bun: MECHANISM_SUITES, deno: MECHANISM_SUITES };
+
+/**
+ * The suites run on Node with their peers on the runtime, the mechanisms shared between the two so that
+ * each talks to one of them: a robust Mutex held by Deno and recovered by Node, a Channel from Node to Bun.
+ */
+export const PEER_SUITES = {
+  bun: [
+    'test/pipe.test.ts',
+    'test/socket.test.ts',
+    'test/fd.test.ts',
+    'test/mmap.test.ts',
+    'test/channel.test.ts',
+    'test/topic.test.ts',
+  ],
+  deno: [
+    'test/lock.test.ts',
+    'test/sem.test.ts',
+    'test/shm.test.ts',
+    'test/msg.test.ts',
+    'test/mq.test.ts',
+    'test/channel.test.ts',
+  ],
+};
 
 const named = process.argv.slice(2);
 const runtimes = named.length > 0 ? named : Object.keys(RUNTIMES);
 const cli = path.join(root, 'dist', 'esm', 'cli', 'main.js');
 const TOUR_PASSED = /All (\d+) steps passed\./;
+const testScript = path.join(root, 'scripts', 'test.mjs');
 
-function tour(command, env = {}) {
-  const result = spawnSync(command[0], [...command.slice(1), 'tour'], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: 300_000,
+// Runs a command to its end, its output appended to `log`.
+function run(log, command, args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env } });
+    let output = '';
+    const keep = (chunk) => {
+      output += chunk;
+      log.push(chunk);
+    };
+    child.stdout.setEncoding('utf8').on('data', keep);
+    child.stderr.setEncoding('utf8').on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output });
+    });
   });
-  const passed = TOUR_PASSED.exec(result.stdout ?? '');
-  if (result.status === 0 && passed) return { ok: true, detail: `all ${passed[1]} steps passed` };
-  process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}`);
-  return { ok: false, detail: `exit ${result.status ?? result.signal}` };
 }
 
-const rows = [];
-for (const name of runtimes) {
+async function tour(log, command, env = {}) {
+  const { code, signal, output } = await run(log, command[0], [...command.slice(1), 'tour'], env);
+  const passed = TOUR_PASSED.exec(output);
+  if (code === 0 && passed) return { ok: true, detail: `all ${passed[1]} steps passed` };
+  return { ok: false, detail: `exit ${code ?? signal}` };
+}
+
+async function suites(log, files, env) {
+  const { code, signal } = await run(log, process.execPath, [testScript, ...files], env);
+  return { ok: code === 0, detail: `exit ${code ?? signal}` };
+}
+
+async function onRuntime(name) {
   const binary = runtimeBinary(name);
   const label = `${name} ${RUNTIMES[name]}`;
-  console.log(`\n== ${label}: the tour`);
-  rows.push([label, 'tour', tour(runCommand(name, binary, cli))]);
-  console.log(`== Node ${process.version} with every peer on ${label}: the tour`);
-  const peers = name === 'deno' ? `${binary} run -A` : binary;
-  rows.push([label, 'tour, Node ↔ peers', tour([process.execPath, cli], { UNIPC_TOUR_PEERS: peers })]);
-  const files = RUNTIME_SUITES[name];
-  console.log(`== ${label}: ${files.length} suites`);
-  const suites = spawnSync(process.execPath, [path.join(root, 'scripts', 'test.mjs'), ...files], {
-    cwd: root,
-    stdio: 'inherit',
-    env: { ...process.env, UNIPC_TEST_RUNTIME: `${name}:${binary}` },
-  });
-  rows.push([
-    label,
-    `${files.length} suites`,
-    { ok: suites.status === 0, detail: `exit ${suites.status ?? suites.signal}` },
-  ]);
+  const log = [];
+  const rows = [];
+  const step = async (what, running) => {
+    log.push(`\n== ${label}: ${what}\n`);
+    rows.push([label, what, await running]);
+  };
+  await step('tour', tour(log, runCommand(name, binary, cli)));
+  const peers = name === 'deno' ? [binary, 'run', ...DENO_PERMISSIONS].join(' ') : binary;
+  await step('tour, Node ↔ peers', tour(log, [process.execPath, cli], { UNIPC_TOUR_PEERS: peers }));
+  const own = RUNTIME_SUITES[name];
+  await step(`${own.length} suites`, suites(log, own, { UNIPC_TEST_RUNTIME: `${name}:${binary}` }));
+  const shared = PEER_SUITES[name];
+  await step(`${shared.length} suites, Node ↔ peers`, suites(log, shared, { UNIPC_TEST_PEERS: `${name}:${binary}` }));
+  process.stdout.write(log.join(''));
+  return rows;
 }
 
-console.log('\nruntime        what                  result');
+for (const name of runtimes) runtimeBinary(name); // installs, one at a time
+const rows = (await Promise.all(runtimes.map(onRuntime))).flat();
+console.log('\nruntime        what                        result');
 for (const [label, what, { ok, detail }] of rows) {
-  console.log(`${label.padEnd(14)} ${what.padEnd(21)} ${ok ? 'ok' : 'FAILED'} (${detail})`);
+  console.log(`${label.padEnd(14)} ${what.padEnd(27)} ${ok ? 'ok' : 'FAILED'} (${detail})`);
 }
 process.exitCode = rows.every(([, , { ok }]) => ok) ? 0 : 1;

@@ -928,7 +928,9 @@ export class Channel implements Disposable {
   /**
    * Sends any value the structured clone algorithm can copy (v8.serialize: objects, Maps, typed arrays,
    * Dates, …) as one message; receiveValue() at the other end rebuilds it. A convenience on top of the
-   * byte messages, which both ends must agree to use.
+   * byte messages, which both ends must agree to use. Node and Deno write V8's format, Bun
+   * JavaScriptCore's: values cross between Node and Deno processes, or between Bun processes, not
+   * between Bun and the others (docs/runtimes.md).
    *
    * @throws what send() rejects with; v8.serialize()'s Error for a value it cannot clone.
    */

@@ -147,6 +147,21 @@ export function fstat(fd: number, context: IpcErrorContext = { fd }): FileStatus
 }
 
 /**
+ * The text of a small file of the kernel's (/proc/sys/kernel/sem, msgmax, …), read through the addon:
+ * Deno's node:fs asks for --allow-all before it reads /proc/sys, and unipc needs only the kernel's limits
+ * there. Throws IpcError (open, read).
+ */
+export function readKernelFile(path: string): string {
+  const fd = check(native.open(path, constants.O_RDONLY | constants.O_CLOEXEC, 0, -1), 'open', { path });
+  try {
+    const text = Buffer.allocUnsafe(4096);
+    return text.toString('utf8', 0, check(native.read(fd, text, 0, text.length), 'read', { path }));
+  } finally {
+    native.close(fd);
+  }
+}
+
+/**
  * Sets or clears O_NONBLOCK on the open file description behind fd (shared with its duplicates). Throws
  * IpcError (fcntl) when that fails: a caller that went on would block where it meant not to, or the other
  * way round.

@@ -322,7 +322,8 @@ function regularFiles(directory: string): DirectoryEntry[] | string {
   try {
     names = fs.readdirSync(directory, { encoding: 'buffer' });
   } catch (error) {
-    return `${directory} cannot be read (${(error as NodeJS.ErrnoException).code})`;
+    // Deno's permission error has no code: its message says which flag is missing (--allow-all for /dev).
+    return `${directory} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
   }
   const entries: DirectoryEntry[] = [];
   for (const raw of names) {

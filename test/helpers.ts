@@ -33,14 +33,39 @@ export function tempDir(prefix = 't-'): { path: string; file(name: string): stri
  * Node's flags only --expose-gc has a meaning on Bun and Deno (Deno's --v8-flags=--expose-gc).
  */
 export function runTs(file: string, nodeFlags: string[] = []): string[] {
+  return argumentsFor(runtime, file, nodeFlags);
+}
+
+function argumentsFor(on: 'node' | 'bun' | 'deno', file: string, nodeFlags: string[]): string[] {
   const exposeGc = nodeFlags.includes('--expose-gc');
   const others = nodeFlags.filter((flag) => flag !== '--expose-gc');
-  if (runtime !== 'node' && others.length > 0) throw new Error(`Node's flags ${others.join(' ')} on ${runtime}`);
-  if (runtime === 'bun') return [...(exposeGc ? ['--expose-gc'] : []), file];
-  if (runtime === 'deno') {
-    return ['run', '-A', '--sloppy-imports', ...(exposeGc ? ['--v8-flags=--expose-gc'] : []), file];
-  }
+  if (on !== 'node' && others.length > 0) throw new Error(`Node's flags ${others.join(' ')} on ${on}`);
+  if (on === 'bun') return [...(exposeGc ? ['--expose-gc'] : []), file];
+  if (on === 'deno') return ['run', '-A', '--sloppy-imports', ...(exposeGc ? ['--v8-flags=--expose-gc'] : []), file];
   return [...nodeFlags, '--import', 'tsx', file];
+}
+
+/**
+ * The runtime the tests' peers run on: this one, or the one UNIPC_TEST_PEERS names (`bun:<binary>` or
+ * `deno:<binary>`), so that the suites, run on Node, have each mechanism talk to Bun or Deno processes
+ * (npm run test:runtimes).
+ */
+const PEERS = (() => {
+  const setting = process.env.UNIPC_TEST_PEERS;
+  if (!setting) return { runtime, binary: process.execPath };
+  const [name, binary] = setting.split(/:(.*)/s);
+  if ((name !== 'bun' && name !== 'deno') || !binary) {
+    throw new Error(`UNIPC_TEST_PEERS=${setting}: expected bun:<binary> or deno:<binary>`);
+  }
+  return { runtime: name, binary } as const;
+})();
+
+/** The runtime the peers run on (above). */
+export const peerRuntime: 'node' | 'bun' | 'deno' = PEERS.runtime;
+
+/** The command that runs a TypeScript peer on the peers' runtime (above): [executable, ...arguments]. */
+export function peerCommand(file: string): [string, string[]] {
+  return [PEERS.binary, argumentsFor(PEERS.runtime, file, [])];
 }
 
 /**
@@ -60,9 +85,10 @@ export function callingThreadId(): number {
   return Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
 }
 
-/** Spawns test/peers/<name>.ts in a new process of this runtime, handing it `fds` as 3, 4, … */
+/** Spawns test/peers/<name>.ts in a new process of the peers' runtime, handing it `fds` as 3, 4, … */
 export function spawnPeer(name: string, args: string[] = [], options: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, [...runTs(path.join(peers, `${name}.ts`)), ...args], {
+  const [command, runArguments] = peerCommand(path.join(peers, `${name}.ts`));
+  return spawn(command, [...runArguments, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
     cwd: root,
     ...options,

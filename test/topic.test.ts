@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
 import { IpcError, spawn } from '../src/index.js';
 import { MAX_SUBSCRIBERS, Topic } from '../src/topic.js';
-import { finished, lineFrom, runTs, spawnPeer, uniqueIpcName } from './helpers.js';
+import { finished, lineFrom, peerCommand, spawnPeer, uniqueIpcName } from './helpers.js';
 import { message } from './peers/channel-messages.js';
 
 interface Report {
@@ -28,7 +28,8 @@ function subscriber(topic: Topic, mode: 'sync' | 'async' | 'slow') {
 
 // spawn() of unipc hands a Topic over as fd 3 (handOverBySpawn), as it does a Channel.
 function peer(args: string[], topic: Topic) {
-  const child = spawn(process.execPath, [...runTs('test/peers/topic-peer.ts'), ...args], {
+  const [command, runArguments] = peerCommand('test/peers/topic-peer.ts');
+  const child = spawn(command, [...runArguments, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     fds: [topic.fd],
   });
@@ -407,8 +408,11 @@ describe('Topic between processes', () => {
       if (first === null) break;
       const second = joiner.receiveSync({ timeout: 10_000 });
       assert.deepEqual(first, message(first.readUInt32LE(0)));
-      if (second !== null) assert.equal(second.readUInt32LE(0), first.readUInt32LE(0) + 1);
-      assert.equal(joiner.missed, 0, `joiner ${joiners} started at message ${first.readUInt32LE(0)}`);
+      // A joiner descheduled between its two receives (a loaded machine) can be lapped: then it counts
+      // exactly the messages between the two, no more.
+      const skipped = second === null ? 0 : second.readUInt32LE(0) - first.readUInt32LE(0) - 1;
+      assert.ok(skipped >= 0, `second ${second?.readUInt32LE(0)} after ${first.readUInt32LE(0)}`);
+      assert.equal(joiner.missed, skipped, `joiner ${joiners} started at message ${first.readUInt32LE(0)}`);
       joiners++;
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -27,7 +27,7 @@ const report: Record<string, unknown> = { v8Views: native.v8Views, guard: LENT_V
 }
 
 // Workers that each make a 16 MiB channel, pass zero-copy messages through it, close it and end.
-const before = mappingStats().regions;
+const before = mappingStats();
 for (let i = 0; i < 12; i++) {
   const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
     workerData: { script: new URL('./portable-views-worker.ts', import.meta.url).href, ring: RING },
@@ -38,5 +38,7 @@ for (let i = 0; i < 10; i++) {
   gc();
   await sleep(20);
 }
-report.regionsLeft = mappingStats().regions - before;
+const after = mappingStats();
+report.regionsLeft = after.regions - before.regions;
+report.liveRegionsLeft = after.regions - after.retired - (before.regions - before.retired);
 console.log(JSON.stringify(report));
