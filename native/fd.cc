@@ -102,6 +102,16 @@ Napi::Value Fchmod(const Napi::CallbackInfo& info) {
   return Result(info.Env(), SyscallResult(fchmod(fd, static_cast<mode_t>(mode))));
 }
 
+// readlink(path, out) → the target's length (cut at out's length, as readlink(2) cuts it). Node's
+// fs.readlinkSync is no substitute: Deno's asks for --allow-all before it reads /proc/self/fd.
+Napi::Value Readlink(const Napi::CallbackInfo& info) {
+  Args args(info);
+  std::string path = args.String(0);
+  ByteRange out = args.Bytes(1);
+  if (!args.ok()) return info.Env().Undefined();
+  return Result(info.Env(), SyscallResult(readlink(path.c_str(), reinterpret_cast<char*>(out.data), out.length)));
+}
+
 // fgetxattr(fd, name, out) → the value's length; ERANGE when it does not fit in out
 Napi::Value Fgetxattr(const Napi::CallbackInfo& info) {
   Args args(info);
@@ -255,6 +265,7 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   UNIPC_EXPORT(exports, "fcntl", Fcntl);
   UNIPC_EXPORT(exports, "fstat", Fstat);
   UNIPC_EXPORT(exports, "fchmod", Fchmod);
+  UNIPC_EXPORT(exports, "readlink", Readlink);
   UNIPC_EXPORT(exports, "fgetxattr", Fgetxattr);
   UNIPC_EXPORT(exports, "fsetxattr", Fsetxattr);
   UNIPC_EXPORT(exports, "sendmsg", Sendmsg);

@@ -1,11 +1,10 @@
 // A message channel over shared memory: a ring of variable-size records in a memfd or POSIX shared memory
 // object, with indices advanced by Atomics and futex wake-ups only for a side that said it sleeps.
 // Layout and protocol: docs/channel.md.
-import fs from 'node:fs';
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
 import { check, E, IpcError, timeoutError } from './errors.js';
-import { handOverBySpawn } from './fd.js';
+import { handOverBySpawn, readlink } from './fd.js';
 import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } from './futex.js';
 import { Mutex, type MutexGuard } from './lock.js';
 import { type Mapping, MemoryFile } from './mmap.js';
@@ -1667,7 +1666,7 @@ export function nextTurn(keepAlive: boolean): Promise<void> {
 export function adoptChannelMemory(fd: number): MemoryFile | SharedMemory {
   let target: string;
   try {
-    target = fs.readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '');
+    target = readlink(`/proc/self/fd/${fd}`, { fd }).replace(/ \(deleted\)$/, '');
   } catch {
     return MemoryFile.fromFd(fd); // which reports the descriptor that is not open
   }

@@ -146,6 +146,18 @@ export function fstat(fd: number, context: IpcErrorContext = { fd }): FileStatus
   };
 }
 
+const linkTarget = Buffer.alloc(4096); // PATH_MAX
+
+/**
+ * readlink(2) through the addon, not fs.readlinkSync(): Deno's asks for --allow-all before it reads
+ * /proc/self/fd. The target as the kernel gives it (a memfd's is "/memfd:<name> (deleted)"). Throws
+ * IpcError (readlink).
+ */
+export function readlink(path: string, context: IpcErrorContext = { path }): string {
+  const length = check(native.readlink(path, linkTarget), 'readlink', context);
+  return linkTarget.toString('utf8', 0, length);
+}
+
 /**
  * The text of a small file of the kernel's (/proc/sys/kernel/sem, msgmax, …), read through the addon:
  * Deno's node:fs asks for --allow-all before it reads /proc/sys, and unipc needs only the kernel's limits

@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { E, errnoValue, IpcError, type IpcErrorContext } from './errors.js';
+import { readlink } from './fd.js';
 import { bootId, type CreatorMark, namespaceInode, processStartTime, readMark } from './mark.js';
 import { PosixQueue } from './mq.js';
 import { MessageQueue } from './msg.js';
@@ -612,7 +613,7 @@ class ProcessView {
   constructor() {
     let self = '';
     try {
-      self = fs.readlinkSync('/proc/self');
+      self = readlink('/proc/self');
     } catch {
       // no /proc
     }

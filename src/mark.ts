@@ -10,7 +10,7 @@
 // programs open it by name as before; a C program may write the same attribute to have its objects
 // counted as unipc's. Internal: not exported from the package.
 import fs from 'node:fs';
-import { readKernelFile } from './fd.js';
+import { readKernelFile, readlink } from './fd.js';
 import { constants, native } from './native.js';
 
 export const MARK_ATTRIBUTE = 'user.unipc.creator';
@@ -61,7 +61,7 @@ export function processStartTime(pid: number | 'self'): number | undefined {
 /** The inode of a namespace link such as /proc/self/ns/pid ('pid:[4026531836]'), or undefined. */
 export function namespaceInode(link: string): number | undefined {
   try {
-    const match = /:\[(\d+)\]$/.exec(fs.readlinkSync(link));
+    const match = /:\[(\d+)\]$/.exec(readlink(link));
     return match ? Number(match[1]) : undefined;
   } catch {
     return undefined;

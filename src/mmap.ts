@@ -2,9 +2,8 @@
 // JavaScript as an ArrayBuffer — safely: close() detaches the buffer before the pages go, and writes to
 // read-only pages or past the end of a shrunk file are caught instead of killing the process.
 import { constants as bufferConstants } from 'node:buffer';
-import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
-import { FdHandle, fdOf, fstat } from './fd.js';
+import { FdHandle, fdOf, fstat, readlink } from './fd.js';
 import { constants, type NativeView, native } from './native.js';
 import {
   invalidArgType,
@@ -598,7 +597,7 @@ export class MemoryFile extends FdHandle {
     validateFd(fd);
     let target: string;
     try {
-      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      target = readlink(`/proc/self/fd/${fd}`, { fd });
     } catch {
       throw new IpcError(E.EBADF, 'readlink', { fd });
     }

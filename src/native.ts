@@ -222,6 +222,7 @@ export interface Native {
   /** out = [mode, size, dev, ino, uid, gid]. */
   fstat(fd: number, out: Float64Array): number;
   fchmod(fd: number, mode: number): number;
+  readlink(path: string, out: Uint8Array): number;
   /** The value's length, written into out; -ERANGE when it is longer than out, -ENODATA when absent. */
   fgetxattr(fd: number, name: string, out: Uint8Array): number;
   fsetxattr(fd: number, name: string, value: Uint8Array, flags: number): number;

@@ -352,7 +352,7 @@ describe('mmap(target, options)', () => {
 
   // What mmap() asks the kernel about the file before it can tell that a length or offset does not fit:
   // open (a path), its access mode (fcntl), its size and type (fstat), and closing what it opened.
-  const LOOKS_AT_FILE = ['open', 'fcntl', 'fstat', 'close', 'ownFd'];
+  const LOOKS_AT_FILE = ['open', 'fcntl', 'fstat', 'readlink', 'close', 'ownFd'];
 
   // The targets under which one file can be reached: its path, its file: URL, a descriptor, an { fd }.
   // (Descriptors are opened with `flags`; a path or URL is opened by mmap() itself.)
@@ -1009,7 +1009,8 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
       ];
       try {
         for (const fd of [...descriptors, memory.fd, p.reader.fd, p.writer.fd]) {
-          throwsArgError(() => MemoryFile.fromFd(fd), 'value', 'fd', 'must be a memfd descriptor');
+          // readlink(/proc/self/fd/<fd>) tells what the descriptor is
+          throwsArgError(() => MemoryFile.fromFd(fd), 'value', 'fd', 'must be a memfd descriptor', ['readlink']);
           fs.fstatSync(fd); // still open: not closed, not taken over
         }
       } finally {
