@@ -98,25 +98,31 @@ async function onRuntime(name) {
   const label = `${name} ${RUNTIMES[name]}`;
   const log = [];
   const rows = [];
-  const step = async (what, running) => {
+  const step = async (what, start) => {
     log.push(`\n== ${label}: ${what}\n`);
-    rows.push([label, what, await running]);
+    const began = performance.now();
+    const result = await start();
+    rows.push([label, what, { ...result, seconds: Math.round((performance.now() - began) / 1000) }]);
   };
-  await step('tour', tour(log, runCommand(name, binary, cli)));
+  await step('tour', () => tour(log, runCommand(name, binary, cli)));
   const peers = name === 'deno' ? [binary, 'run', ...DENO_PERMISSIONS].join(' ') : binary;
-  await step('tour, Node ↔ peers', tour(log, [process.execPath, cli], { UNIPC_TOUR_PEERS: peers }));
+  await step('tour, Node ↔ peers', () => tour(log, [process.execPath, cli], { UNIPC_TOUR_PEERS: peers }));
   const own = RUNTIME_SUITES[name];
-  await step(`${own.length} suites`, suites(log, own, { UNIPC_TEST_RUNTIME: `${name}:${binary}` }));
+  await step(`${own.length} suites`, () => suites(log, own, { UNIPC_TEST_RUNTIME: `${name}:${binary}` }));
   const shared = PEER_SUITES[name];
-  await step(`${shared.length} suites, Node ↔ peers`, suites(log, shared, { UNIPC_TEST_PEERS: `${name}:${binary}` }));
+  await step(`${shared.length} suites, Node ↔ peers`, () =>
+    suites(log, shared, { UNIPC_TEST_PEERS: `${name}:${binary}` }),
+  );
   process.stdout.write(log.join(''));
   return rows;
 }
 
 for (const name of runtimes) runtimeBinary(name); // installs, one at a time
 const rows = (await Promise.all(runtimes.map(onRuntime))).flat();
-console.log('\nruntime        what                        result');
-for (const [label, what, { ok, detail }] of rows) {
-  console.log(`${label.padEnd(14)} ${what.padEnd(27)} ${ok ? 'ok' : 'FAILED'} (${detail})`);
+console.log('\nruntime        what                        time    result');
+for (const [label, what, { ok, detail, seconds }] of rows) {
+  console.log(
+    `${label.padEnd(14)} ${what.padEnd(27)} ${`${seconds} s`.padStart(5)}   ${ok ? 'ok' : 'FAILED'} (${detail})`,
+  );
 }
 process.exitCode = rows.every(([, , { ok }]) => ok) ? 0 : 1;

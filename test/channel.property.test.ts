@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Channel } from '../src/channel.js';
 import { MemoryFile, mmap, SharedMemory } from '../src/index.js';
-import { RUN, tempDir } from './helpers.js';
+import { openDescriptor, RUN, tempDir } from './helpers.js';
 import {
   argumentChecks,
   badIpcNames,
@@ -175,7 +175,7 @@ describe('Channel.fromFd() of memory that is no channel', () => {
   // Each case reaches the memfd through a descriptor of its own (a second open of /proc/self/fd/N),
   // since a failed fromFd() closes the descriptor it was given.
   function fromCopyOf(file: MemoryFile): Channel {
-    return Channel.fromFd(fs.openSync(`/proc/self/fd/${file.fd}`, 'r+'));
+    return Channel.fromFd(openDescriptor(`/proc/self/fd/${file.fd}`));
   }
 
   test("shorter than the header, or without the magic number: IpcError 'EPROTO'", () => {
@@ -258,11 +258,11 @@ describe('Channel send and receive', () => {
   let receiver: Channel;
   before(() => {
     sender = Channel.create({ capacity: CAPACITY });
-    const consumer = Channel.fromFd(fs.openSync(`/proc/self/fd/${sender.fd}`, 'r+'));
+    const consumer = Channel.fromFd(openDescriptor(`/proc/self/fd/${sender.fd}`));
     assert.equal(consumer.tryReceive(), null);
     consumer.close();
     receiver = Channel.create({ capacity: CAPACITY });
-    const producer = Channel.fromFd(fs.openSync(`/proc/self/fd/${receiver.fd}`, 'r+'));
+    const producer = Channel.fromFd(openDescriptor(`/proc/self/fd/${receiver.fd}`));
     assert.equal(producer.trySend('x'), true);
     producer.close();
   });
@@ -342,7 +342,7 @@ describe('Channel send and receive', () => {
 
   test('(control) the fixtures settle at once: EPIPE to the sender, the message then the end to the receiver', () => {
     using channel = Channel.create({ capacity: CAPACITY });
-    const consumer = Channel.fromFd(fs.openSync(`/proc/self/fd/${channel.fd}`, 'r+'));
+    const consumer = Channel.fromFd(openDescriptor(`/proc/self/fd/${channel.fd}`));
     consumer.tryReceive();
     consumer.close();
     throwsIpcError(() => channel.trySend('x'), 'EPIPE', 'send');

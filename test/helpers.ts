@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { ftok, IpcError, PosixQueue, type SpawnOptions, spawn } from '../src/index.js';
-import { runtime } from '../src/native.js';
+import { constants, native, runtime } from '../src/native.js';
 
 export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -83,6 +83,17 @@ export function nodeOnly(reason: string): string | false {
  */
 export function callingThreadId(): number {
   return Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+}
+
+/**
+ * A kernel descriptor of `path` (open(2) through the addon, close-on-exec): Deno's fs.openSync gives a
+ * resource id of its own, which unipc cannot use. `flags` as fs.openSync's numeric ones; read-write by
+ * default.
+ */
+export function openDescriptor(path: string, flags: number = fs.constants.O_RDWR): number {
+  const fd = native.open(path, flags | constants.O_CLOEXEC, 0, -1);
+  if (fd < 0) throw new IpcError(-fd, 'open', { path });
+  return fd;
 }
 
 /** Spawns test/peers/<name>.ts in a new process of the peers' runtime, handing it `fds` as 3, 4, … */
@@ -204,6 +215,28 @@ export function openFdCount(): number {
     if (!NOT_UNIPC_DESCRIPTOR.test(target)) count++;
   }
   return count;
+}
+
+/** This process's descriptors as "<fd> <target>", but for those that are not unipc's (above). */
+export function descriptors(): Set<string> {
+  const open = new Set<string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (!NOT_UNIPC_DESCRIPTOR.test(target)) open.add(`${fd} ${target}`);
+    } catch {
+      // the directory readdirSync read, closed since
+    }
+  }
+  return open;
+}
+
+/**
+ * The descriptors open now that were not in `before` (by number and target): what a test leaked. The
+ * runtime's own closing some meanwhile does not count (Bun closes its children's pipes when it likes).
+ */
+export function newDescriptors(before: Set<string>): string[] {
+  return [...descriptors()].filter((entry) => !before.has(entry));
 }
 
 // tsx starts its esbuild service as a test file loads and closes a few descriptors of that start-up

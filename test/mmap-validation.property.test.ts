@@ -31,7 +31,8 @@ import {
   SharedMemory,
   SysvSharedMemory,
 } from '../src/index.js';
-import { RUN, root, tempDir, testKey } from './helpers.js';
+import { native } from '../src/native.js';
+import { openDescriptor, RUN, root, tempDir, testKey } from './helpers.js';
 import {
   anything,
   argumentChecks,
@@ -365,11 +366,11 @@ describe('mmap(target, options)', () => {
   ): T {
     if (form === 'path') return use(file);
     if (form === 'url') return use(new URL(`file://${file}`));
-    const fd = fs.openSync(file, flags);
+    const fd = openDescriptor(file, flags);
     try {
       return use(form === 'fd' ? fd : { fd });
     } finally {
-      fs.closeSync(fd);
+      native.close(fd);
     }
   }
   const forms = fc.constantFrom('path' as const, 'url' as const, 'fd' as const, 'object' as const);
@@ -1003,22 +1004,22 @@ describe('MemoryFile: create(), resize(), seal(), map(), fromFd()', () => {
     try {
       fs.writeFileSync(dir.file('regular'), 'x');
       const descriptors = [
-        fs.openSync(dir.file('regular'), 'r'),
-        fs.openSync('/dev/null', 'r'),
-        fs.openSync(dir.path, 'r'),
+        openDescriptor(dir.file('regular'), fs.constants.O_RDONLY),
+        openDescriptor('/dev/null', fs.constants.O_RDONLY),
+        openDescriptor(dir.path, fs.constants.O_RDONLY),
       ];
       try {
         for (const fd of [...descriptors, memory.fd, p.reader.fd, p.writer.fd]) {
           // readlink(/proc/self/fd/<fd>) tells what the descriptor is
           throwsArgError(() => MemoryFile.fromFd(fd), 'value', 'fd', 'must be a memfd descriptor', ['readlink']);
-          fs.fstatSync(fd); // still open: not closed, not taken over
+          fs.statSync(`/proc/self/fd/${fd}`); // still open: not closed, not taken over
         }
       } finally {
-        for (const fd of descriptors) fs.closeSync(fd);
+        for (const fd of descriptors) native.close(fd);
       }
       // a descriptor number nothing has open
-      const fd = fs.openSync('/dev/null', 'r');
-      fs.closeSync(fd);
+      const fd = openDescriptor('/dev/null', fs.constants.O_RDONLY);
+      native.close(fd);
       throwsIpcError(() => MemoryFile.fromFd(fd), 'EBADF');
     } finally {
       p.close();
@@ -1156,7 +1157,7 @@ describe('SharedMemory: open(), unlink(), resize(), map()', () => {
           throwsIpcError(() => SharedMemory.open(second, { create: true, exclusive: true }), 'EEXIST', 'shm_open');
           b = SharedMemory.open(second);
           assert.equal(b.name, a.name);
-          assert.equal(fs.fstatSync(b.fd).ino, fs.fstatSync(a.fd).ino);
+          assert.equal(fs.statSync(`/proc/self/fd/${b.fd}`).ino, fs.statSync(`/proc/self/fd/${a.fd}`).ino);
           using ma = a.map();
           using mb = b.map();
           new Uint8Array(ma.buffer)[1] = 99;

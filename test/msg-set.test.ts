@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { IPC_PRIVATE, MessageQueue } from '../src/index.js';
-import { root } from './helpers.js';
+import { root, runTs } from './helpers.js';
 
 const peer = path.join(root, 'test', 'peers', 'msg-set.ts');
 // The peer runs without CAP_SYS_RESOURCE (which root has), so that a maxBytes above msgmnb is EPERM; and,
@@ -42,14 +42,7 @@ function cannotHideMsgmnb(): string | false {
 describe('MessageQueue.set({ maxBytes }) beyond msgmnb, without CAP_SYS_RESOURCE', { skip: cannotHideMsgmnb() }, () => {
   const raise = (queue: MessageQueue, hideMsgmnb: boolean) => {
     const msgmnb = Number(fs.readFileSync('/proc/sys/kernel/msgmnb', 'utf8'));
-    const result = runPeer(hideMsgmnb, [
-      process.execPath,
-      '--import',
-      'tsx',
-      peer,
-      String(queue.id),
-      String(msgmnb + 1),
-    ]);
+    const result = runPeer(hideMsgmnb, [process.execPath, ...runTs(peer), String(queue.id), String(msgmnb + 1)]);
     assert.equal(result.status, 0, result.stderr);
     return { msgmnb, outcome: JSON.parse(result.stdout) };
   };

@@ -21,10 +21,11 @@ import {
   cannotRunAsNobody,
   collector,
   compilePeer,
+  descriptors,
   finished,
   lineFrom,
+  newDescriptors,
   nodeOnly,
-  openFdCount,
   root,
   runTs,
   spawnPeer,
@@ -255,13 +256,13 @@ describe('pipe()', () => {
   });
 
   test('`using` and close() release both descriptors', () => {
-    const before = openFdCount();
+    const before = descriptors();
     {
       using p = pipe();
-      assert.equal(openFdCount(), before + 2);
+      assert.equal(newDescriptors(before).length, 2);
       p.writer.writeSync('x');
     }
-    assert.equal(openFdCount(), before);
+    assert.deepEqual(newDescriptors(before), []);
   });
 
   test('fromFd() adopts an inherited end and refuses descriptors of the wrong kind or direction', () => {

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { spawn as spawnRaw, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
@@ -21,6 +20,7 @@ import {
   type QueueReceiveInfo,
   socketpair,
 } from '../src/index.js';
+import { native } from '../src/native.js';
 import {
   compilePeer,
   finished,
@@ -236,7 +236,7 @@ describe('UnixSocket.receiveInto', () => {
       const message = b.receiveSync();
       assert.equal(message?.data.toString(), 'with a descriptor');
       assert.equal(message?.fds.length, 1);
-      fs.closeSync(message!.fds[0]!);
+      assert.equal(native.close(message!.fds[0]!), 0);
     } finally {
       a.close();
       b.close();

@@ -2,11 +2,10 @@
 // one process for the API's contract, then real processes: several clients at once, a server killed with
 // SIGKILL (every pending request fails with EPIPE), a client killed with SIGKILL (the server goes on).
 import assert from 'node:assert/strict';
-import { openSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { IpcError } from '../src/errors.js';
 import { Service, ServiceError } from '../src/service.js';
-import { finished, lineFrom, spawnPeer, uniqueIpcName } from './helpers.js';
+import { finished, lineFrom, openDescriptor, spawnPeer, uniqueIpcName } from './helpers.js';
 import { requestBytes } from './peers/service-peer.js';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -23,7 +22,7 @@ async function serve(service: Service): Promise<void> {
 
 // A client in this process of a memfd service: it gets a descriptor of its own for the request channel.
 function connectHere(service: Service) {
-  return Service.connect(openSync(`/proc/self/fd/${service.fd}`, 'r+'), { timeout: 5000 });
+  return Service.connect(openDescriptor(`/proc/self/fd/${service.fd}`), { timeout: 5000 });
 }
 
 describe('Service in one process', () => {
@@ -130,7 +129,7 @@ describe('Service: answers and connections that go wrong', () => {
 
   test('a connect() that gave up leaves a hello behind: the next one on the same descriptor number works', async () => {
     const service = Service.create({ capacity: 1 << 14 });
-    const gaveUp = Service.connect(openSync(`/proc/self/fd/${service.fd}`, 'r+'), { timeout: 50 });
+    const gaveUp = Service.connect(openDescriptor(`/proc/self/fd/${service.fd}`), { timeout: 50 });
     await assert.rejects(gaveUp, { code: 'ETIMEDOUT' });
     const serving = serve(service);
     const client = await connectHere(service);
