@@ -11,7 +11,7 @@
 // run's tag (test/helpers.ts: RUN, testKey()), so another program's objects, another run's included, can
 // never fail it; objects it cannot tell apart (IPC_PRIVATE ones) are counted but not held against it. UNIPC_TEST_NAMESPACE=0 asks for that form. Both also check that nothing is left in the
 // private directory tests create their FIFOs and sockets in, nor a new file in the project's directory.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -130,9 +130,9 @@ const reporter = process.env.UNIPC_TEST_REPORTER ? [`--test-reporter=${process.e
 const [runtime, runtimeBinary] = (process.env.UNIPC_TEST_RUNTIME ?? '').split(/:(.*)/s);
 const command =
   runtime === 'bun'
-    ? [runtimeBinary, 'test', `--timeout=${timeout}`, ...files.map((file) => `./${file}`)]
+    ? [runtimeBinary, 'test', '--parallel', `--timeout=${timeout}`, ...files.map((file) => `./${file}`)]
     : runtime === 'deno'
-      ? [runtimeBinary, 'test', '-A', '--no-check', '--sloppy-imports', '--v8-flags=--expose-gc', ...files]
+      ? [runtimeBinary, 'test', '-A', '--no-check', '--sloppy-imports', '--v8-flags=--expose-gc']
       : [
           process.execPath,
           '--import',
@@ -143,11 +143,41 @@ const command =
           `--test-timeout=${timeout}`,
           ...files,
         ];
-const run = spawnSync(command[0], command.slice(1), {
-  cwd: root,
-  stdio: 'inherit',
-  env: { ...process.env, UNIPC_TEST_TMPDIR: tmp, UNIPC_TEST_KEY_TAG: String(keyTag), UNIPC_TEST_RUN: runToken },
-});
+const testEnv = {
+  ...process.env,
+  UNIPC_TEST_TMPDIR: tmp,
+  UNIPC_TEST_KEY_TAG: String(keyTag),
+  UNIPC_TEST_RUN: runToken,
+};
+const run =
+  runtime === 'deno'
+    ? await denoInTwo(command, files)
+    : spawnSync(command[0], command.slice(1), { cwd: root, stdio: 'inherit', env: testEnv });
+
+// Deno's test --parallel runs files on threads of one process, where the suites' checks of what is
+// process-wide (waiter threads, descriptors) see each other's: two deno test processes instead, each with
+// every other file, their outputs printed whole as each ends. (Bun's --parallel uses processes.)
+async function denoInTwo(command, files) {
+  const halves = [files.filter((_, i) => i % 2 === 0), files.filter((_, i) => i % 2 === 1)].filter(
+    (half) => half.length,
+  );
+  const statuses = await Promise.all(
+    halves.map(
+      (half) =>
+        new Promise((resolve) => {
+          const child = spawn(command[0], [...command.slice(1), ...half], { cwd: root, env: testEnv });
+          const output = [];
+          child.stdout.on('data', (chunk) => output.push(chunk));
+          child.stderr.on('data', (chunk) => output.push(chunk));
+          child.on('close', (code) => {
+            process.stdout.write(Buffer.concat(output));
+            resolve(code);
+          });
+        }),
+    ),
+  );
+  return { status: statuses.every((code) => code === 0) ? 0 : 1 };
+}
 
 const problems = [];
 const leftInTmp = fs.readdirSync(tmp, { recursive: true });

@@ -362,9 +362,12 @@ describe('Channel', () => {
     assert.throws(() => other.trySend('b'), { code: 'ERR_INVALID_STATE', message: /consumer/ });
   });
 
-  test('1,000,000 messages written in place in another process, received as views: all, in order, intact', async () => {
+  // Bun and Deno make each lent view through Node-API, a few times slower: a fifth of the messages there
+  // keeps npm run test:runtimes within CI's time.
+  const inPlace = runtime === 'node' && peerRuntime === 'node' ? 1_000_000 : 200_000;
+  test(`${inPlace.toLocaleString('en')} messages written in place in another process, received as views: all, in order, intact`, async () => {
     using channel = Channel.create({ capacity: 1 << 16 });
-    const producer = spawnWith(channel, ['produce-in-place', '-', '1000000']);
+    const producer = spawnWith(channel, ['produce-in-place', '-', String(inPlace)]);
     const done = finished(producer);
     const expected = createHash('sha256');
     const received = createHash('sha256');
@@ -382,7 +385,7 @@ describe('Channel', () => {
       n++;
     }
     assert.equal((await done).code, 0);
-    assert.equal(n, 1_000_000);
+    assert.equal(n, inPlace);
     assert.ok(ordered, 'sequence numbers in order');
     assert.equal(received.digest('hex'), expected.digest('hex'));
   });
