@@ -275,6 +275,12 @@ v8::Local<v8::Value> ToV8(napi_value value) {
 
 napi_value FromV8(v8::Local<v8::Value> local) { return reinterpret_cast<napi_value>(*local); }
 
+// Whether the runtime exports V8's C++ API: Node does; Bun (JavaScriptCore) and Deno do not.
+bool V8ApiExported() {
+  static const bool exported = dlsym(RTLD_DEFAULT, "_ZN2v82V810GetVersionEv") != nullptr;
+  return exported;
+}
+
 // The V8 running is the one whose headers this addon was compiled against (major.minor: Node keeps
 // V8's ABI within a major), and values cross between Node-API and V8 as assumed above.
 bool V8Usable(napi_env env) {
@@ -282,7 +288,7 @@ bool V8Usable(napi_env env) {
   if (portable != nullptr && std::strcmp(portable, "1") == 0) return false;
   // Bun (JavaScriptCore) and Deno load Node-API addons without exporting V8's C++ API: the first call
   // into it would end the process with "undefined symbol" (calls bind lazily), so look before calling.
-  if (dlsym(RTLD_DEFAULT, "_ZN2v82V810GetVersionEv") == nullptr) return false;
+  if (!V8ApiExported()) return false;
   std::string compiled = std::to_string(V8_MAJOR_VERSION) + "." + std::to_string(V8_MINOR_VERSION) + ".";
   if (std::strncmp(v8::V8::GetVersion(), compiled.c_str(), compiled.size()) != 0) return false;
   void* data = nullptr;
@@ -487,8 +493,7 @@ bool CanRunJavaScript(napi_env env) {
   // a store only when its last holder lets go; Deno also on this thread outside any HandleScope (an async
   // fs op that held a buffer close() detached completes), where making a handle aborts the process, and
   // its napi_open_handle_scope opens none.
-  static const bool node = dlsym(RTLD_DEFAULT, "_ZN2v82V810GetVersionEv") != nullptr;
-  if (!node) return true;
+  if (!V8ApiExported()) return true;
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return true;
   napi_value global, function, result;

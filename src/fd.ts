@@ -159,11 +159,11 @@ export function readlink(path: string, context: IpcErrorContext = { path }): str
 }
 
 /**
- * The text of a small file of the kernel's (/proc/sys/kernel/sem, msgmax, …), read through the addon:
- * Deno's node:fs asks for --allow-all before it reads /proc/sys, and unipc needs only the kernel's limits
- * there. Throws IpcError (open, read).
+ * The first 4 KiB of a file as text, read through the addon: the kernel's limits (/proc/sys/kernel/sem,
+ * msgmax, …), which Deno's node:fs reads only with --allow-all, or a file behind /proc/self/fd (from the
+ * start: a description of its own). Throws IpcError (open, read).
  */
-export function readKernelFile(path: string): string {
+export function readSmallFile(path: string): string {
   const fd = check(native.open(path, constants.O_RDONLY | constants.O_CLOEXEC, 0, -1), 'open', { path });
   try {
     const text = Buffer.allocUnsafe(4096);

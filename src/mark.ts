@@ -10,7 +10,7 @@
 // programs open it by name as before; a C program may write the same attribute to have its objects
 // counted as unipc's. Internal: not exported from the package.
 import fs from 'node:fs';
-import { readKernelFile, readlink } from './fd.js';
+import { readlink, readSmallFile } from './fd.js';
 import { constants, native } from './native.js';
 
 export const MARK_ATTRIBUTE = 'user.unipc.creator';
@@ -70,7 +70,7 @@ export function namespaceInode(link: string): number | undefined {
 
 export function bootId(): string | undefined {
   try {
-    return readKernelFile('/proc/sys/kernel/random/boot_id').trim();
+    return readSmallFile('/proc/sys/kernel/random/boot_id').trim();
   } catch {
     return undefined;
   }

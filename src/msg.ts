@@ -6,7 +6,7 @@
 // blocks on a waiter thread (waitOnThread), where abort and timeout interrupt it without sending or
 // taking anything. Sync forms block the calling thread (with a timeout: on a waiter thread, RunSync).
 import { check, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
-import { assertTargetIntact, type Bytes, readKernelFile } from './fd.js';
+import { assertTargetIntact, type Bytes, readSmallFile } from './fd.js';
 import { constants, native } from './native.js';
 import {
   IPC_PRIVATE,
@@ -197,7 +197,7 @@ function msgmax(fresh = false): number {
   if (fresh || now - msgmaxCache.at > 1000) {
     let value = 8192; // MSGMAX, the kernel's default, should /proc be unreadable
     try {
-      const read = Number.parseInt(readKernelFile(MSGMAX_FILE), 10);
+      const read = Number.parseInt(readSmallFile(MSGMAX_FILE), 10);
       if (read > 0) value = read;
     } catch {
       // keep the default
@@ -211,7 +211,7 @@ function msgmax(fresh = false): number {
 // that the caller reports the kernel's EPERM rather than an error of reading the file.
 function readMsgmnb(): string | undefined {
   try {
-    return readKernelFile('/proc/sys/kernel/msgmnb').trim();
+    return readSmallFile('/proc/sys/kernel/msgmnb').trim();
   } catch {
     return undefined;
   }

@@ -1,7 +1,7 @@
 // Semaphores: System V sets (semget/semop/semctl, listed by ipcs -s) and POSIX named semaphores
 // (sem_open, living in /dev/shm as sem.NAME).
 import { check, closedError, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
-import { readKernelFile } from './fd.js';
+import { readSmallFile } from './fd.js';
 import { markCreatedPath } from './mark.js';
 import { constants, native } from './native.js';
 import { identityAt, OwnedName, toIpcName } from './posix-name.js';
@@ -61,7 +61,7 @@ export interface SemaphoreLimits {
 let cachedLimits: SemaphoreLimits | undefined;
 
 function readLimits(): SemaphoreLimits {
-  const [maxPerSet, maxTotal, maxOpsPerCall, maxSets] = readKernelFile('/proc/sys/kernel/sem')
+  const [maxPerSet, maxTotal, maxOpsPerCall, maxSets] = readSmallFile('/proc/sys/kernel/sem')
     .trim()
     .split(/\s+/)
     .map(Number) as [number, number, number, number];

@@ -202,19 +202,9 @@ export function collector(): () => void {
 // cache directory and files (read and written as modules load). unipc makes none of these kinds.
 const NOT_UNIPC_DESCRIPTOR = /^anon_inode:\[(eventpoll|io_uring|eventfd)\]$|\/tsx-[^/]+(\/|$)/;
 
-/** Open descriptors of this process, from /proc/self/fd, but for those that are not unipc's to manage. */
+/** How many descriptors this process has open, but for those that are not unipc's to manage. */
 export function openFdCount(): number {
-  let count = 0;
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    let target: string;
-    try {
-      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue; // the directory readdirSync read, closed since
-    }
-    if (!NOT_UNIPC_DESCRIPTOR.test(target)) count++;
-  }
-  return count;
+  return descriptors().size;
 }
 
 /** This process's descriptors as "<fd> <target>", but for those that are not unipc's (above). */

@@ -18,7 +18,7 @@ import {
   socketpair,
 } from '../src/index.js';
 import { native, runtime } from '../src/native.js';
-import { collector, finished, NODE_MAJOR, openDescriptor, runTs, spawnPeer, tempDir } from './helpers.js';
+import { collector, descriptors, finished, NODE_MAJOR, openDescriptor, runTs, spawnPeer, tempDir } from './helpers.js';
 
 const mapsLines = (): string[] => fs.readFileSync('/proc/self/maps', 'utf8').trim().split('\n');
 
@@ -551,13 +551,7 @@ describe('MemoryFile (memfd)', () => {
     // Counted by what they point at, not in all: Bun closes descriptors of its own (its children's pipes)
     // at moments of its choosing.
     const pointingAt = (target: string) =>
-      fs.readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(target);
-        } catch {
-          return false; // the directory readdirSync read, closed since
-        }
-      }).length;
+      [...descriptors()].filter((entry) => entry.slice(entry.indexOf(' ') + 1).startsWith(target)).length;
     const file = MemoryFile.create('test-adopt');
     const copy = MemoryFile.fromFd(openDescriptor(`/proc/self/fd/${file.fd}`));
     assert.equal(copy.name, 'test-adopt');

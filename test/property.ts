@@ -125,7 +125,7 @@ export function nativeCallsOf(call: () => unknown): {
   const target = native as unknown as Record<string, unknown>;
   const originals = new Map<string, unknown>();
   const calls: string[] = [];
-  // Reading a limit of the kernel's (readKernelFile: /proc/sys/kernel/msgmax, sem, …) to word an error
+  // Reading a limit of the kernel's (readSmallFile: /proc/sys/kernel/msgmax, sem, …) to word an error
   // is no call on anything the caller named: its open, read and close are not counted.
   const limitFiles = new Set<number>();
   const readsALimit = (name: string, args: unknown[]): boolean => {

@@ -3,7 +3,7 @@
 // it is the one to send, and reports what arrived as one JSON line on stdout.
 import { createHash } from 'node:crypto';
 import readline from 'node:readline';
-import { fstat } from '../fd.js';
+import { fstat, readSmallFile } from '../fd.js';
 import {
   Channel,
   connect,
@@ -21,7 +21,7 @@ import {
   SysvSharedMemory,
   UnixSocket,
 } from '../index.js';
-import { constants, native } from '../native.js';
+import { native } from '../native.js';
 
 function report(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -111,12 +111,9 @@ async function run(role: string, args: string[]): Promise<void> {
       const used: string[] = [];
       for (const fd of message?.fds ?? []) {
         // Through the addon and /proc, not fs.*Sync(fd): Deno's node:fs takes resource ids, not descriptors,
-        // and reads /proc/self/fd only with --allow-all. A description of its own, to read from the start.
+        // and reads /proc/self/fd only with --allow-all.
         if (fstat(fd).isFile()) {
-          const own = native.open(`/proc/self/fd/${fd}`, constants.O_RDONLY | constants.O_CLOEXEC, 0, -1);
-          const text = Buffer.alloc(4096);
-          used.push(text.toString('utf8', 0, Math.max(0, native.read(own, text, 0, text.length))));
-          native.close(own);
+          used.push(readSmallFile(`/proc/self/fd/${fd}`));
           native.close(fd);
         } else {
           const writer = PipeWriter.fromFd(fd);
