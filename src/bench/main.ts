@@ -53,6 +53,7 @@ import {
   ratios,
   renderFanout,
   renderTables,
+  type SchedulingFigures,
   targets,
 } from './report.js';
 import { renderSvg } from './svg.js';
@@ -318,8 +319,10 @@ async function runCPhase(
 function toMeasurement(id: string, phase: Phase, result: unknown, repetition: number): RawMeasurement {
   const kind = phase.kind as Kind;
   if (KINDS[kind].rtt) {
-    const { median, p99, p999, max, samples } = result as RoundTripStats;
-    return { case: id, kind, placement: phase.placement, repetition, median, p99, p999, max, samples };
+    const { median, p99, p999, max, samples, scheduling } = result as RoundTripStats & {
+      scheduling?: SchedulingFigures;
+    };
+    return { case: id, kind, placement: phase.placement, repetition, median, p99, p999, max, samples, scheduling };
   }
   const { seconds, messages, bytes } = result as { seconds: number; messages: number; bytes: number };
   return {

@@ -41,6 +41,7 @@ interface ServerMessage {
   done?: true;
   heap?: HeapFigures; // with done, after a heap run
   faults?: number; // with done: the server's minor page faults so far
+  scheduling?: Scheduling; // with done: the server's scheduling times so far
   bye?: true;
   error?: string;
 }
@@ -129,6 +130,41 @@ function minorFaults(): number {
   }
 }
 
+/**
+ * Where a process's time went, from the kernel's per-thread schedstat (on-CPU ns, runqueue-wait ns): how
+ * long its main thread waited runnable, and how long its other threads (V8's compiler and collector, the
+ * watchdog) ran. A peer is pinned, all its threads, to one CPU: in a cross-CPU figure its main thread waits
+ * runnable only while another thread holds that CPU, its own or another process's.
+ */
+interface Scheduling {
+  mainWaitedNs: number;
+  othersRanNs: number;
+}
+
+function scheduling(): Scheduling {
+  const times = { mainWaitedNs: 0, othersRanNs: 0 };
+  try {
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      let fields: string[];
+      try {
+        fields = fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ');
+      } catch {
+        continue; // a thread that ended meanwhile
+      }
+      if (Number(tid) === process.pid) times.mainWaitedNs = Number(fields[1]);
+      else times.othersRanNs += Number(fields[0]);
+    }
+  } catch {
+    // no /proc or no schedstats: zeros
+  }
+  return times;
+}
+
+const since = (before: Scheduling, after: Scheduling): Scheduling => ({
+  mainWaitedNs: after.mainWaitedNs - before.mainWaitedNs,
+  othersRanNs: Math.max(0, after.othersRanNs - before.othersRanNs), // a thread that ended takes its time along
+});
+
 // The same statistics as bench/c/bench.h's report_rtt, taken the same way.
 function stats(samples: Float64Array): { median: number; p99: number; p999: number; max: number; samples: number } {
   const sorted = Float64Array.from(samples).sort();
@@ -162,11 +198,10 @@ async function runClient(config: ClientConfig): Promise<void> {
   const endpoint = await setup.connect(expect(control, 'ready'));
 
   let placement: string | undefined;
-  let settled = false;
+  let settledFor: string | undefined;
   for (const [index, phase] of config.phases.entries()) {
     if (phase.placement !== placement) {
       placement = phase.placement;
-      settled = false;
       const cpus = PLACEMENT_CPUS[phase.placement];
       pin(process.pid, cpus.client);
       pin(serverPid, cpus.server);
@@ -174,19 +209,30 @@ async function runClient(config: ClientConfig): Promise<void> {
     report({ phase: index });
     const message = Buffer.alloc(phase.size, 0x5a);
     endpoint.configure?.(phase.size, true);
-    const command = async (value: Command) => {
+    const command = (value: Command) => {
       sendJson(control, value);
-      await expect(control, 'started');
+      return expect(control, 'started');
     };
     if (phase.kind === 'rtt8' || phase.kind === 'rtt64') {
+      // Settled again for each size too: a 64-byte message takes branches an 8-byte one never did (the
+      // copy by TypedArray.set(), not a byte loop), and V8 deoptimises the hot functions where they do
+      // and compiles them again, in the figure (seen with --log-deopt: the channel's #write, the System V
+      // queue's sendSync, in the first round trips of the 64 B figure).
+      const figure = `${phase.placement} ${phase.size}`;
+      let settled = settledFor === figure;
+      settledFor = figure;
       const start = performance.now();
       let faults = { client: minorFaults(), server: 0 };
       // Batches as long as the figure: a loop that does not return to the event loop lets V8 fill the
       // whole young generation before it collects, and so touches pages that shorter batches never did.
+      // Each batch is the figure's own call, timed loop included: a loop first run in the figure is
+      // compiled there, by TurboFan on a thread that shares the pinned CPU (an OSR compile of 2-18 ms,
+      // seen with --trace-opt and perf sched), and that stall would be the figure's worst round trip.
       const batch = phase.warmup + phase.count;
+      const discarded = new Float64Array(phase.count);
       for (let done = batch; !settled; done += batch) {
         await command({ op: 'echo', size: phase.size, count: batch });
-        await endpoint.roundTrips(message, batch, 0, new Float64Array(0));
+        await endpoint.roundTrips(message, phase.warmup, phase.count, discarded);
         const reply = await expect(control, 'done');
         const now = { client: minorFaults(), server: reply.faults ?? 0 };
         const faulted = now.client - faults.client + (now.server - faults.server);
@@ -196,11 +242,24 @@ async function runClient(config: ClientConfig): Promise<void> {
           elapsed >= SETTLE_LIMIT_MS ||
           (elapsed >= JIT_SETTLE_MS && done >= JIT_SETTLE_ROUND_TRIPS && faulted <= batch * SETTLED_FAULTS);
       }
-      await command({ op: 'echo', size: phase.size, count: phase.warmup + phase.count });
       const samples = new Float64Array(phase.count).fill(0); // written now: its pages fault here, untimed
+      const clientBefore = scheduling();
+      const serverBefore = (await command({ op: 'echo', size: phase.size, count: phase.warmup + phase.count }))
+        .scheduling;
       await endpoint.roundTrips(message, phase.warmup, phase.count, samples);
-      await expect(control, 'done');
-      report({ phase: index, result: stats(samples) });
+      const clientTimes = since(clientBefore, scheduling());
+      const serverAfter = (await expect(control, 'done')).scheduling;
+      const server = serverBefore && serverAfter ? since(serverBefore, serverAfter) : undefined;
+      report({
+        phase: index,
+        result: {
+          ...stats(samples),
+          scheduling: {
+            mainWaitedUs: (clientTimes.mainWaitedNs + (server?.mainWaitedNs ?? 0)) / 1000,
+            othersRanUs: (clientTimes.othersRanNs + (server?.othersRanNs ?? 0)) / 1000,
+          },
+        },
+      });
     } else if (phase.kind === 'heap') {
       await command({ op: 'sink', size: phase.size, count: phase.count, heap: true });
       const start = performance.now();
@@ -266,10 +325,10 @@ async function runServer(name: string, controlFd: number): Promise<void> {
         sendJson(control, { done: true, heap });
         continue;
       }
-      sendJson(control, { started: true });
+      sendJson(control, { started: true, scheduling: scheduling() });
       if (command.op === 'echo') await endpoint.echo(command.size, command.count);
       else await endpoint.sink(command.size, command.count);
-      sendJson(control, { done: true, faults: minorFaults() });
+      sendJson(control, { done: true, faults: minorFaults(), scheduling: scheduling() });
     }
   } catch (error) {
     try {

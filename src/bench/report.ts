@@ -41,7 +41,20 @@ export interface ThroughputFigures {
   gigabytesPerSecond: number;
 }
 
-export type RepetitionFigures = Partial<RoundTripStats> & Partial<ThroughputFigures>;
+/**
+ * Where the two peers' time went during a round-trip figure of a Node case, both processes summed, µs
+ * (src/bench/peer.ts, from the kernel's schedstat): how long their main threads waited runnable, and how
+ * long their other threads ran. Each peer is pinned, all its threads, to one CPU, so in a cross-CPU figure
+ * a main thread waits only while another thread holds its CPU: `mainWaitedUs − othersRanUs` is the time
+ * other processes took from the peers (the host's agents, the bench's parent), the rest their own threads.
+ */
+export interface SchedulingFigures {
+  mainWaitedUs: number;
+  othersRanUs: number;
+}
+
+export type RepetitionFigures = Partial<RoundTripStats> &
+  Partial<ThroughputFigures> & { scheduling?: SchedulingFigures };
 
 /** One figure of one repetition, as a case's processes report it. */
 export interface RawMeasurement extends RepetitionFigures {
