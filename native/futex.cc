@@ -211,6 +211,13 @@ napi_value CurrentCpu(napi_env env, napi_callback_info) {
   return result;
 }
 
+// sched_yield() → undefined: a side that polls while its peer last ran on the same CPU steps aside, since
+// the peer can make progress only while this thread does not hold the CPU.
+napi_value YieldCpu(napi_env, napi_callback_info) {
+  sched_yield();
+  return nullptr;
+}
+
 }  // namespace
 
 void InitFutex(Napi::Env env, Napi::Object exports) {
@@ -223,6 +230,9 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
   napi_value currentCpu;
   napi_create_function(env, "currentCpu", NAPI_AUTO_LENGTH, CurrentCpu, nullptr, &currentCpu);
   exports.Set("currentCpu", Napi::Value(env, currentCpu));
+  napi_value yieldCpu;
+  napi_create_function(env, "yieldCpu", NAPI_AUTO_LENGTH, YieldCpu, nullptr, &yieldCpu);
+  exports.Set("yieldCpu", Napi::Value(env, yieldCpu));
 
   Napi::Object c = ConstantsOf(exports);
   c.Set("FUTEX_WAITERS", Napi::Number::New(env, static_cast<double>(FUTEX_WAITERS)));

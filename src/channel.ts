@@ -180,8 +180,9 @@ export interface EndOptions {
    * How many times a waiting Sync call re-reads the other side's index before it sleeps (about 15 ns a
    * read): `Infinity` never sleeps (it spins until the timeout, checking every 100 ms that the peer
    * lives), 0 sleeps at once. Promise-form calls spin at most the default. Default 1000, or
-   * UNIPC_CHANNEL_SPIN. Either way a side whose peer last waited on the same CPU sleeps at once: spinning
-   * would only keep the peer from running.
+   * UNIPC_CHANNEL_SPIN. A side whose peer last waited on the same CPU does not spin, which would only
+   * keep the peer from running: unless `spin` is 0 it yields the CPU to the peer once (sched_yield(2)) and
+   * looks again before it sleeps.
    */
   spin?: number;
   /**
@@ -1461,6 +1462,7 @@ export class Channel implements Disposable {
     const lock = side === 'producer' ? this.#lock : null;
     let quiet = false;
     let nextCheck = 0;
+    let yielded = false;
     for (;;) {
       const guard =
         lock === null
@@ -1482,6 +1484,14 @@ export class Channel implements Disposable {
       if (quiet) this.#checkPeer(side);
       const value = this.#spinWhile(side, this.#spin);
       if (value === undefined) continue;
+      // The peer last waited on this CPU: it can answer only once this thread lets go of the CPU, and a
+      // yield that lets it run is cheaper than a sleep and the wake it would then have to make.
+      if (!yielded && this.#spin !== 0 && this.#peerHere(side)) {
+        native.yieldCpu();
+        yielded = true;
+        continue;
+      }
+      yielded = false;
       if (this.#spin === Infinity) {
         const now = performance.now();
         if (deadline !== undefined && now >= deadline) throw timeoutError(syscall, timeout!);
@@ -1520,6 +1530,7 @@ export class Channel implements Disposable {
       try {
         let quiet = false;
         let pollUntil = -1;
+        let yielded = false;
         for (;;) {
           this.#header.ensureOpen(syscall);
           const left =
@@ -1551,7 +1562,15 @@ export class Channel implements Disposable {
           // Polling turns the event loop with setImmediate(), which an unref'd wait must not keep alive:
           // and an unref'd immediate does not wake a loop that blocks for other handles, so such a wait
           // could stall for as long as they keep it waiting. It sleeps on a waiter thread at once instead.
-          if (now < pollUntil && this.#queue.keepAlive && !this.#peerHere(side)) {
+          // On the peer's CPU, polling alone would wait for nothing: this side yields the CPU and looks
+          // again at once, then turns the event loop (from 64 to 19 µs a round trip on one CPU).
+          if (now < pollUntil && this.#queue.keepAlive) {
+            if (this.#peerHere(side) && !yielded) {
+              native.yieldCpu();
+              yielded = true;
+              continue;
+            }
+            yielded = false;
             await nextTurn(this.#queue.keepAlive);
             if (allowance.signal?.aborted) throw abortedError(allowance.signal);
             continue;

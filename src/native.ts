@@ -306,6 +306,7 @@ export interface Native {
   futexWake(region: number, offset: number, count: number): number;
   gettid(): number;
   currentCpu(): number;
+  yieldCpu(): void;
 
   // sem.cc
   semget(key: number, count: number, flags: number): number;

@@ -198,6 +198,27 @@ describe('Channel', () => {
     assert.equal((await done).code, 0);
   });
 
+  test('Promise round trips between two processes on one CPU: in order, none lost', async () => {
+    // On one CPU a waiting Promise-form call yields the CPU to its peer and looks again before it turns
+    // the event loop (a peer on the same CPU cannot answer while this side polls).
+    using there = Channel.create({ capacity: 4096 });
+    using back = Channel.create({ capacity: 4096 });
+    const onOneCpu = (args: string[]) => {
+      const [command, runArguments] = peerCommand(peer);
+      return spawn('taskset', ['-c', '0', command, ...runArguments, ...args], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        fds: [there.fd, back.fd],
+      });
+    };
+    const echo = finished(onOneCpu(['echo']));
+    const ping = finished(onOneCpu(['ping', '-', '3000']));
+    const pinged = await ping;
+    assert.equal(pinged.code, 0);
+    assert.deepEqual(JSON.parse(pinged.stdout), { equal: 3000, end: null });
+    assert.equal((await echo).code, 0);
+  });
+
   test('worker threads: a named channel opened in a worker; values through sendValue/receiveValue', async () => {
     const name = `/${uniqueIpcName('channel')}`;
     using channel = Channel.create({ name, capacity: 4096 });

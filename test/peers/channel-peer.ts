@@ -12,6 +12,11 @@
 //                                                 in-place or many) on a multi-producer channel, then close
 //   channel-peer.ts reserve-and-hang              send one message, reserve another (holding the producers'
 //                                                 lock), print "reserved", wait to be killed
+//   channel-peer.ts echo                          await each message of fd 3 and send it back on fd 4,
+//                                                 until the end; then close fd 4's channel
+//   channel-peer.ts ping - N                      await send of messages 0 … N − 1 on fd 3, each followed
+//                                                 by an await of its echo on fd 4; print the count of
+//                                                 echoes that came back equal, in order
 // In a worker thread (workerData.args instead of argv), the channel is named, and the peer produces.
 import { createHash } from 'node:crypto';
 import { isMainThread, workerData } from 'node:worker_threads';
@@ -97,6 +102,22 @@ if (command === 'consume') {
   channel.reserveSync(16).fill(7);
   console.log('reserved');
   setInterval(() => {}, 1 << 30);
+} else if (command === 'echo') {
+  const back = Channel.fromFd(4);
+  for (let received = await channel.receive(); received !== null; received = await channel.receive())
+    await back.send(received);
+  back.close();
+  channel.close();
+} else if (command === 'ping') {
+  const back = Channel.fromFd(4);
+  let equal = 0;
+  for (let i = 0; i < Number(count); i++) {
+    await channel.send(message(i));
+    if ((await back.receive())?.equals(message(i))) equal++;
+  }
+  channel.close();
+  console.log(JSON.stringify({ equal, end: await back.receive() }));
+  back.close();
 } else if (command === 'produce-and-hang') {
   channel.sendSync('one');
   console.log('sent');
