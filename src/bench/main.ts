@@ -33,6 +33,7 @@ import {
   type Kind,
   type Phase,
   PLACEMENT_CPUS,
+  PREEMPTED_MS,
   passOrder,
   phasesOf,
   QUICK_COUNTS,
@@ -314,6 +315,22 @@ async function runCPhase(
       live.sysv = live.sysv.filter((o) => o.id !== queue!.id);
     }
   }
+}
+
+/** The cross-CPU round-trip figure of a Node case from which other processes took the most time. */
+function mostPreempted(
+  measurements: Measurement[],
+): { case: string; kind: Kind; repetition: number; ms: number } | undefined {
+  let most: { case: string; kind: Kind; repetition: number; ms: number } | undefined;
+  for (const m of measurements) {
+    if (m.placement !== 'cross-CPU') continue;
+    m.repetitions.forEach((r, repetition) => {
+      if (r?.scheduling === undefined) return;
+      const ms = (r.scheduling.mainWaitedUs - r.scheduling.othersRanUs) / 1000;
+      if (most === undefined || ms > most.ms) most = { case: m.case, kind: m.kind, repetition, ms };
+    });
+  }
+  return most;
 }
 
 function toMeasurement(id: string, phase: Phase, result: unknown, repetition: number): RawMeasurement {
@@ -815,6 +832,11 @@ export async function bench(argv: string[]): Promise<number> {
   if (loaded)
     flags.push(
       `machine loaded: load average ${load.start[0]!.toFixed(2)} at the start${during === null ? '' : `, others used ${(during.otherCpuShare * 100).toFixed(0)}% of the CPUs during the run`}`,
+    );
+  const preempted = mostPreempted(measurements);
+  if (preempted !== undefined && preempted.ms >= PREEMPTED_MS)
+    flags.push(
+      `other processes took ${preempted.ms.toFixed(0)} ms from the peers of ${preempted.case} ${KINDS[preempted.kind].label} cross-CPU (repetition ${preempted.repetition + 1}), ≥ ${PREEMPTED_MS} ms`,
     );
   if (unstable.length > 0)
     flags.push(

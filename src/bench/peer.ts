@@ -41,7 +41,7 @@ interface ServerMessage {
   done?: true;
   heap?: HeapFigures; // with done, after a heap run
   faults?: number; // with done: the server's minor page faults so far
-  scheduling?: Scheduling; // with done: the server's scheduling times so far
+  scheduling?: Scheduling; // with started and done: the server's scheduling times so far
   bye?: true;
   error?: string;
 }

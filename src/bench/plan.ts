@@ -423,6 +423,12 @@ export const REPETITIONS = { full: 3, quick: 2 } as const;
 export const UNSTABLE_SPREAD = 0.2;
 /** The C spin floor measured before and after the run: the run is flagged when they differ by more (max ÷ min − 1). */
 export const FLOOR_MOVED = 0.2;
+/**
+ * The run is flagged when other processes took this long from a Node case's peers within one cross-CPU
+ * round-trip figure (`scheduling`: main threads' runnable wait − their other threads' run time). The
+ * host's agents routinely take 5–15 ms of a figure of half a second; 50 ms is a host busy with something.
+ */
+export const PREEMPTED_MS = 50;
 /** The case whose 8 B cross-CPU round trip is the spin floor. */
 export const FLOOR_CASE = 'c/shm-spin';
 
