@@ -45,8 +45,9 @@ export interface ThroughputFigures {
  * Where the two peers' time went during a round-trip figure of a Node case, both processes summed, µs
  * (src/bench/peer.ts, from the kernel's schedstat): how long their main threads waited runnable, and how
  * long their other threads ran. Each peer is pinned, all its threads, to one CPU, so in a cross-CPU figure
- * a main thread waits only while another thread holds its CPU: `mainWaitedUs − othersRanUs` is the time
- * other processes took from the peers (the host's agents, the bench's parent), the rest their own threads.
+ * a main thread waits only while another thread holds its CPU: `mainWaitedUs − othersRanUs` is at least
+ * the time other processes took from the peers (the host's agents, the bench's parent); at least, since
+ * a thread of the peer that runs while the main thread sleeps (a waiter thread) counts against it.
  */
 export interface SchedulingFigures {
   mainWaitedUs: number;
