@@ -1484,10 +1484,7 @@ export class Channel implements Disposable {
       if (quiet) this.#checkPeer(side);
       const value = this.#spinWhile(side, this.#spin);
       if (value === undefined) continue;
-      // The peer last waited on this CPU: it can answer only once this thread lets go of the CPU, and a
-      // yield that lets it run is cheaper than a sleep and the wake it would then have to make.
-      if (!yielded && this.#spin !== 0 && this.#peerHere(side)) {
-        native.yieldCpu();
+      if (!yielded && this.#spin !== 0 && this.#yieldedToPeer(side)) {
         yielded = true;
         continue;
       }
@@ -1565,8 +1562,7 @@ export class Channel implements Disposable {
           // On the peer's CPU, polling alone would wait for nothing: this side yields the CPU and looks
           // again at once, then turns the event loop (from 64 to 19 µs a round trip on one CPU).
           if (now < pollUntil && this.#queue.keepAlive) {
-            if (this.#peerHere(side) && !yielded) {
-              native.yieldCpu();
+            if (!yielded && this.#yieldedToPeer(side)) {
               yielded = true;
               continue;
             }
@@ -1605,6 +1601,14 @@ export class Channel implements Disposable {
   // Whether the peer last waited on the CPU this thread last waited on (#spinWhile() records it).
   #peerHere(side: Role): boolean {
     return this.#words[SIDES[side].peerCpu] === threadCpu;
+  }
+
+  // Yields the CPU when the peer last waited on it: the peer can answer only once this thread lets go of
+  // the CPU, and a yield that lets it run is cheaper than a sleep and the wake it would then have to make.
+  #yieldedToPeer(side: Role): boolean {
+    if (!this.#peerHere(side)) return false;
+    native.yieldCpu();
+    return true;
   }
 
   #checkPeer(side: Role): void {
