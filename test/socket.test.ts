@@ -199,11 +199,12 @@ describe('descriptor passing (SCM_RIGHTS)', () => {
     const { reader, writer } = pipe();
     const [mine, theirs] = socketpair('seqpacket');
     const child = spawnPeer('fd-receiver', [], { fds: [theirs] });
+    const done = finished(child); // listening from the start: Bun drops a child's output nobody listened for
     await mine.send('take these', { fds: [file, writer] });
     native.close(file);
     writer.close();
     const greeting = await reader.read({ timeout: 30_000 });
-    const { code, stdout } = await finished(child);
+    const { code, stdout } = await done;
     assert.equal(code, 0);
     const report = JSON.parse(stdout);
     assert.equal(report.text, 'take these');
