@@ -44,6 +44,7 @@ import {
   abortedError,
   budget,
   type RefOptions,
+  receiving,
   type SyncWaitOptions,
   syncWaitOptions,
   type WaitOptions,
@@ -579,7 +580,7 @@ export class Channel implements Disposable {
     const { timeout } = syncWaitOptions(options);
     this.#claim('producer');
     this.#assertNothingReserved('send');
-    if (this.#lock === null && this.#attemptSend(bytes, null) !== AGAIN) return;
+    if (this.#attemptSend(bytes, null) !== AGAIN) return;
     this.#waitSync('producer', timeout, (guard) => this.#attemptSend(bytes, guard));
   }
 
@@ -968,8 +969,8 @@ export class Channel implements Disposable {
   }
 
   /** Messages until every producer has closed (and all they sent is received). */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
-    for (let message = await this.receive(); message !== null; message = await this.receive()) yield message;
+  [Symbol.asyncIterator](): AsyncGenerator<Buffer, undefined, undefined> {
+    return receiving(() => this.receive());
   }
 
   /**

@@ -11,6 +11,7 @@ import { invalidState, outOfRange, toBytes, validateBoolean, validateInteger, va
 import {
   abortedError,
   type RefOptions,
+  receiving,
   type SyncWaitOptions,
   syncWaitOptions,
   type WaitOptions,
@@ -182,20 +183,20 @@ class ClientEnd {
   /** The response channel's inode: a later hello naming the same memfd replaces this end. */
   readonly inode: number;
   readonly #longest: number;
+  /** The response channel's words (read only while the channel is open). */
+  readonly #words: Int32Array;
   #gone = false;
 
   constructor(channel: Channel, inode: number) {
     this.channel = channel;
     this.inode = inode;
     this.#longest = channel.maxMessageSize;
+    this.#words = new Int32Array(channelInternals(channel).mapping.buffer, 0, 64);
   }
 
   // Gone: dropped, or its consumer closed the response channel (a bye that did not fit the ring).
   get gone(): boolean {
-    if (!this.#gone && !this.channel.closed) {
-      const state = new Int32Array(channelInternals(this.channel).mapping.buffer, 0, 64)[STATE_WORD]!;
-      if (state & CONSUMER_CLOSED) this.close();
-    }
+    if (!this.#gone && !this.channel.closed && this.#words[STATE_WORD]! & CONSUMER_CLOSED) this.close();
     return this.#gone;
   }
 
@@ -365,15 +366,35 @@ export class Service implements Disposable {
    *
    * @throws what Channel.receive() throws.
    */
-  async receive(options?: WaitOptions & RefOptions): Promise<ServiceRequest | null> {
+  receive(options?: WaitOptions & RefOptions): Promise<ServiceRequest | null> {
+    return options === undefined ? this.#next() : this.#receive(options);
+  }
+
+  // receive() without options: one turn of the microtask queue from the channel's message to the caller.
+  #next(): Promise<ServiceRequest | null> {
+    if (this.#closed) return Promise.resolve(null);
+    return this.#requests.receive().then(
+      (message) => {
+        const request = this.#take(message);
+        return request === undefined ? this.#next() : request; // undefined: a hello or a bye, taken care of
+      },
+      (error: unknown) => {
+        if (this.#closed) return null; // closed while waiting
+        throw error;
+      },
+    );
+  }
+
+  async #receive(options: WaitOptions & RefOptions): Promise<ServiceRequest | null> {
     const checked = waitOptions(options);
     const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
     for (;;) {
       if (this.#closed) return null;
       let message: Buffer | null;
       try {
-        const timeout = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-        message = await this.#requests.receive({ ...checked, timeout });
+        message = await this.#requests.receive(
+          deadline === undefined ? checked : { ...checked, timeout: Math.max(0, deadline - performance.now()) },
+        );
       } catch (error) {
         if (this.#closed) return null; // closed while waiting
         if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('receive', checked.timeout!);
@@ -394,10 +415,12 @@ export class Service implements Disposable {
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     for (;;) {
       if (this.#closed) return null;
-      const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
       let message: Buffer | null;
       try {
-        message = this.#requests.receiveSync({ timeout: left });
+        message =
+          deadline === undefined
+            ? this.#requests.receiveSync()
+            : this.#requests.receiveSync({ timeout: Math.max(0, deadline - performance.now()) });
       } catch (error) {
         if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('receive', timeout!);
         throw error;
@@ -408,8 +431,8 @@ export class Service implements Disposable {
   }
 
   /** Requests until the service is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<ServiceRequest, void, undefined> {
-    for (let request = await this.receive(); request !== null; request = await this.receive()) yield request;
+  [Symbol.asyncIterator](): AsyncGenerator<ServiceRequest, undefined, undefined> {
+    return receiving(() => this.#next());
   }
 
   /**
@@ -528,6 +551,8 @@ export class ServiceClient implements Disposable {
   #nextId = 1;
   /** The response reader's abort controller while it runs. */
   #reader: AbortController | undefined;
+  /** A controller a reader left unused, for the next. */
+  #spareReader: AbortController | undefined;
   #failure: unknown;
   #closed = false;
 
@@ -594,15 +619,35 @@ export class ServiceClient implements Disposable {
    *   (the server called fail()); {@link AbortError} (`signal`); ERR_OUT_OF_RANGE (longer than
    *   maxRequestSize); argument errors.
    */
-  async request(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<Buffer> {
-    const checked = waitOptions(options);
-    if (checked.signal?.aborted) throw abortedError(checked.signal);
-    const frame = this.#request(data);
-    if (this.#failure !== undefined) throw this.#failure;
+  request(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<Buffer> {
+    let checked: WaitOptions;
+    let frame: Buffer;
+    try {
+      checked = waitOptions(options);
+      if (checked.signal?.aborted) throw abortedError(checked.signal);
+      frame = this.#request(data);
+      if (this.#failure !== undefined) throw this.#failure;
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const id = frame.readUInt32LE(12);
-    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
     const answer = new Promise<Buffer>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    if (checked.timeout !== undefined || checked.signal !== undefined)
+      return this.#requestWithin(frame, id, answer, checked);
+    // Nothing can cancel it: the caller awaits the promise the reader settles, with no race, timer or
+    // listener, and no turn of the microtask queue between the response and the caller.
+    this.#read();
+    this.#requests.send(frame).catch((error: unknown) => {
+      this.#pending.get(id)?.reject(error);
+      this.#settled(id);
+    });
+    return answer;
+  }
+
+  // request() with a timeout or a signal: whichever comes first, the answer or the cancellation.
+  async #requestWithin(frame: Buffer, id: number, answer: Promise<Buffer>, checked: WaitOptions): Promise<Buffer> {
     answer.catch(() => {}); // handled below once sent; a failure meanwhile must not go unhandled
+    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
     let timer: NodeJS.Timeout | undefined;
     let stopAbort: (() => void) | undefined;
     const cancelled = new Promise<never>((_, reject) => {
@@ -624,9 +669,14 @@ export class ServiceClient implements Disposable {
     } finally {
       clearTimeout(timer);
       stopAbort?.();
-      this.#pending.delete(id);
-      if (this.#pending.size === 0) this.#reader?.abort();
+      this.#settled(id);
     }
+  }
+
+  // A request is done with (answered, failed, timed out or aborted): the reader stops once none is left.
+  #settled(id: number): void {
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) this.#reader?.abort();
   }
 
   /**
@@ -641,12 +691,13 @@ export class ServiceClient implements Disposable {
     if (this.#failure !== undefined) throw this.#failure;
     const id = frame.readUInt32LE(12);
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
-    const left = () => (deadline === undefined ? undefined : Math.max(0, deadline - performance.now()));
-    this.#requests.sendSync(frame, { timeout: left() });
+    // Without a timeout, no option objects: a request's every allocation shows in its round trip.
+    const left = () => (deadline === undefined ? undefined : { timeout: Math.max(0, deadline - performance.now()) });
+    this.#requests.sendSync(frame, left());
     for (;;) {
       let response: Buffer | null;
       try {
-        response = this.#responses.receiveSync({ timeout: left() });
+        response = this.#responses.receiveSync(left());
       } catch (error) {
         if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('request', timeout!);
         this.#fail(error);
@@ -742,10 +793,13 @@ export class ServiceClient implements Disposable {
 
   // The response reader: one Promise-form receive at a time while requests are pending. The receive is
   // ref'd (the pending requests keep the process alive) and aborted once none is left, which loses
-  // nothing: a response that comes later is taken by the next reader.
+  // nothing: a response that comes later is taken by the next reader. A reader that ends by itself (its
+  // last response came) leaves its controller to the next one: making an AbortController costs more
+  // than the rest of a request.
   #read(): void {
     if (this.#reader !== undefined) return;
-    const reader = new AbortController();
+    const reader = this.#spareReader ?? new AbortController();
+    this.#spareReader = undefined;
     this.#reader = reader;
     void (async () => {
       try {
@@ -758,6 +812,7 @@ export class ServiceClient implements Disposable {
         if (!reader.signal.aborted && !this.#closed) this.#fail(error);
       } finally {
         if (this.#reader === reader) this.#reader = undefined;
+        if (!reader.signal.aborted) this.#spareReader = reader;
       }
       if (this.#pending.size > 0 && !this.#closed && this.#failure === undefined) this.#read();
     })();

@@ -28,6 +28,7 @@ import {
   abortedError,
   budget,
   type RefOptions,
+  receiving,
   type SyncWaitOptions,
   syncWaitOptions,
   type WaitOptions,
@@ -644,8 +645,8 @@ export class Topic implements Disposable {
   }
 
   /** Messages until the publisher closes (and all it sent is received). */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
-    for (let message = await this.receive(); message !== null; message = await this.receive()) yield message;
+  [Symbol.asyncIterator](): AsyncGenerator<Buffer, undefined, undefined> {
+    return receiving(() => this.receive());
   }
 
   /**

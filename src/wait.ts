@@ -311,6 +311,44 @@ export function attemptResult(result: number, syscall: string, context?: IpcErro
   throw new IpcError(-result, syscall, context);
 }
 
+const FINISHED: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The results of `receive()` until it gives null, as a `for await` loop takes them: what an `async
+ * function*` looping over receive() would be, without the generator's resumption and its extra turns of
+ * the microtask queue, ~0.2 µs a message (measured on a Service's round trip). next() calls made before
+ * earlier ones settled are served in call order, as receive() serves them; an error, return() or the end
+ * finishes the iterator. Leaving a loop early takes nothing more from the source.
+ */
+export function receiving<T>(receive: () => Promise<T | null>): AsyncGenerator<T, undefined, undefined> {
+  let done = false;
+  const item = (value: T | null): IteratorResult<T, undefined> => {
+    if (value !== null) return { done: false, value };
+    done = true;
+    return FINISHED;
+  };
+  const failed = (error: unknown): never => {
+    done = true;
+    throw error;
+  };
+  const iterator: AsyncGenerator<T, undefined, undefined> = {
+    next: () => (done ? Promise.resolve(FINISHED) : receive().then(item, failed)),
+    return: () => {
+      done = true;
+      return Promise.resolve(FINISHED);
+    },
+    throw: (error: unknown) => {
+      done = true;
+      return Promise.reject(error);
+    },
+    [Symbol.asyncIterator]: () => iterator,
+    [Symbol.asyncDispose]: async () => {
+      done = true;
+    },
+  };
+  return iterator;
+}
+
 /**
  * Lets operations on one descriptor through one at a time, in call order, so that concurrent receives
  * get messages in the order they were asked for. A queued operation can still be aborted or time out.

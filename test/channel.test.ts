@@ -198,6 +198,34 @@ describe('Channel', () => {
     assert.equal((await done).code, 0);
   });
 
+  test('the async iterator: next() calls made together come in order, a loop left early takes nothing more', async () => {
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(producer.fd);
+    const iterator = consumer[Symbol.asyncIterator]();
+    assert.equal(iterator[Symbol.asyncIterator](), iterator);
+    const early = [iterator.next(), iterator.next(), iterator.next()]; // before anything is sent
+    for (let n = 0; n < 6; n++) producer.sendSync(`m${n}`);
+    assert.deepEqual(
+      (await Promise.all(early)).map((item) => String(item.value)),
+      ['m0', 'm1', 'm2'],
+    );
+    for await (const received of consumer) {
+      assert.equal(String(received), 'm3');
+      break;
+    }
+    assert.deepEqual(await iterator.return(undefined), { done: true, value: undefined });
+    assert.deepEqual(await iterator.next(), { done: true, value: undefined }); // returned: finished
+    assert.equal(String(consumer.tryReceive()), 'm4'); // the loop left it there
+    producer.close();
+    const rest = [];
+    for await (const received of consumer) rest.push(String(received));
+    assert.deepEqual(rest, ['m5']);
+    consumer.close();
+    const closed = consumer[Symbol.asyncIterator]();
+    await assert.rejects(closed.next(), { code: 'EBADF' });
+    assert.deepEqual(await closed.next(), { done: true, value: undefined }); // an error finished it
+  });
+
   test('Promise round trips between two processes on one CPU: in order, none lost', async () => {
     // On one CPU a waiting Promise-form call yields the CPU to its peer and looks again before it turns
     // the event loop (a peer on the same CPU cannot answer while this side polls).
