@@ -6,7 +6,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { check, E, IpcError, timeoutError } from './errors.js';
 import { handOverBySpawn, readlink } from './fd.js';
 import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } from './futex.js';
-import { Mutex, type MutexGuard } from './lock.js';
+import { kMarkConsistent, kRelease, kTryAcquire, Mutex, type MutexGuard } from './lock.js';
 import { type Mapping, MemoryFile } from './mmap.js';
 import { constants, native } from './native.js';
 import { toIpcName } from './posix-name.js';
@@ -1197,15 +1197,17 @@ export class Channel implements Disposable {
     return this.#lock === null || guard !== null ? write() : this.#underProducersLock(write);
   }
 
-  // Runs `write` holding the producers' lock of a multi-producer channel; AGAIN if another holds it.
+  // Runs `write` holding the producers' lock of a multi-producer channel; AGAIN if another holds it. (No
+  // guard object: a send holds the lock for a few lines.)
   #underProducersLock<T>(write: () => T | typeof AGAIN): T | typeof AGAIN {
-    const taken = this.#lock!.tryLock();
-    if (taken === null) return AGAIN;
+    const lock = this.#lock!;
+    const taken = lock[kTryAcquire]();
+    if (taken === undefined) return AGAIN;
     try {
-      consistent(taken);
+      if (taken.ownerDied) lock[kMarkConsistent]();
       return write();
     } finally {
-      taken.unlock();
+      lock[kRelease]();
     }
   }
 
@@ -1524,7 +1526,8 @@ export class Channel implements Disposable {
     const lock = side === 'producer' ? this.#lock : null;
     this.#queue.join(options.ref);
     try {
-      const leave = await this.#queue.turnstile.enter(allowance, syscall);
+      // Always a turn of the microtask queue first: the caller's own code goes on before this side spins.
+      await this.#queue.turnstile.enter(allowance, syscall);
       try {
         let quiet = false;
         let pollUntil = -1;
@@ -1592,7 +1595,7 @@ export class Channel implements Disposable {
           quiet = slept === 'timedout';
         }
       } finally {
-        leave();
+        this.#queue.turnstile.leave();
       }
     } finally {
       this.#queue.leave(options.ref);

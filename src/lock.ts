@@ -55,9 +55,13 @@ const LIVENESS_INTERVAL_MS = 100;
  */
 const RECHECK_INTERVAL_MS = 1000;
 
-const kRelease = Symbol('release');
+/** @internal Mutex's guard-free forms, for the channel's producers' lock (src/channel.ts). */
+export const kRelease = Symbol('release');
+/** @internal */
+export const kTryAcquire = Symbol('tryAcquire');
 const kAcquire = Symbol('acquire');
-const kMarkConsistent = Symbol('markConsistent');
+/** @internal */
+export const kMarkConsistent = Symbol('markConsistent');
 
 /** What taking a mutex found: whether the previous owner had died holding it. */
 interface Acquired {
@@ -406,7 +410,7 @@ export class Mutex extends SharedWords {
     const allowance: Budget = budget(options);
     this.#queue.join(options.ref);
     try {
-      const leave = await this.#queue.turnstile.enter(allowance, 'lock');
+      await this.#queue.turnstile.enter(allowance, 'lock');
       try {
         for (let contended = false; ; contended = true) {
           this.ensureOpen('lock');
@@ -422,11 +426,17 @@ export class Mutex extends SharedWords {
           if (takenOver) return takenOver;
         }
       } finally {
-        leave();
+        this.#queue.turnstile.leave();
       }
     } finally {
       this.#queue.leave(options.ref);
     }
+  }
+
+  /** @internal tryLock() without a guard: a hot path holds the mutex for a few lines and releases it. */
+  [kTryAcquire](): Acquired | undefined {
+    this.ensureOpen('lock');
+    return this.#attempt(threadId(), false);
   }
 
   /** @internal */
@@ -541,7 +551,7 @@ export class Semaphore extends SharedWords {
     const allowance = budget(checked);
     this.#queue.join(checked.ref);
     try {
-      const leave = await this.#queue.turnstile.enter(allowance, 'sem_wait');
+      await this.#queue.turnstile.enter(allowance, 'sem_wait');
       try {
         for (;;) {
           this.ensureOpen('sem_wait');
@@ -550,7 +560,7 @@ export class Semaphore extends SharedWords {
           await this.sleep(0, 0, slice, { signal: allowance.signal, sleepers: 1, queue: this.#queue });
         }
       } finally {
-        leave();
+        this.#queue.turnstile.leave();
       }
     } finally {
       this.#queue.leave(checked.ref);

@@ -46,6 +46,7 @@ const TAIL_WORD = 32;
 const LIVENESS_INTERVAL_MS = 100;
 
 let serials = 0;
+const ANSWERED: Promise<void> = Promise.resolve();
 
 /** How Service.create() makes a service. */
 export interface ServiceOptions {
@@ -131,15 +132,19 @@ export class ServiceRequest {
    * @throws ERR_INVALID_STATE (answered already, or an answer is on its way); ERR_OUT_OF_RANGE (longer
    *   than the service takes); {@link IpcError} 'ETIMEDOUT'; {@link AbortError}; argument errors.
    */
-  async respond(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
-    const frame = this.#frame(OK, toBytes(data, 'data'));
-    this.#answering = true;
+  respond(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
+    let frame: Buffer;
     try {
-      await this.#client.answer(frame, options);
-      this.#answered = true;
-    } finally {
-      this.#answering = false;
+      frame = this.#frame(OK, toBytes(data, 'data'));
+      // Room in the client's ring now (or the client gone): answered with no promise but the one returned.
+      if (options === undefined && this.#client.tryAnswer(frame)) {
+        this.#answered = true;
+        return ANSWERED;
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
+    return this.#answer(frame, options);
   }
 
   /**
@@ -159,7 +164,10 @@ export class ServiceRequest {
    * @throws as respond().
    */
   async fail(message: string, options?: WaitOptions): Promise<void> {
-    const frame = this.#frame(FAILED, Buffer.from(String(message)));
+    await this.#answer(this.#frame(FAILED, Buffer.from(String(message))), options);
+  }
+
+  async #answer(frame: Buffer, options: WaitOptions | undefined): Promise<void> {
     this.#answering = true;
     try {
       await this.#client.answer(frame, options);
@@ -213,6 +221,18 @@ class ClientEnd {
     frame.writeUInt32LE(status, 4);
     frame.set(payload, RESPONSE_HEADER);
     return frame;
+  }
+
+  // Sends `frame` if the client's ring has room now: false if it has not (answer() waits for room). A
+  // response may overtake one that waits: each names its request.
+  tryAnswer(frame: Buffer): boolean {
+    if (this.#gone) return true;
+    try {
+      return this.channel.trySend(frame);
+    } catch (error) {
+      if (!this.#dropped(error)) throw error;
+      return true;
+    }
   }
 
   async answer(frame: Buffer, options?: WaitOptions): Promise<void> {
@@ -432,7 +452,11 @@ export class Service implements Disposable {
 
   /** Requests until the service is closed. */
   [Symbol.asyncIterator](): AsyncGenerator<ServiceRequest, undefined, undefined> {
-    return receiving(() => this.#next());
+    return receiving(
+      () => this.#requests.receive(),
+      (message) => this.#take(message),
+      () => this.#closed, // closed while waiting
+    );
   }
 
   /**
@@ -551,6 +575,8 @@ export class ServiceClient implements Disposable {
   #nextId = 1;
   /** The response reader's abort controller while it runs. */
   #reader: AbortController | undefined;
+  /** Sends of this client's requests that wait for room in the ring: later ones go after them. */
+  #sendsWaiting = 0;
   /** A controller a reader left unused, for the next. */
   #spareReader: AbortController | undefined;
   #failure: unknown;
@@ -636,12 +662,27 @@ export class ServiceClient implements Disposable {
       return this.#requestWithin(frame, id, answer, checked);
     // Nothing can cancel it: the caller awaits the promise the reader settles, with no race, timer or
     // listener, and no turn of the microtask queue between the response and the caller.
-    this.#read();
-    this.#requests.send(frame).catch((error: unknown) => {
+    try {
+      this.#send(frame, id, undefined);
+    } catch (error) {
+      this.#pending.delete(id);
+      return Promise.reject(error);
+    }
+    this.#read(); // after the send: the request goes out first, the response takes longer than this
+    return answer;
+  }
+
+  // Sends a request in call order: at once when the ring has room and no earlier request of this client
+  // waits for it (no promise then); else after those, failing the request if the send fails.
+  #send(frame: Buffer, id: number, options: WaitOptions | undefined): Promise<void> | undefined {
+    if (this.#sendsWaiting === 0 && options === undefined && this.#requests.trySend(frame)) return undefined;
+    this.#sendsWaiting++;
+    const sent = this.#requests.send(frame, options).finally(() => this.#sendsWaiting--);
+    sent.catch((error: unknown) => {
       this.#pending.get(id)?.reject(error);
       this.#settled(id);
     });
-    return answer;
+    return sent;
   }
 
   // request() with a timeout or a signal: whichever comes first, the answer or the cancellation.
@@ -663,7 +704,7 @@ export class ServiceClient implements Disposable {
     });
     try {
       const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-      await Promise.race([this.#requests.send(frame, { timeout: left, signal: checked.signal }), cancelled]);
+      await Promise.race([this.#send(frame, id, { timeout: left, signal: checked.signal }), cancelled]);
       this.#read();
       return await Promise.race([answer, cancelled]);
     } finally {

@@ -1199,7 +1199,7 @@ export class Topic implements Disposable {
     const allowance = budget(options);
     this.#queue.join(options.ref);
     try {
-      const leave = await this.#queue.turnstile.enter(allowance, syscall);
+      await this.#queue.turnstile.enter(allowance, syscall);
       try {
         let quiet = false;
         let pollUntil = -1;
@@ -1238,7 +1238,7 @@ export class Topic implements Disposable {
           quiet = slept === 'timedout';
         }
       } finally {
-        leave();
+        this.#queue.turnstile.leave();
       }
     } finally {
       this.#queue.leave(options.ref);

@@ -311,6 +311,7 @@ export function attemptResult(result: number, syscall: string, context?: IpcErro
   throw new IpcError(-result, syscall, context);
 }
 
+const ENTERED: Promise<void> = Promise.resolve();
 const FINISHED: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
@@ -319,24 +320,36 @@ const FINISHED: IteratorReturnResult<undefined> = Object.freeze({ done: true, va
  * the microtask queue, ~0.2 µs a message (measured on a Service's round trip). next() calls made before
  * earlier ones settled are served in call order, as receive() serves them; an error, return() or the end
  * finishes the iterator. Leaving a loop early takes nothing more from the source.
+ *
+ * `take` makes an item of a message: undefined skips the message (the next one is received), null ends
+ * the iteration. `over` says whether an error is only the end (an object closed while it waited).
  */
-export function receiving<T>(receive: () => Promise<T | null>): AsyncGenerator<T, undefined, undefined> {
+export function receiving<M, T = M>(
+  receive: () => Promise<M | null>,
+  take?: (message: M) => T | null | undefined,
+  over?: (error: unknown) => boolean,
+): AsyncGenerator<T, undefined, undefined> {
   let done = false;
-  const item = (value: T | null): IteratorResult<T, undefined> => {
-    if (value !== null) return { done: false, value };
+  const finish = (): IteratorReturnResult<undefined> => {
     done = true;
     return FINISHED;
   };
-  const failed = (error: unknown): never => {
+  const item = (message: M | null): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> => {
+    if (message === null) return finish();
+    const value = take === undefined ? (message as unknown as T) : take(message);
+    if (value === undefined) return next();
+    return value === null ? finish() : { done: false, value };
+  };
+  const failed = (error: unknown): IteratorReturnResult<undefined> => {
+    if (over?.(error)) return finish();
     done = true;
     throw error;
   };
+  const next = (): Promise<IteratorResult<T, undefined>> =>
+    done ? Promise.resolve(FINISHED) : receive().then(item, failed);
   const iterator: AsyncGenerator<T, undefined, undefined> = {
-    next: () => (done ? Promise.resolve(FINISHED) : receive().then(item, failed)),
-    return: () => {
-      done = true;
-      return Promise.resolve(FINISHED);
-    },
+    next,
+    return: () => Promise.resolve(finish()),
     throw: (error: unknown) => {
       done = true;
       return Promise.reject(error);
@@ -362,18 +375,31 @@ export class Turnstile {
   readonly #queue: Array<{ admit(): void }> = [];
   #busy = false;
 
-  /** Resolves with leave() once it is this operation's turn. */
-  enter(allowance: Budget, syscall: string, context?: IpcErrorContext): Promise<() => void> {
+  /**
+   * Takes the turn if nothing is in progress or queued (true: the operation goes on at once, with no
+   * promise and no turn of the microtask queue; it calls leave() when done). False: enter() queues it.
+   */
+  tryEnter(): boolean {
+    if (this.#busy) return false;
+    this.#busy = true;
+    return true;
+  }
+
+  /**
+   * Resolves once it is this operation's turn; the operation calls leave() when done. (It resolves with
+   * nothing: a promise resolved with an object, even a function, costs a lookup of its `then`.)
+   */
+  enter(allowance: Budget, syscall: string, context?: IpcErrorContext): Promise<void> {
     if (allowance.signal?.aborted) return Promise.reject(abortedError(allowance.signal));
     if (!this.#busy) {
       this.#busy = true;
-      return Promise.resolve(this.#leave);
+      return ENTERED;
     }
     return new Promise((resolve, reject) => {
       const entry = {
         admit: () => {
           disarm();
-          resolve(this.#leave);
+          resolve();
         },
       };
       const disarm = armCancellation(allowance, (c) => {
@@ -384,7 +410,8 @@ export class Turnstile {
     });
   }
 
-  readonly #leave = (): void => {
+  /** Ends the current operation's turn: the next queued one goes on. */
+  readonly leave = (): void => {
     const next = this.#queue.shift();
     if (next) next.admit();
     else this.#busy = false;
@@ -428,7 +455,8 @@ export async function whenReady<T>(
   attempt: Attempt<T>,
 ): Promise<T> {
   const allowance = budget(options);
-  const leave = await turnstile.enter(allowance, syscall, context);
+  if (allowance.signal?.aborted) throw abortedError(allowance.signal);
+  if (!turnstile.tryEnter()) await turnstile.enter(allowance, syscall, context);
   try {
     let pollError: IpcError | undefined;
     for (;;) {
@@ -438,7 +466,7 @@ export async function whenReady<T>(
       pollError = await poller.wait(direction, allowance, syscall, context);
     }
   } finally {
-    leave();
+    turnstile.leave();
   }
 }
 
