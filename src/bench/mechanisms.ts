@@ -918,14 +918,6 @@ function topicMechanism(api: 'sync' | 'async'): Mechanism {
   };
 }
 
-/**
- * ServiceClient reads its responses with receive({ ref: false }) (and keeps the process alive with a
- * timer of its own); a Channel's Promise-form wait polls between turns of the event loop with an unref'd
- * setImmediate, which does not keep the loop from blocking in epoll while a ref'd handle (that timer)
- * exists. With its server on another CPU, each request then waits until something else wakes the event
- * loop: measured, 3 requests in 5 s (one of 7 s) with the processes pinned to CPUs 0 and 1. Remove this
- * once src/service.ts (or nextTurn in src/channel.ts) no longer does so.
- */
 // A named Service, made by the server (its request channel's consumer must be the server's thread). The
 // client connects by name once the server says it is ready, and removes the name once connected; its
 // first request, untimed, is answered inside server(), whose receive also answers the connection's hello
