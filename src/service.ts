@@ -2,7 +2,7 @@
 // many producers, which the server consumes; each client gets its responses on a channel of its own, which
 // the server produces into. Message formats and the connection handshake: docs/channel.md, "Service".
 import { randomBytes } from 'node:crypto';
-import { Channel, channelInternals } from './channel.js';
+import { bufferAfter, Channel, channelInternals, framedSends } from './channel.js';
 import { check, E, IpcError, timeoutError } from './errors.js';
 import { fstat } from './fd.js';
 import { threadGone, threadId } from './futex.js';
@@ -46,6 +46,15 @@ const TAIL_WORD = 32;
 const LIVENESS_INTERVAL_MS = 100;
 
 let serials = 0;
+
+// A response's header (request id, status), written into the ring before its bytes: from this one array,
+// which the next response reuses.
+const RESPONSE_HEAD = new Int32Array(RESPONSE_HEADER / 4);
+function responseHead(id: number, status: number): Int32Array {
+  RESPONSE_HEAD[0] = id;
+  RESPONSE_HEAD[1] = status;
+  return RESPONSE_HEAD;
+}
 const ANSWERED: Promise<void> = Promise.resolve();
 
 /** How Service.create() makes a service. */
@@ -133,18 +142,18 @@ export class ServiceRequest {
    *   than the service takes); {@link IpcError} 'ETIMEDOUT'; {@link AbortError}; argument errors.
    */
   respond(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<void> {
-    let frame: Buffer;
+    let payload: Uint8Array;
     try {
-      frame = this.#frame(OK, toBytes(data, 'data'));
+      payload = this.#payload(toBytes(data, 'data'));
       // Room in the client's ring now (or the client gone): answered with no promise but the one returned.
-      if (options === undefined && this.#client.tryAnswer(frame)) {
+      if (options === undefined && this.#client.tryAnswer(this.#id, OK, payload)) {
         this.#answered = true;
         return ANSWERED;
       }
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#answer(frame, options);
+    return this.#answer(OK, payload, options);
   }
 
   /**
@@ -153,8 +162,7 @@ export class ServiceRequest {
    * @throws as respond(), except AbortError.
    */
   respondSync(data: string | ArrayBufferView | ArrayBuffer, options?: SyncWaitOptions): void {
-    const frame = this.#frame(OK, toBytes(data, 'data'));
-    this.#client.answerSync(frame, options);
+    this.#client.answerSync(this.#id, OK, this.#payload(toBytes(data, 'data')), options);
     this.#answered = true;
   }
 
@@ -164,24 +172,26 @@ export class ServiceRequest {
    * @throws as respond().
    */
   async fail(message: string, options?: WaitOptions): Promise<void> {
-    await this.#answer(this.#frame(FAILED, Buffer.from(String(message))), options);
+    await this.#answer(FAILED, this.#payload(Buffer.from(String(message))), options);
   }
 
-  async #answer(frame: Buffer, options: WaitOptions | undefined): Promise<void> {
+  async #answer(status: number, payload: Uint8Array, options: WaitOptions | undefined): Promise<void> {
     this.#answering = true;
     try {
-      await this.#client.answer(frame, options);
+      await this.#client.answer(this.#id, status, payload, options);
       this.#answered = true;
     } finally {
       this.#answering = false;
     }
   }
 
-  #frame(status: number, payload: Uint8Array): Buffer {
+  // An answer's bytes, once it is checked that this request may be answered with them.
+  #payload(payload: Uint8Array): Uint8Array {
     if (this.#answered || this.#answering) {
       throw invalidState(`respond(): this request was ${this.#answered ? 'answered already' : 'being answered'}`);
     }
-    return this.#client.frame(this.#id, status, payload);
+    this.#client.checkSize(payload);
+    return payload;
   }
 }
 
@@ -208,7 +218,7 @@ class ClientEnd {
     return this.#gone;
   }
 
-  frame(id: number, status: number, payload: Uint8Array): Buffer {
+  checkSize(payload: Uint8Array): void {
     if (RESPONSE_HEADER + payload.byteLength > this.#longest) {
       throw outOfRange(
         'data.byteLength',
@@ -216,38 +226,34 @@ class ClientEnd {
         payload.byteLength,
       );
     }
-    const frame = Buffer.allocUnsafe(RESPONSE_HEADER + payload.byteLength);
-    frame.writeUInt32LE(id, 0);
-    frame.writeUInt32LE(status, 4);
-    frame.set(payload, RESPONSE_HEADER);
-    return frame;
   }
 
-  // Sends `frame` if the client's ring has room now: false if it has not (answer() waits for room). A
+  // Sends a response if the client's ring has room now: false if it has not (answer() waits for room). A
   // response may overtake one that waits: each names its request.
-  tryAnswer(frame: Buffer): boolean {
+  tryAnswer(id: number, status: number, payload: Uint8Array): boolean {
     if (this.#gone) return true;
     try {
-      return this.channel.trySend(frame);
+      return framedSends.trySend(this.channel, responseHead(id, status), payload);
     } catch (error) {
       if (!this.#dropped(error)) throw error;
       return true;
     }
   }
 
-  async answer(frame: Buffer, options?: WaitOptions): Promise<void> {
+  async answer(id: number, status: number, payload: Uint8Array, options?: WaitOptions): Promise<void> {
     if (this.#gone) return;
     try {
-      await this.channel.send(frame, options);
+      await framedSends.send(this.channel, responseHead(id, status), payload, options);
     } catch (error) {
       if (!this.#dropped(error)) throw error;
     }
   }
 
-  answerSync(frame: Buffer, options?: SyncWaitOptions): void {
+  answerSync(id: number, status: number, payload: Uint8Array, options?: SyncWaitOptions): void {
+    const { timeout } = syncWaitOptions(options);
     if (this.#gone) return;
     try {
-      this.channel.sendSync(frame, options);
+      framedSends.sendSync(this.channel, responseHead(id, status), payload, timeout);
     } catch (error) {
       if (!this.#dropped(error)) throw error;
     }
@@ -496,7 +502,7 @@ export class Service implements Disposable {
       return undefined;
     }
     if (kind !== REQUEST || client === undefined || client.gone) return undefined;
-    return new ServiceRequest(message.subarray(REQUEST_HEADER), client, id);
+    return new ServiceRequest(bufferAfter(message, REQUEST_HEADER), client, id);
   }
 
   // A client's hello: its nonce, then the path /proc/<pid>/fd/<fd> of its response channel, which the
@@ -531,7 +537,7 @@ export class Service implements Disposable {
       const client = new ClientEnd(channel, inode);
       this.#clients.set(key, client);
       try {
-        client.answerSync(client.frame(WELCOME, OK, nonce), { timeout: LIVENESS_INTERVAL_MS });
+        client.answerSync(WELCOME, OK, nonce, { timeout: LIVENESS_INTERVAL_MS });
       } catch {
         client.close();
         this.#clients.delete(key);
@@ -569,6 +575,7 @@ export class ServiceClient implements Disposable {
   readonly #requests: Channel;
   readonly #responses: Channel;
   readonly #pending = new Map<number, Pending>();
+  readonly #header = new Int32Array(REQUEST_HEADER / 4);
   /** The client's thread and a number of its own: what the server knows it by. */
   readonly #tid = threadId();
   readonly #serial = ++serials & 0xffff;
@@ -600,7 +607,7 @@ export class ServiceClient implements Disposable {
     const nonce = randomBytes(NONCE_BYTES);
     const path = Buffer.from(`/proc/${process.pid}/fd/${this.#responses.fd}`);
     try {
-      await this.#requests.send(this.#frame(HELLO, 0, Buffer.concat([nonce, path])), {
+      await framedSends.send(this.#requests, this.#head(HELLO, 0), Buffer.concat([nonce, path]), {
         signal: options.signal,
         timeout: options.timeout,
       });
@@ -647,23 +654,23 @@ export class ServiceClient implements Disposable {
    */
   request(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions): Promise<Buffer> {
     let checked: WaitOptions;
-    let frame: Buffer;
+    let bytes: Uint8Array;
     try {
       checked = waitOptions(options);
       if (checked.signal?.aborted) throw abortedError(checked.signal);
-      frame = this.#request(data);
+      bytes = this.#request(data);
       if (this.#failure !== undefined) throw this.#failure;
     } catch (error) {
       return Promise.reject(error);
     }
-    const id = frame.readUInt32LE(12);
+    const id = this.#takeId();
     const answer = new Promise<Buffer>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
     if (checked.timeout !== undefined || checked.signal !== undefined)
-      return this.#requestWithin(frame, id, answer, checked);
+      return this.#requestWithin(bytes, id, answer, checked);
     // Nothing can cancel it: the caller awaits the promise the reader settles, with no race, timer or
     // listener, and no turn of the microtask queue between the response and the caller.
     try {
-      this.#send(frame, id, undefined);
+      this.#send(bytes, id, undefined);
     } catch (error) {
       this.#pending.delete(id);
       return Promise.reject(error);
@@ -674,10 +681,12 @@ export class ServiceClient implements Disposable {
 
   // Sends a request in call order: at once when the ring has room and no earlier request of this client
   // waits for it (no promise then); else after those, failing the request if the send fails.
-  #send(frame: Buffer, id: number, options: WaitOptions | undefined): Promise<void> | undefined {
-    if (this.#sendsWaiting === 0 && options === undefined && this.#requests.trySend(frame)) return undefined;
+  #send(bytes: Uint8Array, id: number, options: WaitOptions | undefined): Promise<void> | undefined {
+    const head = this.#head(REQUEST, id);
+    if (this.#sendsWaiting === 0 && options === undefined && framedSends.trySend(this.#requests, head, bytes))
+      return undefined;
     this.#sendsWaiting++;
-    const sent = this.#requests.send(frame, options).finally(() => this.#sendsWaiting--);
+    const sent = framedSends.send(this.#requests, head, bytes, options).finally(() => this.#sendsWaiting--);
     sent.catch((error: unknown) => {
       this.#pending.get(id)?.reject(error);
       this.#settled(id);
@@ -686,7 +695,7 @@ export class ServiceClient implements Disposable {
   }
 
   // request() with a timeout or a signal: whichever comes first, the answer or the cancellation.
-  async #requestWithin(frame: Buffer, id: number, answer: Promise<Buffer>, checked: WaitOptions): Promise<Buffer> {
+  async #requestWithin(bytes: Uint8Array, id: number, answer: Promise<Buffer>, checked: WaitOptions): Promise<Buffer> {
     answer.catch(() => {}); // handled below once sent; a failure meanwhile must not go unhandled
     const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
     let timer: NodeJS.Timeout | undefined;
@@ -704,7 +713,7 @@ export class ServiceClient implements Disposable {
     });
     try {
       const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-      await Promise.race([this.#send(frame, id, { timeout: left, signal: checked.signal }), cancelled]);
+      await Promise.race([this.#send(bytes, id, { timeout: left, signal: checked.signal }), cancelled]);
       this.#read();
       return await Promise.race([answer, cancelled]);
     } finally {
@@ -728,13 +737,13 @@ export class ServiceClient implements Disposable {
    */
   requestSync(data: string | ArrayBufferView | ArrayBuffer, options?: SyncWaitOptions): Buffer {
     const { timeout } = syncWaitOptions(options);
-    const frame = this.#request(data);
+    const bytes = this.#request(data);
     if (this.#failure !== undefined) throw this.#failure;
-    const id = frame.readUInt32LE(12);
+    const id = this.#takeId();
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     // Without a timeout, no option objects: a request's every allocation shows in its round trip.
     const left = () => (deadline === undefined ? undefined : { timeout: Math.max(0, deadline - performance.now()) });
-    this.#requests.sendSync(frame, left());
+    framedSends.sendSync(this.#requests, this.#head(REQUEST, id), bytes, left()?.timeout);
     for (;;) {
       let response: Buffer | null;
       try {
@@ -764,7 +773,7 @@ export class ServiceClient implements Disposable {
     this.#closed = true;
     if (!this.#requests.closed) {
       try {
-        this.#requests.sendSync(this.#frame(BYE, 0, new Uint8Array(0)), { timeout: LIVENESS_INTERVAL_MS });
+        framedSends.sendSync(this.#requests, this.#head(BYE, 0), new Uint8Array(0), LIVENESS_INTERVAL_MS);
       } catch {
         // a server that is gone needs no goodbye
       }
@@ -779,7 +788,8 @@ export class ServiceClient implements Disposable {
     this.close();
   }
 
-  #request(data: unknown): Buffer {
+  // A request's bytes, checked.
+  #request(data: unknown): Uint8Array {
     if (this.#closed) throw new IpcError(E.EBADF, 'request', {}, 'the client is closed');
     const bytes = toBytes(data, 'data');
     if (bytes.byteLength > this.maxRequestSize) {
@@ -789,23 +799,28 @@ export class ServiceClient implements Disposable {
         bytes.byteLength,
       );
     }
-    const id = this.#nextId;
-    this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
-    return this.#frame(REQUEST, id, bytes);
+    return bytes;
   }
 
-  #frame(kind: number, id: number, payload: Uint8Array): Buffer {
-    const frame = Buffer.allocUnsafe(REQUEST_HEADER + payload.byteLength);
-    frame.writeUInt32LE(kind, 0);
-    frame.writeUInt32LE(this.#tid, 4);
-    frame.writeUInt32LE(this.#serial, 8);
-    frame.writeUInt32LE(id, 12);
-    frame.set(payload, REQUEST_HEADER);
-    return frame;
+  #takeId(): number {
+    const id = this.#nextId;
+    this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
+    return id;
+  }
+
+  // A message's header (kind, client thread, client serial, request id): written into the ring before
+  // its bytes, from this one array, which the next message reuses.
+  #head(kind: number, id: number): Int32Array {
+    const head = this.#header;
+    head[0] = kind;
+    head[1] = this.#tid;
+    head[2] = this.#serial;
+    head[3] = id;
+    return head;
   }
 
   #outcome(response: Buffer): Buffer {
-    const payload = response.subarray(RESPONSE_HEADER);
+    const payload = bufferAfter(response, RESPONSE_HEADER);
     if (response.readUInt32LE(4) === OK) return payload;
     throw new ServiceError(payload.toString());
   }

@@ -563,15 +563,27 @@ export class Topic implements Disposable {
    * @throws {@link IpcError} 'EPIPE' (the publisher died without closing), 'ETIMEDOUT' (`timeout`),
    *   'EBADF' (closed, also while waiting), and what tryReceive() throws; {@link AbortError} (`signal`).
    */
-  async receive(options?: WaitOptions & RefOptions): Promise<Buffer | null> {
-    const checked = waitOptions(options);
-    if (checked.signal?.aborted) throw abortedError(checked.signal);
-    this.#claim('subscriber');
-    if (!this.#queue.turnstile.busy) {
-      const now = this.#attemptReceive();
-      if (now !== AGAIN) return now;
+  receive(options?: WaitOptions & RefOptions): Promise<Buffer | null> {
+    return this.#consume(options, this.#receiveAttempt);
+  }
+
+  // A Promise-form receive: at once when a message is there, else by the waiting protocol, after this
+  // end's earlier Promise-form calls. Not an async function: when it waits, the caller gets #wait()'s own
+  // promise (an async function returning it would adopt it, ~150 ns more a message, measured on Node 20).
+  #consume<T>(options: (WaitOptions & RefOptions) | undefined, attempt: () => T | typeof AGAIN): Promise<T> {
+    let checked: WaitOptions & RefOptions;
+    try {
+      checked = waitOptions(options);
+      if (checked.signal?.aborted) throw abortedError(checked.signal);
+      this.#claim('subscriber');
+      if (!this.#queue.turnstile.busy) {
+        const now = attempt();
+        if (now !== AGAIN) return Promise.resolve(now);
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.#wait('subscriber', checked, this.#receiveAttempt);
+    return this.#wait('subscriber', checked, attempt);
   }
 
   /**
@@ -604,15 +616,8 @@ export class Topic implements Disposable {
    *
    * @throws what receive() rejects with; ERR_INVALID_STATE (a viewed message is still lent out).
    */
-  async receiveView(options?: WaitOptions & RefOptions): Promise<Uint8Array | null> {
-    const checked = waitOptions(options);
-    if (checked.signal?.aborted) throw abortedError(checked.signal);
-    this.#claim('subscriber');
-    if (!this.#queue.turnstile.busy) {
-      const now = this.#attemptLoan();
-      if (now !== AGAIN) return now;
-    }
-    return this.#wait('subscriber', checked, this.#loanAttempt);
+  receiveView(options?: WaitOptions & RefOptions): Promise<Uint8Array | null> {
+    return this.#consume(options, this.#loanAttempt);
   }
 
   /**
