@@ -101,6 +101,54 @@ function queueOperation(name: string, body: (n: number, queue: MessageQueue) => 
   };
 }
 
+// A Service's request and its response in one process, nothing waiting: the client's Promise form (a
+// request, its reader's receive, the response matched to it) against the server's Sync forms. Against the
+// compiled package (dist/, `npm run build`): under tsx, ServiceRequest, made per request, would get a
+// `name` after the fact, which makes V8 construct it ten times slower (see tsx in docs/performance.md).
+function serviceOperation(): Operation {
+  const small = Buffer.alloc(8, 7);
+  return {
+    name: 'Service await request + receiveSync/respondSync, 8 B (compiled; nothing waits)',
+    count: N / 10,
+    setup() {
+      let ends: { service: CompiledService; client: CompiledClient } | undefined;
+      return {
+        async loop(n) {
+          ends ??= await serviceEnds();
+          const { service, client } = ends;
+          for (let i = 0; i < n; i++) {
+            const answer = client.request(small);
+            const request = service.receiveSync()!;
+            request.respondSync(request.data);
+            await answer;
+          }
+        },
+        dispose() {
+          ends?.client.close();
+          ends?.service.close();
+        },
+      };
+    },
+  };
+}
+
+type CompiledService = import('../src/service.js').Service;
+type CompiledClient = import('../src/service.js').ServiceClient;
+
+async function serviceEnds(): Promise<{ service: CompiledService; client: CompiledClient }> {
+  const compiled = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'esm', 'index.js');
+  const { Service } = (await import(compiled)) as typeof import('../src/index.js');
+  const name = `/unipc-budget-${process.pid}`;
+  const service = Service.create({ name, capacity: 1 << 16, removeOnDispose: true });
+  const first = service.receive(); // the connection's hello is answered while the service receives
+  const client = await Service.connect(name, { timeout: 5000 });
+  const warm = client.request('first');
+  const request = (await first)!;
+  await request.respond(request.data);
+  await warm;
+  return { service, client };
+}
+
 const OPERATIONS: Operation[] = [
   channelOperation('channel trySend + tryReceive, 64 B (a copy out)', N, (producer, consumer, n) => {
     for (let i = 0; i < n; i++) {
@@ -153,6 +201,7 @@ const OPERATIONS: Operation[] = [
       }
     },
   ),
+  serviceOperation(),
   {
     name: 'Buffer.allocUnsafe(64)',
     count: N,
