@@ -741,13 +741,13 @@ export class ServiceClient implements Disposable {
     if (this.#failure !== undefined) throw this.#failure;
     const id = this.#takeId();
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
-    // Without a timeout, no option objects: a request's every allocation shows in its round trip.
-    const left = () => (deadline === undefined ? undefined : { timeout: Math.max(0, deadline - performance.now()) });
-    framedSends.sendSync(this.#requests, this.#head(REQUEST, id), bytes, left()?.timeout);
+    const left = () => (deadline === undefined ? undefined : Math.max(0, deadline - performance.now()));
+    framedSends.sendSync(this.#requests, this.#head(REQUEST, id), bytes, left());
     for (;;) {
       let response: Buffer | null;
       try {
-        response = this.#responses.receiveSync(left());
+        // Without a timeout, no option object: a request's every allocation shows in its round trip.
+        response = this.#responses.receiveSync(deadline === undefined ? undefined : { timeout: left() });
       } catch (error) {
         if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('request', timeout!);
         this.#fail(error);
