@@ -34,9 +34,9 @@ const INT32_MAX = 0x7fffffff;
  * Spins before sleeping: a waiter that finds the lock taken re-reads it this many times before it pays
  * for a futex sleep. An Atomics read of mapped memory costs ~5 ns from compiled JavaScript here (1000
  * reads in 5.3–5.9 µs, Node 20), so 1000 reads are well under half of the ~35 µs it costs to wake a
- * sleeper on the other CPU. Measured with bench/locks.ts (the spin sweep): throughput barely moves between 0 and 5000,
- * but below ~1000 a releasing process mostly takes the lock straight back (few handoffs), above it
- * spinning outlasts a wake.
+ * sleeper on the other CPU. Measured with bench/locks.ts (the spin sweep): throughput barely moves
+ * between 0 and 5000, but below ~1000 a releasing process mostly takes the lock straight back (few
+ * handoffs), above it spinning outlasts a wake.
  */
 const SPIN_LIMIT = spinLimit();
 
