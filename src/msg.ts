@@ -420,7 +420,7 @@ export class MessageQueue implements Disposable {
     const message = new Uint8Array(bytes);
     const { signal, timeout, ref } = checked;
     const allowance: Budget = budget(checked);
-    if (!this.#sendTurnstile.tryEnter()) await this.#sendTurnstile.enter(allowance, 'msgsnd', this.#context());
+    await this.#sendTurnstile.enter(allowance, 'msgsnd', this.#context());
     try {
       if (this.#trySend(mtype, message, false)) return;
       this.#assertFits(message.byteLength);

@@ -376,16 +376,6 @@ export class Turnstile {
   #busy = false;
 
   /**
-   * Takes the turn if nothing is in progress or queued (true: the operation goes on at once, with no
-   * promise and no turn of the microtask queue; it calls leave() when done). False: enter() queues it.
-   */
-  tryEnter(): boolean {
-    if (this.#busy) return false;
-    this.#busy = true;
-    return true;
-  }
-
-  /**
    * Resolves once it is this operation's turn; the operation calls leave() when done. (It resolves with
    * nothing: a promise resolved with an object, even a function, costs a lookup of its `then`.)
    */
@@ -455,8 +445,8 @@ export async function whenReady<T>(
   attempt: Attempt<T>,
 ): Promise<T> {
   const allowance = budget(options);
-  if (allowance.signal?.aborted) throw abortedError(allowance.signal);
-  if (!turnstile.tryEnter()) await turnstile.enter(allowance, syscall, context);
+  // A turn of the microtask queue before the first attempt: the caller's code after the call runs first.
+  await turnstile.enter(allowance, syscall, context);
   try {
     let pollError: IpcError | undefined;
     for (;;) {
