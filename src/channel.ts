@@ -273,13 +273,7 @@ export class Channel implements Disposable {
     framedSends = {
       trySend: (channel, head, bytes) => channel.#trySend(channel.#framed(head, bytes), head),
       sendSync: (channel, head, bytes, timeout) => channel.#sendSync(channel.#framed(head, bytes), head, timeout),
-      send: (channel, head, bytes, options) => {
-        try {
-          return channel.#sendFramed(head, channel.#framed(head, bytes), options);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      },
+      send: (channel, head, bytes, options) => channel.#sendFramed(head, bytes, options),
     };
   }
 
@@ -632,8 +626,9 @@ export class Channel implements Disposable {
     await this.#sendLater(bytes, undefined, checked);
   }
 
-  // send() of a framed message (framedSends): `bytes` after the words of `head`, checked already.
+  // send() of a framed message (framedSends): `bytes` after the words of `head`.
   async #sendFramed(head: Int32Array, bytes: Uint8Array, options: WaitOptions | undefined): Promise<void> {
+    this.#framed(head, bytes);
     const checked = waitOptions(options);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     this.#claim('producer');

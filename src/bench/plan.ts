@@ -472,13 +472,14 @@ export interface Phase {
 /**
  * Untimed round trips, at least this long and at least JIT_SETTLE_ROUND_TRIPS of them, and until neither
  * process page-faults any more (src/bench/peer.ts), before each round-trip figure of a new placement or
- * message size, through the figure's own loop (its timed part included). V8 keeps compiling the hot
- * paths for a few hundred milliseconds on background threads, which share the pinned CPUs with the
- * spinning main threads: each compilation stalls a round trip by up to several milliseconds (measured: stalls of 0.2–15 ms until about 450 ms into a run). A new placement
- * makes new paths hot: on one CPU a Promise-form wait always sleeps, and the channel's sleeping path was
- * first optimised 12,000–15,000 round trips into the same-CPU figure (a 180 ms background compile, an 11–15 ms round
- * trip). A new size takes new branches (the 64-byte copy), where V8 deoptimises and compiles again; a loop
- * first run in the figure is compiled there. C programs have no such start.
+ * message size, through the figure's own loop (its timed part included). V8 keeps compiling the hot paths
+ * for a few hundred milliseconds on background threads, which share the pinned CPUs with the spinning main
+ * threads: each compilation stalls a round trip by up to several milliseconds (measured: stalls of 0.2–15 ms
+ * until about 450 ms into a run). A new placement makes new paths hot: on one CPU a Promise-form wait always
+ * sleeps, and the channel's sleeping path was first optimised 12,000–15,000 round trips into the same-CPU
+ * figure (a 180 ms background compile, an 11–15 ms round trip). A new size takes new branches (the 64-byte
+ * copy), where V8 deoptimises and compiles again; a loop first run in the figure is compiled there. C
+ * programs have no such start.
  */
 export const JIT_SETTLE_MS = 600;
 
