@@ -49,7 +49,7 @@ export type Bytes = string | ArrayBufferView | ArrayBufferLike;
  * under them was detached (a Mapping closed) after the operation began.
  */
 export function assertIntact(bytes: Uint8Array, length: number, syscall: string): void {
-  if (bytes.byteLength !== length) {
+  if (bytes.length !== length) {
     throw new IpcError(E.EBADF, syscall, {}, 'the data was detached (its mapping was closed) before it was all sent');
   }
 }

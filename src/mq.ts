@@ -538,19 +538,15 @@ export class PosixQueue extends FdHandle {
     const { priority = 0 } = options;
     validateInteger(priority, 'options.priority', 0, constants.MQ_PRIO_MAX - 1);
     const nowait = this.#noWait(options);
-    if (bytes.byteLength > this.messageSize) {
-      throw outOfRange('data.byteLength', `<= ${this.messageSize} (the queue's messageSize)`, bytes.byteLength);
+    if (bytes.length > this.messageSize) {
+      throw outOfRange('data.byteLength', `<= ${this.messageSize} (the queue's messageSize)`, bytes.length);
     }
     return { priority, nowait };
   }
 
   #attemptSend(bytes: Uint8Array, priority: number): undefined | typeof AGAIN {
     const fd = this.openFd('mq_send');
-    const result = attemptResult(
-      native.mqSend(fd, bytes, 0, bytes.byteLength, priority),
-      'mq_send',
-      this.errorContext(),
-    );
+    const result = attemptResult(native.mqSend(fd, bytes, 0, bytes.length, priority), 'mq_send', this.errorContext());
     return result === AGAIN ? AGAIN : undefined;
   }
 

@@ -410,7 +410,7 @@ export class MessageQueue implements Disposable {
     const checked = waitOptions(options);
     const { nowait = false } = checked;
     validateBoolean(nowait, 'options.nowait');
-    checkLength(bytes.byteLength);
+    checkLength(bytes.length);
     if (checked.signal?.aborted) throw abortedError(checked.signal);
     if (!this.#sendTurnstile.busy && this.#trySend(mtype, bytes, nowait)) return;
     // Sends leave in call order: one that may not wait cannot go ahead of those waiting.
@@ -423,12 +423,12 @@ export class MessageQueue implements Disposable {
     await this.#sendTurnstile.enter(allowance, 'msgsnd', this.#context());
     try {
       if (this.#trySend(mtype, message, false)) return;
-      this.#assertFits(message.byteLength);
+      this.#assertFits(message.length);
       const remaining =
         allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
       await retimed(
         waitOnThread(
-          (callback) => native.msgsndAsync(this.id, mtype, message, 0, message.byteLength, 0, callback),
+          (callback) => native.msgsndAsync(this.id, mtype, message, 0, message.length, 0, callback),
           { signal, timeout: remaining, ref },
           'msgsnd',
           this.#context(),
@@ -455,12 +455,12 @@ export class MessageQueue implements Disposable {
     const bytes = toBytes(data, 'data');
     const { nowait = false, timeout } = syncWaitOptions(options);
     validateBoolean(nowait, 'options.nowait');
-    checkLength(bytes.byteLength);
+    checkLength(bytes.length);
     if (this.#trySend(mtype, bytes, nowait)) return; // a look first, for the reason receiveSync() gives
-    this.#assertFits(bytes.byteLength);
-    const result = native.msgsnd(this.id, mtype, bytes, 0, bytes.byteLength, 0, timeout ?? -1);
+    this.#assertFits(bytes.length);
+    const result = native.msgsnd(this.id, mtype, bytes, 0, bytes.length, 0, timeout ?? -1);
     if (result === -E.ETIMEDOUT && timeout !== undefined) throw timeoutError('msgsnd', timeout, this.#context());
-    this.#checkSend(result, bytes.byteLength);
+    this.#checkSend(result, bytes.length);
   }
 
   /**
@@ -752,12 +752,12 @@ export class MessageQueue implements Disposable {
 
   // A send without waiting; true when sent, false when the queue is full (and waiting is allowed).
   #trySend(type: MessageType, bytes: Uint8Array, nowait: boolean): boolean {
-    const result = native.msgsnd(this.id, type, bytes, 0, bytes.byteLength, constants.IPC_NOWAIT, -1);
+    const result = native.msgsnd(this.id, type, bytes, 0, bytes.length, constants.IPC_NOWAIT, -1);
     if (result === -E.EAGAIN) {
       if (nowait) throw new IpcError(E.EAGAIN, 'msgsnd', this.#context(), 'queue is full');
       return false;
     }
-    this.#checkSend(result, bytes.byteLength);
+    this.#checkSend(result, bytes.length);
     return true;
   }
 

@@ -320,7 +320,7 @@ export class PipeWriter extends PipeEnd {
     const checked = waitOptions(options);
     this.assertNotGivenAway('write()');
     let offset = 0;
-    const length = bytes.byteLength;
+    const length = bytes.length;
     return this.ready('write', checked, 'write', () => {
       offset = this.#attemptWrite(bytes, offset, length);
       return offset === length ? undefined : AGAIN;
@@ -337,7 +337,7 @@ export class PipeWriter extends PipeEnd {
     const bytes = toBytes(data, 'data');
     const checked = syncWaitOptions(options);
     this.assertNotGivenAway('writeSync()');
-    const length = bytes.byteLength;
+    const length = bytes.length;
     let offset = checked.timeout === undefined ? this.#writeBlocking(bytes, length) : 0;
     if (offset === length) return;
     this.readySync('write', checked, 'write', () => {

@@ -219,11 +219,11 @@ class ClientEnd {
   }
 
   checkSize(payload: Uint8Array): void {
-    if (RESPONSE_HEADER + payload.byteLength > this.#longest) {
+    if (RESPONSE_HEADER + payload.length > this.#longest) {
       throw outOfRange(
         'data.byteLength',
         `<= ${this.#longest - RESPONSE_HEADER} (the service's maxMessageSize less 8)`,
-        payload.byteLength,
+        payload.length,
       );
     }
   }
@@ -487,7 +487,7 @@ export class Service implements Disposable {
   // A request, or undefined for a message the server handles itself (a hello or a bye); null at the end.
   #take(message: Buffer | null): ServiceRequest | null | undefined {
     if (message === null || this.#closed) return null;
-    if (message.byteLength < REQUEST_HEADER) return undefined; // not ours: a client of another kind
+    if (message.length < REQUEST_HEADER) return undefined; // not ours: a client of another kind
     const kind = message.readUInt32LE(0);
     const key = message.readUInt32LE(4) * 65536 + (message.readUInt32LE(8) & 0xffff); // tid, serial
     const id = message.readUInt32LE(12);
@@ -517,7 +517,7 @@ export class Service implements Disposable {
         this.#clients.delete(other);
       }
     }
-    if (message.byteLength < REQUEST_HEADER + NONCE_BYTES) return;
+    if (message.length < REQUEST_HEADER + NONCE_BYTES) return;
     const nonce = message.subarray(REQUEST_HEADER, REQUEST_HEADER + NONCE_BYTES);
     const path = message.subarray(REQUEST_HEADER + NONCE_BYTES).toString();
     if (!/^\/proc\/\d+\/fd\/\d+$/.test(path)) return;
@@ -792,11 +792,11 @@ export class ServiceClient implements Disposable {
   #request(data: unknown): Uint8Array {
     if (this.#closed) throw new IpcError(E.EBADF, 'request', {}, 'the client is closed');
     const bytes = toBytes(data, 'data');
-    if (bytes.byteLength > this.maxRequestSize) {
+    if (bytes.length > this.maxRequestSize) {
       throw outOfRange(
         'data.byteLength',
         `<= ${this.maxRequestSize} (the service's maxMessageSize less 16)`,
-        bytes.byteLength,
+        bytes.length,
       );
     }
     return bytes;

@@ -264,7 +264,7 @@ export class UnixSocket extends FdHandle {
     // The message may leave later than now; it must carry the descriptors as they are now.
     const copies = fds && copyFds(fds);
     let offset = 0;
-    const length = bytes.byteLength;
+    const length = bytes.length;
     try {
       await this.ready('write', checked, 'sendmsg', () => {
         assertIntact(bytes, length, 'sendmsg');

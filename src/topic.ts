@@ -703,9 +703,9 @@ export class Topic implements Disposable {
   }
 
   #message(data: unknown): Uint8Array {
-    const bytes = data instanceof Uint8Array && data.byteLength > 0 ? data : toBytes(data, 'data');
-    if (bytes.byteLength > this.maxMessageSize) {
-      throw outOfRange('data.byteLength', `<= ${this.maxMessageSize} (the topic's maxMessageSize)`, bytes.byteLength);
+    const bytes = data instanceof Uint8Array && data.length > 0 ? data : toBytes(data, 'data');
+    if (bytes.length > this.maxMessageSize) {
+      throw outOfRange('data.byteLength', `<= ${this.maxMessageSize} (the topic's maxMessageSize)`, bytes.length);
     }
     return bytes;
   }
@@ -873,7 +873,7 @@ export class Topic implements Disposable {
 
   #attemptSend(bytes: Uint8Array): undefined | typeof AGAIN {
     this.#assertNothingReserved('send');
-    const size = bytes.byteLength;
+    const size = bytes.length;
     const skip = this.#room(size);
     if (skip < 0) return AGAIN;
     const start = skip > 0 ? 0 : this.#tail & (this.capacity - 1);
