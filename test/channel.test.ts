@@ -144,6 +144,27 @@ describe('Channel', () => {
     assert.equal(await consumer.receiveMany(5), null, 'null at the end');
   });
 
+  test('sendMany and receiveMany: batches of hundreds of records, across the end of the ring: whole and in order', () => {
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(dup(producer));
+    const batch = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => Buffer.from(`m${String(from + i).padStart(5, '0')}`)); // 12-byte records
+    // 150 records (1,800 bytes) then 150 more: the second batch reaches the end of the ring (tail 3,600 of
+    // 4,096) and goes on from its start, and receiveMany() takes more records than its first scratch holds.
+    for (const from of [0, 150, 300]) {
+      assert.equal(producer.trySendMany(batch(from, 150)), 150);
+      const received = consumer.tryReceiveMany(1000)!;
+      assert.deepEqual(received.map(String), batch(from, 150).map(String));
+    }
+    // A batch bigger than the room: what fits goes, from the first, and the rest after the consumer takes.
+    const big = batch(450, 400); // 4,800 bytes
+    const sent = producer.trySendMany(big);
+    assert.ok(sent > 300 && sent < 400, `sent ${sent}`);
+    assert.equal(producer.trySendMany(big.slice(sent)), 0, 'no room until the consumer takes');
+    const first = consumer.tryReceiveMany(1000)!;
+    assert.equal(producer.trySendMany(big.slice(sent)), 400 - sent);
+    assert.deepEqual([...first, ...consumer.tryReceiveMany(1000)!].map(String), big.map(String));
+  });
   test('sendMany/sendManySync failing at their first attempt say so with sent: 0', async () => {
     using producer = Channel.create({ capacity: 4096 });
     const consumer = Channel.fromFd(dup(producer));
