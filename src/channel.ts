@@ -1745,13 +1745,6 @@ export class Channel implements Disposable {
   }
 }
 
-// A Buffer over part of a larger block. Buffer.prototype.subarray() and Buffer.from(arrayBuffer, …) go
-// through argument checks and the species lookup; a plain subclass constructor costs a third of that
-// (measured on Node 20: 15 ns against 35–55 ns per view), which is most of receiveMany()'s time per message.
-// Instances are Buffers in every respect (instanceof, Buffer.isBuffer(), methods); as Node's own
-// FastBuffer, the class is not exported.
-// (Made by a function, so that no tool gives the class a `name` property after the fact: tsx, which
-// `npm run bench` runs on, does for every named class, and V8 then constructs it 10 times slower.)
 // receiveMany()'s scratch, twice as long, with what it held.
 function growFound(found: Int32Array): Int32Array {
   const grown = new Int32Array(found.length * 2);
@@ -1759,6 +1752,14 @@ function growFound(found: Int32Array): Int32Array {
   return grown;
 }
 
+// A Buffer over part of a larger block. Buffer.prototype.subarray() and Buffer.from(arrayBuffer, …) go
+// through argument checks and the species lookup; a plain subclass constructor costs a third of that
+// (measured on Node 20: 15 ns against 35–55 ns per view), which is most of receiveMany()'s time per message.
+// Instances are Buffers in every respect (instanceof, Buffer.isBuffer(), methods); as Node's own
+// FastBuffer, the class is not exported.
+// (Made by a function, so that no tool gives the class a `name` property after the fact: tsx, which
+// bench/budget.ts and bench/run.ts run through, does for every named class, and V8 then constructs it 10
+// times slower.)
 const BlockView = (() => class extends Uint8Array {})();
 Object.setPrototypeOf(BlockView.prototype, Buffer.prototype);
 
