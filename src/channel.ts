@@ -314,7 +314,7 @@ export class Channel implements Disposable {
   #knownTail = 0;
   #recordLength = 0;
   #recordNext = 0;
-  /** receiveMany()'s scratch: the start and length of each record it takes (grown as needed). */
+  /** receiveMany()'s scratch: the start and length of each record it takes (grown as needed, and kept). */
   #found: Int32Array = new Int32Array(64);
   /** The waiting word a Promise-form call of this end has added 1 to while it sleeps, or -1. */
   #announced = -1;
