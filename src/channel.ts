@@ -1765,7 +1765,7 @@ Object.setPrototypeOf(BlockView.prototype, Buffer.prototype);
 
 /** @internal `buffer.subarray(start)` as a Buffer, made the cheap way above (a Service's payloads). */
 export function bufferAfter(buffer: Uint8Array, start: number): Buffer {
-  return new BlockView(buffer.buffer as ArrayBuffer, buffer.byteOffset + start, buffer.byteLength - start) as Buffer;
+  return new BlockView(buffer.buffer as ArrayBuffer, buffer.byteOffset + start, buffer.length - start) as Buffer;
 }
 
 /** The messages of one sendMany() call, and how many of them (from the first) are sent. */
