@@ -3,6 +3,7 @@
 // Duplex drives the descriptor with unipc's own non-blocking attempts and readiness waits, so it behaves
 // as the net.Socket does on Node: chunks as they arrive, the end at EOF, end() closing a pipe's write
 // end or shutting a socket's down, destroy() closing the descriptor.
+import { Buffer } from 'node:buffer';
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { closedError, IpcError } from './errors.js';
 import { constants, native } from './native.js';

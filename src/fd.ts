@@ -1,4 +1,5 @@
 // Ownership of file descriptors, shared by every object of unipc that holds one.
+import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';

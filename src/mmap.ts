@@ -1,7 +1,7 @@
 // Memory mapping: file-backed and anonymous mappings, memfd, and the Mapping that shows mapped pages to
 // JavaScript as an ArrayBuffer — safely: close() detaches the buffer before the pages go, and writes to
 // read-only pages or past the end of a shrunk file are caught instead of killing the process.
-import { constants as bufferConstants } from 'node:buffer';
+import { Buffer, constants as bufferConstants } from 'node:buffer';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
 import { FdHandle, fdOf, fstat, readlink } from './fd.js';
 import { constants, type NativeView, native } from './native.js';

@@ -2,6 +2,7 @@
 // named like '/name'. On Linux a queue descriptor is a pollable file descriptor, so waiting is a
 // readiness wait like a pipe's (docs/design.md). unipc opens every queue O_NONBLOCK so the event loop can never
 // block on it; `nowait` (per call, or setNonBlocking() for the object) is what makes calls fail at once.
+import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import { check, E, IpcError, type IpcErrorContext } from './errors.js';
 import { assertTargetIntact, type Bytes, FdHandle, fstat } from './fd.js';

@@ -1,4 +1,5 @@
 // Anonymous pipes, FIFOs (named pipes), and handing descriptors to child processes.
+import { Buffer } from 'node:buffer';
 import child_process, { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';

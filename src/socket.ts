@@ -1,5 +1,6 @@
 // Unix domain sockets: socketpair(), listening and connecting on a path, whole messages on 'dgram' and
 // 'seqpacket', byte streams on 'stream', descriptor passing (SCM_RIGHTS) and credentials.
+import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { check, E, errnoValue, IpcError, type IpcErrorContext, timeoutError } from './errors.js';

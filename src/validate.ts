@@ -1,5 +1,6 @@
 // Argument validation with Node's error codes and message shapes (lib/internal/validators.js), so bad
 // input fails before any system call. Internal: not exported from the package.
+import { Buffer } from 'node:buffer';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 

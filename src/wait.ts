@@ -31,12 +31,16 @@ export interface RefOptions {
   ref?: boolean;
 }
 
+// What waitOptions() and syncWaitOptions() return for absent options: one object, not one per call (no
+// caller writes to what they return).
+const NO_OPTIONS = Object.freeze({});
+
 /**
  * Validates the options of a Promise-form call and returns a copy: each option is read exactly once,
  * so a getter cannot hand the system call a value other than the one validated.
  */
 export function waitOptions<T extends WaitOptions & RefOptions>(options: T | undefined): T {
-  if (options === undefined) return {} as T; // the common case, kept cheap for hot paths
+  if (options === undefined) return NO_OPTIONS as T; // the common case, kept cheap for hot paths
   // A spread copy (one read of each option) is far cheaper in V8 than destructuring with a rest element.
   const copy = { ...validateOptions(options) };
   validateAbortSignal(copy.signal, 'options.signal');
@@ -47,7 +51,7 @@ export function waitOptions<T extends WaitOptions & RefOptions>(options: T | und
 
 /** Validates the options of a …Sync call; returns a copy, as waitOptions() does. */
 export function syncWaitOptions<T extends SyncWaitOptions>(options: T | undefined): T {
-  if (options === undefined) return {} as T;
+  if (options === undefined) return NO_OPTIONS as T;
   const copy = { ...validateOptions(options) };
   validateTimeout(copy.timeout);
   return copy;

@@ -181,10 +181,15 @@ describe('Channel', () => {
     const target = new Uint8Array(new SharedArrayBuffer(16));
     producer.sendSync('hello');
     producer.sendSync('x'.repeat(17));
+    producer.sendSync('x'.repeat(17));
     producer.sendSync('');
     assert.equal(consumer.receiveIntoSync(target), 5);
     assert.equal(Buffer.from(target.subarray(0, 5)).toString(), 'hello');
     assert.throws(() => consumer.tryReceiveInto(target), { code: 'EMSGSIZE', message: /17 bytes.*16.*stays/ });
+    assert.throws(() => consumer.receiveIntoSync(target), { code: 'EMSGSIZE' });
+    const next = Buffer.alloc(17);
+    assert.equal(consumer.receiveIntoSync(next, { timeout: 0 }), 17, 'each Sync call copies into its own target');
+    assert.equal(next.toString(), 'x'.repeat(17));
     const wide = new DataView(new ArrayBuffer(40), 8, 32);
     assert.equal(await consumer.receiveInto(wide), 17, 'the message that did not fit, received once there is room');
     assert.equal(Buffer.from(wide.buffer, 8, 17).toString(), 'x'.repeat(17));
