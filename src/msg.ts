@@ -188,14 +188,16 @@ function toMessageType(value: unknown, name: string, positive: boolean): Message
   throw invalidArgType(name, 'of type number or bigint', value);
 }
 
-// Limits of the kernel's IPC namespace, re-read at most once a second so that a sysctl change is seen.
-let msgmaxCache = { value: 0, at: -Infinity };
+// The kernel's msgmax as last read. Read again only when a value in hand may be out of date and that
+// matters: before a send is refused as too long, after msgsnd fails with EINVAL, after msgrcv fails with
+// E2BIG (receives size their buffer by it: one sized by a lower msgmax gets E2BIG and tries again). A
+// stale higher value only makes a buffer larger. (It was re-read once a second: a clock read per call.)
+let msgmaxCache: number | undefined;
 const MSGMAX_FILE = '/proc/sys/kernel/msgmax';
 
-/** The system's largest message text (msgmax), from /proc/sys/kernel/msgmax. */
+/** The system's largest message text (msgmax), from /proc/sys/kernel/msgmax; `fresh`: read it again. */
 function msgmax(fresh = false): number {
-  const now = performance.now();
-  if (fresh || now - msgmaxCache.at > 1000) {
+  if (fresh || msgmaxCache === undefined) {
     let value = 8192; // MSGMAX, the kernel's default, should /proc be unreadable
     try {
       const read = Number.parseInt(readSmallFile(MSGMAX_FILE), 10);
@@ -203,9 +205,9 @@ function msgmax(fresh = false): number {
     } catch {
       // keep the default
     }
-    msgmaxCache = { value, at: now };
+    msgmaxCache = value;
   }
-  return msgmaxCache.value;
+  return msgmaxCache;
 }
 
 // The limit an EPERM from IPC_SET may be about, for its message; undefined when /proc cannot tell, so
@@ -894,9 +896,13 @@ export class MessageQueue implements Disposable {
     }
   }
 
+  // Made once (IpcError copies what it needs): a check() of every call's result must not allocate.
   #context(): IpcErrorContext {
-    return this.key === IPC_PRIVATE ? { id: this.id } : { key: this.key, id: this.id };
+    this.#errorContext ??= Object.freeze(this.key === IPC_PRIVATE ? { id: this.id } : { key: this.key, id: this.id });
+    return this.#errorContext;
   }
+
+  #errorContext: IpcErrorContext | undefined;
 }
 
 function checkLength(length: number): void {

@@ -578,9 +578,13 @@ export class SemaphoreSet implements Disposable {
     }
   }
 
+  // Made once (IpcError copies what it needs): a check() of every call's result must not allocate.
   #context(): IpcErrorContext {
-    return this.key === IPC_PRIVATE ? { id: this.id } : { key: this.key, id: this.id };
+    this.#errorContext ??= Object.freeze(this.key === IPC_PRIVATE ? { id: this.id } : { key: this.key, id: this.id });
+    return this.#errorContext;
   }
+
+  #errorContext: IpcErrorContext | undefined;
 }
 
 // ---- POSIX named semaphores ----------------------------------------------------------------------
@@ -835,7 +839,11 @@ export class NamedSemaphore implements Disposable {
     return this.#handle;
   }
 
+  // Made once, as SemaphoreSet's.
   #context(): IpcErrorContext {
-    return { objectName: this.name };
+    this.#errorContext ??= Object.freeze({ objectName: this.name });
+    return this.#errorContext;
   }
+
+  #errorContext: IpcErrorContext | undefined;
 }
