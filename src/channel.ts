@@ -1,7 +1,9 @@
 // A message channel over shared memory: a ring of variable-size records in a memfd or POSIX shared memory
 // object, with indices advanced by Atomics and futex wake-ups only for a side that said it sleeps.
 // Layout and protocol: docs/channel.md.
+
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
 import { check, E, IpcError, timeoutError } from './errors.js';

@@ -1,7 +1,9 @@
 // Futex waits on words of a Mapping, from TypeScript: the base of the shared-memory locks (src/lock.ts)
 // and the channel (src/channel.ts). Words are read and changed with Atomics by the callers; this module
 // puts a thread to sleep on one and wakes sleepers (native/futex.cc), and tells whether a thread lives.
+
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { closedError, E, IpcError } from './errors.js';
 import { Mapping, mappingInternals } from './mmap.js';
 import { native } from './native.js';

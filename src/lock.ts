@@ -5,6 +5,7 @@
 // costs no system call. Waiting sleeps in the kernel on a shared futex: the Sync forms on the calling
 // thread, the Promise forms on a waiter thread of the waiting model (docs/design.md). The layout and the
 // protocol are documented in docs/locks.md, for C programs that want to take the same locks.
+import { performance } from 'node:perf_hooks';
 import { E, IpcError, timeoutError } from './errors.js';
 import { Queue, remaining, SharedWords, type SleepResult, threadGone, threadId } from './futex.js';
 import type { Mapping } from './mmap.js';

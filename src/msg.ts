@@ -5,7 +5,9 @@
 // the JavaScript thread — no thread when a message is there or there is room — and only on E.EAGAIN/E.ENOMSG
 // blocks on a waiter thread (waitOnThread), where abort and timeout interrupt it without sending or
 // taking anything. Sync forms block the calling thread (with a timeout: on a waiter thread, RunSync).
+
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import { check, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { assertTargetIntact, type Bytes, readSmallFile } from './fd.js';
 import { constants, native } from './native.js';

@@ -1,5 +1,6 @@
 // Semaphores: System V sets (semget/semop/semctl, listed by ipcs -s) and POSIX named semaphores
 // (sem_open, living in /dev/shm as sem.NAME).
+import { performance } from 'node:perf_hooks';
 import { check, closedError, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { readSmallFile } from './fd.js';
 import { markCreatedPath } from './mark.js';

@@ -1,8 +1,10 @@
 // Request/response over shared memory, built from channels: clients send requests into one channel with
 // many producers, which the server consumes; each client gets its responses on a channel of its own, which
 // the server produces into. Message formats and the connection handshake: docs/channel.md, "Service".
+
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { bufferAfter, Channel, channelInternals, framedSends } from './channel.js';
 import { check, E, IpcError, timeoutError } from './errors.js';
 import { fstat } from './fd.js';

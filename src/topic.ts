@@ -1,7 +1,9 @@
 // Publish/subscribe over shared memory: one publisher writes records into a ring in a memfd or POSIX
 // shared memory object, and up to 64 subscribers each read them at a position of their own. Layout and
 // protocol: docs/channel.md, "Topic".
+
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
 import { adoptChannelMemory, LENT_VIEW_GUARD, nextTurn, pollOption, spinOption } from './channel.js';

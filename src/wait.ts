@@ -7,6 +7,7 @@
 // - thread waits (waitOnThread): a blocking system call runs on one of the addon's waiter threads and is
 //   interrupted by a signal when cancelled.
 // Both take { signal, timeout }: abort rejects with AbortError, expiry with IpcError 'ETIMEDOUT'.
+import { performance } from 'node:perf_hooks';
 import { AbortError, E, IpcError, type IpcErrorContext, timeoutError } from './errors.js';
 import { constants, type NativePoller, native, type WaitCallback } from './native.js';
 import { validateAbortSignal, validateBoolean, validateOptions, validateTimeout } from './validate.js';
