@@ -46,6 +46,7 @@ import {
 import {
   AGAIN,
   abortedError,
+  type Budget,
   budget,
   type RefOptions,
   receiving,
@@ -122,6 +123,10 @@ const NO_ROOM = 0.5;
 const MAX_POLL_US = 1_000_000;
 
 /** Up to this many bytes a receive copies with a byte loop, which beats a native copy only that short. */
+/** What #wait()'s sleep returns when there was no need to sleep after all. */
+const MOVED = Symbol('moved');
+/** What send() returns when the message went out at once: a settled promise, shared (nothing changes one). */
+const SENT: Promise<void> = Promise.resolve();
 const BYTE_LOOP_MAX = 16;
 const SEND_BYTE_LOOP_MAX = 8;
 const DEFAULT_SPIN = spinDefault();
@@ -622,13 +627,21 @@ export class Channel implements Disposable {
    *   or a reservation is pending); argument errors (ERR_OUT_OF_RANGE also for data longer than
    *   maxMessageSize).
    */
-  async send(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions & RefOptions): Promise<void> {
-    const checked = waitOptions(options);
-    if (checked.signal?.aborted) throw abortedError(checked.signal);
-    const bytes = this.#message(data);
-    this.#claim('producer');
-    if (!this.#queue.turnstile.busy && this.#attemptSend(bytes, null) !== AGAIN) return;
-    await this.#sendLater(bytes, undefined, checked);
+  // Not an async function: a send that finds room returns a promise that is already settled, made once
+  // (an async function made a promise and its frame per call: 240 B of a Promise round trip's 1.4 KB).
+  send(data: string | ArrayBufferView | ArrayBuffer, options?: WaitOptions & RefOptions): Promise<void> {
+    let checked: WaitOptions & RefOptions;
+    let bytes: Uint8Array;
+    try {
+      checked = waitOptions(options);
+      if (checked.signal?.aborted) throw abortedError(checked.signal);
+      bytes = this.#message(data);
+      this.#claim('producer');
+      if (!this.#queue.turnstile.busy && this.#attemptSend(bytes, null) !== AGAIN) return SENT;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#sendLater(bytes, undefined, checked);
   }
 
   // send() of a framed message (framedSends): `bytes` after the words of `head`.
@@ -1630,7 +1643,10 @@ export class Channel implements Disposable {
     attempt: (guard: MutexGuard | null) => T | typeof AGAIN,
     keepLock = false,
   ): Promise<T> {
-    const { index, ends, waiting, syscall } = SIDES[side];
+    // What runs for every wait is here; what only some do (taking the producers' lock, sleeping) is in
+    // methods of their own: an async function's frame is as large as all of its code needs, made anew
+    // for each call (38 registers here before they moved out: ~400 B of a Promise round trip's ~950).
+    const { syscall } = SIDES[side];
     const allowance = budget(options);
     const lock = side === 'producer' ? this.#lock : null;
     this.#queue.join(options.ref);
@@ -1643,19 +1659,8 @@ export class Channel implements Disposable {
         let yielded = false;
         for (;;) {
           this.#header.ensureOpen(syscall);
-          const left =
-            allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
-          const guard =
-            lock === null ? null : await lock.lock({ signal: allowance.signal, timeout: left, ref: options.ref });
-          let result: T | typeof AGAIN;
-          try {
-            if (guard !== null) consistent(guard);
-            this.#header.ensureOpen(syscall);
-            result = attempt(guard);
-          } catch (error) {
-            if (guard !== null && !this.#header.mapping.closed) guard.unlock();
-            throw error;
-          }
+          const guard = lock === null ? null : await this.#lockProducers(lock, allowance, options.ref);
+          const result = this.#attemptHolding(guard, attempt, syscall);
           if (result !== AGAIN) {
             if (!keepLock) guard?.unlock();
             return result;
@@ -1684,30 +1689,54 @@ export class Channel implements Disposable {
             if (allowance.signal?.aborted) throw abortedError(allowance.signal);
             continue;
           }
-          Atomics.add(this.#words, waiting, 1);
-          this.#announced = waiting;
-          let slept: SleepResult;
-          try {
-            const other = { index: ends, expected: Atomics.load(this.#words, ends) }; // read before the last look
-            if (this.#moved(side, value)) continue;
-            const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
-            slept = await this.#header.sleep(index, value, slice, {
-              signal: allowance.signal,
-              queue: this.#queue,
-              other,
-            });
-          } finally {
-            // close() takes the 1 back itself, while the memory is still mapped.
-            if (this.#announced >= 0 && !this.#header.mapping.closed) Atomics.sub(this.#words, waiting, 1);
-            this.#announced = -1;
-          }
-          quiet = slept === 'timedout';
+          const slept = await this.#sleep(side, value, allowance);
+          if (slept !== MOVED) quiet = slept === 'timedout';
         }
       } finally {
         this.#queue.turnstile.leave();
       }
     } finally {
       this.#queue.leave(options.ref);
+    }
+  }
+
+  // #wait()'s turn of the producers' lock of a multi-producer channel, within what is left of its time.
+  #lockProducers(lock: Mutex, allowance: Budget, ref: boolean | undefined): Promise<MutexGuard> {
+    const left = allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
+    return lock.lock({ signal: allowance.signal, timeout: left, ref });
+  }
+
+  // One attempt of #wait(), holding `guard` (the producers' lock) if given, which it lets go if it throws.
+  #attemptHolding<T>(
+    guard: MutexGuard | null,
+    attempt: (guard: MutexGuard | null) => T | typeof AGAIN,
+    syscall: string,
+  ): T | typeof AGAIN {
+    try {
+      if (guard !== null) consistent(guard);
+      this.#header.ensureOpen(syscall);
+      return attempt(guard);
+    } catch (error) {
+      if (guard !== null && !this.#header.mapping.closed) guard.unlock();
+      throw error;
+    }
+  }
+
+  // #wait()'s sleep on the other side's index while it still holds `value`, announced in this side's
+  // waiting count: how it ended, or MOVED when the index (or the channel's end) moved before it began.
+  async #sleep(side: Role, value: number, allowance: Budget): Promise<SleepResult | typeof MOVED> {
+    const { index, ends, waiting } = SIDES[side];
+    Atomics.add(this.#words, waiting, 1);
+    this.#announced = waiting;
+    try {
+      const other = { index: ends, expected: Atomics.load(this.#words, ends) }; // read before the last look
+      if (this.#moved(side, value)) return MOVED;
+      const slice = remaining(allowance.deadline, LIVENESS_INTERVAL_MS);
+      return await this.#header.sleep(index, value, slice, { signal: allowance.signal, queue: this.#queue, other });
+    } finally {
+      // close() takes the 1 back itself, while the memory is still mapped.
+      if (this.#announced >= 0 && !this.#header.mapping.closed) Atomics.sub(this.#words, waiting, 1);
+      this.#announced = -1;
     }
   }
 

@@ -35,6 +35,8 @@ export interface RefOptions {
 // What waitOptions() and syncWaitOptions() return for absent options: one object, not one per call (no
 // caller writes to what they return).
 const NO_OPTIONS = Object.freeze({});
+// The allowance of a call without options (nothing changes one).
+const UNLIMITED: Budget = Object.freeze({ signal: undefined, timeout: undefined, deadline: undefined });
 
 /**
  * Validates the options of a Promise-form call and returns a copy: each option is read exactly once,
@@ -82,6 +84,7 @@ export interface Budget {
 
 /** The allowance of one operation that starts now. */
 export function budget(options: WaitOptions): Budget {
+  if (options === NO_OPTIONS) return UNLIMITED;
   const { signal, timeout } = options;
   return { signal, timeout, deadline: timeout === undefined ? undefined : performance.now() + timeout };
 }
