@@ -624,12 +624,12 @@ export class ServiceClient implements Disposable {
   readonly #tid = threadId();
   readonly #serial = ++serials & 0xffff;
   #nextId = 1;
-  /** The response reader's abort controller while it runs. */
-  #reader: AbortController | undefined;
+  /** The response reader while it runs. */
+  #reader: Reader | undefined;
   /** Sends of this client's requests that wait for room in the ring: later ones go after them. */
   #sendsWaiting = 0;
-  /** A controller a reader left unused, for the next. */
-  #spareReader: AbortController | undefined;
+  /** A reader whose controller was left unused, for the next. */
+  #spareReader: Reader | undefined;
   #failure: unknown;
   #closed = false;
 
@@ -770,7 +770,7 @@ export class ServiceClient implements Disposable {
   // A request is done with (answered, failed, timed out or aborted): the reader stops once none is left.
   #settled(id: number): void {
     this.#pending.delete(id);
-    if (this.#pending.size === 0) this.#reader?.abort();
+    if (this.#pending.size === 0) this.#reader?.controller.abort();
   }
 
   /**
@@ -894,28 +894,57 @@ export class ServiceClient implements Disposable {
   // ref'd (the pending requests keep the process alive) and aborted once none is left, which loses
   // nothing: a response that comes later is taken by the next reader. A reader that ends by itself (its
   // last response came) leaves its controller to the next one: making an AbortController costs more
-  // than the rest of a request.
+  // than the rest of a request. The reader is callbacks made once, not an async function: with one
+  // request at a time each request starts a reader, and an async function's frame and promise were
+  // ~500 B of the ~2.1 KB a request allocated in the client.
   #read(): void {
     if (this.#reader !== undefined) return;
-    const reader = this.#spareReader ?? new AbortController();
+    this.#reader = this.#spareReader ?? newReader();
     this.#spareReader = undefined;
-    this.#reader = reader;
-    void (async () => {
-      try {
-        while (this.#pending.size > 0 && !this.#closed) {
-          const response = await this.#responses.receive({ signal: reader.signal });
-          if (response === null) throw this.#ended();
-          this.#dispatch(response);
-        }
-      } catch (error) {
-        if (!reader.signal.aborted && !this.#closed) this.#fail(error);
-      } finally {
-        if (this.#reader === reader) this.#reader = undefined;
-        if (!reader.signal.aborted) this.#spareReader = reader;
-      }
-      if (this.#pending.size > 0 && !this.#closed && this.#failure === undefined) this.#read();
-    })();
+    this.#readNext();
   }
+
+  #readNext(): void {
+    if (this.#pending.size > 0 && !this.#closed) {
+      this.#responses.receive(this.#reader!.options).then(this.#onResponse, this.#onReadFailure);
+    } else {
+      this.#readerDone();
+    }
+  }
+
+  readonly #onResponse = (response: Buffer | null): void => {
+    try {
+      if (response === null) throw this.#ended();
+      this.#dispatch(response);
+    } catch (error) {
+      this.#onReadFailure(error);
+      return;
+    }
+    this.#readNext();
+  };
+
+  readonly #onReadFailure = (error: unknown): void => {
+    if (!this.#reader!.controller.signal.aborted && !this.#closed) this.#fail(error);
+    this.#readerDone();
+  };
+
+  #readerDone(): void {
+    const reader = this.#reader!;
+    this.#reader = undefined;
+    if (!reader.controller.signal.aborted) this.#spareReader = reader;
+    if (this.#pending.size > 0 && !this.#closed && this.#failure === undefined) this.#read();
+  }
+}
+
+// A response reader's controller, and the options of its receives (made once for all of them).
+interface Reader {
+  controller: AbortController;
+  options: { signal: AbortSignal };
+}
+
+function newReader(): Reader {
+  const controller = new AbortController();
+  return { controller, options: { signal: controller.signal } };
 }
 
 function refused(message: string): IpcError {
