@@ -68,17 +68,19 @@ Napi::Value Msgget(const Napi::CallbackInfo& info) {
   return Result(info.Env(), SyscallResult(msgget(key, flags)));
 }
 
-// msgsnd(id, type, data, offset, length, flags, timeoutMs) → 0. A negative timeout blocks the calling
-// thread (retrying after EINTR); otherwise the call runs on a waiter thread and gives -ETIMEDOUT unless it
-// completed in time. The msgbuf is assembled in a per-thread buffer: the JavaScript thread waits for it.
+// msgsnd(id, type, data, flags, timeoutMs) → 0; `data` (a view or ArrayBuffer) is the text, whole. A
+// negative timeout blocks the calling thread (retrying after EINTR); otherwise the call runs on a waiter
+// thread and gives -ETIMEDOUT unless it completed in time. The msgbuf is assembled in a per-thread buffer:
+// the JavaScript thread waits for it. (Six arguments at most, here and below: node-addon-api reads more
+// than six into an array it allocates on the heap, a cost on every call of a hot path.)
 Napi::Value Msgsnd(const Napi::CallbackInfo& info) {
   Args args(info);
   int id = args.Int32(0);
   long type = 0;
   if (args.ok() && !LongArg(info, 1, &type)) return info.Env().Undefined();
-  ByteRange text = args.Bytes(2, 3, 4);
-  int flags = args.Int32(5);
-  double timeout_ms = args.Double(6);
+  ByteRange text = args.Bytes(2);
+  int flags = args.Int32(3);
+  double timeout_ms = args.Double(4);
   if (!args.ok()) return info.Env().Undefined();
   thread_local std::vector<char> message;
   if (message.size() < sizeof(long) + text.length) message.resize(sizeof(long) + text.length);
@@ -86,16 +88,16 @@ Napi::Value Msgsnd(const Napi::CallbackInfo& info) {
   return Result(info.Env(), RunSync(SendCall(id, message.data(), text.length, flags), timeout_ms));
 }
 
-// msgsndAsync(id, type, data, offset, length, flags, callback(result)) → wait id. The message is copied
-// now: it is sent as it was at the call, whatever happens to the caller's buffer meanwhile.
+// msgsndAsync(id, type, data, flags, callback(result)) → wait id. The message is copied now: it is sent
+// as it was at the call, whatever happens to the caller's buffer meanwhile.
 Napi::Value MsgsndAsync(const Napi::CallbackInfo& info) {
   Args args(info);
   int id = args.Int32(0);
   long type = 0;
   if (args.ok() && !LongArg(info, 1, &type)) return info.Env().Undefined();
-  ByteRange text = args.Bytes(2, 3, 4);
-  int flags = args.Int32(5);
-  Napi::Function callback = args.Function(6);
+  ByteRange text = args.Bytes(2);
+  int flags = args.Int32(3);
+  Napi::Function callback = args.Function(4);
   if (!args.ok()) return info.Env().Undefined();
   auto message = MakeShared<std::vector<char>>(sizeof(long) + text.length);
   FillMessage(message->data(), type, text);
@@ -164,19 +166,19 @@ void CopyMessageOut(const char* message, size_t length, uint8_t* text, const Byt
   std::memcpy(type_out.data, message, std::min(sizeof(long), type_out.length));
 }
 
-// msgrcvInto(id, buffer, offset, length, type, flags, typeOut: Int32Array(2), timeoutMs) → bytes of text.
-// The message's text goes to bytes [offset, offset + length) of `buffer`, its mtype to typeOut. msgrcv needs
-// the mtype in front of the text, so the msgbuf lands in a scratch buffer of this thread first. The
+// msgrcvInto(id, target, type, flags, typeOut: Int32Array(2), timeoutMs) → bytes of text. The message's
+// text goes to `target` (a view, whole: at most its length is received), its mtype to typeOut. msgrcv
+// needs the mtype in front of the text, so the msgbuf lands in a scratch buffer of this thread first. The
 // timeout works as for msgsnd; the JavaScript thread is blocked until the call is done.
 Napi::Value MsgrcvInto(const Napi::CallbackInfo& info) {
   Args args(info);
   int id = args.Int32(0);
-  ByteRange text = args.Bytes(1, 2, 3);
+  ByteRange text = args.Bytes(1);
   long type = 0;
-  if (args.ok() && !LongArg(info, 4, &type)) return info.Env().Undefined();
-  int flags = args.Int32(5);
-  int32_t* type_out = args.Int32Out(6, 2);
-  double timeout_ms = args.Double(7);
+  if (args.ok() && !LongArg(info, 2, &type)) return info.Env().Undefined();
+  int flags = args.Int32(3);
+  int32_t* type_out = args.Int32Out(4, 2);
+  double timeout_ms = args.Double(5);
   if (!args.ok()) return info.Env().Undefined();
   thread_local std::vector<char> scratch;
   if (scratch.size() < sizeof(long) + text.length) scratch.resize(sizeof(long) + text.length);
@@ -188,36 +190,34 @@ Napi::Value MsgrcvInto(const Napi::CallbackInfo& info) {
   return Result(info.Env(), r);
 }
 
-// msgrcvIntoAsync(id, buffer, offset, length, type, flags, typeOut: Int32Array(2), callback(result)) → wait
-// id. The waiter thread receives into memory of the call's own; the text is copied into `buffer` (and the
-// mtype into typeOut) on the JavaScript thread, just before the callback, and only if the call succeeded:
+// msgrcvIntoAsync(id, target, type, flags, typeOut: Int32Array(2), callback(result)) → wait id. The
+// waiter thread receives into memory of the call's own; the text is copied into `target` (and the mtype
+// into typeOut) on the JavaScript thread, just before the callback, and only if the call succeeded:
 // nothing ever writes the caller's memory from another thread, or after a cancellation was reported.
-// Both are held by references until then. A buffer detached meanwhile (its Mapping closed) gets nothing:
+// Both are held by references until then. A target detached meanwhile (its Mapping closed) gets nothing:
 // the result is then -EBADF, which msgrcv itself never returns, so TypeScript can say the message was lost.
 Napi::Value MsgrcvIntoAsync(const Napi::CallbackInfo& info) {
   Args args(info);
   int id = args.Int32(0);
-  ByteRange text = args.Bytes(1, 2, 3);
-  double offset = args.Double(2);
+  ByteRange text = args.Bytes(1);
   long type = 0;
-  if (args.ok() && !LongArg(info, 4, &type)) return info.Env().Undefined();
-  int flags = args.Int32(5);
-  args.Int32Out(6, 2);
-  Napi::Function callback = args.Function(7);
+  if (args.ok() && !LongArg(info, 2, &type)) return info.Env().Undefined();
+  int flags = args.Int32(3);
+  args.Int32Out(4, 2);
+  Napi::Function callback = args.Function(5);
   if (!args.ok()) return info.Env().Undefined();
   size_t length = text.length;
-  size_t start = static_cast<size_t>(offset);
   MessageBuffer memory = MakeShared<std::vector<char>>(sizeof(long) + length);
   auto target = MakeShared<Napi::ObjectReference>(Napi::Persistent(info[1].As<Napi::Object>()));
-  auto type_out = MakeShared<Napi::ObjectReference>(Napi::Persistent(info[6].As<Napi::Object>()));
+  auto type_out = MakeShared<Napi::ObjectReference>(Napi::Persistent(info[4].As<Napi::Object>()));
   BlockingCall receive = ReceiveCall(id, memory->data(), length, type, flags);
-  Deliver deliver = [memory, target, type_out, start, length](Napi::Env env, int64_t result) -> int64_t {
+  Deliver deliver = [memory, target, type_out, length](Napi::Env env, int64_t result) -> int64_t {
     if (result < 0) return result;
     ByteRange now{nullptr, 0};
     ByteRange out{nullptr, 0};
-    if (!ViewBytes(env, target->Value(), &now) || now.length < start + length) return -EBADF;
+    if (!ViewBytes(env, target->Value(), &now) || now.length < length) return -EBADF;
     if (!ViewBytes(env, type_out->Value(), &out)) return -EBADF;
-    CopyMessageOut(memory->data(), static_cast<size_t>(result), now.data + start, out);
+    CopyMessageOut(memory->data(), static_cast<size_t>(result), now.data, out);
     return result;
   };
   return StartWait(

@@ -433,7 +433,7 @@ export class MessageQueue implements Disposable {
         allowance.deadline === undefined ? undefined : Math.max(0, allowance.deadline - performance.now());
       await retimed(
         waitOnThread(
-          (callback) => native.msgsndAsync(this.id, mtype, message, 0, message.length, 0, callback),
+          (callback) => native.msgsndAsync(this.id, mtype, message, 0, callback),
           { signal, timeout: remaining, ref },
           'msgsnd',
           this.#context(),
@@ -463,7 +463,7 @@ export class MessageQueue implements Disposable {
     checkLength(bytes.length);
     if (this.#trySend(mtype, bytes, nowait)) return; // a look first, for the reason receiveSync() gives
     this.#assertFits(bytes.length);
-    const result = native.msgsnd(this.id, mtype, bytes, 0, bytes.length, 0, timeout ?? -1);
+    const result = native.msgsnd(this.id, mtype, bytes, 0, timeout ?? -1);
     if (result === -E.ETIMEDOUT && timeout !== undefined) throw timeoutError('msgsnd', timeout, this.#context());
     this.#checkSend(result, bytes.length);
   }
@@ -579,12 +579,14 @@ export class MessageQueue implements Disposable {
     const now = this.#receiveNowInto(buffer, offset, length, selector, flags, nowait, info);
     if (now !== undefined) return now;
     for (;;) {
+      assertTargetIntact(buffer, offset + length, 'msgrcv'); // a retry after E2BIG follows an await
       const size = Math.min(length, msgmax());
+      const target = this.#target(buffer, offset, size);
       let result: number;
       try {
         result = await waitOnThread(
           (callback) =>
-            native.msgrcvIntoAsync(this.id, buffer, offset, size, selector, flags, typeWords, (received) => {
+            native.msgrcvIntoAsync(this.id, target, selector, flags, typeWords, (received) => {
               // typeWords is the process's: read now, before another receive's result overwrites it.
               if (received >= 0 && info !== undefined) {
                 info.length = received;
@@ -640,7 +642,8 @@ export class MessageQueue implements Disposable {
     if (now !== undefined) return now;
     for (;;) {
       const size = Math.min(length, msgmax());
-      const result = native.msgrcvInto(this.id, buffer, offset, size, selector, flags, typeWords, timeout ?? -1);
+      const target = this.#target(buffer, offset, size);
+      const result = native.msgrcvInto(this.id, target, selector, flags, typeWords, timeout ?? -1);
       if (result === -E.ETIMEDOUT && timeout !== undefined) throw timeoutError('msgrcv', timeout, this.#context());
       const n = this.#intoResult(result, size, length, info);
       if (n !== undefined) return n;
@@ -757,7 +760,7 @@ export class MessageQueue implements Disposable {
 
   // A send without waiting; true when sent, false when the queue is full (and waiting is allowed).
   #trySend(type: MessageType, bytes: Uint8Array, nowait: boolean): boolean {
-    const result = native.msgsnd(this.id, type, bytes, 0, bytes.length, constants.IPC_NOWAIT, -1);
+    const result = native.msgsnd(this.id, type, bytes, constants.IPC_NOWAIT, -1);
     if (result === -E.EAGAIN) {
       if (nowait) throw new IpcError(E.EAGAIN, 'msgsnd', this.#context(), 'queue is full');
       return false;
@@ -818,7 +821,7 @@ export class MessageQueue implements Disposable {
       assertTargetIntact(buffer, offset + length, 'msgrcv');
       const size = Math.min(length, msgmax());
       const noWait = flags | constants.IPC_NOWAIT;
-      const result = native.msgrcvInto(this.id, buffer, offset, size, selector, noWait, typeWords, -1);
+      const result = native.msgrcvInto(this.id, this.#target(buffer, offset, size), selector, noWait, typeWords, -1);
       if (result === -E.ENOMSG) {
         if (nowait) throw new IpcError(E.ENOMSG, 'msgrcv', this.#context());
         return undefined;
@@ -905,6 +908,21 @@ export class MessageQueue implements Disposable {
   }
 
   #errorContext: IpcErrorContext | undefined;
+
+  // Bytes [offset, offset + size) of `buffer`, the target msgrcvInto takes: `buffer` itself when that is
+  // all of it, else a view over them, kept for the next receive into the same range (a loop receiving
+  // into part of its buffer, or into one longer than msgmax, makes one view, not one a call). The caller
+  // checked the range against the buffer as it is now.
+  #target(buffer: ArrayBufferView, offset: number, size: number): ArrayBufferView {
+    if (offset === 0 && size === buffer.byteLength) return buffer;
+    const last = this.#lastTarget;
+    const start = buffer.byteOffset + offset;
+    if (last?.buffer === buffer.buffer && last.byteOffset === start && last.byteLength === size) return last;
+    this.#lastTarget = new Uint8Array(buffer.buffer, start, size);
+    return this.#lastTarget;
+  }
+
+  #lastTarget: Uint8Array | undefined;
 }
 
 function checkLength(length: number): void {

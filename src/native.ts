@@ -185,15 +185,7 @@ export interface NativeView {
 export type WaitCallback = (result: number) => void;
 
 /** What msgrcvInto and msgrcvIntoAsync take before their timeout or callback. */
-type MsgrcvIntoArgs = [
-  id: number,
-  buffer: ArrayBufferView,
-  offset: number,
-  length: number,
-  type: number | bigint,
-  flags: number,
-  typeOut: Int32Array,
-];
+type MsgrcvIntoArgs = [id: number, target: ArrayBufferView, type: number | bigint, flags: number, typeOut: Int32Array];
 
 export interface Native {
   readonly constants: NativeConstants;
@@ -338,24 +330,9 @@ export interface Native {
 
   // msg.cc (a message type is a C long: an exact Number or a BigInt)
   msgget(key: number, flags: number): number;
-  msgsnd(
-    id: number,
-    type: number | bigint,
-    data: Bytes,
-    offset: number,
-    length: number,
-    flags: number,
-    timeoutMs: number,
-  ): number;
-  msgsndAsync(
-    id: number,
-    type: number | bigint,
-    data: Bytes,
-    offset: number,
-    length: number,
-    flags: number,
-    callback: WaitCallback,
-  ): number;
+  /** Sends the whole of `data` as the text. (No call of a hot path takes more than six arguments: see msg.cc.) */
+  msgsnd(id: number, type: number | bigint, data: Bytes, flags: number, timeoutMs: number): number;
+  msgsndAsync(id: number, type: number | bigint, data: Bytes, flags: number, callback: WaitCallback): number;
   /** Receives a whole msgbuf into `buffer`: mtype first (SIZEOF_LONG bytes), then up to `length` bytes of text. */
   msgrcv(id: number, buffer: Bytes, length: number, type: number | bigint, flags: number, timeoutMs: number): number;
   /** As msgrcv, into an ArrayBuffer the addon owns and returns with the wait's id. */
@@ -367,13 +344,13 @@ export interface Native {
     callback: WaitCallback,
   ): { wait: number; buffer: ArrayBuffer } | number;
   /**
-   * Receives a message's text into bytes [offset, offset + length) of `buffer` and its mtype into typeOut
-   * (the C long's bytes); → the text's length.
+   * Receives a message's text into `target` (at most its length) and its mtype into typeOut (the C long's
+   * bytes); → the text's length.
    */
   msgrcvInto(...args: [...MsgrcvIntoArgs, timeoutMs: number]): number;
   /**
    * As msgrcvInto, on a waiter thread; the text and mtype are copied out on this thread just before
-   * `callback`, which gets -EBADF instead when `buffer` was detached meanwhile (the message is then lost).
+   * `callback`, which gets -EBADF instead when `target` was detached meanwhile (the message is then lost).
    */
   msgrcvIntoAsync(...args: [...MsgrcvIntoArgs, callback: WaitCallback]): number;
   msgctlStat(id: number, out: Float64Array): number;

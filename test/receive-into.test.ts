@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn as spawnRaw, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
@@ -369,6 +370,35 @@ describe('MessageQueue.receiveInto', () => {
       assert.equal(queue.receiveIntoSync(new Uint8Array(map.buffer), { info, nowait: true }), 1);
       assert.equal(Buffer.from(map.buffer, 0, 1).toString(), 'c');
       assert.throws(() => queue.receiveIntoSync(Buffer.alloc(4), { nowait: true }), { code: 'ENOMSG' });
+    }));
+
+  test('ranges of one buffer, one after another: each message lands in its own range, nothing outside it', () =>
+    withSysvQueue(async (queue) => {
+      const msgmax = Number(readFileSync('/proc/sys/kernel/msgmax', 'utf8'));
+      const memory = new ArrayBuffer(2 * msgmax + 64);
+      const expected = Buffer.alloc(memory.byteLength, 0xee);
+      Buffer.from(memory).fill(0xee);
+      const into = async (view: ArrayBufferView, offset: number, length: number, text: string, wait = false) => {
+        const receiving = wait ? queue.receiveInto(view, { offset, length, timeout: 30_000 }) : undefined;
+        queue.sendSync(1, text);
+        const n = receiving === undefined ? queue.receiveIntoSync(view, { offset, length }) : await receiving;
+        assert.equal(n, Buffer.byteLength(text));
+        expected.write(text, view.byteOffset + offset);
+        assert.ok(Buffer.from(memory).equals(expected), `${text} at ${view.byteOffset} + ${offset}`);
+      };
+      const whole = new Uint8Array(memory);
+      const later = new Uint8Array(memory, 8, 64);
+      await into(whole, 0, 8, 'first');
+      await into(whole, 8, 8, 'second');
+      await into(whole, 8, 8, 'again'); // the same range twice
+      await into(later, 0, 8, 'same'); // the same bytes through another view
+      await into(later, 8, 8, 'next'); // another range of that view
+      await into(whole, 16, 4, 'abcd');
+      await into(later, 32, 8, 'waited', true); // on a waiter thread
+      // Longer than msgmax: at most msgmax bytes are asked for, at the start of the range each time.
+      await into(whole, 0, memory.byteLength, 'x'.repeat(msgmax));
+      await into(whole, 40, memory.byteLength - 40, 'y'.repeat(msgmax));
+      await into(whole, 40, memory.byteLength - 40, 'short', true);
     }));
 
   test('a message longer than the range stays queued (E2BIG), noError truncates it', () =>
