@@ -38,6 +38,8 @@ interface Ring {
   dataWords: Int32Array;
   knownHead: number;
   knownTail: number;
+  ownHead: number;
+  ownTail: number;
 }
 
 function ringAt(buffer: ArrayBuffer, base: number): Ring {
@@ -47,13 +49,15 @@ function ringAt(buffer: ArrayBuffer, base: number): Ring {
     dataWords: new Int32Array(buffer, base + 4096, CAPACITY / 4),
     knownHead: 0,
     knownTail: 0,
+    ownHead: 0,
+    ownTail: 0,
   };
 }
 
 function ringSend(ring: Ring, message: Uint8Array): void {
   const length = message.length;
   const need = 4 + ((length + 3) & ~3);
-  const tail = ring.words[TAIL]!;
+  const tail = ring.ownTail;
   let position = tail & (CAPACITY - 1);
   const skip = position + need > CAPACITY ? CAPACITY - position : 0;
   while (CAPACITY - (tail - ring.knownHead) < skip + need) ring.knownHead = Atomics.load(ring.words, HEAD);
@@ -63,12 +67,13 @@ function ringSend(ring: Ring, message: Uint8Array): void {
   }
   ring.dataWords[position >> 2] = length;
   for (let i = 0; i < length; i++) ring.data[position + 4 + i] = message[i]!;
-  Atomics.store(ring.words, TAIL, (tail + skip + need) | 0);
+  ring.ownTail = (tail + skip + need) | 0;
+  Atomics.store(ring.words, TAIL, ring.ownTail);
   if (Atomics.load(ring.words, CONSUMER_WAITING) !== 0) throw new Error('nobody sleeps here');
 }
 
 function ringReceive(ring: Ring, into: Uint8Array): number {
-  let head = ring.words[HEAD]!;
+  let head = ring.ownHead;
   while (head === ring.knownTail) ring.knownTail = Atomics.load(ring.words, TAIL);
   let position = head & (CAPACITY - 1);
   let length = ring.dataWords[position >> 2]!;
@@ -78,7 +83,8 @@ function ringReceive(ring: Ring, into: Uint8Array): number {
     length = ring.dataWords[0]!;
   }
   for (let i = 0; i < length; i++) into[i] = ring.data[position + 4 + i]!;
-  Atomics.store(ring.words, HEAD, (head + 4 + ((length + 3) & ~3)) | 0);
+  ring.ownHead = (head + 4 + ((length + 3) & ~3)) | 0;
+  Atomics.store(ring.words, HEAD, ring.ownHead);
   if (Atomics.load(ring.words, PRODUCER_WAITING) !== 0) throw new Error('nobody sleeps here');
   return length;
 }
