@@ -257,6 +257,24 @@ export let framedSends: {
 };
 
 /**
+ * @internal Receives of framed messages (a Service's). `attempt(channel, head)` takes the next record if
+ * one is there: its first `head.length` 32-bit words into `head` (zeros for a record shorter than them),
+ * the bytes after them as a new Buffer; AGAIN when there is none now, null at the end. `consume()` and
+ * `consumeSync()` run a caller's attempt made of it by the channel's waiting protocol (as receive() and
+ * receiveSync() run theirs): what the caller makes of a message is done within the attempt, before a
+ * later receive can write `head` again, and the caller's Promise resolves with that.
+ */
+export let framedReceives: {
+  attempt(channel: Channel, head: Uint32Array): Buffer | null | typeof AGAIN;
+  consumeSync<T>(channel: Channel, timeout: number | undefined, attempt: () => T | typeof AGAIN): T;
+  consume<T>(
+    channel: Channel,
+    options: (WaitOptions & RefOptions) | undefined,
+    attempt: () => T | typeof AGAIN,
+  ): Promise<T>;
+};
+
+/**
  * One end of a shared-memory channel. A channel carries messages one way: producers send, one consumer
  * receives, in the same or different processes or threads. The first send of an object makes it a
  * producer, the first receive the consumer.
@@ -285,6 +303,12 @@ export class Channel implements Disposable {
       trySend: (channel, head, bytes) => channel.#trySend(channel.#framed(head, bytes), head),
       sendSync: (channel, head, bytes, timeout) => channel.#sendSync(channel.#framed(head, bytes), head, timeout),
       send: (channel, head, bytes, options) => channel.#sendFramed(head, bytes, options),
+    };
+    framedReceives = {
+      attempt: (channel, head) => channel.#attemptReceiveFramed(head),
+      consumeSync: (channel, timeout, attempt) =>
+        channel.#consumeSync(timeout === undefined ? undefined : { timeout }, attempt),
+      consume: (channel, options, attempt) => channel.#consume(options, attempt),
     };
   }
 
@@ -1510,10 +1534,30 @@ export class Channel implements Disposable {
     return message;
   }
 
-  // Copies the record #next() found to the start of `target`, which has room for it.
-  #copyRecord<T extends Uint8Array>(target: T): T {
-    const start = this.#recordStart;
-    const length = this.#recordLength;
+  // framedReceives.attempt(): the next record's first words into `head`, a copy of the rest returned.
+  #attemptReceiveFramed(head: Uint32Array): Buffer | null | typeof AGAIN {
+    if (this.#loan !== undefined)
+      throw invalidState('receive(): a viewed message is still lent out (release() it first)');
+    if (!this.#next(this.#head)) return this.#ended() ? null : AGAIN;
+    const headBytes = head.length * 4;
+    let message: Buffer;
+    if (this.#recordLength >= headBytes) {
+      const dataWords = this.#dataWords;
+      const first = this.#recordStart >> 2; // records start on a word
+      for (let i = 0; i < head.length; i++) head[i] = dataWords[first + i]!;
+      message = this.#copyRecord(Buffer.allocUnsafe(this.#recordLength - headBytes), headBytes);
+    } else {
+      head.fill(0);
+      message = Buffer.allocUnsafe(0);
+    }
+    this.#advanceHead(this.#recordNext);
+    return message;
+  }
+
+  // Copies the record #next() found, from its byte `from` on, to the start of `target`, which has room.
+  #copyRecord<T extends Uint8Array>(target: T, from = 0): T {
+    const start = this.#recordStart + from;
+    const length = this.#recordLength - from;
     const data = this.#data;
     // Measured on Node 20 (bench/budget.ts): a byte loop is faster at 8 B, TypedArray.set() at 32 B and up.
     if (length <= BYTE_LOOP_MAX) for (let i = 0; i < length; i++) target[i] = data[start + i]!;
@@ -1829,11 +1873,6 @@ function growFound(found: Int32Array): Int32Array {
 // times slower.)
 const BlockView = (() => class extends Uint8Array {})();
 Object.setPrototypeOf(BlockView.prototype, Buffer.prototype);
-
-/** @internal `buffer.subarray(start)` as a Buffer, made the cheap way above (a Service's payloads). */
-export function bufferAfter(buffer: Uint8Array, start: number): Buffer {
-  return new BlockView(buffer.buffer as ArrayBuffer, buffer.byteOffset + start, buffer.length - start) as Buffer;
-}
 
 /** The messages of one sendMany() call, and how many of them (from the first) are sent. */
 interface Batch {

@@ -5,13 +5,14 @@
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { bufferAfter, Channel, channelInternals, framedSends } from './channel.js';
+import { Channel, channelInternals, framedReceives, framedSends } from './channel.js';
 import { check, E, IpcError, timeoutError } from './errors.js';
 import { fstat } from './fd.js';
 import { threadGone, threadId } from './futex.js';
 import { constants, native } from './native.js';
 import { invalidState, outOfRange, toBytes, validateBoolean, validateInteger, validateOptions } from './validate.js';
 import {
+  AGAIN,
   abortedError,
   type RefOptions,
   receiving,
@@ -311,6 +312,8 @@ export class Service implements Disposable {
    */
   readonly #keeper: Channel;
   readonly #clients = new Map<number, ClientEnd>();
+  /** The header words of the request being taken (a hello, a request or a bye). */
+  readonly #head = new Uint32Array(REQUEST_HEADER / 4);
   #closed = false;
 
   private constructor(requests: Channel, keeper: Channel) {
@@ -396,42 +399,11 @@ export class Service implements Disposable {
    * @throws what Channel.receive() throws.
    */
   receive(options?: WaitOptions & RefOptions): Promise<ServiceRequest | null> {
-    return options === undefined ? this.#next() : this.#receive(options);
-  }
-
-  // receive() without options: one turn of the microtask queue from the channel's message to the caller.
-  #next(): Promise<ServiceRequest | null> {
     if (this.#closed) return Promise.resolve(null);
-    return this.#requests.receive().then(
-      (message) => {
-        const request = this.#take(message);
-        return request === undefined ? this.#next() : request; // undefined: a hello or a bye, taken care of
-      },
-      (error: unknown) => {
-        if (this.#closed) return null; // closed while waiting
-        throw error;
-      },
-    );
-  }
-
-  async #receive(options: WaitOptions & RefOptions): Promise<ServiceRequest | null> {
-    const checked = waitOptions(options);
-    const deadline = checked.timeout === undefined ? undefined : performance.now() + checked.timeout;
-    for (;;) {
-      if (this.#closed) return null;
-      let message: Buffer | null;
-      try {
-        message = await this.#requests.receive(
-          deadline === undefined ? checked : { ...checked, timeout: Math.max(0, deadline - performance.now()) },
-        );
-      } catch (error) {
-        if (this.#closed) return null; // closed while waiting
-        if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('receive', checked.timeout!);
-        throw error;
-      }
-      const request = this.#take(message);
-      if (request !== undefined) return request;
-    }
+    return framedReceives.consume(this.#requests, options, this.#nextRequest).catch((error: unknown) => {
+      if (this.#closed) return null; // closed while waiting
+      throw error;
+    });
   }
 
   /**
@@ -441,29 +413,15 @@ export class Service implements Disposable {
    */
   receiveSync(options?: SyncWaitOptions): ServiceRequest | null {
     const { timeout } = syncWaitOptions(options);
-    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
-    for (;;) {
-      if (this.#closed) return null;
-      let message: Buffer | null;
-      try {
-        message =
-          deadline === undefined
-            ? this.#requests.receiveSync()
-            : this.#requests.receiveSync({ timeout: Math.max(0, deadline - performance.now()) });
-      } catch (error) {
-        if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('receive', timeout!);
-        throw error;
-      }
-      const request = this.#take(message);
-      if (request !== undefined) return request;
-    }
+    if (this.#closed) return null;
+    return framedReceives.consumeSync(this.#requests, timeout, this.#nextRequest);
   }
 
   /** Requests until the service is closed. */
   [Symbol.asyncIterator](): AsyncGenerator<ServiceRequest, undefined, undefined> {
     return receiving(
-      () => this.#requests.receive(),
-      (message) => this.#take(message),
+      () => framedReceives.consume(this.#requests, undefined, this.#nextRequest),
+      undefined,
       () => this.#closed, // closed while waiting
     );
   }
@@ -487,13 +445,24 @@ export class Service implements Disposable {
     this.close();
   }
 
-  // A request, or undefined for a message the server handles itself (a hello or a bye); null at the end.
-  #take(message: Buffer | null): ServiceRequest | null | undefined {
-    if (message === null || this.#closed) return null;
-    if (message.length < REQUEST_HEADER) return undefined; // not ours: a client of another kind
-    const kind = message.readUInt32LE(0);
-    const key = message.readUInt32LE(4) * 65536 + (message.readUInt32LE(8) & 0xffff); // tid, serial
-    const id = message.readUInt32LE(12);
+  // The channel's attempt for every receive form: the next request that is there now, taking the hellos
+  // and byes before it; null at the end. The request is made within the attempt, while #head holds its
+  // header (the next receive may take another message at once).
+  readonly #nextRequest = (): ServiceRequest | null | typeof AGAIN => {
+    const head = this.#head;
+    for (;;) {
+      if (this.#closed) return null;
+      const message = framedReceives.attempt(this.#requests, head);
+      if (message === AGAIN || message === null) return message;
+      const request = this.#take(head[0]!, head[1]! * 65536 + (head[2]! & 0xffff), head[3]!, message);
+      if (request !== undefined) return request;
+    }
+  };
+
+  // A request; undefined for a message the server handles itself (a hello or a bye) or not ours (a
+  // client of another kind: kind 0 is also what a message shorter than the header reads as). `key`: the
+  // client's thread and serial.
+  #take(kind: number, key: number, id: number, message: Buffer): ServiceRequest | undefined {
     if (kind === HELLO) {
       this.#welcome(key, message);
       return undefined;
@@ -505,10 +474,10 @@ export class Service implements Disposable {
       return undefined;
     }
     if (kind !== REQUEST || client === undefined || client.gone) return undefined;
-    return new ServiceRequest(bufferAfter(message, REQUEST_HEADER), client, id);
+    return new ServiceRequest(message, client, id);
   }
 
-  // A client's hello: its nonce, then the path /proc/<pid>/fd/<fd> of its response channel, which the
+  // A client's hello (`message`: what follows its header): its nonce, then the path /proc/<pid>/fd/<fd> of its response channel, which the
   // server opens as its producer, answering with the welcome (the nonce again). Clients whose threads are
   // gone, or that closed their channel, are let go first; so is an earlier end on the same memfd (a hello
   // left from a connect() that gave up, whose descriptor number the next one reused). A hello that fails
@@ -520,9 +489,9 @@ export class Service implements Disposable {
         this.#clients.delete(other);
       }
     }
-    if (message.length < REQUEST_HEADER + NONCE_BYTES) return;
-    const nonce = message.subarray(REQUEST_HEADER, REQUEST_HEADER + NONCE_BYTES);
-    const path = message.subarray(REQUEST_HEADER + NONCE_BYTES).toString();
+    if (message.length < NONCE_BYTES) return;
+    const nonce = message.subarray(0, NONCE_BYTES);
+    const path = message.subarray(NONCE_BYTES).toString();
     if (!/^\/proc\/\d+\/fd\/\d+$/.test(path)) return;
     let fd = -1;
     try {
@@ -620,6 +589,8 @@ export class ServiceClient implements Disposable {
   readonly #responses: Channel;
   readonly #pending = new PendingRequests();
   readonly #header = new Int32Array(REQUEST_HEADER / 4);
+  /** The header words (request id, status) of the response being taken. */
+  readonly #responseHead = new Uint32Array(RESPONSE_HEADER / 4);
   /** The client's thread and a number of its own: what the server knows it by. */
   readonly #tid = threadId();
   readonly #serial = ++serials & 0xffff;
@@ -787,11 +758,11 @@ export class ServiceClient implements Disposable {
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     const left = () => (deadline === undefined ? undefined : Math.max(0, deadline - performance.now()));
     framedSends.sendSync(this.#requests, this.#head(REQUEST, id), bytes, left());
+    const head = this.#responseHead;
     for (;;) {
       let response: Buffer | null;
       try {
-        // Without a timeout, no option object: a request's every allocation shows in its round trip.
-        response = this.#responses.receiveSync(deadline === undefined ? undefined : { timeout: left() });
+        response = framedReceives.consumeSync(this.#responses, left(), this.#takeResponse);
       } catch (error) {
         if (error instanceof IpcError && error.code === 'ETIMEDOUT') throw timeoutError('request', timeout!);
         this.#fail(error);
@@ -802,10 +773,13 @@ export class ServiceClient implements Disposable {
         this.#fail(error);
         throw error;
       }
-      if (response.readUInt32LE(0) === id) return this.#outcome(response);
-      this.#dispatch(response);
+      if (head[0] === id) return outcome(head[1]!, response);
+      this.#dispatch(head[0]!, head[1]!, response);
     }
   }
+
+  readonly #takeResponse = (): Buffer | null | typeof AGAIN =>
+    framedReceives.attempt(this.#responses, this.#responseHead);
 
   /**
    * Leaves the service: pending requests reject with 'EBADF'. Twice is harmless.
@@ -863,18 +837,13 @@ export class ServiceClient implements Disposable {
     return head;
   }
 
-  #outcome(response: Buffer): Buffer {
-    const payload = bufferAfter(response, RESPONSE_HEADER);
-    if (response.readUInt32LE(4) === OK) return payload;
-    throw new ServiceError(payload.toString());
-  }
-
-  #dispatch(response: Buffer): void {
-    const pending = this.#pending.get(response.readUInt32LE(0));
+  // Settles the request `id` answered with `status` and `payload`.
+  #dispatch(id: number, status: number, payload: Buffer): void {
+    const pending = this.#pending.get(id);
     if (pending === undefined) return; // a request that timed out or was aborted
-    this.#pending.delete(response.readUInt32LE(0));
+    this.#pending.delete(id);
     try {
-      pending.resolve(this.#outcome(response));
+      pending.resolve(outcome(status, payload));
     } catch (error) {
       pending.reject(error);
     }
@@ -906,18 +875,34 @@ export class ServiceClient implements Disposable {
 
   #readNext(): void {
     if (this.#pending.size > 0 && !this.#closed) {
-      this.#responses.receive(this.#reader!.options).then(this.#onResponse, this.#onReadFailure);
+      framedReceives
+        .consume(this.#responses, this.#reader!.options, this.#dispatchResponses)
+        .then(this.#onResponses, this.#onReadFailure);
     } else {
       this.#readerDone();
     }
   }
 
-  readonly #onResponse = (response: Buffer | null): void => {
-    try {
-      if (response === null) throw this.#ended();
-      this.#dispatch(response);
-    } catch (error) {
-      this.#onReadFailure(error);
+  // The reader's attempt: settles the requests whose responses are there now, within the channel's wait
+  // (each caller's await resumes one turn of the microtask queue after its response is taken): how many,
+  // AGAIN if none is there yet, null at the end. The Promise of the wait resolves with a number, not a
+  // response: a promise resolved with an object costs a lookup of its `then`.
+  readonly #dispatchResponses = (): number | null | typeof AGAIN => {
+    const head = this.#responseHead;
+    let taken = 0;
+    do {
+      const response = framedReceives.attempt(this.#responses, head);
+      if (response === AGAIN) break;
+      if (response === null) return taken > 0 ? taken : null;
+      this.#dispatch(head[0]!, head[1]!, response);
+      taken++;
+    } while (this.#pending.size > 0);
+    return taken > 0 ? taken : AGAIN;
+  };
+
+  readonly #onResponses = (taken: number | null): void => {
+    if (taken === null) {
+      this.#onReadFailure(this.#ended());
       return;
     }
     this.#readNext();
@@ -945,6 +930,12 @@ interface Reader {
 function newReader(): Reader {
   const controller = new AbortController();
   return { controller, options: { signal: controller.signal } };
+}
+
+// A response's outcome: its payload, or (FAILED) the ServiceError the server's message makes.
+function outcome(status: number, payload: Buffer): Buffer {
+  if (status === OK) return payload;
+  throw new ServiceError(payload.toString());
 }
 
 function refused(message: string): IpcError {

@@ -3,12 +3,14 @@
 // SIGKILL (every pending request fails with EPIPE), a client killed with SIGKILL (the server goes on).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Channel } from '../src/channel.js';
 import { IpcError } from '../src/errors.js';
 import { Service, ServiceError } from '../src/service.js';
 import { finished, lineFrom, openDescriptor, spawnPeer, uniqueIpcName } from './helpers.js';
 import { requestBytes } from './peers/service-peer.js';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const reversed = (text: string) => [...text].reverse().join('');
 
 // Serves `service` in this process: echo reversed; "slow" is never answered; "fail" fails.
 async function serve(service: Service): Promise<void> {
@@ -138,6 +140,62 @@ describe('Service: answers and connections that go wrong', () => {
     client.close();
     service.close();
     await serving;
+  });
+});
+
+describe('Service: the Sync forms, and what the server skips', () => {
+  test('receive() and receiveSync() time out; messages of no client of this service are skipped', async () => {
+    const service = Service.create({ capacity: 1 << 16 });
+    const first = service.receive({ timeout: 300 }); // takes the client's hello; no request comes
+    const client = await connectHere(service);
+    await assert.rejects(first, { code: 'ETIMEDOUT', syscall: 'receive' });
+    const stranger = Channel.fromFd(openDescriptor(`/proc/self/fd/${service.fd}`), { role: 'producer' });
+    try {
+      assert.throws(() => service.receiveSync({ timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'receive' });
+      const words = (...values: number[]) => Buffer.from(new Uint32Array(values).buffer);
+      stranger.sendSync(Buffer.from('abc')); // shorter than a header
+      stranger.sendSync(Buffer.concat([words(9, 1, 2, 3), Buffer.from('unknown kind')]));
+      stranger.sendSync(Buffer.concat([words(2, 1, 2, 3), Buffer.from('no such client')]));
+      const answer = client.request('mine');
+      const request = service.receiveSync({ timeout: 1000 })!;
+      assert.equal(String(request.data), 'mine');
+      request.respondSync(Buffer.from('yours'));
+      assert.equal(String(await answer), 'yours');
+      assert.throws(() => client.requestSync('nobody answers', { timeout: 20 }), { code: 'ETIMEDOUT' });
+    } finally {
+      stranger.close();
+      client.close();
+      service.close();
+    }
+    assert.equal(service.receiveSync(), null);
+    assert.equal(await service.receive(), null);
+  });
+
+  test('requestSync() against a Sync server hands the responses of overlapping requests to them', async () => {
+    const name = uniqueIpcName('service');
+    const server = spawnPeer('service-peer', ['serve-sync', name]);
+    const serverDone = finished(server);
+    await lineFrom(server, 'serving');
+    const client = await Service.connect(name, { timeout: 10_000 });
+    try {
+      for (let round = 0; round < 50; round++) {
+        const overlapping = [client.request(`a${round}`), client.request('fail'), client.request(`b${round}`)];
+        overlapping[1]!.catch(() => {}); // settled by requestSync() below, awaited after it
+        assert.equal(String(client.requestSync(`c${round}`, { timeout: 10_000 })), reversed(`c${round}`));
+        assert.equal(client.pending, 0);
+        assert.equal(String(await overlapping[0]), reversed(`a${round}`));
+        await assert.rejects(overlapping[1]!, (error) => error instanceof ServiceError);
+        assert.equal(String(await overlapping[2]), reversed(`b${round}`));
+      }
+      assert.throws(() => client.requestSync(Buffer.alloc(client.maxRequestSize + 1)), { code: 'ERR_OUT_OF_RANGE' });
+      assert.equal(String(client.requestSync(Buffer.alloc(0))), '');
+      assert.equal(String(client.requestSync('stop')), 'stopped');
+      assert.equal((await serverDone).code, 0);
+    } finally {
+      client.close();
+      server.kill('SIGKILL'); // a server still blocked in receiveSync() after a failure
+      await serverDone;
+    }
   });
 });
 

@@ -2,6 +2,8 @@
 //   service-peer.ts serve <name>            make the service, print "serving", answer until closed: a
 //                                           request "slow <ms>" after that many ms, "die" by SIGKILL of
 //                                           this process, anything else with its bytes reversed
+//   service-peer.ts serve-sync <name>       the same with receiveSync()/respondSync() ("fail": fail()), until
+//                                           a request "stop", answered "stopped"
 //   service-peer.ts client <name> N ID      connect, make N requests (sizes 0 to maxRequestSize, bytes
 //                                           from ID and the request's number), 8 at a time, check each
 //                                           response; print a JSON line: ok, count
@@ -30,6 +32,20 @@ if (command === 'serve') {
       await request.respond(Buffer.from(request.data).reverse());
     }
   }
+} else if (command === 'serve-sync') {
+  const service = Service.create({ name: name!, capacity: 1 << 16, removeOnDispose: true });
+  console.log('serving');
+  for (;;) {
+    const request = service.receiveSync()!;
+    const text = request.data.toString();
+    if (text === 'stop') {
+      request.respondSync('stopped');
+      break;
+    }
+    if (text === 'fail') await request.fail('asked to fail');
+    else request.respondSync(Buffer.from(request.data).reverse());
+  }
+  service.close();
 } else if (command === 'client') {
   const client = await Service.connect(name!, { timeout: 10_000 });
   const total = Number(count);
