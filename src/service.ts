@@ -477,11 +477,11 @@ export class Service implements Disposable {
     return new ServiceRequest(message, client, id);
   }
 
-  // A client's hello (`message`: what follows its header): its nonce, then the path /proc/<pid>/fd/<fd> of its response channel, which the
-  // server opens as its producer, answering with the welcome (the nonce again). Clients whose threads are
-  // gone, or that closed their channel, are let go first; so is an earlier end on the same memfd (a hello
-  // left from a connect() that gave up, whose descriptor number the next one reused). A hello that fails
-  // is dropped: the client's connect() finds out by itself.
+  // A client's hello (`message`: what follows its header): its nonce, then the path /proc/<pid>/fd/<fd>
+  // of its response channel, which the server opens as its producer, answering with the welcome (the
+  // nonce again). Clients whose threads are gone, or that closed their channel, are let go first; so is an
+  // earlier end on the same memfd (a hello left from a connect() that gave up, whose descriptor number the
+  // next one reused). A hello that fails is dropped: the client's connect() finds out by itself.
   #welcome(key: number, message: Buffer): void {
     for (const [other, client] of this.#clients) {
       if (client.gone || threadGone(Math.floor(other / 65536))) {

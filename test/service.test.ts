@@ -144,14 +144,17 @@ describe('Service: answers and connections that go wrong', () => {
 });
 
 describe('Service: the Sync forms, and what the server skips', () => {
-  test('receive() and receiveSync() time out; messages of no client of this service are skipped', async () => {
+  test('receive() is aborted, receive() and receiveSync() time out; messages of no client are skipped', async () => {
     const service = Service.create({ capacity: 1 << 16 });
-    const first = service.receive({ timeout: 300 }); // takes the client's hello; no request comes
+    const stop = new AbortController();
+    const first = service.receive({ signal: stop.signal }); // takes the client's hello; no request comes
     const client = await connectHere(service);
-    await assert.rejects(first, { code: 'ETIMEDOUT', syscall: 'receive' });
+    stop.abort();
+    await assert.rejects(first, { name: 'AbortError' });
     const stranger = Channel.fromFd(openDescriptor(`/proc/self/fd/${service.fd}`), { role: 'producer' });
     try {
       assert.throws(() => service.receiveSync({ timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'receive' });
+      await assert.rejects(service.receive({ timeout: 20 }), { code: 'ETIMEDOUT', syscall: 'receive' });
       const words = (...values: number[]) => Buffer.from(new Uint32Array(values).buffer);
       stranger.sendSync(Buffer.from('abc')); // shorter than a header
       stranger.sendSync(Buffer.concat([words(9, 1, 2, 3), Buffer.from('unknown kind')]));
