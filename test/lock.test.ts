@@ -517,12 +517,20 @@ describe('waiting', () => {
     const conditions = Array.from({ length: 300 }, (_, i) => new Condition(mapping, 8200 + i * 8));
     const semaphoreWaits = semaphores.map((s) => s.wait());
     const mutexWaits = others.map((m) => m.lock());
+    // A notify reaches the waits that began before it: wait() reads the sequence and lets the mutex go
+    // before it returns. Counting the waits begun, not only the pending ones: 299 condition waits and the
+    // last waiter's lock() also make 300 pending, and that waiter's notify would be lost.
+    let conditionsWaiting = 0;
     const conditionWaits = conditions.map(async (c) => {
       const guard = await conditionMutex.lock();
-      await c.wait(guard);
+      const notified = c.wait(guard);
+      conditionsWaiting++;
+      await notified;
       guard.unlock();
     });
-    while (waiterStats().pending < 1000) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (waiterStats().pending < 1000 || conditionsWaiting < conditions.length) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
 
     const content = await fs.promises.readFile(new URL('../package.json', import.meta.url), 'utf8');
     assert.match(content, /"name": "unipc"/);
