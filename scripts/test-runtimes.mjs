@@ -13,6 +13,7 @@
 // Exits non-zero if anything failed; prints a table of what ran.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { root } from './addon-build.mjs';
 import { DENO_PERMISSIONS, RUNTIMES, runCommand, runtimeBinary } from './runtimes.mjs';
 
@@ -90,9 +91,11 @@ async function onRuntime(name) {
   const rows = [];
   const step = async (what, start) => {
     log.push(`\n== ${label}: ${what}\n`);
+    const from = log.length;
     const began = performance.now();
     const result = await start();
-    rows.push([label, what, { ...result, seconds: Math.round((performance.now() - began) / 1000) }]);
+    const output = result.ok ? '' : log.slice(from).join('');
+    rows.push([label, what, { ...result, output, seconds: Math.round((performance.now() - began) / 1000) }]);
   };
   await step('tour', () => tour(log, runCommand(name, binary, cli)));
   const peers = name === 'deno' ? [binary, 'run', ...DENO_PERMISSIONS].join(' ') : binary;
@@ -115,4 +118,48 @@ for (const [label, what, { ok, detail, seconds }] of rows) {
     `${label.padEnd(14)} ${what.padEnd(27)} ${`${seconds} s`.padStart(5)}   ${ok ? 'ok' : 'FAILED'} (${detail})`,
   );
 }
+// CI keeps only the end of what a run printed, so what failed is printed again after the table.
+for (const [label, what, { ok, output }] of rows) {
+  if (ok) continue;
+  console.log(`\n== what failed: ${label}, ${what}\n${whatFailed(output)}`);
+}
 process.exitCode = rows.every(([, , { ok }]) => ok) ? 0 : 1;
+
+/**
+ * The parts of a failed step's output that say what failed, in each runner's words: Deno's ERRORS and
+ * FAILURES sections, the error Bun prints before each `(fail)` line, each `not ok` of Node's TAP with its
+ * details, Node's spec reporter's `failing tests`, the leak check's complaints. A tour, or output none of
+ * these match, is given by its last lines.
+ */
+function whatFailed(output, most = 200) {
+  const lines = stripVTControlCharacters(output).split('\n');
+  const kept = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.trim() === 'ERRORS') {
+      let end = i;
+      while (end < lines.length - 1 && !lines[end].startsWith('FAILED |')) end++;
+      kept.push(...lines.slice(i, end + 1));
+      i = end;
+    } else if (/^\(fail\) /.test(line)) {
+      let start = i;
+      while (start > 0 && i - start < 40 && !/^\((pass|fail|skip)\) |^\S.*\.test\.ts:$/.test(lines[start - 1])) start--;
+      kept.push(...lines.slice(start, i + 1));
+    } else if (/^\s*not ok \d+/.test(line)) {
+      const indent = line.search(/\S/);
+      let end = i + 1;
+      while (end < lines.length && end - i < 40 && lines[end].trimEnd() !== `${' '.repeat(indent + 2)}...`) end++;
+      kept.push(...lines.slice(i, end + 1));
+      i = end;
+    } else if (/failing tests:$/.test(line.trim())) {
+      kept.push(...lines.slice(i, i + 80));
+      i += 80;
+    } else if (/^leak check: (?!the suite left nothing)/.test(line)) {
+      kept.push(...lines.slice(i, i + 10));
+    }
+  }
+  const text = kept.length > 0 ? kept : lines.filter((line) => line.trim()).slice(-40);
+  return text.length > most
+    ? [...text.slice(0, most), `… ${text.length - most} more lines`].join('\n')
+    : text.join('\n');
+}
