@@ -1,6 +1,7 @@
 // Futexes on mapped memory: the kernel half of the locks in src/lock.ts. The lock words themselves are
 // read and written with Atomics in JavaScript; only sleeping and waking come here. The futexes are the
 // shared (non-private) kind, so waiters in different processes that map the same pages meet.
+#include <dlfcn.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "common.h"
 #include "mmap.h"
@@ -211,6 +213,31 @@ napi_value CurrentCpu(napi_env env, napi_callback_info) {
   return result;
 }
 
+// The calling thread's rseq area, as an ArrayBuffer of its first 8 bytes (cpu_id_start, cpu_id), or
+// undefined. glibc 2.35 and later register one per thread (rseq(2)); the kernel rewrites cpu_id before the
+// thread runs user code on another CPU, so JavaScript reads the CPU with a load where currentCpu() costs a
+// Node-API call on every wait that may spin. The symbols are looked up at run time, so that the prebuilt
+// binary still loads on an older glibc or on musl; none of this exists there, nor where registration is
+// off (GLIBC_TUNABLES=glibc.pthread.rseq=0) or failed (cpu_id negative), nor where the runtime copies the
+// memory of an external ArrayBuffer rather than use it (the buffer's data pointer is checked), nor where it
+// refuses external buffers (a V8 sandbox). The area lives as long as the thread, and so does the addon's
+// instance that asks for it (a worker's is torn down before its thread ends).
+napi_value CpuIdArea(napi_env env, napi_callback_info) {
+  auto offset = reinterpret_cast<const ptrdiff_t*>(dlsym(RTLD_DEFAULT, "__rseq_offset"));
+  auto size = reinterpret_cast<const unsigned int*>(dlsym(RTLD_DEFAULT, "__rseq_size"));
+  if (offset == nullptr || size == nullptr || *size < 8) return nullptr;
+  auto area = static_cast<char*>(__builtin_thread_pointer()) + *offset;
+  int32_t cpu_id;
+  std::memcpy(&cpu_id, area + 4, sizeof cpu_id);
+  if (cpu_id < 0) return nullptr;
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, area, 8, nullptr, nullptr, &buffer) != napi_ok) return nullptr;
+  void* data = nullptr;
+  size_t length = 0;
+  if (napi_get_arraybuffer_info(env, buffer, &data, &length) != napi_ok || data != area || length != 8) return nullptr;
+  return buffer;
+}
+
 // sched_yield() → undefined: a side that polls while its peer last ran on the same CPU steps aside, since
 // the peer can make progress only while this thread does not hold the CPU.
 napi_value YieldCpu(napi_env, napi_callback_info) {
@@ -230,6 +257,9 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
   napi_value currentCpu;
   napi_create_function(env, "currentCpu", NAPI_AUTO_LENGTH, CurrentCpu, nullptr, &currentCpu);
   exports.Set("currentCpu", Napi::Value(env, currentCpu));
+  napi_value cpuIdArea;
+  napi_create_function(env, "cpuIdArea", NAPI_AUTO_LENGTH, CpuIdArea, nullptr, &cpuIdArea);
+  exports.Set("cpuIdArea", Napi::Value(env, cpuIdArea));
   napi_value yieldCpu;
   napi_create_function(env, "yieldCpu", NAPI_AUTO_LENGTH, YieldCpu, nullptr, &yieldCpu);
   exports.Set("yieldCpu", Napi::Value(env, yieldCpu));

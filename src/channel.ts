@@ -116,6 +116,15 @@ const NO_CPU = -1;
  * since in a request/reply pair each side waits on one channel and sends on the other.
  */
 let threadCpu = NO_CPU;
+/**
+ * The kernel's word for the CPU this thread runs on (its rseq area's cpu_id), read with a load; where there
+ * is none (an older glibc, musl, a runtime that cannot lend the memory), each wait asks sched_getcpu().
+ */
+const cpuIdArea = native.cpuIdArea();
+const cpuIdWord = cpuIdArea === undefined ? null : new Int32Array(cpuIdArea, 4, 1);
+function currentCpu(): number {
+  return cpuIdWord === null ? native.currentCpu() : cpuIdWord[0]!;
+}
 const INT32_MAX = 2 ** 31 - 1;
 /** What #place() says when a record does not fit: no index (an int32, which can be negative) is this. */
 const NO_ROOM = 0.5;
@@ -1833,7 +1842,7 @@ export class Channel implements Disposable {
     const { index, cpu, peerCpu } = SIDES[side];
     const waitingFor = side === 'producer' ? this.#fullAt : this.#head;
     if (limit !== Infinity) {
-      const here = native.currentCpu();
+      const here = currentCpu();
       threadCpu = here;
       if (this.#words[cpu] !== here) this.#words[cpu] = here;
       if (limit === 0 || this.#words[peerCpu] === here)

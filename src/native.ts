@@ -298,6 +298,8 @@ export interface Native {
   futexWake(region: number, offset: number, count: number): number;
   gettid(): number;
   currentCpu(): number;
+  /** The calling thread's rseq area (cpu_id_start, cpu_id), where the kernel keeps its CPU; or undefined. */
+  cpuIdArea(): ArrayBuffer | undefined;
   yieldCpu(): void;
 
   // sem.cc

@@ -2,9 +2,12 @@
 // many messages of changing sizes (so the ring wraps), backpressure, the end after a producer's close, a
 // consumer's close and a dead peer ('EPIPE'), and a clear error for memory that is no channel.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Channel, channelInternals } from '../src/channel.js';
@@ -271,6 +274,37 @@ describe('Channel', () => {
     assert.equal(pinged.code, 0);
     assert.deepEqual(JSON.parse(pinged.stdout), { equal: 3000, end: null });
     assert.equal((await echo).code, 0);
+  });
+
+  test("a wait reads its CPU from the kernel's rseq word, which follows the thread to another CPU", async (t) => {
+    // Whether to spin hangs on the CPU (a peer on the same one cannot answer meanwhile): the word must be
+    // the kernel's own, rewritten when the thread moves, not a copy taken once.
+    if (os.availableParallelism() < 2) return t.skip('needs two CPUs');
+    const [command, runArguments] = peerCommand(path.join(root, 'test', 'peers', 'cpu-peer.ts'));
+    const child = spawn('taskset', ['-c', '0', command, ...runArguments], {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value as string) as { word: number | null; cpu: number };
+    const first = await next();
+    assert.equal(first.cpu, 0);
+    // glibc registers one per thread from 2.35 on; Node's peers must then use it.
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    const glibc = report?.header?.glibcVersionRuntime;
+    const [major = 0, minor = 0] = (glibc ?? '0.0').split('.').map(Number);
+    const registers = major > 2 || (major === 2 && minor >= 35);
+    if (first.word === null) {
+      assert.ok(!registers || peerRuntime !== 'node', `glibc ${glibc} registers an rseq area, and Node lends it`);
+      t.diagnostic(`no rseq word on ${peerRuntime} (glibc ${glibc}): each wait asks sched_getcpu()`);
+    } else {
+      assert.equal(first.word, 0);
+    }
+    assert.equal(spawnSync('taskset', ['-p', '-c', '1', String(child.pid)]).status, 0);
+    child.stdin!.write('\n');
+    assert.deepEqual(await next(), { word: first.word === null ? null : 1, cpu: 1 });
+    child.stdin!.end();
+    assert.equal((await finished(child)).code, 0);
   });
 
   test('worker threads: a named channel opened in a worker; values through sendValue/receiveValue', async () => {
