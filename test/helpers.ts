@@ -197,6 +197,20 @@ export function collector(): () => void {
   return vm.runInNewContext('gc') as () => void;
 }
 
+/**
+ * Collects garbage until `collected()` holds, for at most `within` ms. A finalizer runs as a task some time
+ * after the collection that found its object dead, later on a busy machine and on another runtime: a test
+ * that gave it a fixed number of short rounds could fail there with nothing wrong.
+ */
+export async function collectUntil(collected: () => boolean, within = 10_000): Promise<void> {
+  const gc = collector();
+  const end = performance.now() + within;
+  while (!collected() && performance.now() < end) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 // Descriptors this process has for reasons of its own, not unipc's: the event loops' (libuv opens and
 // closes these as it likes; from Node 22 on each loop has an io_uring, set up when first used) and tsx's
 // cache directory and files (read and written as modules load). unipc makes none of these kinds.

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn as spawnRaw, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import {
   IPC_PRIVATE,
@@ -18,7 +17,16 @@ import {
   socketpair,
 } from '../src/index.js';
 import { native, runtime } from '../src/native.js';
-import { collector, descriptors, finished, NODE_MAJOR, openDescriptor, runTs, spawnPeer, tempDir } from './helpers.js';
+import {
+  collectUntil,
+  descriptors,
+  finished,
+  NODE_MAJOR,
+  openDescriptor,
+  runTs,
+  spawnPeer,
+  tempDir,
+} from './helpers.js';
 
 const mapsLines = (): string[] => fs.readFileSync('/proc/self/maps', 'utf8').trim().split('\n');
 
@@ -222,15 +230,11 @@ describe('Mapping safety', () => {
       message: /closed before this thread could view it/,
     });
 
-    const gc = collector();
     (() => {
       mmap(path); // dropped without close()
     })();
     assert.equal(mapsOf(path), 1);
-    for (let i = 0; i < 20 && mapsOf(path) > 0; i++) {
-      gc();
-      await sleep(10);
-    }
+    await collectUntil(() => mapsOf(path) === 0);
     assert.equal(mapsOf(path), 0, 'the finalizer unmapped it');
   });
 
@@ -284,7 +288,6 @@ describe('Mapping safety', () => {
   test('a buffer moved by ArrayBuffer.prototype.transfer() (Node 22 on) outlives close() on inert pages, then is let go', {
     skip: typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function',
   }, async () => {
-    const gc = collector();
     using dir = tempDir();
     const path = dir.file('moved.bin');
     fs.writeFileSync(path, Buffer.alloc(PAGE_SIZE, 5));
@@ -313,10 +316,7 @@ describe('Mapping safety', () => {
     assert.ok(inert !== undefined, 'the range stays reserved while the moved buffer lives');
     moved = undefined;
     mapping = undefined; // its detached buffer object too holds the range until collected
-    for (let i = 0; i < 20 && covering() === inert; i++) {
-      gc();
-      await sleep(10);
-    }
+    await collectUntil(() => covering() !== inert);
     assert.notEqual(covering(), inert, 'the inert range was unmapped once the moved buffer was collected');
   });
 });

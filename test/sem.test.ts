@@ -18,7 +18,16 @@ import {
   SysvSharedMemory,
   waiterStats,
 } from '../src/index.js';
-import { cannotRunAsNobody, collector, compilePeer, finished, lineFrom, spawnPeer, testKey } from './helpers.js';
+import {
+  cannotRunAsNobody,
+  collector,
+  collectUntil,
+  compilePeer,
+  finished,
+  lineFrom,
+  spawnPeer,
+  testKey,
+} from './helpers.js';
 import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
 
 // ---- fixtures that never leak ----------------------------------------------------------------------
@@ -535,10 +544,7 @@ describe('NamedSemaphore', () => {
       })();
       const inode = fs.statSync(`/dev/shm/sem.${name}`).ino;
       assert.ok(mapsSemaphore(inode));
-      for (let i = 0; i < 50 && mapsSemaphore(inode); i++) {
-        gc();
-        await sleep(5);
-      }
+      await collectUntil(() => !mapsSemaphore(inode));
       assert.ok(!mapsSemaphore(inode), 'the finalizer closed it (sem_close unmapped it)');
 
       const waiting = (() => NamedSemaphore.open(name).wait())();

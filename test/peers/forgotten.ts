@@ -1,10 +1,8 @@
 // Run with --expose-gc: objects dropped without close(), after Promise operations gave them poll
 // handles, must give back their descriptors and their uv_poll handles to the garbage collector.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pipe, socketpair, waiterStats } from '../../src/index.js';
-import { openFdCount as fds } from '../helpers.js';
+import { collectUntil, openFdCount as fds } from '../helpers.js';
 
-const gc = (globalThis as { gc?: () => void }).gc!;
 {
   // Off Node the first wait for readiness starts the addon's epoll thread, with descriptors of its own.
   const warm = pipe();
@@ -27,8 +25,5 @@ async function forget(): Promise<{ fds: number; pollers: number }> {
   return { fds: fds(), pollers: waiterStats().pollers };
 }
 const during = await forget();
-for (let i = 0; i < 10 && (waiterStats().pollers > before.pollers || fds() > before.fds); i++) {
-  gc();
-  await sleep(50);
-}
+await collectUntil(() => waiterStats().pollers <= before.pollers && fds() <= before.fds);
 console.log(JSON.stringify({ before, during, after: { fds: fds(), pollers: waiterStats().pollers } }));
