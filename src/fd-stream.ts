@@ -32,6 +32,7 @@ export class DescriptorStream extends Duplex {
   #reading = false;
   #wanted = false;
 
+  /** `fd` must be in non-blocking mode already (setNonBlocking()): every attempt must return EAGAIN. */
   constructor(fd: number, options: DescriptorStreamOptions) {
     // As net.Socket: a socket whose peer ended ends its own side too.
     // `readable`/`writable` (Node ≥ 10.16) end the side that is absent from the start.
@@ -39,10 +40,6 @@ export class DescriptorStream extends Duplex {
     this.#fd = fd;
     this.#socket = options.socket;
     this.#onClose = options.onClose;
-    // As libuv does for a net.Socket: every attempt must return EAGAIN rather than block.
-    const flags = native.fcntl(fd, constants.F_GETFL, 0);
-    if (flags >= 0 && (flags & constants.O_NONBLOCK) === 0)
-      native.fcntl(fd, constants.F_SETFL, flags | constants.O_NONBLOCK);
     this.#poller = new FdPoller(fd);
     this.#poller.setKeepAlive(options.keepAlive);
   }

@@ -303,6 +303,9 @@ export abstract class FdHandle implements Disposable, AsyncDisposable {
       if (this.#operations > 0) {
         throw invalidState(`${this.constructor.name} has operations pending; a stream cannot take it over now`);
       }
+      // As libuv does for a net.Socket, before anything is given away: a DescriptorStream's attempts must
+      // return EAGAIN rather than block, and a failure here leaves this object as it was.
+      if (OWN_STREAMS) setNonBlocking(fd, true);
       // The descriptor must not be watched twice, and the stream closes it in its own time.
       this.#resources.poller?.close(closedError(this.constructor.name, 'poll', this.errorContext()));
       this.#resources.poller = undefined;
