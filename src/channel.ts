@@ -111,10 +111,7 @@ const CONSUMER_CLOSED = 2;
 const PRODUCER_DIED = 4;
 /** A CPU word nobody wrote yet. */
 const NO_CPU = -1;
-/**
- * The CPU this thread last waited on, as any channel end: what it tells its peers with each message,
- * since in a request/reply pair each side waits on one channel and sends on the other.
- */
+/** The CPU this thread last waited on, as any channel end. */
 let threadCpu = NO_CPU;
 /**
  * The kernel's word for the CPU this thread runs on (its rseq area's cpu_id), read with a load; where there
@@ -124,6 +121,15 @@ const cpuIdArea = native.cpuIdArea();
 const cpuIdWord = cpuIdArea === undefined ? null : new Int32Array(cpuIdArea, 4, 1);
 function currentCpu(): number {
   return cpuIdWord === null ? native.currentCpu() : cpuIdWord[0]!;
+}
+/**
+ * What a side tells its peer with each message it sends or takes: the CPU it runs on, where that costs a
+ * load (a peer that never waits, such as a producer that keeps up, is known to share the CPU too); else
+ * the CPU it last waited on, which in a request/reply pair is as good (each side waits on one channel and
+ * sends on the other).
+ */
+function cpuToTell(): number {
+  return cpuIdWord === null ? threadCpu : cpuIdWord[0]!;
 }
 const INT32_MAX = 2 ** 31 - 1;
 /** What #place() says when a record does not fit: no index (an int32, which can be negative) is this. */
@@ -1474,7 +1480,8 @@ export class Channel implements Disposable {
 
   #publish(tail: number): void {
     const words = this.#words;
-    if (words[W.producerCpu] !== threadCpu) words[W.producerCpu] = threadCpu;
+    const cpu = cpuToTell();
+    if (words[W.producerCpu] !== cpu) words[W.producerCpu] = cpu;
     Atomics.store(words, W.tail, tail);
     this.#tail = tail;
     if (Atomics.load(words, W.consumerWaiting) !== 0) this.#header.wake(W.tail, 1);
@@ -1488,7 +1495,8 @@ export class Channel implements Disposable {
 
   #advanceHead(head: number): void {
     const words = this.#words;
-    if (words[W.consumerCpu] !== threadCpu) words[W.consumerCpu] = threadCpu;
+    const cpu = cpuToTell();
+    if (words[W.consumerCpu] !== cpu) words[W.consumerCpu] = cpu;
     Atomics.store(words, W.head, head);
     this.#head = head;
     this.#wakeProducers();

@@ -307,6 +307,27 @@ describe('Channel', () => {
     assert.equal((await finished(child)).code, 0);
   });
 
+  test('each side tells its CPU as it sends or takes a message, even a side that never waits', (t) => {
+    // A consumer on one CPU with a producer that keeps up must not spin for it: it could not run meanwhile.
+    using producer = Channel.create({ capacity: 4096 });
+    using consumer = Channel.fromFd(dup(producer));
+    const words = new Int32Array(channelInternals(producer).mapping.buffer, 0, 64);
+    const told = (offset: number, act: () => void) => {
+      const before = native.currentCpu();
+      act();
+      return [before, native.currentCpu()].includes(words[offset / 4]!);
+    };
+    if (native.cpuIdArea() === undefined) return t.skip('no rseq word: the CPU last waited on is told');
+    assert.ok(
+      told(132, () => assert.ok(producer.trySend(Buffer.from('x')))),
+      'producerCpu',
+    );
+    assert.ok(
+      told(68, () => assert.equal(String(consumer.tryReceive()), 'x')),
+      'consumerCpu',
+    );
+  });
+
   test('worker threads: a named channel opened in a worker; values through sendValue/receiveValue', async () => {
     const name = `/${uniqueIpcName('channel')}`;
     using channel = Channel.create({ name, capacity: 4096 });
