@@ -83,6 +83,8 @@ function checkRunRecord(results: ReturnType<typeof JSON.parse>, repetitions: num
     machine.load.loaded,
     results.flags.some((f: string) => f.startsWith('machine loaded')),
   );
+  assert.equal(typeof results.settings.settle, 'boolean');
+  assert.equal(results.settings.settle, !results.flags.some((f: string) => f.startsWith('--no-settle')));
 }
 
 /** Why a case cannot run with this build, as its mechanism says (a known defect), or undefined. */
@@ -243,6 +245,8 @@ function checkResults(jsonPath: string, expectedIds: string[], repetitions: numb
 }
 
 // Every case, twice, takes far longer than a few of them (npm run test:bench raises the file's limit too).
+// A few cases skip the settle before round-trip figures, which took most of this run's time; the compiled
+// CLI's run below, and npm run test:bench, settle.
 const RUN_TIMEOUT_MS = ALL ? 1_800_000 : 300_000;
 
 test('bench/run.ts (through tsx): the cases run, the JSON and the SVG are complete', {
@@ -250,7 +254,14 @@ test('bench/run.ts (through tsx): the cases run, the JSON and the SVG are comple
 }, () => {
   using dir = tempDir('bench-');
   const jsonPath = dir.file('results.json');
-  const args = [...TINY, '--repetitions', String(REPETITIONS), '--json', jsonPath, ...(ALL ? [] : ['--only', SOME])];
+  const args = [
+    ...TINY,
+    '--repetitions',
+    String(REPETITIONS),
+    '--json',
+    jsonPath,
+    ...(ALL ? [] : ['--only', SOME, '--no-settle']),
+  ];
   const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'run.ts'), ...args], {
     cwd: root,
     encoding: 'utf8',
@@ -278,10 +289,14 @@ test("unipc bench run from another directory writes ./unipc-bench.json there, ne
   const bin = path.join(root, 'dist', 'esm', 'cli', 'main.js');
   const committed = path.join(root, 'bench', 'results', 'latest.json');
   const before = fs.statSync(committed).mtimeMs;
-  const run = spawnSync(process.execPath, [bin, 'bench', ...TINY, '--only', 'unipc/socketpair-seqpacket-sync'], {
-    cwd: dir.path,
-    encoding: 'utf8',
-  });
+  const run = spawnSync(
+    process.execPath,
+    [bin, 'bench', ...TINY, '--no-settle', '--only', 'unipc/socketpair-seqpacket-sync'],
+    {
+      cwd: dir.path,
+      encoding: 'utf8',
+    },
+  );
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.ok(fs.existsSync(dir.file('unipc-bench.json')), 'the results in the current directory');
   assert.ok(fs.existsSync(dir.file('unipc-bench.svg')), 'and the chart beside them');
@@ -310,6 +325,7 @@ test('unipc bench (compiled, no tsx) runs a case; bad options fail with usage', 
   assert.equal(results.fanout, null, 'the fan-out runs only when --only selects it');
   assert.equal(results.measurements.length, 6);
   assert.equal(results.repetitions.count, 2, '--quick runs every figure twice');
+  assert.equal(results.settings.settle, true, 'round-trip figures settle unless --no-settle');
   for (const m of results.measurements) assert.equal(m.repetitions.length, 2);
 
   for (const bad of [['--bogus'], ['--round-trips', '0'], ['--repetitions', '0'], ['--only', 'no-such-case']]) {

@@ -76,6 +76,9 @@ Usage: unipc bench [options]
   --messages <n>       64-byte messages per throughput figure (10 times as many through shared memory)
   --mebibytes <n>      MiB per 64 KiB and 1 MiB throughput figure
   --heap-messages <n>  messages of the zero-copy heap-stability run
+  --no-settle          skip the untimed settle before round-trip figures: their tails then include
+                       V8's compiles and page faults; for checking that the harness runs, not for
+                       figures (the JSON and the report flag it)
   --repetitions <n>    runs of every figure, interleaved (every case once, then again…); the median is
                        reported with its spread, targets are judged on the worst (default ${REPETITIONS.full},
                        with --quick ${REPETITIONS.quick})
@@ -376,11 +379,12 @@ async function runNodeCase(
   timeoutMs: number,
   heapRun: boolean,
   repetition: number,
+  settle: boolean,
 ): Promise<NodeCaseOutcome> {
   const { mechanism } = def.node!;
   const phases = phasesOf(def, counts);
   if (heapRun) phases.push({ kind: 'heap', placement: 'cross-CPU', size: 64, count: counts.heapMessages, warmup: 0 });
-  const config: ClientConfig = { mechanism, phases };
+  const config: ClientConfig = { mechanism, phases, settle };
   const args = nodeArgs();
   const fds = [];
   let server: ChildProcess | undefined;
@@ -599,6 +603,7 @@ const BENCH_OPTIONS = {
   only: { type: 'string', multiple: true },
   json: { type: 'string' },
   'no-chart': { type: 'boolean' },
+  'no-settle': { type: 'boolean' },
   list: { type: 'boolean' },
   'round-trips': { type: 'string' },
   messages: { type: 'string' },
@@ -694,6 +699,7 @@ export async function bench(argv: string[]): Promise<number> {
   const progress = new Progress((runnable.length + fanouts.length) * repetitions + 2);
   // Generous: a case never takes minutes unless something is stuck.
   const timeoutMs = values.quick ? 60_000 : 300_000;
+  const settle = values['no-settle'] !== true;
   const raw: RawMeasurement[] = [];
   const results: CaseResult[] = selected.map((def) => {
     const notMeasured: Record<string, string> = { ...def.skip };
@@ -746,7 +752,7 @@ export async function bench(argv: string[]): Promise<number> {
             raw.push(...(await runCCase(def, tools, counts, progress, timeoutMs, repetition)));
           } else {
             const heapRun = def === heapCase && repetition === 0;
-            const outcome = await runNodeCase(def, counts, progress, timeoutMs, heapRun, repetition);
+            const outcome = await runNodeCase(def, counts, progress, timeoutMs, heapRun, repetition, settle);
             raw.push(...outcome.measurements);
             if (outcome.heap !== undefined) heap = outcome.heap;
           }
@@ -829,6 +835,8 @@ export async function bench(argv: string[]): Promise<number> {
       `spin floor moved: ${spinFloor.before!.median.toFixed(2)} µs before, ${spinFloor.after!.median.toFixed(2)} µs after (${(spinFloor.change! * 100).toFixed(0)}% > ${FLOOR_MOVED * 100}%): the vCPUs moved on the host during the run`,
     );
   if (spinFloor.moved === null) flags.push('spin floor not measured before and after');
+  if (!settle)
+    flags.push("--no-settle: round-trip tails include V8's compiles and page faults (a check of the harness)");
   if (loaded)
     flags.push(
       `machine loaded: load average ${load.start[0]!.toFixed(2)} at the start${during === null ? '' : `, others used ${(during.otherCpuShare * 100).toFixed(0)}% of the CPUs during the run`}`,
@@ -871,7 +879,8 @@ export async function bench(argv: string[]): Promise<number> {
     flags,
     settings: {
       counts,
-      warmup: `a tenth of the count (for round trips at least 1000), untimed, before each figure; before a Node process pair's first round-trip figure in each placement, untimed round trips for at least ${JIT_SETTLE_MS} ms and ${JIT_SETTLE_ROUND_TRIPS} round trips, until V8's background compilation has settled and neither process page-faults more than once per 1000 round trips (V8's young generation growing into fresh pages)`,
+      warmup: `a tenth of the count (for round trips at least 1000), untimed, before each figure; ${settle ? '' : 'with --no-settle nothing more; otherwise '}before a Node process pair's first round-trip figure of each placement and size, untimed round trips for at least ${JIT_SETTLE_MS} ms and ${JIT_SETTLE_ROUND_TRIPS} round trips, until V8's background compilation has settled and neither process page-faults more than once per 1000 round trips (V8's young generation growing into fresh pages)`,
+      settle,
       placements: {
         'cross-CPU': { ...PLACEMENT_CPUS['cross-CPU'], pinning: 'taskset -apc: every thread of each process' },
         'same-CPU': PLACEMENT_CPUS['same-CPU'],

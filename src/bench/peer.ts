@@ -17,6 +17,8 @@ import { JIT_SETTLE_MS, JIT_SETTLE_ROUND_TRIPS, type Phase, PLACEMENT_CPUS } fro
 export interface ClientConfig {
   mechanism: string;
   phases: Phase[];
+  /** Settle before round-trip figures (below); false only to check that the harness runs (--no-settle). */
+  settle: boolean;
 }
 
 interface Command {
@@ -219,7 +221,7 @@ async function runClient(config: ClientConfig): Promise<void> {
       // and compiles them again, in the figure (seen with --log-deopt: the channel's #write, the System V
       // queue's sendSync, in the first round trips of the 64 B figure).
       const figure = `${phase.placement} ${phase.size}`;
-      let settled = settledFor === figure;
+      let settled = !config.settle || settledFor === figure;
       settledFor = figure;
       const start = performance.now();
       let faults = { client: minorFaults(), server: 0 };
