@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { Channel, LENT_VIEW_GUARD } from '../src/channel.js';
 import { MemoryFile } from '../src/index.js';
 import { constants, native, runtime } from '../src/native.js';
-import { finished, NODE_MAJOR, spawnPeer } from './helpers.js';
+import { finished, NODE_MAJOR, spawnPeer, until } from './helpers.js';
 
 // Int32 indices of header words (docs/channel.md: byte offset / 4).
 const HEAD = 16;
@@ -36,11 +36,6 @@ function rawWords(channel: Channel): { words: Int32Array; bytes: Uint8Array; [Sy
       file.close();
     },
   };
-}
-
-/** Lets the event loop turn until `condition` holds (no timing: it waits for a state, however long). */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 describe('Channel (adversarial)', () => {
@@ -79,7 +74,7 @@ describe('Channel (adversarial)', () => {
     // waiters run, this end reserves it.
     const sending = producer.send(Buffer.alloc(500, 2), { timeout: 10_000 });
     const reserving = producer.reserve(500, { timeout: 10_000 });
-    await until(() => Atomics.load(raw.words, PRODUCER_WAITING) > 0);
+    await until(() => Atomics.load(raw.words, PRODUCER_WAITING) > 0, { pause: 0 });
     assert.ok(consumer.tryReceive()!.equals(filler));
     assert.ok(consumer.tryReceive()!.equals(filler));
     const mine = producer.tryReserve(600)!;
@@ -142,7 +137,7 @@ describe('Channel (adversarial)', () => {
     while (producer.trySend(Buffer.alloc(1000))) {}
     const other = Channel.fromFd(dup(producer));
     const blocked = other.send(Buffer.alloc(1000));
-    await until(() => Atomics.load(raw.words, PRODUCER_WAITING) > 0);
+    await until(() => Atomics.load(raw.words, PRODUCER_WAITING) > 0, { pause: 0 });
     other.close();
     await assert.rejects(blocked, { code: 'EBADF' });
     assert.equal(
@@ -154,7 +149,7 @@ describe('Channel (adversarial)', () => {
     const consumer = Channel.fromFd(dup(producer));
     while (consumer.tryReceive() !== null) {}
     const waiting = consumer.receive();
-    await until(() => Atomics.load(raw.words, CONSUMER_WAITING) > 0);
+    await until(() => Atomics.load(raw.words, CONSUMER_WAITING) > 0, { pause: 0 });
     consumer.close();
     await assert.rejects(waiting, { code: 'EBADF' });
     assert.equal(Atomics.load(raw.words, CONSUMER_WAITING), 0, 'no consumer sleeps (or every send makes a futex call)');
@@ -340,7 +335,7 @@ describe('Channel windows and threads (adversarial)', () => {
     );
     const exited = workers.map((worker) => new Promise((resolve) => worker.once('exit', resolve)));
     // All attach before any can finish (the ring holds far fewer than `count` messages).
-    await until(() => channel.producers === workers.length);
+    await until(() => channel.producers === workers.length, { pause: 0 });
     let kept: Uint8Array | undefined;
     for (let i = 0; i < workers.length * count; i++) {
       const view = await channel.receiveView({ timeout: 30_000 });

@@ -197,17 +197,31 @@ export function collector(): () => void {
   return vm.runInNewContext('gc') as () => void;
 }
 
+export interface UntilOptions {
+  /** Collect garbage each round: for a condition a finalizer makes true. */
+  collect?: boolean;
+  /** Give up after this many ms, with an error naming the condition. */
+  within?: number;
+  /** Wait this many ms between rounds; 0 waits for the next turn of the event loop only. */
+  pause?: number;
+}
+
 /**
- * Collects garbage until `collected()` holds, for at most `within` ms. A finalizer runs as a task some time
- * after the collection that found its object dead, later on a busy machine and on another runtime: a test
- * that gave it a fixed number of short rounds could fail there with nothing wrong.
+ * Polls `condition` until it holds; throws if it does not within `within` ms (20 s by default). A finalizer
+ * runs as a task some time after the collection that found its object dead, later on a busy machine and on
+ * another runtime, and a peer or a thread takes its time to get somewhere: a test that gave either a fixed
+ * number of short rounds could fail there with nothing wrong.
  */
-export async function collectUntil(collected: () => boolean, within = 10_000): Promise<void> {
-  const gc = collector();
-  const end = performance.now() + within;
-  while (!collected() && performance.now() < end) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+export async function until(
+  condition: () => boolean,
+  { collect = false, within = 20_000, pause = collect ? 10 : 2 }: UntilOptions = {},
+): Promise<void> {
+  const gc = collect ? collector() : undefined;
+  const giveUp = performance.now() + within;
+  while (!condition()) {
+    if (performance.now() > giveUp) throw new Error(`gave up after ${within} ms waiting for ${condition.toString()}`);
+    gc?.();
+    await new Promise((resolve) => (pause === 0 ? setImmediate(resolve) : setTimeout(resolve, pause)));
   }
 }
 

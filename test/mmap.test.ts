@@ -17,16 +17,7 @@ import {
   socketpair,
 } from '../src/index.js';
 import { native, runtime } from '../src/native.js';
-import {
-  collectUntil,
-  descriptors,
-  finished,
-  NODE_MAJOR,
-  openDescriptor,
-  runTs,
-  spawnPeer,
-  tempDir,
-} from './helpers.js';
+import { descriptors, finished, NODE_MAJOR, openDescriptor, runTs, spawnPeer, tempDir, until } from './helpers.js';
 
 const mapsLines = (): string[] => fs.readFileSync('/proc/self/maps', 'utf8').trim().split('\n');
 
@@ -234,7 +225,7 @@ describe('Mapping safety', () => {
       mmap(path); // dropped without close()
     })();
     assert.equal(mapsOf(path), 1);
-    await collectUntil(() => mapsOf(path) === 0);
+    await until(() => mapsOf(path) === 0, { collect: true });
     assert.equal(mapsOf(path), 0, 'the finalizer unmapped it');
   });
 
@@ -316,7 +307,7 @@ describe('Mapping safety', () => {
     assert.ok(inert !== undefined, 'the range stays reserved while the moved buffer lives');
     moved = undefined;
     mapping = undefined; // its detached buffer object too holds the range until collected
-    await collectUntil(() => covering() !== inert);
+    await until(() => covering() !== inert, { collect: true });
     assert.notEqual(covering(), inert, 'the inert range was unmapped once the moved buffer was collected');
   });
 });

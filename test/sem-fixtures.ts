@@ -1,6 +1,5 @@
 // Shared by the semaphore tests (sem.test.ts, sem-interop.test.ts): cleanup that never masks the test's
 // own failure, names no other run can be using, and polling for a state another process reaches.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { NamedSemaphore, type SemaphoreSet } from '../src/index.js';
 import { quietly, uniqueIpcName } from './helpers.js';
 
@@ -12,15 +11,3 @@ export const unlinkQuietly = (name: string): void => quietly(() => NamedSemaphor
 
 /** A POSIX IPC name (without the slash) no other test file or run can be using. */
 export const uniqueName = (): string => uniqueIpcName('sem');
-
-/**
- * Polls until `condition` holds. Gives up after 20 s, well inside the runner's per-file timeout, so that
- * a test whose condition never comes still runs its cleanup (nothing is asserted about the time taken).
- */
-export async function until(condition: () => boolean): Promise<void> {
-  const giveUp = performance.now() + 20_000;
-  while (!condition()) {
-    if (performance.now() > giveUp) throw new Error(`gave up waiting for ${condition.toString()}`);
-    await sleep(2);
-  }
-}

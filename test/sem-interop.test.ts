@@ -6,8 +6,8 @@ import { type ChildProcess, spawn as spawnRaw, spawnSync } from 'node:child_proc
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { IPC_PRIVATE, NamedSemaphore, SemaphoreSet, SharedMemory, SysvSharedMemory } from '../src/index.js';
-import { compilePeer, finished, lineFrom, spawnPeer, testKey } from './helpers.js';
-import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
+import { compilePeer, finished, lineFrom, spawnPeer, testKey, until } from './helpers.js';
+import { removeQuietly, uniqueName, unlinkQuietly } from './sem-fixtures.js';
 
 /** Runs a program to its end in the C locale (stable util-linux output); asserts exit code 0. */
 function runOk(command: string, args: string[]): string {

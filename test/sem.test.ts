@@ -18,17 +18,8 @@ import {
   SysvSharedMemory,
   waiterStats,
 } from '../src/index.js';
-import {
-  cannotRunAsNobody,
-  collector,
-  collectUntil,
-  compilePeer,
-  finished,
-  lineFrom,
-  spawnPeer,
-  testKey,
-} from './helpers.js';
-import { removeQuietly, uniqueName, unlinkQuietly, until } from './sem-fixtures.js';
+import { cannotRunAsNobody, collector, compilePeer, finished, lineFrom, spawnPeer, testKey, until } from './helpers.js';
+import { removeQuietly, uniqueName, unlinkQuietly } from './sem-fixtures.js';
 
 // ---- fixtures that never leak ----------------------------------------------------------------------
 
@@ -544,7 +535,7 @@ describe('NamedSemaphore', () => {
       })();
       const inode = fs.statSync(`/dev/shm/sem.${name}`).ino;
       assert.ok(mapsSemaphore(inode));
-      await collectUntil(() => !mapsSemaphore(inode));
+      await until(() => !mapsSemaphore(inode), { collect: true });
       assert.ok(!mapsSemaphore(inode), 'the finalizer closed it (sem_close unmapped it)');
 
       const waiting = (() => NamedSemaphore.open(name).wait())();

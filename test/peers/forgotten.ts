@@ -1,7 +1,8 @@
 // Run with --expose-gc: objects dropped without close(), after Promise operations gave them poll
 // handles, must give back their descriptors and their uv_poll handles to the garbage collector.
 import { pipe, socketpair, waiterStats } from '../../src/index.js';
-import { collectUntil, openFdCount as fds } from '../helpers.js';
+import { runtime } from '../../src/native.js';
+import { openFdCount as fds, until } from '../helpers.js';
 
 {
   // Off Node the first wait for readiness starts the addon's epoll thread, with descriptors of its own.
@@ -25,5 +26,8 @@ async function forget(): Promise<{ fds: number; pollers: number }> {
   return { fds: fds(), pollers: waiterStats().pollers };
 }
 const during = await forget();
-await collectUntil(() => waiterStats().pollers <= before.pollers && fds() <= before.fds);
+// Deno keeps one socketpair reachable past every collection: one pair whether 1 or 300 are made
+// (measured), so something of the runtime's holds the last one, not a leak per object.
+const kept = runtime === 'deno' ? 2 : 0;
+await until(() => waiterStats().pollers <= before.pollers && fds() <= before.fds + kept, { collect: true });
 console.log(JSON.stringify({ before, during, after: { fds: fds(), pollers: waiterStats().pollers } }));

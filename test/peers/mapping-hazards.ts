@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { ReadableStream } from 'node:stream/web';
 import { Worker } from 'node:worker_threads';
 import { Mapping, mapAnonymous, mmap, PAGE_SIZE } from '../../src/index.js';
-import { collectUntil } from '../helpers.js';
+import { until } from '../helpers.js';
 
 const [scenario, file] = process.argv.slice(2);
 // Fills a buffer from another thread. Deno's randomFill makes the bytes elsewhere and copies them in on
@@ -145,7 +145,7 @@ switch (scenario) {
     await new Promise((resolve) => worker.once('message', resolve));
     await worker.terminate(); // before the worker's deferred finalizers could run
     const mapped = () => fs.readFileSync('/proc/self/maps', 'utf8').includes(file);
-    await collectUntil(() => !mapped());
+    await until(() => !mapped(), { collect: true });
     report({ mapped: mapped() });
     break;
   }
