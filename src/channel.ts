@@ -128,8 +128,14 @@ function currentCpu(): number {
  * the CPU it last waited on, which in a request/reply pair is as good (each side waits on one channel and
  * sends on the other).
  */
-function cpuToTell(): number {
+export function cpuToTell(): number {
   return cpuIdWord === null ? threadCpu : cpuIdWord[0]!;
+}
+/** The CPU this thread runs on as it begins a wait, noted as the one it last waited on (told above). */
+export function waitingCpu(): number {
+  const here = currentCpu();
+  threadCpu = here;
+  return here;
 }
 const INT32_MAX = 2 ** 31 - 1;
 /** What #place() says when a record does not fit: no index (an int32, which can be negative) is this. */
@@ -1850,8 +1856,7 @@ export class Channel implements Disposable {
     const { index, cpu, peerCpu } = SIDES[side];
     const waitingFor = side === 'producer' ? this.#fullAt : this.#head;
     if (limit !== Infinity) {
-      const here = currentCpu();
-      threadCpu = here;
+      const here = waitingCpu();
       if (this.#words[cpu] !== here) this.#words[cpu] = here;
       if (limit === 0 || this.#words[peerCpu] === here)
         return Atomics.load(this.#words, index) === waitingFor ? waitingFor : undefined;

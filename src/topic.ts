@@ -6,7 +6,15 @@ import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { markAsUntransferable } from 'node:worker_threads';
-import { adoptChannelMemory, LENT_VIEW_GUARD, nextTurn, pollOption, spinOption } from './channel.js';
+import {
+  adoptChannelMemory,
+  cpuToTell,
+  LENT_VIEW_GUARD,
+  nextTurn,
+  pollOption,
+  spinOption,
+  waitingCpu,
+} from './channel.js';
 import { E, IpcError, timeoutError } from './errors.js';
 import { handOverBySpawn } from './fd.js';
 import { FutexWords, Queue, remaining, type SleepResult, threadGone, threadId } from './futex.js';
@@ -65,6 +73,7 @@ const W = {
   tail: 16, // byte 64: the publisher's write index (bytes, wrapping at 2^32)
   oldest: 17, // byte 68: the index of the oldest record not (being) overwritten
   nextSeq: 18, // byte 72: the sequence number the next record gets
+  publisherCpu: 19, // byte 76: a hint, the CPU the publisher runs on + 1 (0: not told)
   subscriberWaiting: 32, // byte 128: how many subscribers sleep (or are about to) on `tail`
   publisherWaiting: 33, // byte 132: 1 while the publisher sleeps (or is about to) on `released`
   released: 34, // byte 136: a counter subscribers move on when the publisher waits for room
@@ -73,9 +82,10 @@ const W = {
   maskLow: 50, // byte 200: bit i set while subscriber slot i (0–31) is attached
   maskHigh: 51, // byte 204: the same for slots 32–63
 } as const;
-/** In a subscriber's slot (64 bytes from byte 4096 + 64·i): its thread id and its read index. */
+/** In a subscriber's slot (64 bytes from byte 4096 + 64·i): its thread id, its read index, its CPU + 1. */
 const SLOT_TID = 0;
 const SLOT_POSITION = 1;
+const SLOT_CPU = 2;
 
 const OVERWRITE = 1;
 const PUBLISHER_ATTACHED = 1;
@@ -100,7 +110,9 @@ const ROLES: readonly TopicRole[] = ['publisher', 'subscriber'];
 export interface TopicEndOptions {
   /**
    * How many times a waiting Sync call re-reads the other side's index before it sleeps: as Channel's
-   * `spin`. Default 1000.
+   * `spin`. Default 1000. As in a channel, a side whose peer (for a subscriber the publisher, for the
+   * publisher any subscriber) runs on its CPU does not spin: unless `spin` is 0 it yields the CPU once
+   * (sched_yield(2)) and looks again before it sleeps, and a Promise-form call does so while it polls.
    */
   spin?: number;
   /** How many microseconds a waiting Promise-form call polls before it sleeps: as Channel's `poll`. Default 50. */
@@ -208,6 +220,8 @@ export class Topic implements Disposable {
   #releasedAt = 0;
   /** The waiting word a Promise-form call of this end has added 1 to while it sleeps, or -1. */
   #announced = -1;
+  /** The CPU this end's thread last waited on + 1, as written in its CPU word (0: none yet). */
+  #waitCpu = 0;
   readonly #dataOffset: number;
   #windows: object | undefined;
   /** The publisher's reservation: its view, the bytes skipped before it, its size. */
@@ -952,6 +966,10 @@ export class Topic implements Disposable {
     const words = this.#words;
     const data = this.#dataWords;
     const tail = this.#tail;
+    // First: nothing between the stores of nextSeq and tail, which share the line a subscriber spins on
+    // (a read of it in between can take the line back and cost the store to tail another trip).
+    const cpu = cpuToTell() + 1;
+    if (words[W.publisherCpu] !== cpu) words[W.publisherCpu] = cpu;
     let position = tail & (this.capacity - 1);
     if (skip > 0) {
       data[position >> 2] = WRAP;
@@ -1108,7 +1126,10 @@ export class Topic implements Disposable {
   #advance(): void {
     const next = this.#recordNext;
     this.#position = next;
-    Atomics.store(this.#slots, this.#slot * (SLOT_BYTES / 4) + SLOT_POSITION, next);
+    const slot = this.#slot * (SLOT_BYTES / 4);
+    const cpu = cpuToTell() + 1;
+    if (this.#slots[slot + SLOT_CPU] !== cpu) this.#slots[slot + SLOT_CPU] = cpu;
+    Atomics.store(this.#slots, slot + SLOT_POSITION, next);
     if (this.policy === 'block') this.#wakePublisher();
   }
 
@@ -1141,20 +1162,59 @@ export class Topic implements Disposable {
 
   // The value to sleep on while this side cannot go on (a subscriber: the tail, while it equals its
   // position; the publisher: `released`, as read before its last look), or undefined when things moved.
+  // Each side first writes the CPU it waits on, and does not spin when its peer (for the publisher, any
+  // subscriber) runs there: the peer could not move while it spins.
   #spinWhile(role: TopicRole, limit: number): number | undefined {
     const words = this.#words;
+    const alone = limit === Infinity;
+    if (!alone) {
+      const cpu = waitingCpu() + 1;
+      this.#waitCpu = cpu;
+      if (role === 'publisher') {
+        if (words[W.publisherCpu] !== cpu) words[W.publisherCpu] = cpu;
+      } else if (this.#slot >= 0) {
+        const at = this.#slot * (SLOT_BYTES / 4) + SLOT_CPU;
+        if (this.#slots[at] !== cpu) this.#slots[at] = cpu;
+      }
+      if (limit === 0 || this.#peerHere(role)) limit = 1;
+    }
     if (role === 'subscriber') {
       const position = this.#position;
-      const reads = limit === Infinity ? 100_000 : Math.max(1, limit);
+      const reads = alone ? 100_000 : limit;
       for (let spin = 0; spin < reads; spin++) if (Atomics.load(words, W.tail) !== position) return undefined;
       return position;
     }
     // A subscriber moves `released` only while the publisher says it sleeps: spinning rescans the positions.
     const tail = this.#tail;
-    const reads = limit === Infinity ? 1000 : Math.max(1, limit >> 4);
+    const reads = alone ? 1000 : Math.max(1, limit >> 4);
     for (let spin = 0; spin < reads; spin++)
       if (((tail - this.#lowestBehind(tail)) | 0) !== this.#knownLowest) return undefined;
     return this.#releasedAt;
+  }
+
+  // Whether the peer last said it runs on the CPU this thread last waited on (#spinWhile() notes it): for a
+  // subscriber the publisher, for the publisher any attached subscriber.
+  #peerHere(role: TopicRole): boolean {
+    const cpu = this.#waitCpu;
+    if (cpu === 0) return false;
+    if (role === 'subscriber') return this.#words[W.publisherCpu] === cpu;
+    for (let half = 0; half < 2; half++) {
+      let mask = Atomics.load(this.#words, half === 0 ? W.maskLow : W.maskHigh);
+      while (mask !== 0) {
+        const bit = 31 - Math.clz32(mask & -mask);
+        mask &= mask - 1;
+        if (this.#slots[(half * 32 + bit) * (SLOT_BYTES / 4) + SLOT_CPU] === cpu) return true;
+      }
+    }
+    return false;
+  }
+
+  // Yields the CPU when the peer runs on it: it can move only once this thread lets go of the CPU, and a
+  // yield that lets it run is cheaper than a sleep and the wake it would then have to make.
+  #yieldedToPeer(role: TopicRole): boolean {
+    if (!this.#peerHere(role)) return false;
+    native.yieldCpu();
+    return true;
   }
 
   // Whether, after announcing that it sleeps, this side has anything to do after all.
@@ -1178,12 +1238,18 @@ export class Topic implements Disposable {
     const syscall = role === 'subscriber' ? 'receive' : 'send';
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     let quiet = false;
+    let yielded = false;
     for (;;) {
       const result = attempt();
       if (result !== AGAIN) return result;
       if (quiet) this.#checkPeer(role);
       const value = this.#spinWhile(role, this.#spin);
       if (value === undefined) continue;
+      if (!yielded && this.#spin !== 0 && this.#yieldedToPeer(role)) {
+        yielded = true;
+        continue;
+      }
+      yielded = false;
       if (deadline !== undefined && performance.now() >= deadline) throw timeoutError(syscall, timeout!);
       let slept: SleepResult;
       Atomics.add(this.#words, waiting, 1);
@@ -1211,6 +1277,7 @@ export class Topic implements Disposable {
       try {
         let quiet = false;
         let pollUntil = -1;
+        let yielded = false;
         for (;;) {
           this.#header.ensureOpen(syscall);
           const result = attempt();
@@ -1222,8 +1289,14 @@ export class Topic implements Disposable {
           if (allowance.deadline !== undefined && now >= allowance.deadline)
             throw timeoutError(syscall, allowance.timeout!);
           if (pollUntil < 0) pollUntil = now + this.#pollMs;
-          // Only a ref'd wait polls (Channel's #wait() says why).
+          // Only a ref'd wait polls (Channel's #wait() says why); on the peer's CPU it yields to the peer
+          // and looks again before each turn of the event loop.
           if (now < pollUntil && this.#queue.keepAlive) {
+            if (!yielded && this.#yieldedToPeer(role)) {
+              yielded = true;
+              continue;
+            }
+            yielded = false;
             await nextTurn(this.#queue.keepAlive);
             if (allowance.signal?.aborted) throw abortedError(allowance.signal);
             continue;

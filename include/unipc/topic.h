@@ -23,7 +23,8 @@
  * be in one PID namespace. On glibc before 2.34, unipc_topic_open and unipc_topic_create_named need -lrt
  * (shm_open(3)).
  *
- * Not here (yet): the Promise forms' polling, and spin "Infinity" (never sleeping).
+ * Not here (yet): the Promise forms' polling, spin "Infinity" (never sleeping), and the CPU hints (this
+ * header neither writes nor reads them, which the protocol allows: docs/channel.md, "CPU hints").
  */
 #ifndef UNIPC_TOPIC_H
 #define UNIPC_TOPIC_H
@@ -69,6 +70,7 @@
 #define UNIPC_TOPIC_W_TAIL 16                                  /* byte 64 */
 #define UNIPC_TOPIC_W_OLDEST 17                                /* byte 68 */
 #define UNIPC_TOPIC_W_NEXT_SEQ 18                              /* byte 72 */
+#define UNIPC_TOPIC_W_PUBLISHER_CPU 19                         /* byte 76: a hint, CPU + 1 */
 #define UNIPC_TOPIC_W_SUBSCRIBER_WAITING 32                    /* byte 128 */
 #define UNIPC_TOPIC_W_PUBLISHER_WAITING 33                     /* byte 132 */
 #define UNIPC_TOPIC_W_RELEASED 34                              /* byte 136 */
@@ -78,6 +80,7 @@
 #define UNIPC_TOPIC_W_MASK_HIGH 51                             /* byte 204 */
 #define UNIPC_TOPIC_W_SLOT_TID(slot) (1024 + 16 * (slot))      /* word 0 of slot i */
 #define UNIPC_TOPIC_W_SLOT_POSITION(slot) (1025 + 16 * (slot)) /* word 1 of slot i */
+#define UNIPC_TOPIC_W_SLOT_CPU(slot) (1026 + 16 * (slot))      /* word 2 of slot i: a hint, CPU + 1 */
 
 #define UNIPC_TOPIC_AGAIN_ (-EAGAIN) /* an attempt that cannot proceed now */
 
