@@ -4,11 +4,12 @@
 // with SIGKILL; topics made by name on either side; history for late joiners. The C end is
 // test/peers/topic_peer.c.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn as spawnRaw } from 'node:child_process';
+import os from 'node:os';
 import { describe, test } from 'node:test';
-import { IpcError, spawn } from '../src/index.js';
+import { IpcError, mmap, spawn } from '../src/index.js';
 import { Topic } from '../src/topic.js';
-import { compilePeer, finished, lineFrom, quietly, uniqueIpcName } from './helpers.js';
+import { compilePeer, finished, lineFrom, quietly, uniqueIpcName, until } from './helpers.js';
 import { FNV_OFFSET, message, SEED, sum, withChildren } from './peers/interop.js';
 
 const cPeer = () => compilePeer('topic_peer');
@@ -227,6 +228,34 @@ describe('Topic with C ends (include/unipc/topic.h)', () => {
         // 'overwrite' never waits for the subscriber: what it lost is counted.
         assert.deepEqual([r.n + r.missed, r.intact, r.end], [2000, true, 'end']);
       });
+    } finally {
+      quietly(() => Topic.unlink(name), ['ENOENT']);
+    }
+  });
+
+  test('a C subscriber tells the CPU it last waited on, + 1, in its slot (docs/channel.md, "CPU hints")', async (t) => {
+    if (os.availableParallelism() < 2) return t.skip('needs two CPUs');
+    const name = `/${uniqueIpcName('topic')}`;
+    try {
+      using topic = Topic.create({ name, capacity: 1 << 14, removeOnDispose: true });
+      using mapping = mmap(`/dev/shm${name}`);
+      const words = new Int32Array(mapping.buffer, 0, 2048);
+      const child = spawnRaw('taskset', ['-c', '1', cPeer(), 'subscribe', name, String(SEED), '0'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const done = finished(child);
+      await withChildren([child], async () => {
+        await lineFrom(child, 'joined');
+        // subscriberWaiting (byte 128): it has spun and written its hint, and sleeps.
+        await until(() => Atomics.load(words, 32) > 0);
+        assert.equal(words[1024 + 2], 2, 'slot 0, word 2: CPU 1, + 1');
+        for (let i = 0; i < 10; i++) topic.sendSync(message(i, topic.maxMessageSize));
+        topic.close();
+        const result = await done;
+        assert.equal(result.code, 0);
+        assert.equal((report(result.stdout) as { n: number }).n, 10);
+      });
+      assert.equal(words[1024 + 2], 2, 'and with each position it stored');
     } finally {
       quietly(() => Topic.unlink(name), ['ENOENT']);
     }

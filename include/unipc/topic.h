@@ -23,8 +23,9 @@
  * be in one PID namespace. On glibc before 2.34, unipc_topic_open and unipc_topic_create_named need -lrt
  * (shm_open(3)).
  *
- * Not here (yet): the Promise forms' polling, spin "Infinity" (never sleeping), and the CPU hints (this
- * header neither writes nor reads them, which the protocol allows: docs/channel.md, "CPU hints").
+ * Not here (yet): the Promise forms' polling, and spin "Infinity" (never sleeping). The CPU hints
+ * (docs/channel.md, "CPU hints") tell the CPU a thread last started waiting on, as unipc/channel.h's do;
+ * a waiter whose peer names its CPU does not spin (it does not yield either, as src/topic.ts does).
  */
 #ifndef UNIPC_TOPIC_H
 #define UNIPC_TOPIC_H
@@ -124,6 +125,15 @@ static inline uint32_t unipc_topic_load_(const unipc_topic* t, int word) {
 }
 static inline void unipc_topic_store_(unipc_topic* t, int word, uint32_t value) {
   __atomic_store_n(&t->words[word], value, __ATOMIC_SEQ_CST);
+}
+/* A CPU hint (the CPU + 1, 0: not told): no ordering needed, and stored only when it changes. */
+static inline void unipc_topic_tell_cpu_(unipc_topic* t, int word, uint32_t cpu) {
+  if (__atomic_load_n(&t->words[word], __ATOMIC_RELAXED) != cpu)
+    __atomic_store_n(&t->words[word], cpu, __ATOMIC_RELAXED);
+}
+/* What this thread tells as it publishes or moves its position: the CPU it last started waiting on, + 1. */
+static inline uint32_t unipc_topic_thread_cpu_(void) {
+  return unipc_channel_thread_cpu_ < 0 ? 0 : (uint32_t)unipc_channel_thread_cpu_ + 1;
 }
 /* A word of the ring: the record bytes, which the stores of tail and oldest order (plain accesses, made
  * atomic all the same since the other side may write them meanwhile). */
@@ -505,6 +515,8 @@ static inline int unipc_topic_send_attempt_(unipc_topic* t, const void* data, ui
      * reads any of them and then, after its acquire fence, oldest, sees the new oldest. */
     __atomic_thread_fence(__ATOMIC_RELEASE);
   }
+  /* The hint first: nothing comes between the stores of nextSeq and tail, a line subscribers spin on. */
+  unipc_topic_tell_cpu_(t, UNIPC_TOPIC_W_PUBLISHER_CPU, unipc_topic_thread_cpu_());
   /* 3. Write: the wrap word, the length, the sequence number, the bytes; the record's index in the table. */
   if (skip > 0) {
     unipc_topic_ring_store_(t, position, UNIPC_TOPIC_WRAP);
@@ -597,6 +609,7 @@ static inline ssize_t unipc_topic_receive_attempt_(unipc_topic* t, void* buffer,
     }
     t->expected = seq + 1;
     t->position = next;
+    unipc_topic_tell_cpu_(t, UNIPC_TOPIC_W_SLOT_CPU(t->slot), unipc_topic_thread_cpu_());
     unipc_topic_store_(t, UNIPC_TOPIC_W_SLOT_POSITION(t->slot), next);
     if (!t->overwrite) unipc_topic_release_(t);
     return (ssize_t)length;
@@ -616,21 +629,43 @@ static inline int unipc_topic_check_peer_(unipc_topic* t, int publisher) {
   return 0;
 }
 
+/* Whether the peer last told `cpu` (the CPU + 1): for a subscriber the publisher, for the publisher any
+ * attached subscriber. */
+static inline int unipc_topic_peer_here_(const unipc_topic* t, int publisher, uint32_t cpu) {
+  if (!publisher) return __atomic_load_n(&t->words[UNIPC_TOPIC_W_PUBLISHER_CPU], __ATOMIC_RELAXED) == cpu;
+  for (int half = 0; half < 2; half++) {
+    uint32_t mask = unipc_topic_load_(t, half == 0 ? UNIPC_TOPIC_W_MASK_LOW : UNIPC_TOPIC_W_MASK_HIGH);
+    for (; mask != 0; mask &= mask - 1) {
+      int slot = half * 32 + __builtin_ctz(mask);
+      if (__atomic_load_n(&t->words[UNIPC_TOPIC_W_SLOT_CPU(slot)], __ATOMIC_RELAXED) == cpu) return 1;
+    }
+  }
+  return 0;
+}
+
 /* Spins while this side cannot go on: a subscriber re-reads tail up to spin times while it equals its
  * position; the publisher rescans the positions up to spin / 16 times while the lowest stays. 1 with *value
  * set, to sleep on (the position; the `released` noted before the publisher's last look); 0 when things
- * moved. */
+ * moved. Tells this thread's CPU first, and does not spin when the peer runs on it (it could not move). */
 static inline int unipc_topic_spin_(unipc_topic* t, int publisher, uint32_t* value) {
+  int32_t here = unipc_channel_cpu_();
+  unipc_channel_thread_cpu_ = here;
+  uint32_t cpu = here < 0 ? 0 : (uint32_t)here + 1;
+  if (publisher)
+    unipc_topic_tell_cpu_(t, UNIPC_TOPIC_W_PUBLISHER_CPU, cpu);
+  else if (t->slot >= 0)
+    unipc_topic_tell_cpu_(t, UNIPC_TOPIC_W_SLOT_CPU(t->slot), cpu);
+  uint32_t limit = cpu != 0 && unipc_topic_peer_here_(t, publisher, cpu) ? 0 : t->spin;
   if (!publisher) {
     uint32_t position = t->position;
-    uint32_t reads = t->spin > 0 ? t->spin : 1;
+    uint32_t reads = limit > 0 ? limit : 1;
     for (uint32_t spin = 0; spin < reads; spin++)
       if (unipc_topic_load_(t, UNIPC_TOPIC_W_TAIL) != position) return 0;
     *value = position;
     return 1;
   }
   uint32_t tail = t->tail;
-  uint32_t reads = t->spin >> 4 > 0 ? t->spin >> 4 : 1;
+  uint32_t reads = limit >> 4 > 0 ? limit >> 4 : 1;
   for (uint32_t spin = 0; spin < reads; spin++)
     if (tail - unipc_topic_lowest_behind_(t, tail) != t->known_lowest) return 0;
   *value = t->released_at;
