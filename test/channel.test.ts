@@ -2,18 +2,16 @@
 // many messages of changing sizes (so the ring wraps), backpressure, the end after a producer's close, a
 // consumer's close and a dead peer ('EPIPE'), and a clear error for memory that is no channel.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Channel, channelInternals } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
 import { constants, native, runtime } from '../src/native.js';
-import { finished, lineFrom, peerCommand, peerRuntime, root, tempDir, uniqueIpcName } from './helpers.js';
+import { cpuPeer, finished, lineFrom, peerCommand, peerRuntime, root, tempDir, uniqueIpcName } from './helpers.js';
 import { message, tagged } from './peers/channel-messages.js';
 
 const peer = path.join(root, 'test', 'peers', 'channel-peer.ts');
@@ -282,19 +280,8 @@ describe('Channel', () => {
     // such as a producer that keeps up, tells it too, so that a consumer on its CPU does not spin for it;
     // without the word a side tells the CPU it last waited on, none (-1) in a peer that never waited.
     if (os.availableParallelism() < 2) return t.skip('needs two CPUs');
-    const [command, runArguments] = peerCommand(path.join(root, 'test', 'peers', 'cpu-peer.ts'));
-    const child = spawn('taskset', ['-c', '0', command, ...runArguments], {
-      cwd: root,
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const next = async () =>
-      JSON.parse((await lines.next()).value as string) as {
-        word: number | null;
-        cpu: number;
-        told: { producer: number; consumer: number };
-      };
-    const first = await next();
+    const peer = await cpuPeer<{ producer: number; consumer: number }>();
+    const { first } = peer;
     assert.equal(first.cpu, 0);
     const tells = (cpu: number) =>
       first.word === null ? { producer: -1, consumer: -1 } : { producer: cpu, consumer: cpu };
@@ -310,11 +297,8 @@ describe('Channel', () => {
     } else {
       assert.equal(first.word, 0);
     }
-    assert.equal(spawnSync('taskset', ['-p', '-c', '1', String(child.pid)]).status, 0);
-    child.stdin!.write('\n');
-    assert.deepEqual(await next(), { word: first.word === null ? null : 1, cpu: 1, told: tells(1) });
-    child.stdin!.end();
-    assert.equal((await finished(child)).code, 0);
+    assert.deepEqual(await peer.moved(), { word: first.word === null ? null : 1, cpu: 1, told: tells(1) });
+    assert.equal(await peer.end(), 0);
   });
 
   test('worker threads: a named channel opened in a worker; values through sendValue/receiveValue', async () => {

@@ -1,9 +1,10 @@
 // Shared by the tests: private temporary paths, Node peer processes, C peer programs.
-import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn as spawnRaw, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -195,6 +196,39 @@ export function collector(): () => void {
   if (typeof exposed === 'function') return exposed;
   v8.setFlagsFromString('--expose-gc');
   return vm.runInNewContext('gc') as () => void;
+}
+
+/** What test/peers/cpu-peer.ts prints: its CPU by the rseq word (null: none) and sched_getcpu(), and what it told. */
+export interface CpuReport<Told> {
+  word: number | null;
+  cpu: number;
+  told: Told;
+}
+
+/**
+ * test/peers/cpu-peer.ts (with `args`) pinned to CPU 0: its first report; `moved()` moves it to CPU 1 with
+ * `taskset -p` and returns its next; `end()` lets it exit and returns its exit code.
+ */
+export async function cpuPeer<Told>(args: string[] = []) {
+  const [command, runArguments] = peerCommand(path.join(root, 'test', 'peers', 'cpu-peer.ts'));
+  const child = spawnRaw('taskset', ['-c', '0', command, ...runArguments, ...args], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => JSON.parse((await lines.next()).value as string) as CpuReport<Told>;
+  return {
+    first: await next(),
+    async moved(): Promise<CpuReport<Told>> {
+      if (spawnSync('taskset', ['-p', '-c', '1', String(child.pid)]).status !== 0) throw new Error('taskset -p failed');
+      child.stdin!.write('\n');
+      return next();
+    },
+    async end(): Promise<number | null> {
+      child.stdin!.end();
+      return (await finished(child)).code;
+    },
+  };
 }
 
 export interface UntilOptions {

@@ -2,16 +2,13 @@
 // API's contract, then real processes: fan-out to several subscribers, late joiners, an 'overwrite' topic
 // lapping a slow subscriber (every message whole, every loss counted), and ends killed with SIGKILL.
 import assert from 'node:assert/strict';
-import { spawn as spawnRaw, spawnSync } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
 import { IpcError, spawn } from '../src/index.js';
 import { constants, native } from '../src/native.js';
 import { MAX_SUBSCRIBERS, Topic } from '../src/topic.js';
-import { finished, lineFrom, peerCommand, root, spawnPeer, uniqueIpcName } from './helpers.js';
+import { cpuPeer, finished, lineFrom, peerCommand, spawnPeer, uniqueIpcName } from './helpers.js';
 import { message } from './peers/channel-messages.js';
 
 interface Report {
@@ -286,32 +283,18 @@ describe('Topic between processes', () => {
     // "CPU hints"): a fresh peer that never waits, pinned to CPU 0 and then moved to CPU 1, writes
     // CPU + 1 where it reads the kernel's rseq word, and 0 (not told) where it has none.
     if (os.availableParallelism() < 2) return t.skip('needs two CPUs');
-    const [command, runArguments] = peerCommand(path.join(root, 'test', 'peers', 'cpu-peer.ts'));
-    const child = spawnRaw('taskset', ['-c', '0', command, ...runArguments, 'topic'], {
-      cwd: root,
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const next = async () =>
-      JSON.parse((await lines.next()).value as string) as {
-        word: number | null;
-        cpu: number;
-        told: { publisher: number; subscriber: number };
-      };
-    const first = await next();
+    const peer = await cpuPeer<{ publisher: number; subscriber: number }>(['topic']);
+    const { first } = peer;
     assert.equal(first.cpu, 0);
     const tells = (cpu: number) => {
       const told = first.word === null ? 0 : cpu + 1;
       return { publisher: told, subscriber: told };
     };
     assert.deepEqual(first.told, tells(0));
-    assert.equal(spawnSync('taskset', ['-p', '-c', '1', String(child.pid)]).status, 0);
-    child.stdin!.write('\n');
-    const second = await next();
+    const second = await peer.moved();
     assert.equal(second.cpu, 1);
     assert.deepEqual(second.told, tells(1));
-    child.stdin!.end();
-    assert.equal((await finished(child)).code, 0);
+    assert.equal(await peer.end(), 0);
   });
 
   test('fan-out: 10,000 messages to four subscribers (Sync and Promise), every one whole and in order, then the end', async () => {
