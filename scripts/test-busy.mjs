@@ -8,7 +8,8 @@
 // TypeScript), which the other program cannot reach, so running them again here only costs time (about
 // a third of the suite's). A new test file runs here until it is listed there; a listed file that comes
 // to use a System V object or a POSIX name runs anyway, with a notice. --all runs every file.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { startOtherProgram } from './other-program.mjs';
 import { globalIpcUse, listTests, NAMESPACE_FREE, root } from './test-files.mjs';
 
 const args = process.argv.slice(2);
@@ -34,55 +35,12 @@ if (files.length === 0 && !args.includes('--all')) {
   );
 }
 
-// The other program: one object of each kind made and removed every few milliseconds. System V keys
-// have bits 16–30 clear (no test run's tag), POSIX names no run token.
-const churn = `
-const u = await import(${JSON.stringify(`${root}/dist/esm/index.js`)});
-const { setTimeout: sleep } = await import('node:timers/promises');
-let made = 0;
-let stopping = false;
-// A key someone else holds is left to them (exclusive), and a private object made instead.
-const get = (Kind, key, options) => {
-  try {
-    return Kind.get(key, { ...options, create: true, exclusive: true });
-  } catch (error) {
-    if (error.code !== 'EEXIST') throw error;
-    return Kind.get(u.IPC_PRIVATE, { ...options, create: true });
-  }
-};
-process.on('SIGTERM', () => { stopping = true; });
-// Stops between two rounds, so that it leaves nothing behind.
-for (let i = 0; !stopping; i++) {
-  const key = 1 + (i % 0xfffe);
-  const objects = [
-    get(u.MessageQueue, i % 2 ? u.IPC_PRIVATE : key, {}),
-    get(u.SemaphoreSet, i % 2 ? key : u.IPC_PRIVATE, { count: 1 }),
-    u.SysvSharedMemory.get(u.IPC_PRIVATE, { create: true, size: 4096 }),
-  ];
-  const name = '/other-program-' + process.pid + '-' + i;
-  u.SharedMemory.open(name, { create: true, size: 4096 }).close();
-  u.NamedSemaphore.open(name, { create: true }).close();
-  u.PosixQueue.open(name, { create: true, mode: 0o600 }).close();
-  await sleep(2);
-  for (const object of objects) object.remove();
-  u.SharedMemory.unlink(name);
-  u.NamedSemaphore.unlink(name);
-  u.PosixQueue.unlink(name);
-  made += 6;
-  await sleep(3);
-}
-console.error('test:busy: the other program made and removed ' + made + ' objects');
-`;
-
-const other = spawn(process.execPath, ['--input-type=module', '-e', churn], {
-  cwd: root,
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
+const other = startOtherProgram();
 const suite = spawnSync(process.execPath, ['scripts/test.mjs', ...files], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, UNIPC_TEST_NAMESPACE: '0' },
 });
-other.kill('SIGTERM');
-await new Promise((resolve) => other.once('exit', resolve));
+const made = await other.stop();
+console.error(`test:busy: the other program made and removed ${made} objects`);
 process.exitCode = suite.status ?? 1;

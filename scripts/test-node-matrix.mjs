@@ -1,7 +1,7 @@
 // Runs the suite, the tour among it, on every supported Node major: each one's official binary from the
 // npm registry package node-linux-<arch>@<major> (which also carries that Node's headers), with the addon
 // compiled against those headers. Prints a table of the results; exits non-zero if any major failed.
-//   node scripts/test-node-matrix.mjs [--prebuilds] [--all] [major...]        (default: 20 22 24 26)
+//   node scripts/test-node-matrix.mjs [--prebuilds] [--all] [--busy=<major>] [major...]   (default: 20 22 24 26)
 // Every test file runs but those listed in MAJOR_INDEPENDENT (scripts/test-files.mjs): files whose result
 // cannot depend on the Node major (the TypeScript compiler checking the API examples, the ring's pure
 // arithmetic); every file that loads the addon for what it tests, or uses buffers, workers, streams or
@@ -12,16 +12,29 @@
 // UNIPC_PREBUILD override, so build/Release stays as it is. With --prebuilds, each major runs the
 // package's own prebuilt addon for its ABI instead (prebuilds/linux-<arch>/unipc.abi<N>.glibc.node, made
 // by `npm run build:prebuilds` against the same headers), which must be newer than every native source.
+// --busy=<major> runs that major's suite as `npm run test:busy` runs the machine's: on the machine's IPC
+// namespaces (UNIPC_TEST_NAMESPACE=0) beside another program that makes and removes IPC objects
+// (scripts/other-program.mjs), every file of the matrix's included. CI tests the busy machine so, on one
+// of the other majors, rather than running the suite once more on its own: nothing a busy machine breaks
+// depends on the major, and the other majors keep their namespaces and exact leak check.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildAddonIn, root } from './addon-build.mjs';
 import { cache, nodePackage, supportedMajors } from './node-packages.mjs';
+import { startOtherProgram } from './other-program.mjs';
 import { listTests, MAJOR_INDEPENDENT } from './test-files.mjs';
 
 const usePrebuilds = process.argv.includes('--prebuilds');
-const named = process.argv.slice(2).filter((arg) => !['--prebuilds', '--all'].includes(arg));
+const busyMajor = process.argv.find((arg) => arg.startsWith('--busy='))?.slice('--busy='.length);
+const named = process.argv
+  .slice(2)
+  .filter((arg) => !['--prebuilds', '--all'].includes(arg) && !arg.startsWith('--busy='));
 const majors = named.length > 0 ? named : supportedMajors;
+if (busyMajor !== undefined && !majors.includes(busyMajor)) {
+  console.error(`node-matrix: --busy=${busyMajor} names a major this run does not test (${majors.join(', ')})`);
+  process.exit(2);
+}
 const files = process.argv.includes('--all') ? [] : listTests().filter((file) => !MAJOR_INDEPENDENT.has(file));
 // The test that runs `unipc tour` (test/cli.test.ts), by its name in the TAP output.
 const TOUR_TEST = /^[ \t]*(not )?ok \d+ - the tour runs every step\b.*$/m;
@@ -102,11 +115,13 @@ async function testOn(node) {
     console.error(`node-matrix: Node ${node.version}: compiling the addon against its headers`);
     buildAddonIn(addon, { nodedir: node.home });
   }
+  const busy = node.major === busyMajor;
   const env = {
     ...process.env,
     PATH: `${path.dirname(node.binary)}${path.delimiter}${process.env.PATH}`,
     UNIPC_PREBUILD: addon,
     UNIPC_TEST_REPORTER: 'tap',
+    ...(busy ? { UNIPC_TEST_NAMESPACE: '0' } : {}),
   };
   const probe = run(
     node.binary,
@@ -118,11 +133,14 @@ async function testOn(node) {
     { env },
   );
   const [v8, guard] = probe.trim().split(' ');
+  const where = busy ? ", on the machine's namespaces beside another program making IPC objects" : '';
   console.error(
-    `node-matrix: Node ${node.version} (V8 ${v8}, lent views: ${guard}): the suite (log: ${path.relative(root, log)})`,
+    `node-matrix: Node ${node.version} (V8 ${v8}, lent views: ${guard}): the suite${where} (log: ${path.relative(root, log)})`,
   );
   const started = Date.now();
+  const other = busy ? startOtherProgram() : undefined;
   const suite = await runLogged(node.binary, ['scripts/test.mjs', ...files], env, log);
+  const made = await other?.stop();
   const seconds = Math.round((Date.now() - started) / 1000);
   const tourTest = TOUR_TEST.exec(suite.output);
   const tour = { ran: tourTest !== null && !/# SKIP/.test(tourTest[0]), passed: false };
@@ -136,6 +154,7 @@ async function testOn(node) {
     pass: count(suite.output, 'pass'),
     fail: count(suite.output, 'fail'),
     skipped: count(suite.output, 'skipped'),
+    namespaces: busy ? `the machine's, busy (${made} objects made and removed meanwhile)` : 'its own',
     leakCheck: /leak check: the suite left nothing behind/.test(suite.output),
     tour: tour.passed ? 'passed (test/cli.test.ts)' : tour.ran ? 'failed (test/cli.test.ts)' : '**not run**',
     ok: suite.code === 0 && tour.passed,
@@ -159,11 +178,13 @@ run(process.execPath, ['scripts/build.mjs'], { stdio: ['ignore', 'pipe', 'inheri
 const results = [];
 for (const node of nodes) results.push(await testOn(node));
 
-console.log('\n| Node | V8 | lent views | tests | passed | failed | skipped | leak check | tour | suite time |');
-console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |');
+console.log(
+  '\n| Node | V8 | lent views | IPC namespaces | tests | passed | failed | skipped | leak check | tour | suite time |',
+);
+console.log('| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |');
 for (const r of results) {
   console.log(
-    `| ${r.version} | ${r.v8} | ${r.guard} | ${r.tests} | ${r.pass} | ${r.fail} | ${r.skipped} | ${r.leakCheck ? 'clean' : '**leaks**'} | ${r.tour} | ${r.seconds} s |`,
+    `| ${r.version} | ${r.v8} | ${r.guard} | ${r.namespaces} | ${r.tests} | ${r.pass} | ${r.fail} | ${r.skipped} | ${r.leakCheck ? 'clean' : '**leaks**'} | ${r.tour} | ${r.seconds} s |`,
   );
 }
 const failed = results.filter((r) => !r.ok).map((r) => r.version);
