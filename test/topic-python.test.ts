@@ -9,12 +9,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
-import { spawn } from '../src/index.js';
+import { mmap, spawn } from '../src/index.js';
 import { Topic } from '../src/topic.js';
-import { finished, lineFrom, quietly, root, spawnPeer, uniqueIpcName } from './helpers.js';
+import { finished, lineFrom, quietly, root, spawnPeer, uniqueIpcName, until } from './helpers.js';
 import { message as numbered } from './peers/channel-messages.js';
 import { delay, message, SEED, withChildren } from './peers/interop.js';
 
@@ -25,8 +26,10 @@ const python =
   spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim();
 const TIMEOUT = 30_000;
 
-function spawnPython(args: string[], fd?: number, { waitv = true, stdin = false } = {}): ChildProcess {
-  return spawn(python, [pythonPeer, ...args], {
+// `cpu`: pinned there with taskset(1).
+function spawnPython(args: string[], fd?: number, { waitv = true, stdin = false, cpu = -1 } = {}): ChildProcess {
+  const command = cpu >= 0 ? ['taskset', '-c', String(cpu), python] : [python];
+  return spawn(command[0]!, [...command.slice(1), pythonPeer, ...args], {
     stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
     fds: fd === undefined ? [] : [fd],
     env: waitv ? process.env : { ...process.env, UNIPC_PEER_NO_WAITV: '1' },
@@ -358,5 +361,52 @@ describe('Topic with Python ends (python/unipc/topic.py)', () => {
       assert.deepEqual(lastLine(result.stdout), { n: 2000, sha256: first.sha256 });
       assert.equal(topic.subscribers, 2, "the Python publisher freed the dead subscriber's slot");
     });
+  });
+
+  test('Python ends tell the CPU they last waited on, + 1 (docs/channel.md, "CPU hints"): a subscriber in its slot\'s word 2, the publisher in publisherCpu', async (t) => {
+    if (os.availableParallelism() < 2) return t.skip('needs two CPUs');
+    // The topic's words as the other processes see them (an int32 index is a byte offset / 4).
+    const mapTopic = (topic: Topic) => mmap(`/proc/self/fd/${topic.fd}`);
+    const SUBSCRIBER_WAITING = 32;
+    const PUBLISHER_WAITING = 33;
+    const PUBLISHER_CPU = 19;
+    const SLOT_0_CPU = 1024 + 2;
+    {
+      using topic = Topic.create({ capacity: 1 << 14 });
+      using mapping = mapTopic(topic);
+      const words = new Int32Array(mapping.buffer, 0, 2048);
+      const child = spawnPython(['subscribe', '3', String(SEED)], topic.fd, { cpu: 1 });
+      const done = finished(child);
+      await withChildren([child], async () => {
+        await lineFrom(child, 'joined');
+        await until(() => Atomics.load(words, SUBSCRIBER_WAITING) > 0); // it has spun, told its CPU, and sleeps
+        assert.equal(words[SLOT_0_CPU], 2, 'slot 0, word 2: CPU 1, + 1');
+        for (let i = 0; i < 10; i++) topic.sendSync(message(i, topic.maxMessageSize));
+        topic.close();
+        const result = await done;
+        assert.equal(result.code, 0);
+        assert.deepEqual(
+          { ...lastLine(result.stdout), sha256: '' },
+          { n: 10, sha256: '', intact: true, missed: 0, end: 'end' },
+        );
+      });
+      assert.equal(words[SLOT_0_CPU], 2, 'and with each position it stored');
+    }
+    {
+      using topic = Topic.create({ capacity: 1 << 14, maxMessageSize: (1 << 13) - 12, role: 'subscriber' });
+      using mapping = mapTopic(topic);
+      const words = new Int32Array(mapping.buffer, 0, 2048);
+      const child = spawnPython(['publish', '3', String(SEED), '50'], topic.fd, { cpu: 1 });
+      const done = finished(child);
+      await withChildren([child], async () => {
+        await lineFrom(child, 'attached');
+        await until(() => Atomics.load(words, PUBLISHER_WAITING) > 0); // the ring is full: it waits for this end
+        assert.equal(words[PUBLISHER_CPU], 2, 'publisherCpu: CPU 1, + 1');
+        const got = await collect(topic, topic.maxMessageSize);
+        assert.deepEqual({ ...got, sha256: '' }, { n: 50, sha256: '', intact: true, missed: 0 });
+        assert.equal((await done).code, 0);
+      });
+      assert.equal(words[PUBLISHER_CPU], 2, 'and with each record it published');
+    }
   });
 });

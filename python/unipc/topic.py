@@ -33,6 +33,7 @@ from ._shared import (
     U32,
     _base_of,
     _cas,
+    _cpu,
     _error,
     _exchange,
     _fetch_add,
@@ -48,6 +49,7 @@ from ._shared import (
     _sleep,
     _sleep_one,
     _store,
+    _thread,
     _thread_gone,
     _word,
 )
@@ -64,7 +66,7 @@ MAX_CAPACITY = 0x40000000
 MAX_SUBSCRIBERS = 64
 #: The most messages a topic keeps for subscribers that join late.
 MAX_HISTORY = 4096
-SLOTS_OFFSET = 4096  # slot i: 64 bytes at 4096 + 64 * i (its thread id, its read index)
+SLOTS_OFFSET = 4096  # slot i: 64 bytes at 4096 + 64 * i (its thread id, its read index, its CPU hint)
 SLOT_BYTES = 64
 HISTORY_OFFSET = 8192  # the table of history + 2 record indices; also the least a topic's memory can be
 PAGE = 4096
@@ -82,6 +84,7 @@ O_HISTORY = 24
 O_TAIL = 64
 O_OLDEST = 68
 O_NEXT_SEQ = 72
+O_PUBLISHER_CPU = 76  # the publisher's CPU hint: its CPU + 1, 0 not told (docs/channel.md, "CPU hints")
 O_SUBSCRIBER_WAITING = 128
 O_PUBLISHER_WAITING = 132
 O_RELEASED = 136
@@ -151,6 +154,19 @@ def _number_at(tail: int, next_seq: int, entry: int) -> int:
 
 def _pad4(size: int) -> int:
     return (size + 3) & ~3
+
+
+def _thread_cpu() -> int:
+    """What this thread tells as it publishes or moves its position: the CPU it last started waiting on,
+    + 1 (0: it never waited)."""
+    return _thread.cpu + 1 if _thread.cpu >= 0 else 0
+
+
+def _tell_cpu(memory, offset: int, cpu: int) -> None:
+    """Stores a CPU hint (the CPU + 1) at byte `offset`, only when it changes: the word shares its cache
+    line with words the other side reads. No ordering is needed: a stale hint costs a spin, nothing else."""
+    if _word.unpack_from(memory, offset)[0] != cpu:
+        _word.pack_into(memory, offset, cpu)
 
 
 class Topic:
@@ -613,7 +629,9 @@ class Topic:
             self._missed += lost
             self._expected = (seq + 1) & U32
             self._position = after
-            _store(base + SLOTS_OFFSET + SLOT_BYTES * self._slot + 4, after)
+            slot = SLOTS_OFFSET + SLOT_BYTES * self._slot
+            _tell_cpu(self._memory, slot + 8, _thread_cpu())
+            _store(base + slot + 4, after)
             if not self._overwrite:
                 self._release()
             return message
@@ -659,7 +677,7 @@ class Topic:
                 self._check_publisher()
             position = self._position
             moved = False
-            for _ in range(max(1, self.spin)):
+            for _ in range(self._spin_limit(False)):
                 if _load(tail_word) != position:
                     moved = True
                     break
@@ -681,6 +699,35 @@ class Topic:
             if slept not in (0, -errno.EAGAIN, -errno.ETIMEDOUT):
                 raise _error(-slept, f"futex: {os.strerror(-slept)}")
             quiet = slept == -errno.ETIMEDOUT
+
+    def _spin_limit(self, publisher: bool) -> int:
+        """Tells this thread's CPU (+ 1) in its hint word, and how many times to look before sleeping: the
+        spin (at least once), or once when the peer (for a subscriber the publisher, for the publisher any
+        attached subscriber) last told this CPU, since it could not move meanwhile."""
+        here = _cpu()
+        _thread.cpu = here
+        cpu = here + 1 if here >= 0 else 0
+        if publisher:
+            _tell_cpu(self._memory, O_PUBLISHER_CPU, cpu)
+        elif self._slot >= 0:
+            _tell_cpu(self._memory, SLOTS_OFFSET + SLOT_BYTES * self._slot + 8, cpu)
+        if cpu != 0 and self._peer_here(publisher, cpu):
+            return 1
+        return max(1, self.spin)
+
+    def _peer_here(self, publisher: bool, cpu: int) -> bool:
+        memory = self._memory
+        if not publisher:
+            return _word.unpack_from(memory, O_PUBLISHER_CPU)[0] == cpu
+        base = self._base
+        for half in (0, 1):
+            mask = _load(base + (O_MASK_LOW if half == 0 else O_MASK_HIGH))
+            while mask:
+                bit = (mask & -mask).bit_length() - 1
+                mask &= mask - 1
+                if _word.unpack_from(memory, SLOTS_OFFSET + SLOT_BYTES * (half * 32 + bit) + 8)[0] == cpu:
+                    return True
+        return False
 
     def _check_publisher(self) -> None:
         """After a quiet wait with nothing to read: EPIPE if the publisher's thread is gone."""
@@ -789,7 +836,9 @@ class Topic:
                     break
             self._oldest = oldest
             _exchange(base + O_OLDEST, oldest)  # a read-modify-write: the bytes written next come after it
-        # 3. Write.
+        # 3. Write (the CPU hint first: nothing comes between the stores of nextSeq and tail, a line
+        # subscribers spin on).
+        _tell_cpu(memory, O_PUBLISHER_CPU, _thread_cpu())
         if skip > 0:
             _word.pack_into(memory, ring + position, WRAP)
             position = 0
@@ -826,7 +875,7 @@ class Topic:
             tail = self._tail
             value = self._released_at
             moved = False
-            for _ in range(max(1, self.spin >> 4)):
+            for _ in range(max(1, self._spin_limit(True) >> 4)):
                 if (tail - self._lowest_behind(tail)) & U32 != self._known_lowest:
                     moved = True
                     break
