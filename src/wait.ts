@@ -184,6 +184,13 @@ const NO_WAITERS: readonly ReadinessWaiter[] = [];
  * Watches one descriptor (a uv_poll handle on Node, the addon's epoll thread on Bun and Deno) and
  * resolves waits when it becomes readable or writable (hang-ups and errors count as both, so the next
  * attempt reports them).
+ *
+ * Once the last wait for reading is over, the watch stays as it is ("parked"), no longer keeping the
+ * process alive, until the descriptor becomes readable with nobody waiting: a read loop's next wait then
+ * finds it in place. Stopping it at once cost three epoll_ctl(2) calls a wait on Node (libuv removes the
+ * descriptor from its epoll set on uv_poll_stop() and adds it back on the next start), six of the ~14
+ * system calls of a pipe's Promise round trip. A watch for writing is stopped at once: a pipe or socket
+ * is writable nearly always, so a parked one would fire at once for nothing.
  */
 export class FdPoller {
   readonly #fd: number;
@@ -193,8 +200,13 @@ export class FdPoller {
   // the waiters (promises, closures) they held survive each scavenge until a full collection; the pipe
   // Promise round trip then stalled 3–15 ms at every scavenge (measured in the bench peers).
   readonly #waiters: Record<Direction, ReadinessWaiter[]> = { read: [], write: [] };
+  /** What the watch is armed for (UV_*), 0 when stopped. */
   #events = 0;
+  /** Armed for reading with nobody waiting (the class's comment says why). */
+  #parked = false;
   #keepAlive = true;
+  /** What the native poller was last told by setRef(). */
+  #refd = true;
   #closedError: Error | undefined;
 
   constructor(fd: number) {
@@ -243,7 +255,15 @@ export class FdPoller {
   /** Whether pending waits keep the process alive. */
   setKeepAlive(keepAlive: boolean): void {
     this.#keepAlive = keepAlive;
-    this.#poller?.setRef(keepAlive);
+    this.#ref(!this.#parked);
+  }
+
+  // Whether the watch keeps the process alive: while someone waits, and the owner asked for it.
+  #ref(waiting: boolean): void {
+    const ref = waiting && this.#keepAlive;
+    if (ref === this.#refd || !this.#poller) return;
+    this.#refd = ref;
+    this.#poller.setRef(ref);
   }
 
   /** Rejects every pending wait with `error` and releases the uv handle; the descriptor stays open. */
@@ -273,21 +293,35 @@ export class FdPoller {
     const wanted =
       (this.#waiters.read.length > 0 ? constants.UV_READABLE | constants.UV_DISCONNECT : 0) |
       (this.#waiters.write.length > 0 ? constants.UV_WRITABLE : 0);
-    if (wanted === this.#events) return;
     if (wanted === 0) {
-      this.#poller?.stop();
-      this.#events = 0;
+      if (this.#events === 0 || this.#parked) return;
+      if (this.#events & constants.UV_WRITABLE) {
+        this.#stop();
+        return;
+      }
+      this.#parked = true;
+      this.#ref(false);
       return;
     }
+    this.#parked = false;
+    this.#ref(true);
+    if (wanted === this.#events) return;
     if (!this.#poller) {
       const poller = new native.Poller(this.#fd, (status, events) => this.#onPoll(status, events));
       if (poller.error !== undefined) throw new IpcError(-poller.error, 'epoll_ctl', { fd: this.#fd });
-      poller.setRef(this.#keepAlive);
       this.#poller = poller;
+      this.#refd = true; // a new poller keeps the process alive
+      this.#ref(true);
     }
     const result = this.#poller.start(wanted);
     if (result < 0) throw new IpcError(-result, 'epoll_ctl', { fd: this.#fd });
     this.#events = wanted;
+  }
+
+  #stop(): void {
+    this.#poller?.stop();
+    this.#events = 0;
+    this.#parked = false;
   }
 
   #onPoll(status: number, events: number): void {
@@ -295,9 +329,15 @@ export class FdPoller {
     if (status < 0) {
       // The poller has stopped itself; every waiter gets to try again and meet the actual error.
       this.#events = 0;
+      this.#parked = false;
       const error = new IpcError(-status, 'poll', { fd: this.#fd });
       ready = [...this.#take('read'), ...this.#take('write')];
       for (const waiter of ready) waiter.resolve(error);
+      return;
+    }
+    if (this.#parked) {
+      // Ready with nobody waiting: a watch left armed would fire again on every turn of the event loop.
+      this.#stop();
       return;
     }
     const readable = events & (constants.UV_READABLE | constants.UV_DISCONNECT) ? this.#take('read') : NO_WAITERS;

@@ -207,6 +207,18 @@ describe('the waiting model', () => {
     b.close();
   });
 
+  test('a readiness watch left armed after a wait keeps no process alive, does not fire in a loop while data waits unread, and loses nothing', async () => {
+    const child = spawnPeer('pending-wait', ['parked']);
+    const exited = finished(child);
+    const report = JSON.parse(await lineFrom(child, '{"first"'));
+    // Firing on every turn of the event loop for 300 ms would take about as much CPU time.
+    assert.ok(report.cpuMs < 150, `${report.cpuMs} ms of CPU while a message waited unread for 300 ms`);
+    assert.deepEqual({ ...report, cpuMs: 0 }, { first: 'one', second: 'two', third: 'three', cpuMs: 0 });
+    const { code } = await Promise.race([exited, sleep(20_000).then(() => ({ code: 'still running after 20 s' }))]);
+    child.kill();
+    assert.equal(code, 0, 'it exits by itself with both ends open');
+  });
+
   for (const kind of ['fifo', 'socket'] as const) {
     test(`${kind}: a pending wait keeps the process alive unless it is unreferenced`, async () => {
       using dir = tempDir();
