@@ -214,7 +214,10 @@ describe('the waiting model', () => {
     // Firing on every turn of the event loop for 300 ms would take about as much CPU time.
     assert.ok(report.cpuMs < 150, `${report.cpuMs} ms of CPU while a message waited unread for 300 ms`);
     assert.deepEqual({ ...report, cpuMs: 0 }, { first: 'one', second: 'two', third: 'three', cpuMs: 0 });
-    const { code } = await Promise.race([exited, sleep(20_000).then(() => ({ code: 'still running after 20 s' }))]);
+    const { code } = await Promise.race([
+      exited,
+      sleep(20_000, undefined, { ref: false }).then(() => ({ code: 'still running after 20 s' })),
+    ]);
     child.kill();
     assert.equal(code, 0, 'it exits by itself with both ends open');
   });
