@@ -35,6 +35,7 @@ const MECHANISM_SUITES = [
   'test/sem.test.ts',
   'test/mq.test.ts',
   'test/socket.test.ts',
+  'test/topic.test.ts',
 ];
 export const RUNTIME_SUITES = { bun: MECHANISM_SUITES, deno: MECHANISM_SUITES };
 
