@@ -8,8 +8,8 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { Channel, LENT_VIEW_GUARD } from '../src/channel.js';
 import { MemoryFile } from '../src/index.js';
-import { constants, native, runtime } from '../src/native.js';
-import { finished, NODE_MAJOR, spawnPeer, until } from './helpers.js';
+import { runtime } from '../src/native.js';
+import { dup, finished, NODE_MAJOR, spawnPeer, until } from './helpers.js';
 
 // Int32 indices of header words (docs/channel.md: byte offset / 4).
 const HEAD = 16;
@@ -17,12 +17,6 @@ const TAIL = 32;
 const CONSUMER_WAITING = 48;
 const PRODUCER_WAITING = 49;
 const RING = 4096;
-
-function dup(owner: { fd: number }): number {
-  const fd = native.fcntl(owner.fd, constants.F_DUPFD_CLOEXEC, 0);
-  assert.ok(fd >= 0);
-  return fd;
-}
 
 /** The channel's memory, mapped once more: what a C peer sees. */
 function rawWords(channel: Channel): { words: Int32Array; bytes: Uint8Array; [Symbol.dispose](): void } {

@@ -7,9 +7,9 @@ import type { ChildProcess } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
 import { IpcError, spawn } from '../src/index.js';
-import { compilePeer, finished, lineFrom, quietly, spawnPeer, uniqueIpcName } from './helpers.js';
+import { compilePeer, dup, finished, lineFrom, quietly, spawnPeer, uniqueIpcName } from './helpers.js';
 import { tagged } from './peers/channel-messages.js';
-import { delay, dup, FNV_OFFSET, message, SEED, sum, withChildren } from './peers/interop.js';
+import { delay, FNV_OFFSET, message, SEED, sum, withChildren } from './peers/interop.js';
 
 const cPeer = () => compilePeer('channel_peer');
 const COUNT = 10_000;

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
-import { finished, lineFrom, quietly, root, spawnPeer, uniqueIpcName } from './helpers.js';
+import { dup, finished, lineFrom, quietly, root, spawnPeer, uniqueIpcName } from './helpers.js';
 import { tagged } from './peers/channel-messages.js';
-import { delay, dup, message, SEED, withChildren } from './peers/interop.js';
+import { delay, message, SEED, withChildren } from './peers/interop.js';
 
 const pythonPeer = path.join(root, 'test', 'peers', 'channel_peer.py');
 // The interpreter: UNIPC_TEST_PYTHON, or the one `python3` names, found once (a launcher in front of it,

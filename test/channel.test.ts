@@ -10,8 +10,8 @@ import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Channel, channelInternals } from '../src/channel.js';
 import { IpcError, MemoryFile, spawn } from '../src/index.js';
-import { constants, native, runtime } from '../src/native.js';
-import { cpuPeer, finished, lineFrom, peerCommand, peerRuntime, root, tempDir, uniqueIpcName } from './helpers.js';
+import { native, runtime } from '../src/native.js';
+import { cpuPeer, dup, finished, lineFrom, peerCommand, peerRuntime, root, tempDir, uniqueIpcName } from './helpers.js';
 import { message, tagged } from './peers/channel-messages.js';
 
 const peer = path.join(root, 'test', 'peers', 'channel-peer.ts');
@@ -769,10 +769,3 @@ describe('Channel', () => {
     fs.closeSync(plain);
   });
 });
-
-/** A duplicate of an object's descriptor, for a second end in this process (fromFd takes it over). */
-function dup(owner: { fd: number }): number {
-  const fd = native.fcntl(owner.fd, constants.F_DUPFD_CLOEXEC, 0);
-  assert.ok(fd >= 0);
-  return fd;
-}

@@ -198,6 +198,17 @@ export function collector(): () => void {
   return vm.runInNewContext('gc') as () => void;
 }
 
+/**
+ * A duplicate of an object's descriptor, close-on-exec, to hand to a peer or to open a second end
+ * (fromFd() takes it over). The addon's own, not node:fs's: on Deno a descriptor from fs.openSync() stays
+ * the runtime's resource, which it closes again later, whatever then has that number.
+ */
+export function dup(owner: { fd: number }): number {
+  const fd = native.fcntl(owner.fd, constants.F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw new IpcError(-fd, 'fcntl', { fd: owner.fd });
+  return fd;
+}
+
 /** What test/peers/cpu-peer.ts prints: its CPU by the rseq word (null: none) and sched_getcpu(), and what it told. */
 export interface CpuReport<Told> {
   word: number | null;

@@ -25,8 +25,7 @@ import {
   SysvSharedMemory,
   socketpair,
 } from '../src/index.js';
-import { constants, native } from '../src/native.js';
-import { tempDir, uniqueIpcName } from './helpers.js';
+import { dup, tempDir, uniqueIpcName } from './helpers.js';
 
 const SIZE = 2 * PAGE_SIZE;
 
@@ -238,7 +237,7 @@ describe('closing a mapping while asynchronous operations use it', () => {
     const name = `/${uniqueIpcName('abuse')}`;
     const posix = PosixQueue.open(name, { create: true, exclusive: true, maxMessages: 1, messageSize: 64 });
     using channel = Channel.create({ capacity: 4096, maxMessageSize: 64 });
-    const consumer = Channel.fromFd(native.fcntl(channel.fd, constants.F_DUPFD_CLOEXEC, 0));
+    const consumer = Channel.fromFd(dup(channel));
     try {
       queue.set({ maxBytes: 64 });
       queue.sendSync(1, Buffer.alloc(64));

@@ -16,7 +16,16 @@ import {
   UnixSocket,
 } from '../src/index.js';
 import { constants, native } from '../src/native.js';
-import { compilePeer, descriptors, finished, newDescriptors, spawnPeer, tempDir, uniqueIpcName } from './helpers.js';
+import {
+  compilePeer,
+  descriptors,
+  dup,
+  finished,
+  newDescriptors,
+  spawnPeer,
+  tempDir,
+  uniqueIpcName,
+} from './helpers.js';
 
 describe('socketpair()', () => {
   for (const type of ['seqpacket', 'dgram'] as const) {
@@ -179,7 +188,7 @@ describe('socketpair()', () => {
     assert.throws(() => UnixSocket.fromFd(descriptor), { code: 'ENOTSOCK', syscall: 'getsockopt' });
     fs.closeSync(descriptor);
     const [a, b] = socketpair('seqpacket');
-    const adopted = UnixSocket.fromFd(native.fcntl(a.fd, constants.F_DUPFD_CLOEXEC, 0));
+    const adopted = UnixSocket.fromFd(dup(a));
     assert.equal(adopted.type, 'seqpacket');
     adopted.sendSync('via the adopted copy');
     assert.equal(b.receiveSync()?.data.toString(), 'via the adopted copy');

@@ -6,9 +6,8 @@ import os from 'node:os';
 import { describe, test } from 'node:test';
 import { Channel } from '../src/channel.js';
 import { IpcError, spawn } from '../src/index.js';
-import { constants, native } from '../src/native.js';
 import { MAX_SUBSCRIBERS, Topic } from '../src/topic.js';
-import { cpuPeer, finished, lineFrom, peerCommand, spawnPeer, uniqueIpcName } from './helpers.js';
+import { cpuPeer, dup, finished, lineFrom, peerCommand, spawnPeer, uniqueIpcName } from './helpers.js';
 import { message } from './peers/channel-messages.js';
 
 interface Report {
@@ -216,7 +215,7 @@ describe('Topic in one process', () => {
     setTimeout(() => topic.close(), 10);
     assert.equal(await reader.receive(), null);
     assert.equal(reader.receiveSync(), null);
-    const again = Topic.fromFd(Number(spawnFd(reader)), { spin: 0 });
+    const again = Topic.fromFd(Number(dup(reader)), { spin: 0 });
     assert.throws(() => again.sendSync('c'), { code: 'EPIPE' });
     again.close();
     const items: string[] = [];
@@ -246,7 +245,7 @@ describe('Topic in one process', () => {
       );
       ends.pop()!.close();
       ends.push(topic.subscribe()); // the freed slot
-      using second = Topic.fromFd(spawnFd(topic));
+      using second = Topic.fromFd(dup(topic));
       assert.throws(() => second.sendSync('x'), { code: 'EBUSY' });
       assert.throws(() => topic.tryReceive(), { code: 'ERR_INVALID_STATE' });
       assert.throws(() => ends[0]!.trySend('x'), { code: 'ERR_INVALID_STATE' });
@@ -265,17 +264,9 @@ describe('Topic in one process', () => {
     assert.throws(() => topic.trySend(Buffer.alloc(101)), { code: 'ERR_OUT_OF_RANGE' });
     assert.throws(() => topic.trySend(42 as never), { code: 'ERR_INVALID_ARG_TYPE' });
     using channel = Channel.create({ capacity: 4096 });
-    assert.throws(() => Topic.fromFd(spawnFd(channel)), { code: 'EPROTO' });
+    assert.throws(() => Topic.fromFd(dup(channel)), { code: 'EPROTO' });
   });
 });
-
-// A duplicate of an end's descriptor (Topic.fromFd() owns what it is given).
-function spawnFd(end: { fd: number }): number {
-  // A descriptor of the addon's own, not node:fs's: fromFd() takes it over and closes it, and on Deno a
-  // descriptor from fs.openSync() stays the runtime's resource, which it closes again later, whatever
-  // then has that number (a child's stdout pipe, here: the fan-out test below waited for ever).
-  return native.fcntl(end.fd, constants.F_DUPFD_CLOEXEC, 0);
-}
 
 describe('Topic between processes', () => {
   test('the publisher and a subscriber tell the CPU they run on with each message, even if they never waited', async (t) => {

@@ -25,10 +25,11 @@ import {
   socketpair,
   waiterStats,
 } from '../src/index.js';
-import { constants, native, runtime } from '../src/native.js';
+import { runtime } from '../src/native.js';
 import { scale, soakTimeout } from './fault/harness.js';
 import {
   descriptors,
+  dup,
   finished,
   lineFrom,
   newDescriptors,
@@ -85,7 +86,7 @@ function pendingWaits() {
 
     for (let i = 0; i < 100; i++) {
       const producer = Channel.create({ capacity: 4096 });
-      const consumer = Channel.fromFd(native.fcntl(producer.fd, constants.F_DUPFD_CLOEXEC, 0));
+      const consumer = Channel.fromFd(dup(producer));
       cleanups.push(
         () => consumer.close(),
         () => producer.close(),

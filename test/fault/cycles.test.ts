@@ -27,8 +27,8 @@ import {
   socketpair,
   waiterStats,
 } from '../../src/index.js';
-import { collector, openFdCount, tempDir, threadCount, uniqueIpcName } from '../helpers.js';
-import { dup, scale, soakTimeout } from './harness.js';
+import { collector, dup, openFdCount, tempDir, threadCount, uniqueIpcName } from '../helpers.js';
+import { scale, soakTimeout } from './harness.js';
 
 const CYCLES = scale(200, 10_000);
 /** Mappings are this large, so that one left behind per cycle would dwarf the V8 heap's own growth. */

@@ -16,7 +16,6 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
 import { type FdLike, IpcError, type Mapping, MemoryFile, spawn } from '../../src/index.js';
-import { constants, native } from '../../src/native.js';
 import { root } from '../helpers.js';
 import { messageError, Phase, Random, REPORT_BYTES, Report } from './peers/protocol.js';
 
@@ -106,13 +105,6 @@ export function compiledPeer(): string {
   }
   peerPath = path.join(peerOutput, 'test', 'fault', 'peers', 'fault-peer.js');
   return peerPath;
-}
-
-/** A duplicate of an object's descriptor, to hand to a peer or to open a second end (fromFd takes it). */
-export function dup(owner: { fd: number }): number {
-  const fd = native.fcntl(owner.fd, constants.F_DUPFD_CLOEXEC, 0);
-  assert.ok(fd >= 0, `F_DUPFD_CLOEXEC of ${owner.fd}: ${fd}`);
-  return fd;
 }
 
 /** A running fault-peer, with its report page. */

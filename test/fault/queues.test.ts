@@ -5,14 +5,13 @@ import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { Channel } from '../../src/channel.js';
 import { IPC_PRIVATE, MessageQueue, PosixQueue } from '../../src/index.js';
-import { quietly, uniqueIpcName } from '../helpers.js';
+import { dup, quietly, uniqueIpcName } from '../helpers.js';
 import {
   assertAllReportedArrived,
   assertMessage,
   assertRestQueued,
   blockedIn,
   codeOf,
-  dup,
   type FaultPeer,
   faultScenario,
   type Iteration,

@@ -6,9 +6,9 @@
 import { createInterface } from 'node:readline';
 import { Channel, channelInternals } from '../../src/channel.js';
 import { mmap } from '../../src/index.js';
-import { constants, native } from '../../src/native.js';
+import { native } from '../../src/native.js';
 import { Topic } from '../../src/topic.js';
-import { uniqueIpcName } from '../helpers.js';
+import { dup, uniqueIpcName } from '../helpers.js';
 
 const area = native.cpuIdArea();
 const word = area === undefined ? null : new Int32Array(area, 4, 1);
@@ -21,7 +21,7 @@ const FIRST_SLOT_CPU = 4096 + 8;
 
 function channelTold(): { producer: number; consumer: number } {
   using producer = Channel.create({ capacity: 4096 });
-  using consumer = Channel.fromFd(native.fcntl(producer.fd, constants.F_DUPFD_CLOEXEC, 0));
+  using consumer = Channel.fromFd(dup(producer));
   const words = new Int32Array(channelInternals(producer).mapping.buffer, 0, 64);
   if (!producer.trySend(Buffer.from('x'))) throw new Error('an empty channel refused a message');
   if (String(consumer.tryReceive()) !== 'x') throw new Error('the message did not come through');

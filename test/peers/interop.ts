@@ -1,9 +1,7 @@
 // What the interop tests (test/channel-c, channel-python, topic-c, topic-python) share with their C and
 // Python peers: the messages both sides make from a number, the C peers' checksum, and the children's
 // cleanup. The peers (channel_peer.c, topic_peer.c, channel_peer.py, topic_peer.py) make the same bytes.
-import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { constants, native } from '../../src/native.js';
 import { finished } from '../helpers.js';
 
 export const SEED = 4242;
@@ -35,13 +33,6 @@ export function sum(hash: number, bytes: Uint8Array): number {
   for (const byte of [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24]) h = Math.imul(h ^ byte, 16777619) >>> 0;
   for (let k = 0; k < n; k++) h = Math.imul(h ^ bytes[k]!, 16777619) >>> 0;
   return h;
-}
-
-/** A duplicate of an end's descriptor, close-on-exec. */
-export function dup(owner: { fd: number }): number {
-  const fd = native.fcntl(owner.fd, constants.F_DUPFD_CLOEXEC, 0);
-  assert.ok(fd >= 0);
-  return fd;
 }
 
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
