@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { Channel } from '../src/channel.js';
 import { FutexWords } from '../src/futex.js';
 import { IPC_PRIVATE, MessageQueue, mapAnonymous, pipe } from '../src/index.js';
-import { native } from '../src/native.js';
+import { constants, native } from '../src/native.js';
 
 /** One operation: `run(n)` does it n × `unit` times (`unit` messages per iteration of a batch). */
 interface Operation {
@@ -41,7 +41,7 @@ const into = Buffer.alloc(64);
 // A producer and a consumer end of one channel in this process.
 function channelPair(): { producer: Channel; consumer: Channel; dispose(): void } {
   const producer = Channel.create({ capacity: 1 << 20 });
-  const consumer = Channel.fromFd(producer.fd);
+  const consumer = Channel.fromFd(native.fcntl(producer.fd, constants.F_DUPFD_CLOEXEC, 0));
   return {
     producer,
     consumer,

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Channel, LENT_VIEW_GUARD } from '../src/channel.js';
-import { runtime } from '../src/native.js';
+import { constants, native, runtime } from '../src/native.js';
 
 const messages = Number(process.argv[2] ?? 500_000);
 
@@ -29,7 +29,7 @@ function collector(): () => void {
 async function measure(): Promise<{ guard: string; ns: number; perView: number; againPerView: number }> {
   const gc = collector();
   using producer = Channel.create({ capacity: 1 << 20 });
-  using consumer = Channel.fromFd(producer.fd);
+  using consumer = Channel.fromFd(native.fcntl(producer.fd, constants.F_DUPFD_CLOEXEC, 0));
   const once = () => {
     producer.reserveSync(64)[0] = 1;
     producer.commit();

@@ -227,7 +227,7 @@ describe('Channel', () => {
 
   test('the async iterator: next() calls made together come in order, a loop left early takes nothing more', async () => {
     using producer = Channel.create({ capacity: 4096 });
-    using consumer = Channel.fromFd(producer.fd);
+    using consumer = Channel.fromFd(dup(producer));
     const iterator = consumer[Symbol.asyncIterator]();
     assert.equal(iterator[Symbol.asyncIterator](), iterator);
     const early = [iterator.next(), iterator.next(), iterator.next()]; // before anything is sent
@@ -547,7 +547,7 @@ describe('Channel', () => {
 
   test('readIndex and writeIndex: bytes consumed and sent; a viewed message moves readIndex only when released', () => {
     using producer = Channel.create({ capacity: 4096 });
-    using consumer = Channel.fromFd(producer.fd);
+    using consumer = Channel.fromFd(dup(producer));
     assert.equal(producer.writeIndex, 0);
     assert.equal(consumer.readIndex, 0);
     producer.sendSync('12345678');

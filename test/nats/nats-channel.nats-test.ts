@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Channel } from '../../src/channel.js';
 import { type MessageEndpoint, NatsChannel } from '../../src/nats.js';
-import { finished, root } from '../helpers.js';
+import { dup, finished, root } from '../helpers.js';
 import { messageFor } from './messages.js';
 import { type NatsServer, natsServerMissing, startNatsServer } from './server.js';
 
@@ -66,7 +66,7 @@ describe('NatsChannel (a real nats-server)', { skip: natsServerMissing() }, () =
       return got;
     }
     using local = Channel.create();
-    using localConsumer = Channel.fromFd(local.fd);
+    using localConsumer = Channel.fromFd(dup(local));
     const expected = ['alpha', 'beta', 'gamma'];
     assert.deepEqual(await roundTrip(local, localConsumer), expected);
     const stream = unique('SAME');

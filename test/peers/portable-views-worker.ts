@@ -3,9 +3,10 @@
 // (not the event loop) runs the finalizers of the last windows.
 import { workerData } from 'node:worker_threads';
 import { Channel } from '../../src/channel.js';
+import { dup } from '../helpers.js';
 
 const producer = Channel.create({ capacity: (workerData as { ring: number }).ring });
-const consumer = Channel.fromFd(producer.fd);
+const consumer = Channel.fromFd(dup(producer));
 for (let i = 0; i < 100; i++) {
   producer.reserveSync(1000).fill(i);
   producer.commit();

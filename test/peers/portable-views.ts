@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { Channel, LENT_VIEW_GUARD } from '../../src/channel.js';
 import { mappingStats } from '../../src/index.js';
 import { native } from '../../src/native.js';
-import { collector } from '../helpers.js';
+import { collector, dup } from '../helpers.js';
 
 const RING = 16 << 20;
 
@@ -16,7 +16,7 @@ const report: Record<string, unknown> = { v8Views: native.v8Views, guard: LENT_V
 
 {
   using producer = Channel.create({ capacity: 4096 });
-  using consumer = Channel.fromFd(producer.fd);
+  using consumer = Channel.fromFd(dup(producer));
   const place = producer.reserveSync(8);
   place.fill(7);
   producer.commit();
