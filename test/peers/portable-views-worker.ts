@@ -3,10 +3,10 @@
 // (not the event loop) runs the finalizers of the last windows.
 import { workerData } from 'node:worker_threads';
 import { Channel } from '../../src/channel.js';
-import { dup } from '../helpers.js';
+import { constants, native } from '../../src/native.js';
 
 const producer = Channel.create({ capacity: (workerData as { ring: number }).ring });
-const consumer = Channel.fromFd(dup(producer));
+const consumer = Channel.fromFd(native.fcntl(producer.fd, constants.F_DUPFD_CLOEXEC, 0));
 for (let i = 0; i < 100; i++) {
   producer.reserveSync(1000).fill(i);
   producer.commit();
